@@ -1,0 +1,154 @@
+"""Plain types every part of carewatch shares.
+
+They carry no behaviour that touches a database, a network or a UI, so the listener, the
+responders, storage and the dashboard can all depend on them without depending on each other.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Platform(enum.StrEnum):
+    """A social network carewatch listens to and answers on."""
+
+    X = "x"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+
+
+class Status(enum.StrEnum):
+    """Where a mention is in the care workflow: new → assigned → replied | private → closed."""
+
+    NEW = "new"
+    ASSIGNED = "assigned"
+    REPLIED = "replied"
+    PRIVATE = "private"
+    CLOSED = "closed"
+
+
+class SentimentLabel(enum.StrEnum):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+class ReplyKind(enum.StrEnum):
+    """What an outbound message is: an answer in public, a private message, or a public note
+    left in the thread when a conversation moves to a private channel."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+    PUBLIC_NOTE = "public_note"
+
+
+class ReplyState(enum.StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    MANAGER = "manager"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class MentionRef:
+    """`PLATFORM:EXTERNAL_ID` as users type it, e.g. `x:1600000000000000001`."""
+
+    platform: Platform
+    external_id: str
+
+    @classmethod
+    def parse(cls, text: str) -> MentionRef:
+        platform, sep, external_id = text.strip().partition(":")
+        if not sep or not external_id.strip():
+            raise ValueError(
+                f"malformed mention {text!r}: expected PLATFORM:EXTERNAL_ID, "
+                "e.g. x:1600000000000000001"
+            )
+        try:
+            plat = Platform(platform.lower())
+        except ValueError:
+            known = ", ".join(p.value for p in Platform)
+            raise ValueError(
+                f"malformed mention {text!r}: unknown platform {platform!r} (one of {known})"
+            ) from None
+        return cls(plat, external_id.strip())
+
+    def __str__(self) -> str:
+        return f"{self.platform.value}:{self.external_id}"
+
+
+@dataclass(slots=True)
+class Author:
+    """A platform account as the platform describes it."""
+
+    platform: Platform
+    external_id: str
+    handle: str | None = None
+    name: str | None = None
+    followers: int | None = None
+
+
+@dataclass(slots=True)
+class Score:
+    """What scoring says about one text: sentiment in [-1, 1], urgency in [0, 1], and the
+    short reason codes that explain urgency to the agent (e.g. `negative`, `question`)."""
+
+    sentiment: float
+    sentiment_label: SentimentLabel
+    urgency: float
+    urgency_reasons: list[str] = field(default_factory=list)
+    lang: str | None = None
+
+
+@dataclass(slots=True)
+class Mention:
+    """One inbound item (tweet, comment, reply) as a listener produced it.
+
+    `text` is exactly what the platform sent; `raw` is the platform's own JSON object for it.
+    `thread_id` groups a conversation (X `conversation_id`, Graph post id); `parent_id` is the
+    item it answers, if any. `is_own` marks the brand's own posts and replies: they are stored
+    as thread context but never shown as mentions.
+    """
+
+    platform: Platform
+    external_id: str
+    text: str
+    created_at: datetime
+    author: Author
+    thread_id: str | None = None
+    parent_id: str | None = None
+    url: str | None = None
+    lang: str | None = None
+    like_count: int = 0
+    reply_count: int = 0
+    repost_count: int = 0
+    is_own: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+    score: Score | None = None
+
+    @property
+    def ref(self) -> MentionRef:
+        return MentionRef(self.platform, self.external_id)
+
+
+@dataclass(slots=True)
+class Page:
+    """One page from a source: the mentions on it and the cursor that follows them.
+
+    The cursor is stored in the same transaction as the mentions, so a crash can leave the
+    cursor behind the data but never ahead of it.
+    """
+
+    mentions: list[Mention]
+    cursor: dict[str, Any]

@@ -1,0 +1,303 @@
+"""Configuration: one pydantic-settings model read from `carewatch.toml` and `CAREWATCH_*`.
+
+Precedence (highest first): environment variables, the TOML file, defaults. The file is
+`--config PATH`, else `$CAREWATCH_CONFIG`, else `./carewatch.toml` if it exists. Every
+validation problem is turned into one line that names the key, so the CLI can print it and
+exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from carewatch.domain import Platform
+
+DEFAULT_CONFIG_FILE = "carewatch.toml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one line for the user."""
+
+
+def parse_duration(value: Any) -> float:
+    """`"60s"`, `"2m"`, `"1h"`, `90` → seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like '60s', '2m' or '1h'")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrandConfig(_Strict):
+    name: str = "Acme Air"
+    handles: list[str] = Field(default_factory=lambda: ["acmeair"])
+
+    @field_validator("handles")
+    @classmethod
+    def _strip_at(cls, handles: list[str]) -> list[str]:
+        return [h.lstrip("@").strip() for h in handles if h.strip()]
+
+
+class SourceConfig(_Strict):
+    """One thing to poll. `kind` applies to X (`search` or `mentions`)."""
+
+    platform: Platform
+    kind: Literal["search", "mentions", "page", "media"] | None = None
+    name: str | None = None
+    query: str | None = None
+    user_id: str | None = None
+    page_id: str | None = None
+    ig_user_id: str | None = None
+    every: float = 60.0
+    include_retweets: bool = False
+    backfill_days: float = 7.0
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if self.platform is Platform.X:
+            if self.kind is None:
+                self.kind = "search" if self.query else "mentions"
+            if self.kind == "search" and not self.query:
+                raise ValueError("an X search source needs 'query'")
+            if self.kind == "search" and len(self.query or "") > 512:
+                raise ValueError("an X search 'query' is limited to 512 characters")
+            if self.kind == "mentions" and not self.user_id:
+                raise ValueError("an X mentions source needs 'user_id' (the brand account's id)")
+            if self.kind not in ("search", "mentions"):
+                raise ValueError(f"X sources are kind 'search' or 'mentions', not {self.kind!r}")
+        elif self.platform is Platform.FACEBOOK:
+            self.kind = self.kind or "page"
+            if not self.page_id:
+                raise ValueError("a facebook source needs 'page_id'")
+        elif self.platform is Platform.INSTAGRAM:
+            self.kind = self.kind or "media"
+            if not self.ig_user_id:
+                raise ValueError("an instagram source needs 'ig_user_id'")
+        return self
+
+    @property
+    def target(self) -> str:
+        if self.platform is Platform.X and self.kind == "search":
+            digest = hashlib.sha1((self.query or "").encode()).hexdigest()[:10]
+            return f"q{digest}"
+        return self.user_id or self.page_id or self.ig_user_id or ""
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the source: where its cursor and health are stored."""
+        return self.name or f"{self.platform.value}:{self.kind}:{self.target}"
+
+
+class AlertsConfig(_Strict):
+    first_response_minutes: float = 60.0
+    spike_min_count: int = 8
+    spike_sigma: float = 3.0
+    spike_window_minutes: float = 15.0
+    high_reach_followers: int = 10_000
+    cooldown_minutes: float = 60.0
+    quiet_factor: float = 6.0
+
+
+class UrgencyConfig(_Strict):
+    """Weights and keyword lists for urgency; empty lists keep the built-in ones."""
+
+    weights: dict[str, float] = Field(default_factory=dict)
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+    high_reach_followers: int = 10_000
+
+
+class NotifyConfig(_Strict):
+    kind: Literal["email", "webhook"]
+    name: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    sender: str | None = None
+    to: list[str] = Field(default_factory=list)
+    url: str | None = None
+    min_severity: Literal["low", "medium", "high", "critical"] = "low"
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotifyConfig:
+        if self.kind == "email" and not (self.smtp_host and self.sender and self.to):
+            raise ValueError("an email target needs 'smtp_host', 'sender' and 'to'")
+        if self.kind == "webhook" and not self.url:
+            raise ValueError("a webhook target needs 'url'")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.name or (f"email:{','.join(self.to)}" if self.kind == "email" else
+                             f"webhook:{self.url}")
+
+
+class CannedReplyConfig(_Strict):
+    name: str
+    text: str
+
+
+class Settings(BaseSettings):
+    """Everything carewatch can be told. Environment variables use the `CAREWATCH_` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAREWATCH_", extra="forbid", env_nested_delimiter="__"
+    )
+
+    database_url: str = "sqlite:///carewatch.db"
+    x_api_url: str = "https://api.twitter.com"
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v21.0"
+    x_bearer_token: SecretStr | None = None
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_token_secret: SecretStr | None = None
+    fb_page_token: SecretStr | None = None
+    http_timeout: float = 20.0
+    max_retries: int = 6
+    max_backoff_seconds: float = 60.0
+    max_rate_limit_wait_seconds: float = 900.0
+
+    brand: BrandConfig = Field(default_factory=BrandConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    urgency: UrgencyConfig = Field(default_factory=UrgencyConfig)
+    notify: list[NotifyConfig] = Field(default_factory=list)
+    canned_replies: list[CannedReplyConfig] = Field(default_factory=list)
+
+    @field_validator("x_api_url", "graph_api_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("graph_api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        value = value if value.startswith("v") else f"v{value}"
+        if not re.match(r"^v\d+\.\d+$", value):
+            raise ValueError(f"{value!r} is not a Graph API version like 'v21.0'")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.key in seen:
+                raise ValueError(f"two sources share the key {source.key!r}; give one a 'name'")
+            seen.add(source.key)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first so it overrides the file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The file to read: `--config`, else `$CAREWATCH_CONFIG`, else `./carewatch.toml`."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("CAREWATCH_CONFIG")
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item in ("function-after[_complete(), SourceConfig]",):
+            continue
+        elif isinstance(item, str) and ("[" in item or "(" in item):
+            continue  # pydantic's internal validator labels
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "configuration"
+
+
+def describe_validation_error(error: ValidationError, origin: str) -> str:
+    """The first problem in one line: `origin: key: what is wrong`."""
+    first = error.errors()[0]
+    key = _format_location(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return f"{origin}: {key}: {message}"
+
+
+def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the configuration, or raise ConfigError with one clear line."""
+    path = resolve_config_path(config)
+    data: dict[str, Any] = {}
+    origin = "configuration"
+    if path is not None:
+        origin = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    env_keys = {k for k in os.environ if k.startswith("CAREWATCH_")}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        top = str(first.get("loc", ("",))[0]) if first.get("loc") else ""
+        if f"CAREWATCH_{top.upper()}" in env_keys:
+            origin = "environment"
+            key = f"CAREWATCH_{top.upper()}"
+            msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+            raise ConfigError(f"{origin}: {key}: {msg}") from None
+        raise ConfigError(describe_validation_error(exc, origin)) from None

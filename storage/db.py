@@ -1,0 +1,136 @@
+"""Engines and sessions: SQLite by default (WAL, foreign keys, busy timeout), PostgreSQL by URL.
+
+Every entry point goes through `open_database`, which turns a bad URL or an unreachable server
+into a `DatabaseError` with one clear line instead of a driver traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is one line for the user."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print or log."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers ask for BEGIN IMMEDIATE (see Database.write): they take the write lock at the
+    # start and queue on busy_timeout, instead of failing with "database is locked" when a
+    # read transaction tries to upgrade. Readers keep WAL's lock-free deferred BEGIN.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` with carewatch's connection settings applied."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"database URL {redact_url(url)!r} is not a valid SQLAlchemy URL "
+            "(e.g. sqlite:///carewatch.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if backend == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                folder = Path(parsed.database).expanduser().resolve().parent
+                if not folder.is_dir():
+                    raise DatabaseError(
+                        f"database URL {redact_url(url)!r}: folder {str(folder)!r} does not exist"
+                    )
+            engine = create_engine(
+                parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                      "check_same_thread": False}, **kwargs
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE applies.
+            event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        connect_args = kwargs.pop("connect_args", {})
+        connect_args.setdefault("connect_timeout", 10)
+        return create_engine(parsed, connect_args=connect_args, **kwargs)
+    except NoSuchModuleError:
+        raise DatabaseError(
+            f"database URL {redact_url(url)!r}: unsupported database "
+            f"{parsed.drivername!r} (use sqlite:/// or postgresql+psycopg://)"
+        ) from None
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, so an unreachable server is reported before any work starts."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(
+            f"cannot reach the database at {redact_url(str(engine.url.render_as_string()))}: "
+            f"{reason}"
+        ) from None
+
+
+class Database:
+    """An engine plus a session factory; the one handle the rest of carewatch passes around."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Like `session`, for a transaction that writes: on SQLite it takes the write lock
+        at BEGIN, so concurrent writers wait their turn instead of failing."""
+        with self.sessions(bind=self._writer) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str, *, check: bool = True, **engine_kwargs: Any) -> Database:
+    db = Database(url, **engine_kwargs)
+    if check:
+        check_connection(db.engine)
+    return db
