@@ -1,0 +1,74 @@
+"""Scoring: care-tuned sentiment, language and explainable urgency for one mention or many.
+
+`Scorer` is what the listener, the CLI and the dashboard call. It holds only the resolved
+urgency rules; VADER and the model weights are module-level and loaded lazily once per process,
+so a Scorer is cheap to create and to share between threads.
+"""
+
+from __future__ import annotations
+
+from carewatch.domain import Score
+from carewatch.settings import UrgencyConfig
+from listener.scoring.language import supported
+from listener.scoring.sentiment import SentimentResult, analyze, analyze_many
+from listener.scoring.urgency import REASONS, UrgencyRules, urgency
+
+__all__ = ["REASONS", "Scorer", "ScoringInputError", "score_csv"]
+
+
+class ScoringInputError(Exception):
+    """Bad input to batch scoring, phrased as one line for the user."""
+
+
+class Scorer:
+    """Scores mentions. Thread-safe: it holds nothing mutable after construction."""
+
+    def __init__(self, urgency: UrgencyConfig | None = None,
+                 first_response_minutes: float = 60.0) -> None:
+        cfg = urgency or UrgencyConfig()
+        self.rules = UrgencyRules.build(cfg.weights, cfg.keywords, cfg.high_reach_followers,
+                                        first_response_minutes)
+
+    def score(self, text: str, *, followers: int | None = None, engagement: int = 0,
+              waiting_minutes: float | None = None, repeat_contacts: int = 0,
+              lang: str | None = None) -> Score:
+        """Score one mention; `lang` is the platform's hint, used only when the text is
+        undecided."""
+        result = analyze(text or "", lang)
+        return self._with_urgency(result, text or "", followers, engagement, waiting_minutes,
+                                  repeat_contacts)
+
+    def score_many(self, texts: list[str]) -> list[Score]:
+        """Score a batch without context (no reach, engagement or waiting time): the CSV path."""
+        clean = [t or "" for t in texts]
+        return [self._with_urgency(r, t, None, 0, None, 0)
+                for r, t in zip(analyze_many(clean), clean, strict=True)]
+
+    def rescore_urgency(self, score: Score, text: str, *, followers: int | None = None,
+                        engagement: int = 0, waiting_minutes: float | None = None,
+                        repeat_contacts: int = 0) -> Score:
+        """Recompute urgency from a stored score (e.g. as waiting time grows) without
+        re-running language detection or sentiment."""
+        value, reasons = urgency(
+            self.rules, text or "", score.sentiment, supported=supported(score.lang),
+            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts,
+        )
+        return Score(score.sentiment, score.sentiment_label, value, reasons, score.lang)
+
+    def _with_urgency(self, result: SentimentResult, text: str, followers: int | None,
+                      engagement: int, waiting_minutes: float | None,
+                      repeat_contacts: int) -> Score:
+        value, reasons = urgency(
+            self.rules, text, result.sentiment, supported=result.supported,
+            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts,
+        )
+        return Score(result.sentiment, result.label, value, reasons, result.lang)
+
+
+def score_csv(*args: object, **kwargs: object) -> int:
+    """See `listener.scoring.batch.score_csv` (imported lazily: it pulls in pandas)."""
+    from listener.scoring.batch import score_csv as _score_csv
+
+    return _score_csv(*args, **kwargs)  # type: ignore[arg-type]

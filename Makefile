@@ -1,0 +1,41 @@
+# carewatch: `make demo` starts the whole product, `make test` runs every test.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint unit services browser benchmarks clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/carewatch demo
+
+services:
+	@bash scripts/ensure-services.sh
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install services browser lint
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest -m "not slow and not browser and not postgres"
+
+benchmarks: install services
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,5 @@
+"""`python -m carewatch` runs the console script."""
+
+from carewatch.cli import run
+
+run()

@@ -1,0 +1,87 @@
+"""The `carewatch` console script (typer).
+
+Each command group lives in its own module and registers itself on `app`; this module only
+sets up the shared options and turns errors into one clear line with the right exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from carewatch.cli.common import AppContext, Failure, UsageError
+from carewatch.log import configure_logging, scrub
+
+app = typer.Typer(
+    name="carewatch",
+    help="Social media listening and response for brand social care teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: str | None = typer.Option(
+        None, "--config", "-c", help="Configuration file (default: $CAREWATCH_CONFIG or "
+        "./carewatch.toml).", envvar=None,
+    ),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    configure_logging(log_level)
+    ctx.obj = AppContext(config_path=config)
+
+
+COMMAND_MODULES = (
+    "core", "listen", "respond", "score", "export", "alerts", "users", "dashboard",
+)
+_registered = False
+
+
+def _register() -> None:
+    """Import each command module for its side effect of adding commands to `app`."""
+    global _registered
+    if _registered:
+        return
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"carewatch.cli.{name}")
+    _registered = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, map errors to exit codes 2 (bad input) and 1 (failure)."""
+    _register()
+    try:
+        result = app(args=argv, prog_name="carewatch", standalone_mode=False)
+    except UsageError as exc:
+        print(f"carewatch: error: {scrub(str(exc))}", file=sys.stderr)
+        return 2
+    except Failure as exc:
+        print(f"carewatch: failed: {scrub(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("carewatch: interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("carewatch: aborted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # click's own usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            return 2 if isinstance(exc, click.UsageError) else 1
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

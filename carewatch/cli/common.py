@@ -1,0 +1,78 @@
+"""What every command shares: loading settings, opening the database, failing clearly.
+
+Commands raise `UsageError` (exit 2) for bad input and `Failure` (exit 1) for failures that
+retries did not cure; `carewatch.cli.main` prints their one line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+from carewatch.log import register_secrets
+from carewatch.settings import ConfigError, Settings, load_settings
+from storage.db import Database, DatabaseError, open_database
+
+
+class UsageError(Exception):
+    """Bad input: a file, value, flag or reference the user can fix. Exit 2."""
+
+
+class Failure(Exception):
+    """Something failed even after retries. Exit 1."""
+
+
+@dataclass
+class AppContext:
+    """Lazily loaded settings and database for one command invocation."""
+
+    config_path: str | None = None
+    _settings: Settings | None = None
+    _db: Database | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                raise UsageError(str(exc)) from None
+            s = self._settings
+            register_secrets(
+                secret.get_secret_value()
+                for secret in (s.x_bearer_token, s.x_consumer_key, s.x_consumer_secret,
+                               s.x_access_token, s.x_access_token_secret, s.fb_page_token)
+                if secret is not None
+            )
+        return self._settings
+
+    def database(self, *, require_schema: bool = True) -> Database:
+        """The configured database; with `require_schema`, refuse a store `init` never set up."""
+        if self._db is None:
+            try:
+                self._db = open_database(self.settings.database_url)
+            except DatabaseError as exc:
+                raise UsageError(str(exc)) from None
+            if require_schema:
+                from storage.migrate import is_current
+
+                if not is_current(self._db.engine):
+                    raise UsageError(
+                        "the database schema is missing or old: run 'carewatch init' first"
+                    )
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppContext):
+        obj = AppContext()
+        ctx.find_root().obj = obj
+    return obj

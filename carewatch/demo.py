@@ -1,0 +1,205 @@
+"""`carewatch demo`: the whole product on one machine with no configuration.
+
+It starts the platform sandbox (fed with generated mentions that keep arriving), points the
+real clients at it, creates the SQLite store and one user per role, runs the scheduler
+(listeners, responder, alerts) in this process and the dashboard as a child process, prints
+the URL and the logins, and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from carewatch.cli.common import AppContext, Failure, UsageError
+from carewatch.log import get_logger
+
+log = get_logger(__name__)
+
+DEMO_DIR = Path(".demo")
+DEMO_USERS = {
+    "agent": ("agent", "agent-demo-pass"),
+    "manager": ("manager", "manager-demo-pass"),
+    "analyst": ("analyst", "analyst-demo-pass"),
+    "admin": ("admin", "admin-demo-pass"),
+}
+DEMO_TOKENS = {
+    "CAREWATCH_X_BEARER_TOKEN": "demo-bearer-token",
+    "CAREWATCH_X_CONSUMER_KEY": "demo-consumer-key",
+    "CAREWATCH_X_CONSUMER_SECRET": "demo-consumer-secret",
+    "CAREWATCH_X_ACCESS_TOKEN": "1500000000000000000-demo-access-token",
+    "CAREWATCH_X_ACCESS_TOKEN_SECRET": "demo-access-secret",
+    "CAREWATCH_FB_PAGE_TOKEN": "demo-page-token",
+}
+DEMO_CONFIG = """\
+# Written by `carewatch demo`: the sandbox's brand, polled every few seconds.
+[brand]
+name = "Acme Air"
+handles = ["acmeair"]
+
+[[sources]]
+platform = "x"
+kind = "search"
+query = "@acmeair OR \\"acme air\\" -is:retweet"
+every = "10s"
+
+[[sources]]
+platform = "x"
+kind = "mentions"
+user_id = "1500000000000000000"
+every = "10s"
+
+[[sources]]
+platform = "facebook"
+page_id = "100000000000001"
+every = "15s"
+
+[[sources]]
+platform = "instagram"
+ig_user_id = "17841400000000001"
+every = "15s"
+
+[alerts]
+first_response_minutes = 60
+
+[[canned_replies]]
+name = "Apology + DM"
+text = "Hi {first_name}, I'm sorry about this. Please send us a DM with your booking \
+reference and we'll sort it out. ^{agent}"
+
+[[canned_replies]]
+name = "Thanks"
+text = "Thank you {handle}, we're glad you flew with us! ^{agent}"
+"""
+
+
+def _free_port(preferred: int) -> int:
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise UsageError("no free port for the dashboard")
+
+
+def _wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    session = requests.Session()
+    session.trust_env = False
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if session.get(url, timeout=2).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> None:
+    from carewatch.settings import load_settings
+    from sandbox.server import SandboxServer
+    from storage.db import DatabaseError, open_database
+    from storage.migrate import upgrade
+    from storage.users import create_or_update_user
+
+    DEMO_DIR.mkdir(exist_ok=True)
+    config_path = DEMO_DIR / "carewatch.toml"
+    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    database_url = os.environ.get("CAREWATCH_DATABASE_URL",
+                                  f"sqlite:///{(DEMO_DIR / 'carewatch.db').resolve()}")
+    stop = threading.Event()
+
+    with SandboxServer(port=sandbox_port, seed=7, seed_count=400, live_rate=8.0) as sandbox:
+        env = {
+            **DEMO_TOKENS,
+            "CAREWATCH_CONFIG": str(config_path.resolve()),
+            "CAREWATCH_DATABASE_URL": database_url,
+            "CAREWATCH_X_API_URL": sandbox.base_url,
+            "CAREWATCH_GRAPH_API_URL": sandbox.base_url,
+        }
+        os.environ.update(env)
+        context.config_path = str(config_path)
+        settings = load_settings(config_path)
+        try:
+            db = open_database(settings.database_url)
+        except DatabaseError as exc:
+            raise UsageError(str(exc)) from None
+        upgrade(db.engine)
+        from responders.teamwork import seed_canned_replies
+
+        seed_canned_replies(db, settings)
+        for _role, (username, password) in DEMO_USERS.items():
+            create_or_update_user(db, username, _role, password)
+
+        port = _free_port(dashboard_port)
+        dashboard = subprocess.Popen(
+            [sys.executable, "-m", "carewatch", "dashboard", "--port", str(port)],
+            env={**os.environ}, stdin=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        scheduler_thread = threading.Thread(
+            target=_run_scheduler, args=(db, settings, stop), name="carewatch-scheduler",
+            daemon=True)
+        scheduler_thread.start()
+
+        def _stop(_signum: int, _frame: object) -> None:
+            stop.set()
+
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            if not _wait_for_http(url, 90, dashboard):
+                raise Failure(f"the dashboard did not start on {url}")
+            print(_banner(url, sandbox.base_url, settings.database_url), flush=True)
+            while not stop.is_set() and dashboard.poll() is None:
+                stop.wait(1.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            signal.signal(signal.SIGTERM, previous)
+            print("\nstopping carewatch demo...", file=sys.stderr, flush=True)
+            if dashboard.poll() is None:
+                dashboard.terminate()
+                try:
+                    dashboard.wait(10)
+                except subprocess.TimeoutExpired:
+                    dashboard.kill()
+            scheduler_thread.join(15)
+            db.dispose()
+
+
+def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
+    from carewatch.jobs import run_listener_forever
+
+    try:
+        run_listener_forever(db, settings, stop)
+    except Exception as exc:  # noqa: BLE001 - the demo keeps the dashboard up and says why
+        log.error("scheduler_stopped", error=str(exc))
+
+
+def _banner(url: str, sandbox_url: str, database_url: str) -> str:
+    from storage.db import redact_url
+
+    logins = "\n".join(f"    {role:<8} user {u!r:<10} password {p!r}"
+                       for role, (u, p) in DEMO_USERS.items())
+    return (
+        "\ncarewatch demo is running\n"
+        f"  dashboard: {url}\n"
+        f"  logins:\n{logins}\n"
+        f"  platform sandbox: {sandbox_url}\n"
+        f"  database: {redact_url(database_url)}\n"
+        "  Ctrl-C stops everything.\n"
+    )

@@ -1,0 +1,72 @@
+"""Structured logging (structlog) that never carries secrets.
+
+Logs go to stderr as `key=value` lines (JSON with CAREWATCH_LOG_JSON=1). A processor masks any
+value that looks like a token, and every configured secret is replaced wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+_SECRETS: set[str] = set()
+_TOKENISH = re.compile(
+    r"(?i)(access_token|bearer|oauth_token|oauth_signature|token|secret|password)"
+    r"([\"']?\s*[=:]\s*[\"']?|\s+)([A-Za-z0-9._~+/%-]{6,})"
+)
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember secret values so that no log line ever prints them."""
+    for value in values:
+        if value and len(value) >= 4:
+            _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret and anything shaped like a credential masked."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return _TOKENISH.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+def _scrub_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = scrub(value)
+        elif isinstance(value, BaseException):
+            event[key] = scrub(str(value))
+    return event
+
+
+def configure_logging(level: str | None = None) -> None:
+    level_name = (level or os.environ.get("CAREWATCH_LOG_LEVEL", "INFO")).upper()
+    numeric = getattr(logging, level_name, logging.INFO)
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    for noisy in ("urllib3", "tweepy", "apscheduler", "uvicorn.access", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    renderer: Any = (structlog.processors.JSONRenderer() if os.environ.get("CAREWATCH_LOG_JSON")
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _scrub_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

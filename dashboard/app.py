@@ -1,0 +1,53 @@
+"""carewatch dashboard entry point: login, then the pages the user's role allows.
+
+`st.navigation` is built on every rerun from the role read from the database, so a page
+outside the role is neither listed nor served (asking for its URL lands on the first allowed
+page); each page function checks the role again before rendering (`auth.require`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from dashboard import auth, context
+from dashboard.alerts import alerts_page
+from dashboard.inbox import inbox_page
+from dashboard.settings_page import settings_page
+from dashboard.trends import trends_page
+
+PAGES: dict[str, tuple[Callable[[], None], str]] = {
+    "Inbox": (inbox_page, ":material/inbox:"),
+    "Alerts": (alerts_page, ":material/notifications:"),
+    "Trends": (trends_page, ":material/monitoring:"),
+    "Settings": (settings_page, ":material/settings:"),
+}
+
+
+def main() -> None:
+    st.set_page_config(page_title="carewatch", page_icon=":material/support_agent:",
+                       layout="wide")
+    try:
+        db = context.database()
+    except context.DashboardUnavailable as exc:
+        st.error(f"carewatch cannot start: {exc}")
+        st.stop()
+    user = auth.current_user(db)
+    if user is None:
+        login = st.Page(auth.login_page, title="Log in", url_path="login", default=True)
+        st.navigation([login], position="hidden").run()
+        return
+    names = auth.ROLE_PAGES[user.role]
+    pages = [st.Page(PAGES[name][0], title=name, icon=PAGES[name][1], url_path=name.lower(),
+                     default=index == 0) for index, name in enumerate(names)]
+    selected = st.navigation(pages, position="sidebar")
+    with st.sidebar:
+        st.text(f"{user.username} · {user.role}")
+        if st.button("Log out", key="cw_logout"):
+            auth.log_out()
+            st.rerun()
+    selected.run()
+
+
+main()

@@ -1,0 +1,93 @@
+"""One alert per episode: open on the first candidate, extend while active, close when quiet.
+
+An episode is identified by its key (e.g. `spike:x`, `risk_words:safety`). A candidate whose
+key has an open alert that was active within the cooldown EXTENDS it: new mention refs are
+appended and last_seen bumped, and no one is notified again (targets that the episode now
+qualifies for through a higher severity are notified once). An episode quiet for longer than
+the cooldown is closed, so a later burst opens a new alert and notifies again.
+
+first_seen/last_seen are the engine's clock at detection, not the mentions' own times: a
+backfill or a platform clock that runs late must not make an episode look cold at birth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from carewatch.log import get_logger
+from listener.alerts.base import MAX_REFS, Candidate, aware, max_severity, severity_rank
+from storage import alerts as store
+from storage.models import Alert
+
+log = get_logger(__name__)
+
+OPENED = "opened"
+EXTENDED = "extended"
+UNCHANGED = "unchanged"
+
+
+def qualifying_targets(targets: Sequence[tuple[str, str]], severity: str) -> list[str]:
+    """Keys of targets whose `min_severity` this severity reaches."""
+    return [key for key, minimum in targets if severity_rank(severity) >= severity_rank(minimum)]
+
+
+def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: timedelta,
+           targets: Sequence[tuple[str, str]]) -> tuple[int, str]:
+    """Open or extend the candidate's episode; returns (alert id, OPENED|EXTENDED|UNCHANGED).
+
+    Call inside a write transaction after `store.lock_episodes(session)`.
+    """
+    alert = store.open_episode(session, candidate.episode_key)
+    if alert is not None and aware(alert.last_seen) < now - cooldown:
+        alert.closed_at = now
+        alert = None
+    if alert is None:
+        refs = list(dict.fromkeys(candidate.refs))
+        details = dict(candidate.details)
+        details["mention_count"] = len(refs)
+        alert = Alert(kind=candidate.kind, severity=candidate.severity,
+                      episode_key=candidate.episode_key, summary=candidate.summary,
+                      mention_ids=refs[:MAX_REFS], details=details, first_seen=now,
+                      last_seen=now)
+        session.add(alert)
+        session.flush()
+        store.add_notifications(session, alert.id,
+                                qualifying_targets(targets, candidate.severity), now)
+        log.info("alert opened", alert_id=alert.id, kind=alert.kind, severity=alert.severity,
+                 episode=alert.episode_key, mentions=len(refs))
+        return alert.id, OPENED
+    known = set(alert.mention_ids or [])
+    new_refs = [r for r in dict.fromkeys(candidate.refs) if r not in known]
+    if not new_refs and not candidate.refresh:
+        return alert.id, UNCHANGED
+    severity = max_severity(alert.severity, candidate.severity)
+    details = dict(alert.details or {})
+    details.update(candidate.details)
+    details["mention_count"] = int((alert.details or {}).get("mention_count", len(known))) + len(
+        new_refs)
+    if severity_rank(candidate.severity) >= severity_rank(alert.severity):
+        alert.summary = candidate.summary
+    if new_refs:
+        alert.mention_ids = (list(alert.mention_ids or []) + new_refs)[:MAX_REFS]
+    escalated = severity != alert.severity
+    alert.severity = severity
+    alert.details = details
+    alert.last_seen = now
+    if escalated:
+        store.add_notifications(session, alert.id, qualifying_targets(targets, severity), now)
+    if new_refs or escalated:
+        log.info("alert extended", alert_id=alert.id, kind=alert.kind, severity=severity,
+                 episode=alert.episode_key, new_mentions=len(new_refs))
+        return alert.id, EXTENDED
+    return alert.id, UNCHANGED
+
+
+def close_quiet(session: Session, *, now: datetime, cooldown: timedelta) -> list[int]:
+    """Close every episode quiet for longer than the cooldown."""
+    closed = store.close_quiet(session, now - cooldown, now)
+    if closed:
+        log.info("alerts closed", alert_ids=closed)
+    return closed

@@ -1,0 +1,111 @@
+"""Risk words: safety, legal, discrimination and data/privacy mentions, one episode per category.
+
+A mention counts when its text matches the category's keywords (whole words; a trailing `*`
+matches any ending, e.g. `discriminat*`) or when the scorer already put the category's reason
+code on it. Keyword lists come from `[urgency.keywords]` in carewatch.toml under the same
+keys; a key left out keeps the built-in list. A mention scored positive is skipped unless the
+scorer flagged it, so "you guys are fire" is not a safety incident.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from listener.alerts.base import Candidate, aware, bump, ref
+
+DEFAULT_KEYWORDS: dict[str, list[str]] = {
+    "safety": [
+        "smoke", "smoking engine", "fire", "on fire", "flames", "burning smell", "injured",
+        "injury", "injuries", "got hurt", "unsafe", "not safe", "dangerous", "emergency",
+        "emergency landing", "crash", "crashed", "food poisoning", "poisoned", "ambulance",
+        "bleeding", "evacuat*", "explosion", "exploded", "passed out", "fainted",
+        "allergic reaction", "anaphyla*",
+    ],
+    "legal": [
+        "lawyer", "lawyers", "sue", "suing", "sued", "lawsuit", "attorney", "legal action",
+        "small claims", "class action", "see you in court", "solicitor",
+    ],
+    "discrimination": [
+        "racist", "racism", "discriminat*", "sexist", "sexism", "homophob*", "transphob*",
+        "bigot*", "xenophob*", "ableist", "profiled", "profiling",
+    ],
+    "privacy": [
+        "data breach", "security breach", "hacked", "leaked my data", "leaked my",
+        "data leak", "data leaked", "identity theft", "stolen data", "personal data",
+        "privacy", "gdpr", "card details stolen",
+    ],
+}
+CATEGORY_SEVERITY = {"safety": "high", "legal": "medium", "discrimination": "high",
+                     "privacy": "high"}
+# From this many mentions in one episode a category is one step more severe.
+ESCALATE_AT = 3
+
+
+def _pattern(words: Sequence[str]) -> re.Pattern[str] | None:
+    parts = []
+    for word in words:
+        word = word.strip().lower()
+        if not word:
+            continue
+        if word.endswith("*"):
+            parts.append(re.escape(word[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(word))
+    if not parts:
+        return None
+    parts.sort(key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+class RiskWords:
+    """Compiled keyword lists per category."""
+
+    def __init__(self, overrides: Mapping[str, list[str]] | None = None) -> None:
+        self.patterns: dict[str, re.Pattern[str]] = {}
+        for category, words in DEFAULT_KEYWORDS.items():
+            chosen = list((overrides or {}).get(category) or words)
+            pattern = _pattern(chosen)
+            if pattern is not None:
+                self.patterns[category] = pattern
+
+    def match(self, text: str, reasons: set[str]) -> dict[str, list[str]]:
+        """{category: matched words} for one mention (a reason code counts as its category)."""
+        found: dict[str, list[str]] = {}
+        for category, pattern in self.patterns.items():
+            words = sorted({m.group(0).lower() for m in pattern.finditer(text or "")})
+            if words or category in reasons:
+                found[category] = words or [f"reason:{category}"]
+        return found
+
+    def detect(self, facts: list[Any], now: datetime) -> list[Candidate]:
+        hits: dict[str, list[tuple[Any, list[str]]]] = defaultdict(list)
+        for fact in facts:
+            if fact.is_own:
+                continue
+            reasons = {r for r in (fact.urgency_reasons or "").split(";") if r}
+            for category, words in self.match(fact.text, reasons).items():
+                flagged = category in reasons
+                if fact.sentiment_label == "positive" and not flagged:
+                    continue
+                hits[category].append((fact, words))
+        out = []
+        for category, items in sorted(hits.items()):
+            words = sorted({w for _, ws in items for w in ws})
+            platforms = sorted({f.platform for f, _ in items})
+            severity = CATEGORY_SEVERITY.get(category, "medium")
+            if len(items) >= ESCALATE_AT:
+                severity = bump(severity)
+            noun = "mention" if len(items) == 1 else "mentions"
+            out.append(Candidate(
+                kind="risk_words", episode_key=f"risk_words:{category}", severity=severity,
+                summary=(f"{len(items)} {noun} about {category} on {', '.join(platforms)} "
+                         f"({', '.join(words[:6])})"),
+                refs=[ref(f.platform, f.external_id) for f, _ in items],
+                details={"category": category, "words": words[:20], "last_batch": len(items)},
+                seen_at=max(aware(f.created_at) for f, _ in items),
+            ))
+        return out

@@ -1,0 +1,360 @@
+"""Realistic customer-care traffic for the airline-like brand "Acme Air".
+
+The product is only as good as the data it is tried on, so this produces the awkward mix a
+social care team really sees: complaints, questions, praise, chatter, safety and legal
+threats, threads with the brand, repeat customers across platforms, high-reach authors,
+retweets (which must not become mentions), other languages and hostile text (HTML, markdown
+links, spreadsheet formulas, bidi overrides, zero-width characters, ZWJ emoji, long texts).
+
+Everything is drawn from one seeded ``random.Random``: the same seed gives the same texts,
+authors and ids on an empty world.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sandbox.world import BRAND_X_ID, FB_PAGE_ID
+
+if TYPE_CHECKING:
+    from sandbox.world import World
+
+CITIES = ["Lisbon", "Denver", "Seoul", "Madrid", "Chicago", "Paris", "Toronto", "Austin",
+          "Dublin", "Boston", "Lyon", "Phoenix", "Busan", "Seattle", "Miami"]
+FIRST = ["Maria", "James", "Aisha", "Chen", "Lucas", "Sofia", "Omar", "Emma", "Diego", "Yuna",
+         "Noah", "Fatima", "Liam", "Hana", "Pierre", "Grace", "Mateo", "Priya", "Jonas", "Zoe",
+         "Kwame", "Ines", "Tomás", "Min-jun", "Olivia", "Ravi", "Camille", "Ethan", "Leila",
+         "Sam"]
+LAST = ["Silva", "Johnson", "Khan", "Wei", "Martin", "Rossi", "Haddad", "Brown", "Lopez",
+        "Kim", "Dubois", "Nguyen", "Okafor", "Garcia", "Patel", "Moreau", "Schmidt", "Park",
+        "Cohen", "Walsh"]
+
+COMPLAINTS = [
+    "@acmeair flight {flight} to {city} cancelled AGAIN with zero notice. Stuck at the gate "
+    "with two kids. What now?",
+    "@acmeair delayed {hours} hours on {flight} and nobody at the desk can tell us anything",
+    "Lost luggage on {flight} from {city}. Day {days} and still no bag, no call back. "
+    "@acmeair this is ridiculous",
+    "@AcmeAir I've been waiting {weeks} weeks for my refund for a cancelled flight. "
+    "Booking ref {ref}",
+    "The gate agent at {city} for {flight} was incredibly rude to my elderly mother. "
+    "@acmeair do better",
+    "On hold with Acme Air for {hours} hours now. {hours} HOURS. @acmeair",
+    "@acmeair your app is broken, can't check in, keeps crashing at the payment screen",
+    "@acmeair I was charged twice for the same booking {ref}!! Please fix this",
+    "Acme Air lost my wheelchair on {flight}. Absolutely unacceptable.",
+    "@acmeair worst airline ever. {flight} delayed, then cancelled, no hotel, no food voucher",
+    "Missed my connection in {city} because of @acmeair. Rebooked on a flight 2 days later?!",
+    "@acmeair seat I paid extra for was given away on {flight}. Want my money back.",
+]
+QUESTIONS = [
+    "@acmeair can I change my flight {flight} to tomorrow without a fee?",
+    "@acmeair what's the baggage allowance on international economy?",
+    "Does Acme Air allow pets in the cabin? @acmeair",
+    "@acmeair is {flight} to {city} on time today?",
+    "@acmeair how do I add my frequent flyer number to an existing booking?",
+    "@acmeair can I bring a stroller to the gate?",
+    "@acmeair when does online check-in open for {flight}?",
+]
+PRAISE = [
+    "Shoutout to the crew on @acmeair {flight} — amazing service, they even remembered my "
+    "birthday 🎂",
+    "Smoothest flight to {city} ever. Thanks @acmeair!",
+    "@acmeair the agent who rebooked me in {city} was a legend. Thank you!!",
+    "Landed early in {city}, bags first off. Well done Acme Air ✈️",
+]
+NEUTRAL = [
+    "Flying @acmeair to {city} tomorrow, any tips for the lounge?",
+    "Acme Air has a new livery? Saw it at {city} airport",
+    "Booked {city} on acme air for the summer. Let's see how it goes",
+    "Anyone know if @acmeair serves vegetarian meals on short flights?",
+]
+RISK = [
+    "@acmeair there was smoke in the cabin on {flight} and the crew just ignored it. "
+    "Is this safe??",
+    "I'll be contacting my lawyer about how @acmeair treated us on {flight}.",
+    "@acmeair got an email saying my card details leaked. Data breach? Nobody is answering",
+    "Engine made a horrible noise on takeoff {flight}, pilot said nothing. @acmeair safety?",
+    "@acmeair I'm cancelling my frequent flyer account and switching airlines. Done.",
+]
+FOREIGN = [
+    ("es", "@acmeair mi vuelo {flight} a {city} fue cancelado y nadie responde. ¿Reembolso?"),
+    ("es", "@acmeair perdieron mi maleta en {city}, llevo {days} días esperando"),
+    ("fr", "@acmeair vol {flight} annulé sans explication, c'est inadmissible"),
+    ("fr", "@acmeair merci pour l'excellent service sur le vol vers {city} !"),
+    ("ko", "@acmeair 항공편이 취소되었어요 환불은 언제 되나요?"),
+    ("ko", "@acmeair {flight} 수하물이 아직 안 왔어요. 도와주세요"),
+    ("pt", "@acmeair meu voo atrasou {hours} horas, que falta de respeito"),
+]
+HOSTILE = [
+    "@acmeair <img src=x onerror=alert(1)> my flight was delayed",
+    "@acmeair refund please [click](javascript:alert(1))",
+    '=HYPERLINK("http://evil","x") @acmeair lost my bag',
+    "+SUM(1) @acmeair why is {flight} late",
+    "@cmd @acmeair -2+3 delayed again",
+    "@acmeair \u202eyad deyaled\u202c הטיסה שלי התעכבה",
+    "@acmeair رحلتي تأخرت ثلاث ساعات \u202eoops",
+    "@acmeair 👩\u200d👩\u200d👧\u200d👦 family of four stranded in {city} 😡🏳️\u200d🌈",
+    "@acme\u200bair zero\u200bwidth refund\u200d please \ufeff",
+    "@acmeair <script>document.location='http://evil'</script>",
+    "@acmeair '; DROP TABLE mentions; -- flight delayed",
+]
+FOLLOW_UPS = [
+    "@acmeair DM sent. Still waiting though.",
+    "@acmeair thanks for answering, but that doesn't solve anything",
+    "@acmeair ok, sent you the booking ref. Please hurry",
+    "@acmeair that's it? A link to the FAQ?",
+    "@acmeair thank you, that worked!",
+]
+BRAND_REPLIES = [
+    "We're sorry to hear this. Please send us a DM with your booking reference and we'll "
+    "look into it right away.",
+    "Thanks for reaching out! Our team is checking this now — could you DM us your booking "
+    "details?",
+    "We apologise for the disruption. You can request a refund at acme-air.example/refunds, "
+    "or DM us and we'll help.",
+]
+BRAND_POSTS = [
+    "Summer sale! Fares to {city} from $99. Book by Sunday. ✈️",
+    "Meet our new A321neo: more legroom, free Wi-Fi on every seat.",
+    "Travel update: weather in {city} may affect departures today. Check your flight status "
+    "in the app.",
+    "We're hiring cabin crew in {city}! Apply at acme-air.example/careers",
+    "Thank you for flying with us this holiday season 💙",
+]
+FB_EXTRA = [
+    "I have been a loyal customer for 12 years and this is how I get treated? ",
+    "Let me explain exactly what happened, step by step. ",
+]
+
+
+@dataclass
+class Persona:
+    """One customer, recognisable across platforms (same handle on X, name on FB/IG)."""
+
+    name: str
+    handle: str
+    followers: int
+    lang: str
+    dms_open: bool
+    x_id: str | None = None
+    fb_id: str | None = None
+    ig_id: str | None = None
+
+
+class Generator:
+    """Adds generated items to a ``World``; deterministic for a seed."""
+
+    def __init__(self, world: World, seed: int = 7) -> None:
+        self.world = world
+        # Personas come from a fixed seed so the same customers come back across seed,
+        # generate and live calls (repeat contacts); the content follows ``seed``.
+        self.rng = random.Random(7)
+        self.personas = [self._persona(i) for i in range(60)]
+        self.rng = random.Random(seed)
+        self.created = {"x": 0, "facebook": 0, "instagram": 0, "brand": 0}
+
+    # ---------------------------------------------------------------- helpers
+    def _persona(self, i: int) -> Persona:
+        rng = self.rng
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        handle = f"{first.lower().replace('-', '').replace('á', 'a')}{last.lower()}{i}"
+        roll = rng.random()
+        if roll < 0.08:
+            followers = rng.randint(100_000, 2_500_000)  # high reach
+        elif roll < 0.3:
+            followers = rng.randint(2_000, 60_000)
+        else:
+            followers = rng.randint(3, 1_500)
+        return Persona(name=f"{first} {last}", handle=handle[:15], followers=followers,
+                       lang="en", dms_open=rng.random() > 0.15)
+
+    def _fill(self, template: str) -> str:
+        rng = self.rng
+        return template.format(
+            flight=f"AC{rng.randint(100, 2999)}", city=rng.choice(CITIES),
+            hours=rng.randint(2, 9), days=rng.randint(2, 12), weeks=rng.randint(3, 11),
+            ref="".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6)),
+        )
+
+    def _x_author(self, p: Persona) -> dict[str, Any]:
+        return {"id": p.x_id, "username": p.handle, "name": p.name, "followers": p.followers,
+                "dms_open": p.dms_open}
+
+    def _customer_text(self) -> tuple[str, str, str]:
+        """(category, lang, text) drawn with a realistic mix."""
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.36:
+            return "complaint", "en", self._fill(rng.choice(COMPLAINTS))
+        if roll < 0.55:
+            return "question", "en", self._fill(rng.choice(QUESTIONS))
+        if roll < 0.66:
+            return "praise", "en", self._fill(rng.choice(PRAISE))
+        if roll < 0.75:
+            return "neutral", "en", self._fill(rng.choice(NEUTRAL))
+        if roll < 0.81:
+            return "risk", "en", self._fill(rng.choice(RISK))
+        if roll < 0.90:
+            lang, text = rng.choice(FOREIGN)
+            return "foreign", lang, self._fill(text)
+        if roll < 0.97:
+            return "hostile", "en", self._fill(rng.choice(HOSTILE))
+        return "long", "en", self._long_x()
+
+    def _long_x(self) -> str:
+        base = self._fill(self.rng.choice(COMPLAINTS))
+        filler = " And another thing: nobody answers the phone, the website times out,"
+        while len(base) + len(filler) <= 276:
+            base += filler
+            filler = " still waiting, still nothing,"
+        return base[:279]
+
+    def _long_fb(self, text: str) -> str:
+        out = self.rng.choice(FB_EXTRA) + text.replace("@acmeair", "Acme Air")
+        while len(out) < 1900:
+            out += " " + self._fill(self.rng.choice(COMPLAINTS)).replace("@acmeair", "")
+        return out[:2000]
+
+    @staticmethod
+    def _strip_handle(text: str) -> str:
+        return text.replace("@acmeair ", "").replace("@AcmeAir ", "").replace(" @acmeair", "")
+
+    # ------------------------------------------------------------ platforms
+    def _brand_context(self, t: float) -> None:
+        w = self.world
+        for i, tmpl in enumerate(BRAND_POSTS[:3]):
+            w.add_fb_post(self._fill(tmpl), "page", created_at=t + i * 600)
+            w.add_ig_media(self._fill(tmpl), author="brand", created_at=t + i * 600 + 60)
+            w.add_tweet(self._fill(tmpl), w.x_users[BRAND_X_ID], created_at=t + i * 600 + 120)
+            self.created["brand"] += 3
+
+    def _x_item(self, p: Persona, t: float, thread: bool) -> int:
+        w = self.world
+        cat, lang, text = self._customer_text()
+        rng = self.rng
+        brand_tweets = [tw for tw in w.tweets.values()
+                        if tw.author_id == BRAND_X_ID and tw.in_reply_to_tweet_id is None
+                        and tw.created_at < t]
+        parent = None
+        if brand_tweets and rng.random() < 0.2:
+            parent = rng.choice(brand_tweets).id
+            if not text.startswith("@acmeair"):
+                text = ("@acmeair " + self._strip_handle(text))[:280]
+        tweet = w.add_tweet(text, self._x_author(p), in_reply_to=parent, created_at=t, lang=lang,
+                            likes=rng.randint(0, 40))
+        p.x_id = tweet.author_id
+        made = 1
+        if rng.random() < 0.05:  # someone retweets it: noise, never a mention
+            other = rng.choice(self.personas)
+            rt = w.add_tweet("", self._x_author(other), retweet_of=tweet.id, created_at=t + 30)
+            other.x_id = rt.author_id
+        if thread and cat in ("complaint", "question", "risk", "foreign"):
+            reply = w.add_tweet(f"@{p.handle} " + rng.choice(BRAND_REPLIES)[:250],
+                                w.x_users[BRAND_X_ID], in_reply_to=tweet.id,
+                                created_at=t + rng.randint(300, 1800))
+            w.add_tweet(rng.choice(FOLLOW_UPS), self._x_author(p), in_reply_to=reply.id,
+                        created_at=reply.created_at + rng.randint(120, 900))
+            made += 1
+        self.created["x"] += made
+        return made
+
+    def _fb_item(self, p: Persona, t: float, thread: bool) -> int:
+        w = self.world
+        rng = self.rng
+        _, _, text = self._customer_text()
+        text = self._strip_handle(text)
+        author = {"id": p.fb_id, "name": p.name}
+        page_posts = [po for po in w.fb_posts.values() if po.by_page and po.created < t]
+        if rng.random() < 0.08:
+            text = self._long_fb(text)
+        if not page_posts or rng.random() < 0.25:
+            post = w.add_fb_post(text, author, created_at=t)
+            p.fb_id = post.from_id
+            self.created["facebook"] += 1
+            return 1
+        comment = w.add_fb_comment(text, post_id=rng.choice(page_posts).id, author=author,
+                                   created_at=t, likes=rng.randint(0, 25))
+        p.fb_id = comment.from_id
+        made = 1
+        if thread:
+            reply = w.add_fb_comment(rng.choice(BRAND_REPLIES), parent_id=comment.id,
+                                     author="page", created_at=t + rng.randint(300, 1800))
+            w.add_fb_comment(self._strip_handle(rng.choice(FOLLOW_UPS)), parent_id=comment.id,
+                             author=author, created_at=reply.created + rng.randint(60, 900))
+            made += 1
+        self.created["facebook"] += made
+        return made
+
+    def _ig_item(self, p: Persona, t: float, thread: bool) -> int:
+        w = self.world
+        rng = self.rng
+        _, _, text = self._customer_text()
+        author = {"id": p.ig_id, "username": p.handle}
+        media = [m for m in w.ig_media.values() if not m.tagged and m.created < t]
+        if not media or rng.random() < 0.1:
+            tagged = w.add_ig_media(text if "@acmeair" in text else text + " @acmeair",
+                                    author=author, created_at=t)
+            p.ig_id = tagged.owner_id
+            self.created["instagram"] += 1
+            return 1
+        comment = w.add_ig_comment(self._strip_handle(text), media_id=rng.choice(media).id,
+                                   author=author, created_at=t, likes=rng.randint(0, 30))
+        p.ig_id = comment.from_id
+        made = 1
+        if thread:
+            reply = w.add_ig_comment(f"@{p.handle} " + rng.choice(BRAND_REPLIES),
+                                     parent_id=comment.id, author="brand",
+                                     created_at=t + rng.randint(300, 1800))
+            w.add_ig_comment("@acmeair " + self._strip_handle(rng.choice(FOLLOW_UPS)),
+                             parent_id=comment.id, author=author,
+                             created_at=reply.created + rng.randint(60, 900))
+            made += 1
+        self.created["instagram"] += made
+        return made
+
+    def _one(self, t: float, allow_threads: bool) -> int:
+        rng = self.rng
+        # Repeat customers: a few personas write much more often than the rest.
+        p = self.personas[int(rng.triangular(0, len(self.personas), 0))]
+        thread = allow_threads and rng.random() < 0.2
+        roll = rng.random()
+        if roll < 0.5:
+            return self._x_item(p, t, thread)
+        if roll < 0.8:
+            return self._fb_item(p, t, thread)
+        return self._ig_item(p, t, thread)
+
+    # ------------------------------------------------------------------ API
+    def seed(self, count: int, days: float = 3.0) -> dict[str, int]:
+        """Brand context first, then ``count`` customer items spread over ``days``."""
+        with self.world.lock:
+            now = self.world.now()
+            start = now - days * 86400
+            self._brand_context(start)
+            span = max(1.0, days * 86400 - 3 * 3600)
+            times = sorted(start + 3600 + self.rng.random() * span for _ in range(count))
+            made = 0
+            for t in times:
+                if made >= count:
+                    break
+                made += self._one(t, allow_threads=True)
+            return dict(self.created)
+
+    def generate(self, count: int = 1) -> dict[str, int]:
+        """``count`` new customer items, timestamped a few seconds apart up to now."""
+        with self.world.lock:
+            now = self.world.now()
+            if not self.world.fb_posts and not self.world.ig_media:
+                self._brand_context(now - 86400)
+            made = 0
+            i = 0
+            while made < count:
+                made += self._one(now - (count - i) * 0.5, allow_threads=False)
+                i += 1
+            return dict(self.created)
+
+
+__all__ = ["Generator", "Persona", "FB_PAGE_ID"]

@@ -1,0 +1,80 @@
+"""`carewatch init` and the CLI's error discipline: one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carewatch.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("CAREWATCH_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_init_is_idempotent(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    assert main(["init"]) == 0
+    assert "ready" in capsys.readouterr().err
+    assert main(["init"]) == 0
+    assert "up to date" in capsys.readouterr().err
+
+
+def test_default_database_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
+    assert main(["init"]) == 0
+    assert (tmp_path / "carewatch.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "expected"),
+    [
+        ("[brand\n", {}, "not valid TOML"),
+        ('[[sources]]\nplatform = "myspace"\n', {}, "sources[0].platform"),
+        ("", {"CAREWATCH_DATABASE_URL": "nosuchdb://x"}, "unsupported database"),
+        ("", {"CAREWATCH_DATABASE_URL": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/x"},
+         "cannot reach the database"),
+        ("", {"CAREWATCH_DATABASE_URL": "sqlite:////no/such/folder/x.db"}, "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str], config: str,
+                                          env: dict[str, str], expected: str) -> None:
+    (tmp_path / "carewatch.toml").write_text(config)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["init"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1
+    assert "hunter2" not in err
+    assert not (tmp_path / "carewatch.db").exists()
+
+
+def test_commands_need_init_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "--json"]) == 2
+    assert "carewatch init" in capsys.readouterr().err
+
+
+def test_console_script_has_every_contract_command(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("carewatch")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    for command in ("init", "listen", "respond", "reply", "move-private", "score", "export",
+                    "alerts", "users", "dashboard", "sandbox", "demo"):
+        assert command in out, command
+
+
+def test_unknown_flag_is_exit_2_without_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("carewatch")
+    result = subprocess.run([str(exe), "init", "--bogus"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "--bogus" in result.stderr

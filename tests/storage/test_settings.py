@@ -1,0 +1,126 @@
+"""Configuration: the file, the environment over it, and one clear line per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carewatch.settings import ConfigError, load_settings, parse_duration
+
+CONTRACT_EXAMPLE = '''
+[brand]
+name = "Acme Air"
+handles = ["acmeair"]
+
+[[sources]]
+platform = "x"
+kind = "search"
+query = "@acmeair OR \\"acme air\\" -is:retweet"
+every = "60s"
+
+[[sources]]
+platform = "x"
+kind = "mentions"
+user_id = "1500000000000000000"
+every = "60s"
+
+[[sources]]
+platform = "facebook"
+page_id = "100000000000001"
+every = "120s"
+
+[[sources]]
+platform = "instagram"
+ig_user_id = "17841400000000001"
+every = "120s"
+
+[alerts]
+first_response_minutes = 60
+
+[[notify]]
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = 8025
+sender = "carewatch@acme.example"
+to = ["social-lead@acme.example"]
+
+[[notify]]
+kind = "webhook"
+url = "http://127.0.0.1:9000/hook"
+'''
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("CAREWATCH_"):
+            monkeypatch.delenv(key)
+
+
+def test_contract_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "carewatch.toml"
+    path.write_text(CONTRACT_EXAMPLE)
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", "sqlite:///other.db")
+    monkeypatch.setenv("CAREWATCH_X_BEARER_TOKEN", "secret-token")
+    settings = load_settings(path)
+    assert settings.database_url == "sqlite:///other.db"
+    assert [s.kind for s in settings.sources] == ["search", "mentions", "page", "media"]
+    assert settings.sources[2].every == 120
+    assert settings.notify[0].smtp_port == 8025
+    assert "secret-token" not in repr(settings)
+
+
+def test_config_env_variable_and_default_file(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('[brand]\nname = "Other"\n')
+    monkeypatch.setenv("CAREWATCH_CONFIG", str(path))
+    assert load_settings().brand.name == "Other"
+    monkeypatch.delenv("CAREWATCH_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().brand.name == "Acme Air"  # no ./carewatch.toml: defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[brand\nname=1", "not valid TOML"),
+        ('[[sources]]\nplatform = "myspace"\n', "sources[0].platform"),
+        ('[[sources]]\nplatform = "x"\nkind = "search"\n', "needs 'query'"),
+        ('[[sources]]\nplatform = "facebook"\nevery = "soon"\npage_id = "1"\n',
+         "sources[0].every"),
+        ('[alerts]\nfirst_response_minutes = "an hour"\n', "alerts.first_response_minutes"),
+        ('[brand]\nnmae = "typo"\n', "brand.nmae: unknown key"),
+        ('[[notify]]\nkind = "webhook"\n', "needs 'url'"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "carewatch.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert expected in message and "\n" not in message and str(path) in message
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREWATCH_HTTP_TIMEOUT", "forever")
+    with pytest.raises(ConfigError, match="CAREWATCH_HTTP_TIMEOUT"):
+        load_settings()
+
+
+def test_missing_file_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_durations() -> None:
+    assert parse_duration("60s") == 60
+    assert parse_duration("2m") == 120
+    assert parse_duration("1.5h") == 5400
+    assert parse_duration(30) == 30
+    with pytest.raises(ValueError):
+        parse_duration("0s")
