@@ -46,6 +46,17 @@ def _scrub_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, A
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is now, so a replaced stream (tests, daemons) is
+    honoured instead of the one that was current when logging was configured."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("CAREWATCH_LOG_LEVEL", "INFO")).upper()
     numeric = getattr(logging, level_name, logging.INFO)
@@ -63,7 +74,7 @@ def configure_logging(level: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

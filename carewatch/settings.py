@@ -161,8 +161,16 @@ class NotifyConfig(_Strict):
 
     @property
     def key(self) -> str:
-        return self.name or (f"email:{','.join(self.to)}" if self.kind == "email" else
-                             f"webhook:{self.url}")
+        """Stable identity of the target; a webhook URL (which often embeds a secret) is
+        reduced to its host and a digest."""
+        if self.name:
+            return self.name
+        if self.kind == "email":
+            return f"email:{','.join(self.to)}"
+        from urllib.parse import urlsplit
+
+        digest = hashlib.sha256((self.url or "").encode()).hexdigest()[:12]
+        return f"webhook:{urlsplit(self.url or '').hostname}:{digest}"
 
 
 class CannedReplyConfig(_Strict):

@@ -220,7 +220,11 @@ class Generator:
 
     @staticmethod
     def _strip_handle(text: str) -> str:
-        return text.replace("@acmeair ", "").replace("@AcmeAir ", "").replace(" @acmeair", "")
+        """Facebook/Instagram comments name the brand in words, not with the X handle."""
+        for lead in ("@acmeair ", "@AcmeAir "):
+            if text.startswith(lead):
+                text = text[len(lead):]
+        return text.replace(" @acmeair", " Acme Air").replace(" @AcmeAir", " Acme Air")
 
     # ------------------------------------------------------------ platforms
     def _brand_context(self, t: float) -> None:
@@ -334,7 +338,7 @@ class Generator:
             now = self.world.now()
             start = now - days * 86400
             self._brand_context(start)
-            span = max(1.0, days * 86400 - 3 * 3600)
+            span = max(1.0, days * 86400 - 3600 - 2700)  # threads end before now
             times = sorted(start + 3600 + self.rng.random() * span for _ in range(count))
             made = 0
             for t in times:

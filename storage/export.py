@@ -251,9 +251,11 @@ def _mention_select(since: datetime | None, until: datetime | None, platform: st
 
 
 def _after(created: Any, ident: Any, created_at: datetime, last_id: int) -> ColumnElement[bool]:
-    # Spelled out rather than a row-value tuple so SQLite and PostgreSQL both bind the
-    # timestamp through UTCDateTime; both use the (created_at[, rowid]) index for it.
-    return or_(created > created_at, and_(created == created_at, ident > last_id))
+    # `created >= c AND (created > c OR id > i)`: the same as the row value
+    # `(created, id) > (c, i)`, but the leading range is one both SQLite and PostgreSQL can
+    # seek with the created_at index (a bare OR makes PostgreSQL scan from the start on
+    # every page), and the timestamp is bound through UTCDateTime on both.
+    return and_(created >= created_at, or_(created > created_at, ident > last_id))
 
 
 def _shape(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -405,9 +407,10 @@ class _Writer:
 
 class _CsvWriter(_Writer):
     def start(self) -> None:
-        # QUOTE_MINIMAL quotes any field holding a comma, quote, CR or LF, so embedded
-        # newlines survive a round trip through csv or pandas exactly.
-        self.csv = csv.writer(self.handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        # RFC 4180 CRLF row ends: QUOTE_MINIMAL quotes a field holding any character of the
+        # line terminator, so with CRLF a lone CR inside a text is quoted too (with a bare LF
+        # terminator it would not be, and readers would split the row there).
+        self.csv = csv.writer(self.handle, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         self.csv.writerow(self.columns)
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -444,6 +447,9 @@ def parquet_schema() -> Any:
 
 
 class _ParquetWriter(_Writer):
+    """Each page becomes an Arrow record batch at once (compact, unlike Python tuples); a row
+    group is written every PARQUET_ROW_GROUP rows, which bounds memory whatever the total."""
+
     binary = True
 
     def start(self) -> None:
@@ -451,26 +457,31 @@ class _ParquetWriter(_Writer):
 
         self.schema = parquet_schema()
         self.writer = pq.ParquetWriter(self.handle, self.schema, compression="zstd")
-        self.buffer: list[tuple[Any, ...]] = []
+        self.batches: list[Any] = []
+        self.buffered = 0
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self.buffer.extend(rows)
-        if len(self.buffer) >= PARQUET_ROW_GROUP:
+        import pyarrow as pa
+
+        if not rows:
+            return
+        columns = zip(*rows, strict=True)
+        self.batches.append(pa.RecordBatch.from_arrays(
+            [pa.array(col, type=field.type) for col, field in zip(columns, self.schema,
+                                                                   strict=True)],
+            schema=self.schema,
+        ))
+        self.buffered += len(rows)
+        if self.buffered >= PARQUET_ROW_GROUP:
             self._flush()
 
     def _flush(self) -> None:
         import pyarrow as pa
 
-        if not self.buffer:
-            return
-        columns = list(zip(*self.buffer, strict=True))
-        table = pa.Table.from_arrays(
-            [pa.array(col, type=field.type) for col, field in zip(columns, self.schema,
-                                                                   strict=True)],
-            schema=self.schema,
-        )
-        self.writer.write_table(table)
-        self.buffer = []
+        if self.batches:
+            self.writer.write_table(pa.Table.from_batches(self.batches, schema=self.schema),
+                                    row_group_size=max(self.buffered, 1))
+        self.batches, self.buffered = [], 0
 
     def finish(self) -> None:
         self._flush()

@@ -447,7 +447,8 @@ STOPWORDS = frozenset(
     than that that's the their theirs them themselves then there there's these they they're this
     those through to too under until up very was wasn't we we're were weren't what what's when
     where which while who whom why will with won't would wouldn't you you're your yours yourself
-    yourselves still again really even also via amp http https www com get got one just like""".split()
+    yourselves still again really even also via amp http https www com get got one just
+    like""".split()  # noqa: SIM905 - a word list reads best as words
 )
 
 
@@ -585,7 +586,9 @@ def save_canned_reply(session: Session, name: str, text: str, *, actor: str,
     if not name or not text:
         raise ValueError("a canned reply needs a name and a text")
     row = session.get(CannedReply, reply_id) if reply_id else None
-    clash = session.execute(select(CannedReply).where(CannedReply.name == name)).scalar_one_or_none()
+    clash = session.execute(
+        select(CannedReply).where(CannedReply.name == name)
+    ).scalar_one_or_none()
     if clash is not None and (row is None or clash.id != row.id):
         raise ValueError(f"a canned reply named {name!r} already exists")
     if row is None:

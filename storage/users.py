@@ -7,6 +7,7 @@ and Settings page share these rules, and both must agree on the lockout state ke
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -159,10 +160,8 @@ def authenticate(session: Session, username: str, password: str,
     refused = AuthResult(False, "Wrong username or password.")
     user = find_user(session, username) if username.strip() else None
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "-")
-        except VerificationError:
-            pass
         return refused
     if is_locked(user, now):
         minutes = max(1, int(((user.locked_until or now) - now).total_seconds() // 60) + 1)

@@ -7,11 +7,13 @@ nothing is created; the work itself lives in `storage.export`, shared with the d
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import Failure, UsageError, app_context
 from storage.export import (
     AUDIT_FORMATS,
     MENTION_FORMATS,
@@ -41,6 +43,20 @@ def _summary(count: int, what: str, out: str) -> None:
     typer.echo(f"exported {count:,} {what} to {out}", err=True)
 
 
+def _run(work: Callable[[], int], out: str) -> int:
+    """Run the export; bad input → UsageError, a disk or database failure → Failure (the
+    partial file is already gone by then)."""
+    try:
+        return work()
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"could not write {out}: {exc.strerror or exc}") from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise Failure(f"export stopped, nothing written: database error: {reason}") from None
+
+
 @export_app.command("mentions")
 def mentions(
     ctx: typer.Context,
@@ -61,11 +77,8 @@ def mentions(
     except ExportError as exc:
         raise UsageError(str(exc)) from None
     db = app_context(ctx).database()
-    try:
-        count = export_mentions(db, kind, path, since=start, until=end, platform=plat,
-                                progress=sys.stderr.isatty())
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
+    count = _run(lambda: export_mentions(db, kind, path, since=start, until=end,
+                                         platform=plat, progress=sys.stderr.isatty()), str(out))
     _summary(count, "mentions", str(out))
 
 
@@ -87,9 +100,6 @@ def audit(
     except ExportError as exc:
         raise UsageError(str(exc)) from None
     db = app_context(ctx).database()
-    try:
-        count = export_audit(db, kind, path, since=start, until=end,
-                             progress=sys.stderr.isatty())
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
+    count = _run(lambda: export_audit(db, kind, path, since=start, until=end,
+                                      progress=sys.stderr.isatty()), str(out))
     _summary(count, "audit entries", str(out))

@@ -6,9 +6,10 @@ alert or extends the open episode with the same key, so deduplication lives in o
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -16,6 +17,18 @@ KINDS = ("spike", "high_reach", "risk_words", "sla_breach", "source_health")
 # The cap keeps one alert row small even when a long episode keeps being extended; the
 # details say how many mentions there were in all.
 MAX_REFS = 500
+# Mention-based alerts (risk words, high reach) page only for mentions this recent: a backfill
+# that finds last week's complaints fills the inbox, it does not page the social lead.
+RECENT = timedelta(hours=24)
+
+
+def log_failure(log: Any, event: str, exc: BaseException) -> None:
+    """Log an alerting failure without ever raising: alerting must not stop listening."""
+    from carewatch.log import scrub
+
+    # A broken log sink must not take the listener down either.
+    with contextlib.suppress(Exception):
+        log.error(event, error=scrub(one_line(f"{type(exc).__name__}: {exc}", 300)))
 
 
 def severity_rank(severity: str) -> int:

@@ -41,7 +41,9 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
     Call inside a write transaction after `store.lock_episodes(session)`.
     """
     alert = store.open_episode(session, candidate.episode_key)
-    if alert is not None and aware(alert.last_seen) < now - cooldown:
+    # A persisting condition (refresh) is the same episode even if no evaluation ran for a
+    # while (listener down); only evidence-based episodes go cold between two candidates.
+    if alert is not None and not candidate.refresh and aware(alert.last_seen) < now - cooldown:
         alert.closed_at = now
         alert = None
     if alert is None:

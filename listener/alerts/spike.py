@@ -11,7 +11,9 @@ backfill that stores days at once is judged window by window), zero-filled from 
 first stored mention, and smoothed with an EWMA (half-life one day) for mean and variance.
 σ is floored at √mean (Poisson noise) so a perfectly regular history does not make every
 extra post a spike. A window is a spike when its count exceeds mean + k·σ AND reaches
-`spike_min_count`, so a quiet brand does not alert on three posts. The window slides: it ends
+`spike_min_count`, so a quiet brand does not alert on three posts. The negative count and the
+negative share (binomial against the usual share) are judged as well as the volume; every
+negative test also needs `spike_min_count` negative mentions. The window slides: it ends
 at each newly stored mention, so a burst is never split by a fixed window boundary.
 
 Without WARMUP_WINDOWS of history only a mostly-negative burst of at least the minimum count
@@ -129,7 +131,7 @@ def _judge(win: _Window, base: Baseline, cfg: AlertsConfig) -> tuple[float, dict
     if warm and base.share is not None and base.history_total >= minimum and total >= minimum:
         p0 = min(max(base.share, 0.02), 0.98)
         expected = total * p0 + k * math.sqrt(total * p0 * (1 - p0))
-        if mostly_negative and neg > expected:
+        if mostly_negative and neg >= minimum and neg > expected:
             facts["share_spike"] = True
             score = max(score, neg / max(expected, 1.0))
     return score, facts

@@ -24,10 +24,15 @@ _HANGUL_RE = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 # Common English words that are rare as whole words in other Latin-script languages.
 _EN_WORDS = frozenset(
-    "the to and my i you for is on it of me your this that with was be have not just can get "
-    "what when will are do im i'm dont don't no we our at they been from but all so how why "
-    "flight thanks thank please help customer service still again now today hours hour "
-    "waiting bag us an if or would there about out up one time".split()
+    [
+        "the", "to", "and", "my", "i", "you", "for", "is", "on", "it", "of", "me", "your",
+        "this", "that", "with", "was", "be", "have", "not", "just", "can", "get", "what", "when",
+        "will", "are", "do", "im", "i'm", "dont", "don't", "no", "we", "our", "at", "they",
+        "been", "from", "but", "all", "so", "how", "why", "flight", "thanks", "thank", "please",
+        "help", "customer", "service", "still", "again", "now", "today", "hours", "hour",
+        "waiting", "bag", "us", "an", "if", "or", "would", "there", "about", "out", "up", "one",
+        "time",
+    ]
 ) - {"no", "a"}
 _MIN_CONFIDENCE = 0.9
 

@@ -44,6 +44,20 @@ KO_NEG_RE = re.compile(
 KO_POS_RE = re.compile(r"감사|고맙|좋아요|좋았|최고|친절|만족|추천|빠르게 ?해결|해결해 ?주")
 
 
+NEG_EMOJI = frozenset("😡🤬😠😤👎💩🙄😒😞😢😭😩😫🤦😑😣😖💔")
+POS_EMOJI = frozenset("😀😃😄😁😊🙂😍🥰😘👍🙏👏🎉💯🙌😎🤩")
+
+
+def _emoji(text: str, s: float) -> float:
+    """VADER reads many emoji as neutral words ("pouting face"): when the text is otherwise
+    neutral, let clearly valenced emoji decide."""
+    if -0.05 < s < 0.05 and not text.isascii():
+        balance = sum(c in POS_EMOJI for c in text) - sum(c in NEG_EMOJI for c in text)
+        if balance:
+            return max(-0.6, min(0.6, 0.2 * balance))
+    return s
+
+
 def label_of(score: float) -> SentimentLabel:
     """The contract's VADER convention."""
     if score <= NEG:
@@ -122,7 +136,7 @@ def _prepare(text: str, vader: SentimentIntensityAnalyzer, buckets: int
     masked = F.mask(text)
     toks = F.tokens(masked)
     cue = F.cues(masked, text, toks)
-    if not ("usertoken" in toks or cue.care or cue.thanks):
+    if not ("usertoken" in toks or cue.care):
         return compound, False, [], [], False  # ordinary text: VADER as it is
     return compound, True, F.hashed(toks, buckets), F.dense(scores, cue), cue.sarcasm
 
@@ -149,8 +163,8 @@ def english(text: str, model: _Model | None = None) -> float:
     model = model or loaded
     compound, care, idx, dense, sarcasm = _prepare(text, vader, model.buckets)
     if not care:
-        return compound
-    return _finish(compound, model.probs(idx, dense), sarcasm)
+        return _emoji(text, compound)
+    return _emoji(text, _finish(compound, model.probs(idx, dense), sarcasm))
 
 
 def english_many(texts: list[str], model: _Model | None = None) -> list[float]:
@@ -160,21 +174,20 @@ def english_many(texts: list[str], model: _Model | None = None) -> list[float]:
     prepared = [_prepare(t, vader, model.buckets) for t in texts]
     care = [i for i, item in enumerate(prepared) if item[1]]
     out = [item[0] for item in prepared]
-    if not care:
-        return out
-    flat: list[int] = []
-    starts: list[int] = []
-    for i in care:
-        starts.append(len(flat))
-        flat.extend(prepared[i][2])
-    summed = np.add.reduceat(model.W[np.asarray(flat, dtype=np.int64)], starts, axis=0)
-    logits = summed + np.asarray([prepared[i][3] for i in care]) @ model.D + model.b
-    logits -= logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits)
-    probs /= probs.sum(axis=1, keepdims=True)
-    for row, i in enumerate(care):
-        out[i] = _finish(prepared[i][0], probs[row], prepared[i][4])
-    return out
+    if care:
+        flat: list[int] = []
+        starts: list[int] = []
+        for i in care:
+            starts.append(len(flat))
+            flat.extend(prepared[i][2])
+        summed = np.add.reduceat(model.W[np.asarray(flat, dtype=np.int64)], starts, axis=0)
+        logits = summed + np.asarray([prepared[i][3] for i in care]) @ model.D + model.b
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        for row, i in enumerate(care):
+            out[i] = _finish(prepared[i][0], probs[row], prepared[i][4])
+    return [_emoji(t, v) for t, v in zip(texts, out, strict=True)]
 
 
 def korean(text: str) -> float:

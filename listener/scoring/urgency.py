@@ -109,21 +109,23 @@ class KeywordMatcher:
     def __init__(self, keywords: Mapping[str, Iterable[str]]) -> None:
         self.words: dict[str, list[str]] = {}
         self.prefixes: list[tuple[str, str]] = []
-        self.phrases: list[tuple[str, str, re.Pattern[str] | None]] = []
+        self.phrases: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        self.korean: list[tuple[str, str]] = []
         for reason, items in keywords.items():
             for raw in items:
                 word = " ".join(raw.strip().lower().split())
                 if not word:
                     continue
                 if _HANGUL.search(word):
-                    self.phrases.append((word.rstrip("*"), reason, None))
+                    self.korean.append((word.rstrip("*"), reason))
                 elif word.endswith("*") and " " not in word:
                     self.prefixes.append((word[:-1], reason))
                 elif " " in word or not _WORD_RE.fullmatch(word.rstrip("*")):
                     body = re.escape(word.rstrip("*")).replace(r"\ ", r"\s+")
                     tail = r"\w*" if word.endswith("*") else r"\b"
-                    self.phrases.append((word.rstrip("*").split(" ")[0], reason,
-                                         re.compile(r"(?<!\w)" + body + tail)))
+                    first = (_WORD_RE.findall(word) or [word])[0]
+                    self.phrases.setdefault(first, []).append(
+                        (reason, re.compile(r"(?<!\w)" + body + tail)))
                 else:
                     self.words.setdefault(word, []).append(reason)
         self.prefix_tuple = tuple(p for p, _ in self.prefixes)
@@ -132,16 +134,27 @@ class KeywordMatcher:
         """How many keyword hits each reason has in `text`."""
         lowered = text.lower()
         found: dict[str, int] = {}
+        words = self.words
+        phrases = self.phrases
+        starts: set[str] = set()
         for tok in _WORD_RE.findall(lowered):
-            for reason in self.words.get(tok, ()):
-                found[reason] = found.get(reason, 0) + 1
+            if tok in words:
+                for reason in words[tok]:
+                    found[reason] = found.get(reason, 0) + 1
+            if tok in phrases:
+                starts.add(tok)
             if self.prefix_tuple and tok.startswith(self.prefix_tuple):
                 for prefix, reason in self.prefixes:
                     if tok.startswith(prefix):
                         found[reason] = found.get(reason, 0) + 1
-        for probe, reason, pattern in self.phrases:
-            if probe in lowered and (pattern is None or pattern.search(lowered)):
-                found[reason] = found.get(reason, 0) + 1
+        for tok in starts:
+            for reason, pattern in phrases[tok]:
+                if pattern.search(lowered):
+                    found[reason] = found.get(reason, 0) + 1
+        if self.korean and not lowered.isascii():
+            for probe, reason in self.korean:
+                if probe in lowered:
+                    found[reason] = found.get(reason, 0) + 1
         return found
 
 

@@ -96,12 +96,8 @@ def check_parquet(path: Path, expected: list[dict[str, Any]]) -> None:
     rows = table.to_pylist()
     assert len(rows) == len(expected)
     for got, want in zip(rows, expected, strict=True):
-        for key in COLUMNS:
-            value = got[key]
-            if isinstance(value, datetime):
-                assert value == want[key], key
-            else:
-                assert value == want[key], key
+        for key in COLUMNS:  # exact values: text byte for byte, aware UTC datetimes
+            assert got[key] == want[key], key
 
 
 CHECKS = {"csv": check_csv, "jsonl": check_jsonl, "xlsx": check_xlsx, "parquet": check_parquet}

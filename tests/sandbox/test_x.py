@@ -14,7 +14,9 @@ from sandbox.world import BRAND_X_ID, World
 
 FIELDS = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id",
           "referenced_tweets", "lang", "public_metrics"]
-QUERY = '@acmeair OR "acme air" -is:retweet'
+# Parenthesised: X applies AND before OR, so the unbracketed form of this query would let
+# retweets through on the ``@acmeair`` side (see test_query_language).
+QUERY = '(@acmeair OR "acme air") -is:retweet'
 
 
 def _search_all(client: tweepy.Client, **kwargs) -> tuple[list, list]:
@@ -85,6 +87,7 @@ def test_query_language() -> None:
     assert match("is:retweet") == {rt.id}
     assert match("(refund OR cancelado) -lang:es -is:retweet") == {root.id}
     assert match("cancelled cancelado") == set()
+    assert rt.id in match('@acmeair OR "acme air" -is:retweet')  # AND binds tighter than OR
     assert match("-(refund OR dm) @acmeair") == {spanish.id}
     assert rt.text.startswith("RT @Maria:")
 

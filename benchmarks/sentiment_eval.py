@@ -1,0 +1,202 @@
+"""Plain VADER vs carewatch on the shared dev data, side by side, in one run.
+
+    .venv/bin/python benchmarks/sentiment_eval.py [--data ../shared/data] [--skip-throughput]
+
+Why each figure is computed the way it is:
+* Sentiment macro-F1 uses leave-one-airline-out cross-validation: for each airline the care
+  model is refitted on the other three (same code as scripts/train_sentiment.py) and the full
+  carewatch pipeline (language, VADER, rules, model, score shaping, fixed ±0.05 thresholds)
+  scores the held-out airline. The shipped model has seen every airline, so scoring the dev
+  set with it would only measure memory, not unseen brands.
+* Urgency ROC-AUC: positive class = negative tweets whose reason is actionable (cancelled or
+  late flight, lost or damaged luggage, booking problems, customer service); carewatch urgency
+  (from out-of-fold sentiment, text only: no reach/engagement/waiting in this data) against
+  VADER negativity (-compound).
+* Pearson r on ordinary text: there are no human ratings of ordinary tweets here, so this is
+  r(carewatch, VADER compound) on texts without care cues (airline tweets labelled neutral or
+  positive with no complaint words, plus ordinary sentences); VADER's own r with humans is
+  0.87, so staying near 1.0 here means carewatch keeps VADER's behaviour on ordinary text.
+* Throughput: `score_csv` (all cores) on a temporary CSV of the dev texts against a plain
+  single-process VADER loop over the same texts, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import train_sentiment as T  # noqa: E402
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
+
+from listener.scoring import features as F  # noqa: E402
+from listener.scoring.batch import score_csv  # noqa: E402
+from listener.scoring.language import detect  # noqa: E402
+from listener.scoring.sentiment import _Model, english_many, korean, label_of  # noqa: E402
+from listener.scoring.urgency import UrgencyRules, urgency  # noqa: E402
+
+CLASSES = ("negative", "neutral", "positive")
+ACTIONABLE = {"Cancelled Flight", "Late Flight", "Lost Luggage", "Damaged Luggage",
+              "Flight Booking Problems", "Customer Service Issue"}
+ORDINARY = [  # VADER's README examples and everyday sentences with no care context
+    "VADER is smart, handsome, and funny.", "VADER is smart, handsome, and funny!",
+    "VADER is very smart, handsome, and funny.", "VADER is VERY SMART, handsome, and FUNNY.",
+    "VADER is not smart, handsome, nor funny.", "The book was good.",
+    "At least it isn't a horrible book.", "The book was only kind of good.",
+    "The plot was good, but the characters are uncompelling and the dialog is not great.",
+    "Today SUX!", "Today only kinda sux! But I'll get by, lol", "Make sure you :) or :D today!",
+    "Not bad at all", "What a beautiful morning, coffee and sunshine",
+    "I hate Mondays so much", "My dog passed away today, heartbroken",
+    "Just finished a marathon, exhausted but proud", "This new album is pure fire",
+    "The weather is grey and boring", "Happy birthday to my best friend, love you!",
+    "Ugh traffic again, this city is the worst", "Finally home. Pizza and a movie tonight",
+    "Feeling sick and tired of everything", "So grateful for my family",
+]
+
+
+def f1s(y: list[str], pred: list[str]) -> tuple[float, list[float]]:
+    per = []
+    for c in CLASSES:
+        tp = sum(1 for a, b in zip(y, pred, strict=True) if a == b == c)
+        denom = sum(1 for a in y if a == c) + sum(1 for b in pred if b == c)
+        per.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(per)), per
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    ranks = pd.Series(score).rank().to_numpy()
+    n1 = int(positive.sum())
+    n0 = len(positive) - n1
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def fold_model(params: dict[str, np.ndarray]) -> _Model:
+    raw = {"dense_names": list(F.DENSE_NAMES), "buckets": T.EN_BUCKETS,
+           "W": T.pack(params["W"]), "D": params["D"].tolist(), "b": params["b"].tolist()}
+    return _Model(raw=raw)
+
+
+def out_of_fold(df: pd.DataFrame) -> np.ndarray:
+    """carewatch sentiment for each tweet from a model that never saw its airline."""
+    texts = df["text"].tolist()
+    y = df["airline_sentiment"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    rows, cols, dense = T.en_matrix(texts)
+    langs = np.array([detect(t) for t in texts])
+    out = np.zeros(len(texts))
+    for airline in sorted(df["airline"].unique()):
+        test = (df["airline"] == airline).to_numpy()
+        tr_r, tr_c = T.subset(rows, cols, ~test)
+        model = fold_model(T.fit(tr_r, tr_c, dense[~test], y[~test], 3, T.EN_BUCKETS, 3e-4))
+        idx = np.flatnonzero(test & (langs == "en"))
+        out[idx] = english_many([texts[i] for i in idx], model=model)
+    return np.round(np.clip(out, -1, 1), 4)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args()
+    airline = args.data / "airline_dev.csv"
+    if not airline.exists():
+        print(f"skipped: {airline} is absent (the shared dev data is not in this checkout)")
+        return 0
+    df = pd.read_csv(airline, dtype=str, keep_default_na=False).drop_duplicates("tweet_id")
+    df = df.reset_index(drop=True)
+    texts = df["text"].tolist()
+    y = df["airline_sentiment"].tolist()
+    vader = SentimentIntensityAnalyzer()
+    compound = np.array([vader.polarity_scores(t)["compound"] for t in texts])
+    print(f"airline_dev.csv: {len(df)} tweets after dedupe on tweet_id; "
+          "carewatch figures are leave-one-airline-out\n")
+
+    t0 = time.perf_counter()
+    ours = out_of_fold(df)
+    v_f1, v_per = f1s(y, [label_of(c).value for c in compound])
+    c_f1, c_per = f1s(y, [label_of(s).value for s in ours])
+    print(f"{'':28}{'VADER':>10}{'carewatch':>12}")
+    print(f"{'sentiment macro-F1':28}{v_f1:>10.3f}{c_f1:>12.3f}")
+    for name, a, b in zip(CLASSES, v_per, c_per, strict=True):
+        print(f"{'  F1 ' + name:28}{a:>10.3f}{b:>12.3f}")
+    for airline_name in sorted(df["airline"].unique()):
+        m = (df["airline"] == airline_name).to_numpy()
+        fv, _ = f1s([y[i] for i in np.flatnonzero(m)],
+                    [label_of(c).value for c in compound[m]])
+        fc, _ = f1s([y[i] for i in np.flatnonzero(m)], [label_of(s).value for s in ours[m]])
+        print(f"{'  macro-F1 held-out ' + airline_name:28}{fv:>10.3f}{fc:>12.3f}")
+
+    rules = UrgencyRules.build()
+    urg = np.array([urgency(rules, t, s)[0] for t, s in zip(texts, ours, strict=True)])
+    positive = ((df["airline_sentiment"] == "negative")
+                & df["negativereason"].isin(ACTIONABLE)).to_numpy()
+    print(f"{'urgency ROC-AUC actionable':28}{roc_auc(positive, -compound):>10.3f}"
+          f"{roc_auc(positive, urg):>12.3f}   (VADER: -compound)")
+
+    calm = []
+    for i, t in enumerate(texts):
+        masked = F.mask(t)
+        toks = F.tokens(masked)
+        if y[i] != "negative" and F.cues(masked, t, toks).care_neg == 0:
+            calm.append(i)
+    r_calm = float(np.corrcoef(ours[calm], compound[calm])[0, 1])
+    ord_v = np.array([vader.polarity_scores(t)["compound"] for t in ORDINARY])
+    ord_c = np.array(english_many(ORDINARY))
+    r_ord = float(np.corrcoef(ord_c, ord_v)[0, 1])
+    print(f"{'Pearson r vs VADER, no cues':28}{1.0:>10.3f}{r_calm:>12.3f}   "
+          f"({len(calm)} neutral/positive tweets without complaint words)")
+    print(f"{'Pearson r vs VADER, ordinary':28}{1.0:>10.3f}{r_ord:>12.3f}   "
+          f"({len(ORDINARY)} ordinary sentences)")
+    print(f"(cross-validated scoring took {time.perf_counter() - t0:.0f}s)\n")
+
+    nsmc = args.data / "nsmc_dev.tsv"
+    if nsmc.exists():
+        k = pd.read_csv(nsmc, sep="\t", dtype=str, keep_default_na=False)
+        k = k[k["document"].str.strip() != ""]
+        rng = np.random.default_rng(0)
+        held = rng.random(len(k)) < 0.2  # the same split train_sentiment.py held out
+        ks = np.array([korean(t) for t in k["document"]])
+        truth = k["label"].to_numpy() == "1"
+        kv = np.array([vader.polarity_scores(t)["compound"] for t in k["document"]])
+        print(f"Korean nsmc accuracy (sign): VADER {((kv > 0) == truth).mean():.3f}, "
+              f"carewatch {((ks > 0) == truth).mean():.3f} on all {len(k)} "
+              f"(in-sample: the shipped model is fitted on nsmc); "
+              f"{((ks[held] > 0) == truth[held]).mean():.3f} on the 20 % split "
+              "(see train_sentiment.py for the true held-out figure)")
+    kote = args.data / "kote_dev.tsv"
+    if kote.exists():
+        kd = pd.read_csv(kote, sep="\t", header=None, names=["id", "text", "labels"],
+                         dtype=str, keep_default_na=False)
+        complaint = kd["labels"].map(lambda s: "0" in s.split(",")).to_numpy()
+        kscore = np.array([korean(t) for t in kd["text"]])
+        print(f"Korean KOTE (never trained on): ROC-AUC of -sentiment for complaint "
+              f"(불평/불만) {roc_auc(complaint, -kscore):.3f} on {len(kd)} comments\n")
+
+    if not args.skip_throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "in.csv"
+            pd.DataFrame({"text": texts * 2}).to_csv(src, index=False)
+            n = len(texts) * 2
+            t = time.perf_counter()
+            for text in texts * 2:
+                vader.polarity_scores(text)
+            v_tps = n / (time.perf_counter() - t)
+            t = time.perf_counter()
+            score_csv(src, Path(tmp) / "out.csv", progress=False)
+            c_tps = n / (time.perf_counter() - t)
+        print(f"throughput ({n} texts, {os.cpu_count()} cores): VADER loop {v_tps:,.0f}/s, "
+              f"carewatch score_csv {c_tps:,.0f}/s, ratio {c_tps / v_tps:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""`carewatch listen [--once]`: poll every configured source, on schedule or once.
+
+The CLI is the one place that brings the listener and the responders together (the
+listener never imports responders): the foreground run also sends queued replies.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from carewatch.cli import app
+from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.log import get_logger
+from carewatch.platform_clients import MissingCredentials, graph_client, x_client
+from carewatch.settings import Settings
+
+log = get_logger(__name__)
+
+RESPOND_EVERY_SECONDS = 15.0
+
+
+def check_credentials(settings: Settings) -> None:
+    """Refuse to start when a configured platform has no token (exit 2, names the var)."""
+    platforms = {s.platform.value for s in settings.sources}
+    try:
+        if "x" in platforms:
+            x_client(settings)
+        if platforms & {"facebook", "instagram"}:
+            graph_client(settings)
+    except MissingCredentials as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _responder_job(db: Any, settings: Settings) -> Callable[[], Any] | None:
+    try:
+        from responders.outbox import run_due
+    except ImportError as exc:
+        log.warning("responder_unavailable", error=str(exc))
+        return None
+    return lambda: run_due(db, settings)
+
+
+@app.command("listen")
+def listen_command(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Poll every source completely once "
+                              "(every page since its stored cursor), then exit."),
+) -> None:
+    """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
+    from listener.ingest import Ingestor, default_alert_engine
+
+    context = app_context(ctx)
+    settings = context.settings
+    if not settings.sources:
+        raise UsageError("no sources configured in carewatch.toml "
+                         "(add [[sources]] entries, see the README)")
+    check_credentials(settings)
+    db = context.database()
+    engine = default_alert_engine(db, settings)
+    if once:
+        ingestor = Ingestor(db, settings, alert_engine=engine)
+        results = ingestor.poll_all(once=True)
+        for result in results:
+            print(result.summary(), file=sys.stderr)
+        if engine is not None:
+            try:
+                engine.evaluate_periodic()
+                engine.notify_pending()
+            except Exception:  # alerts never make listening fail
+                log.exception("alerts_failed")
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise Failure(f"{len(failed)} of {len(results)} sources did not finish: "
+                          + "; ".join(r.source_key for r in failed))
+        return
+
+    from listener.schedule import listener_jobs, run_forever
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        from listener.ingest import default_scorer
+
+        scorer = default_scorer(settings)
+        jobs = listener_jobs(db, settings, engine, scorer)
+        respond = _responder_job(db, settings)
+        if respond is not None:
+            jobs.append(("respond", respond, RESPOND_EVERY_SECONDS))
+        print(f"listening to {len(settings.sources)} sources; Ctrl-C stops", file=sys.stderr)
+        run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped", file=sys.stderr)

@@ -1,0 +1,232 @@
+"""`carewatch respond | reply | move-private | assign | approve | canned ...`.
+
+`reply` and `move-private` only queue (rules checked first, one line and exit 2 when one is
+broken); `respond` sends what is queued. `--as USER` names the agent (default `$USER`, else
+`cli`); their role and approval flag come from the users table.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import typer
+
+from carewatch.cli import app
+from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.log import get_logger
+from responders.rules import RuleViolation
+
+log = get_logger(__name__)
+
+RESPOND_EVERY_SECONDS = 3.0
+AS_HELP = "Act as this user (default: $USER, else 'cli'); their role comes from the users table."
+
+canned_app = typer.Typer(help="Canned replies with {first_name}, {handle}, {agent}, {case_id}.",
+                         no_args_is_help=True)
+app.add_typer(canned_app, name="canned")
+
+
+def _actor(value: str | None) -> str:
+    if value and value.strip():
+        return value.strip()
+    try:
+        return os.environ.get("USER") or getpass.getuser() or "cli"
+    except Exception:  # no passwd entry in a container
+        return "cli"
+
+
+def _print_queued(ids: list[int], what: str, ref: str, db: Any) -> None:
+    from storage.models import Reply
+
+    with db.session() as session:
+        states = {r.id: r.state for r in (session.get(Reply, i) for i in ids) if r}
+    for reply_id in ids:
+        state = states.get(reply_id, "queued")
+        suffix = " (waiting for a manager's approval)" if state == "pending_approval" else ""
+        print(f"queued reply #{reply_id} ({what}) to {ref}{suffix}", file=sys.stderr)
+
+
+@app.command("reply")
+def reply_command(
+    ctx: typer.Context,
+    mention: str = typer.Argument(..., metavar="MENTION",
+                                  help="PLATFORM:EXTERNAL_ID, e.g. x:1600000000000000001"),
+    text: str | None = typer.Option(None, "--text", help="The reply text."),
+    canned: str | None = typer.Option(None, "--canned", help="Use this canned reply."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Queue a public reply to a mention (the responder sends it)."""
+    from responders.queue import queue_reply
+
+    context = app_context(ctx)
+    agent = _actor(as_user)
+    db = context.database()
+    try:
+        body = _body(db, text, canned, mention, agent)
+        ids = queue_reply(db, context.settings, mention, body, agent=agent)
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    _print_queued(ids, "public", mention, db)
+
+
+@app.command("move-private")
+def move_private_command(
+    ctx: typer.Context,
+    mention: str = typer.Argument(..., metavar="MENTION", help="PLATFORM:EXTERNAL_ID"),
+    text: str | None = typer.Option(None, "--text", help="The private message."),
+    public_note: str | None = typer.Option(None, "--public-note",
+                                           help="A short public reply left in the thread."),
+    canned: str | None = typer.Option(None, "--canned", help="Use this canned reply."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Queue a private message to the mention's author, and optionally a public note."""
+    from responders.queue import queue_move_private
+
+    context = app_context(ctx)
+    agent = _actor(as_user)
+    db = context.database()
+    try:
+        body = _body(db, text, canned, mention, agent)
+        ids = queue_move_private(db, context.settings, mention, body, public_note=public_note,
+                                 agent=agent)
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    _print_queued(ids[:1], "private", mention, db)
+    if len(ids) > 1:
+        _print_queued(ids[1:], "public note", mention, db)
+
+
+def _body(db: Any, text: str | None, canned: str | None, mention: str, agent: str) -> str:
+    if text is not None and canned is not None:
+        raise UsageError("give --text or --canned, not both")
+    if canned is not None:
+        from responders.teamwork import render_canned
+
+        return render_canned(db, canned, mention, agent)
+    if text is None:
+        raise UsageError("missing --text (the reply text)")
+    return text
+
+
+@app.command("respond")
+def respond_command(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Attempt every reply that is due, then "
+                              "exit (1 if one failed for good)."),
+) -> None:
+    """Send queued public replies and private messages, exactly once each."""
+    from responders.outbox import run_due
+
+    context = app_context(ctx)
+    settings = context.settings
+    db = context.database()
+    stop = threading.Event()
+    if once:
+        summary = run_due(db, settings, stop=stop, limit=10_000)
+        for outcome in summary.outcomes:
+            print(outcome.line(), file=sys.stderr)
+        print(f"respond: {summary.line()}", file=sys.stderr)
+        if summary.failed:
+            raise Failure(f"{summary.failed} repl{'y' if summary.failed == 1 else 'ies'} "
+                          "failed; see the reasons above")
+        return
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print("responding to queued replies; Ctrl-C stops", file=sys.stderr)
+    try:
+        while not stop.is_set():
+            try:
+                summary = run_due(db, settings, stop=stop)
+                for outcome in summary.outcomes:
+                    print(outcome.line(), file=sys.stderr)
+            except Exception:  # keep serving; the next round retries
+                log.exception("respond_round_failed")
+            stop.wait(RESPOND_EVERY_SECONDS)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped", file=sys.stderr)
+
+
+@app.command("assign")
+def assign_command(
+    ctx: typer.Context,
+    mention: str = typer.Argument(..., metavar="MENTION", help="PLATFORM:EXTERNAL_ID"),
+    to: str = typer.Option(..., "--to", help="The agent to put on the mention."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Assign a mention to an agent (taking over someone else's needs a manager)."""
+    from responders.teamwork import assign
+
+    context = app_context(ctx)
+    try:
+        result = assign(context.database(), mention, to, _actor(as_user))
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{mention} is assigned to {result.assignee} ({result.status})", file=sys.stderr)
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context,
+    reply_id: int = typer.Argument(..., metavar="REPLY_ID"),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Approve a reply waiting for a manager (and the rest of its move-private)."""
+    from responders.teamwork import approve
+
+    context = app_context(ctx)
+    try:
+        ids = approve(context.database(), reply_id, _actor(as_user))
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    print(f"approved repl{'y' if len(ids) == 1 else 'ies'} "
+          + ", ".join(f"#{i}" for i in ids), file=sys.stderr)
+
+
+@canned_app.command("list")
+def canned_list(ctx: typer.Context) -> None:
+    """Print the canned replies (name, then text)."""
+    from responders.teamwork import list_canned
+
+    for name, text in list_canned(app_context(ctx).database()):
+        print(f"{name}\t{text}")
+
+
+@canned_app.command("add")
+def canned_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    text: str = typer.Option(..., "--text"),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Add or change a canned reply."""
+    from responders.teamwork import save_canned
+
+    try:
+        save_canned(app_context(ctx).database(), name, text, _actor(as_user))
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    print(f"saved canned reply {name!r}", file=sys.stderr)
+
+
+@canned_app.command("seed")
+def canned_seed(ctx: typer.Context) -> None:
+    """Add the canned replies from carewatch.toml that the database lacks."""
+    from responders.teamwork import seed_canned_replies
+
+    context = app_context(ctx)
+    try:
+        added = seed_canned_replies(context.database(), context.settings)
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    print(f"added {added} canned repl{'y' if added == 1 else 'ies'}", file=sys.stderr)

@@ -1,0 +1,82 @@
+"""What the inbox's buttons do: queue replies, move to private, assign, change status.
+
+The dashboard never calls a platform. Every action goes through the responders' queueing
+API (`responders.queue`, `responders.teamwork`), which checks the rules (length limits,
+messaging windows, one private reply per comment) and writes the outbox and audit rows; the
+`carewatch respond` worker sends later. Rule violations come back as a sentence to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from carewatch.log import get_logger
+from carewatch.settings import Settings
+from storage.db import Database
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    message: str
+
+
+def _rule_violation() -> type[Exception]:
+    from responders.rules import RuleViolation
+
+    return RuleViolation
+
+
+def _run(action: str, call: Any) -> Outcome:
+    """Run one responders call; a RuleViolation or bad input becomes its message in words."""
+    try:
+        result = call()
+    except _rule_violation() as exc:
+        return Outcome(False, str(exc))
+    except (ValueError, LookupError) as exc:
+        return Outcome(False, str(exc))
+    except Exception as exc:  # shown in words, logged for the team
+        log.error("dashboard_action_failed", action=action, error=str(exc))
+        return Outcome(False, f"{action} failed: {exc}")
+    return Outcome(True, result if isinstance(result, str) else "")
+
+
+def queue_reply(db: Database, settings: Settings, ref: str, text: str, *, agent: str,
+                role: str, client_key: str | None = None) -> Outcome:
+    from responders.queue import queue_reply as queue
+
+    outcome = _run("Queue reply", lambda: queue(db, settings, ref, text, agent=agent, role=role,
+                                                client_key=client_key))
+    return Outcome(True, "Reply queued; it is sent by the responder.") if outcome.ok else outcome
+
+
+def move_private(db: Database, settings: Settings, ref: str, text: str, *, public_note: str,
+                 agent: str, role: str, client_key: str | None = None) -> Outcome:
+    from responders.queue import queue_move_private
+
+    outcome = _run("Move to private", lambda: queue_move_private(
+        db, settings, ref, text, public_note=public_note or None, agent=agent, role=role,
+        client_key=client_key))
+    if outcome.ok:
+        return Outcome(True, "Private message queued" + (" with a public note." if public_note
+                                                          else "."))
+    return outcome
+
+
+def assign(db: Database, ref: str, agent: str | None, *, by: str) -> Outcome:
+    from responders import teamwork
+
+    outcome = _run("Assign", lambda: teamwork.assign(db, ref, agent, by))
+    if outcome.ok:
+        return Outcome(True, f"Assigned to {agent}." if agent else "Unassigned.")
+    return outcome
+
+
+def set_status(db: Database, ref: str, status: str, *, by: str) -> Outcome:
+    from responders import teamwork
+
+    outcome = _run("Status change", lambda: teamwork.set_status(db, ref, status, by))
+    return Outcome(True, f"Status set to {status}.") if outcome.ok else outcome

@@ -1,0 +1,193 @@
+"""Trends page (analysts, managers): what people say about the brand, over time.
+
+Volume by platform and by sentiment (hour/day/week) and the negative share come from the
+`HourlyStat` pre-aggregates, so a month on a store of millions costs a few hundred rows.
+Top terms and response times read a bounded sample of recent mentions. Downloads are the
+same data as `carewatch export mentions` (storage.export), generated only when clicked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import auth, context
+from dashboard.components import PLATFORM_LABELS
+from storage import queries
+from storage.db import Database
+
+GRAINS = {"hour": "h", "day": "D", "week": "W-MON"}
+FORMATS = {"CSV": "csv", "XLSX": "xlsx", "Parquet": "parquet"}
+SENTIMENT_COLORS = alt.Scale(domain=["negative", "neutral", "positive"],
+                             range=["#d62728", "#9e9e9e", "#2ca02c"])
+
+
+def _range(start: date, end: date) -> tuple[datetime, datetime]:
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    until = datetime.combine(end, time.min, tzinfo=UTC) + timedelta(days=1)
+    return since, until
+
+
+def _resample(frame: pd.DataFrame, by: str, grain: str) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
+    if grain == "week":
+        frame["period"] = frame["bucket"].dt.tz_convert(None).dt.to_period("W-SUN") \
+            .dt.start_time.dt.tz_localize("UTC")
+    else:
+        frame["period"] = frame["bucket"].dt.floor(GRAINS[grain])
+    return frame.groupby(["period", by], as_index=False)["count"].sum()
+
+
+def _volume(hourly: list[dict[str, Any]], grain: str) -> None:
+    frame = pd.DataFrame(hourly)
+    by_platform = _resample(frame, "platform", grain)
+    by_platform["platform"] = by_platform["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    by_sentiment = _resample(frame, "sentiment_label", grain)
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.caption(f"Mentions per {grain}, by platform")
+        st.altair_chart(alt.Chart(by_platform).mark_bar().encode(
+            x=alt.X("period:T", title=None), y=alt.Y("count:Q", title="mentions"),
+            color=alt.Color("platform:N"), tooltip=["period:T", "platform:N", "count:Q"],
+        ).properties(height=260), width="stretch")
+    with right:
+        st.caption(f"Mentions per {grain}, by sentiment")
+        st.altair_chart(alt.Chart(by_sentiment).mark_area(opacity=0.8).encode(
+            x=alt.X("period:T", title=None), y=alt.Y("count:Q", stack=True, title="mentions"),
+            color=alt.Color("sentiment_label:N", scale=SENTIMENT_COLORS, title="sentiment"),
+            tooltip=["period:T", "sentiment_label:N", "count:Q"],
+        ).properties(height=260), width="stretch")
+    totals = by_sentiment.pivot_table(index="period", columns="sentiment_label", values="count",
+                                      aggfunc="sum", fill_value=0)
+    totals["mentions"] = totals.sum(axis=1)
+    if "negative" not in totals:
+        totals["negative"] = 0
+    neg = totals["negative"]
+    totals["negative_share"] = neg / totals["mentions"].clip(lower=1)
+    share = totals.reset_index()[["period", "mentions", "negative_share"]]
+    all_mentions = int(share["mentions"].sum())
+    all_negative = int(neg.sum())
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Mentions", f"{all_mentions:,}")
+    c2.metric("Negative", f"{all_negative:,}")
+    c3.metric("Negative share", f"{(all_negative / all_mentions if all_mentions else 0):.1%}")
+    st.caption(f"Share of negative mentions per {grain}")
+    st.altair_chart(alt.Chart(share).mark_line(point=True, color="#d62728").encode(
+        x=alt.X("period:T", title=None),
+        y=alt.Y("negative_share:Q", axis=alt.Axis(format="%"), title="negative share"),
+        tooltip=["period:T", "mentions:Q", alt.Tooltip("negative_share:Q", format=".1%")],
+    ).properties(height=200), width="stretch")
+
+
+def _terms(db: Database, since: datetime, until: datetime, platforms: list[str],
+           handles: list[str]) -> None:
+    with db.session() as session:
+        terms = queries.top_negative_terms(session, since, until, platforms,
+                                           extra_stopwords=handles)
+    st.caption("Top terms in negative mentions (newest 2,000 in range)")
+    if not terms:
+        st.caption("No negative mentions in range.")
+        return
+    frame = pd.DataFrame(terms, columns=["term", "mentions"])
+    st.altair_chart(alt.Chart(frame).mark_bar(color="#d62728").encode(
+        x=alt.X("mentions:Q"), y=alt.Y("term:N", sort="-x", title=None),
+        tooltip=["term:N", "mentions:Q"],
+    ).properties(height=max(160, 18 * len(frame))), width="stretch")
+
+
+def _response_times(db: Database, since: datetime, until: datetime,
+                    platforms: list[str]) -> None:
+    with db.session() as session:
+        delays = queries.response_times(session, since, until, platforms)
+    st.caption("Time to first response (minutes, newest 5,000 answered in range)")
+    if not delays:
+        st.caption("No answered mentions in range.")
+        return
+    frame = pd.DataFrame(delays)
+    frame["platform"] = frame["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    st.altair_chart(alt.Chart(frame).mark_bar().encode(
+        x=alt.X("minutes:Q", bin=alt.Bin(maxbins=30), title="minutes to first response"),
+        y=alt.Y("count():Q", title="mentions"), color="platform:N",
+    ).properties(height=220), width="stretch")
+    st.caption(f"median {frame['minutes'].median():.0f} min · p90 "
+               f"{frame['minutes'].quantile(0.9):.0f} min · {len(frame):,} responses")
+
+
+def _sources(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
+    with db.session() as session:
+        rows = queries.source_volume(session, since, until, platforms)
+    st.caption("Per source")
+    if not rows:
+        st.caption("No data in range.")
+        return
+    frame = pd.DataFrame(rows)
+    frame["platform"] = frame["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    st.dataframe(frame, hide_index=True, column_config={
+        "negative_share": st.column_config.NumberColumn(format="percent"),
+        "mean_sentiment": st.column_config.NumberColumn(format="%.2f")})
+
+
+def _downloads(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
+    from storage.export import DEFAULT_MAX_BYTES_ROWS, MEDIA_TYPES, count_mentions, export_bytes
+
+    st.subheader("Download")
+    filters = {"platforms": platforms} if platforms else None
+    with db.session() as session:
+        total = count_mentions(session, since=since, until=until, filters=filters)
+    st.caption(f"{total:,} mentions in range: the columns of 'carewatch export mentions', "
+               "spreadsheet-safe.")
+    if total > DEFAULT_MAX_BYTES_ROWS:
+        st.warning(f"Too many rows for a browser download (over {DEFAULT_MAX_BYTES_ROWS:,}); "
+                   "narrow the range or use 'carewatch export mentions'.")
+        return
+    stamp = f"{since:%Y%m%d}-{(until - timedelta(days=1)):%Y%m%d}"
+    with st.container(horizontal=True, gap="small"):
+        for label, fmt in FORMATS.items():
+            st.download_button(
+                f"Download {label}",
+                data=lambda fmt=fmt: export_bytes(db, fmt, since=since, until=until,
+                                                  filters=filters),
+                file_name=f"carewatch-mentions-{stamp}.{fmt}", mime=MEDIA_TYPES[fmt],
+                key=f"cw_download_{fmt}", on_click="ignore",
+            )
+
+
+def trends_page() -> None:
+    _user, db = auth.require(auth.PAGE_ROLES["Trends"])
+    settings = context.settings()
+    st.title("Trends")
+    today = datetime.now(UTC).date()
+    c1, c2, c3 = st.columns([2, 2, 1])
+    with c1:
+        picked = st.date_input("Date range", value=(today - timedelta(days=6), today),
+                               max_value=today, key="cw_t_range")
+    with c2:
+        platforms = st.multiselect("Platform", ["x", "facebook", "instagram"],
+                                   format_func=lambda p: PLATFORM_LABELS.get(p, p),
+                                   key="cw_t_platform")
+    with c3:
+        grain = st.radio("Per", list(GRAINS), index=1, horizontal=True, key="cw_t_grain")
+    if isinstance(picked, tuple | list):
+        start = picked[0] if picked else today
+        end = picked[1] if len(picked) > 1 else start
+    else:
+        start = end = picked
+    since, until = _range(start, end)
+    with db.session() as session:
+        hourly = queries.hourly_volume(session, since, until, platforms)
+    if not hourly:
+        st.info("No mentions in this range.")
+    else:
+        _volume(hourly, str(grain))
+    left, right = st.columns(2, gap="large")
+    with left:
+        _terms(db, since, until, platforms, settings.brand.handles)
+    with right:
+        _response_times(db, since, until, platforms)
+    _sources(db, since, until, platforms)
+    _downloads(db, since, until, platforms)

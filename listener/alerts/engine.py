@@ -1,0 +1,116 @@
+"""AlertEngine: run the detectors, keep one alert per episode, deliver notifications.
+
+Called from two places at once: the listener thread after each committed page
+(`on_new_mentions`) and the scheduler every ~30 s (`evaluate_periodic`, `notify_pending`).
+Every method uses its own short sessions: detection reads in a read session, bookkeeping runs
+in one short write transaction (`db.write()`, BEGIN IMMEDIATE on SQLite, an advisory lock on
+PostgreSQL, and a process-wide lock), and network I/O for notifications happens outside any
+transaction. None of the three raises: an alerting problem is logged and listening goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from carewatch.log import get_logger
+from carewatch.settings import Settings
+from listener.alerts import episodes, high_reach, sla, source_health, spike
+from listener.alerts.base import RECENT, Candidate, aware, log_failure
+from listener.alerts.notify.dispatch import Dispatcher
+from listener.alerts.risk_words import RiskWords
+from storage import alerts as store
+from storage.db import Database
+
+log = get_logger(__name__)
+
+# One lock per process: the listener thread and the scheduler thread share it.
+_BOOKKEEPING = threading.Lock()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertEngine:
+    """Reputation-risk alerts for one database and configuration."""
+
+    def __init__(self, db: Database, settings: Settings, *,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.now = now or _utcnow
+        self.risk_words = RiskWords(settings.urgency.keywords)
+        self.dispatcher = Dispatcher(db, settings, self.now)
+
+    @property
+    def cooldown(self) -> timedelta:
+        return timedelta(minutes=self.settings.alerts.cooldown_minutes)
+
+    @property
+    def targets(self) -> list[tuple[str, str]]:
+        return [(t.key, t.min_severity) for t in self.settings.notify]
+
+    # -------------------------------------------------------------- entry points
+
+    def on_new_mentions(self, mention_ids: Sequence[int]) -> list[int]:
+        """Spike, high-reach and risk-word detectors on newly stored mentions.
+
+        Returns ids of alerts opened or extended. Own posts are ignored.
+        """
+        ids = [int(i) for i in mention_ids]
+        if not ids:
+            return []
+        try:
+            now = self.now()
+            with self.db.session() as session:
+                facts = [f for f in store.mentions_by_ids(session, ids) if not f.is_own]
+                if not facts:
+                    return []
+                candidates = spike.detect(session, facts, self.settings.alerts, now)
+            recent = [f for f in facts if aware(f.created_at) >= now - RECENT]
+            candidates += self.risk_words.detect(recent, now)
+            candidates += high_reach.detect(recent, self.settings.alerts)
+            return self._record(candidates, now)
+        except Exception as exc:
+            log_failure(log, "alert detection failed", exc)
+            return []
+
+    def evaluate_periodic(self) -> list[int]:
+        """SLA breaches and source health; closes episodes quiet past the cooldown.
+
+        Returns ids of alerts opened or extended.
+        """
+        try:
+            now = self.now()
+            with self.db.session() as session:
+                candidates = sla.detect(session, self.settings.alerts, now)
+                candidates += source_health.detect(session, self.settings, now)
+            touched = self._record(candidates, now)
+            with _BOOKKEEPING, self.db.write() as session:
+                store.lock_episodes(session)
+                episodes.close_quiet(session, now=now, cooldown=self.cooldown)
+            return touched
+        except Exception as exc:
+            log_failure(log, "periodic alert evaluation failed", exc)
+            return []
+
+    def notify_pending(self) -> int:
+        """Deliver due notifications; returns how many were sent. Never raises."""
+        return self.dispatcher.run()
+
+    # -------------------------------------------------------------- internals
+
+    def _record(self, candidates: list[Candidate], now: datetime) -> list[int]:
+        if not candidates:
+            return []
+        touched: list[int] = []
+        with _BOOKKEEPING, self.db.write() as session:
+            store.lock_episodes(session)
+            for candidate in candidates:
+                alert_id, action = episodes.record(session, candidate, now=now,
+                                                   cooldown=self.cooldown, targets=self.targets)
+                if action != episodes.UNCHANGED and alert_id not in touched:
+                    touched.append(alert_id)
+        return touched

@@ -1,0 +1,298 @@
+"""Poll → score → one transaction (upsert mentions + cursor) → alert hook.
+
+The order matters: a page and the cursor that follows it are committed together, so after a
+crash the stored cursor is never ahead of the stored data, and the upsert on
+(platform, external_id) makes the replay harmless. Alerts run after the commit and can never
+stop listening. A failing source is marked in the `sources` table with one line that names it
+and the next step; the other sources go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from carewatch.domain import Mention, Page, Platform
+from carewatch.log import get_logger, scrub
+from carewatch.platform_clients import MissingCredentials
+from carewatch.retry import PlatformError, RateLimited, TokenRevoked
+from carewatch.settings import Settings, SourceConfig
+from listener.sources import build_source
+from storage import repository
+from storage.db import Database
+from storage.models import Mention as MentionRow
+
+log = get_logger(__name__)
+
+_DEFAULT = object()
+WRITE_ATTEMPTS = 4
+
+
+@dataclass(slots=True)
+class PollResult:
+    """What one poll of one source did. `state`: ok, revoked, rate_limited, failed, skipped."""
+
+    source_key: str
+    state: str = "ok"
+    new: int = 0
+    seen: int = 0
+    pages: int = 0
+    message: str | None = None
+    inserted_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def summary(self) -> str:
+        if self.state == "ok":
+            return f"{self.source_key}: {self.new} new, {self.seen} seen again"
+        if self.state == "skipped":
+            return f"{self.source_key}: skipped: {self.message}"
+        done = f" ({self.new} new before it)" if self.new else ""
+        return f"{self.source_key}: {self.state.replace('_', ' ')}{done}: {self.message}"
+
+
+def default_scorer(settings: Settings) -> Any:
+    """The scoring engine, imported lazily so a broken model never stops listening."""
+    try:
+        from listener.scoring import Scorer
+    except ImportError as exc:  # pragma: no cover - only when scoring is missing
+        log.warning("scoring_unavailable", error=str(exc))
+        return None
+    return Scorer(settings.urgency, settings.alerts.first_response_minutes)
+
+
+def default_alert_engine(db: Database, settings: Settings) -> Any:
+    """The alert engine (alerts engineer), imported lazily; None when it cannot load."""
+    try:
+        from listener.alerts.engine import AlertEngine
+    except ImportError as exc:  # pragma: no cover - only when alerts are missing
+        log.warning("alerts_unavailable", error=str(exc))
+        return None
+    return AlertEngine(db, settings)
+
+
+def token_fingerprint(settings: Settings, platform: Platform) -> str:
+    """A hash of the token(s) a platform uses, to notice when someone reconnects."""
+    if platform is Platform.X:
+        secrets = (settings.x_bearer_token, settings.x_consumer_key, settings.x_access_token)
+    else:
+        secrets = (settings.fb_page_token,)
+    joined = "\x00".join(s.get_secret_value() if s is not None else "" for s in secrets)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+def _reconnect_hint(config: SourceConfig) -> str:
+    if config.platform is Platform.X:
+        return ("create a new token in the X developer portal, set CAREWATCH_X_BEARER_TOKEN, "
+                "then restart carewatch")
+    return ("generate a new page access token for the page (Meta Business Suite or Graph API "
+            "Explorer), set CAREWATCH_FB_PAGE_TOKEN, then restart carewatch")
+
+
+def revoked_message(config: SourceConfig, error: PlatformError) -> str:
+    """One line: which source, which account, what happened, how to reconnect."""
+    account = {Platform.X: f"X {'search' if config.kind == 'search' else 'account'} "
+                           f"{config.query if config.kind == 'search' else config.user_id}",
+               Platform.FACEBOOK: f"Facebook page {config.page_id}",
+               Platform.INSTAGRAM: f"Instagram account {config.ig_user_id}"}[config.platform]
+    code = f" (code {error.code})" if error.code is not None else ""
+    return (f"source {config.key} stopped: the token for {account} was revoked or expired"
+            f"{code}; to reconnect: {_reconnect_hint(config)}")
+
+
+class Ingestor:
+    """Runs sources and stores what they find. Safe to share between scheduler threads:
+    each source is polled by one thread at a time (APScheduler `max_instances=1`)."""
+
+    def __init__(self, db: Database, settings: Settings, scorer: Any = _DEFAULT,
+                 alert_engine: Any = None, *,
+                 should_stop: Callable[[], bool] | None = None,
+                 source_factory: Callable[..., Any] = build_source) -> None:
+        self.db = db
+        self.settings = settings
+        self.scorer = default_scorer(settings) if scorer is _DEFAULT else scorer
+        self.alert_engine = alert_engine
+        self.should_stop: Callable[[], bool] = should_stop or (lambda: False)
+        self.source_factory = source_factory
+        self._revoked: dict[str, str] = {}  # source key -> token fingerprint when revoked
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- polling
+    def poll_all(self, once: bool = True, *, parallel: bool = True) -> list[PollResult]:
+        """Poll every configured source completely once (in parallel: a source waiting out
+        a rate limit does not hold the others up)."""
+        sources = list(self.settings.sources)
+        if not sources:
+            return []
+        if not parallel or len(sources) == 1:
+            return [self.poll_source(s) for s in sources]
+        with ThreadPoolExecutor(max_workers=len(sources),
+                                thread_name_prefix="carewatch-poll") as pool:
+            return list(pool.map(self.poll_source, sources))
+
+    def poll_source(self, config: SourceConfig) -> PollResult:
+        """Poll one source from its stored cursor to the end; never raises for platform
+        problems (they are recorded on the source and returned)."""
+        key = config.key
+        result = PollResult(source_key=key)
+        fingerprint = token_fingerprint(self.settings, config.platform)
+        with self._lock:
+            revoked_with = self._revoked.get(key)
+        if revoked_with is not None and revoked_with == fingerprint:
+            log.info("source_skipped", source=key, reason="token revoked; reconnect first")
+            result.state, result.message = "skipped", "token revoked; reconnect first"
+            return result
+        try:
+            source = self.source_factory(config, self.settings, should_stop=self.should_stop)
+            with self.db.session() as session:
+                cursor = repository.get_cursor(session, key)
+            for page in source.poll(cursor):
+                self._store(config, page, result)
+                if self.should_stop():
+                    break
+        except TokenRevoked as exc:
+            with self._lock:
+                self._revoked[key] = fingerprint
+            return self._failed(config, result, "revoked", revoked_message(config, exc),
+                                token_state="revoked")
+        except RateLimited as exc:
+            until = datetime.fromtimestamp(exc.reset_at, UTC).astimezone()
+            message = (f"rate limited until {until:%H:%M}; the cursor is kept and the next "
+                       "poll carries on")
+            return self._failed(config, result, "rate_limited", message, healthy=True)
+        except MissingCredentials as exc:
+            return self._failed(config, result, "failed", str(exc))
+        except PlatformError as exc:
+            return self._failed(config, result, "failed", str(exc))
+        except Exception as exc:  # a bug or a malformed payload the source did not expect
+            log.exception("poll_crashed", source=key)
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            return self._failed(config, result, "failed",
+                                f"{config.platform.value} poll failed: {type(exc).__name__}: "
+                                f"{detail}")
+        with self._lock:
+            self._revoked.pop(key, None)
+        with self.db.write() as session:
+            repository.mark_source_polled(session, key, config.platform.value,
+                                          config.kind or "")
+        log.info("source_polled", source=key, new=result.new, seen=result.seen,
+                 pages=result.pages)
+        return result
+
+    def _failed(self, config: SourceConfig, result: PollResult, state: str, message: str,
+                *, token_state: str | None = None, healthy: bool = False) -> PollResult:
+        message = scrub(message)
+        result.state, result.message = state, message
+        log.warning("source_failed", source=config.key, state=state, error=message)
+        try:
+            with self.db.write() as session:
+                repository.mark_source_failed(session, config.key, config.platform.value,
+                                              config.kind or "", message,
+                                              token_state=token_state, healthy=healthy)
+        except Exception:  # the database itself is down; the log line above still says why
+            log.exception("mark_source_failed_failed", source=config.key)
+        return result
+
+    # ----------------------------------------------------------------- storing
+    def _store(self, config: SourceConfig, page: Page, result: PollResult) -> None:
+        mentions = page.mentions
+        if mentions:
+            self._score_new(mentions)
+        brand_ids = {(m.author.platform.value, m.author.external_id)
+                     for m in mentions if m.is_own}
+        newest = max((m.created_at for m in mentions if not m.is_own), default=None)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.db.write() as session:
+                    outcome = repository.upsert_mentions(
+                        session, mentions, source_key=config.key, brand_author_ids=brand_ids)
+                    repository.save_cursor(session, config.key, config.platform.value,
+                                           config.kind or "", page.cursor,
+                                           new_items=len(outcome.inserted_ids),
+                                           last_item_at=newest)
+                break
+            except (IntegrityError, DBAPIError) as exc:
+                # Two sources storing the same new author or thread at once (PostgreSQL lets
+                # both try; SQLite serialises writers): the loser rolls back and replays the
+                # page, which now finds the winner's rows.
+                if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                log.info("write_conflict_retry", source=config.key, attempt=attempt)
+                time.sleep(0.05 * attempt)
+        result.pages += 1
+        result.new += len(outcome.inserted_ids)
+        result.seen += outcome.existing
+        result.inserted_ids.extend(outcome.inserted_ids)
+        if outcome.inserted_ids:
+            self._notify_alerts(outcome.inserted_ids)
+
+    def _score_new(self, mentions: Sequence[Mention]) -> None:
+        """Score the customer mentions not stored yet (own posts are context, unscored)."""
+        if self.scorer is None:
+            return
+        candidates = [m for m in mentions if not m.is_own and m.score is None]
+        if not candidates:
+            return
+        with self.db.session() as session:
+            stored = _stored_ids(session, candidates)
+            fresh = [m for m in candidates if m.external_id not in stored]
+            if not fresh:
+                return
+            contacts = repository.recent_contacts(
+                session, {(m.author.platform.value, m.author.external_id) for m in fresh})
+        now = datetime.now(UTC)
+        for m in fresh:
+            try:
+                m.score = self.scorer.score(
+                    m.text, followers=m.author.followers,
+                    engagement=m.like_count + m.reply_count + m.repost_count,
+                    waiting_minutes=max(0.0, (now - m.created_at).total_seconds() / 60),
+                    repeat_contacts=contacts.get((m.author.platform.value,
+                                                  m.author.external_id), 0),
+                    lang=m.lang)
+            except Exception:  # one odd text must not stop the page; it is stored unscored
+                log.exception("scoring_failed", mention=str(m.ref))
+
+    def _notify_alerts(self, inserted_ids: list[int]) -> None:
+        if self.alert_engine is None:
+            return
+        try:
+            self.alert_engine.on_new_mentions(inserted_ids)
+        except Exception:
+            log.exception("alert_hook_failed", count=len(inserted_ids))
+
+
+def _stored_ids(session: Any, mentions: Sequence[Mention]) -> set[str]:
+    """External ids of these mentions already in the store (one query per platform), so
+    only new texts are scored. (A candidate for a named query in storage.repository.)"""
+    out: set[str] = set()
+    by_platform: dict[str, list[str]] = {}
+    for m in mentions:
+        by_platform.setdefault(m.platform.value, []).append(m.external_id)
+    for platform, ids in by_platform.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out.update(session.execute(
+                select(MentionRow.external_id).where(MentionRow.platform == platform,
+                                                     MentionRow.external_id.in_(chunk))
+            ).scalars())
+    return out
+
+
+def _is_conflict(exc: DBAPIError) -> bool:
+    """A unique violation, deadlock or serialization failure: worth replaying the page."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in {"40001", "40P01", "23505"}

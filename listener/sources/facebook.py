@@ -1,0 +1,161 @@
+"""Facebook page source: posts and visitor posts (`/{page-id}/feed`) and every comment and
+reply on them (`/{post-id}/comments?filter=stream`).
+
+Graph paging is time based and comments arrive on old posts too, so the cursor is a time per
+post rather than one id:
+
+    {"origin": <epoch the source first looked back to>,
+     "posts": {<post id>: <created_time of the newest comment stored, epoch>}}
+
+Every poll reads the feed of the last `RESCAN_DAYS` (never before `origin`) and, for each post,
+the comments since that post's time minus `OVERLAP_SECONDS` (Graph times have one-second
+precision and items can become visible late; the upsert dedupes the overlap). A post's time
+only moves after its comments are stored, so a crash replays rather than skips. Posts that fall
+out of the window leave the cursor, which keeps it small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import facebook
+
+from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.platform_clients import graph_client
+from carewatch.settings import Settings, SourceConfig
+from listener.sources.base import BaseSource, epoch, parse_time
+
+RESCAN_DAYS = 7.0
+OVERLAP_SECONDS = 300
+PAGE_LIMIT = 100
+POST_FIELDS = "id,message,created_time,updated_time,from,permalink_url"
+COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},like_count,"
+                  "comment_count,permalink_url")
+
+
+class GraphPaging:
+    """Cursor-paged Graph edges, one retried call per page.
+
+    `get_all_connections` is avoided on purpose: it drops `access_token` from `paging.next`
+    and has no retry; following `paging.cursors.after` ourselves keeps each page retryable.
+    """
+
+    def __init__(self, source: BaseSource, graph: facebook.GraphAPI) -> None:
+        self.source = source
+        self.graph = graph
+
+    def pages(self, object_id: str, edge: str, **args: Any) -> Iterator[list[dict[str, Any]]]:
+        params = {k: v for k, v in args.items() if v is not None}
+        while True:
+            result = self.source.call(
+                lambda p=dict(params): self.graph.get_connections(object_id, edge, **p))
+            if not isinstance(result, dict):
+                raise ValueError(f"unexpected Graph response for {edge}")
+            data = result.get("data") or []
+            yield list(data)
+            paging = result.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not data or not paging.get("next") or not after or self.source.should_stop():
+                return
+            params["after"] = after
+
+
+class FacebookSource(BaseSource):
+    """Posts, visitor posts, comments and replies of one Facebook page."""
+
+    platform_name = "Facebook"
+
+    def __init__(self, config: SourceConfig, settings: Settings, *,
+                 graph: facebook.GraphAPI | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(config, settings, should_stop=should_stop, now=now)
+        self.graph = graph or graph_client(settings)
+        self.page_id = str(config.page_id)
+        self.paging = GraphPaging(self, self.graph)
+
+    @property
+    def account(self) -> str:
+        return f"Facebook page {self.page_id} (source {self.config.key})"
+
+    def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
+        cursor = dict(cursor or {})
+        now = self.now()
+        origin = int(cursor.get("origin")
+                     or epoch(now - timedelta(days=self.config.backfill_days)))
+        since = max(origin, epoch(now - timedelta(days=RESCAN_DAYS)))
+        known: dict[str, int] = {str(k): int(v) for k, v in (cursor.get("posts") or {}).items()}
+        posts: list[dict[str, Any]] = []
+        for batch in self.paging.pages(self.page_id, "feed", fields=POST_FIELDS,
+                                       since=since, limit=PAGE_LIMIT):
+            posts.extend(batch)
+        # Oldest first, so the cursor grows in the order things happened.
+        posts.sort(key=lambda p: parse_time(p["created_time"]))
+        state: dict[str, int] = {pid: t for pid, t in known.items()
+                                 if pid in {str(p["id"]) for p in posts}}
+        for post in posts:
+            if self.should_stop():
+                return
+            yield from self._post_pages(post, state, origin, known)
+        yield Page([], self._cursor(origin, state))
+
+    def _cursor(self, origin: int, state: dict[str, int]) -> dict[str, Any]:
+        return {"origin": origin, "posts": dict(state)}
+
+    def _post_pages(self, post: dict[str, Any], state: dict[str, int], origin: int,
+                    known: dict[str, int]) -> Iterator[Page]:
+        post_id = str(post["id"])
+        post_mention = self.post_mention(post)
+        first_time = post_id not in known
+        pending: list[Mention] = [post_mention] if first_time else []
+        last = known.get(post_id)
+        comment_since = None if last is None else last - OVERLAP_SECONDS
+        newest = last if last is not None else epoch(post_mention.created_at)
+        for batch in self.paging.pages(post_id, "comments", fields=COMMENT_FIELDS,
+                                       filter="stream", order="chronological",
+                                       since=comment_since, limit=PAGE_LIMIT):
+            mentions = [self.comment_mention(c, post_id, post_mention.url) for c in batch]
+            for m in mentions:
+                newest = max(newest, epoch(m.created_at))
+            if not (pending or mentions) and state.get(post_id) == newest:
+                continue  # nothing new on this post: no transaction needed
+            state[post_id] = newest
+            yield Page(pending + mentions, self._cursor(origin, state))
+            pending = []
+        if pending or post_id not in state:
+            state[post_id] = newest
+            yield Page(pending, self._cursor(origin, state))
+
+    # ---------------------------------------------------------------- mapping
+    def _author(self, frm: dict[str, Any] | None) -> Author:
+        frm = frm or {}
+        return Author(platform=Platform.FACEBOOK, external_id=str(frm.get("id") or "unknown"),
+                      handle=None, name=frm.get("name"))
+
+    def post_mention(self, post: dict[str, Any]) -> Mention:
+        """A page post is context (`is_own`); a visitor post is a mention."""
+        post_id = str(post["id"])
+        author = self._author(post.get("from"))
+        return Mention(
+            platform=Platform.FACEBOOK, external_id=post_id, text=post.get("message") or "",
+            created_at=parse_time(post["created_time"]), author=author, thread_id=post_id,
+            parent_id=None, url=post.get("permalink_url"),
+            is_own=author.external_id == self.page_id, raw=post,
+        )
+
+    def comment_mention(self, comment: dict[str, Any], post_id: str,
+                        post_url: str | None) -> Mention:
+        """A comment or reply; replies point at their parent comment, others at the post."""
+        author = self._author(comment.get("from"))
+        parent = (comment.get("parent") or {}).get("id")
+        return Mention(
+            platform=Platform.FACEBOOK, external_id=str(comment["id"]),
+            text=comment.get("message") or "", created_at=parse_time(comment["created_time"]),
+            author=author, thread_id=post_id, parent_id=str(parent) if parent else post_id,
+            url=comment.get("permalink_url") or post_url,
+            like_count=int(comment.get("like_count") or 0),
+            reply_count=int(comment.get("comment_count") or 0),
+            is_own=author.external_id == self.page_id, raw=comment,
+        )

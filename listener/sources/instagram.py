@@ -1,0 +1,154 @@
+"""Instagram professional account source: comments and replies on the account's media.
+
+The Instagram Graph edges have no reliable `since` on comments, and replies hang off
+comments (`/{comment-id}/replies`), so a full read of a media item costs one call per
+top-level comment. The cursor therefore remembers, per media item, its `comments_count`
+(which counts replies too) and the newest comment time stored:
+
+    {"media": {<media id>: {"count": <comments_count>, "last": <epoch>}}, "full_scan_at": <epoch>}
+
+A media item is read again only when its count changed (or it is new), plus a full re-read of
+the window every `FULL_SCAN_SECONDS` in case a deletion and a new comment cancelled out. Only
+items at or after `last - OVERLAP_SECONDS` are handed on, so replays stay small; the upsert
+dedupes the rest. The cursor for an item moves only after its page is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import facebook
+
+from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.platform_clients import graph_client
+from carewatch.settings import Settings, SourceConfig
+from listener.sources.base import BaseSource, epoch, parse_time
+from listener.sources.facebook import GraphPaging
+
+MEDIA_WINDOW_DAYS = 30.0
+FULL_SCAN_SECONDS = 6 * 3600
+OVERLAP_SECONDS = 300
+MEDIA_FIELDS = "id,caption,timestamp,permalink,comments_count,username"
+COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},like_count"
+
+
+class InstagramSource(BaseSource):
+    """Comments and replies on one Instagram professional account's media."""
+
+    platform_name = "Instagram"
+
+    def __init__(self, config: SourceConfig, settings: Settings, *,
+                 graph: facebook.GraphAPI | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(config, settings, should_stop=should_stop, now=now)
+        self.graph = graph or graph_client(settings)
+        self.ig_user_id = str(config.ig_user_id)
+        self.brand_handles = {h.lower() for h in settings.brand.handles}
+        self.paging = GraphPaging(self, self.graph)
+
+    @property
+    def account(self) -> str:
+        return f"Instagram account {self.ig_user_id} (source {self.config.key})"
+
+    def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
+        cursor = dict(cursor or {})
+        now = self.now()
+        known: dict[str, dict[str, int]] = {
+            str(k): {"count": int(v.get("count", -1)), "last": int(v.get("last", 0))}
+            for k, v in (cursor.get("media") or {}).items() if isinstance(v, dict)
+        }
+        full_scan_at = int(cursor.get("full_scan_at") or 0)
+        full_scan = epoch(now) - full_scan_at >= FULL_SCAN_SECONDS
+        window_days = max(MEDIA_WINDOW_DAYS, self.config.backfill_days)
+        oldest = now - timedelta(days=window_days)
+        media: list[dict[str, Any]] = []
+        for batch in self.paging.pages(self.ig_user_id, "media", fields=MEDIA_FIELDS,
+                                       limit=100):
+            inside = [m for m in batch if parse_time(m["timestamp"]) >= oldest]
+            media.extend(inside)
+            if len(inside) < len(batch):
+                break  # newest first: the rest is older still
+        media.sort(key=lambda m: parse_time(m["timestamp"]))
+        present = {str(m["id"]) for m in media}
+        state = {mid: v for mid, v in known.items() if mid in present}
+        done_at = full_scan_at if not full_scan else epoch(now)
+
+        def current() -> dict[str, Any]:
+            # The full-scan time is only recorded with the last page of a complete pass.
+            return {"media": {k: dict(v) for k, v in state.items()},
+                    "full_scan_at": full_scan_at}
+
+        for item in media:
+            if self.should_stop():
+                return
+            media_id = str(item["id"])
+            count = int(item.get("comments_count") or 0)
+            seen = known.get(media_id)
+            if seen is not None and seen["count"] == count and not full_scan:
+                continue
+            mentions = self.read_media(item, seen)
+            newest = max([seen["last"] if seen else 0]
+                         + [epoch(m.created_at) for m in mentions])
+            state[media_id] = {"count": count, "last": newest}
+            yield Page(mentions, current())
+        final = current()
+        final["full_scan_at"] = done_at
+        yield Page([], final)
+
+    def read_media(self, item: dict[str, Any], seen: dict[str, int] | None) -> list[Mention]:
+        """The caption (if new to us), comments and replies at or after the overlap point."""
+        media_id = str(item["id"])
+        out: list[Mention] = []
+        if seen is None:
+            out.append(self.media_mention(item))
+        floor = (seen["last"] - OVERLAP_SECONDS) if seen else None
+        url = item.get("permalink")
+        for batch in self.paging.pages(media_id, "comments", fields=COMMENT_FIELDS, limit=50):
+            for comment in batch:
+                mention = self.comment_mention(comment, media_id, url, parent_id=None)
+                if floor is None or epoch(mention.created_at) >= floor:
+                    out.append(mention)
+                for replies in self.paging.pages(str(comment["id"]), "replies",
+                                                 fields=COMMENT_FIELDS, limit=50):
+                    for reply in replies:
+                        r = self.comment_mention(reply, media_id, url,
+                                                 parent_id=str(comment["id"]))
+                        if floor is None or epoch(r.created_at) >= floor:
+                            out.append(r)
+        return out
+
+    # ---------------------------------------------------------------- mapping
+    def _is_own(self, author: Author) -> bool:
+        return author.external_id == self.ig_user_id or (
+            author.handle is not None and author.handle.lower() in self.brand_handles)
+
+    def media_mention(self, item: dict[str, Any]) -> Mention:
+        """The brand's media caption: thread root and context, never a mention."""
+        media_id = str(item["id"])
+        handle = item.get("username") or next(iter(self.brand_handles), None)
+        return Mention(
+            platform=Platform.INSTAGRAM, external_id=media_id, text=item.get("caption") or "",
+            created_at=parse_time(item["timestamp"]),
+            author=Author(platform=Platform.INSTAGRAM, external_id=self.ig_user_id,
+                          handle=handle),
+            thread_id=media_id, parent_id=None, url=item.get("permalink"), is_own=True,
+            raw=item,
+        )
+
+    def comment_mention(self, comment: dict[str, Any], media_id: str, url: str | None, *,
+                        parent_id: str | None) -> Mention:
+        frm = comment.get("from") or {}
+        handle = comment.get("username") or frm.get("username")
+        author = Author(platform=Platform.INSTAGRAM,
+                        external_id=str(frm.get("id") or f"@{handle or 'unknown'}"),
+                        handle=handle)
+        return Mention(
+            platform=Platform.INSTAGRAM, external_id=str(comment["id"]),
+            text=comment.get("text") or "", created_at=parse_time(comment["timestamp"]),
+            author=author, thread_id=media_id, parent_id=parent_id or media_id, url=url,
+            like_count=int(comment.get("like_count") or 0), is_own=self._is_own(author),
+            raw=comment,
+        )

@@ -1,0 +1,181 @@
+"""X (Twitter) API v2 sources: recent search and the brand account's mentions timeline.
+
+Cursor scheme (why: the cursor must never be ahead of the stored data). X returns newest
+first and paginates towards older tweets, so the newest id of a run is known on its first
+page but is only safe to store once the whole run is stored. Mid-run pages carry
+
+    {"since_id": <old>, "pending_newest": <newest of this run>, "until_id": <oldest stored>}
+
+and the final page carries `{"since_id": <newest of this run>}`. A crash mid-run resumes with
+the old `since_id` plus `until_id` (an official parameter, unlike a `next_token` it never
+expires) and finishes the gap; the upsert on (platform, external_id) makes overlaps harmless.
+The first poll of a new source backfills with `start_time` (7 days at most for search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import tweepy
+
+from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.platform_clients import x_client
+from carewatch.retry import PermanentError
+from carewatch.settings import Settings, SourceConfig
+from listener.sources.base import BaseSource, parse_time
+
+TWEET_FIELDS = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id",
+                "referenced_tweets", "lang", "public_metrics", "entities"]
+USER_FIELDS = ["username", "name", "public_metrics"]
+SEARCH_WINDOW = timedelta(days=7)
+#: Keep start_time / since_id safely inside the 7-day search window (clock skew, slow pages).
+WINDOW_MARGIN = timedelta(minutes=5)
+
+
+class XSource(BaseSource):
+    """`kind = "search"` (GET /2/tweets/search/recent) or `"mentions"`
+    (GET /2/users/:id/mentions)."""
+
+    platform_name = "X"
+
+    def __init__(self, config: SourceConfig, settings: Settings, *,
+                 client: tweepy.Client | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(config, settings, should_stop=should_stop, now=now)
+        self.client = client or x_client(settings)
+        # App-only bearer for reading when we have it; else the user-context keys.
+        self.user_auth = settings.x_bearer_token is None
+        self.brand_handles = {h.lower() for h in settings.brand.handles}
+        self.brand_ids: set[str] = {config.user_id} if config.user_id else set()
+
+    @property
+    def account(self) -> str:
+        what = (f"X search {self.config.query!r}" if self.config.kind == "search"
+                else f"X mentions of user {self.config.user_id}")
+        return f"{what} (source {self.config.key})"
+
+    # ---------------------------------------------------------------- polling
+    def _start_time(self) -> datetime:
+        start = self.now() - timedelta(days=self.config.backfill_days)
+        if self.config.kind == "search":
+            start = max(start, self.now() - SEARCH_WINDOW + WINDOW_MARGIN)
+        return start
+
+    def _params(self, cursor: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "tweet_fields": TWEET_FIELDS, "expansions": ["author_id"],
+            "user_fields": USER_FIELDS, "max_results": 100,
+        }
+        since_id = cursor.get("since_id")
+        newest_at = cursor.get("newest_at")
+        # X refuses a since_id older than the search window: fall back to a backfill.
+        if (since_id and self.config.kind == "search" and newest_at
+                and parse_time(newest_at) < self.now() - SEARCH_WINDOW + WINDOW_MARGIN):
+            since_id = None
+        if since_id:
+            params["since_id"] = str(since_id)
+        else:
+            params["start_time"] = self._start_time()
+        if cursor.get("until_id"):
+            params["until_id"] = str(cursor["until_id"])
+        return params
+
+    def _fetch(self, params: dict[str, Any], token: str | None) -> tweepy.Response:
+        call = dict(params)
+        if self.config.kind == "search":
+            if token:
+                call["next_token"] = token
+            return self.client.search_recent_tweets(self.config.query, user_auth=self.user_auth,
+                                                    **call)
+        if token:
+            call["pagination_token"] = token
+        return self.client.get_users_mentions(self.config.user_id, user_auth=self.user_auth,
+                                              **call)
+
+    def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
+        """Every tweet newer than the cursor, page by page, newest first."""
+        cursor = dict(cursor or {})
+        params = self._params(cursor)
+        old_since = params.get("since_id")
+        resuming = bool(cursor.get("until_id"))
+        newest_of_run: str | None = cursor.get("pending_newest") if resuming else None
+        newest_at: str | None = cursor.get("newest_at")
+        token: str | None = None
+        while True:
+            try:
+                response = self.call(lambda p=params, t=token: self._fetch(p, t))
+            except PermanentError as exc:
+                if token is None and "since_id" in params and "since_id" in str(exc):
+                    # The stored since_id fell out of the search window: backfill instead.
+                    params.pop("since_id")
+                    params["start_time"] = self._start_time()
+                    old_since = None
+                    continue
+                raise
+            tweets = list(response.data or [])
+            meta = dict(response.meta or {})
+            users = {str(u.id): u for u in (response.includes or {}).get("users", [])}
+            if tweets and newest_of_run is None:
+                # The first page of a fresh run starts with its newest tweet.
+                newest_of_run = str(meta.get("newest_id") or tweets[0].id)
+                newest_at = tweets[0].data.get("created_at") or newest_at
+            mentions = [m for m in (self.to_mention(t, users) for t in tweets) if m is not None]
+            token = meta.get("next_token")
+            if token:
+                yield Page(mentions, {
+                    "since_id": old_since, "pending_newest": newest_of_run,
+                    "until_id": str(meta.get("oldest_id") or tweets[-1].id),
+                    "newest_at": newest_at,
+                })
+                if self.should_stop():
+                    return  # the stored cursor resumes this run next time
+                continue
+            final: dict[str, Any] = {"since_id": newest_of_run or old_since}
+            if newest_at:
+                final["newest_at"] = newest_at
+            yield Page(mentions, final)
+            return
+
+    # ---------------------------------------------------------------- mapping
+    def to_mention(self, tweet: Any, users: dict[str, Any]) -> Mention | None:
+        """One tweet as a Mention; None for a retweet the source does not want."""
+        data: dict[str, Any] = dict(tweet.data)
+        refs = data.get("referenced_tweets") or []
+        if not self.config.include_retweets and any(r.get("type") == "retweeted"
+                                                    for r in refs):
+            return None
+        tweet_id = str(data["id"])
+        author_id = str(data.get("author_id") or "")
+        user = users.get(author_id)
+        user_data: dict[str, Any] = dict(user.data) if user is not None else {}
+        username = user_data.get("username")
+        followers = (user_data.get("public_metrics") or {}).get("followers_count")
+        is_own = author_id in self.brand_ids or (
+            bool(username) and str(username).lower() in self.brand_handles)
+        parent = next((str(r["id"]) for r in refs if r.get("type") == "replied_to"), None)
+        metrics = data.get("public_metrics") or {}
+        created = (parse_time(data["created_at"]) if data.get("created_at") else self.now())
+        url = (f"https://x.com/{username}/status/{tweet_id}" if username
+               else f"https://x.com/i/web/status/{tweet_id}")
+        return Mention(
+            platform=Platform.X,
+            external_id=tweet_id,
+            text=data["text"],
+            created_at=created,
+            author=Author(platform=Platform.X, external_id=author_id, handle=username,
+                          name=user_data.get("name"),
+                          followers=int(followers) if followers is not None else None),
+            thread_id=str(data.get("conversation_id") or tweet_id),
+            parent_id=parent,
+            url=url,
+            lang=data.get("lang"),
+            like_count=int(metrics.get("like_count") or 0),
+            reply_count=int(metrics.get("reply_count") or 0),
+            repost_count=int(metrics.get("retweet_count") or 0)
+            + int(metrics.get("quote_count") or 0),
+            is_own=is_own,
+            raw=data,
+        )

@@ -1,0 +1,105 @@
+"""What every platform sender shares: the plain data it gets, what it returns, how it fails.
+
+Senders never see ORM objects: the outbox hands them frozen snapshots, so a platform call can
+never lazy-load from (or hold) a database session.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from carewatch.retry import PermanentError
+from carewatch.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class MentionInfo:
+    """The mention a reply answers, as the senders need it."""
+
+    pk: int
+    platform: str
+    external_id: str
+    thread_id: str | None
+    parent_id: str | None
+    source_key: str | None
+    author_external_id: str | None
+    author_handle: str | None
+    created_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundReply:
+    """A claimed reply: what to send, where, and what earlier attempts left behind."""
+
+    id: int
+    kind: str
+    text: str
+    target_id: str
+    attempts: int
+    queued_at: datetime
+    known_platform_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """The platform's id for what we sent, and where it went. `note` explains a
+    reconciliation (found in the thread, or 'already replied' after an uncertain attempt)."""
+
+    platform_id: str
+    target_id: str
+    reconciled: bool = False
+    note: str | None = None
+
+
+class Unverifiable(Exception):
+    """The platform offers no way to check whether an earlier attempt arrived."""
+
+
+class AlreadyReplied(PermanentError):
+    """The platform says this comment already got its one private reply (Graph 10900)."""
+
+
+class Sender(Protocol):
+    """One platform's way out: send once, or find what an earlier attempt already sent."""
+
+    def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef: ...
+
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None: ...
+
+
+_URL = re.compile(r"https?://\S+")
+_LEADING_MENTIONS = re.compile(r"^(?:@\w+\s+)+")
+
+
+def normalize_text(text: str) -> str:
+    """Text as compared during reconciliation: platforms escape entities, wrap URLs (t.co)
+    and may prefix reply mentions, so compare what an agent would call 'the same message'."""
+    value = html.unescape(text or "")
+    value = _URL.sub("<url>", value)
+    value = _LEADING_MENTIONS.sub("", value.strip())
+    return " ".join(value.split())
+
+
+def same_text(a: str, b: str) -> bool:
+    return normalize_text(a) == normalize_text(b)
+
+
+def source_value(settings: Settings, mention: MentionInfo, attr: str) -> str | None:
+    """A per-account id (`page_id`, `ig_user_id`, `user_id`) for the mention: from the source
+    that found it, else the first configured source of that platform that has it."""
+    for source in settings.sources:
+        if source.key == mention.source_key and getattr(source, attr, None):
+            return str(getattr(source, attr))
+    for source in settings.sources:
+        if source.platform.value == mention.platform and getattr(source, attr, None):
+            return str(getattr(source, attr))
+    return None

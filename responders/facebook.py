@@ -1,0 +1,152 @@
+"""Facebook: comment replies (`POST /{comment-id}/comments`) and private replies
+(`POST /{page-id}/messages` with `recipient={"comment_id": ...}`), through facebook-sdk.
+
+Facebook nests comments one level deep, so a reply to a reply goes to the top-level comment.
+Reconciliation: a public reply is looked up among the target's comments, from the page, with
+the same text. Sent private replies cannot be read back; a resend after an uncertain attempt
+is answered with code 10900 ("already replied"), which the outbox records as sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import facebook
+
+from carewatch.platform_clients import graph_client
+from carewatch.retry import PermanentError, classify
+from carewatch.settings import Settings
+from responders.base import (
+    AlreadyReplied,
+    MentionInfo,
+    OutboundReply,
+    SentRef,
+    Unverifiable,
+    same_text,
+    source_value,
+)
+
+PUBLIC_KINDS = ("public", "public_note")
+MAX_PAGES = 10
+
+
+def public_target(mention: MentionInfo) -> str:
+    """Where a public answer goes: the top-level comment of a reply, else the item itself
+    (a comment, or a visitor post when the mention is the post)."""
+    parent = (mention.raw or {}).get("parent")
+    if isinstance(parent, dict) and parent.get("id"):
+        return str(parent["id"])
+    if isinstance(parent, str) and parent:
+        return parent
+    if mention.parent_id and mention.parent_id != mention.thread_id:
+        return mention.parent_id
+    return mention.external_id
+
+
+def is_post(mention: MentionInfo) -> bool:
+    """The mention is the post that starts its thread (a visitor post), not a comment."""
+    return bool(mention.thread_id) and mention.thread_id == mention.external_id
+
+
+def graph_error(exc: BaseException, *, platform: str, account: str = "") -> Exception:
+    """Graph errors in words an agent understands, with the permanent ones named."""
+    if isinstance(exc, facebook.GraphAPIError):
+        result = getattr(exc, "result", None)
+        err = result.get("error", {}) if isinstance(result, dict) else {}
+        code = err.get("code", getattr(exc, "code", None))
+        subcode = err.get("error_subcode")
+        message = str(err.get("message") or exc)
+        if code == 10900:
+            return AlreadyReplied(
+                "this comment already got its one private reply (Graph 10900); "
+                "continue in the conversation the customer opened", code=10900)
+        if code == 10 or subcode == 2018278:
+            return PermanentError(
+                "the window for a private reply has passed (comments older than 7 days "
+                "cannot be answered privately); answer publicly instead", code=code)
+        if code == 100 and (subcode in (2018001, 33) or "does not exist" in message
+                            or "nonexisting" in message.lower()):
+            return PermanentError(
+                f"the {platform} comment was deleted or is no longer visible; nothing was sent",
+                code=code)
+    return classify(exc, platform=platform, account=account)
+
+
+def iter_edge(graph: facebook.GraphAPI, version: str, object_id: str, edge: str,
+              args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of an edge, following `paging.cursors.after` (facebook-sdk's own paging
+    breaks when a `next` URL lacks the access token)."""
+    params = dict(args)
+    for _ in range(MAX_PAGES):
+        page = graph.request(f"{version}/{object_id}/{edge}", args=dict(params))
+        yield from page.get("data") or []
+        paging = page.get("paging") or {}
+        after = (paging.get("cursors") or {}).get("after")
+        if not after or not paging.get("next"):
+            return
+        params["after"] = after
+
+
+class FacebookSender:
+    """Answers as the page whose token is configured."""
+
+    platform = "facebook"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._graph: facebook.GraphAPI | None = None
+
+    @property
+    def graph(self) -> facebook.GraphAPI:
+        if self._graph is None:
+            self._graph = graph_client(self.settings)
+        return self._graph
+
+    def page_id(self, mention: MentionInfo) -> str:
+        page = source_value(self.settings, mention, "page_id")
+        if not page:
+            raise PermanentError("no Facebook page configured ([[sources]] page_id); "
+                                 "cannot send as the page")
+        return page
+
+    def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
+        version = self.settings.graph_api_version
+        try:
+            if reply.kind in PUBLIC_KINDS:
+                result = self.graph.put_object(reply.target_id, "comments", message=reply.text)
+                return SentRef(str(result["id"]), reply.target_id)
+            result = self.graph.request(
+                f"{version}/{self.page_id(mention)}/messages",
+                post_args={"recipient": json.dumps({"comment_id": reply.target_id}),
+                           "message": json.dumps({"text": reply.text})},
+            )
+            return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
+        except (PermanentError, AlreadyReplied):
+            raise
+        except Exception as exc:
+            raise graph_error(exc, platform="Facebook") from exc
+
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+        if reply.kind not in PUBLIC_KINDS:
+            raise Unverifiable("the Graph API cannot read back sent private replies")
+        page = self.page_id(mention)
+        try:
+            items = list(iter_edge(self.graph, self.settings.graph_api_version,
+                                   reply.target_id, "comments",
+                                   {"fields": "id,message,from,created_time",
+                                    "order": "reverse_chronological", "limit": 100}))
+        except Exception as exc:
+            raise graph_error(exc, platform="Facebook") from exc
+        for item in items:
+            cid = str(item.get("id"))
+            if cid in reply.known_platform_ids:
+                continue
+            if str((item.get("from") or {}).get("id")) != page:
+                continue
+            if same_text(str(item.get("message") or ""), reply.text):
+                return SentRef(cid, reply.target_id, reconciled=True,
+                               note="found among the comment's replies after an uncertain "
+                                    "attempt")
+        return None

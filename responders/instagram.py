@@ -1,0 +1,115 @@
+"""Instagram: comment replies (`POST /{ig-comment-id}/replies`) and private replies
+(`POST /{ig-user-id}/messages` with `recipient={"comment_id": ...}`), through facebook-sdk.
+
+Only top-level comments take replies, so a reply to a reply goes to its top-level comment;
+a comment on media the brand is tagged in is answered the same way, and the media itself
+(when the mention is the media) with `POST /{ig-media-id}/comments`. Reconciliation reads the
+comment's replies and matches the brand's account and the text; private replies behave like
+Facebook's (no read-back, 10900 on a resend).
+"""
+
+from __future__ import annotations
+
+import json
+
+import facebook
+
+from carewatch.platform_clients import graph_client
+from carewatch.retry import PermanentError
+from carewatch.settings import Settings
+from responders.base import (
+    AlreadyReplied,
+    MentionInfo,
+    OutboundReply,
+    SentRef,
+    Unverifiable,
+    same_text,
+    source_value,
+)
+from responders.facebook import PUBLIC_KINDS, graph_error, is_post, iter_edge
+
+
+def public_target(mention: MentionInfo) -> str:
+    """The top-level comment for a reply, else the comment (or media) itself."""
+    raw = mention.raw or {}
+    parent = raw.get("parent_id")
+    if parent:
+        return str(parent)
+    if mention.parent_id and mention.parent_id != mention.thread_id:
+        return mention.parent_id
+    return mention.external_id
+
+
+class InstagramSender:
+    """Answers as the Instagram professional account linked to the page token."""
+
+    platform = "instagram"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._graph: facebook.GraphAPI | None = None
+
+    @property
+    def graph(self) -> facebook.GraphAPI:
+        if self._graph is None:
+            self._graph = graph_client(self.settings)
+        return self._graph
+
+    def account_id(self, mention: MentionInfo) -> str:
+        account = source_value(self.settings, mention, "ig_user_id")
+        if not account:
+            raise PermanentError("no Instagram account configured ([[sources]] ig_user_id); "
+                                 "cannot send as the brand")
+        return account
+
+    def _edge(self, reply: OutboundReply, mention: MentionInfo) -> str:
+        return "comments" if is_post(mention) and reply.target_id == mention.external_id \
+            else "replies"
+
+    def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
+        version = self.settings.graph_api_version
+        try:
+            if reply.kind in PUBLIC_KINDS:
+                result = self.graph.put_object(reply.target_id, self._edge(reply, mention),
+                                               message=reply.text)
+                return SentRef(str(result["id"]), reply.target_id)
+            account = source_value(self.settings, mention, "ig_user_id") or source_value(
+                self.settings, mention, "page_id")
+            if not account:
+                raise PermanentError("no Instagram account configured ([[sources]] "
+                                     "ig_user_id); cannot send a private reply")
+            result = self.graph.request(
+                f"{version}/{account}/messages",
+                post_args={"recipient": json.dumps({"comment_id": reply.target_id}),
+                           "message": json.dumps({"text": reply.text})},
+            )
+            return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
+        except (PermanentError, AlreadyReplied):
+            raise
+        except Exception as exc:
+            raise graph_error(exc, platform="Instagram") from exc
+
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+        if reply.kind not in PUBLIC_KINDS:
+            raise Unverifiable("the Graph API cannot read back sent private replies")
+        account = self.account_id(mention)
+        handles = {h.lower() for h in self.settings.brand.handles}
+        try:
+            items = list(iter_edge(self.graph, self.settings.graph_api_version,
+                                   reply.target_id, self._edge(reply, mention),
+                                   {"fields": "id,text,username,from,timestamp",
+                                    "limit": 50}))
+        except Exception as exc:
+            raise graph_error(exc, platform="Instagram") from exc
+        for item in items:
+            cid = str(item.get("id"))
+            if cid in reply.known_platform_ids:
+                continue
+            sender = item.get("from") or {}
+            ours = str(sender.get("id") or "") == account or str(
+                item.get("username") or sender.get("username") or "").lower() in handles
+            if ours and same_text(str(item.get("text") or ""), reply.text):
+                return SentRef(cid, reply.target_id, reconciled=True,
+                               note="found among the comment's replies after an uncertain "
+                                    "attempt")
+        return None

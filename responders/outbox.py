@@ -1,0 +1,409 @@
+"""The responder: claim a due reply, send it once, record the outcome in one transaction.
+
+The sequence for one reply, and why each step is where it is:
+
+1. **Claim** (short write transaction, committed): `queued` → `sending` with a random claim
+   token and a lease (storage.outbox.claim_next). Only the lease holder sends.
+2. **Reconcile** when an earlier attempt may have reached the platform (the reply was taken
+   over from an expired lease, i.e. a crashed or hung responder; or an earlier attempt ended
+   in a 5xx / timeout): look for the brand's reply in the thread (`find_existing`). Found →
+   record it as sent, never resend.
+3. **Count the attempt** (committed BEFORE the call, conditional on still holding the claim):
+   after a crash, `attempts > 0` is what forces step 2 on the next run.
+4. **Send**, then **record** in ONE transaction: the platform's id, `sent`, the mention's
+   status (`replied` / `private`) and `first_response_at`, `Customer.last_agent`, audit rows.
+
+Where step 2 cannot look (the Graph API cannot read back private replies), the resend is
+safe because the platform refuses a second private reply on a comment with code 10900, which
+is recorded as sent ("already replied") when an earlier attempt of ours was uncertain. X
+direct messages are looked up in the DM conversation when the API allows it; where it does
+not, a DM is resent only after X answered an attempt with a 5xx (it did not take the write),
+and a DM whose responder died mid-send (or whose attempt timed out) is marked failed with
+a reason asking the agent to check the conversation: at most once, never twice.
+
+Transient failures are retried a few times inline with short backoff, then handed back to
+the queue with `next_attempt_at` so the loop is never blocked; permanent ones fail with a
+reason an agent understands.
+
+Test hook: with `CAREWATCH_TEST_CRASH_AFTER_SEND=1` in the environment the process SIGKILLs
+itself right after a platform write returned and before it is recorded; the crash tests use
+it to prove step 2. Nothing else reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import joinedload
+
+from carewatch.domain import ReplyKind, ReplyState, Status
+from carewatch.log import get_logger
+from carewatch.platform_clients import MissingCredentials
+from carewatch.retry import (
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    RetryPolicy,
+    TokenRevoked,
+    TransientError,
+    classify,
+)
+from carewatch.settings import Settings
+from responders.audit import audit
+from responders.base import (
+    AlreadyReplied,
+    MentionInfo,
+    OutboundReply,
+    Sender,
+    SentRef,
+    Unverifiable,
+)
+from responders.queue import mention_info
+from storage import outbox as q
+from storage.db import Database
+from storage.models import Customer, Mention, Reply, utcnow
+
+log = get_logger(__name__)
+
+CRASH_HOOK = "CAREWATCH_TEST_CRASH_AFTER_SEND"
+INLINE_TRIES = 3            # attempts per claim before handing back to the queue
+INLINE_RATE_LIMIT_WAIT = 10.0
+NOTE_DEFER = timedelta(seconds=5)
+PLATFORM_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
+
+
+@dataclass(slots=True)
+class ReplyOutcome:
+    """What happened to one reply in a run: `sent`, `failed`, `retry` (back in the queue),
+    `deferred` (waits for another reply) or `lost` (another responder took it over)."""
+
+    reply_id: int
+    mention: str
+    kind: str
+    result: str
+    message: str = ""
+    platform_id: str | None = None
+    next_attempt_at: datetime | None = None
+
+    def line(self) -> str:
+        head = f"reply #{self.reply_id} ({self.kind}) to {self.mention}"
+        if self.result == "sent":
+            return f"{head}: sent{f' as {self.platform_id}' if self.platform_id else ''}" + (
+                f" ({self.message})" if self.message else "")
+        if self.result == "retry":
+            when = self.next_attempt_at.strftime("%H:%M:%S") if self.next_attempt_at else "?"
+            return f"{head}: will retry at {when} UTC: {self.message}"
+        return f"{head}: {self.result}: {self.message}"
+
+
+@dataclass(slots=True)
+class RunSummary:
+    outcomes: list[ReplyOutcome] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def sent(self) -> int:
+        return self.count("sent")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def retrying(self) -> int:
+        return self.count("retry")
+
+    def line(self) -> str:
+        return (f"{self.sent} sent, {self.failed} failed, {self.retrying} to retry, "
+                f"{self.count('deferred')} waiting")
+
+
+def default_senders(settings: Settings) -> dict[str, Sender]:
+    from responders.facebook import FacebookSender
+    from responders.instagram import InstagramSender
+    from responders.x import XSender
+
+    return {"x": XSender(settings), "facebook": FacebookSender(settings),
+            "instagram": InstagramSender(settings)}
+
+
+class _Stop(Exception):
+    """The claim was lost (lease taken over): stop touching this reply."""
+
+
+class Outbox:
+    """Sends due replies for one database and one configuration."""
+
+    def __init__(self, db: Database, settings: Settings, *,
+                 senders: Mapping[str, Sender] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], datetime] = utcnow,
+                 stop: threading.Event | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.senders = dict(senders) if senders is not None else default_senders(settings)
+        self.sleep = sleep
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.policy = RetryPolicy.from_settings(settings)
+        self.lease = timedelta(seconds=max(60.0, settings.http_timeout * 3))
+
+    # ------------------------------------------------------------------ loop
+    def run_due(self, *, limit: int = 50) -> RunSummary:
+        summary = RunSummary()
+        seen: set[int] = set()
+        while len(summary.outcomes) < limit and not self.stop.is_set():
+            with self.db.write() as session:
+                claim = q.claim_next(session, now=self.clock(), lease=self.lease, exclude=seen)
+            if claim is None:
+                break
+            seen.add(claim.reply_id)
+            outcome = self.process(claim)
+            log.info("reply_outcome", reply_id=outcome.reply_id, mention=outcome.mention,
+                     kind=outcome.kind, result=outcome.result, detail=outcome.message)
+            summary.outcomes.append(outcome)
+        return summary
+
+    # ------------------------------------------------------------ one reply
+    def _snapshot(self, claim: q.Claim) -> tuple[OutboundReply, MentionInfo, Reply | None]:
+        with self.db.session() as session:
+            reply = session.get(Reply, claim.reply_id, options=[
+                joinedload(Reply.mention).joinedload(Mention.author)])
+            assert reply is not None
+            info = mention_info(reply.mention)
+            known = q.sent_platform_ids(session, exclude_reply=reply.id)
+            out = OutboundReply(id=reply.id, kind=reply.kind, text=reply.text,
+                                target_id=reply.target_id or "", attempts=reply.attempts,
+                                queued_at=reply.queued_at, known_platform_ids=frozenset(known))
+            sibling = (q.sibling(session, reply, ReplyKind.PRIVATE.value)
+                       if reply.kind == ReplyKind.PUBLIC_NOTE.value else None)
+            session.expunge_all()
+        return out, info, sibling
+
+    def process(self, claim: q.Claim) -> ReplyOutcome:
+        reply, mention, sibling = self._snapshot(claim)
+        outcome = ReplyOutcome(reply.id, mention.ref, reply.kind, "lost")
+        try:
+            if sibling is not None:
+                waiting = self._note_gate(claim, reply, sibling, outcome)
+                if waiting is not None:
+                    return waiting
+            sender = self.senders[mention.platform]
+            return self._attempts(claim, reply, mention, sender, outcome)
+        except _Stop:
+            outcome.result, outcome.message = "lost", "another responder took this reply over"
+            return outcome
+
+    def _note_gate(self, claim: q.Claim, reply: OutboundReply, sibling: Reply,
+                   outcome: ReplyOutcome) -> ReplyOutcome | None:
+        """A public note waits for its private message; it is not sent if that failed."""
+        if sibling.state == ReplyState.SENT.value:
+            return None
+        if sibling.state == ReplyState.FAILED.value:
+            return self._fail(reply, outcome, "not sent because the private message it "
+                              f"announces failed: {sibling.last_error or 'unknown reason'}")
+        later = max(self.clock() + NOTE_DEFER, sibling.next_attempt_at or self.clock())
+        with self.db.write() as session:
+            if not q.release(session, claim, next_attempt_at=later,
+                             error="waiting for the private message to be sent"):
+                raise _Stop
+        outcome.result, outcome.message = "deferred", "waits for its private message"
+        outcome.next_attempt_at = later
+        return outcome
+
+    def _attempts(self, claim: q.Claim, reply: OutboundReply, mention: MentionInfo,
+                  sender: Sender, outcome: ReplyOutcome) -> ReplyOutcome:
+        # Why an earlier attempt may have reached the platform: None (it did not),
+        # "crash" (lease taken over), "server_error" (a 5xx answer), "no_answer" (timeout).
+        doubt: str | None = "crash" if claim.stale and reply.attempts > 0 else (
+            "server_error" if reply.attempts > 0 else None)
+        attempted = reply.attempts > 0
+        tries = 0
+        while True:
+            if doubt is not None:
+                done = self._reconcile(claim, reply, mention, sender, outcome, doubt)
+                if done is not None:
+                    return done
+            tries += 1
+            with self.db.write() as session:
+                if not q.begin_attempt(session, claim, now=self.clock(), lease=self.lease):
+                    raise _Stop
+            total = reply.attempts + tries
+            try:
+                ref = sender.send(reply, mention)
+            except AlreadyReplied as exc:
+                if attempted:
+                    return self._record_sent(reply, mention, outcome, SentRef(
+                        "", reply.target_id, reconciled=True,
+                        note="an earlier attempt had reached the platform: it answered "
+                             "'already replied' (Graph 10900)"))
+                return self._fail(reply, outcome, str(exc))
+            except MissingCredentials as exc:
+                return self._fail(reply, outcome, str(exc))
+            except Exception as raw:
+                error = raw if isinstance(raw, PlatformError) else classify(
+                    raw, platform=PLATFORM_NAMES.get(mention.platform, mention.platform))
+                if isinstance(error, TokenRevoked | PermanentError):
+                    return self._fail(reply, outcome, str(error))
+                if isinstance(error, RateLimited):
+                    wait = max(0.0, error.reset_at - time.time()) + 1.0
+                    with self.db.write() as session:
+                        q.uncount_attempt(session, claim)
+                    tries -= 1
+                    if wait <= INLINE_RATE_LIMIT_WAIT and not self.stop.is_set():
+                        self._pause(wait)
+                        continue
+                    return self._release(claim, outcome, self.clock() + timedelta(
+                        seconds=wait), str(error), uncount=False)
+                assert isinstance(error, TransientError)
+                attempted = True
+                code = error.code if isinstance(error.code, int) else None
+                doubt = "server_error" if code and 500 <= code < 600 else "no_answer"
+                if total >= self.policy.max_attempts:
+                    return self._fail(reply, outcome,
+                                      f"gave up after {total} attempts: {error}")
+                delay = self.policy.backoff(total)
+                if tries < INLINE_TRIES and not self.stop.is_set():
+                    log.warning("reply_retry", reply_id=reply.id, error=str(error),
+                                delay_seconds=round(delay, 2))
+                    self._pause(min(delay, 5.0))
+                    continue
+                return self._release(claim, outcome, self.clock() + timedelta(seconds=delay),
+                                     str(error))
+            if os.environ.get(CRASH_HOOK) == "1":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return self._record_sent(reply, mention, outcome, ref)
+
+    def _reconcile(self, claim: q.Claim, reply: OutboundReply, mention: MentionInfo,
+                   sender: Sender, outcome: ReplyOutcome, doubt: str) -> ReplyOutcome | None:
+        """Look for what an earlier attempt may have sent; an outcome ends the reply."""
+        with self.db.write() as session:
+            if not q.renew_lease(session, claim, now=self.clock(), lease=self.lease):
+                raise _Stop
+        try:
+            found = sender.find_existing(reply, mention)
+        except Unverifiable as exc:
+            if reply.kind == ReplyKind.PRIVATE.value and mention.platform == "x" \
+                    and doubt != "server_error":
+                why = ("the responder stopped while sending it" if doubt == "crash"
+                       else "X did not answer in time")
+                return self._fail(reply, outcome, (
+                    f"{why}, and X offers no way to check whether the direct message "
+                    f"arrived ({exc}); look at the conversation with "
+                    f"@{mention.author_handle or mention.author_external_id} and queue it "
+                    "again if it is not there"))
+            return None  # Graph private replies: a resend is refused with 10900 if it arrived
+        except MissingCredentials as exc:
+            return self._fail(reply, outcome, str(exc))
+        except Exception as raw:
+            error = raw if isinstance(raw, PlatformError) else classify(
+                raw, platform=PLATFORM_NAMES.get(mention.platform, mention.platform))
+            if isinstance(error, TokenRevoked):
+                return self._fail(reply, outcome, str(error))
+            # Cannot look now: never resend blind; try again later.
+            delay = max(self.policy.backoff(max(1, reply.attempts)), 2.0)
+            return self._release(claim, outcome, self.clock() + timedelta(seconds=delay),
+                                 f"could not check whether an earlier attempt arrived: {error}")
+        if found is None:
+            return None
+        return self._record_sent(reply, mention, outcome, found)
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.sleep(min(remaining, 0.25))
+
+    # ------------------------------------------------------------- records
+    def _release(self, claim: q.Claim, outcome: ReplyOutcome, when: datetime, error: str,
+                 *, uncount: bool = False) -> ReplyOutcome:
+        with self.db.write() as session:
+            if not q.release(session, claim, next_attempt_at=when, error=error,
+                             uncount_attempt=uncount):
+                raise _Stop
+        outcome.result, outcome.message, outcome.next_attempt_at = "retry", error, when
+        return outcome
+
+    def _fail(self, reply: OutboundReply, outcome: ReplyOutcome, reason: str) -> ReplyOutcome:
+        with self.db.write() as session:
+            row = q.mark_failed(session, reply.id, reason)
+            if row is not None:
+                audit(session, "responder", "reply_failed", outcome.mention,
+                      reply_id=reply.id, kind=reply.kind, agent=row.agent, reason=reason)
+        outcome.result, outcome.message = ("failed", reason) if row is not None else (
+            "sent", "already recorded as sent")
+        return outcome
+
+    def _record_sent(self, reply: OutboundReply, mention: MentionInfo,
+                     outcome: ReplyOutcome, ref: SentRef) -> ReplyOutcome:
+        """The platform took it: one transaction records everything that follows from it."""
+        now = self.clock()
+        with self.db.write() as session:
+            row = q.lock_for_record(session, reply.id)
+            assert row is not None
+            if row.state == ReplyState.SENT.value:
+                outcome.result, outcome.platform_id = "sent", row.platform_id
+                outcome.message = "already recorded"
+                return outcome
+            row.state = ReplyState.SENT.value
+            row.platform_id = ref.platform_id or None
+            row.target_id = ref.target_id or row.target_id
+            row.sent_at = now
+            row.claim_token = None
+            row.lease_until = None
+            row.next_attempt_at = None
+            row.last_error = ref.note
+            agent = row.agent or "responder"
+            target = session.get(Mention, row.mention_pk)
+            assert target is not None
+            new_status = (Status.PRIVATE if row.kind == ReplyKind.PRIVATE.value
+                          else Status.REPLIED).value
+            keep = {Status.CLOSED.value} | (
+                {Status.PRIVATE.value} if new_status == Status.REPLIED.value else set())
+            if target.status not in keep and target.status != new_status:
+                audit(session, agent, "status_changed", mention.ref, at=now,
+                      old=target.status, new=new_status, reason=f"reply #{row.id} sent")
+                target.status = new_status
+            if target.first_response_at is None:
+                target.first_response_at = now
+            if target.assignee is None and row.agent:
+                target.assignee = row.agent
+                audit(session, agent, "assigned", mention.ref, at=now, assignee=row.agent,
+                      reason="replied")
+            target.updated_at = now
+            if target.author is not None and target.author.customer_id is not None:
+                customer = session.get(Customer, target.author.customer_id)
+                if customer is not None and row.agent:
+                    customer.last_agent = row.agent
+            audit(session, agent, "reply_sent", mention.ref, at=now, reply_id=row.id,
+                  kind=row.kind, platform_id=row.platform_id, target_id=row.target_id,
+                  reconciled=ref.reconciled or None, note=ref.note)
+        outcome.result, outcome.platform_id = "sent", ref.platform_id or None
+        outcome.message = ref.note or ""
+        return outcome
+
+
+def run_due(db: Database, settings: Settings, *, now: datetime | None = None, limit: int = 50,
+            senders: Mapping[str, Sender] | None = None,
+            stop: threading.Event | None = None) -> RunSummary:
+    """Send every reply that is due, once; the scheduler job and `carewatch respond`.
+
+    `now` shifts the responder's clock (tests use it to expire leases without waiting).
+    """
+    clock: Callable[[], datetime] = utcnow
+    if now is not None:
+        offset = now - utcnow()
+
+        def clock() -> datetime:
+            return utcnow() + offset
+    return Outbox(db, settings, senders=senders, clock=clock, stop=stop).run_due(limit=limit)

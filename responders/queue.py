@@ -1,0 +1,176 @@
+"""Queueing replies: the only way the CLI and the dashboard answer a customer.
+
+Queueing writes `Reply` rows (and an audit row) in one transaction and never calls a
+platform; the responder (`responders.outbox.run_due`) sends them.
+
+Exactly once, as the agent means it: each call to `queue_*` is a deliberate message, so
+running the same command twice queues two replies (the rules still refuse a second private
+reply on one comment). A reply, once queued, is sent at most once, whatever crashes. A caller
+that may repeat a submission by accident (a double click, a retried HTTP request) passes the
+same `client_key` and gets the already queued rows back instead of new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
+from carewatch.log import get_logger
+from carewatch.settings import Settings
+from responders import facebook as fb
+from responders import instagram as ig
+from responders.audit import audit
+from responders.base import MentionInfo
+from responders.rules import (
+    RuleViolation,
+    check_assignment,
+    check_mention,
+    check_private,
+    check_text,
+    parse_ref,
+)
+from storage.db import Database
+from storage.models import Mention, Reply, User, utcnow
+from storage.outbox import replies_for_mention
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is queueing: the name recorded everywhere, their role, whether a manager must
+    approve their replies."""
+
+    name: str
+    role: str | None
+    needs_approval: bool
+
+
+def resolve_actor(session: Session, agent: str, role: Role | str | None) -> Actor:
+    """The actor as the users table knows them; an explicit `role` (the dashboard's
+    logged-in session) wins over the stored one."""
+    name = (agent or "").strip() or "cli"
+    user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+    stored_role = user.role if user else None
+    chosen = role.value if isinstance(role, Role) else role
+    return Actor(name, chosen or stored_role, bool(user and user.needs_approval))
+
+
+def mention_info(mention: Mention) -> MentionInfo:
+    author = mention.author
+    return MentionInfo(
+        pk=mention.id, platform=mention.platform, external_id=mention.external_id,
+        thread_id=mention.thread_id, parent_id=mention.parent_id,
+        source_key=mention.source_key,
+        author_external_id=author.external_id if author else None,
+        author_handle=author.handle if author else None,
+        created_at=mention.created_at, raw=dict(mention.raw or {}),
+    )
+
+
+def target_for(kind: str, mention: Mention) -> str:
+    """The tweet, comment or participant a reply of `kind` goes to."""
+    info = mention_info(mention)
+    if kind == ReplyKind.PRIVATE.value:
+        if mention.platform == "x":
+            return info.author_external_id or ""
+        return mention.external_id
+    if mention.platform == "facebook":
+        return fb.public_target(info)
+    if mention.platform == "instagram":
+        return ig.public_target(info)
+    return mention.external_id
+
+
+def _load_mention(session: Session, ref: MentionRef) -> Mention | None:
+    stmt = (select(Mention).options(joinedload(Mention.author))
+            .where(Mention.platform == ref.platform.value,
+                   Mention.external_id == ref.external_id))
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise queueing per mention so two agents cannot both pass the
+        # one-private-reply rule (SQLite's BEGIN IMMEDIATE already serialises writers).
+        stmt = stmt.with_for_update(of=Mention)
+    return session.execute(stmt).unique().scalar_one_or_none()
+
+
+def _group_key(ref: MentionRef, agent: str, client_key: str | None) -> str:
+    if client_key:
+        digest = hashlib.sha256(f"{ref}|{agent}|{client_key}".encode()).hexdigest()[:40]
+        return f"c{digest}"
+    return f"u{uuid.uuid4().hex}"
+
+
+def _queue(db: Database, settings: Settings, ref: MentionRef | str,
+           items: Sequence[tuple[str, str | None, str]], *, agent: str,
+           role: Role | str | None, client_key: str | None) -> list[int]:
+    parsed = parse_ref(ref)
+    with db.write() as session:
+        actor = resolve_actor(session, agent, role)
+        group = _group_key(parsed, actor.name, client_key)
+        keys = [f"{group}:{kind}" for kind, _, _ in items]
+        if client_key:
+            found = session.execute(
+                select(Reply.id).where(Reply.idempotency_key.in_(keys)).order_by(Reply.id)
+            ).scalars().all()
+            if found:
+                return list(found)
+        mention = check_mention(_load_mention(session, parsed), parsed)
+        check_assignment(mention, parsed, actor.name, actor.role)
+        texts = [check_text(mention.platform, kind, text, label=label)
+                 for kind, text, label in items]
+        if any(kind == ReplyKind.PRIVATE.value for kind, _, _ in items):
+            check_private(mention, parsed, replies_for_mention(session, mention.id))
+        state = (ReplyState.PENDING_APPROVAL if actor.needs_approval
+                 else ReplyState.QUEUED).value
+        now = utcnow()
+        rows: list[Reply] = []
+        for (kind, _, _), text, key in zip(items, texts, keys, strict=True):
+            target = target_for(kind, mention)
+            if not target:
+                raise RuleViolation(f"{parsed}: cannot tell where to send the {kind} reply")
+            row = Reply(mention_pk=mention.id, kind=kind, text=text, state=state,
+                        idempotency_key=key, agent=actor.name, queued_at=now,
+                        attempts=0, target_id=target)
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        for row in rows:
+            audit(session, actor.name, "reply_queued", str(parsed), at=now, reply_id=row.id,
+                  kind=row.kind, state=row.state, target_id=row.target_id,
+                  text=row.text)
+        ids = [row.id for row in rows]
+    log.info("reply_queued", mention=str(parsed), reply_ids=ids, agent=actor.name,
+             state=state)
+    return ids
+
+
+def queue_reply(db: Database, settings: Settings, ref: MentionRef | str, text: str, *,
+                agent: str, role: Role | str | None = None,
+                client_key: str | None = None) -> list[int]:
+    """Queue a public reply to the mention; returns the new reply id in a list.
+
+    Raises RuleViolation (one line) for empty or over-long text, an unknown or malformed
+    mention, the brand's own post, or a mention assigned to someone else.
+    """
+    return _queue(db, settings, ref, [(ReplyKind.PUBLIC.value, text, "reply")],
+                  agent=agent, role=role, client_key=client_key)
+
+
+def queue_move_private(db: Database, settings: Settings, ref: MentionRef | str, text: str, *,
+                       public_note: str | None = None, agent: str,
+                       role: Role | str | None = None,
+                       client_key: str | None = None) -> list[int]:
+    """Queue a private message to the mention's author (X: a direct message; Facebook and
+    Instagram: a private reply to the comment) and, with `public_note`, a short public reply
+    in the thread. The note is sent only after the private message went out (a note saying
+    "we've sent you a message" must not appear when the message failed)."""
+    items: list[tuple[str, str | None, str]] = [(ReplyKind.PRIVATE.value, text, "private")]
+    if public_note is not None:
+        items.append((ReplyKind.PUBLIC_NOTE.value, public_note, "public note"))
+    return _queue(db, settings, ref, items, agent=agent, role=role, client_key=client_key)

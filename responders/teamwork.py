@@ -1,0 +1,338 @@
+"""Teamwork: who is on a mention, its status, canned replies and approvals.
+
+Every change writes an audit row in the same transaction. Assignment is advisory for
+reading (anyone may open a mention and is told who is on it) and enforced for replying
+(responders.rules.check_assignment): a mention assigned to someone else can only be answered
+or taken over by a manager or admin.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from carewatch.domain import MentionRef, ReplyState, Role, Status
+from carewatch.log import get_logger
+from carewatch.settings import Settings
+from responders.audit import audit
+from responders.queue import resolve_actor
+from responders.rules import MANAGER_ROLES, AlreadyAssigned, RuleViolation, parse_ref
+from storage.db import Database
+from storage.models import Author, CannedReply, Customer, Mention, Reply, User, utcnow
+
+log = get_logger(__name__)
+
+#: Allowed moves between statuses. `closed` can be reopened to `assigned`.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.NEW.value: {Status.ASSIGNED.value, Status.REPLIED.value, Status.PRIVATE.value,
+                       Status.CLOSED.value},
+    Status.ASSIGNED.value: {Status.NEW.value, Status.REPLIED.value, Status.PRIVATE.value,
+                            Status.CLOSED.value},
+    Status.REPLIED.value: {Status.PRIVATE.value, Status.ASSIGNED.value, Status.CLOSED.value},
+    Status.PRIVATE.value: {Status.REPLIED.value, Status.ASSIGNED.value, Status.CLOSED.value},
+    Status.CLOSED.value: {Status.ASSIGNED.value},
+}
+PLACEHOLDERS = ("first_name", "handle", "agent", "case_id")
+
+
+def _mention(session: Session, ref: MentionRef) -> Mention:
+    mention = session.execute(
+        select(Mention).options(joinedload(Mention.author))
+        .where(Mention.platform == ref.platform.value, Mention.external_id == ref.external_id)
+    ).unique().scalar_one_or_none()
+    if mention is None or mention.is_own:
+        raise RuleViolation(f"unknown mention {ref}: it is not in the inbox")
+    return mention
+
+
+def _is_manager(role: str | None) -> bool:
+    return (role or "") in MANAGER_ROLES
+
+
+# ------------------------------------------------------------------ assignment
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who is on a mention, for the agent who opens it."""
+
+    assignee: str | None
+    status: str
+
+    def notice(self, viewer: str) -> str | None:
+        if self.assignee and self.assignee != viewer:
+            return f"{self.assignee} is on this mention"
+        return None
+
+
+def holder(db: Database, ref: MentionRef | str) -> Holder:
+    parsed = parse_ref(ref)
+    with db.session() as session:
+        mention = _mention(session, parsed)
+        return Holder(mention.assignee, mention.status)
+
+
+def assign(db: Database, ref: MentionRef | str, agent: str, by: str, *,
+           role: Role | str | None = None) -> Holder:
+    """Put `agent` on the mention. Taking over someone else's mention needs a manager or
+    admin; an agent who tries is told who is on it (AlreadyAssigned)."""
+    parsed = parse_ref(ref)
+    agent = agent.strip()
+    if not agent:
+        raise RuleViolation("say who to assign the mention to")
+    with db.write() as session:
+        actor = resolve_actor(session, by, role)
+        mention = _mention(session, parsed)
+        if mention.assignee == agent:
+            return Holder(mention.assignee, mention.status)
+        if mention.assignee and mention.assignee != actor.name and not _is_manager(actor.role):
+            raise AlreadyAssigned(
+                f"{parsed} is already assigned to {mention.assignee}; ask them or a manager "
+                "to reassign it", mention.assignee)
+        old = mention.assignee
+        mention.assignee = agent
+        audit(session, actor.name, "assigned", str(parsed), old=old, assignee=agent)
+        if mention.status == Status.NEW.value:
+            _set_status(session, mention, Status.ASSIGNED.value, actor.name, str(parsed))
+        mention.updated_at = utcnow()
+        return Holder(mention.assignee, mention.status)
+
+
+def claim(db: Database, ref: MentionRef | str, agent: str, *,
+          role: Role | str | None = None) -> Holder:
+    """The agent takes the mention for themselves (AlreadyAssigned names who has it)."""
+    return assign(db, ref, agent, agent, role=role)
+
+
+def release(db: Database, ref: MentionRef | str, by: str, *,
+            role: Role | str | None = None) -> Holder:
+    """Give the mention back to the team: only its assignee or a manager may."""
+    parsed = parse_ref(ref)
+    with db.write() as session:
+        actor = resolve_actor(session, by, role)
+        mention = _mention(session, parsed)
+        if mention.assignee is None:
+            return Holder(None, mention.status)
+        if mention.assignee != actor.name and not _is_manager(actor.role):
+            raise AlreadyAssigned(f"{parsed} is assigned to {mention.assignee}; only they or "
+                                  "a manager can release it", mention.assignee)
+        audit(session, actor.name, "released", str(parsed), old=mention.assignee)
+        mention.assignee = None
+        if mention.status == Status.ASSIGNED.value:
+            _set_status(session, mention, Status.NEW.value, actor.name, str(parsed))
+        mention.updated_at = utcnow()
+        return Holder(None, mention.status)
+
+
+# ---------------------------------------------------------------------- status
+def _set_status(session: Session, mention: Mention, new: str, actor: str, target: str,
+                reason: str | None = None) -> None:
+    old = mention.status
+    if old == new:
+        return
+    mention.status = new
+    mention.closed_at = utcnow() if new == Status.CLOSED.value else None
+    audit(session, actor, "status_changed", target, old=old, new=new, reason=reason)
+
+
+def set_status(db: Database, ref: MentionRef | str, status: Status | str, by: str, *,
+               role: Role | str | None = None) -> str:
+    """Move a mention along new → assigned → replied | private → closed (see TRANSITIONS)."""
+    parsed = parse_ref(ref)
+    try:
+        new = Status(status).value
+    except ValueError:
+        known = "|".join(s.value for s in Status)
+        raise RuleViolation(f"unknown status {status!r} (one of {known})") from None
+    with db.write() as session:
+        actor = resolve_actor(session, by, role)
+        mention = _mention(session, parsed)
+        if mention.status == new:
+            return new
+        if mention.assignee and mention.assignee != actor.name and not _is_manager(actor.role):
+            raise AlreadyAssigned(f"{parsed} is assigned to {mention.assignee}; ask them or a "
+                                  "manager", mention.assignee)
+        if new not in TRANSITIONS.get(mention.status, set()):
+            raise RuleViolation(f"{parsed} cannot go from {mention.status} to {new}")
+        if new == Status.ASSIGNED.value and mention.assignee is None:
+            mention.assignee = actor.name
+            audit(session, actor.name, "assigned", str(parsed), assignee=actor.name)
+        _set_status(session, mention, new, actor.name, str(parsed))
+        mention.updated_at = utcnow()
+        return new
+
+
+def close(db: Database, ref: MentionRef | str, by: str, *,
+          role: Role | str | None = None) -> str:
+    return set_status(db, ref, Status.CLOSED, by, role=role)
+
+
+# --------------------------------------------------------------------- routing
+def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, str]:
+    """Assign new mentions from returning customers (any channel) to the agent who last
+    helped them, when that agent is still a user. Returns {mention id: agent}. The listener
+    calls this after each stored page (ids from UpsertResult.inserted_ids)."""
+    ids = sorted(set(mention_ids))
+    if not ids:
+        return {}
+    routed: dict[int, str] = {}
+    with db.write() as session:
+        rows = session.execute(
+            select(Mention, Customer.last_agent)
+            .join(Author, Mention.author_pk == Author.id)
+            .join(Customer, Author.customer_id == Customer.id)
+            .where(Mention.id.in_(ids), Mention.is_own.is_(False),
+                   Mention.assignee.is_(None), Mention.status == Status.NEW.value,
+                   Customer.last_agent.is_not(None))
+        ).all()
+        if not rows:
+            return {}
+        agents = {a for _, a in rows}
+        known = set(session.execute(
+            select(User.username).where(User.username.in_(agents))).scalars())
+        for mention, agent in rows:
+            if agent not in known:
+                continue
+            ref = f"{mention.platform}:{mention.external_id}"
+            mention.assignee = agent
+            audit(session, "router", "assigned", ref, assignee=agent,
+                  reason="returning customer")
+            _set_status(session, mention, Status.ASSIGNED.value, "router", ref)
+            routed[mention.id] = agent
+    if routed:
+        log.info("routed_returning_customers", count=len(routed))
+    return routed
+
+
+# ---------------------------------------------------------------- canned replies
+def seed_canned_replies(db: Database, settings: Settings) -> int:
+    """Add the canned replies from `carewatch.toml` that the database does not have yet
+    (edits made in the dashboard are kept). Returns how many were added."""
+    added = 0
+    with db.write() as session:
+        existing = set(session.execute(select(CannedReply.name)).scalars())
+        for item in settings.canned_replies:
+            if item.name not in existing:
+                _check_template(item.text)
+                session.add(CannedReply(name=item.name, text=item.text))
+                audit(session, "config", "canned_added", item.name)
+                added += 1
+    return added
+
+
+def save_canned(db: Database, name: str, text: str, by: str) -> None:
+    name = name.strip()
+    if not name:
+        raise RuleViolation("a canned reply needs a name")
+    if not text.strip():
+        raise RuleViolation("the canned reply text is empty")
+    _check_template(text)
+    with db.write() as session:
+        row = session.execute(select(CannedReply).where(CannedReply.name == name)
+                              ).scalar_one_or_none()
+        if row is None:
+            session.add(CannedReply(name=name, text=text))
+            audit(session, by, "canned_added", name)
+        else:
+            row.text = text
+            audit(session, by, "canned_changed", name)
+
+
+def list_canned(db: Database) -> list[tuple[str, str]]:
+    with db.session() as session:
+        return [(r.name, r.text) for r in session.execute(
+            select(CannedReply).order_by(CannedReply.name)).scalars()]
+
+
+def _check_template(text: str) -> None:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise RuleViolation(f"canned reply has a broken placeholder: {exc}") from None
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise RuleViolation(f"unknown placeholder {{{name}}} in canned reply (use {known})")
+
+
+def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) -> str:
+    """The canned reply `name` filled in for the mention: `{first_name}`, `{handle}`,
+    `{agent}`, `{case_id}` (CW-<mention id>)."""
+    parsed = parse_ref(ref)
+    with db.session() as session:
+        row = session.execute(select(CannedReply).where(CannedReply.name == name)
+                              ).scalar_one_or_none()
+        if row is None:
+            raise RuleViolation(f"no canned reply named {name!r}")
+        mention = _mention(session, parsed)
+        author = mention.author
+        handle = (author.handle if author else None) or ""
+        full = (author.name if author else None) or handle
+        values = {
+            "first_name": (full.split()[0] if full.split() else "there"),
+            "handle": f"@{handle}" if handle and parsed.platform.value != "facebook"
+            else (full or "there"),
+            "agent": agent,
+            "case_id": f"CW-{mention.id}",
+        }
+        _check_template(row.text)
+        return row.text.format_map(values)
+
+
+# ------------------------------------------------------------------ approvals
+def pending_approvals(db: Database) -> list[Reply]:
+    with db.session() as session:
+        rows = list(session.execute(
+            select(Reply).where(Reply.state == ReplyState.PENDING_APPROVAL.value)
+            .order_by(Reply.id)).scalars())
+        session.expunge_all()
+        return rows
+
+
+def _group(reply: Reply) -> str:
+    return reply.idempotency_key.rsplit(":", 1)[0]
+
+
+def approve(db: Database, reply_id: int, manager: str, *,
+            role: Role | str | None = None) -> list[int]:
+    """A manager releases a pending reply (and the rest of its move-private group) to the
+    outbox. Returns the ids now queued."""
+    return _decide(db, reply_id, manager, role, approve=True, reason=None)
+
+
+def reject(db: Database, reply_id: int, manager: str, reason: str, *,
+           role: Role | str | None = None) -> list[int]:
+    return _decide(db, reply_id, manager, role, approve=False, reason=reason)
+
+
+def _decide(db: Database, reply_id: int, manager: str, role: Role | str | None, *,
+            approve: bool, reason: str | None) -> list[int]:
+    with db.write() as session:
+        actor = resolve_actor(session, manager, role)
+        if not _is_manager(actor.role):
+            raise RuleViolation(f"{actor.name} is not a manager: only managers and admins "
+                                "approve replies")
+        reply = session.get(Reply, reply_id)
+        if reply is None:
+            raise RuleViolation(f"no reply #{reply_id}")
+        if reply.state != ReplyState.PENDING_APPROVAL.value:
+            raise RuleViolation(f"reply #{reply_id} is {reply.state}, not waiting for approval")
+        group = _group(reply)
+        rows = [r for r in session.execute(
+            select(Reply).where(Reply.idempotency_key.like(f"{group}:%"),
+                                Reply.state == ReplyState.PENDING_APPROVAL.value)
+        ).scalars()]
+        mention = session.get(Mention, reply.mention_pk)
+        target = f"{mention.platform}:{mention.external_id}" if mention else None
+        for row in rows:
+            row.approved_by = actor.name
+            if approve:
+                row.state = ReplyState.QUEUED.value
+            else:
+                row.state = ReplyState.FAILED.value
+                row.last_error = f"rejected by {actor.name}: {reason or 'no reason given'}"
+            audit(session, actor.name, "reply_approved" if approve else "reply_rejected",
+                  target, reply_id=row.id, agent=row.agent, reason=reason)
+        return [r.id for r in rows]

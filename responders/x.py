@@ -1,0 +1,129 @@
+"""X: public replies (`POST /2/tweets`) and direct messages (`POST /2/dm_conversations/with/
+:participant_id/messages`), through tweepy with OAuth 1.0a user context.
+
+Reconciliation: a public reply is looked up with recent search, `conversation_id:<id>
+from:<brand>`, matching the tweet it answers and the text. A direct message is looked up in
+the conversation's events (`GET /2/dm_conversations/with/:id/dm_events`); where that endpoint
+is missing (Basic access, or an emulator without it) the outcome cannot be verified.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import tweepy
+
+from carewatch.platform_clients import x_client
+from carewatch.retry import PermanentError, classify
+from carewatch.settings import Settings
+from responders.base import MentionInfo, OutboundReply, SentRef, Unverifiable, same_text
+
+PUBLIC_KINDS = ("public", "public_note")
+
+
+class XSender:
+    """Sends as the brand account whose user-context keys are configured."""
+
+    platform = "x"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: tweepy.Client | None = None
+
+    @property
+    def client(self) -> tweepy.Client:
+        if self._client is None:
+            self._client = x_client(self.settings, user_context=True)
+        return self._client
+
+    def _brand(self) -> str:
+        """`from:` takes a handle or a numeric id: the brand's configured handle or id."""
+        for source in self.settings.sources:
+            if source.platform.value == "x" and source.user_id:
+                return source.user_id
+        handles = self.settings.brand.handles
+        if handles:
+            return handles[0]
+        raise Unverifiable("no brand handle configured ([brand] handles) to search replies by")
+
+    def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
+        try:
+            if reply.kind in PUBLIC_KINDS:
+                resp = self.client.create_tweet(text=reply.text,
+                                                in_reply_to_tweet_id=reply.target_id,
+                                                user_auth=True)
+                return SentRef(str(resp.data["id"]), reply.target_id)
+            resp = self.client.create_direct_message(participant_id=reply.target_id,
+                                                     text=reply.text, user_auth=True)
+            return SentRef(str(resp.data["dm_event_id"]), reply.target_id)
+        except tweepy.Forbidden as exc:
+            if reply.kind == "private":
+                who = f"@{mention.author_handle}" if mention.author_handle else "this user"
+                raise PermanentError(
+                    f"{who} does not accept direct messages from the brand (X 403); "
+                    "answer publicly or ask them to follow the brand or open their DMs",
+                    code=403) from exc
+            raise classify(exc, platform="X") from exc
+        except tweepy.BadRequest as exc:
+            detail = "; ".join(str(m) for m in (exc.api_messages or []))
+            if "deleted" in detail or "not visible" in detail:
+                raise PermanentError(
+                    f"the tweet {reply.target_id} was deleted or is no longer visible; "
+                    "nothing was sent", code=400) from exc
+            raise classify(exc, platform="X") from exc
+
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+        if reply.kind in PUBLIC_KINDS:
+            return self._find_tweet(reply, mention)
+        return self._find_dm(reply)
+
+    def _find_tweet(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+        conversation = mention.thread_id or reply.target_id
+        resp = self.client.search_recent_tweets(
+            query=f"conversation_id:{conversation} from:{self._brand()}", max_results=100,
+            tweet_fields=["conversation_id", "referenced_tweets", "created_at"],
+            user_auth=True,
+        )
+        for tweet in resp.data or []:
+            tid = str(tweet.id)
+            if tid in reply.known_platform_ids:
+                continue
+            replied_to = {str(r.id) for r in (tweet.referenced_tweets or [])
+                          if r.type == "replied_to"}
+            if replied_to and reply.target_id not in replied_to:
+                continue
+            if tweet.created_at and tweet.created_at < reply.queued_at - timedelta(minutes=5):
+                continue
+            if same_text(tweet.text, reply.text):
+                return SentRef(tid, reply.target_id, reconciled=True,
+                               note="found in the conversation after an uncertain attempt")
+        return None
+
+    def _find_dm(self, reply: OutboundReply) -> SentRef | None:
+        try:
+            resp = self.client.get_direct_message_events(
+                participant_id=reply.target_id, event_types="MessageCreate",
+                dm_event_fields=["id", "text", "created_at", "sender_id"], max_results=100,
+                user_auth=True,
+            )
+        except (tweepy.NotFound, tweepy.Forbidden) as exc:
+            raise Unverifiable(
+                "X offers this account no way to read sent direct messages") from exc
+        except tweepy.HTTPException as exc:
+            raise classify(exc, platform="X") from exc
+        participant = reply.target_id
+        for event in resp.data or []:
+            eid = str(_get(event, "id"))
+            if eid in reply.known_platform_ids:
+                continue
+            if str(_get(event, "sender_id") or "") == participant:
+                continue  # the customer's message, not ours
+            if same_text(str(_get(event, "text") or ""), reply.text):
+                return SentRef(eid, reply.target_id, reconciled=True,
+                               note="found in the DM conversation after an uncertain attempt")
+        return None
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

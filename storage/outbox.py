@@ -1,0 +1,193 @@
+"""Named queries for the outbox (the `replies` table): claim with a lease, mark, record.
+
+Why a lease and not a lock held while sending: a platform call can take seconds, and no
+database transaction may stay open across it. The claim is a short transaction that moves a
+due reply to `sending` with a random `claim_token` and `lease_until`; whoever holds a live
+lease is the only one allowed to send. A lease that expires (the responder crashed or hung)
+makes the reply claimable again, and the next holder reconciles before any resend.
+
+- PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent responders skip each other's
+  rows instead of waiting for them.
+- SQLite: the write transaction is `BEGIN IMMEDIATE` (one writer at a time) and the claim is a
+  conditional `UPDATE ... WHERE id = ? AND <still claimable>`, checked by its row count.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from carewatch.domain import ReplyState
+from storage.models import Reply
+
+QUEUED = ReplyState.QUEUED.value
+SENDING = ReplyState.SENDING.value
+SENT = ReplyState.SENT.value
+FAILED = ReplyState.FAILED.value
+PENDING_APPROVAL = ReplyState.PENDING_APPROVAL.value
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A reply this responder holds until `lease_until`.
+
+    `stale` says the reply was taken over from a holder whose lease expired while it was
+    `sending`: that holder may have reached the platform, so the outcome is unknown.
+    """
+
+    reply_id: int
+    token: str
+    lease_until: datetime
+    stale: bool
+
+
+def _claimable(now: datetime) -> object:
+    due = and_(Reply.state == QUEUED,
+               or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now))
+    expired = and_(Reply.state == SENDING, Reply.lease_until.is_not(None),
+                   Reply.lease_until < now)
+    return or_(due, expired)
+
+
+def claim_next(session: Session, *, now: datetime, lease: timedelta,
+               exclude: set[int] | None = None) -> Claim | None:
+    """Claim the oldest due reply (or one whose lease expired); None when nothing is due.
+
+    Call inside `Database.write()` and commit at once: the claim must be visible to other
+    responders before anything is sent.
+    """
+    stmt = select(Reply.id, Reply.state).where(_claimable(now)).order_by(Reply.id)
+    if exclude:
+        stmt = stmt.where(Reply.id.not_in(sorted(exclude)))
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = stmt.limit(1).with_for_update(skip_locked=True, of=Reply)
+        candidates = session.execute(stmt).all()
+    else:
+        candidates = session.execute(stmt.limit(5)).all()
+    for reply_id, state in candidates:
+        token = secrets.token_hex(16)
+        until = now + lease
+        result = session.execute(
+            update(Reply)
+            .where(Reply.id == reply_id, _claimable(now))
+            .values(state=SENDING, claim_token=token, claimed_at=now, lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            return Claim(reply_id, token, until, stale=(state == SENDING))
+    return None
+
+
+def begin_attempt(session: Session, claim: Claim, *, now: datetime,
+                  lease: timedelta) -> bool:
+    """Count one send attempt and renew the lease, only while the claim is still ours.
+
+    Committed BEFORE the platform call: after a crash, `attempts > 0` is the record that a
+    write may have reached the platform, which forces reconciliation before any resend.
+    """
+    result = session.execute(
+        update(Reply)
+        .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
+               Reply.state == SENDING)
+        .values(attempts=Reply.attempts + 1, lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def renew_lease(session: Session, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
+    result = session.execute(
+        update(Reply)
+        .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
+               Reply.state == SENDING)
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def uncount_attempt(session: Session, claim: Claim) -> None:
+    """Take back an attempt the platform provably refused (a rate limit: nothing written)."""
+    session.execute(
+        update(Reply)
+        .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
+               Reply.attempts > 0)
+        .values(attempts=Reply.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def lock_for_record(session: Session, reply_id: int) -> Reply | None:
+    """The reply row, locked on PostgreSQL, for the transaction that records an outcome."""
+    stmt = select(Reply).where(Reply.id == reply_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def release(session: Session, claim: Claim, *, next_attempt_at: datetime, error: str,
+            uncount_attempt: bool = False) -> bool:
+    """Back to `queued` for a later retry (a transient failure). `uncount_attempt` takes back
+    an attempt the platform provably refused (a rate limit), so it does not use up retries."""
+    values: dict[str, object] = {"state": QUEUED, "claim_token": None, "lease_until": None,
+                                 "next_attempt_at": next_attempt_at, "last_error": error}
+    if uncount_attempt:
+        values["attempts"] = Reply.attempts - 1
+    result = session.execute(
+        update(Reply)
+        .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
+               Reply.state == SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def mark_failed(session: Session, reply_id: int, error: str) -> Reply | None:
+    """`failed` with the reason; a reply already `sent` stays sent (the truth wins)."""
+    reply = lock_for_record(session, reply_id)
+    if reply is None or reply.state == SENT:
+        return None
+    reply.state = FAILED
+    reply.last_error = error
+    reply.claim_token = None
+    reply.lease_until = None
+    reply.next_attempt_at = None
+    return reply
+
+
+def sent_platform_ids(session: Session, *, exclude_reply: int) -> set[str]:
+    """Platform ids already recorded for other replies: reconciliation must never adopt the
+    message of an earlier, deliberate reply with the same text."""
+    rows = session.execute(
+        select(Reply.platform_id).where(Reply.platform_id.is_not(None),
+                                        Reply.id != exclude_reply)
+    ).scalars()
+    return {r for r in rows if r}
+
+
+def replies_for_mention(session: Session, mention_pk: int) -> list[Reply]:
+    return list(session.execute(
+        select(Reply).where(Reply.mention_pk == mention_pk).order_by(Reply.id)
+    ).scalars())
+
+
+def sibling(session: Session, reply: Reply, kind: str) -> Reply | None:
+    """The reply of `kind` queued together with `reply` (same idempotency group)."""
+    group = reply.idempotency_key.rsplit(":", 1)[0]
+    return session.execute(
+        select(Reply).where(Reply.idempotency_key == f"{group}:{kind}")
+    ).scalar_one_or_none()
+
+
+def due_count(session: Session, *, now: datetime) -> int:
+    from sqlalchemy import func
+
+    return int(session.execute(
+        select(func.count(Reply.id)).where(_claimable(now))
+    ).scalar_one())

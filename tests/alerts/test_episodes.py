@@ -1,0 +1,173 @@
+"""The held-out scenario: quiet baseline, one burst, extension, quiet re-polls, cooldown."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from storage import alerts as store
+from storage.models import Alert, AlertNotification
+from tests.alerts.conftest import T0, burst, engine_for, make_settings, mention, quiet_history
+from tests.alerts.conftest import store as put
+
+NOTIFY = [
+    {"kind": "email", "smtp_host": "127.0.0.1", "smtp_port": 1, "sender": "cw@acme.example",
+     "to": ["lead@acme.example"]},
+    {"kind": "webhook", "url": "http://127.0.0.1:1/hook"},
+]
+
+
+def _alerts(db, kind: str | None = None) -> list[Alert]:
+    with db.session() as session:
+        alerts = store.alerts_between(session, T0 - timedelta(days=30), T0 + timedelta(days=30))
+    return [a for a in alerts if kind is None or a.kind == kind]
+
+
+def test_quiet_baseline_burst_extend_cooldown(any_db, clock):
+    from carewatch.settings import NotifyConfig
+
+    # SLA breaches have their own test; here the burst is answered "in time".
+    settings = make_settings([NotifyConfig(**n) for n in NOTIFY], first_response_minutes=1440)
+    engine = engine_for(any_db, clock, settings)
+
+    # A backfill: three days of ordinary traffic arrives in one poll. Nothing to report.
+    clock.at(T0)
+    ids = put(any_db, quiet_history(T0))
+    assert len(ids) == 72
+    assert engine.on_new_mentions(ids) == []
+    # A normal live poll, and an own post (never passed, but filtered anyway).
+    ids = put(any_db, [mention("thanks, that worked", T0 - timedelta(minutes=3), label="positive"),
+                       mention("my bag is late again", T0 - timedelta(minutes=20),
+                               label="negative"),
+                       mention("We are on it!", T0 - timedelta(minutes=1), is_own=True)])
+    assert engine.on_new_mentions(ids) == []
+    assert engine.evaluate_periodic() == []
+    assert _alerts(any_db) == []
+
+    # A burst of negative, safety-flavoured mentions arrives over two pages.
+    first, second = burst(T0 + timedelta(minutes=1), 6), burst(T0 + timedelta(minutes=7), 6)
+    clock.at(T0 + timedelta(minutes=7))
+    touched_1 = engine.on_new_mentions(put(any_db, first))
+    clock.at(T0 + timedelta(minutes=13))
+    touched_2 = engine.on_new_mentions(put(any_db, second))
+    spikes, risks = _alerts(any_db, "spike"), _alerts(any_db, "risk_words")
+    assert len(spikes) == 1 and len(risks) == 1, [a.summary for a in _alerts(any_db)]
+    spike, risk = spikes[0], risks[0]
+    burst_refs = [str(m.ref) for m in first + second]
+    assert sorted(spike.mention_ids) == sorted(burst_refs)
+    assert sorted(risk.mention_ids) == sorted(burst_refs)
+    assert spike.episode_key == "spike:x" and risk.episode_key == "risk_words:safety"
+    assert "12 negative mentions in 15 min on x" in spike.summary
+    assert "baseline" in spike.summary and "k=3" in spike.summary
+    assert spike.severity in ("high", "critical") and risk.severity == "critical"
+    assert touched_1 == [risk.id] and set(touched_2) == {spike.id, risk.id}
+    assert spike.first_seen == T0 + timedelta(minutes=13)
+    with any_db.session() as session:
+        rows = session.execute(select(AlertNotification.alert_id, AlertNotification.target_key)
+                               ).all()
+    assert sorted(rows) == sorted((a.id, t.key) for a in (spike, risk) for t in settings.notify)
+
+    # A quiet re-poll: the same ids again, nothing new, a periodic pass. Nothing changes.
+    clock.at(T0 + timedelta(minutes=20))
+    assert engine.on_new_mentions([i for i in touched_2]) == []
+    assert engine.on_new_mentions([]) == []
+    assert engine.evaluate_periodic() == []
+    assert len(_alerts(any_db)) == 2
+
+    # A second burst within the cooldown extends both episodes, no new alert, no new rows.
+    clock.at(T0 + timedelta(minutes=50))
+    again = burst(T0 + timedelta(minutes=40), 9, text="the cabin filled with smoke")
+    touched = engine.on_new_mentions(put(any_db, again))
+    assert set(touched) == {spike.id, risk.id}
+    assert len(_alerts(any_db, "spike")) == 1 and len(_alerts(any_db, "risk_words")) == 1
+    with any_db.session() as session:
+        extended = store.get_alert(session, spike.id)
+        assert extended is not None
+        assert len(extended.mention_ids) == 21
+        assert extended.last_seen == T0 + timedelta(minutes=50)
+        assert extended.first_seen == T0 + timedelta(minutes=13)
+        count = session.execute(select(func.count(AlertNotification.id))).scalar_one()
+    assert count == 4
+
+    # Quiet past the cooldown: closed; a later burst opens a NEW spike episode.
+    clock.at(T0 + timedelta(minutes=50 + 61))
+    engine.evaluate_periodic()
+    with any_db.session() as session:
+        assert store.open_alerts(session) == []
+    clock.at(T0 + timedelta(hours=3, minutes=10))
+    later = burst(T0 + timedelta(hours=3), 10, text="my flight was cancelled again, awful",
+                  reasons=("negative",), urgency=0.5)
+    touched = engine.on_new_mentions(put(any_db, later))
+    assert len(touched) == 1
+    spikes = _alerts(any_db, "spike")
+    assert len(spikes) == 2 and spikes[-1].closed_at is None
+    assert sorted(spikes[-1].mention_ids) == sorted(str(m.ref) for m in later)
+    with any_db.session() as session:
+        assert [a.id for a in store.open_alerts(session)] == [spikes[-1].id]
+
+
+def test_first_poll_of_new_brand_does_not_alert_on_volume(db, clock):
+    """No history, ordinary mixed traffic well above the minimum count: no spike."""
+    engine = engine_for(db, clock)
+    clock.at(T0 + timedelta(minutes=15))
+    items = [mention("when does boarding start?", T0 + timedelta(minutes=i),
+                     label="negative" if i % 4 == 0 else "neutral") for i in range(14)]
+    assert engine.on_new_mentions(put(db, items)) == []
+
+
+def test_historic_burst_in_backfill_is_baseline_not_news(db, clock):
+    """A burst two days ago, found by the first backfill, does not page anyone today."""
+    engine = engine_for(db, clock)
+    clock.at(T0)
+    old = burst(T0 - timedelta(days=2), 12, text="my flight was cancelled, terrible")
+    assert engine.on_new_mentions(put(db, quiet_history(T0) + old)) == []
+    assert _alerts(db, "spike") == []
+
+
+def test_small_negative_burst_below_minimum_count_is_not_a_spike(db, clock):
+    engine = engine_for(db, clock)
+    clock.at(T0)
+    put(db, quiet_history(T0))
+    clock.at(T0 + timedelta(minutes=5))
+    few = [mention("worst airline, late again", T0 + timedelta(minutes=i), label="negative")
+           for i in range(4)]
+    assert engine.on_new_mentions(put(db, few)) == []
+
+
+def test_negative_share_spike_with_busy_baseline(db, clock):
+    """Usually 30 per 15 min, 20% negative. Now 24 of which 13 negative: neither the volume nor
+    the negative count is beyond mean + 3σ, but the negative share is."""
+    engine = engine_for(db, clock)
+    clock.at(T0)
+    history = [mention("late again" if i % 5 == 2 else "love the new lounge",
+                       T0 - timedelta(minutes=15, seconds=30 * (i + 1)),
+                       label="negative" if i % 5 == 2 else "positive") for i in range(720)]
+    put(db, history)
+    clock.at(T0 + timedelta(minutes=13))
+    now_items = [mention("cancelled and no one at the gate" if i < 13 else "nice crew",
+                         T0 + timedelta(seconds=30 * i + 5),
+                         label="negative" if i < 13 else "positive") for i in range(24)]
+    touched = engine.on_new_mentions(put(db, now_items))
+    spikes = _alerts(db, "spike")
+    assert len(spikes) == 1 and touched == [spikes[0].id]
+    assert spikes[0].details.get("share_spike") and not spikes[0].details.get("negative_spike")
+    assert not spikes[0].details.get("volume_spike")
+    assert sorted(spikes[0].mention_ids) == sorted(str(m.ref) for m in now_items[:13])
+    assert "usually 20%" in spikes[0].summary
+
+
+def test_concurrent_callers_open_one_episode(any_db, clock):
+    """The listener thread and the scheduler thread (or two processes) racing on the same
+    burst still open one alert per episode."""
+    import threading
+
+    clock.at(T0 + timedelta(minutes=13))
+    ids = put(any_db, burst(T0 + timedelta(minutes=1), 12))
+    engines = [engine_for(any_db, clock) for _ in range(4)]
+    threads = [threading.Thread(target=e.on_new_mentions, args=(ids,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(_alerts(any_db, "spike")) == 1 and len(_alerts(any_db, "risk_words")) == 1

@@ -1,0 +1,306 @@
+"""Every page and role through Streamlit's AppTest, against a seeded temporary SQLite store.
+
+What the contract asks and the held-out browser check drives: the login form, refusals and
+lockout, exactly the pages of each role (a page outside a role is not served even when asked
+for by URL), the most urgent mention first, mention text shown only as text, and the actions
+that write: acknowledge an alert, use a canned reply, queue a reply, move to private.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from storage.models import Alert, Reply, User, utcnow
+from tests.dashboard.conftest import APP
+from tests.dashboard.seed import (
+    ASSIGNED_REF,
+    HOSTILE_REF,
+    HOSTILE_TEXT,
+    PASSWORDS,
+    TOP_REF,
+    TOP_TEXT,
+)
+
+EXPECTED_PAGES = {
+    "agent1": ["Inbox"],
+    "manager1": ["Inbox", "Alerts", "Trends"],
+    "analyst1": ["Trends"],
+    "admin1": ["Settings"],
+}
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=30)
+
+
+def _submit_login(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password)
+    next(b for b in at.button if b.label == "Log in").click()
+    return at.run()
+
+
+def login(username: str) -> AppTest:
+    at = _app().run()
+    _submit_login(at, username, PASSWORDS[username])
+    assert not at.exception, at.exception
+    return at
+
+
+def nav_pages(at: AppTest) -> list[str]:
+    return [str(info.get("page_name")) for info in at._registered_pages.values()]
+
+
+def goto(at: AppTest, title: str) -> AppTest:
+    page_hash = next(h for h, info in at._registered_pages.items()
+                     if info.get("page_name") == title)
+    at._page_hash = page_hash
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def texts(at: AppTest) -> list[str]:
+    return [str(t.value) for t in at.text]
+
+
+def all_markdown(at: AppTest) -> list[str]:
+    """Every element whose content Streamlit renders as markdown."""
+    out: list[str] = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title",
+                 "header", "subheader"):
+        out.extend(str(e.value) for e in getattr(at, kind))
+    return out
+
+
+def test_login_form_has_the_contract_labels(store: Any) -> None:
+    at = _app().run()
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert nav_pages(at) == ["Log in"]
+
+
+def test_wrong_password_is_refused_with_a_clear_message(store: Any) -> None:
+    at = _submit_login(_app().run(), "agent1", "not-the-password")
+    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert "Inbox" not in titles(at)
+    assert nav_pages(at) == ["Log in"]
+
+
+def test_lockout_after_five_failures(store: Any) -> None:
+    at = _app().run()
+    for _ in range(5):
+        _submit_login(at, "agent1", "wrong-password")
+    assert "locked" in at.error[0].value
+    _submit_login(at, "agent1", PASSWORDS["agent1"])
+    assert "locked" in at.error[0].value
+    assert "Inbox" not in titles(at)
+
+
+@pytest.mark.parametrize("username", list(EXPECTED_PAGES))
+def test_each_role_sees_exactly_its_pages(store: Any, username: str) -> None:
+    at = login(username)
+    assert nav_pages(at) == EXPECTED_PAGES[username]
+    assert titles(at) == [EXPECTED_PAGES[username][0]]
+    for page in EXPECTED_PAGES[username]:
+        goto(at, page)
+        assert titles(at) == [page]
+        assert not at.exception
+
+
+@pytest.mark.parametrize("username,forbidden", [
+    ("agent1", "alerts"), ("agent1", "trends"), ("agent1", "settings"),
+    ("analyst1", "inbox"), ("analyst1", "alerts"), ("analyst1", "settings"),
+    ("manager1", "settings"), ("admin1", "inbox"), ("admin1", "trends"),
+])
+def test_a_page_outside_the_role_is_not_served(store: Any, username: str,
+                                               forbidden: str) -> None:
+    from streamlit.util import calc_hash
+
+    at = login(username)
+    at._page_hash = calc_hash(forbidden)  # what asking for /<forbidden> by URL requests
+    at.run()
+    assert forbidden.title() not in titles(at)
+    assert titles(at) == [EXPECTED_PAGES[username][0]]
+
+
+def test_page_functions_check_the_role_server_side(store: Any, monkeypatch: Any) -> None:
+    """Even if navigation offered it, a page refuses a role it is not for."""
+    from dashboard import auth
+
+    at = login("analyst1")
+    monkeypatch.setitem(auth.ROLE_PAGES, "analyst", ("Trends", "Alerts"))
+    at.run()
+    goto(at, "Alerts")
+    assert "Alerts" not in titles(at)
+    assert "You do not have access to this page." in [e.value for e in at.error]
+
+
+def test_inbox_shows_the_most_urgent_mention_first(store: Any) -> None:
+    at = login("agent1")
+    shown = texts(at)
+    # The first thing on the page under the title: the top card with the most urgent mention.
+    assert TOP_REF in shown[0]
+    assert shown[1] == TOP_TEXT
+    table = at.dataframe[0].value
+    assert table["mention"].iloc[0] == TOP_REF
+    assert list(table["urgency"]) == sorted(table["urgency"], reverse=True)
+    # The opened mention defaults to the most urgent one.
+    assert at.selectbox(key="cw_open").value == TOP_REF
+
+
+def test_hostile_mention_text_is_shown_as_text_only(store: Any) -> None:
+    at = login("agent1")
+    table = at.dataframe[0].value
+    assert HOSTILE_TEXT in list(table["text"])
+    at.selectbox(key="cw_open").set_value(HOSTILE_REF).run()
+    assert not at.exception
+    assert HOSTILE_TEXT in texts(at)
+    for value in all_markdown(at):
+        for needle in ("<img", "<script", "](javascript:", "**bold**", "$e=mc", ":smile:",
+                       "=HYPERLINK"):
+            assert needle not in value, (needle, value)
+    # The thread shows the post it belongs to and the brand's own reply, labelled.
+    assert "New route to Lisbon from May!" in texts(at)
+    captions = [c.value.replace("\\", "").replace("\u200b", "") for c in at.caption]
+    assert any(c.startswith("Post · Acme Air (brand)") for c in captions), captions
+    assert any(c.startswith("Acme Air (brand)") for c in captions), captions
+
+
+def test_assigned_to_someone_else_is_shown_and_reply_refused_in_words(store: Any) -> None:
+    at = login("agent1")
+    at.selectbox(key="cw_open").set_value(ASSIGNED_REF).run()
+    assert any("Assigned to agent2" in w.value for w in at.warning)
+    reply_id = next(t for t in at.text_area if t.label == "Reply").key
+    at.text_area(key=reply_id).input("We are on it").run()
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("assigned to agent2" in e for e in errors), errors
+    with store.session() as session:
+        assert session.execute(select(Reply)).first() is None
+
+
+def test_canned_reply_then_reply_is_queued(store: Any) -> None:
+    at = login("agent1")
+    mid_key = next(t for t in at.text_area if t.label == "Reply").key
+    assert at.selectbox(key=mid_key.replace("reply", "canned")).options == ["Sorry DM"]
+    next(b for b in at.button if b.label == "Use canned reply").click().run()
+    canned = "Sorry about this! Please send us a DM with your booking."
+    assert at.text_area(key=mid_key).value == canned
+    assert any("/ 280 weighted characters on X" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert not at.exception
+    assert any("Reply queued" in s.value for s in at.success), [e.value for e in at.error]
+    with store.session() as session:
+        replies = list(session.execute(select(Reply)).scalars())
+    assert [(r.kind, r.text, r.agent, r.state) for r in replies] == [
+        ("public", canned, "agent1", "queued")]
+
+
+def test_move_to_private_queues_message_and_public_note(store: Any) -> None:
+    at = login("agent1")
+    at.selectbox(key="cw_open").set_value(HOSTILE_REF).run()
+    private_key = next(t for t in at.text_area if t.label == "Private message").key
+    at.text_area(key=private_key).input("Hi, could you send your booking code?").run()
+    next(b for b in at.button if b.label == "Move to private").click().run()
+    assert not at.exception
+    assert any("Private message queued" in s.value for s in at.success), \
+        [e.value for e in at.error]
+    with store.session() as session:
+        kinds = sorted(r.kind for r in session.execute(select(Reply)).scalars())
+    assert kinds == ["private", "public_note"]
+
+
+def test_manager_acknowledges_an_alert(store: Any) -> None:
+    at = login("manager1")
+    goto(at, "Alerts")
+    assert "Safety words in 2 mentions (smoke)" in texts(at)
+    ack = next(b for b in at.button if b.label == "Acknowledge")
+    ack.click().run()
+    assert not at.exception
+    with store.session() as session:
+        alert = session.execute(select(Alert)).scalar_one()
+        assert alert.acknowledged_by == "manager1"
+    assert any("acknowledged" in s.value for s in at.success)
+    # Source health names the broken source and what to do.
+    assert any("reconnect the Facebook page" in e.value for e in at.error)
+
+
+def test_trends_page_for_analyst(store: Any) -> None:
+    at = login("analyst1")
+    assert titles(at) == ["Trends"]
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert labels == ["Mentions", "Negative", "Negative share"]
+    assert at.metric[0].value == "8"
+    assert [b.label for b in at.get("download_button")] == [
+        "Download CSV", "Download XLSX", "Download Parquet"]
+
+
+def test_settings_page_masks_secrets_and_edits_canned_replies(store: Any) -> None:
+    at = login("admin1")
+    assert titles(at) == ["Settings"]
+    page = repr([e for e in at.main]) + repr([d.value for d in at.dataframe])
+    assert "EAAB-super-secret-page-token" not in page
+    name = next(t for t in at.text_input if t.label == "Name")
+    text = next(t for t in at.text_area if t.label == "Text")
+    name.input("Thanks")
+    text.input("Thank you for flying with us!")
+    next(b for b in at.button if b.label == "Save canned reply").click().run()
+    assert not at.exception
+    from storage.queries import canned_replies
+
+    with store.session() as session:
+        assert [(c.name, c.text) for c in canned_replies(session)] == [
+            ("Thanks", "Thank you for flying with us!")]
+
+
+def test_settings_adds_a_user(store: Any) -> None:
+    at = login("admin1")
+    next(t for t in at.text_input if t.label == "New user name").input("agent9")
+    next(t for t in at.text_input if t.label == "Initial password").input("agent9-password")
+    next(b for b in at.button if b.label == "Save user").click().run()
+    assert not at.exception
+    from storage.users import authenticate
+
+    with store.write() as session:
+        assert authenticate(session, "agent9", "agent9-password").role == "agent"
+
+
+def test_session_expires_when_idle(store: Any) -> None:
+    from dashboard.auth import SESSION_KEY
+
+    at = login("agent1")
+    at.session_state[SESSION_KEY]["expires_at"] = utcnow() - timedelta(seconds=1)
+    at.run()
+    assert "Inbox" not in titles(at)
+    assert any("expired" in i.value for i in at.info)
+
+
+def test_deleted_user_is_logged_out_on_next_rerun(store: Any) -> None:
+    at = login("agent1")
+    with store.write() as session:
+        session.delete(session.execute(select(User).where(User.username == "agent1"))
+                       .scalar_one())
+    at.run()
+    assert "Inbox" not in titles(at)
+    assert [b.label for b in at.button] == ["Log in"]
+
+
+def test_role_change_takes_effect_on_next_rerun(store: Any) -> None:
+    at = login("agent1")
+    with store.write() as session:
+        session.execute(select(User).where(User.username == "agent1")).scalar_one().role = \
+            "analyst"
+    at.run()
+    assert nav_pages(at) == ["Trends"]

@@ -1,0 +1,104 @@
+"""Faults on demand, the request log, the generator and the server wrapper."""
+
+from __future__ import annotations
+
+import time
+
+import facebook
+import pytest
+import requests
+import tweepy
+
+from sandbox.control import SandboxControl
+from sandbox.server import SandboxServer
+from sandbox.world import FB_PAGE_ID, World
+
+
+def test_graph_5xx_malformed_slow(graph: facebook.GraphAPI, ctl: SandboxControl,
+                                  session: requests.Session) -> None:
+    ctl.add_fault("/feed", "503")
+    with pytest.raises(facebook.GraphAPIError) as err:
+        graph.get_connections(FB_PAGE_ID, "feed")
+    assert err.value.code == 2 and err.value.result["error"]["is_transient"] is True
+    assert graph.get_connections(FB_PAGE_ID, "feed") == {"data": []}
+
+    ctl.add_fault(r"^/v\d+\.\d+/" + FB_PAGE_ID + "/feed$", "malformed")
+    resp = session.get(f"https://graph.facebook.com/v21.0/{FB_PAGE_ID}/feed",
+                       params={"access_token": "t"})
+    assert resp.status_code == 200 and resp.text == '{"data": ['
+    assert resp.headers["content-type"] == "application/json"
+
+    ctl.add_fault("/feed", "slow", delay=0.3)
+    started = time.monotonic()
+    graph.get_connections(FB_PAGE_ID, "feed")
+    assert time.monotonic() - started >= 0.3
+    assert [r["fault"] for r in ctl.requests(path="/feed")] == ["503", None, "malformed", None]
+
+
+def test_drop_response_performs_write(x_user: tweepy.Client, ctl: SandboxControl) -> None:
+    root = ctl.add_tweet("@acmeair hi")["id"]
+    ctl.add_fault("/2/tweets", "drop_response", method="POST")
+    with pytest.raises(tweepy.TwitterServerError):
+        x_user.create_tweet(text="reply", in_reply_to_tweet_id=root)
+    assert [s["text"] for s in ctl.sent("x_reply")] == ["reply"]
+    posted = ctl.requests(path="^/2/tweets$", method="POST")[0]
+    assert posted["body"]["reply"]["in_reply_to_tweet_id"] == root and posted["status"] == 503
+
+
+def test_x_fault_kinds_and_revoked(x_app: tweepy.Client, ctl: SandboxControl) -> None:
+    ctl.add_fault("/2/", "500", count=2)
+    for _ in range(2):
+        with pytest.raises(tweepy.TwitterServerError):
+            x_app.search_recent_tweets("x")
+    x_app.search_recent_tweets("x")
+    ctl.add_fault("/2/users", "revoked")
+    with pytest.raises(tweepy.Unauthorized):
+        x_app.get_user(id="1500000000000000000")
+    with pytest.raises(tweepy.Unauthorized):
+        x_app.search_recent_tweets("x")  # revocation is permanent
+    with pytest.raises(Exception, match="unknown fault kind"):
+        ctl.add_fault("/2/", "explode")
+
+
+def test_generator_is_deterministic_and_nasty() -> None:
+    a, b = World(), World()
+    a.seed(300, seed=11)
+    b.seed(300, seed=11)
+    texts_a = [t.text for t in a.visible_tweets()]
+    assert texts_a == [t.text for t in b.visible_tweets()]
+    assert [c.message for c in a.fb_comments.values()] == \
+        [c.message for c in b.fb_comments.values()]
+    every = texts_a + [c.message for c in a.fb_comments.values()] + \
+        [p.message for p in a.fb_posts.values()] + [c.text for c in a.ig_comments.values()]
+    joined = "\n".join(every)
+    assert any(t.is_retweet for t in a.tweets.values())
+    assert any(u.followers >= 100_000 for u in a.x_users.values())
+    assert any(t.lang in ("es", "fr", "ko") for t in a.tweets.values())
+    assert any(ch in joined for ch in ("<img", "=HYPERLINK", "\u202e", "\u200b", "[click]"))
+    assert all(len(t.text) <= 280 for t in a.tweets.values())
+    assert any(c.parent_id for c in a.fb_comments.values())
+    assert any(c.username == "acmeair" and c.parent_id for c in a.ig_comments.values())
+    assert a.state()["x"]["tweets"] > 100
+    assert all(t.created_at <= a.now() for t in a.tweets.values())
+
+
+def test_generate_now_and_live(ctl: SandboxControl, world: World) -> None:
+    before = ctl.state()
+    ctl.generate(5)
+    after = ctl.state()
+    total = lambda s: s["x"]["tweets"] + s["facebook"]["comments"] + \
+        s["facebook"]["posts"] + s["instagram"]["comments"] + s["instagram"]["media"]  # noqa: E731
+    assert total(after) - total(before) >= 5
+    world.start_live(1200)  # one every 50 ms
+    time.sleep(0.4)
+    world.stop_live()
+    assert total(ctl.state()) > total(after)
+
+
+def test_server_picks_port_and_stops() -> None:
+    with SandboxServer(seed=3, seed_count=20) as srv:
+        ctl = SandboxControl(srv.base_url)
+        assert srv.port > 0 and ctl.health()
+        assert ctl.state()["x"]["tweets"] > 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(srv.base_url + "/_sandbox/health", timeout=1)

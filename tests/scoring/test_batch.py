@@ -1,0 +1,63 @@
+"""Batch scoring: byte-exact copies of input cells, clear errors, nothing written on error."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from listener.scoring import ScoringInputError
+from listener.scoring.batch import OUTPUT_COLUMNS, score_csv
+
+HOSTILE = [
+    ["1", '=HYPERLINK("http://evil.example","click")', "@acmeair my flight was cancelled"],
+    ["007", "NA", "line one\nline two, with comma"],
+    ["3", "", "Ünïcödé 😡 \"quoted\" and, commas"],
+    ["4", "  padded  ", "null"],
+]
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str], bom: bool = False) -> None:
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+@pytest.mark.parametrize("workers,chunk", [(1, 2000), (2, 1)])
+def test_columns_copied_exactly(tmp_path: Path, workers: int, chunk: int) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, HOSTILE, ["id", "note", "text"], bom=True)
+    assert score_csv(src, dst, workers=workers, chunk_size=chunk, progress=False) == 4
+    with dst.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "note", "text", *OUTPUT_COLUMNS]
+    for original, got in zip(HOSTILE, rows[1:], strict=True):
+        assert got[:3] == original
+        assert got[4] in ("negative", "neutral", "positive")
+        assert -1 <= float(got[3]) <= 1 and 0 <= float(got[5]) <= 1
+    assert rows[1][4] == "negative"
+
+
+def test_custom_text_column(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, [["@acmeair lost my bag"]], ["body"])
+    assert score_csv(src, dst, text_column="body", progress=False) == 1
+
+
+@pytest.mark.parametrize("content,match", [
+    (None, "no such file"),
+    (b"", "empty"),
+    (b"id,body\n1,hello\n", "no column 'text'; the columns are 'id', 'body'"),
+    (b"\x00\x01\x02binary", "not a CSV"),
+    (b"text\nok\n\xff\xfe bad bytes\n", "not UTF-8"),
+])
+def test_bad_input_writes_nothing(tmp_path: Path, content: bytes | None, match: str) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    if content is not None:
+        src.write_bytes(content)
+    with pytest.raises(ScoringInputError, match=match) as info:
+        score_csv(src, dst, progress=False)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == ([src] if content is not None else [])
