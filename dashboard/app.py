@@ -17,11 +17,12 @@ from dashboard.inbox import inbox_page
 from dashboard.settings_page import settings_page
 from dashboard.trends import trends_page
 
-PAGES: dict[str, tuple[Callable[[], None], str]] = {
-    "Inbox": (inbox_page, ":material/inbox:"),
-    "Alerts": (alerts_page, ":material/notifications:"),
-    "Trends": (trends_page, ":material/monitoring:"),
-    "Settings": (settings_page, ":material/settings:"),
+# No icons: the navigation shows exactly the page names.
+PAGES: dict[str, Callable[[], None]] = {
+    "Inbox": inbox_page,
+    "Alerts": alerts_page,
+    "Trends": trends_page,
+    "Settings": settings_page,
 }
 
 
@@ -39,10 +40,14 @@ def main() -> None:
         st.navigation([login], position="hidden").run()
         return
     names = auth.ROLE_PAGES[user.role]
-    pages = [st.Page(PAGES[name][0], title=name, icon=PAGES[name][1], url_path=name.lower(),
-                     default=index == 0) for index, name in enumerate(names)]
+    pages = [st.Page(PAGES[name], title=name, url_path=name.lower(), default=index == 0)
+             for index, name in enumerate(names)]
     selected = st.navigation(pages, position="sidebar")
     with st.sidebar:
+        if len(pages) == 1:
+            # Streamlit hides its menu for a single page; list it anyway so every role sees
+            # which pages it has.
+            st.page_link(pages[0], label=names[0])
         st.text(f"{user.username} · {user.role}")
         if st.button("Log out", key="cw_logout"):
             auth.log_out()

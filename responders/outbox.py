@@ -317,12 +317,12 @@ class Outbox:
         return self._record_sent(reply, mention, outcome, found)
 
     def _pause(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self.sleep(min(remaining, 0.25))
+        """Sleep in short steps so a shutdown request is honoured quickly."""
+        remaining = seconds
+        while remaining > 0 and not self.stop.is_set():
+            step = min(remaining, 0.25)
+            self.sleep(step)
+            remaining -= step
 
     # ------------------------------------------------------------- records
     def _release(self, claim: q.Claim, outcome: ReplyOutcome, when: datetime, error: str,

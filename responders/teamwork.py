@@ -74,14 +74,15 @@ def holder(db: Database, ref: MentionRef | str) -> Holder:
         return Holder(mention.assignee, mention.status)
 
 
-def assign(db: Database, ref: MentionRef | str, agent: str, by: str, *,
+def assign(db: Database, ref: MentionRef | str, agent: str | None, by: str, *,
            role: Role | str | None = None) -> Holder:
-    """Put `agent` on the mention. Taking over someone else's mention needs a manager or
-    admin; an agent who tries is told who is on it (AlreadyAssigned)."""
-    parsed = parse_ref(ref)
-    agent = agent.strip()
+    """Put `agent` on the mention (None or empty: unassign, see `release`). Taking over
+    someone else's mention needs a manager or admin; an agent who tries is told who is on
+    it (AlreadyAssigned)."""
+    agent = (agent or "").strip()
     if not agent:
-        raise RuleViolation("say who to assign the mention to")
+        return release(db, ref, by, role=role)
+    parsed = parse_ref(ref)
     with db.write() as session:
         actor = resolve_actor(session, by, role)
         mention = _mention(session, parsed)

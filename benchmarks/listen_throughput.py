@@ -1,0 +1,219 @@
+"""Listener throughput: mentions per second from the sandbox into SQLite and PostgreSQL.
+
+    .venv/bin/python benchmarks/listen_throughput.py [--count 20000] [--no-postgres]
+
+The sandbox runs in its own process (so it does not share our GIL) with its rate limits
+raised, holding `--count` X mentions of the brand from the last two days. Each measurement
+starts from an empty database and reads the same data through X recent search:
+
+- carewatch: the real listener (`Ingestor.poll_source`: tweepy client, retry policy, mapping,
+  scoring, one transaction per page with upsert + cursor), with and without scoring;
+- naive: `tweepy.Paginator` over the same search → a pandas DataFrame → `DataFrame.to_sql`.
+
+It prints mentions/s for each, and the carewatch/naive ratio per database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PG_ADMIN_URL = os.environ.get("CAREWATCH_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+QUERY = '@acmeair OR "acme air" -is:retweet'
+TEXTS = [
+    "@acmeair my flight {n} was cancelled and nobody at the gate can tell me why",
+    "@acmeair where is my bag?? landed 3 hours ago, flight {n}",
+    "Thanks @acmeair, the crew on {n} was wonderful \u2708\ufe0f",
+    "@acmeair how do I change my seat on booking {n}?",
+    "acme air lost my stroller again. worst airline. #{n}",
+    "@acmeair refund for {n} still not processed after 6 weeks, this is unacceptable",
+    "@acmeair the lounge wifi is down, any ETA? {n}",
+    "Great landing in the storm today, acme air pilots rock {n} \U0001f44f",
+]
+
+
+# ---------------------------------------------------------------- sandbox process
+def _serve(count: int, ready: Any, stop: Any) -> None:
+    from sandbox.server import SandboxServer
+    from sandbox.world import World
+
+    world = World()
+    world.set_limits({"search": 1_000_000, "mentions": 1_000_000, "graph": 1_000_000})
+    rng = random.Random(42)
+    now = world.now()
+    for i in range(count):
+        world.add_tweet(rng.choice(TEXTS).format(n=i),
+                        {"username": f"cust{rng.randrange(2000)}",
+                         "followers": rng.choice([12, 150, 900, 4000, 25000])},
+                        created_at=now - 2 * 86400 + i * (2 * 86400 - 600) / max(1, count),
+                        likes=rng.randrange(5))
+    with SandboxServer(world=world) as server:
+        ready.put(server.base_url)
+        stop.wait()
+
+
+# ---------------------------------------------------------------- databases
+class TempPostgres:
+    """A throwaway database on the local server, dropped afterwards."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.name = f"cw_bench_{uuid.uuid4().hex[:10]}"
+        self.admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.url = make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(
+            hide_password=False)
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": self.name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}"'))
+        self.admin.dispose()
+
+
+def _settings(base_url: str, database_url: str) -> Any:
+    from carewatch.settings import Settings, SourceConfig
+
+    return Settings(database_url=database_url, x_api_url=base_url, graph_api_url=base_url,
+                    x_bearer_token="bench-token", fb_page_token="bench-token",
+                    sources=[SourceConfig(platform="x", kind="search", query=QUERY)])
+
+
+# ---------------------------------------------------------------- measurements
+def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
+    from listener.ingest import Ingestor
+    from storage.db import open_database
+    from storage.migrate import upgrade
+    from storage.repository import count_mentions
+
+    settings = _settings(base_url, database_url)
+    db = open_database(database_url)
+    upgrade(db.engine)
+    kwargs: dict[str, Any] = {} if scoring else {"scorer": None}
+    ingestor = Ingestor(db, settings, **kwargs)
+    if scoring and ingestor.scorer is not None:
+        ingestor.scorer.score("warm up the models", followers=1)  # load outside the clock
+    started = time.perf_counter()
+    result = ingestor.poll_source(settings.sources[0])
+    elapsed = time.perf_counter() - started
+    with db.session() as session:
+        total = count_mentions(session, include_own=True)
+    db.dispose()
+    if not result.ok or total != result.new:
+        raise SystemExit(f"carewatch run failed: {result.summary()} (stored {total})")
+    return total, elapsed
+
+
+def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
+    import pandas as pd
+    import tweepy
+    from sqlalchemy import create_engine
+
+    from carewatch.platform_clients import x_client
+
+    client = x_client(_settings(base_url, database_url))
+    engine = create_engine(database_url)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    users: dict[str, dict[str, Any]] = {}
+    for page in tweepy.Paginator(client.search_recent_tweets, QUERY, max_results=100,
+                                 tweet_fields=["author_id", "created_at", "conversation_id",
+                                               "lang", "public_metrics"],
+                                 expansions=["author_id"],
+                                 user_fields=["username", "public_metrics"]):
+        for user in (page.includes or {}).get("users", []):
+            users[str(user.id)] = user.data
+        for tweet in page.data or []:
+            d = tweet.data
+            author = users.get(str(d.get("author_id")), {})
+            rows.append({"id": d["id"], "text": d["text"], "author_id": d.get("author_id"),
+                         "username": author.get("username"),
+                         "followers": (author.get("public_metrics") or {}).get(
+                             "followers_count"),
+                         "created_at": d.get("created_at"),
+                         "conversation_id": d.get("conversation_id"), "lang": d.get("lang"),
+                         "likes": (d.get("public_metrics") or {}).get("like_count")})
+    frame = pd.DataFrame(rows)
+    frame.to_sql("tweets", engine, if_exists="append", index=False)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return len(frame), elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000, help="mentions in the sandbox")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+
+    from carewatch.log import configure_logging
+
+    configure_logging("WARNING")
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve, args=(args.count, ready, stop), daemon=True)
+    server.start()
+    base_url = ready.get(timeout=600)
+    print(f"sandbox at {base_url} with {args.count} X mentions (search, 100 per page)")
+    results: dict[str, dict[str, float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            backends: list[tuple[str, Any]] = [("SQLite", None)]
+            if not args.no_postgres:
+                backends.append(("PostgreSQL", TempPostgres))
+            for label, maker in backends:
+                figures: dict[str, float] = {}
+                for name, fn in (("carewatch", lambda u: run_carewatch(base_url, u,
+                                                                      scoring=True)),
+                                 ("carewatch, no scoring",
+                                  lambda u: run_carewatch(base_url, u, scoring=False)),
+                                 ("naive tweepy->pandas->to_sql",
+                                  lambda u: run_naive(base_url, u))):
+                    if maker is None:
+                        url = f"sqlite:///{Path(tmp) / (uuid.uuid4().hex + '.db')}"
+                        count, seconds = fn(url)
+                    else:
+                        with maker() as url:
+                            count, seconds = fn(url)
+                    rate = count / seconds
+                    figures[name] = rate
+                    print(f"{label:<11} {name:<30} {count:>7} mentions in {seconds:7.2f} s "
+                          f"= {rate:8.0f} mentions/s", flush=True)
+                results[label] = figures
+    finally:
+        stop.set()
+        server.join(timeout=10)
+        if server.is_alive():
+            server.terminate()
+    print()
+    for label, figures in results.items():
+        naive = figures["naive tweepy->pandas->to_sql"]
+        print(f"{label}: carewatch / naive = {figures['carewatch'] / naive:.2f} "
+              f"(without scoring {figures['carewatch, no scoring'] / naive:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

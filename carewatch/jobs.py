@@ -1,0 +1,37 @@
+"""The long-running process: listeners, alerts, rescoring and the responder on one scheduler.
+
+This is the one place that brings the listener and the responders together (they never
+import each other); `carewatch listen` and `carewatch demo` both run it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from carewatch.log import get_logger
+from carewatch.settings import Settings
+from storage.db import Database
+
+log = get_logger(__name__)
+
+RESPOND_EVERY_SECONDS = 5.0
+
+
+def responder_job(db: Database, settings: Settings) -> Callable[[], Any]:
+    from responders.outbox import run_due
+
+    return lambda: run_due(db, settings)
+
+
+def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
+    """Poll every source on its schedule and send due replies until `stop` is set."""
+    from listener.ingest import default_alert_engine, default_scorer
+    from listener.schedule import listener_jobs, run_forever
+
+    engine = default_alert_engine(db, settings)
+    scorer = default_scorer(settings)
+    jobs = listener_jobs(db, settings, engine, scorer)
+    jobs.append(("respond", responder_job(db, settings), RESPOND_EVERY_SECONDS))
+    run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer)
