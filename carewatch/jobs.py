@@ -19,10 +19,19 @@ log = get_logger(__name__)
 RESPOND_EVERY_SECONDS = 5.0
 
 
-def responder_job(db: Database, settings: Settings) -> Callable[[], Any]:
+def routing_hook(db: Database) -> Callable[[list[int]], Any]:
+    """After each stored page: route a returning customer's new mentions to the agent who
+    last helped them."""
+    from responders.teamwork import route_new_mentions
+
+    return lambda ids: route_new_mentions(db, ids)
+
+
+def responder_job(db: Database, settings: Settings,
+                  stop: threading.Event) -> Callable[[], Any]:
     from responders.outbox import run_due
 
-    return lambda: run_due(db, settings)
+    return lambda: run_due(db, settings, stop=stop)
 
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
@@ -33,5 +42,6 @@ def run_listener_forever(db: Database, settings: Settings, stop: threading.Event
     engine = default_alert_engine(db, settings)
     scorer = default_scorer(settings)
     jobs = listener_jobs(db, settings, engine, scorer)
-    jobs.append(("respond", responder_job(db, settings), RESPOND_EVERY_SECONDS))
-    run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer)
+    jobs.append(("respond", responder_job(db, settings, stop), RESPOND_EVERY_SECONDS))
+    run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer,
+                on_new_mentions=routing_hook(db))

@@ -66,17 +66,36 @@ def move_private(db: Database, settings: Settings, ref: str, text: str, *, publi
     return outcome
 
 
-def assign(db: Database, ref: str, agent: str | None, *, by: str) -> Outcome:
+def assign(db: Database, ref: str, agent: str | None, *, by: str, role: str) -> Outcome:
     from responders import teamwork
 
-    outcome = _run("Assign", lambda: teamwork.assign(db, ref, agent, by))
+    outcome = _run("Assign", lambda: teamwork.assign(db, ref, agent, by, role=role))
     if outcome.ok:
         return Outcome(True, f"Assigned to {agent}." if agent else "Unassigned.")
     return outcome
 
 
-def set_status(db: Database, ref: str, status: str, *, by: str) -> Outcome:
+def set_status(db: Database, ref: str, status: str, *, by: str, role: str) -> Outcome:
     from responders import teamwork
 
-    outcome = _run("Status change", lambda: teamwork.set_status(db, ref, status, by))
+    outcome = _run("Status change", lambda: teamwork.set_status(db, ref, status, by, role=role))
     return Outcome(True, f"Status set to {status}.") if outcome.ok else outcome
+
+
+def render_canned(db: Database, name: str, ref: str, agent: str, fallback: str) -> str:
+    """The canned reply with its placeholders ({first_name}, {handle}, {agent}, {case_id})
+    filled in for this mention; the raw text when it cannot be rendered."""
+    from responders import teamwork
+
+    try:
+        return teamwork.render_canned(db, name, ref, agent)
+    except (_rule_violation(), ValueError, KeyError):
+        return fallback
+
+
+def save_canned(db: Database, name: str, text: str, *, by: str) -> Outcome:
+    """Add or change a canned reply by name (placeholders checked by the responders)."""
+    from responders import teamwork
+
+    outcome = _run("Save canned reply", lambda: teamwork.save_canned(db, name, text, by))
+    return Outcome(True, f"Canned reply {name.strip()!r} saved.") if outcome.ok else outcome

@@ -26,6 +26,14 @@ PAGES: dict[str, Callable[[], None]] = {
 }
 
 
+NOT_AVAILABLE = "Not available"
+
+
+def _not_available() -> None:
+    """What a URL outside the user's role shows: a refusal, none of the page."""
+    st.error("You do not have access to this page.")
+
+
 def main() -> None:
     st.set_page_config(page_title="carewatch", page_icon=":material/support_agent:",
                        layout="wide")
@@ -36,13 +44,21 @@ def main() -> None:
         st.stop()
     user = auth.current_user(db)
     if user is None:
-        login = st.Page(auth.login_page, title="Log in", url_path="login", default=True)
-        st.navigation([login], position="hidden").run()
+        # The login form answers on every page URL, so a bookmarked /inbox still logs in
+        # (instead of a "page not found" box) and lands on that page if the role allows it.
+        login = [st.Page(auth.login_page, title="Log in", url_path="login", default=True)]
+        login += [st.Page(auth.login_page, title="Log in", url_path=name.lower(),
+                          visibility="hidden") for name in PAGES]
+        st.navigation(login, position="hidden").run()
         return
     names = auth.ROLE_PAGES[user.role]
     pages = [st.Page(PAGES[name], title=name, url_path=name.lower(), default=index == 0)
              for index, name in enumerate(names)]
-    selected = st.navigation(pages, position="sidebar")
+    # Other pages' URLs (and /login) answer with a refusal, never with the page itself.
+    hidden = [st.Page(_not_available, title=NOT_AVAILABLE, url_path=path,
+                      visibility="hidden")
+              for path in [n.lower() for n in PAGES if n not in names] + ["login"]]
+    selected = st.navigation(pages + hidden, position="sidebar")
     with st.sidebar:
         if len(pages) == 1:
             # Streamlit hides its menu for a single page; list it anyway so every role sees
@@ -52,6 +68,12 @@ def main() -> None:
         if st.button("Log out", key="cw_logout"):
             auth.log_out()
             st.rerun()
+    if selected.url_path == "login":
+        st.switch_page(pages[0])
+    if selected.title == NOT_AVAILABLE:
+        _not_available()
+        st.page_link(pages[0], label=f"Go to {names[0]}")
+        return
     selected.run()
 
 

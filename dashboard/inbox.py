@@ -211,10 +211,12 @@ def _canned_options(db: Database, settings: Settings) -> dict[str, str]:
     return stored
 
 
-def _use_canned(text_key: str, choice_key: str, options: dict[str, str]) -> None:
+def _use_canned(text_key: str, choice_key: str, options: dict[str, str], ref: str,
+                user: auth.CurrentUser) -> None:
     choice = st.session_state.get(choice_key)
     if choice in options:
-        st.session_state[text_key] = options[choice]
+        st.session_state[text_key] = actions.render_canned(
+            context.database(), choice, ref, user.username, options[choice])
 
 
 def _client_key(text_key: str, *parts: str) -> str:
@@ -257,18 +259,20 @@ def _do_private(ref: str, text_key: str, note_key: str, user: auth.CurrentUser) 
 
 
 def _do_assign(ref: str, agent: str | None, user: auth.CurrentUser) -> None:
-    outcome = actions.assign(context.database(), ref, agent, by=user.username)
+    outcome = actions.assign(context.database(), ref, agent, by=user.username, role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
 def _do_status(ref: str, status_key: str, user: auth.CurrentUser) -> None:
     status = st.session_state.get(status_key) or Status.CLOSED.value
-    outcome = actions.set_status(context.database(), ref, status, by=user.username)
+    outcome = actions.set_status(context.database(), ref, status, by=user.username,
+                                 role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
 def _do_close(ref: str, user: auth.CurrentUser) -> None:
-    outcome = actions.set_status(context.database(), ref, Status.CLOSED.value, by=user.username)
+    outcome = actions.set_status(context.database(), ref, Status.CLOSED.value,
+                                 by=user.username, role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
@@ -286,7 +290,7 @@ def _actions(db: Database, settings: Settings, row: queries.InboxRow,
                 st.selectbox("Canned reply", list(options), key=choice_key)
             with col_use:
                 st.button("Use canned reply", key=f"cw_use_canned_{mid}", on_click=_use_canned,
-                          args=(text_key, choice_key, options))
+                          args=(text_key, choice_key, options, row.ref, user))
         st.text_area("Reply", key=text_key, height=110,
                      placeholder="Public reply in the thread")
         fits = length_counter(row.platform, st.session_state.get(text_key, "") or "")

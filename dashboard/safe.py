@@ -55,10 +55,14 @@ def one_line(text: object, max_len: int = 140) -> str:
 
 
 def cell(text: object, max_len: int = 500) -> str:
-    """A dataframe cell: plain text (the grid renders it literally), shortened, and with a
-    leading apostrophe when it would start a spreadsheet formula if copied out."""
+    """A dataframe cell: plain text (the grid renders it literally), shortened. A text that
+    would run as a spreadsheet formula when copied out of the grid (`=...`, or `+ - @`
+    followed by a call) gets a leading apostrophe; ordinary `@handles` stay as they are."""
     value = one_line(text, max_len)
-    return "'" + value if value.startswith(_SPREADSHEET_START) else value
+    if value.startswith(("=", "\t", "\r")) or (
+            value.startswith(_SPREADSHEET_START) and "(" in value):
+        return "'" + value
+    return value
 
 
 def mask_secret(value: object) -> str:

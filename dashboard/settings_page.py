@@ -15,7 +15,7 @@ import streamlit as st
 
 from carewatch.domain import Role
 from carewatch.settings import Settings
-from dashboard import auth, context
+from dashboard import actions, auth, context
 from dashboard.components import PLATFORM_LABELS, ago, flash, set_flash
 from dashboard.safe import cell, mask_secret, mask_url, plain
 from storage import queries
@@ -137,14 +137,19 @@ def _canned(db: Database, settings: Settings, username: str) -> None:
         remove = col_delete.form_submit_button("Delete canned reply",
                                                disabled=reply_id is None)
     if save:
-        try:
-            with db.write() as session:
-                queries.save_canned_reply(session, name, text, actor=username,
-                                          reply_id=reply_id)
-        except ValueError as exc:
-            st.error(plain(str(exc)))
+        if reply_id is not None and name.strip() != existing[0]:
+            try:  # a rename keeps the row (and its id)
+                with db.write() as session:
+                    queries.save_canned_reply(session, name, text, actor=username,
+                                              reply_id=reply_id)
+            except ValueError as exc:
+                st.error(plain(str(exc)))
+                return
+        outcome = actions.save_canned(db, name, text, by=username)
+        if not outcome.ok:
+            st.error(plain(outcome.message))
             return
-        set_flash("success", f"Canned reply {name.strip()!r} saved.")
+        set_flash("success", outcome.message)
         st.rerun()
     if remove and reply_id is not None:
         with db.write() as session:

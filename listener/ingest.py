@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from carewatch.domain import Mention, Page, Platform
@@ -29,7 +28,6 @@ from carewatch.settings import Settings, SourceConfig
 from listener.sources import build_source
 from storage import repository
 from storage.db import Database
-from storage.models import Mention as MentionRow
 
 log = get_logger(__name__)
 
@@ -118,13 +116,18 @@ class Ingestor:
     def __init__(self, db: Database, settings: Settings, scorer: Any = _DEFAULT,
                  alert_engine: Any = None, *,
                  should_stop: Callable[[], bool] | None = None,
-                 source_factory: Callable[..., Any] = build_source) -> None:
+                 source_factory: Callable[..., Any] = build_source,
+                 on_new_mentions: Callable[[list[int]], Any] | None = None) -> None:
         self.db = db
         self.settings = settings
         self.scorer = default_scorer(settings) if scorer is _DEFAULT else scorer
         self.alert_engine = alert_engine
         self.should_stop: Callable[[], bool] = should_stop or (lambda: False)
         self.source_factory = source_factory
+        # Called with the ids of newly stored mentions after each commit (the CLI routes
+        # returning customers to their last agent through it; the listener never imports
+        # the responders).
+        self.on_new_mentions = on_new_mentions
         self._revoked: dict[str, str] = {}  # source key -> token fingerprint when revoked
         self._lock = threading.Lock()
 
@@ -235,7 +238,7 @@ class Ingestor:
         result.seen += outcome.existing
         result.inserted_ids.extend(outcome.inserted_ids)
         if outcome.inserted_ids:
-            self._notify_alerts(outcome.inserted_ids)
+            self._after_commit(outcome.inserted_ids)
 
     def _score_new(self, mentions: Sequence[Mention]) -> None:
         """Score the customer mentions not stored yet (own posts are context, unscored)."""
@@ -245,8 +248,9 @@ class Ingestor:
         if not candidates:
             return
         with self.db.session() as session:
-            stored = _stored_ids(session, candidates)
-            fresh = [m for m in candidates if m.external_id not in stored]
+            stored = repository.stored_external_ids(
+                session, ((m.platform.value, m.external_id) for m in candidates))
+            fresh = [m for m in candidates if (m.platform.value, m.external_id) not in stored]
             if not fresh:
                 return
             contacts = repository.recent_contacts(
@@ -264,30 +268,18 @@ class Ingestor:
             except Exception:  # one odd text must not stop the page; it is stored unscored
                 log.exception("scoring_failed", mention=str(m.ref))
 
-    def _notify_alerts(self, inserted_ids: list[int]) -> None:
-        if self.alert_engine is None:
-            return
-        try:
-            self.alert_engine.on_new_mentions(inserted_ids)
-        except Exception:
-            log.exception("alert_hook_failed", count=len(inserted_ids))
-
-
-def _stored_ids(session: Any, mentions: Sequence[Mention]) -> set[str]:
-    """External ids of these mentions already in the store (one query per platform), so
-    only new texts are scored. (A candidate for a named query in storage.repository.)"""
-    out: set[str] = set()
-    by_platform: dict[str, list[str]] = {}
-    for m in mentions:
-        by_platform.setdefault(m.platform.value, []).append(m.external_id)
-    for platform, ids in by_platform.items():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            out.update(session.execute(
-                select(MentionRow.external_id).where(MentionRow.platform == platform,
-                                                     MentionRow.external_id.in_(chunk))
-            ).scalars())
-    return out
+    def _after_commit(self, inserted_ids: list[int]) -> None:
+        """Hooks on newly stored mentions; their failures are logged, never stop listening."""
+        if self.on_new_mentions is not None:
+            try:
+                self.on_new_mentions(inserted_ids)
+            except Exception:
+                log.exception("new_mentions_hook_failed", count=len(inserted_ids))
+        if self.alert_engine is not None:
+            try:
+                self.alert_engine.on_new_mentions(inserted_ids)
+            except Exception:
+                log.exception("alert_hook_failed", count=len(inserted_ids))
 
 
 def _is_conflict(exc: DBAPIError) -> bool:

@@ -97,7 +97,8 @@ def build_scheduler(ingestor: Ingestor, settings: Settings,
 
 def run_forever(db: Database, settings: Settings, extra_jobs: Sequence[Job] = (),
                 stop_event: threading.Event | None = None, *, alert_engine: Any = None,
-                scorer: Any = None, include_listener_jobs: bool = False) -> None:
+                scorer: Any = None, include_listener_jobs: bool = False,
+                on_new_mentions: Callable[[list[int]], Any] | None = None) -> None:
     """Poll every source on its schedule until `stop_event` is set, then shut down cleanly.
 
     `alert_engine` defaults to `listener.alerts.AlertEngine(db, settings)` (for the per-page
@@ -105,7 +106,8 @@ def run_forever(db: Database, settings: Settings, extra_jobs: Sequence[Job] = ()
     """
     stop_event = stop_event or threading.Event()
     engine = alert_engine if alert_engine is not None else default_alert_engine(db, settings)
-    kwargs: dict[str, Any] = {"alert_engine": engine, "should_stop": stop_event.is_set}
+    kwargs: dict[str, Any] = {"alert_engine": engine, "should_stop": stop_event.is_set,
+                              "on_new_mentions": on_new_mentions}
     if scorer is not None:
         kwargs["scorer"] = scorer
     ingestor = Ingestor(db, settings, **kwargs)

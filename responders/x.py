@@ -3,8 +3,15 @@
 
 Reconciliation: a public reply is looked up with recent search, `conversation_id:<id>
 from:<brand>`, matching the tweet it answers and the text. A direct message is looked up in
-the conversation's events (`GET /2/dm_conversations/with/:id/dm_events`); where that endpoint
-is missing (Basic access, or an emulator without it) the outcome cannot be verified.
+the 1-1 conversation's events (`GET /2/dm_conversations/with/:participant_id/dm_events`,
+newest first): a `MessageCreate` the brand sent with the same text, created after the reply
+was queued, is the earlier attempt's DM, so after a 5xx, a timeout or a crash a DM is looked
+up before it is resent and goes out exactly once, like a public reply.
+
+Residual risk: an app without DM read access (X answers the lookup 403/404) cannot check,
+so `find_existing` raises `Unverifiable` and the outbox fails such a DM with a reason rather
+than risk sending it twice (it resends only when X answered a 5xx). And a DM with the same
+text sent by hand to the same person since the reply was queued would be taken for ours.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from carewatch.settings import Settings
 from responders.base import MentionInfo, OutboundReply, SentRef, Unverifiable, same_text
 
 PUBLIC_KINDS = ("public", "public_note")
+#: How far X's clock may be behind ours when comparing a DM's time with `queued_at`.
+DM_CLOCK_SKEW = timedelta(minutes=2)
+#: Pages of 100 DM events to read back at most (the lookup stops at the first older event).
+DM_LOOKUP_PAGES = 5
 
 
 class XSender:
@@ -101,27 +112,45 @@ class XSender:
         return None
 
     def _find_dm(self, reply: OutboundReply) -> SentRef | None:
-        try:
-            resp = self.client.get_direct_message_events(
-                participant_id=reply.target_id, event_types="MessageCreate",
-                dm_event_fields=["id", "text", "created_at", "sender_id"], max_results=100,
-                user_auth=True,
-            )
-        except (tweepy.NotFound, tweepy.Forbidden) as exc:
-            raise Unverifiable(
-                "X offers this account no way to read sent direct messages") from exc
-        except tweepy.HTTPException as exc:
-            raise classify(exc, platform="X") from exc
+        """The brand's DM to the customer with this text, sent since the reply was queued.
+
+        Events come newest first, so paging stops at the first event older than the reply
+        (minus clock skew): nothing before it can be an attempt of this reply.
+        """
         participant = reply.target_id
-        for event in resp.data or []:
-            eid = str(_get(event, "id"))
-            if eid in reply.known_platform_ids:
-                continue
-            if str(_get(event, "sender_id") or "") == participant:
-                continue  # the customer's message, not ours
-            if same_text(str(_get(event, "text") or ""), reply.text):
-                return SentRef(eid, reply.target_id, reconciled=True,
-                               note="found in the DM conversation after an uncertain attempt")
+        oldest = reply.queued_at - DM_CLOCK_SKEW
+        token: str | None = None
+        for _ in range(DM_LOOKUP_PAGES):
+            try:
+                resp = self.client.get_direct_message_events(
+                    participant_id=participant, event_types="MessageCreate",
+                    dm_event_fields=["id", "text", "event_type", "created_at", "sender_id",
+                                     "dm_conversation_id"],
+                    max_results=100, pagination_token=token, user_auth=True,
+                )
+            except (tweepy.NotFound, tweepy.Forbidden) as exc:
+                raise Unverifiable(
+                    "X offers this account no way to read sent direct messages") from exc
+            except tweepy.HTTPException as exc:
+                raise classify(exc, platform="X") from exc
+            for event in resp.data or []:
+                created = _get(event, "created_at")
+                if created is not None and created < oldest:
+                    return None  # older than the reply: the rest are older still
+                eid = str(_get(event, "id"))
+                if eid in reply.known_platform_ids:
+                    continue  # another reply's DM (same canned text, say)
+                if (_get(event, "event_type") or "MessageCreate") != "MessageCreate":
+                    continue
+                if str(_get(event, "sender_id") or "") == participant:
+                    continue  # the customer's message, not ours
+                if same_text(str(_get(event, "text") or ""), reply.text):
+                    return SentRef(eid, participant, reconciled=True,
+                                   note="found in the DM conversation after an uncertain "
+                                        "attempt")
+            token = (resp.meta or {}).get("next_token")
+            if not token:
+                return None
         return None
 
 

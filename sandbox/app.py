@@ -588,7 +588,65 @@ def x_delete_tweet(req: Req, world: World) -> Resp:
     return Resp(200, {"data": {"deleted": True}})
 
 
+#: ``dm_event.fields`` X accepts (the sandbox fills id, event_type, text, sender_id,
+#: dm_conversation_id and created_at; the others are accepted and have no value here).
+DM_EVENT_FIELDS = ("attachments", "created_at", "dm_conversation_id", "event_type", "id",
+                   "participant_ids", "referenced_tweets", "sender_id", "text")
+DM_EVENT_TYPES = ("MessageCreate", "ParticipantsJoin", "ParticipantsLeave")
+
+
+def _require_user_context(req: Req) -> None:
+    """DM endpoints act for a user: an app-only bearer token is refused with X's 403."""
+    if not req.headers.get("authorization", "").lower().startswith("oauth "):
+        raise x_problem(
+            403, "Unsupported Authentication",
+            "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
+            "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User "
+            "Context].", "https://api.twitter.com/2/problems/unsupported-authentication")
+
+
+def _enum_csv(req: Req, name: str, allowed: tuple[str, ...]) -> set[str]:
+    values = _csv(req.query.get(name))
+    for value in sorted(values):
+        if value not in allowed:
+            raise x_invalid(name, value, f"The `{name}` query parameter value [{value}] is not "
+                                         f"one of [{','.join(allowed)}]")
+    return values
+
+
+def x_dm_events(req: Req, world: World) -> Resp:
+    """``GET /2/dm_conversations/with/:participant_id/dm_events``: the acting user's 1-1
+    conversation, newest first, paged by an opaque ``pagination_token``."""
+    _require_user_context(req)
+    if not world.x_dm_lookup:
+        raise ApiError(403, {
+            "client_id": "sandbox", "required_enrollment": "Appropriate Level of API Access",
+            "registration_url": "https://developer.x.com/en/portal/product",
+            "title": "Client Forbidden", "reason": "client-not-enrolled",
+            "detail": "When authenticating requests to the Twitter API v2 endpoints, you must "
+                      "use keys and tokens from a Twitter developer App that is attached to a "
+                      "Project. You can create a project via the developer portal.",
+            "type": "https://api.twitter.com/2/problems/client-forbidden"})
+    fields = _enum_csv(req, "dm_event.fields", DM_EVENT_FIELDS)
+    types = _enum_csv(req, "event_types", DM_EVENT_TYPES)
+    max_results = _int_param(req, "max_results", 100, 1, 100)
+    token = req.query.get("pagination_token")
+    before = _decode_token("pagination_token", token) if token else None
+    with world.lock:
+        events = world.dm_conversation(_user_context_id(req, world), req.params["id"])
+    selected = [e for e in events if (not types or e.event_type in types)
+                and (before is None or e.id < before)]
+    page = selected[:max_results]
+    if not page:
+        return Resp(200, {"meta": {"result_count": 0}})
+    meta: dict[str, Any] = {"result_count": len(page)}
+    if len(selected) > max_results:
+        meta["next_token"] = _encode_token(page[-1].id)
+    return Resp(200, {"data": [e.to_api(fields) for e in page], "meta": meta})
+
+
 def x_dm(req: Req, world: World) -> Resp:
+    _require_user_context(req)
     body = req.body if isinstance(req.body, dict) else {}
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -605,12 +663,12 @@ def x_dm(req: Req, world: World) -> Resp:
             raise x_problem(403, "Forbidden",
                             "You are not permitted to send a message to this user.",
                             "https://api.twitter.com/2/problems/dm-permissions")
-        me = _user_context_id(req, world)
-        a, b = sorted([me, participant], key=int)
-        event_id = world.next_dm_id()
-        world.record_sent("x_dm", platform="x", id=event_id, text=text,
-                          participant_id=participant, dm_conversation_id=f"{a}-{b}")
-    return Resp(201, {"data": {"dm_conversation_id": f"{a}-{b}", "dm_event_id": event_id}})
+        event = world.add_dm(_user_context_id(req, world), participant, text)
+        world.record_sent("x_dm", platform="x", id=str(event.id), text=text,
+                          participant_id=participant, sender_id=event.sender_id,
+                          dm_conversation_id=event.conversation_id)
+    return Resp(201, {"data": {"dm_conversation_id": event.conversation_id,
+                               "dm_event_id": str(event.id)}})
 
 
 X_ROUTES: list[tuple[str, re.Pattern[str], str, Callable[[Req, World], Resp]]] = [
@@ -625,6 +683,8 @@ X_ROUTES: list[tuple[str, re.Pattern[str], str, Callable[[Req, World], Resp]]] =
     ("POST", re.compile(r"^/2/tweets$"), "tweets_create", x_create_tweet),
     ("DELETE", re.compile(r"^/2/tweets/(?P<id>\d+)$"), "tweets_create", x_delete_tweet),
     ("POST", re.compile(r"^/2/dm_conversations/with/(?P<id>\d+)/messages$"), "dm", x_dm),
+    ("GET", re.compile(r"^/2/dm_conversations/with/(?P<id>\d+)/dm_events$"), "dm_lookup",
+     x_dm_events),
 ]
 
 
@@ -1239,6 +1299,20 @@ def control(req: Req, world: World) -> Resp:
                     t.text = f"RT @{world.x_users[original.author_id].username}: {t.text}"
             return Resp(200, {"id": str(t.id), "author_id": t.author_id,
                               "conversation_id": str(t.conversation_id), "text": t.text})
+        if path == "/_sandbox/x/dms" and method == "POST":
+            # A DM in a 1-1 conversation; by default a customer writing to the brand.
+            raw_from = body["from"]
+            sender = world.ensure_x_user(
+                raw_from if isinstance(raw_from, dict)
+                else {"id": str(raw_from)} if str(raw_from).isdigit()
+                else {"username": str(raw_from).lstrip("@")})
+            to = str(body.get("to") or BRAND_X_ID)
+            event = world.add_dm(sender.id, to, str(body["text"]), _created(body, world))
+            return Resp(200, {"id": str(event.id), "sender_id": event.sender_id,
+                              "dm_conversation_id": event.conversation_id})
+        if path == "/_sandbox/x/dm_lookup" and method == "POST":
+            world.x_dm_lookup = bool(body.get("enabled", True))
+            return Resp(200, {"ok": True, "enabled": world.x_dm_lookup})
         m = re.match(r"^/_sandbox/x/tweets/(\d+)$", path)
         if m and method == "DELETE":
             return Resp(200 if world.delete_object("x", m.group(1)) else 404,

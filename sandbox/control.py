@@ -67,6 +67,18 @@ class SandboxControl:
     def delete_tweet(self, tweet_id: str | int) -> dict[str, Any]:
         return self._call("DELETE", f"x/tweets/{tweet_id}")
 
+    def add_dm(self, text: str, sender: dict[str, Any] | str, *, to: str | None = None,
+               created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
+        """A direct message ``sender`` (a user id, a username or an author dict) wrote to
+        ``to`` (a user id; the brand when omitted): e.g. the customer's side of a DM thread."""
+        return self._call("POST", "x/dms", {"text": text, "from": sender, "to": to,
+                                            "created_at": created_at, "ago": ago})
+
+    def set_dm_lookup(self, enabled: bool) -> dict[str, Any]:
+        """Off: the DM lookup answers 403 client-not-enrolled, as for an app without DM read
+        access. A reset turns it back on."""
+        return self._call("POST", "x/dm_lookup", {"enabled": enabled})
+
     def add_fb_post(self, text: str, author: dict[str, Any] | str = "page", *,
                     created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
         """``author``: ``"page"`` or ``{"id", "name"}`` for a visitor post."""

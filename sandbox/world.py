@@ -42,6 +42,7 @@ DEFAULT_X_LIMITS: dict[str, int] = {
     "users_me": 75,
     "tweets_create": 100,
     "dm": 200,
+    "dm_lookup": 300,
 }
 #: Graph calls per hour before code 4 ("Application request limit reached").
 DEFAULT_GRAPH_LIMIT = 4800
@@ -137,6 +138,36 @@ class Tweet:
         if self.in_reply_to_tweet_id is not None:
             refs.append({"type": "replied_to", "id": str(self.in_reply_to_tweet_id)})
         return refs
+
+
+@dataclass
+class DMEvent:
+    """One ``MessageCreate`` event in a 1-1 conversation (ids grow, so newest = highest)."""
+
+    id: int
+    sender_id: str
+    participant_id: str
+    text: str
+    created_at: float
+    event_type: str = "MessageCreate"
+
+    @property
+    def conversation_id(self) -> str:
+        """X names a 1-1 conversation by both user ids, lower first."""
+        a, b = sorted([self.sender_id, self.participant_id], key=int)
+        return f"{a}-{b}"
+
+    def to_api(self, fields: set[str]) -> dict[str, Any]:
+        """``id``, ``event_type`` and ``text`` always; the rest on request."""
+        data: dict[str, Any] = {"id": str(self.id), "event_type": self.event_type,
+                                "text": self.text}
+        if "sender_id" in fields:
+            data["sender_id"] = self.sender_id
+        if "dm_conversation_id" in fields:
+            data["dm_conversation_id"] = self.conversation_id
+        if "created_at" in fields:
+            data["created_at"] = iso_x(self.created_at)
+        return data
 
 
 @dataclass
@@ -241,6 +272,9 @@ class World:
         self.ig_users: dict[str, str] = {}  # id -> username
         self.requests: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
+        self.dm_events: list[DMEvent] = []
+        # Off = an app without DM read access (Basic tier): the lookup answers 403.
+        self.x_dm_lookup = True
         self.revoked_platforms: set[str] = set()
         self.revoked_tokens: set[str] = set()
         self.x_windows: dict[str, Window] = {}
@@ -509,6 +543,27 @@ class World:
     def next_dm_id(self) -> str:
         return str(next(self._dm_ids))
 
+    def add_dm(self, sender: str, participant: str, text: str,
+               created_at: float | None = None) -> DMEvent:
+        """Store a direct message from ``sender`` to ``participant`` (both X user ids)."""
+        with self.lock:
+            for uid in (sender, participant):
+                if uid not in self.x_users:
+                    raise KeyError(f"unknown X user {uid}")
+            event = DMEvent(id=int(self.next_dm_id()), sender_id=sender,
+                            participant_id=participant, text=text,
+                            created_at=self.now() if created_at is None else float(created_at))
+            self.dm_events.append(event)
+            return event
+
+    def dm_conversation(self, me: str, other: str) -> list[DMEvent]:
+        """The 1-1 conversation between two users, newest first."""
+        with self.lock:
+            pair = {me, other}
+            return sorted((e for e in self.dm_events
+                           if {e.sender_id, e.participant_id} == pair),
+                          key=lambda e: e.id, reverse=True)
+
     def next_message_id(self) -> str:
         return f"m_sandbox{next(self._msg_ids):012d}"
 
@@ -614,6 +669,7 @@ class World:
                     "tweets": sum(not t.deleted for t in self.tweets.values()),
                     "users": len(self.x_users),
                     "retweets": sum(t.is_retweet for t in self.tweets.values()),
+                    "dm_events": len(self.dm_events),
                 },
                 "facebook": {
                     "posts": sum(not p.deleted for p in self.fb_posts.values()),

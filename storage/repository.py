@@ -12,12 +12,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carewatch import domain
-from storage.models import Author, Customer, HourlyStat, Mention, Source, Thread, utcnow
+from storage.models import (
+    Author,
+    Customer,
+    HourlyStat,
+    JSONType,
+    Mention,
+    Source,
+    Thread,
+    UTCDateTime,
+    utcnow,
+)
 
 # Keep a statement's bound parameters under SQLite's limit (32766) with room to spare.
 _BATCH = 200
@@ -44,77 +54,117 @@ def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _link_customer(session: Session, author: Author) -> None:
-    """Give a new author a customer: the one behind the same handle (or full name) on another
-    platform if there is exactly one, else a new customer."""
-    if author.customer_id is not None:
+def _link_customers(session: Session, new_authors: list[tuple[int, str, str | None,
+                                                               str | None]]) -> None:
+    """Give new authors a customer: the one behind the same handle (or the same full name) on
+    another platform when exactly one matches, else a new customer each. Batched: a page of
+    new authors costs a handful of statements, not a few per author."""
+    if not new_authors:
         return
-    candidates: set[int] = set()
-    if author.handle:
-        rows = session.execute(
-            select(Author.customer_id).where(
-                func.lower(Author.handle) == author.handle.lower(),
-                Author.platform != author.platform,
-                Author.customer_id.is_not(None),
-            )
-        ).scalars()
-        candidates.update(r for r in rows if r is not None)
-    if not candidates and author.name and len(author.name.split()) >= 2:
-        rows = session.execute(
-            select(Author.customer_id).where(
-                Author.name == author.name,
-                Author.platform != author.platform,
-                Author.customer_id.is_not(None),
-            )
-        ).scalars()
-        candidates.update(r for r in rows if r is not None)
-    if len(candidates) == 1:
-        author.customer_id = candidates.pop()
-        return
-    customer = Customer(display_name=author.name or author.handle, notes="", tags=[])
-    session.add(customer)
-    session.flush()
-    author.customer_id = customer.id
+    handles = {h.lower() for _, _, h, _ in new_authors if h}
+    names = {n for _, _, _, n in new_authors if n and len(n.split()) >= 2}
+    by_handle: dict[tuple[str, str], set[int]] = {}
+    by_name: dict[tuple[str, str], set[int]] = {}
+    for chunk in _chunks(sorted(handles)):
+        for platform, handle, customer_id in session.execute(
+            select(Author.platform, func.lower(Author.handle), Author.customer_id).where(
+                func.lower(Author.handle).in_(chunk), Author.customer_id.is_not(None))
+        ):
+            by_handle.setdefault((platform, handle), set()).add(customer_id)
+    for chunk in _chunks(sorted(names)):
+        for platform, name, customer_id in session.execute(
+            select(Author.platform, Author.name, Author.customer_id).where(
+                Author.name.in_(chunk), Author.customer_id.is_not(None))
+        ):
+            by_name.setdefault((platform, name), set()).add(customer_id)
+
+    def others(index: dict[tuple[str, str], set[int]], platform: str, value: str) -> set[int]:
+        found: set[int] = set()
+        for (p, v), ids in index.items():
+            if v == value and p != platform:
+                found |= ids
+        return found
+
+    links: dict[int, int] = {}
+    lonely: list[tuple[int, str | None, str | None]] = []
+    for author_id, platform, handle, name in new_authors:
+        candidates = others(by_handle, platform, handle.lower()) if handle else set()
+        if not candidates and name and name in names:
+            candidates = others(by_name, platform, name)
+        if len(candidates) == 1:
+            links[author_id] = next(iter(candidates))
+        else:
+            lonely.append((author_id, handle, name))
+    if lonely:
+        now = utcnow()
+        created = session.execute(
+            insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+            [{"display_name": name or handle, "notes": "", "tags": [], "created_at": now}
+             for _, handle, name in lonely],
+        ).scalars().all()
+        links.update({author_id: cid for (author_id, _, _), cid in zip(lonely, created,
+                                                                        strict=True)})
+    authors = Author.__table__
+    session.execute(
+        update(authors).where(authors.c.id == bindparam("b_id")).values(
+            customer_id=bindparam("b_customer")),
+        [{"b_id": a, "b_customer": c} for a, c in links.items()],
+    )
 
 
 def upsert_authors(session: Session, authors: Iterable[domain.Author],
                    brand_ids: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
-    """Insert or refresh authors; returns {(platform, external_id): author pk}."""
+    """Insert or refresh authors; returns {(platform, external_id): author pk}.
+
+    Safe against a concurrent writer storing the same new author (INSERT ... ON CONFLICT DO
+    NOTHING), and batched: one insert, one update and one select per page."""
     latest: dict[tuple[str, str], domain.Author] = {}
     for author in authors:
         latest[(author.platform.value, author.external_id)] = author
     if not latest:
         return {}
     brand_ids = brand_ids or set()
-    keys = list(latest)
-    existing: dict[tuple[str, str], Author] = {}
-    for chunk in _chunks(keys):
-        for platform in {p for p, _ in chunk}:
-            ids = [e for p, e in chunk if p == platform]
-            for row in session.execute(
-                select(Author).where(Author.platform == platform, Author.external_id.in_(ids))
-            ).scalars():
-                existing[(row.platform, row.external_id)] = row
     now = utcnow()
-    for key, author in latest.items():
-        row = existing.get(key)
-        if row is None:
-            row = Author(platform=key[0], external_id=key[1], handle=author.handle,
-                         name=author.name, followers=author.followers,
-                         is_brand=key in brand_ids, updated_at=now)
-            session.add(row)
-            session.flush()
-            if not row.is_brand:
-                _link_customer(session, row)
-            existing[key] = row
-        else:
-            row.handle = author.handle or row.handle
-            row.name = author.name or row.name
-            if author.followers is not None:
-                row.followers = author.followers
-            row.updated_at = now
-    session.flush()
-    return {key: row.id for key, row in existing.items()}
+    rows = [{"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
+             "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
+            for (p, e), a in latest.items()]
+    inserted = session.execute(
+        _insert(session, Author).on_conflict_do_nothing(
+            index_elements=["platform", "external_id"]
+        ).returning(Author.id, Author.platform, Author.external_id, Author.handle, Author.name,
+                    Author.is_brand),
+        rows,
+    ).all()
+    new_keys = {(r.platform, r.external_id) for r in inserted}
+    refresh = [{"b_platform": r["platform"], "b_external": r["external_id"],
+                "b_handle": r["handle"], "b_name": r["name"], "b_followers": r["followers"],
+                "b_now": now}
+               for r in rows if (r["platform"], r["external_id"]) not in new_keys]
+    if refresh:
+        table = Author.__table__
+        session.execute(
+            update(table)
+            .where(table.c.platform == bindparam("b_platform"),
+                   table.c.external_id == bindparam("b_external"))
+            .values(handle=func.coalesce(bindparam("b_handle"), table.c.handle),
+                    name=func.coalesce(bindparam("b_name"), table.c.name),
+                    followers=func.coalesce(bindparam("b_followers"), table.c.followers),
+                    updated_at=bindparam("b_now", type_=UTCDateTime)),
+            refresh,
+        )
+    _link_customers(session, [(r.id, r.platform, r.handle, r.name) for r in inserted
+                              if not r.is_brand])
+    out: dict[tuple[str, str], int] = {(r.platform, r.external_id): r.id for r in inserted}
+    missing = [k for k in latest if k not in out]
+    for platform in {p for p, _ in missing}:
+        ids = [e for p, e in missing if p == platform]
+        for chunk in _chunks(ids):
+            for pk, external_id in session.execute(
+                select(Author.id, Author.external_id).where(
+                    Author.platform == platform, Author.external_id.in_(chunk))
+            ):
+                out[(platform, external_id)] = pk
+    return out
 
 
 def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dict[tuple[str, str],
@@ -227,27 +277,33 @@ def upsert_mentions(
             "updated_at": now,
         })
     inserted_keys: set[tuple[str, str]] = set()
-    for chunk in _chunks(rows, _BATCH // 2):
-        stmt = (
-            _insert(session, Mention)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-            .returning(Mention.id, Mention.platform, Mention.external_id)
-        )
-        for pk, platform, external_id in session.execute(stmt):
-            result.inserted_ids.append(pk)
-            result.inserted_refs.append(f"{platform}:{external_id}")
-            inserted_keys.add((platform, external_id))
+    stmt = (
+        _insert(session, Mention)
+        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+        .returning(Mention.id, Mention.platform, Mention.external_id)
+    )
+    for pk, platform, external_id in session.execute(stmt, rows):
+        result.inserted_ids.append(pk)
+        result.inserted_refs.append(f"{platform}:{external_id}")
+        inserted_keys.add((platform, external_id))
     _count_hourly(session, [r for r in rows if (r["platform"], r["external_id"]) in inserted_keys])
-    for row in rows:
-        if (row["platform"], row["external_id"]) in inserted_keys:
-            continue
-        result.existing += 1
+    seen_again = [
+        {"b_platform": r["platform"], "b_external": r["external_id"],
+         "b_likes": r["like_count"], "b_replies": r["reply_count"],
+         "b_reposts": r["repost_count"], "b_raw": r["raw"], "b_now": now}
+        for r in rows if (r["platform"], r["external_id"]) not in inserted_keys
+    ]
+    result.existing = len(seen_again)
+    if seen_again:
+        table = Mention.__table__
         session.execute(
-            update(Mention)
-            .where(Mention.platform == row["platform"], Mention.external_id == row["external_id"])
-            .values(like_count=row["like_count"], reply_count=row["reply_count"],
-                    repost_count=row["repost_count"], raw=row["raw"], fetched_at=now)
+            update(table)
+            .where(table.c.platform == bindparam("b_platform"),
+                   table.c.external_id == bindparam("b_external"))
+            .values(like_count=bindparam("b_likes"), reply_count=bindparam("b_replies"),
+                    repost_count=bindparam("b_reposts"), raw=bindparam("b_raw", type_=JSONType),
+                    fetched_at=bindparam("b_now", type_=UTCDateTime)),
+            seen_again,
         )
     return result
 
@@ -349,3 +405,20 @@ def count_mentions(session: Session, *, include_own: bool = False) -> int:
     if not include_own:
         stmt = stmt.where(Mention.is_own.is_(False))
     return int(session.execute(stmt).scalar_one())
+
+
+def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]]) -> set[
+        tuple[str, str]]:
+    """Which of these (platform, external_id) pairs are stored already (e.g. so that only new
+    texts are scored)."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, external_id in platform_ids:
+        by_platform.setdefault(platform, []).append(external_id)
+    found: set[tuple[str, str]] = set()
+    for platform, ids in by_platform.items():
+        for chunk in _chunks(ids, 500):
+            found.update((platform, e) for e in session.execute(
+                select(Mention.external_id).where(Mention.platform == platform,
+                                                  Mention.external_id.in_(chunk))
+            ).scalars())
+    return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -21,8 +20,6 @@ from carewatch.platform_clients import MissingCredentials, graph_client, x_clien
 from carewatch.settings import Settings
 
 log = get_logger(__name__)
-
-RESPOND_EVERY_SECONDS = 15.0
 
 
 def check_credentials(settings: Settings) -> None:
@@ -37,15 +34,6 @@ def check_credentials(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _responder_job(db: Any, settings: Settings) -> Callable[[], Any] | None:
-    try:
-        from responders.outbox import run_due
-    except ImportError as exc:
-        log.warning("responder_unavailable", error=str(exc))
-        return None
-    return lambda: run_due(db, settings)
-
-
 @app.command("listen")
 def listen_command(
     ctx: typer.Context,
@@ -53,6 +41,7 @@ def listen_command(
                               "(every page since its stored cursor), then exit."),
 ) -> None:
     """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
+    from carewatch.jobs import routing_hook, run_listener_forever
     from listener.ingest import Ingestor, default_alert_engine
 
     context = app_context(ctx)
@@ -64,7 +53,8 @@ def listen_command(
     db = context.database()
     engine = default_alert_engine(db, settings)
     if once:
-        ingestor = Ingestor(db, settings, alert_engine=engine)
+        ingestor = Ingestor(db, settings, alert_engine=engine,
+                            on_new_mentions=routing_hook(db))
         results = ingestor.poll_all(once=True)
         for result in results:
             print(result.summary(), file=sys.stderr)
@@ -80,8 +70,6 @@ def listen_command(
                           + "; ".join(r.source_key for r in failed))
         return
 
-    from listener.schedule import listener_jobs, run_forever
-
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -90,15 +78,8 @@ def listen_command(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        from listener.ingest import default_scorer
-
-        scorer = default_scorer(settings)
-        jobs = listener_jobs(db, settings, engine, scorer)
-        respond = _responder_job(db, settings)
-        if respond is not None:
-            jobs.append(("respond", respond, RESPOND_EVERY_SECONDS))
         print(f"listening to {len(settings.sources)} sources; Ctrl-C stops", file=sys.stderr)
-        run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer)
+        run_listener_forever(db, settings, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

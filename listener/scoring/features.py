@@ -49,40 +49,95 @@ def mask(text: str) -> str:
 
 def tokens(masked: str) -> list[str]:
     """Word, number, `!`/`?` and emoji tokens of masked text; numbers collapse to `0`."""
-    out = []
-    for tok in TOKEN_RE.findall(masked):
-        out.append("0" if tok[0].isdigit() else tok)
-    return out
+    return [("0" if tok[0].isdigit() else tok) for tok in TOKEN_RE.findall(masked)]
 
 
 # --- care rules ------------------------------------------------------------------------------
 
-def _words(*phrases: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b")
-
-
-# Things that go wrong in customer care, brand-independent where possible. Single words are
-# looked up in a set of tokens and multi-word phrases by one regex: a single regex with
-# ~80 alternatives and word boundaries cost 20 µs a tweet, as much as half of VADER.
-CARE_NEG_WORDS = frozenset(
+# Things that go wrong in customer care. Single words are looked up in sets of tokens and
+# multi-word phrases by one regex: a single regex with ~80 alternatives and word boundaries
+# cost 20 µs a tweet, as much as half of VADER.
+#
+# Two kinds of word: CARE_STRONG words name a service failure in any industry (airlines,
+# telecoms, banks, retailers, delivery, apps) and on their own make a text "care context";
+# CARE_WEAK words are negative in care text but common in ordinary chatter ("again", "hours",
+# "worst"), so they feed the model but do not, alone, take a text away from VADER.
+CARE_STRONG_WORDS = frozenset(
     [
-        "late", "lost", "again", "stuck", "stranded", "worst", "broken", "damaged", "rude",
-        "unacceptable", "ridiculous", "disappointed", "disappointing", "disappointment",
-        "terrible", "horrible", "awful", "useless", "pathetic", "hours", "hour", "days", "issue",
-        "issues", "problem", "problems", "seriously", "ruined", "why", "overbooked", "oversold",
-        "missing", "wrong", "error", "outage", "waste", "understaffed", "lines", "nobody",
-        "unhelpful", "fail", "failed", "fails", "failure", "hold", "waiting", "waited",
-        "overcharged", "incompetent", "joke", "nightmare", "mess", "frustrated", "frustrating",
-        "annoyed", "angry", "furious",
+        # travel
+        "stranded", "overbooked", "oversold", "rebooked", "layover", "misconnect",
+        # delivery / retail
+        "undelivered", "misdelivered", "backordered", "defective", "faulty", "damaged",
+        # money
+        "overcharged", "overcharge", "overdraft", "unauthorized", "unauthorised", "fraudulent",
+        "chargeback", "scammed", "ripoff", "declined",
+        # telecoms / tech
+        "outage", "outages", "disconnected", "buffering", "glitch", "glitches", "glitchy",
+        "crashing", "unreachable", "laggy",
+        # service
+        "unhelpful", "understaffed", "incompetent", "unresolved", "escalate", "escalated",
+        "complaint", "complaints",
     ]
 )
-CARE_NEG_PREFIXES = ("cancel", "delay", "refund", "complain", "rebook")
+CARE_WEAK_WORDS = frozenset(
+    [
+        "late", "lost", "again", "stuck", "worst", "broken", "rude", "unacceptable",
+        "ridiculous", "disappointed", "disappointing", "disappointment", "terrible", "horrible",
+        "awful", "useless", "pathetic", "hours", "hour", "days", "issue", "issues", "problem",
+        "problems", "seriously", "ruined", "why", "missing", "wrong", "error", "waste", "lines",
+        "nobody", "fail", "failed", "fails", "failure", "hold", "waiting", "waited", "joke",
+        "nightmare", "mess", "frustrated", "frustrating", "annoyed", "angry", "furious",
+        "still", "weeks", "crashed", "crashes", "slow", "charged", "denied", "refused",
+        "ignored", "ignoring",
+    ]
+)
+CARE_NEG_WORDS = CARE_STRONG_WORDS | CARE_WEAK_WORDS
+# Prefixes are strong: "cancelled", "delayed", "refund", "complained", "rebooking".
+CARE_NEG_PREFIXES = ("cancel", "delay", "refund", "complain", "rebook", "reimburs")
 CARE_NEG_PHRASES_RE = re.compile(
-    r"\b(?:on hold|still waiting|waiting for|been waiting|los(?:e|ing) my|"
-    r"never (?:arrived|came|received|got|showed)|no one|no response|no reply|no answer|"
-    r"no help|not helpful|missed (?:my )?(?:connection|flight)|charged twice|double charged|"
-    r"hung up|can'?t get through|cannot get through|still no|yet again|fix (?:this|it)|"
-    r"doesn'?t work|not working|down again|never again|call back|dm'?d)\b"
+    r"\b(?:on hold|still waiting|waiting for|been waiting|los(?:e|ing|t) my|"
+    r"never (?:arrived|came|received|got|showed|delivered|refunded)|no one|no response|"
+    r"no reply|no answer|no help|not helpful|missed (?:my )?(?:connection|flight)|"
+    r"charged (?:me )?(?:twice|again|double)|double charged|hung up|"
+    r"can'?t get through|cannot get through|still no|still not|yet again|fix (?:this|it)|"
+    r"doesn'?t work|not working|stopped working|won'?t (?:load|work|connect|open)|"
+    r"keeps? (?:crashing|dropping|freezing|failing|cutting)|down again|never again|"
+    r"call(?:ed)? back|dm'?d|no (?:signal|service|internet|wifi|wi-fi|connection|power|"
+    r"network|coverage|refund)|(?:is|are|been|still|went) down|"
+    r"(?:can'?t|cannot|unable to) (?:log ?in|sign ?in|access|connect|pay|cancel|"
+    r"get a refund|reach|track)|locked out|"
+    r"where(?:'s| is) my|(?:haven'?t|hasn'?t|didn'?t|not|never) (?:been )?"
+    r"(?:received|delivered|arrived|refunded|credited|fixed|resolved)|"
+    r"wrong (?:order|item|size|charge|address|amount)|money back|my money|"
+    r"(?:days|weeks|hours) (?:later|now|ago)|for (?:an? |\d+ )?(?:hours?|days|weeks)|"
+    r"customer (?:service|care|support)|nobody (?:cares|helps|answers|called))\b"
+)
+# Nouns and verbs of a service relationship: who you talk to when something breaks, and the
+# things they sell. Ordinary chatter rarely has them; "@friend I love you" has none.
+SERVICE_WORDS = frozenset(
+    [
+        # travel
+        "flight", "flights", "flt", "gate", "boarding", "baggage", "luggage", "bag", "bags",
+        "seat", "seats", "booking", "booked", "reservation", "ticket", "tickets", "itinerary",
+        "airport", "crew", "pilot", "plane", "aircraft", "connection", "upgrade",
+        # retail / delivery
+        "order", "orders", "ordered", "delivery", "delivered", "package", "parcel",
+        "shipment", "shipping", "shipped", "tracking", "courier", "driver", "item", "items",
+        "store", "stock", "replacement", "exchange", "warranty", "receipt", "return",
+        "returned",
+        # money
+        "account", "bill", "billing", "invoice", "payment", "payments", "card", "transaction",
+        "bank", "branch", "loan", "mortgage", "atm", "deposit", "balance", "fee", "fees",
+        "refund", "refunds", "credit", "debit", "transfer",
+        # telecoms / tech
+        "app", "website", "login", "password", "signal", "wifi", "internet", "broadband",
+        "network", "coverage", "router", "subscription", "contract", "plan", "service",
+        "support", "update",
+        # people and channels
+        "customer", "customers", "agent", "agents", "representative", "rep", "staff",
+        "manager", "supervisor", "dm", "hotline", "helpline", "voucher", "vouchers",
+        "points", "miles", "claim", "compensation", "policy",
+    ]
 )
 THANKS_WORDS = frozenset(
     ["thanks", "thank", "thx", "ty", "appreciate", "appreciated", "kudos", "props"]
@@ -98,7 +153,7 @@ NEGATION_WORDS = frozenset(
     [
         "not", "no", "never", "dont", "don't", "didnt", "didn't", "doesnt", "doesn't", "isnt",
         "isn't", "wasnt", "wasn't", "cant", "can't", "won't", "wont", "couldn't", "couldnt",
-        "haven't", "havent", "hasn't", "hasnt",
+        "haven't", "havent", "hasn't", "hasnt", "cannot",
     ]
 )
 QUESTION_WORDS = frozenset(
@@ -110,6 +165,18 @@ QUESTION_WORDS = frozenset(
 CONTRAST_WORDS = frozenset(
     ["but", "however", "although", "though", "yet"]
 )
+_PHRASE_GATE = frozenset(
+    [
+        "hold", "waiting", "no", "never", "not", "missed", "charged", "hung", "can't", "cant",
+        "cannot", "still", "again", "fix", "doesn't", "doesnt", "working", "won't", "wont",
+        "keep", "keeps", "down", "call", "called", "dm'd", "dmd", "unable", "locked", "where",
+        "where's", "haven't", "hasn't", "didn't", "havent", "hasnt", "didnt", "wrong",
+        "money", "days", "weeks", "hours", "customer", "nobody", "lose", "losing", "lost",
+        "double", "stopped",
+    ]
+)
+_UPPER_DROP_RE = re.compile(r"[^A-Z]+")
+_LOWER_DROP_RE = re.compile(r"[^a-z]+")
 
 
 @dataclass(slots=True)
@@ -125,23 +192,39 @@ class Cues:
     exclaim: int
     caps: float
     n_tokens: int
+    strong: int = 0
+    service: int = 0
+    handle: bool = False
 
     @property
     def care(self) -> bool:
-        """Whether the text reads like a customer-care message. Questions and thanks alone do
-        not count: "What a beautiful morning" is ordinary text and must stay VADER's."""
-        return self.care_neg > 0 or self.sarcasm
+        """Whether the text is in a real customer-care context: a service failure named
+        (strong word or phrase), a service relationship (order, account, flight, signal...)
+        or sarcasm around a failure. An @handle, questions, thanks or generic negative words
+        alone do not count: "@jo what a beautiful morning" and "@jo worst day ever" are
+        ordinary text and must stay VADER's."""
+        return self.strong > 0 or self.service > 0 or self.sarcasm
 
 
 def cues(masked: str, raw: str, toks: list[str]) -> Cues:
     """Rule cues of a text (`masked` from `mask`, `raw` as written, `toks` from `tokens`)."""
-    care_neg = 0
+    care_neg = strong = service = 0
     contrast_at = -1
     contrast_neg = False
-    thanks = negation = False
+    thanks = negation = handle = False
+    strong_words = CARE_STRONG_WORDS
+    weak_words = CARE_WEAK_WORDS
+    service_words = SERVICE_WORDS
     for i, t in enumerate(toks):
-        if t in CARE_NEG_WORDS or t.startswith(CARE_NEG_PREFIXES):
+        if t in service_words:
+            service += 1
+        if t in weak_words:
             care_neg += 1
+            if contrast_at >= 0:
+                contrast_neg = True
+        elif t in strong_words or t.startswith(CARE_NEG_PREFIXES):
+            care_neg += 1
+            strong += 1
             if contrast_at >= 0:
                 contrast_neg = True
         elif t in THANKS_WORDS:
@@ -150,14 +233,19 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
             negation = True
         elif t in CONTRAST_WORDS and contrast_at < 0:
             contrast_at = i
-    phrases = CARE_NEG_PHRASES_RE.findall(masked)
-    care_neg += len(phrases)
-    first = next((t for t in toks if t != "usertoken"), "")
+        elif t == "usertoken":
+            handle = True
+    # Every phrase holds one of the gate words, so most texts skip the regex.
+    phrases = 0 if _PHRASE_GATE.isdisjoint(toks) else len(CARE_NEG_PHRASES_RE.findall(masked))
+    care_neg += phrases
+    strong += phrases
+    first = toks[1] if toks and toks[0] == "usertoken" and len(toks) > 1 else (
+        toks[0] if toks else "")
     question = "?" in toks or first in QUESTION_WORDS
     caps = 0.0
     if len(raw) > 12:
-        upper = sum(map(str.isupper, raw))
-        lower = sum(map(str.islower, raw))
+        upper = len(_UPPER_DROP_RE.sub("", raw))
+        lower = len(_LOWER_DROP_RE.sub("", raw))
         caps = upper / (upper + lower) if upper + lower > 8 else 0.0
     return Cues(
         care_neg=care_neg,
@@ -169,6 +257,9 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
         exclaim=min(toks.count("!"), 3),
         caps=caps,
         n_tokens=len(toks),
+        strong=strong,
+        service=service,
+        handle=handle,
     )
 
 
@@ -177,7 +268,7 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
 DENSE_NAMES = (
     "vader_compound", "vader_pos", "vader_neg", "vader_neu", "care_neg", "thanks", "sarcasm",
     "question", "negation", "contrast_neg", "exclaim", "caps", "length", "thanks_no_neg",
-    "compound_x_care",
+    "compound_x_care", "care_context", "service",
 )
 
 
@@ -189,18 +280,38 @@ def dense(vader: dict[str, float], c: Cues) -> list[float]:
         float(c.thanks), float(c.sarcasm), float(c.question), float(c.negation),
         float(c.contrast_neg), c.exclaim / 3.0, c.caps, math.log1p(c.n_tokens) / 4.0,
         float(c.thanks and c.care_neg == 0), vader["compound"] * min(care, 1.0),
+        float(c.care), math.log1p(c.service),
     ]
 
 
+_CRC: dict[str, int] = {}
+_CRC_MAX = 300_000
+
+
+def _crc(key: str) -> int:
+    value = _CRC.get(key)
+    if value is None:
+        if len(_CRC) >= _CRC_MAX:
+            _CRC.clear()  # bounded memory; the values are pure functions of the key
+        value = _CRC[key] = zlib.crc32(key.encode())
+    return value
+
+
 def hashed(toks: list[str], buckets: int) -> list[int]:
-    """Bucket indices of word unigrams and bigrams (with sentence boundaries)."""
-    crc = zlib.crc32
-    out = [crc(t.encode()) % buckets for t in toks]
-    prev = "<s>"
+    """Bucket indices of word unigrams and bigrams (with sentence boundaries). CRC32 values
+    are memoised: tweets repeat the same few thousand words, and encode+crc per n-gram was a
+    tenth of the per-text cost."""
+    get = _CRC.get
+    out = []
     for t in toks:
-        out.append(crc(f"{prev} {t}".encode()) % buckets)
+        value = get(t)
+        out.append((value if value is not None else _crc(t)) % buckets)
+    prev = "<s>"
+    for t in (*toks, "</s>"):
+        key = prev + " " + t
+        value = get(key)
+        out.append((value if value is not None else _crc(key)) % buckets)
         prev = t
-    out.append(crc(f"{prev} </s>".encode()) % buckets)
     return out
 
 

@@ -19,17 +19,17 @@ import gzip
 import json
 import math
 import re
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
-from listener.scoring.language import detect
+from listener.scoring.language import detect, extend_english
 
 MODEL_PATH = Path(__file__).with_name("data") / "care_model.json.gz"
 NEG, POS = -0.05, 0.05
@@ -78,7 +78,12 @@ class SentimentResult:
 
 
 class _Model:
-    """Weights of the care model and the Korean model, decoded once per process."""
+    """Weights of the care model and the Korean model, decoded once per process.
+
+    Pure Python (no numpy): a tweet touches ~40 weight rows, which plain float additions do
+    in a few microseconds, while importing numpy alone costs ~0.15 s of start-up and a
+    numpy call per text costs more than the arithmetic it saves.
+    """
 
     def __init__(self, path: Path | None = None, raw: dict[str, Any] | None = None) -> None:
         if raw is None:
@@ -87,23 +92,39 @@ class _Model:
         if list(raw["dense_names"]) != list(F.DENSE_NAMES):
             raise RuntimeError(f"{path}: feature layout differs; rerun scripts/train_sentiment.py")
         self.buckets = int(raw["buckets"])
-        self.W = _unpack(raw["W"]).reshape(self.buckets, 3)
-        self.D = np.asarray(raw["D"], dtype=np.float64)
-        self.b = np.asarray(raw["b"], dtype=np.float64)
+        flat = _unpack(raw["W"])
+        self.W: list[tuple[float, float, float]] = list(zip(flat[0::3], flat[1::3], flat[2::3],
+                                                           strict=True))
+        self.D: list[list[float]] = [[float(x) for x in row] for row in raw["D"]]
+        self.b: list[float] = [float(x) for x in raw["b"]]
         ko = raw.get("ko")
         self.ko_buckets = int(ko["buckets"]) if ko else 0
-        self.ko_W = _unpack(ko["W"]).astype(np.float64) if ko else None
+        self.ko_W: tuple[float, ...] | None = _unpack(ko["W"]) if ko else None
         self.ko_b = float(ko["b"]) if ko else 0.0
 
-    def probs(self, idx: list[int], dense: list[float]) -> np.ndarray:
-        logits = self.W[idx].sum(axis=0) + np.asarray(dense) @ self.D + self.b
-        logits -= logits.max()
-        p = np.exp(logits)
-        return p / p.sum()
+    def probs(self, idx: list[int], dense: list[float]) -> tuple[float, float, float]:
+        """Class probabilities (negative, neutral, positive) of one text."""
+        z0, z1, z2 = self.b
+        W = self.W
+        for i in idx:
+            w = W[i]
+            z0 += w[0]
+            z1 += w[1]
+            z2 += w[2]
+        for x, d in zip(dense, self.D, strict=True):
+            if x:
+                z0 += x * d[0]
+                z1 += x * d[1]
+                z2 += x * d[2]
+        top = max(z0, z1, z2)
+        e0, e1, e2 = math.exp(z0 - top), math.exp(z1 - top), math.exp(z2 - top)
+        total = e0 + e1 + e2
+        return e0 / total, e1 / total, e2 / total
 
 
-def _unpack(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float64)
+def _unpack(text: str) -> tuple[float, ...]:
+    data = base64.b64decode(text)
+    return struct.unpack(f"<{len(data) // 2}e", data)
 
 
 _model: _Model | None = None
@@ -117,7 +138,10 @@ def _load() -> tuple[_Model, SentimentIntensityAnalyzer]:
     if _model is None or _vader is None:
         with _lock:
             if _vader is None:
-                _vader = SentimentIntensityAnalyzer()
+                vader = SentimentIntensityAnalyzer()
+                extend_english(vader.lexicon)
+                extend_english(F.CARE_NEG_WORDS | F.SERVICE_WORDS)
+                _vader = vader
             if _model is None:
                 _model = _Model(MODEL_PATH)
     return _model, _vader
@@ -128,66 +152,55 @@ def warm_up() -> None:
     _load()
 
 
-def _prepare(text: str, vader: SentimentIntensityAnalyzer, buckets: int
-             ) -> tuple[float, bool, list[int], list[float], bool]:
-    """VADER compound, whether the care model applies, its features, and the sarcasm cue."""
-    scores = vader.polarity_scores(text)
-    compound = float(scores["compound"])
-    masked = F.mask(text)
-    toks = F.tokens(masked)
-    cue = F.cues(masked, text, toks)
-    if not ("usertoken" in toks or cue.care):
-        return compound, False, [], [], False  # ordinary text: VADER as it is
-    return compound, True, F.hashed(toks, buckets), F.dense(scores, cue), cue.sarcasm
+# Outside a care context the model may still override VADER, but only when it is this sure:
+# "@jo can't wait for the weekend!!" must keep VADER's reading.
+CONFIDENT = 0.9
 
 
-def _finish(compound: float, p: np.ndarray, sarcasm: bool) -> float:
-    """Keep VADER's compound when its label agrees with the model's; otherwise move the score
-    just inside the model's label band, sized by VADER's strength and the model's confidence."""
-    k = int(p.argmax())
+def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool,
+            care: bool) -> float:
+    """Keep VADER's compound when its label agrees with the model's, or when there is no
+    care context and the model is not confident; otherwise move the score just inside the
+    model's label band, sized by VADER's strength and the model's confidence."""
+    k = 0 if p[0] >= p[1] and p[0] >= p[2] else 1 if p[1] >= p[2] else 2
     if sarcasm and k == 2:
         k = 0  # "great job losing my bag": praise words around a care failure
     vk = 0 if compound <= NEG else 2 if compound >= POS else 1
-    if vk == k:
+    if vk == k or not (care or p[k] >= CONFIDENT):
         return compound
     if k == 1:
         return _NEUTRAL_EDGE * compound
-    confidence = max((float(p[k]) - 1 / 3) * 1.5, 0.0)
+    confidence = max((p[k] - 1 / 3) * 1.5, 0.0)
     size = min(1.0, 0.05 + 0.5 * abs(compound) + 0.45 * confidence)
     return -size if k == 0 else size
+
+
+def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model
+                  ) -> tuple[float, list[str]]:
+    """Care-tuned sentiment of English text and its masked tokens (for language checks)."""
+    scores = vader.polarity_scores(text)
+    compound = scores["compound"]
+    masked = F.mask(text)
+    toks = F.tokens(masked)
+    cue = F.cues(masked, text, toks)
+    care = cue.care
+    if care or cue.handle or cue.care_neg:  # the model may speak; otherwise VADER as it is
+        p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
+        compound = _finish(compound, p, cue.sarcasm, care)
+    return _emoji(text, compound), toks
 
 
 def english(text: str, model: _Model | None = None) -> float:
     """Care-tuned sentiment of English text in [-1, 1] (`model` only for cross-validation)."""
     loaded, vader = _load()
-    model = model or loaded
-    compound, care, idx, dense, sarcasm = _prepare(text, vader, model.buckets)
-    if not care:
-        return _emoji(text, compound)
-    return _emoji(text, _finish(compound, model.probs(idx, dense), sarcasm))
+    return english_parts(text, vader, model or loaded)[0]
 
 
 def english_many(texts: list[str], model: _Model | None = None) -> list[float]:
-    """`english` for many texts, with one vectorised model pass instead of one per text."""
+    """`english` for many texts."""
     loaded, vader = _load()
     model = model or loaded
-    prepared = [_prepare(t, vader, model.buckets) for t in texts]
-    care = [i for i, item in enumerate(prepared) if item[1]]
-    out = [item[0] for item in prepared]
-    if care:
-        flat: list[int] = []
-        starts: list[int] = []
-        for i in care:
-            starts.append(len(flat))
-            flat.extend(prepared[i][2])
-        summed = np.add.reduceat(model.W[np.asarray(flat, dtype=np.int64)], starts, axis=0)
-        logits = summed + np.asarray([prepared[i][3] for i in care]) @ model.D + model.b
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        for row, i in enumerate(care):
-            out[i] = _finish(prepared[i][0], probs[row], prepared[i][4])
-    return [_emoji(t, v) for t, v in zip(texts, out, strict=True)]
+    return [english_parts(t, vader, model)[0] for t in texts]
 
 
 def korean(text: str) -> float:
@@ -196,7 +209,8 @@ def korean(text: str) -> float:
     if model.ko_W is None:
         return 0.0
     idx = F.ko_hashed(text, model.ko_buckets)
-    z = float(model.ko_W[idx].sum()) + model.ko_b if idx else 0.0
+    weights = model.ko_W
+    z = sum(weights[i] for i in idx) + model.ko_b if idx else 0.0
     z -= 0.8 * len(KO_NEG_RE.findall(text))
     z += 0.5 * len(KO_POS_RE.findall(text))
     return math.tanh(z / 2)
@@ -209,26 +223,15 @@ def _result(s: float, lang: str) -> SentimentResult:
 
 def analyze(text: str, lang_hint: str | None = None) -> SentimentResult:
     """Sentiment, label and language of one text; unsupported languages are neutral 0.0."""
+    model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
+    if lang == "en":
+        return _result(english_parts(text, vader, model)[0], lang)
     if lang == "ko":
         return _result(korean(text), lang)
-    if lang == "en":
-        return _result(english(text), lang)
     return SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)
 
 
 def analyze_many(texts: list[str]) -> list[SentimentResult]:
-    """`analyze` for a batch (no language hints): English goes through `english_many`."""
-    langs = [detect(t) for t in texts]
-    en = [i for i, lang in enumerate(langs) if lang == "en"]
-    en_scores = english_many([texts[i] for i in en])
-    out: list[SentimentResult] = []
-    en_iter = iter(en_scores)
-    for text, lang in zip(texts, langs, strict=True):
-        if lang == "en":
-            out.append(_result(next(en_iter), lang))
-        elif lang == "ko":
-            out.append(_result(korean(text), lang))
-        else:
-            out.append(SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False))
-    return out
+    """`analyze` for a batch (no language hints)."""
+    return [analyze(t) for t in texts]

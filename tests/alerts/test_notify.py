@@ -139,8 +139,9 @@ def test_failing_webhook_is_retried_with_backoff_and_delivered_once(db, clock, s
     assert engine.notify_pending() == 2
     assert len(inbox.messages) == 2 and hook.delivered == [] and hook.attempts == 1
     with db.session() as session:
+        key = NotifyConfig(kind="webhook", url=url).key
         rows = session.execute(select(AlertNotification).where(
-            AlertNotification.target_key == f"webhook:{url}")).scalars().all()
+            AlertNotification.target_key == key)).scalars().all()
         failed = [r for r in rows if r.attempts == 1]
         assert len(failed) == 1 and failed[0].last_error == "webhook: HTTP 500"
         assert failed[0].next_attempt_at == clock() + timedelta(seconds=30)

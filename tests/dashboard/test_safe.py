@@ -59,8 +59,10 @@ def test_plain_handles_none_control_chars_and_length() -> None:
 
 def test_cell_neutralises_formulas_and_keeps_text() -> None:
     assert cell('=HYPERLINK("http://e","x")') == "'=HYPERLINK(\"http://e\",\"x\")"
-    assert cell("+1 555") == "'+1 555"
-    assert cell("@acmeair help") == "'@acmeair help"
+    assert cell("+cmd|' /C calc'!A0(") .startswith("'")
+    assert cell("@SUM(1+1)") == "'@SUM(1+1)"
+    assert cell("@acmeair help") == "@acmeair help"
+    assert cell("- just a dash") == "- just a dash"
     assert cell("plain <b>text</b>") == "plain <b>text</b>"
     assert one_line("a\n\n b\tc") == "a b c"
 

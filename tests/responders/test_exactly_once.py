@@ -165,21 +165,6 @@ def test_kill_9_between_answer_and_record(stand: Stand) -> None:
     assert len(stand.ctl.sent()) == 4
 
 
-@pytest.mark.slow
-def test_kill_9_during_direct_message_fails_rather_than_repeats(stand: Stand) -> None:
-    tweet = stand.tweet(username="gus")
-    queue_move_private(stand.db, stand.settings, f"x:{tweet.external_id}", "DM us please",
-                       public_note="Sent you a DM", agent="alice")
-    assert _respond_subprocess(stand.env, crash=True).returncode == -9
-    summary = run_due(stand.db, stand.settings, now=utcnow() + timedelta(minutes=10))
-    lines = [o.line() for o in summary.outcomes]
-    assert summary.failed == 2, lines
-    assert "no way to check whether the direct message arrived" in lines[0]
-    assert "@gus" in lines[0]
-    assert "private message it announces failed" in lines[1]
-    assert Counter(s["kind"] for s in stand.ctl.sent()) == {"x_dm": 1}
-
-
 def test_expired_lease_is_reclaimed_and_sent_once(stand: Stand) -> None:
     tweet = stand.tweet()
     [reply_id] = queue_reply(stand.db, stand.settings, f"x:{tweet.external_id}", "Hello",
