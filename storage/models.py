@@ -180,6 +180,7 @@ class Source(Base):
     platform: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(20))
     cursor: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     healthy: Mapped[bool] = mapped_column(Boolean, default=True)
     health_message: Mapped[str | None] = mapped_column(Text)
     token_state: Mapped[str] = mapped_column(String(20), default="ok")

@@ -312,6 +312,7 @@ def ensure_source(session: Session, key: str, platform: str, kind: str) -> Sourc
     source = session.get(Source, key)
     if source is None:
         source = Source(key=key, platform=platform, kind=kind, cursor={}, healthy=True,
+                        connected_at=utcnow(),
                         token_state="ok", consecutive_failures=0, items_total=0)
         session.add(source)
         session.flush()

@@ -40,19 +40,15 @@ def _root(
 COMMAND_MODULES = (
     "core", "listen", "respond", "score", "export", "alerts", "users", "dashboard",
 )
-_registered = False
 
 
 def _register() -> None:
-    """Import each command module for its side effect of adding commands to `app`."""
-    global _registered
-    if _registered:
-        return
+    """Import each command module for its side effect of adding commands to `app` (Python
+    imports a module once, so this is cheap to call again)."""
     import importlib
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"carewatch.cli.{name}")
-    _registered = True
 
 
 def main(argv: list[str] | None = None) -> int:

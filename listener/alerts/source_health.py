@@ -57,6 +57,11 @@ def detect(session: Session, settings: Settings, now: datetime) -> list[Candidat
         gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:], strict=False)]
         usual = statistics.median(gaps)
         newest = max([times[0]] + ([aware(source.last_item_at)] if source.last_item_at else []))
+        connected = getattr(source, "connected_at", None)
+        if connected is not None:
+            # Silence before carewatch started listening (a backfill's last item) is not
+            # the source going quiet: count from the connection at the earliest.
+            newest = max(newest, aware(connected))
         every = configured[source.key].every if source.key in configured else 0.0
         allowed = max(timedelta(seconds=cfg.quiet_factor * usual), QUIET_FLOOR,
                       timedelta(seconds=2 * every))

@@ -32,7 +32,20 @@ _EN_WORDS = frozenset(
         "been", "from", "but", "all", "so", "how", "why", "flight", "thanks", "thank", "please",
         "help", "customer", "service", "still", "again", "now", "today", "hours", "hour",
         "waiting", "bag", "us", "an", "if", "or", "would", "there", "about", "out", "up", "one",
-        "time",
+        "time", "trying", "check", "need", "good", "like", "new", "did", "back", "right",
+        "found", "people", "these", "find", "book", "love", "got", "going", "know", "think",
+        "want", "make", "take", "give", "day", "way", "any", "more", "some", "than", "then",
+        "them", "their", "which", "who", "because", "should", "could", "after", "before",
+        "over", "into", "only", "really", "very", "being", "has", "had", "were", "here",
+        "yes", "yeah", "guys", "week", "last", "next", "never", "ever", "every", "another",
+        "other", "where", "let", "let's", "doesn't", "didn't", "can't", "won't", "isn't",
+        "wasn't", "it's", "that's", "i've", "you're", "we're", "they're", "thats", "whats",
+        "hey", "said", "says", "tell", "told", "ask", "asked", "work", "working", "gone",
+        "came", "home", "even", "well", "much", "many", "most", "look", "looking", "sure",
+        "since", "while", "around", "through", "without", "thing", "things", "nothing",
+        "anything", "someone", "anyone", "everyone", "great", "bad", "best", "better",
+        "year", "years", "minutes", "night", "morning", "tomorrow", "yesterday", "tonight",
+        "weekend", "got", "getting", "still", "my", "your", "please",
     ]
 ) - {"no", "a"}
 _MIN_CONFIDENCE = 0.9
@@ -94,8 +107,13 @@ def detect(text: str, hint: str | None = None) -> str:
 
 def _latin(body: str, words: list[str], letters: int, hint: str | None) -> str:
     """Latin-script text: English unless clearly something else."""
-    english = sum(1 for w in words if w in _EN_WORDS or w in _en_extra)
+    english = sum(1 for w in words if w in _EN_WORDS)
     if english >= 2 or (english and english * 4 >= len(words)):
+        return "en"
+    # Content words are weaker evidence ("super", "terrible" and "horror" are also Spanish or
+    # French): they decide only when at least half the words are English.
+    content = sum(1 for w in words if w in _en_extra)
+    if content and (english + content) * 2 >= len(words):
         return "en"
     if letters < 0:
         letters = sum(map(len, words))

@@ -281,7 +281,11 @@ def test_agent_queues_a_reply_and_a_move_to_private(served: dict[str, Any], page
     page.get_by_text("Reply queued").first.wait_for()
     _shot(page, "agent-reply-queued")
     _open(page, HOSTILE_REF)
-    page.get_by_role("tab", name="Move to private").click()
+    tab = page.get_by_role("tab", name="Move to private")
+    deadline = time.monotonic() + 15
+    while tab.count() != 1 and time.monotonic() < deadline:  # stale elements of the rerun
+        page.wait_for_timeout(200)
+    tab.click()
     private = page.get_by_role("textbox", name="Private message", exact=True)
     private.fill("Could you send us your booking code?")
     private.press("Control+Enter")
