@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,81 @@ ORDINARY = [  # VADER's README examples and everyday sentences with no care cont
     "Ugh traffic again, this city is the worst", "Finally home. Pizza and a movie tonight",
     "Feeling sick and tired of everything", "So grateful for my family",
 ]
+
+
+CHATTER = [  # everyday social posts written for this proxy: no brand, no service relationship
+    "Best concert of my life last night, still buzzing", "This coffee is amazing",
+    "Can't wait for the weekend!!", "Missed the bus again, great start to the day",
+    "Lol you're hilarious", "So proud of you, congrats on the new job!",
+    "I miss you so much", "That movie was a total waste of two hours",
+    "Rainy Sunday, staying in bed all day", "Our team lost again, so frustrating",
+    "Happy anniversary babe, love you more every day", "Ugh I have a terrible headache",
+    "Just saw the cutest puppy ever", "Why is everyone so rude today",
+    "Good luck on your exam tomorrow!", "Dinner was delicious, thanks for cooking",
+    "Worst haircut ever, I look ridiculous", "See you at the party tonight",
+    "I'm so bored", "Finally finished my thesis, feeling great",
+    "Heartbroken about the news", "This song is stuck in my head",
+    "Thank you all for the birthday wishes!", "My phone died in the middle of the game lol",
+    "What a lovely surprise, you made my day", "Honestly not impressed with the new season",
+    "Be safe out there everyone", "Hate when people chew loudly",
+    "Beautiful sunset at the beach tonight", "I'm exhausted, long week",
+    "That was the funniest thing I've seen all year", "Nobody texted me back, whatever",
+    "Such a fun night with the girls", "I can't believe she said that, so mean",
+    "Going for a run, wish me luck", "Feeling blessed and grateful",
+    "Traffic is horrible this morning", "Your cat is adorable",
+    "Sad that the holidays are over", "Great game last night, what a comeback",
+    "Pizza for dinner again, no complaints", "I'm nervous about the interview",
+    "Yay snow day!", "The new album is pretty boring tbh",
+    "Love this weather", "Stressed out about finals",
+    "Miss my grandma so much today", "Coffee with an old friend, perfect afternoon",
+    "That ending was awful", "Awesome hike this morning, amazing views",
+]
+_SUBJECTS = ["The movie", "My day", "This song", "The party", "Dinner", "The game", "Her speech",
+             "The weather", "My weekend", "That book", "The show", "Our trip", "This class"]
+_TEMPLATES = ["{s} was {w}.", "{s} was so {w} lol", "Honestly {s_l} is {w}",
+              "{s} was kind of {w} today", "{s} was {w}!!", "not gonna lie, {s_l} was {w}",
+              "{s} was {w} but {w2}", "I thought {s_l} was {w}"]
+
+
+def ordinary_proxy(n_template: int = 240, seed: int = 7) -> list[str]:
+    """Ordinary sentences for the Pearson proxy: VADER's README examples, everyday chatter
+    and template sentences built from VADER's own lexicon (seeded, so reproducible). None
+    come from the shared data."""
+    import random
+
+    rng = random.Random(seed)
+    lexicon = SentimentIntensityAnalyzer().lexicon
+    words = sorted(w for w, v in lexicon.items()
+                   if w.isalpha() and len(w) >= 4 and abs(float(v)) >= 1.0)
+    out = list(ORDINARY) + list(CHATTER)
+    for _ in range(n_template):
+        subject = rng.choice(_SUBJECTS)
+        out.append(rng.choice(_TEMPLATES).format(s=subject, s_l=subject.lower(),
+                                                 w=rng.choice(words), w2=rng.choice(words)))
+    return out
+
+
+def with_handles(texts: list[str], seed: int = 11) -> list[str]:
+    """Each text with a random friend's @handle as a prefix (2/3) or suffix (1/3)."""
+    import random
+
+    rng = random.Random(seed)
+    names = ["@jess_k", "@mike88", "@sarahlovesdogs", "@tommy", "@anna_b", "@djkhan",
+             "@mum", "@bestie", "@chris_p", "@lily2000"]
+    return [f"{rng.choice(names)} {t}" if rng.random() < 2 / 3 else f"{t} {rng.choice(names)}"
+            for t in texts]
+
+
+def proxy_pearson(score: Callable[[list[str]], list[float]]) -> tuple[float, float, int]:
+    """Pearson r of `score` vs VADER compound on the ordinary proxy, without and with
+    @handles (VADER ≈ 0.87 with humans on ordinary tweets, so r here is a proxy)."""
+    vader = SentimentIntensityAnalyzer()
+    plain = ordinary_proxy()
+    handled = with_handles(plain)
+    ref = np.array([vader.polarity_scores(t)["compound"] for t in plain])
+    r_plain = float(np.corrcoef(np.array(score(plain)), ref)[0, 1])
+    r_handle = float(np.corrcoef(np.array(score(handled)), ref)[0, 1])
+    return r_plain, r_handle, len(plain)
 
 
 def f1s(y: list[str], pred: list[str]) -> tuple[float, list[float]]:
@@ -100,6 +176,47 @@ def out_of_fold(df: pd.DataFrame) -> np.ndarray:
         idx = np.flatnonzero(test & (langs == "en"))
         out[idx] = english_many([texts[i] for i in idx], model=model)
     return np.round(np.clip(out, -1, 1), 4)
+
+
+VADER_LOOP = """
+import csv, sys
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+analyzer = SentimentIntensityAnalyzer()
+with open(sys.argv[1], newline="", encoding="utf-8") as fh:
+    for row in csv.DictReader(fh):
+        analyzer.polarity_scores(row["text"])
+"""
+
+
+def end_to_end(texts: list[str], rounds: int = 3) -> float:
+    """The held-out check's way: `carewatch score --in X --out Y` as a subprocess against a
+    plain VADER loop script over the same CSV, both including interpreter start-up,
+    alternated and best-of-`rounds` so a noisy neighbour does not decide. Returns the ratio
+    of texts per second (carewatch / VADER)."""
+    import subprocess
+
+    exe = Path(sys.executable)
+    cli = exe.with_name("carewatch")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, loop = Path(tmp) / "in.csv", Path(tmp) / "vader_loop.py"
+        pd.DataFrame({"text": texts}).to_csv(src, index=False)
+        loop.write_text(VADER_LOOP)
+        # defaults only: no CAREWATCH_CONFIG, and cwd (tmp) holds no carewatch.toml
+        env = {k: v for k, v in os.environ.items() if k != "CAREWATCH_CONFIG"}
+        best_v = best_c = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            subprocess.run([str(exe), str(loop), str(src)], check=True, env=env)
+            best_v = min(best_v, time.perf_counter() - t)
+            t = time.perf_counter()
+            subprocess.run([str(cli), "score", "--in", str(src), "--out",
+                            str(Path(tmp) / "out.csv")], check=True, env=env,
+                           stderr=subprocess.DEVNULL, cwd=tmp)
+            best_c = min(best_c, time.perf_counter() - t)
+    ratio = best_v / best_c
+    print(f"end-to-end ({len(texts)} texts, best of {rounds}, with start-up): VADER loop "
+          f"script {best_v:.2f}s, `carewatch score` {best_c:.2f}s, ratio {ratio:.2f}")
+    return ratio
 
 
 def main() -> int:
@@ -156,6 +273,11 @@ def main() -> int:
           f"({len(calm)} neutral/positive tweets without complaint words)")
     print(f"{'Pearson r vs VADER, ordinary':28}{1.0:>10.3f}{r_ord:>12.3f}   "
           f"({len(ORDINARY)} ordinary sentences)")
+    r_plain, r_handle, n_proxy = proxy_pearson(english_many)
+    print(f"{'Pearson r vs VADER, proxy':28}{1.0:>10.3f}{r_plain:>12.3f}   "
+          f"({n_proxy} ordinary sentences: VADER examples, chatter, lexicon templates)")
+    print(f"{'  same, with @friend handles':28}{1.0:>10.3f}{r_handle:>12.3f}   "
+          "(target >= 0.95; VADER ~0.87 with human ratings)")
     print(f"(cross-validated scoring took {time.perf_counter() - t0:.0f}s)\n")
 
     nsmc = args.data / "nsmc_dev.tsv"
@@ -195,6 +317,7 @@ def main() -> int:
             c_tps = n / (time.perf_counter() - t)
         print(f"throughput ({n} texts, {os.cpu_count()} cores): VADER loop {v_tps:,.0f}/s, "
               f"carewatch score_csv {c_tps:,.0f}/s, ratio {c_tps / v_tps:.2f}")
+        end_to_end(texts)
     return 0
 
 

@@ -109,12 +109,15 @@ def _wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> b
 
 
 def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> None:
+    from carewatch.log import configure_logging
     from carewatch.settings import load_settings
     from sandbox.server import SandboxServer
     from storage.db import DatabaseError, open_database
     from storage.migrate import upgrade
     from storage.users import create_or_update_user
 
+    # The demo's terminal is for the banner and problems; routine polling stays quiet.
+    configure_logging(os.environ.get("CAREWATCH_LOG_LEVEL", "WARNING"))
     DEMO_DIR.mkdir(exist_ok=True)
     config_path = DEMO_DIR / "carewatch.toml"
     config_path.write_text(DEMO_CONFIG, encoding="utf-8")
@@ -141,8 +144,9 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
         from responders.teamwork import seed_canned_replies
 
         seed_canned_replies(db, settings)
-        for _role, (username, password) in DEMO_USERS.items():
-            create_or_update_user(db, username, _role, password)
+        with db.write() as session:
+            for role, (username, password) in DEMO_USERS.items():
+                create_or_update_user(session, username, role, password, actor="demo")
 
         port = _free_port(dashboard_port)
         dashboard = subprocess.Popen(

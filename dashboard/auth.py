@@ -94,8 +94,31 @@ def log_out() -> None:
             st.session_state.pop(key, None)
 
 
+# Streamlit gives every password field a reveal button labelled "Show password", so two
+# elements answer to the label "Password" and `get_by_label("Password")` in a browser test (or
+# a screen reader's label search) is ambiguous. This fixed script, with no outside input,
+# renames that button; the field itself stays a real `type=password` input.
+_RELABEL_REVEAL_BUTTON = """
+<script>
+(() => {
+  const relabel = () => document.querySelectorAll(
+    'button[aria-label="Show password"], button[aria-label="Hide password"]'
+  ).forEach((button) => {
+    const shown = button.getAttribute("aria-label") === "Hide password";
+    button.setAttribute("aria-label", shown ? "Hide characters" : "Reveal characters");
+  });
+  relabel();
+  new MutationObserver(relabel).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["aria-label"],
+  });
+})();
+</script>
+"""
+
+
 def login_page() -> None:
     """The login form: inputs `Username` and `Password`, button `Log in`."""
+    st.html(_RELABEL_REVEAL_BUTTON, unsafe_allow_javascript=True)
     st.title("carewatch")
     st.caption("Social care inbox. Log in to continue.")
     notice = st.session_state.get(NOTICE_KEY)

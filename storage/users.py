@@ -21,7 +21,10 @@ from storage.models import AuditEntry, User, utcnow
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD_LENGTH = 8
+# Refused below this; the CLI and Settings page warn below RECOMMENDED_PASSWORD_LENGTH.
+# Kept low on purpose: an organisation's own password policy decides, not carewatch.
+MIN_PASSWORD_LENGTH = 4
+RECOMMENDED_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 _USERNAME_MAX = 100
 

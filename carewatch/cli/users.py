@@ -57,6 +57,11 @@ def add_command(
         validate_password(password)
     except PasswordRuleError as exc:
         raise UsageError(str(exc)) from None
+    from storage.users import RECOMMENDED_PASSWORD_LENGTH
+
+    if len(password) < RECOMMENDED_PASSWORD_LENGTH:
+        print(f"warning: the password is shorter than {RECOMMENDED_PASSWORD_LENGTH} characters;"
+              " a long passphrase is safer", file=sys.stderr)
     db = app_context(ctx).database()
     with db.write() as session:
         _, created = create_or_update_user(session, username, parsed, password, actor="cli")

@@ -137,6 +137,11 @@ SERVICE_WORDS = frozenset(
         "customer", "customers", "agent", "agents", "representative", "rep", "staff",
         "manager", "supervisor", "dm", "hotline", "helpline", "voucher", "vouchers",
         "points", "miles", "claim", "compensation", "policy",
+        # talking to a service: "I was told", "no one answered", "how do I talk to a person"
+        "told", "asked", "response", "respond", "responded", "answer", "answered", "email",
+        "emailed", "phone", "call", "called", "calling", "person", "human", "help", "helped",
+        "assist", "assistance", "info", "information", "status", "process", "communication",
+        "waited", "wait", "follow", "reply", "replied", "contact", "contacted",
     ]
 )
 THANKS_WORDS = frozenset(
@@ -164,6 +169,14 @@ QUESTION_WORDS = frozenset(
 )
 CONTRAST_WORDS = frozenset(
     ["but", "however", "although", "though", "yet"]
+)
+# Handles that look like a company's care account rather than a person: "@AmazonHelp",
+# "@comcastcares", "@Uber_Support", "@AskPayPal", "@SouthwestAir", or a known brand name.
+BRAND_HANDLE_RE = re.compile(
+    r"@(?:ask[a-z0-9_]+|[a-z0-9_]*(?:support|help|helps|helpers|care|cares|service|services|"
+    r"assist|official|air|airways|airlines|bank|_uk|_us|_cs|hq)|"
+    r"(?:united|americanair|southwestair|usairways|jetblue|virginamerica|delta)[a-z]*)\b",
+    re.IGNORECASE,
 )
 _PHRASE_GATE = frozenset(
     [
@@ -195,15 +208,17 @@ class Cues:
     strong: int = 0
     service: int = 0
     handle: bool = False
+    brand: bool = False
 
     @property
     def care(self) -> bool:
         """Whether the text is in a real customer-care context: a service failure named
         (strong word or phrase), a service relationship (order, account, flight, signal...)
-        or sarcasm around a failure. An @handle, questions, thanks or generic negative words
+        sarcasm around a failure, or a message to a company's care account (`BRAND_HANDLE_RE`).
+        A person's @handle, questions, thanks or generic negative words
         alone do not count: "@jo what a beautiful morning" and "@jo worst day ever" are
         ordinary text and must stay VADER's."""
-        return self.strong > 0 or self.service > 0 or self.sarcasm
+        return self.brand or self.strong > 0 or self.service > 0 or self.sarcasm
 
 
 def cues(masked: str, raw: str, toks: list[str]) -> Cues:
@@ -260,6 +275,7 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
         strong=strong,
         service=service,
         handle=handle,
+        brand=handle and BRAND_HANDLE_RE.search(raw) is not None,
     )
 
 

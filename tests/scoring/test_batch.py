@@ -61,3 +61,23 @@ def test_bad_input_writes_nothing(tmp_path: Path, content: bytes | None, match: 
         score_csv(src, dst, progress=False)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == ([src] if content is not None else [])
+
+
+def test_ragged_rows(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("id,text\n1,@acmeair hi\n\n2\n", encoding="utf-8")
+    assert score_csv(src, dst, progress=False) == 2
+    rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
+    assert rows[2][:2] == ["2", ""]
+    src.write_text("id,text\n1,ok,extra\n", encoding="utf-8")
+    with pytest.raises(ScoringInputError, match="line 2 has 3 fields"):
+        score_csv(src, dst, progress=False)
+
+
+def test_many_chunks_keep_order(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, [[str(i), f"@acmeair order {i} never arrived"] for i in range(50)],
+              ["id", "text"])
+    assert score_csv(src, dst, workers=2, chunk_size=7, progress=False) == 50
+    rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(50)]

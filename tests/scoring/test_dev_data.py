@@ -27,4 +27,4 @@ def test_macro_f1_floor_on_unseen_airline() -> None:
     df = df.reset_index(drop=True)
     ours = E.out_of_fold(df)
     f1, _ = E.f1s(df["airline_sentiment"].tolist(), [label_of(s).value for s in ours])
-    assert f1 >= 0.70, f"leave-one-airline-out macro-F1 fell to {f1:.3f} (measured 0.738)"
+    assert f1 >= 0.70, f"leave-one-airline-out macro-F1 fell to {f1:.3f} (measured 0.73-0.74)"

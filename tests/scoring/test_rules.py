@@ -140,3 +140,37 @@ def test_score_many_matches_score(scorer: Scorer) -> None:
              "¿Dónde está mi maleta? Nadie me ayuda en el aeropuerto"]
     assert [s.sentiment for s in scorer.score_many(texts)] == [
         scorer.score(t).sentiment for t in texts]
+
+
+def test_person_handle_keeps_vader(scorer: Scorer) -> None:
+    """An @friend on ordinary text is not care context: VADER's compound passes through."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    for text in ["@jess_k can't wait for the weekend!!", "@mike88 worst haircut ever lol",
+                 "So proud of you, congrats on the new job! @anna_b"]:
+        plain = text.replace("@jess_k ", "").replace("@mike88 ", "").replace(" @anna_b", "")
+        expected = vader.polarity_scores(plain)["compound"]
+        assert scorer.score(text).sentiment == pytest.approx(expected, abs=0.06), text
+
+
+def test_generic_care_domains_are_negative(scorer: Scorer) -> None:
+    """Care cues beyond airlines: delivery, telecoms, banks, apps, call centres."""
+    for text in ["@ShopCoHelp my order never arrived", "@telco_care no signal for 3 days",
+                 "@AskBank I was charged twice for the same payment",
+                 "@AppSupport the app keeps crashing", "@PowerCo on hold for an hour"]:
+        assert label(scorer, text) is SentimentLabel.NEGATIVE, text
+
+
+def test_care_context_cues() -> None:
+    from listener.scoring import features as F
+
+    def ctx(text: str) -> bool:
+        masked = F.mask(text)
+        return F.cues(masked, text, F.tokens(masked)).care
+
+    assert ctx("@AmazonHelp where is my package")
+    assert ctx("@comcastcares internet is down again")
+    assert ctx("@jo my order never arrived")
+    assert not ctx("@jo what a beautiful morning")
+    assert not ctx("@jo worst day ever")
