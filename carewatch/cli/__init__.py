@@ -40,20 +40,45 @@ def _root(
 COMMAND_MODULES = (
     "core", "listen", "respond", "score", "export", "alerts", "users", "dashboard",
 )
+# Which module defines each top-level command, so a run imports only what it needs
+# (`carewatch score` should not pay for the database layer and the platform clients).
+COMMAND_HOMES = {
+    "init": "core", "sandbox": "core", "demo": "core", "listen": "listen",
+    "respond": "respond", "reply": "respond", "move-private": "respond", "assign": "respond",
+    "approve": "respond", "canned": "respond", "score": "score", "export": "export",
+    "alerts": "alerts", "users": "users", "dashboard": "dashboard",
+}
+_GLOBAL_OPTIONS_WITH_VALUE = {"--config", "-c", "--log-level"}
 
 
-def _register() -> None:
-    """Import each command module for its side effect of adding commands to `app` (Python
-    imports a module once, so this is cheap to call again)."""
+def _command_name(argv: list[str]) -> str | None:
+    """The top-level command in `argv`, skipping the global options."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _register(argv: list[str] | None = None) -> None:
+    """Import the command modules for their side effect of adding commands to `app`: only
+    the one that defines the command being run, or all of them (help, unknown commands)."""
     import importlib
 
-    for name in COMMAND_MODULES:
+    home = COMMAND_HOMES.get(_command_name(argv) or "") if argv is not None else None
+    help_asked = argv is not None and any(a in ("-h", "--help") for a in argv)
+    names = [home] if home in COMMAND_MODULES and not help_asked else COMMAND_MODULES
+    for name in names:
         importlib.import_module(f"carewatch.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to exit codes 2 (bad input) and 1 (failure)."""
-    _register()
+    _register(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=argv, prog_name="carewatch", standalone_mode=False)
     except UsageError as exc:

@@ -7,13 +7,15 @@ retries did not cure; `carewatch.cli.main` prints their one line on stderr, no t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from carewatch.log import register_secrets
 from carewatch.settings import ConfigError, Settings, load_settings
-from storage.db import Database, DatabaseError, open_database
+
+if TYPE_CHECKING:  # the database layer is imported only by commands that use it
+    from storage.db import Database
 
 
 class UsageError(Exception):
@@ -52,6 +54,8 @@ class AppContext:
     def database(self, *, require_schema: bool = True) -> Database:
         """The configured database; with `require_schema`, refuse a store `init` never set up."""
         if self._db is None:
+            from storage.db import DatabaseError, open_database
+
             try:
                 self._db = open_database(self.settings.database_url)
             except DatabaseError as exc:

@@ -97,6 +97,8 @@ def test_source_health_unhealthy_and_quiet(db, clock):
         mark_source_failed(session, fb.key, "facebook", "page",
                            "Facebook page token revoked: reconnect the page in Meta Business",
                            token_state="revoked")
+        for key in (xs.key, xm.key, fb.key):  # listened to for days already
+            session.get(Source, key).connected_at = T0 - timedelta(days=3)
     clock.at(T0 + timedelta(hours=5))
     engine.evaluate_periodic()
     alerts = {a.episode_key: a for a in _open(db, "source_health")}
@@ -115,6 +117,26 @@ def test_source_health_unhealthy_and_quiet(db, clock):
     clock.advance(minutes=61)
     engine.evaluate_periodic()
     assert {a.episode_key for a in _open(db, "source_health")} == {f"source_health:{xs.key}"}
+
+
+def test_backfilled_source_is_not_quiet_right_after_connecting(db, clock):
+    """A new source whose backfill ends hours ago has been silent only since it connected."""
+    xs = SourceConfig(platform="x", kind="search", query="@acmeair", every="60s")
+    settings = make_settings(quiet_factor=6)
+    settings.sources = [xs]
+    engine = engine_for(db, clock, settings)
+    put(db, [mention("when is boarding?", T0 - timedelta(hours=h)) for h in range(12)],
+        source_key=xs.key)
+    with db.write() as session:
+        save_cursor(session, xs.key, "x", "search", {"since_id": "1"}, new_items=12,
+                    last_item_at=T0)
+        session.get(Source, xs.key).connected_at = T0 + timedelta(hours=6)
+    clock.at(T0 + timedelta(hours=6, minutes=30))
+    engine.evaluate_periodic()
+    assert _open(db, "source_health") == []
+    clock.at(T0 + timedelta(hours=13))
+    engine.evaluate_periodic()
+    assert [a.episode_key for a in _open(db, "source_health")] == [f"source_health:{xs.key}"]
 
 
 def test_acknowledge_records_who_when_and_audit(db, clock):
