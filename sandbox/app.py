@@ -916,8 +916,11 @@ def _decode_cursor(raw: str) -> tuple[float, int]:
 
 def graph_page(items: list[Any], req: Req, *, descending: bool, default_limit: int = 25,
                max_limit: int = 100, serialize: Callable[[Any], dict[str, Any]],
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Cursor paging; ``next`` is a full URL with ``access_token`` (facebook-sdk needs it)."""
+               extra: dict[str, Any] | None = None, time_based: bool = False) -> dict[str, Any]:
+    """Cursor paging; ``next`` is a full URL with ``access_token`` (facebook-sdk needs it).
+
+    With ``time_based`` (a page's feed, as on the real Graph API) there are no ``cursors``:
+    ``next`` carries ``until`` and a ``__paging_token`` that marks the last item shown."""
     try:
         limit = int(req.arg("limit") or default_limit)
     except ValueError:
@@ -941,7 +944,7 @@ def graph_page(items: list[Any], req: Req, *, descending: bool, default_limit: i
     except ValueError:
         raise graph_error(400, "(#100) The since/until parameter is not a valid time",
                           100) from None
-    after, before = req.arg("after"), req.arg("before")
+    after, before = req.arg("after") or req.arg("__paging_token"), req.arg("before")
     if after:
         ck = _decode_cursor(after)
         items = [it for it in items if after_of(ck, it)]
@@ -956,14 +959,26 @@ def graph_page(items: list[Any], req: Req, *, descending: bool, default_limit: i
     if page:
         paging: dict[str, Any] = {"cursors": {"before": _cursor(page[0]),
                                               "after": _cursor(page[-1])}}
-        base_q = {k: v for k, v in req.query.items() if k not in ("after", "before")}
+        base_q = {k: v for k, v in req.query.items()
+                  if k not in ("after", "before", "__paging_token", "until")}
         base_q["access_token"] = req.token or ""
         base_q["limit"] = str(limit)
         url = f"{req.base_url}{req.path}?"
-        if more:
-            paging["next"] = url + urlencode({**base_q, "after": _cursor(page[-1])})
-        if has_prev:
-            paging["previous"] = url + urlencode({**base_q, "before": _cursor(page[0])})
+        if time_based:
+            paging = {}
+            if more:
+                paging["next"] = url + urlencode({
+                    **base_q, "until": str(int(page[-1].created) + 1),
+                    "__paging_token": _cursor(page[-1])})
+            if has_prev:
+                paging["previous"] = url + urlencode({**base_q, "before": _cursor(page[0])})
+        else:
+            if until:
+                base_q["until"] = until
+            if more:
+                paging["next"] = url + urlencode({**base_q, "after": _cursor(page[-1])})
+            if has_prev:
+                paging["previous"] = url + urlencode({**base_q, "before": _cursor(page[0])})
         out["paging"] = paging
     if extra:
         out.update(extra)
@@ -1025,7 +1040,7 @@ def graph_get_edge(req: Req, world: World, object_id: str, edge: str) -> Resp:
         elif edge in ("visitor_posts", "tagged"):
             posts = [p for p in posts if not p.by_page]
         posts.sort(key=lambda p: (round(p.created, 3), p.seq), reverse=True)
-        return Resp(200, graph_page(posts, req, descending=True,
+        return Resp(200, graph_page(posts, req, descending=True, time_based=True,
                                     serialize=_serializer("fb_post", req, world)))
     if kind in ("fb_post", "fb_comment") and edge == "comments":
         if kind == "fb_post":

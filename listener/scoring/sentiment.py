@@ -30,6 +30,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
 from listener.scoring.language import detect, extend_english
+from listener.scoring.vader_fast import FastVader
 
 MODEL_PATH = Path(__file__).with_name("data") / "care_model.json.gz"
 NEG, POS = -0.05, 0.05
@@ -138,7 +139,7 @@ def _load() -> tuple[_Model, SentimentIntensityAnalyzer]:
     if _model is None or _vader is None:
         with _lock:
             if _vader is None:
-                vader = SentimentIntensityAnalyzer()
+                vader = FastVader()  # VADER's exact scores, in less than half the time
                 extend_english(vader.lexicon)
                 extend_english(F.CARE_NEG_WORDS | F.SERVICE_WORDS)
                 _vader = vader

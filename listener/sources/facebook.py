@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import facebook
 
@@ -36,10 +37,12 @@ COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},like_count,"
 
 
 class GraphPaging:
-    """Cursor-paged Graph edges, one retried call per page.
+    """Paged Graph edges, one retried call per page.
 
-    `get_all_connections` is avoided on purpose: it drops `access_token` from `paging.next`
-    and has no retry; following `paging.cursors.after` ourselves keeps each page retryable.
+    `get_all_connections` is avoided on purpose: it fails on a `paging.next` without
+    `access_token` and has no retry. Edges paged by cursor (comments) continue with
+    `paging.cursors.after`; edges paged by time (a page's feed) carry their `until` /
+    `__paging_token` only in the `paging.next` URL, whose query is followed instead.
     """
 
     def __init__(self, source: BaseSource, graph: facebook.GraphAPI) -> None:
@@ -56,10 +59,19 @@ class GraphPaging:
             data = result.get("data") or []
             yield list(data)
             paging = result.get("paging") or {}
-            after = (paging.get("cursors") or {}).get("after")
-            if not data or not paging.get("next") or not after or self.source.should_stop():
+            next_url = paging.get("next")
+            if not data or not next_url or self.source.should_stop():
                 return
-            params["after"] = after
+            after = (paging.get("cursors") or {}).get("after")
+            if after:
+                following = {**params, "after": after}
+            else:
+                query = parse_qs(urlsplit(str(next_url)).query)
+                query.pop("access_token", None)
+                following = {k: v[-1] for k, v in query.items()}
+            if following == params:
+                return  # a platform repeating the same page must not loop us forever
+            params = following
 
 
 class FacebookSource(BaseSource):

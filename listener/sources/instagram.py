@@ -7,10 +7,12 @@ top-level comment. The cursor therefore remembers, per media item, its `comments
 
     {"media": {<media id>: {"count": <comments_count>, "last": <epoch>}}, "full_scan_at": <epoch>}
 
-A media item is read again only when its count changed (or it is new), plus a full re-read of
-the window every `FULL_SCAN_SECONDS` in case a deletion and a new comment cancelled out. Only
-items at or after `last - OVERLAP_SECONDS` are handed on, so replays stay small; the upsert
-dedupes the rest. The cursor for an item moves only after its page is stored.
+A media item is read again when its count changed, when the platform did not send a count,
+or while it is young (`ACTIVE_SECONDS`: conversations happen in the first day, and a count
+that leaves out replies must not hide a new reply), plus a full re-read of the window every
+`FULL_SCAN_SECONDS` in case a deletion and a new comment cancelled out. Everything read is
+handed on, whatever its timestamp; the upsert dedupes what is stored already. The cursor for
+an item moves only after its page is stored.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from listener.sources.facebook import GraphPaging
 
 MEDIA_WINDOW_DAYS = 30.0
 FULL_SCAN_SECONDS = 6 * 3600
-OVERLAP_SECONDS = 300
+ACTIVE_SECONDS = 24 * 3600
 MEDIA_FIELDS = "id,caption,timestamp,permalink,comments_count,username"
 COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},like_count"
 
@@ -85,9 +87,12 @@ class InstagramSource(BaseSource):
             if self.should_stop():
                 return
             media_id = str(item["id"])
-            count = int(item.get("comments_count") or 0)
+            raw_count = item.get("comments_count")
+            count = int(raw_count) if raw_count is not None else -1
             seen = known.get(media_id)
-            if seen is not None and seen["count"] == count and not full_scan:
+            young = epoch(now) - epoch(parse_time(item["timestamp"])) < ACTIVE_SECONDS
+            unchanged = seen is not None and count >= 0 and seen["count"] == count
+            if unchanged and not young and not full_scan:
                 continue
             mentions = self.read_media(item, seen)
             newest = max([seen["last"] if seen else 0]
@@ -99,25 +104,20 @@ class InstagramSource(BaseSource):
         yield Page([], final)
 
     def read_media(self, item: dict[str, Any], seen: dict[str, int] | None) -> list[Mention]:
-        """The caption (if new to us), comments and replies at or after the overlap point."""
+        """The caption (if new to us), the comments and their replies."""
         media_id = str(item["id"])
         out: list[Mention] = []
         if seen is None:
             out.append(self.media_mention(item))
-        floor = (seen["last"] - OVERLAP_SECONDS) if seen else None
         url = item.get("permalink")
         for batch in self.paging.pages(media_id, "comments", fields=COMMENT_FIELDS, limit=50):
             for comment in batch:
-                mention = self.comment_mention(comment, media_id, url, parent_id=None)
-                if floor is None or epoch(mention.created_at) >= floor:
-                    out.append(mention)
+                out.append(self.comment_mention(comment, media_id, url, parent_id=None))
                 for replies in self.paging.pages(str(comment["id"]), "replies",
                                                  fields=COMMENT_FIELDS, limit=50):
-                    for reply in replies:
-                        r = self.comment_mention(reply, media_id, url,
-                                                 parent_id=str(comment["id"]))
-                        if floor is None or epoch(r.created_at) >= floor:
-                            out.append(r)
+                    out.extend(self.comment_mention(reply, media_id, url,
+                                                    parent_id=str(comment["id"]))
+                               for reply in replies)
         return out
 
     # ---------------------------------------------------------------- mapping

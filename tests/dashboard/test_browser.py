@@ -195,8 +195,10 @@ def test_each_role_sees_its_pages(served: dict[str, Any], page: Any, username: s
     _wait_title(page, first)
     _wait_idle(page)
     if len(EXPECTED_PAGES[username]) > 1:
+        page.locator('[data-testid="stSidebarNavLink"]').first.wait_for(state="visible")
         assert _nav(page) == EXPECTED_PAGES[username]
     else:  # Streamlit hides its menu for a single page; the app lists it as a link instead
+        page.locator('[data-testid="stPageLink"]').first.wait_for(state="visible")
         assert _nav(page) == []
         assert page.locator('[data-testid="stPageLink"]').all_inner_texts() == [first]
     links = [t.strip() for t in page.locator("section[data-testid=stSidebar] a")
