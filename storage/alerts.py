@@ -265,6 +265,11 @@ def unanswered_urgent(session: Session, *, created_before: datetime, created_aft
     ).all())
 
 
+def listening_since(session: Session) -> datetime | None:
+    """When carewatch first connected any source (None before the first poll)."""
+    return session.execute(select(func.min(Source.connected_at))).scalar_one_or_none()
+
+
 def all_sources(session: Session) -> list[Source]:
     return list(session.execute(select(Source).order_by(Source.key)).scalars())
 

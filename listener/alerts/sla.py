@@ -7,7 +7,9 @@ stays open (its last_seen is refreshed); once the backlog is answered it closes 
 cooldown, and a later breach opens a new alert.
 
 Urgent = urgency >= URGENT_SCORE or a `safety`/`legal` reason code; unanswered = status new or
-assigned with no first response recorded.
+assigned with no first response recorded. Only mentions that could have been answered in time
+once carewatch was listening count: a backlog inherited from a backfill (created more than the
+target before the first source connected) is shown in the inbox, not raised as a breach.
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ EPISODE_KEY = "sla_breach"
 
 def detect(session: Session, cfg: AlertsConfig, now: datetime) -> list[Candidate]:
     target = timedelta(minutes=cfg.first_response_minutes)
+    since = now - timedelta(days=LOOKBACK_DAYS)
+    listening_since = store.listening_since(session)
+    if listening_since is not None:
+        since = max(since, aware(listening_since) - target)
     rows: list[Any] = store.unanswered_urgent(
-        session, created_before=now - target, created_after=now - timedelta(days=LOOKBACK_DAYS),
+        session, created_before=now - target, created_after=since,
         min_urgency=URGENT_SCORE, reasons=URGENT_REASONS)
     if not rows:
         return []

@@ -113,7 +113,10 @@ def detect(text: str, hint: str | None = None) -> str:
         return "ko"
     latin = len(_LATIN_RE.findall(body))
     if latin * 2 >= letters:
-        return _latin(body, [w.lower() for w in _WORD_RE.findall(body)], letters, hint)
+        words = [w.lower() for w in _WORD_RE.findall(body)]
+        # Only punctuation, emoji or symbols outside ASCII ("it’s", "…", "😡"): the
+        # letters are plain ASCII, so the function-word gate applies as to ASCII text.
+        return _latin(body, words, -1 if all(map(str.isascii, words)) else letters, hint)
     # Mostly a non-Latin script (Cyrillic, Arabic, CJK, ...): the detector is reliable there.
     lang, _prob = _langid().classify(body)
     return str(lang)
@@ -129,7 +132,7 @@ def _latin(body: str, words: list[str], letters: int, hint: str | None) -> str:
     content = sum(1 for w in words if w in _en_extra)
     if content and (english + content) * 2 >= len(words):
         return "en"
-    ascii_only = letters < 0
+    ascii_only = letters < 0  # the callers' way of saying "all letters are ASCII"
     if ascii_only:
         letters = sum(map(len, words))
     if letters < 12:
