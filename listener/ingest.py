@@ -218,6 +218,7 @@ class Ingestor:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.db.write() as session:
+                    repository.relax_commit_durability(session)
                     outcome = repository.upsert_mentions(
                         session, mentions, source_key=config.key, brand_author_ids=brand_ids)
                     repository.save_cursor(session, config.key, config.platform.value,

@@ -10,19 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-
-from carewatch.domain import Score, SentimentLabel, Status
+from carewatch.domain import Score, SentimentLabel
 from carewatch.log import get_logger
 from carewatch.settings import Settings
 from storage import repository
 from storage.db import Database
-from storage.models import Author as AuthorRow
-from storage.models import Mention as MentionRow
 
 log = get_logger(__name__)
-
-OPEN_STATUSES = (Status.NEW.value, Status.ASSIGNED.value)
 
 
 def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, *,
@@ -30,8 +24,9 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
                           now: datetime | None = None) -> int:
     """Recompute urgency of open mentions from the last `days`; returns how many changed.
 
-    The queries live here for now; they are candidates for named queries in
-    storage.repository (`open_mentions_for_rescore`, `set_urgency`).
+    Reads a batch in a short session, scores outside any transaction, then writes only the
+    changes in one write transaction per batch (storage.repository
+    `open_mentions_for_rescore` / `set_open_urgency`).
     """
     if scorer is None:
         from listener.scoring import Scorer
@@ -43,18 +38,8 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
     last_id = 0
     while True:
         with db.session() as session:
-            rows = session.execute(
-                select(MentionRow.id, MentionRow.text, MentionRow.created_at,
-                       MentionRow.sentiment, MentionRow.sentiment_label, MentionRow.lang,
-                       MentionRow.urgency, MentionRow.urgency_reasons, MentionRow.like_count,
-                       MentionRow.reply_count, MentionRow.repost_count,
-                       AuthorRow.platform, AuthorRow.external_id, AuthorRow.followers)
-                .outerjoin(AuthorRow, AuthorRow.id == MentionRow.author_pk)
-                .where(MentionRow.id > last_id, MentionRow.is_own.is_(False),
-                       MentionRow.status.in_(OPEN_STATUSES), MentionRow.created_at >= since,
-                       MentionRow.sentiment.is_not(None))
-                .order_by(MentionRow.id).limit(batch)
-            ).all()
+            rows = repository.open_mentions_for_rescore(session, after_id=last_id,
+                                                        since=since, limit=batch)
             if not rows:
                 break
             last_id = rows[-1].id
@@ -78,13 +63,7 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
         if updates:
             with db.write() as session:
                 # Only rows still open are changed: an agent may have replied meanwhile.
-                for item in updates:
-                    session.execute(
-                        update(MentionRow)
-                        .where(MentionRow.id == item["id"],
-                               MentionRow.status.in_(OPEN_STATUSES))
-                        .values(urgency=item["urgency"],
-                                urgency_reasons=item["urgency_reasons"]))
+                repository.set_open_urgency(session, updates)
             changed += len(updates)
         if len(rows) < batch:
             break

@@ -40,8 +40,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import joinedload
-
 from carewatch.domain import ReplyKind, ReplyState, Status
 from carewatch.log import get_logger
 from carewatch.platform_clients import MissingCredentials
@@ -175,8 +173,7 @@ class Outbox:
     # ------------------------------------------------------------ one reply
     def _snapshot(self, claim: q.Claim) -> tuple[OutboundReply, MentionInfo, Reply | None]:
         with self.db.session() as session:
-            reply = session.get(Reply, claim.reply_id, options=[
-                joinedload(Reply.mention).joinedload(Mention.author)])
+            reply = q.reply_with_mention(session, claim.reply_id)
             assert reply is not None
             info = mention_info(reply.mention)
             known = q.sent_platform_ids(session, exclude_reply=reply.id)

@@ -17,8 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
 from carewatch.log import get_logger
@@ -35,9 +34,11 @@ from responders.rules import (
     check_text,
     parse_ref,
 )
+from storage import repository
 from storage.db import Database
-from storage.models import Mention, Reply, User, utcnow
-from storage.outbox import replies_for_mention
+from storage.models import Mention, Reply, utcnow
+from storage.outbox import replies_for_mention, reply_ids_for_keys
+from storage.users import user_by_exact_name
 
 log = get_logger(__name__)
 
@@ -56,7 +57,7 @@ def resolve_actor(session: Session, agent: str, role: Role | str | None) -> Acto
     """The actor as the users table knows them; an explicit `role` (the dashboard's
     logged-in session) wins over the stored one."""
     name = (agent or "").strip() or "cli"
-    user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+    user = user_by_exact_name(session, name)
     stored_role = user.role if user else None
     chosen = role.value if isinstance(role, Role) else role
     return Actor(name, chosen or stored_role, bool(user and user.needs_approval))
@@ -89,14 +90,9 @@ def target_for(kind: str, mention: Mention) -> str:
 
 
 def _load_mention(session: Session, ref: MentionRef) -> Mention | None:
-    stmt = (select(Mention).options(joinedload(Mention.author))
-            .where(Mention.platform == ref.platform.value,
-                   Mention.external_id == ref.external_id))
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise queueing per mention so two agents cannot both pass the
-        # one-private-reply rule (SQLite's BEGIN IMMEDIATE already serialises writers).
-        stmt = stmt.with_for_update(of=Mention)
-    return session.execute(stmt).unique().scalar_one_or_none()
+    # Locked: serialise queueing per mention so two agents cannot both pass the
+    # one-private-reply rule (on PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
+    return repository.mention_by_ref(session, ref, with_author=True, lock=True)
 
 
 def _group_key(ref: MentionRef, agent: str, client_key: str | None) -> str:
@@ -115,11 +111,9 @@ def _queue(db: Database, settings: Settings, ref: MentionRef | str,
         group = _group_key(parsed, actor.name, client_key)
         keys = [f"{group}:{kind}" for kind, _, _ in items]
         if client_key:
-            found = session.execute(
-                select(Reply.id).where(Reply.idempotency_key.in_(keys)).order_by(Reply.id)
-            ).scalars().all()
+            found = reply_ids_for_keys(session, keys)
             if found:
-                return list(found)
+                return found
         mention = check_mention(_load_mention(session, parsed), parsed)
         check_assignment(mention, parsed, actor.name, actor.role)
         texts = [check_text(mention.platform, kind, text, label=label)

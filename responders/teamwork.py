@@ -12,8 +12,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from carewatch.domain import MentionRef, ReplyState, Role, Status
 from carewatch.log import get_logger
@@ -21,8 +20,12 @@ from carewatch.settings import Settings
 from responders.audit import audit
 from responders.queue import resolve_actor
 from responders.rules import MANAGER_ROLES, AlreadyAssigned, RuleViolation, parse_ref
+from storage import outbox as q
+from storage import queries, repository
+from storage import teamwork as store
 from storage.db import Database
-from storage.models import Author, CannedReply, Customer, Mention, Reply, User, utcnow
+from storage.models import CannedReply, Mention, Reply, utcnow
+from storage.users import existing_usernames
 
 log = get_logger(__name__)
 
@@ -40,10 +43,7 @@ PLACEHOLDERS = ("first_name", "handle", "agent", "case_id")
 
 
 def _mention(session: Session, ref: MentionRef) -> Mention:
-    mention = session.execute(
-        select(Mention).options(joinedload(Mention.author))
-        .where(Mention.platform == ref.platform.value, Mention.external_id == ref.external_id)
-    ).unique().scalar_one_or_none()
+    mention = repository.mention_by_ref(session, ref, with_author=True)
     if mention is None or mention.is_own:
         raise RuleViolation(f"unknown mention {ref}: it is not in the inbox")
     return mention
@@ -180,19 +180,10 @@ def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, st
         return {}
     routed: dict[int, str] = {}
     with db.write() as session:
-        rows = session.execute(
-            select(Mention, Customer.last_agent)
-            .join(Author, Mention.author_pk == Author.id)
-            .join(Customer, Author.customer_id == Customer.id)
-            .where(Mention.id.in_(ids), Mention.is_own.is_(False),
-                   Mention.assignee.is_(None), Mention.status == Status.NEW.value,
-                   Customer.last_agent.is_not(None))
-        ).all()
+        rows = store.routable_to_last_agent(session, ids)
         if not rows:
             return {}
-        agents = {a for _, a in rows}
-        known = set(session.execute(
-            select(User.username).where(User.username.in_(agents))).scalars())
+        known = existing_usernames(session, {a for _, a in rows})
         for mention, agent in rows:
             if agent not in known:
                 continue
@@ -213,7 +204,7 @@ def seed_canned_replies(db: Database, settings: Settings) -> int:
     (edits made in the dashboard are kept). Returns how many were added."""
     added = 0
     with db.write() as session:
-        existing = set(session.execute(select(CannedReply.name)).scalars())
+        existing = store.canned_reply_names(session)
         for item in settings.canned_replies:
             if item.name not in existing:
                 _check_template(item.text)
@@ -231,8 +222,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
         raise RuleViolation("the canned reply text is empty")
     _check_template(text)
     with db.write() as session:
-        row = session.execute(select(CannedReply).where(CannedReply.name == name)
-                              ).scalar_one_or_none()
+        row = store.canned_reply_by_name(session, name)
         if row is None:
             session.add(CannedReply(name=name, text=text))
             audit(session, by, "canned_added", name)
@@ -243,8 +233,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
 
 def list_canned(db: Database) -> list[tuple[str, str]]:
     with db.session() as session:
-        return [(r.name, r.text) for r in session.execute(
-            select(CannedReply).order_by(CannedReply.name)).scalars()]
+        return [(r.name, r.text) for r in queries.canned_replies(session)]
 
 
 def _check_template(text: str) -> None:
@@ -263,8 +252,7 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
     `{agent}`, `{case_id}` (CW-<mention id>)."""
     parsed = parse_ref(ref)
     with db.session() as session:
-        row = session.execute(select(CannedReply).where(CannedReply.name == name)
-                              ).scalar_one_or_none()
+        row = store.canned_reply_by_name(session, name)
         if row is None:
             raise RuleViolation(f"no canned reply named {name!r}")
         mention = _mention(session, parsed)
@@ -285,15 +273,9 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
 # ------------------------------------------------------------------ approvals
 def pending_approvals(db: Database) -> list[Reply]:
     with db.session() as session:
-        rows = list(session.execute(
-            select(Reply).where(Reply.state == ReplyState.PENDING_APPROVAL.value)
-            .order_by(Reply.id)).scalars())
+        rows = q.pending_approval(session)
         session.expunge_all()
         return rows
-
-
-def _group(reply: Reply) -> str:
-    return reply.idempotency_key.rsplit(":", 1)[0]
 
 
 def approve(db: Database, reply_id: int, manager: str, *,
@@ -320,11 +302,7 @@ def _decide(db: Database, reply_id: int, manager: str, role: Role | str | None, 
             raise RuleViolation(f"no reply #{reply_id}")
         if reply.state != ReplyState.PENDING_APPROVAL.value:
             raise RuleViolation(f"reply #{reply_id} is {reply.state}, not waiting for approval")
-        group = _group(reply)
-        rows = [r for r in session.execute(
-            select(Reply).where(Reply.idempotency_key.like(f"{group}:%"),
-                                Reply.state == ReplyState.PENDING_APPROVAL.value)
-        ).scalars()]
+        rows = q.pending_approval_group(session, reply)
         mention = session.get(Mention, reply.mention_pk)
         target = f"{mention.platform}:{mention.external_id}" if mention else None
         for row in rows:

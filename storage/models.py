@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -90,12 +92,17 @@ class Author(Base):
     """A platform account as the platform last described it."""
 
     __tablename__ = "authors"
-    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        # Linking a new author to a customer looks authors up by handle (any case) and name.
+        Index("ix_authors_handle_lower", func.lower(text("handle"))),
+        Index("ix_authors_name", "name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(100))
-    handle: Mapped[str | None] = mapped_column(String(200), index=True)
+    handle: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(300))
     followers: Mapped[int | None] = mapped_column(BigInteger)
     is_brand: Mapped[bool] = mapped_column(Boolean, default=False)

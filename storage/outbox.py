@@ -15,14 +15,15 @@ makes the reply claimable again, and the next holder reconciles before any resen
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from carewatch.domain import ReplyState
-from storage.models import Reply
+from storage.models import Mention, Reply
 
 QUEUED = ReplyState.QUEUED.value
 SENDING = ReplyState.SENDING.value
@@ -174,6 +175,37 @@ def sent_platform_ids(session: Session, *, exclude_reply: int) -> set[str]:
 def replies_for_mention(session: Session, mention_pk: int) -> list[Reply]:
     return list(session.execute(
         select(Reply).where(Reply.mention_pk == mention_pk).order_by(Reply.id)
+    ).scalars())
+
+
+def reply_with_mention(session: Session, reply_id: int) -> Reply | None:
+    """The reply by id with its mention and the mention's author loaded in one statement: the
+    responder snapshots all three before it leaves the session to call the platform."""
+    return session.get(Reply, reply_id, options=[
+        joinedload(Reply.mention).joinedload(Mention.author)])
+
+
+def reply_ids_for_keys(session: Session, keys: Sequence[str]) -> list[int]:
+    """Ids of replies already queued under these idempotency keys, oldest first: a repeated
+    submission (same client key) gets the rows it queued the first time instead of new ones."""
+    return list(session.execute(
+        select(Reply.id).where(Reply.idempotency_key.in_(keys)).order_by(Reply.id)
+    ).scalars().all())
+
+
+def pending_approval(session: Session) -> list[Reply]:
+    """Replies held for a manager (queued by a user who `needs_approval`), oldest first."""
+    return list(session.execute(
+        select(Reply).where(Reply.state == PENDING_APPROVAL).order_by(Reply.id)).scalars())
+
+
+def pending_approval_group(session: Session, reply: Reply) -> list[Reply]:
+    """Every reply of `reply`'s idempotency group still waiting for approval: a move-private
+    (private message + public note) is approved or rejected as a whole, never half."""
+    group = reply.idempotency_key.rsplit(":", 1)[0]
+    return list(session.execute(
+        select(Reply).where(Reply.idempotency_key.like(f"{group}:%"),
+                            Reply.state == PENDING_APPROVAL)
     ).scalars())
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from carewatch import domain
 from storage.models import (
@@ -28,6 +28,7 @@ from storage.models import (
     UTCDateTime,
     utcnow,
 )
+from storage.queries import OPEN_STATUSES
 
 # Keep a statement's bound parameters under SQLite's limit (32766) with room to spare.
 _BATCH = 200
@@ -116,84 +117,124 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
                    brand_ids: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
     """Insert or refresh authors; returns {(platform, external_id): author pk}.
 
-    Safe against a concurrent writer storing the same new author (INSERT ... ON CONFLICT DO
-    NOTHING), and batched: one insert, one update and one select per page."""
+    One read of the page's authors, then an insert of the new ones (ON CONFLICT DO NOTHING,
+    so a concurrent writer storing the same new author is harmless) and an update of the
+    ones whose handle, name or reach changed: a steady stream of known authors writes
+    nothing."""
     latest: dict[tuple[str, str], domain.Author] = {}
     for author in authors:
         latest[(author.platform.value, author.external_id)] = author
     if not latest:
         return {}
     brand_ids = brand_ids or set()
-    now = utcnow()
-    rows = [{"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
-             "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
-            for (p, e), a in latest.items()]
-    inserted = session.execute(
-        _insert(session, Author).on_conflict_do_nothing(
-            index_elements=["platform", "external_id"]
-        ).returning(Author.id, Author.platform, Author.external_id, Author.handle, Author.name,
-                    Author.is_brand),
-        rows,
-    ).all()
-    new_keys = {(r.platform, r.external_id) for r in inserted}
-    refresh = [{"b_platform": r["platform"], "b_external": r["external_id"],
-                "b_handle": r["handle"], "b_name": r["name"], "b_followers": r["followers"],
-                "b_now": now}
-               for r in rows if (r["platform"], r["external_id"]) not in new_keys]
-    if refresh:
-        table = Author.__table__
-        session.execute(
-            update(table)
-            .where(table.c.platform == bindparam("b_platform"),
-                   table.c.external_id == bindparam("b_external"))
-            .values(handle=func.coalesce(bindparam("b_handle"), table.c.handle),
-                    name=func.coalesce(bindparam("b_name"), table.c.name),
-                    followers=func.coalesce(bindparam("b_followers"), table.c.followers),
-                    updated_at=bindparam("b_now", type_=UTCDateTime)),
-            refresh,
-        )
-    _link_customers(session, [(r.id, r.platform, r.handle, r.name) for r in inserted
-                              if not r.is_brand])
-    out: dict[tuple[str, str], int] = {(r.platform, r.external_id): r.id for r in inserted}
-    missing = [k for k in latest if k not in out]
-    for platform in {p for p, _ in missing}:
-        ids = [e for p, e in missing if p == platform]
+    table = Author.__table__
+    known: dict[tuple[str, str], Any] = {}
+    for platform in {p for p, _ in latest}:
+        ids = [e for p, e in latest if p == platform]
         for chunk in _chunks(ids):
-            for pk, external_id in session.execute(
-                select(Author.id, Author.external_id).where(
-                    Author.platform == platform, Author.external_id.in_(chunk))
+            for row in session.execute(
+                select(table.c.id, table.c.external_id, table.c.handle, table.c.name,
+                       table.c.followers)
+                .where(table.c.platform == platform, table.c.external_id.in_(chunk))
             ):
-                out[(platform, external_id)] = pk
+                known[(platform, row.external_id)] = row
+    now = utcnow()
+    out: dict[tuple[str, str], int] = {key: row.id for key, row in known.items()}
+    fresh = [{"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
+              "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
+             for (p, e), a in latest.items() if (p, e) not in known]
+    if fresh:
+        inserted = session.execute(
+            _insert(session, table).on_conflict_do_nothing(
+                index_elements=["platform", "external_id"]
+            ).returning(table.c.id, table.c.platform, table.c.external_id, table.c.handle,
+                        table.c.name, table.c.is_brand),
+            fresh,
+        ).all()
+        out.update({(r.platform, r.external_id): r.id for r in inserted})
+        _link_customers(session, [(r.id, r.platform, r.handle, r.name) for r in inserted
+                                  if not r.is_brand])
+        raced = [(r["platform"], r["external_id"]) for r in fresh
+                 if (r["platform"], r["external_id"]) not in out]
+        for platform, external_id in raced:  # stored meanwhile by another writer
+            out[(platform, external_id)] = session.execute(
+                select(table.c.id).where(table.c.platform == platform,
+                                         table.c.external_id == external_id)
+            ).scalar_one()
+    changed = [
+        {"b_id": row.id, "b_handle": a.handle or row.handle, "b_name": a.name or row.name,
+         "b_followers": a.followers if a.followers is not None else row.followers,
+         "b_now": now}
+        for key, row in known.items()
+        for a in (latest[key],)
+        if (a.handle and a.handle != row.handle) or (a.name and a.name != row.name)
+        or (a.followers is not None and a.followers != row.followers)
+    ]
+    if changed:
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                handle=bindparam("b_handle"), name=bindparam("b_name"),
+                followers=bindparam("b_followers"),
+                updated_at=bindparam("b_now", type_=UTCDateTime)),
+            changed,
+        )
     return out
 
 
 def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dict[tuple[str, str],
                                                                                     int]:
-    keys = {(m.platform.value, m.thread_id) for m in mentions if m.thread_id}
+    """Make sure every thread of the page exists; fill in its root post once it is seen.
+    Returns {(platform, thread external id): thread pk}."""
+    keys = sorted({(m.platform.value, m.thread_id) for m in mentions if m.thread_id})
     if not keys:
         return {}
-    roots = {(m.platform.value, m.external_id): m for m in mentions
-             if m.thread_id and m.thread_id == m.external_id}
+    threads = Thread.__table__
+    now = utcnow()
+    root_of = {(m.platform.value, m.external_id): m for m in mentions
+               if m.thread_id and m.thread_id == m.external_id}
+
+    def row(platform: str, thread: str) -> dict[str, Any]:
+        root = root_of.get((platform, thread))
+        return {"platform": platform, "external_id": thread, "created_at": now,
+                "root_text": root.text if root else None,
+                "root_author": (root.author.handle or root.author.name) if root else None,
+                "root_url": root.url if root else None,
+                "root_created_at": root.created_at if root else None,
+                "root_is_own": bool(root and root.is_own)}
+
+    session.execute(
+        _insert(session, threads).on_conflict_do_nothing(
+            index_elements=["platform", "external_id"]),
+        [row(p, t) for p, t in keys],
+    )
     out: dict[tuple[str, str], int] = {}
+    rootless: set[int] = set()
     for platform in {p for p, _ in keys}:
-        ids = sorted(t for p, t in keys if p == platform)
+        ids = [t for p, t in keys if p == platform]
         for chunk in _chunks(ids):
-            stmt = _insert(session, Thread).values(
-                [{"platform": platform, "external_id": t, "created_at": utcnow(),
-                  "root_is_own": False} for t in chunk]
-            ).on_conflict_do_nothing(index_elements=["platform", "external_id"])
-            session.execute(stmt)
-            for row in session.execute(
-                select(Thread).where(Thread.platform == platform, Thread.external_id.in_(chunk))
-            ).scalars():
-                out[(platform, row.external_id)] = row.id
-                root = roots.get((platform, row.external_id))
-                if root is not None and row.root_text is None:
-                    row.root_text = root.text
-                    row.root_author = root.author.handle or root.author.name
-                    row.root_url = root.url
-                    row.root_created_at = root.created_at
-                    row.root_is_own = root.is_own
+            for pk, external_id, has_root in session.execute(
+                select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
+                .where(threads.c.platform == platform, threads.c.external_id.in_(chunk))
+            ):
+                out[(platform, external_id)] = pk
+                if not has_root:
+                    rootless.add(pk)
+    roots = [
+        {"b_id": out[(m.platform.value, m.external_id)], "b_text": m.text,
+         "b_author": m.author.handle or m.author.name, "b_url": m.url,
+         "b_created": m.created_at, "b_own": m.is_own}
+        for m in mentions
+        if m.thread_id == m.external_id and out.get((m.platform.value, m.external_id)) in rootless
+    ]
+    if roots:
+        session.execute(
+            update(threads).where(threads.c.id == bindparam("b_id")).values(
+                root_text=bindparam("b_text"), root_author=bindparam("b_author"),
+                root_url=bindparam("b_url"),
+                root_created_at=bindparam("b_created", type_=UTCDateTime),
+                root_is_own=bindparam("b_own")),
+            roots,
+        )
     return out
 
 
@@ -223,6 +264,16 @@ def _count_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                   "sentiment_sum": HourlyStat.sentiment_sum + total},
         )
         session.execute(stmt)
+
+
+def relax_commit_durability(session: Session) -> None:
+    """For this transaction only, let PostgreSQL acknowledge the commit before it reaches the
+    disk (SQLite in WAL mode with synchronous=NORMAL already does). A crash of the server
+    then loses the last fraction of a second of pages *whole*, data and cursor together, and
+    the next poll fetches them again: safe for listening, and several times faster. Never
+    used for replies, whose record must be durable before anything else happens."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def upsert_mentions(
@@ -277,10 +328,12 @@ def upsert_mentions(
             "updated_at": now,
         })
     inserted_keys: set[tuple[str, str]] = set()
+    mentions_table = Mention.__table__
     stmt = (
-        _insert(session, Mention)
+        _insert(session, mentions_table)
         .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-        .returning(Mention.id, Mention.platform, Mention.external_id)
+        .returning(mentions_table.c.id, mentions_table.c.platform,
+                   mentions_table.c.external_id)
     )
     for pk, platform, external_id in session.execute(stmt, rows):
         result.inserted_ids.append(pk)
@@ -394,11 +447,57 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     return out
 
 
-def mention_by_ref(session: Session, ref: domain.MentionRef) -> Mention | None:
+def mention_by_ref(session: Session, ref: domain.MentionRef, *, with_author: bool = False,
+                   lock: bool = False) -> Mention | None:
+    """The stored mention behind `platform:external_id`, or None.
+
+    `with_author` loads its author in the same statement (callers that build a reply target
+    or fill in a canned reply always need it). `lock` is for queueing a reply: on PostgreSQL
+    the mention row is locked (`FOR UPDATE OF mentions`, so the outer-joined author is not)
+    until the transaction ends, so two agents cannot both pass the one-private-reply rule;
+    SQLite's `BEGIN IMMEDIATE` already serialises writers, so nothing is added there.
+    """
+    stmt = select(Mention).where(Mention.platform == ref.platform.value,
+                                 Mention.external_id == ref.external_id)
+    if with_author:
+        stmt = stmt.options(joinedload(Mention.author))
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Mention)
+    return session.execute(stmt).unique().scalar_one_or_none()
+
+
+def open_mentions_for_rescore(session: Session, *, after_id: int, since: datetime,
+                              limit: int) -> Sequence[Row[Any]]:
+    """One batch (by ascending id, after `after_id`) of scored customer mentions still waiting
+    (`new`/`assigned`, not the brand's own) created since `since`, with what urgency needs:
+    the stored score, engagement counters and the author's key and reach.
+
+    Keyset paging on the primary key keeps each batch an indexed range, however many rows
+    the periodic re-score walks.
+    """
     return session.execute(
-        select(Mention).where(Mention.platform == ref.platform.value,
-                              Mention.external_id == ref.external_id)
-    ).scalar_one_or_none()
+        select(Mention.id, Mention.text, Mention.created_at,
+               Mention.sentiment, Mention.sentiment_label, Mention.lang,
+               Mention.urgency, Mention.urgency_reasons, Mention.like_count,
+               Mention.reply_count, Mention.repost_count,
+               Author.platform, Author.external_id, Author.followers)
+        .outerjoin(Author, Author.id == Mention.author_pk)
+        .where(Mention.id > after_id, Mention.is_own.is_(False),
+               Mention.status.in_(OPEN_STATUSES), Mention.created_at >= since,
+               Mention.sentiment.is_not(None))
+        .order_by(Mention.id).limit(limit)
+    ).all()
+
+
+def set_open_urgency(session: Session, updates: Iterable[dict[str, Any]]) -> None:
+    """Store re-scored urgency (`{"id", "urgency", "urgency_reasons"}` each) on mentions that
+    are still open: an agent may have replied or closed one since it was read, and a closed
+    mention must keep the urgency it had when it was handled."""
+    for item in updates:
+        session.execute(
+            update(Mention)
+            .where(Mention.id == item["id"], Mention.status.in_(OPEN_STATUSES))
+            .values(urgency=item["urgency"], urgency_reasons=item["urgency_reasons"]))
 
 
 def count_mentions(session: Session, *, include_own: bool = False) -> int:

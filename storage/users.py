@@ -8,6 +8,7 @@ and Settings page share these rules, and both must agree on the lockout state ke
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -90,6 +91,23 @@ def find_user(session: Session, username: str) -> User | None:
     return session.execute(
         select(User).where(func.lower(User.username) == username.strip().lower())
     ).scalar_one_or_none()
+
+
+def user_by_exact_name(session: Session, username: str) -> User | None:
+    """The user whose name is exactly `username` (case matters), or None.
+
+    Used to learn the role of the name an action is recorded under (the CLI's `--agent`, the
+    dashboard's logged-in name) and whether their replies need a manager's approval. Exact,
+    like the names stored on replies and assignments; only login (`find_user`) ignores case."""
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def existing_usernames(session: Session, usernames: Iterable[str]) -> set[str]:
+    """Which of these names are still users (exact match): work is only routed to agents who
+    can still log in to take it."""
+    names = set(usernames)
+    return set(session.execute(
+        select(User.username).where(User.username.in_(names))).scalars())
 
 
 def create_or_update_user(session: Session, username: str, role: str | Role, password: str,

@@ -62,7 +62,7 @@ class Scorer:
         value, reasons = urgency(
             self.rules, text, result.sentiment, supported=result.supported,
             followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
-            repeat_contacts=repeat_contacts,
+            repeat_contacts=repeat_contacts, strong=result.strong,
         )
         return Score(result.sentiment, result.label, value, reasons, result.lang)
 

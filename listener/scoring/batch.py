@@ -6,8 +6,8 @@ Why it is built this way:
   pandas did the same but cost ~0.45 s of import per run, more than scoring 3,000 tweets.
 * Both cores: chunks go to a fork-based `ProcessPoolExecutor` whose workers are forked
   after VADER and the model are loaded, so they start warm and share the pages; results are
-  consumed in submission order, so output rows keep the input order. Small inputs (one
-  chunk) are scored in-process: a pool costs more than it saves.
+  consumed in submission order, so output rows keep the input order. Small inputs (up to
+  `IN_PROCESS_ROWS`) are scored in-process: a pool costs more than it saves.
 * All-or-nothing: rows go to a temporary file next to OUT that is renamed over OUT only at the
   end; on any error it is removed, so a failed run never leaves a half-written OUT.
 * Every bad input is one `ScoringInputError` line the CLI prints before exiting with 2.
@@ -35,6 +35,9 @@ OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", 
 Row = tuple[str, str, str, str, str]
 
 _worker_scorer: Scorer | None = None
+# Inputs up to this many rows are scored in-process: a fork-based pool costs ~30-60 ms to
+# start and feed, about what 600 rows take to score, and each worker must warm its own caches.
+IN_PROCESS_ROWS = 3000
 
 
 def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float) -> None:
@@ -175,8 +178,15 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 task = bar.add_task("scoring", total=total_bytes)
             scorer = Scorer(urgency, first_response_minutes)
             warm_up()  # VADER and the model load once, before any fork, so workers share them
-            first = next(chunks, None)
-            second = next(chunks, None) if first is not None else None
+            # Read ahead up to IN_PROCESS_ROWS: an input that ends within it is scored here,
+            # since forking workers and shipping chunks costs more than it saves on it.
+            ahead: list[list[list[str]]] = []
+            ahead_rows = 0
+            for chunk in chunks:
+                ahead.append(chunk)
+                ahead_rows += len(chunk)
+                if ahead_rows > IN_PROCESS_ROWS:
+                    break
 
             def write(chunk: list[list[str]], scored: list[Row]) -> None:
                 nonlocal rows
@@ -185,8 +195,8 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 if bar is not None:
                     bar.update(task, completed=counter.count)
 
-            if second is None or workers == 1:
-                for chunk in (c for c in (first, second) if c is not None):
+            if ahead_rows <= IN_PROCESS_ROWS or len(ahead) < 2 or workers == 1:
+                for chunk in ahead:
                     write(chunk, _score_texts([r[col] for r in chunk], scorer))
                 for chunk in chunks:
                     write(chunk, _score_texts([r[col] for r in chunk], scorer))
@@ -198,8 +208,7 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 pending: deque[tuple[list[list[str]], Future[list[Row]]]] = deque()
 
                 def all_chunks() -> Iterator[list[list[str]]]:
-                    yield first  # type: ignore[misc]
-                    yield second  # type: ignore[misc]
+                    yield from ahead
                     yield from chunks
 
                 for chunk in all_chunks():

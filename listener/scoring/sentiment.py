@@ -76,6 +76,7 @@ class SentimentResult:
     label: SentimentLabel
     lang: str
     supported: bool
+    strong: int | None = None  # the care rules' named failures, for urgency (None: not read)
 
 
 class _Model:
@@ -181,8 +182,8 @@ def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool,
 
 
 def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model
-                  ) -> tuple[float, list[str]]:
-    """Care-tuned sentiment of English text and its masked tokens (for language checks)."""
+                  ) -> tuple[float, F.Cues]:
+    """Care-tuned sentiment of English text and its rule cues (urgency reuses them)."""
     scores = vader.polarity_scores(text)
     compound = scores["compound"]
     masked = F.mask(text)
@@ -192,7 +193,7 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model
     if care or cue.handle or cue.care_neg:  # the model may speak; otherwise VADER as it is
         p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
         compound = _finish(compound, p, cue.sarcasm, care)
-    return _emoji(text, compound), toks
+    return _emoji(text, compound), cue
 
 
 def english(text: str, model: _Model | None = None) -> float:
@@ -221,9 +222,9 @@ def korean(text: str) -> float:
     return math.tanh(z / 2)
 
 
-def _result(s: float, lang: str) -> SentimentResult:
+def _result(s: float, lang: str, strong: int | None = None) -> SentimentResult:
     s = round(max(-1.0, min(1.0, s)), 4)
-    return SentimentResult(s, label_of(s), lang, supported=True)
+    return SentimentResult(s, label_of(s), lang, True, strong)
 
 
 def analyze(text: str, lang_hint: str | None = None) -> SentimentResult:
@@ -231,7 +232,8 @@ def analyze(text: str, lang_hint: str | None = None) -> SentimentResult:
     model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
     if lang == "en":
-        return _result(english_parts(text, vader, model)[0], lang)
+        score, cue = english_parts(text, vader, model)
+        return _result(score, lang, cue.strong)
     if lang == "ko":
         return _result(korean(text), lang)
     return SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)

@@ -26,7 +26,7 @@ REASONS = (
 DEFAULT_WEIGHTS: dict[str, float] = {
     "negative": 0.45,
     "question": 0.15,
-    "complaint": 0.45,
+    "complaint": 0.6,
     "high_reach": 0.3,
     "safety": 0.7,
     "legal": 0.5,
@@ -56,7 +56,13 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
         "not working", "doesn't work", "outage", "call back", "hours", "cant get through",
         "can't get through", "ticket*", "change fee*", "voucher*", "customer care",
         "agent*", "representative*", "phone", "call*", "help", "order", "delivery",
-        "package", "account", "charged", "취소", "환불", "지연", "분실", "파손", "불만", "고장",
+        "package", "account", "charged",
+        # cannot reach anyone / time lost: the generic marks of a fixable service failure
+        # (what separates "on hold 2 hrs, no human" from "rude crew, bad food")
+        "hold", "automated", "human", "a person", "reach", "answer*", "speak to", "talk to",
+        "response", "respond*", "message*", "email*", "website", "online", "hrs", "hr",
+        "hour", "days", "still", "waited", "waiting", "wait time", "finally", "counting",
+        "취소", "환불", "지연", "분실", "파손", "불만", "고장",
         "배송", "응답", "연락",
     ],
     "churn": [
@@ -191,11 +197,23 @@ class UrgencyRules:
                    max(1e-6, float(first_response_minutes)))
 
 
+def care_strong(text: str) -> int:
+    """How many service failures the care rules name in `text` (strong words and phrases)."""
+    from listener.scoring import features as F
+
+    masked = F.mask(text)
+    return F.cues(masked, text, F.tokens(masked)).strong
+
+
 def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool = True,
             followers: int | None = None, engagement: int = 0,
             waiting_minutes: float | None = None, repeat_contacts: int = 0,
-            ) -> tuple[float, list[str]]:
-    """Urgency in [0, 1] and its reason codes, in the fixed order of REASONS."""
+            strong: int | None = None) -> tuple[float, list[str]]:
+    """Urgency in [0, 1] and its reason codes, in the fixed order of REASONS.
+
+    `strong` is `care_strong(text)` when the caller has it already (sentiment computes it);
+    None computes it here, so scoring and re-scoring give the same number.
+    """
     strength: dict[str, float] = {}
     listed: set[str] = set()
 
@@ -210,12 +228,18 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
         add("lang_unsupported", 1.0)
     if sentiment <= -0.05:
         add("negative", 0.35 + 0.65 * min(1.0, -sentiment))
+    # Text that is not negative reads weaker: a question or a complaint word in a positive
+    # text ("thanks for the quick refund") hardly needs an agent first; in a neutral one
+    # ("what time does boarding start?", "my flight is delayed, any update") it is halfway.
+    tone = 1.0 if sentiment <= -0.05 else 0.35 if sentiment >= 0.05 else 0.7
     if "?" in text or "question" in found or _QUESTION_START_RE.match(text):
-        add("question", 1.0)
-    if "complaint" in found:
-        n = found["complaint"]
-        # A complaint word in a positive text ("thanks for the quick refund") is weak.
-        add("complaint", min(1.0, 0.5 + 0.25 * n) * (0.35 if sentiment >= 0.05 else 1.0))
+        add("question", 1.0 if tone == 1.0 else 0.5)
+    if strong is None:
+        strong = care_strong(text) if supported else 0
+    n = found.get("complaint", 0)
+    if n or strong:
+        # keywords and the care rules' named failures ("never arrived", "charged twice")
+        add("complaint", min(1.0, (0.5 + 0.25 * n if n else 0.25) + 0.25 * strong) * tone)
     for reason in ("safety", "legal", "churn", "privacy", "discrimination"):
         if reason in found:
             add(reason, 1.0)

@@ -25,8 +25,17 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str], bom: bool = 
         w.writerows(rows)
 
 
+@pytest.fixture()
+def always_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small inputs are scored in-process; these tests want the pool path exercised."""
+    from listener.scoring import batch
+
+    monkeypatch.setattr(batch, "IN_PROCESS_ROWS", 0)
+
+
 @pytest.mark.parametrize("workers,chunk", [(1, 2000), (2, 1)])
-def test_columns_copied_exactly(tmp_path: Path, workers: int, chunk: int) -> None:
+def test_columns_copied_exactly(tmp_path: Path, workers: int, chunk: int,
+                                always_pool: None) -> None:
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     write_csv(src, HOSTILE, ["id", "note", "text"], bom=True)
     assert score_csv(src, dst, workers=workers, chunk_size=chunk, progress=False) == 4
@@ -74,7 +83,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
         score_csv(src, dst, progress=False)
 
 
-def test_many_chunks_keep_order(tmp_path: Path) -> None:
+def test_many_chunks_keep_order(tmp_path: Path, always_pool: None) -> None:
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     write_csv(src, [[str(i), f"@acmeair order {i} never arrived"] for i in range(50)],
               ["id", "text"])
