@@ -36,12 +36,17 @@ def responder_job(db: Database, settings: Settings,
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
     """Poll every source on its schedule and send due replies until `stop` is set."""
+    from carewatch.overrides import REFRESH_SECONDS, LiveOverrides
     from listener.ingest import default_alert_engine, default_scorer
     from listener.schedule import listener_jobs, run_forever
 
+    live = LiveOverrides(db, settings)
+    live.refresh()  # the dashboard's settings apply from the first poll on
     engine = default_alert_engine(db, settings)
     scorer = default_scorer(settings)
+    live.scorer = scorer
     jobs = listener_jobs(db, settings, engine, scorer)
     jobs.append(("respond", responder_job(db, settings, stop), RESPOND_EVERY_SECONDS))
+    jobs.append(("settings", live.refresh, REFRESH_SECONDS))
     run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer,
                 on_new_mentions=routing_hook(db))

@@ -2,6 +2,8 @@
 
 Logs go to stderr as `key=value` lines (JSON with CAREWATCH_LOG_JSON=1). A processor masks any
 value that looks like a token, and every configured secret is replaced wherever it appears.
+structlog itself is imported on the first log call, so a command that logs nothing (batch
+scoring of a CSV) does not pay for it at start-up.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import re
 import sys
 from collections.abc import Iterable
 from typing import Any
-
-import structlog
 
 _SECRETS: set[str] = set()
 _TOKENISH = re.compile(
@@ -57,12 +57,26 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+_STATE: dict[str, Any] = {"level": logging.INFO, "pending": True}
+
+
 def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("CAREWATCH_LOG_LEVEL", "INFO")).upper()
     numeric = getattr(logging, level_name, logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
     for noisy in ("urllib3", "tweepy", "apscheduler", "uvicorn.access", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    _STATE["level"] = numeric
+    _STATE["pending"] = True
+    if "structlog" in sys.modules:
+        _configure_structlog()
+
+
+def _configure_structlog() -> None:
+    import structlog
+
+    _STATE["pending"] = False
+    numeric = _STATE["level"]
     renderer: Any = (structlog.processors.JSONRenderer() if os.environ.get("CAREWATCH_LOG_JSON")
                      else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
@@ -79,5 +93,21 @@ def configure_logging(level: str | None = None) -> None:
     )
 
 
+class _LazyLogger:
+    """A structlog logger that imports and configures structlog on first use."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import structlog
+
+        if _STATE["pending"]:
+            _configure_structlog()
+        return getattr(structlog.get_logger(self._name), attr)
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    return _LazyLogger(name)

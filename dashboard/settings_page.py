@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from carewatch.domain import Role
+from carewatch.overrides import KV_FIRST_RESPONSE, KV_URGENCY_KEYWORDS, KV_URGENCY_WEIGHTS
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import PLATFORM_LABELS, ago, flash, set_flash
@@ -22,9 +23,6 @@ from storage import queries
 from storage.db import Database, redact_url
 from storage.users import PasswordRuleError, create_or_update_user, list_users, set_role, unlock
 
-KV_FIRST_RESPONSE = "alerts.first_response_minutes"
-KV_URGENCY_WEIGHTS = "urgency.weights"
-KV_URGENCY_KEYWORDS = "urgency.keywords"
 DEFAULT_REASONS = ("negative", "question", "high_reach", "safety", "legal", "churn",
                    "waiting_sla", "repeat_contact")
 

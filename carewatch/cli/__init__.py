@@ -31,7 +31,9 @@ def _root(
         None, "--config", "-c", help="Configuration file (default: $CAREWATCH_CONFIG or "
         "./carewatch.toml).", envvar=None,
     ),
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    log_level: str | None = typer.Option(
+        None, "--log-level", envvar="CAREWATCH_LOG_LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR (default INFO)."),
 ) -> None:
     configure_logging(log_level)
     ctx.obj = AppContext(config_path=config)

@@ -1,0 +1,73 @@
+"""`carewatch demo`: the whole product starts with no configuration, serves the dashboard,
+fills the store from the sandbox, prints a login for every role, and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_demo_serves_dashboard_fills_store_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+    exe = Path(sys.executable).with_name("carewatch")
+    proc = subprocess.Popen([str(exe), "demo", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            banner.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        text = "".join(banner)
+        assert "carewatch demo is running" in text, text[-2000:]
+        assert f"http://127.0.0.1:{port}" in text
+        for role in ("agent", "manager", "analyst", "admin"):
+            assert f"{role}-demo-pass" in text
+        session = requests.Session()
+        session.trust_env = False
+        assert session.get(f"http://127.0.0.1:{port}", timeout=10).status_code == 200
+
+        from sqlalchemy import create_engine
+        from sqlalchemy import text as sql
+
+        engine = create_engine(f"sqlite:///{tmp_path / '.demo' / 'carewatch.db'}")
+        count = 0
+        for _ in range(60):
+            with engine.connect() as conn:
+                count = conn.execute(sql("SELECT count(*) FROM mentions WHERE NOT is_own")
+                                     ).scalar_one()
+            if count > 100:
+                break
+            time.sleep(1)
+        engine.dispose()
+        assert count > 100
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(45)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
