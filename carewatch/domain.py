@@ -53,6 +53,13 @@ class ReplyState(enum.StrEnum):
     FAILED = "failed"
 
 
+URGENCY_REASONS = (
+    "negative", "question", "complaint", "high_reach", "safety", "legal", "churn", "privacy",
+    "discrimination", "waiting_sla", "repeat_contact", "engagement", "lang_unsupported",
+)
+"""The reason codes urgency is explained with; weights and keyword lists are keyed by them."""
+
+
 class Role(enum.StrEnum):
     AGENT = "agent"
     MANAGER = "manager"

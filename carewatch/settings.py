@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from carewatch.domain import Platform
+from carewatch.domain import URGENCY_REASONS, Platform
 
 DEFAULT_CONFIG_FILE = "carewatch.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -136,6 +136,23 @@ class UrgencyConfig(_Strict):
     weights: dict[str, float] = Field(default_factory=dict)
     keywords: dict[str, list[str]] = Field(default_factory=dict)
     high_reach_followers: int = 10_000
+
+    @field_validator("weights", "keywords")
+    @classmethod
+    def _known_reasons(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(URGENCY_REASONS))
+        if unknown:
+            raise ValueError(f"unknown reason {unknown[0]!r} (one of {', '.join(URGENCY_REASONS)})")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, weight in value.items():
+            # Each reason takes away a share w·s of what is left below 1, so w is a share.
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(f"weight for {key!r} must be between 0 and 1, not {weight}")
+        return value
 
 
 class NotifyConfig(_Strict):

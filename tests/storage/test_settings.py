@@ -95,6 +95,9 @@ def test_config_env_variable_and_default_file(tmp_path: Path,
         ('[alerts]\nfirst_response_minutes = "an hour"\n', "alerts.first_response_minutes"),
         ('[brand]\nnmae = "typo"\n', "brand.nmae: unknown key"),
         ('[[notify]]\nkind = "webhook"\n', "needs 'url'"),
+        ('[urgency]\nweights = { bogus = 1.0 }\n', "urgency.weights: unknown reason 'bogus'"),
+        ('[urgency]\nweights = { safety = 2.0 }\n', "between 0 and 1"),
+        ('[urgency]\nkeywords = { nope = ["x"] }\n', "urgency.keywords: unknown reason"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
