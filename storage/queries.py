@@ -202,11 +202,10 @@ def assignees(session: Session) -> list[str]:
 
 
 def mention_by_ref(session: Session, ref: str | MentionRef) -> Mention | None:
-    parsed = ref if isinstance(ref, MentionRef) else MentionRef.parse(ref)
-    return session.execute(
-        select(Mention).where(Mention.platform == parsed.platform.value,
-                              Mention.external_id == parsed.external_id)
-    ).scalar_one_or_none()
+    """`storage.repository.mention_by_ref`, also taking the `platform:id` text form."""
+    from storage.repository import mention_by_ref as by_ref
+
+    return by_ref(session, ref if isinstance(ref, MentionRef) else MentionRef.parse(ref))
 
 
 def mention_row(session: Session, mention_id: int) -> InboxRow | None:
@@ -586,9 +585,9 @@ def save_canned_reply(session: Session, name: str, text: str, *, actor: str,
     if not name or not text:
         raise ValueError("a canned reply needs a name and a text")
     row = session.get(CannedReply, reply_id) if reply_id else None
-    clash = session.execute(
-        select(CannedReply).where(CannedReply.name == name)
-    ).scalar_one_or_none()
+    from storage.teamwork import canned_reply_by_name
+
+    clash = canned_reply_by_name(session, name)
     if clash is not None and (row is None or clash.id != row.id):
         raise ValueError(f"a canned reply named {name!r} already exists")
     if row is None:
