@@ -103,3 +103,22 @@ def source_value(settings: Settings, mention: MentionInfo, attr: str) -> str | N
         if source.platform.value == mention.platform and getattr(source, attr, None):
             return str(getattr(source, attr))
     return None
+
+
+class GraphSender:
+    """What the Facebook and Instagram senders share: one facebook-sdk client on the page
+    token, built on first use (so a responder with nothing for Meta never needs the token)."""
+
+    platform = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from carewatch.platform_clients import graph_client
+
+            self._graph = graph_client(self.settings)
+        return self._graph

@@ -15,11 +15,11 @@ from typing import Any
 
 import facebook
 
-from carewatch.platform_clients import graph_client
+from carewatch.graph_paging import next_page_params
 from carewatch.retry import PermanentError, classify
-from carewatch.settings import Settings
 from responders.base import (
     AlreadyReplied,
+    GraphSender,
     MentionInfo,
     OutboundReply,
     SentRef,
@@ -76,33 +76,20 @@ def graph_error(exc: BaseException, *, platform: str, account: str = "") -> Exce
 
 def iter_edge(graph: facebook.GraphAPI, version: str, object_id: str, edge: str,
               args: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every item of an edge, following `paging.cursors.after` (facebook-sdk's own paging
-    breaks when a `next` URL lacks the access token)."""
-    params = dict(args)
+    """Every item of an edge, at most MAX_PAGES pages (see carewatch.graph_paging)."""
+    params: dict[str, Any] | None = dict(args)
     for _ in range(MAX_PAGES):
+        if params is None:
+            return
         page = graph.request(f"{version}/{object_id}/{edge}", args=dict(params))
         yield from page.get("data") or []
-        paging = page.get("paging") or {}
-        after = (paging.get("cursors") or {}).get("after")
-        if not after or not paging.get("next"):
-            return
-        params["after"] = after
+        params = next_page_params(page, params)
 
 
-class FacebookSender:
+class FacebookSender(GraphSender):
     """Answers as the page whose token is configured."""
 
     platform = "facebook"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._graph: facebook.GraphAPI | None = None
-
-    @property
-    def graph(self) -> facebook.GraphAPI:
-        if self._graph is None:
-            self._graph = graph_client(self.settings)
-        return self._graph
 
     def page_id(self, mention: MentionInfo) -> str:
         page = source_value(self.settings, mention, "page_id")

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 
-import facebook
-
-from carewatch.platform_clients import graph_client
 from carewatch.retry import PermanentError
-from carewatch.settings import Settings
 from responders.base import (
     AlreadyReplied,
+    GraphSender,
     MentionInfo,
     OutboundReply,
     SentRef,
@@ -40,20 +37,10 @@ def public_target(mention: MentionInfo) -> str:
     return mention.external_id
 
 
-class InstagramSender:
+class InstagramSender(GraphSender):
     """Answers as the Instagram professional account linked to the page token."""
 
     platform = "instagram"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._graph: facebook.GraphAPI | None = None
-
-    @property
-    def graph(self) -> facebook.GraphAPI:
-        if self._graph is None:
-            self._graph = graph_client(self.settings)
-        return self._graph
 
     def account_id(self, mention: MentionInfo) -> str:
         account = source_value(self.settings, mention, "ig_user_id")

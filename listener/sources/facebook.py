@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import facebook
 
 from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.graph_paging import next_page_params
 from carewatch.platform_clients import graph_client
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, epoch, parse_time
@@ -37,13 +37,7 @@ COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},like_count,"
 
 
 class GraphPaging:
-    """Paged Graph edges, one retried call per page.
-
-    `get_all_connections` is avoided on purpose: it fails on a `paging.next` without
-    `access_token` and has no retry. Edges paged by cursor (comments) continue with
-    `paging.cursors.after`; edges paged by time (a page's feed) carry their `until` /
-    `__paging_token` only in the `paging.next` URL, whose query is followed instead.
-    """
+    """Paged Graph edges, one retried call per page (see carewatch.graph_paging)."""
 
     def __init__(self, source: BaseSource, graph: facebook.GraphAPI) -> None:
         self.source = source
@@ -56,21 +50,10 @@ class GraphPaging:
                 lambda p=dict(params): self.graph.get_connections(object_id, edge, **p))
             if not isinstance(result, dict):
                 raise ValueError(f"unexpected Graph response for {edge}")
-            data = result.get("data") or []
-            yield list(data)
-            paging = result.get("paging") or {}
-            next_url = paging.get("next")
-            if not data or not next_url or self.source.should_stop():
+            yield list(result.get("data") or [])
+            following = next_page_params(result, params)
+            if following is None or self.source.should_stop():
                 return
-            after = (paging.get("cursors") or {}).get("after")
-            if after:
-                following = {**params, "after": after}
-            else:
-                query = parse_qs(urlsplit(str(next_url)).query)
-                query.pop("access_token", None)
-                following = {k: v[-1] for k, v in query.items()}
-            if following == params:
-                return  # a platform repeating the same page must not loop us forever
             params = following
 
 
