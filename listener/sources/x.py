@@ -144,8 +144,11 @@ class XSource(BaseSource):
         """One tweet as a Mention; None for a retweet the source does not want."""
         data: dict[str, Any] = dict(tweet.data)
         refs = data.get("referenced_tweets") or []
-        if not self.config.include_retweets and any(r.get("type") == "retweeted"
-                                                    for r in refs):
+        # A retweet is marked in referenced_tweets; old-style "RT @user:" text is the same
+        # thing when a payload leaves the reference out.
+        retweet = any(r.get("type") == "retweeted" for r in refs) or str(
+            data.get("text") or "").startswith("RT @")
+        if retweet and not self.config.include_retweets:
             return None
         tweet_id = str(data["id"])
         author_id = str(data.get("author_id") or "")
