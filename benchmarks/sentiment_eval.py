@@ -264,8 +264,7 @@ def main() -> int:
 
     calm = []
     for i, t in enumerate(texts):
-        masked = F.mask(t)
-        toks = F.tokens(masked)
+        masked, toks = F.normalise(t)
         if y[i] != "negative" and F.cues(masked, t, toks).care_neg == 0:
             calm.append(i)
     r_calm = float(np.corrcoef(ours[calm], compound[calm])[0, 1])

@@ -52,8 +52,7 @@ def en_matrix(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cols: list[int] = []
     dense: list[list[float]] = []
     for i, text in enumerate(texts):
-        masked = F.mask(text)
-        toks = F.tokens(masked)
+        masked, toks = F.normalise(text)
         idx = F.hashed(toks, EN_BUCKETS)
         rows.extend([i] * len(idx))
         cols.extend(idx)

@@ -4,10 +4,11 @@ Why it is built this way:
 * Streamed with the stdlib `csv` module, `chunk_size` rows at a time: memory stays flat and
   every input cell is written back exactly as it was read (no "NA" → empty, no "007" → 7).
   pandas did the same but cost ~0.45 s of import per run, more than scoring 3,000 tweets.
-* Both cores: chunks go to a fork-based `ProcessPoolExecutor` whose workers are forked
-  after VADER and the model are loaded, so they start warm and share the pages; results are
-  consumed in submission order, so output rows keep the input order. Small inputs (up to
-  `IN_PROCESS_ROWS`) are scored in-process: a pool costs more than it saves.
+* Both cores: chunks of rows go to a fork-based `multiprocessing.Pool` whose workers are
+  forked after VADER and the model are loaded, so they start warm and share the pages; each
+  worker returns its chunk's output lines as one string (cheap to pickle; CSV formatting runs
+  in parallel), consumed in submission order, so output rows keep the input order. Small
+  inputs (up to `IN_PROCESS_ROWS`) are scored in-process: a pool costs more than it saves.
 * All-or-nothing: rows go to a temporary file next to OUT that is renamed over OUT only at the
   end; on any error it is removed, so a failed run never leaves a half-written OUT.
 * Every bad input is one `ScoringInputError` line the CLI prints before exiting with 2.
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import multiprocessing
+import multiprocessing.pool
 import os
 import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +35,14 @@ from listener.scoring import Scorer, ScoringInputError
 from listener.scoring.sentiment import warm_up
 
 OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", "lang")
-Row = tuple[str, str, str, str, str]
 
 _worker_scorer: Scorer | None = None
-# Inputs up to this many rows are scored in-process: a fork-based pool costs ~30-60 ms to
-# start and feed, about what 600 rows take to score, and each worker must warm its own caches.
-IN_PROCESS_ROWS = 3000
+# Inputs up to this many rows are scored in-process: forking and feeding the pool costs
+# ~15 ms, about what 150 rows take to score, and each worker warms its own caches; measured
+# on two cores, the pool wins from ~400-600 rows (it was 3000, which left a 3,000-row input
+# on one core). Inputs that end within the read-ahead (2 chunks a worker) are split evenly
+# over the workers, so a 1,000-row input is not one chunk on one core.
+IN_PROCESS_ROWS = 400
 
 
 def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float) -> None:
@@ -46,14 +51,23 @@ def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float) -
         _worker_scorer = Scorer(urgency, first_response_minutes)
 
 
-def _score_texts(texts: list[str], scorer: Scorer | None = None) -> list[Row]:
-    """Score a chunk; module-level so worker processes can run it."""
+def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None
+                ) -> tuple[int, str]:
+    """Score a chunk of rows and return (row count, the chunk's output CSV lines).
+
+    Module-level so worker processes can run it. The worker formats whole output lines:
+    one string crosses back to the parent (a memcpy to pickle, where thousands of small
+    tuples cost ~2 µs a row), and the CSV quoting work is spread over the workers instead
+    of the parent, which on two cores competes with them for CPU."""
     scorer = scorer or _worker_scorer or Scorer()
-    return [
-        (f"{s.sentiment:.4f}", s.sentiment_label.value, f"{s.urgency:.4f}",
-         ";".join(s.urgency_reasons), s.lang or "")
-        for s in scorer.score_many(texts)
-    ]
+    scores = scorer.score_many([r[col] for r in rows])
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(
+        [*r, f"{s.sentiment:.4f}", s.sentiment_label.value, f"{s.urgency:.4f}",
+         ";".join(s.urgency_reasons), s.lang or ""]
+        for r, s in zip(rows, scores, strict=True)
+    )
+    return len(rows), buf.getvalue()
 
 
 class _CountingReader(io.RawIOBase):
@@ -154,7 +168,7 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     tmp = Path(tmp_name)
     rows = 0
-    pool: ProcessPoolExecutor | None = None
+    pool: multiprocessing.pool.Pool | None = None
     bar = None
     try:
         counter = _CountingReader(src.open("rb"))  # type: ignore[arg-type]
@@ -178,47 +192,50 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 task = bar.add_task("scoring", total=total_bytes)
             scorer = Scorer(urgency, first_response_minutes)
             warm_up()  # VADER and the model load once, before any fork, so workers share them
-            # Read ahead up to IN_PROCESS_ROWS: an input that ends within it is scored here,
-            # since forking workers and shipping chunks costs more than it saves on it.
+            # Read ahead: an input that ends within IN_PROCESS_ROWS is scored here, since
+            # forking workers costs more than it saves on it.
             ahead: list[list[list[str]]] = []
             ahead_rows = 0
+            more = False  # whether rows remain after the read-ahead
+            horizon = max(IN_PROCESS_ROWS, 2 * workers * chunk_size)
             for chunk in chunks:
+                if ahead_rows >= horizon:
+                    more = True
+                    chunks = itertools.chain([chunk], chunks)
+                    break
                 ahead.append(chunk)
                 ahead_rows += len(chunk)
-                if ahead_rows > IN_PROCESS_ROWS:
-                    break
 
-            def write(chunk: list[list[str]], scored: list[Row]) -> None:
+            def write(done: tuple[int, str]) -> None:
                 nonlocal rows
-                writer.writerows([[*r, *extra] for r, extra in zip(chunk, scored, strict=True)])
-                rows += len(chunk)
+                out.write(done[1])
+                rows += done[0]
                 if bar is not None:
                     bar.update(task, completed=counter.count)
 
-            if ahead_rows <= IN_PROCESS_ROWS or len(ahead) < 2 or workers == 1:
+            if ahead_rows <= IN_PROCESS_ROWS or workers == 1:
                 for chunk in ahead:
-                    write(chunk, _score_texts([r[col] for r in chunk], scorer))
+                    write(_score_rows(chunk, col, scorer))
                 for chunk in chunks:
-                    write(chunk, _score_texts([r[col] for r in chunk], scorer))
+                    write(_score_rows(chunk, col, scorer))
             else:
                 _worker_scorer = scorer  # inherited by the forked workers
                 ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-                pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                           initargs=(urgency, first_response_minutes))
-                pending: deque[tuple[list[list[str]], Future[list[Row]]]] = deque()
-
-                def all_chunks() -> Iterator[list[list[str]]]:
-                    yield from ahead
-                    yield from chunks
-
-                for chunk in all_chunks():
-                    pending.append((chunk, pool.submit(_score_texts, [r[col] for r in chunk])))
+                pool = ctx.Pool(workers, initializer=_init_worker,
+                                initargs=(urgency, first_response_minutes))
+                # Results are written in submission order; at most 2 chunks per worker are in
+                # flight, so memory stays flat however large the input.
+                pending: deque[AsyncResult[tuple[int, str]]] = deque()
+                if not more:  # the whole input is read: share it out evenly
+                    flat = [row for chunk in ahead for row in chunk]
+                    step = -(-len(flat) // (2 * workers))
+                    ahead = [flat[i:i + step] for i in range(0, len(flat), step)]
+                for chunk in itertools.chain(ahead, chunks):
+                    pending.append(pool.apply_async(_score_rows, (chunk, col)))
                     while len(pending) > 2 * workers:
-                        done, fut = pending.popleft()
-                        write(done, fut.result())
+                        write(pending.popleft().get())
                 while pending:
-                    done, fut = pending.popleft()
-                    write(done, fut.result())
+                    write(pending.popleft().get())
         os.replace(tmp, dst)
         return rows
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -230,6 +247,7 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
     finally:
         _worker_scorer = None
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.terminate()  # results are all in (or the run failed): no need to wait
+            pool.join()
         if bar is not None:
             bar.stop()

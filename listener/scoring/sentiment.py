@@ -22,6 +22,7 @@ import re
 import struct
 import threading
 from dataclasses import dataclass
+from operator import mul as _mul
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +96,34 @@ class _Model:
             raise RuntimeError(f"{path}: feature layout differs; rerun scripts/train_sentiment.py")
         self.buckets = int(raw["buckets"])
         flat = _unpack(raw["W"])
-        self.W: list[tuple[float, float, float]] = list(zip(flat[0::3], flat[1::3], flat[2::3],
-                                                           strict=True))
-        self.D: list[list[float]] = [[float(x) for x in row] for row in raw["D"]]
+        # One flat list per class: `sum(map(W0.__getitem__, idx))` adds a text's weights in
+        # C, in the same order (so to the same float) as a Python loop, ~5x faster.
+        self.W0: list[float] = list(flat[0::3])
+        self.W1: list[float] = list(flat[1::3])
+        self.W2: list[float] = list(flat[2::3])
+        D = [[float(x) for x in row] for row in raw["D"]]
+        self.D0, self.D1, self.D2 = ([row[k] for row in D] for k in range(3))
         self.b: list[float] = [float(x) for x in raw["b"]]
         ko = raw.get("ko")
         self.ko_buckets = int(ko["buckets"]) if ko else 0
-        self.ko_W: tuple[float, ...] | None = _unpack(ko["W"]) if ko else None
+        self._ko_packed: str | None = ko["W"] if ko else None
+        self._ko_W: tuple[float, ...] | None = None
         self.ko_b = float(ko["b"]) if ko else 0.0
+
+    @property
+    def ko_W(self) -> tuple[float, ...] | None:
+        """Korean weights, decoded on the first Korean text: most runs see none, and decoding
+        them cost ~5 ms of every start-up."""
+        if self._ko_W is None and self._ko_packed is not None:
+            self._ko_W = _unpack(self._ko_packed)
+        return self._ko_W
 
     def probs(self, idx: list[int], dense: list[float]) -> tuple[float, float, float]:
         """Class probabilities (negative, neutral, positive) of one text."""
-        z0, z1, z2 = self.b
-        W = self.W
-        for i in idx:
-            w = W[i]
-            z0 += w[0]
-            z1 += w[1]
-            z2 += w[2]
-        for x, d in zip(dense, self.D, strict=True):
-            if x:
-                z0 += x * d[0]
-                z1 += x * d[1]
-                z2 += x * d[2]
+        b0, b1, b2 = self.b
+        z0 = sum(map(_mul, dense, self.D0), sum(map(self.W0.__getitem__, idx), b0))
+        z1 = sum(map(_mul, dense, self.D1), sum(map(self.W1.__getitem__, idx), b1))
+        z2 = sum(map(_mul, dense, self.D2), sum(map(self.W2.__getitem__, idx), b2))
         top = max(z0, z1, z2)
         e0, e1, e2 = math.exp(z0 - top), math.exp(z1 - top), math.exp(z2 - top)
         total = e0 + e1 + e2
@@ -186,8 +192,7 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model
     """Care-tuned sentiment of English text and its rule cues (urgency reuses them)."""
     scores = vader.polarity_scores(text)
     compound = scores["compound"]
-    masked = F.mask(text)
-    toks = F.tokens(masked)
+    masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
     cue = F.cues(masked, text, toks)
     care = cue.care
     if care or cue.handle or cue.care_neg:  # the model may speak; otherwise VADER as it is

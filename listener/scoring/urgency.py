@@ -13,6 +13,7 @@ reason code is only listed once the threshold is crossed.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -102,6 +103,13 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 
+@functools.lru_cache(maxsize=4096)
+def _regex(pattern: str) -> re.Pattern[str]:
+    """Phrase regexes compiled on first need: compiling all ~75 built-in ones up front cost
+    ~10 ms of start-up in every `carewatch score` run."""
+    return re.compile(pattern)
+
+
 class KeywordMatcher:
     """Finds which reasons' keywords occur in a text, and how often.
 
@@ -115,8 +123,10 @@ class KeywordMatcher:
     def __init__(self, keywords: Mapping[str, Iterable[str]]) -> None:
         self.words: dict[str, list[str]] = {}
         self.prefixes: list[tuple[str, str]] = []
-        self.phrases: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        # first word -> (reason, the phrase with single spaces, its boundary regex source)
+        self.phrases: dict[str, list[tuple[str, str, str]]] = {}
         self.korean: list[tuple[str, str]] = []
+        self._cache: dict[str, tuple[str, ...]] = {}
         for reason, items in keywords.items():
             for raw in items:
                 word = " ".join(raw.strip().lower().split())
@@ -131,32 +141,46 @@ class KeywordMatcher:
                     tail = r"\w*" if word.endswith("*") else r"\b"
                     first = (_WORD_RE.findall(word) or [word])[0]
                     self.phrases.setdefault(first, []).append(
-                        (reason, re.compile(r"(?<!\w)" + body + tail)))
+                        (reason, word.rstrip("*"), r"(?<!\w)" + body + tail))
                 else:
                     self.words.setdefault(word, []).append(reason)
         self.prefix_tuple = tuple(p for p, _ in self.prefixes)
+
+    def _reasons(self, tok: str) -> tuple[str, ...]:
+        """Reasons a single word hits (whole-word keywords, then `word*` prefixes); memoised
+        per matcher, so a text's words are classified by one C-level `map` of dict lookups."""
+        hit = list(self.words.get(tok, ()))
+        if self.prefix_tuple and tok.startswith(self.prefix_tuple):
+            hit += [reason for prefix, reason in self.prefixes if tok.startswith(prefix)]
+        cache = self._cache
+        if len(cache) >= 300_000:
+            cache.clear()  # bounded memory; the values are pure functions of the word
+        value = cache[tok] = tuple(hit)
+        return value
 
     def counts(self, text: str) -> dict[str, int]:
         """How many keyword hits each reason has in `text`."""
         lowered = text.lower()
         found: dict[str, int] = {}
-        words = self.words
+        toks = _WORD_RE.findall(lowered)
+        hits = list(map(self._cache.get, toks))
+        if None in hits:
+            hits = [h if h is not None else self._reasons(t)
+                    for h, t in zip(hits, toks, strict=True)]
+        for hit in filter(None, hits):
+            for reason in hit:
+                found[reason] = found.get(reason, 0) + 1
         phrases = self.phrases
-        starts: set[str] = set()
-        for tok in _WORD_RE.findall(lowered):
-            if tok in words:
-                for reason in words[tok]:
-                    found[reason] = found.get(reason, 0) + 1
-            if tok in phrases:
-                starts.add(tok)
-            if self.prefix_tuple and tok.startswith(self.prefix_tuple):
-                for prefix, reason in self.prefixes:
-                    if tok.startswith(prefix):
+        starts = phrases.keys() & toks
+        if starts:
+            # A phrase can only match where its words occur with single spaces between them
+            # once runs of whitespace are collapsed: a C substring test rules most out, and
+            # the boundary regex (compiled on first need) confirms the rest.
+            spaced = " ".join(lowered.split())
+            for tok in starts:
+                for reason, literal, pattern in phrases[tok]:
+                    if literal in spaced and _regex(pattern).search(lowered):
                         found[reason] = found.get(reason, 0) + 1
-        for tok in starts:
-            for reason, pattern in phrases[tok]:
-                if pattern.search(lowered):
-                    found[reason] = found.get(reason, 0) + 1
         if self.korean and not lowered.isascii():
             for probe, reason in self.korean:
                 if probe in lowered:
@@ -201,8 +225,8 @@ def care_strong(text: str) -> int:
     """How many service failures the care rules name in `text` (strong words and phrases)."""
     from listener.scoring import features as F
 
-    masked = F.mask(text)
-    return F.cues(masked, text, F.tokens(masked)).strong
+    masked, toks = F.normalise(text)
+    return F.cues(masked, text, toks).strong
 
 
 def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool = True,

@@ -90,3 +90,13 @@ def test_many_chunks_keep_order(tmp_path: Path, always_pool: None) -> None:
     assert score_csv(src, dst, workers=2, chunk_size=7, progress=False) == 50
     rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(50)]
+
+
+def test_one_big_chunk_is_still_shared_out(tmp_path: Path, always_pool: None) -> None:
+    """An input that fits in one chunk is split over the workers, in order."""
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, [[str(i), f"@acmeair bag {i} lost"] for i in range(30)], ["id", "text"])
+    assert score_csv(src, dst, workers=2, chunk_size=10_000, progress=False) == 30
+    rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(30)]
+    assert all(r[3] == "negative" for r in rows[1:])

@@ -174,3 +174,14 @@ def test_care_context_cues() -> None:
     assert ctx("@jo my order never arrived")
     assert not ctx("@jo what a beautiful morning")
     assert not ctx("@jo worst day ever")
+
+
+def test_keyword_phrases_span_any_whitespace() -> None:
+    """Phrases match across runs of spaces or newlines, and only on word boundaries."""
+    from listener.scoring.urgency import UrgencyRules
+
+    matcher = UrgencyRules.build().matcher
+    assert matcher.counts("On   hold\nfor ages").get("complaint", 0) >= 2  # "on hold", "hold"
+    assert "churn" in matcher.counts("I am switching   to another bank")
+    assert "churn" not in matcher.counts("the light switching tone")
+    assert matcher.counts("any updates??").get("question") == 1  # "any update*"
