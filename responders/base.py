@@ -122,3 +122,16 @@ class GraphSender:
 
             self._graph = graph_client(self.settings)
         return self._graph
+
+    def private_reply(self, account: str, comment_id: str, text: str) -> SentRef:
+        """The one private reply Facebook and Instagram allow per comment:
+        `POST /{page or account}/messages` with `recipient={"comment_id": ...}` (form fields
+        holding JSON strings, as the Graph API wants them)."""
+        import json
+
+        result = self.graph.request(
+            f"{self.settings.graph_api_version}/{account}/messages",
+            post_args={"recipient": json.dumps({"comment_id": comment_id}),
+                       "message": json.dumps({"text": text})},
+        )
+        return SentRef(str(result.get("message_id") or result.get("id")), comment_id)

@@ -9,7 +9,6 @@ is answered with code 10900 ("already replied"), which the outbox records as sen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,17 +98,11 @@ class FacebookSender(GraphSender):
         return page
 
     def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
-        version = self.settings.graph_api_version
         try:
             if reply.kind in PUBLIC_KINDS:
                 result = self.graph.put_object(reply.target_id, "comments", message=reply.text)
                 return SentRef(str(result["id"]), reply.target_id)
-            result = self.graph.request(
-                f"{version}/{self.page_id(mention)}/messages",
-                post_args={"recipient": json.dumps({"comment_id": reply.target_id}),
-                           "message": json.dumps({"text": reply.text})},
-            )
-            return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
+            return self.private_reply(self.page_id(mention), reply.target_id, reply.text)
         except (PermanentError, AlreadyReplied):
             raise
         except Exception as exc:

@@ -10,8 +10,6 @@ Facebook's (no read-back, 10900 on a resend).
 
 from __future__ import annotations
 
-import json
-
 from carewatch.retry import PermanentError
 from responders.base import (
     AlreadyReplied,
@@ -54,7 +52,6 @@ class InstagramSender(GraphSender):
             else "replies"
 
     def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
-        version = self.settings.graph_api_version
         try:
             if reply.kind in PUBLIC_KINDS:
                 result = self.graph.put_object(reply.target_id, self._edge(reply, mention),
@@ -65,12 +62,7 @@ class InstagramSender(GraphSender):
             if not account:
                 raise PermanentError("no Instagram account configured ([[sources]] "
                                      "ig_user_id); cannot send a private reply")
-            result = self.graph.request(
-                f"{version}/{account}/messages",
-                post_args={"recipient": json.dumps({"comment_id": reply.target_id}),
-                           "message": json.dumps({"text": reply.text})},
-            )
-            return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
+            return self.private_reply(account, reply.target_id, reply.text)
         except (PermanentError, AlreadyReplied):
             raise
         except Exception as exc:
