@@ -93,6 +93,14 @@ def _configure_structlog() -> None:
     )
 
 
+def load_now() -> None:
+    """Import and configure structlog now. Long-running commands call this before they
+    install signal handlers: a handler that logs while the lazy import is half done would
+    find a partially initialised module."""
+    if _STATE["pending"]:
+        _configure_structlog()
+
+
 class _LazyLogger:
     """A structlog logger that imports and configures structlog on first use."""
 

@@ -210,11 +210,12 @@ def mentions_by_refs(session: Session, refs: Sequence[str], *, limit: int = 10) 
 
 def window_mentions(session: Session, platform: str, since: datetime,
                     until: datetime) -> list[Any]:
-    """(id, platform, external_id, created_at, sentiment_label) of non-own mentions on one
-    platform created in [since, until], oldest first (uses ix_mentions_platform_created)."""
+    """(id, platform, external_id, created_at, sentiment_label, urgency_reasons) of non-own
+    mentions on one platform created in [since, until], oldest first (uses
+    ix_mentions_platform_created)."""
     return list(session.execute(
         select(Mention.id, Mention.platform, Mention.external_id, Mention.created_at,
-               Mention.sentiment_label)
+               Mention.sentiment_label, Mention.urgency_reasons)
         .where(Mention.platform == platform, Mention.created_at >= since,
                Mention.created_at <= until, Mention.is_own.is_(False))
         .order_by(Mention.created_at, Mention.id)

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from carewatch.cli.common import AppContext, Failure, UsageError
-from carewatch.log import configure_logging, scrub
+from carewatch.log import configure_logging, load_now, scrub
 
 app = typer.Typer(
     name="carewatch",
@@ -36,9 +36,13 @@ def _root(
         help="DEBUG, INFO, WARNING or ERROR (default INFO)."),
 ) -> None:
     configure_logging(log_level)
+    if ctx.invoked_subcommand not in _QUICK_COMMANDS:
+        load_now()
     ctx.obj = AppContext(config_path=config)
 
 
+# Commands that may finish before they log anything: they keep structlog's import lazy.
+_QUICK_COMMANDS = {"score"}
 COMMAND_MODULES = (
     "core", "listen", "respond", "score", "export", "alerts", "users", "dashboard",
 )

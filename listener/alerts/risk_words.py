@@ -16,28 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from listener.alerts.base import Candidate, aware, bump, ref
+from listener.scoring.urgency import DEFAULT_KEYWORDS as URGENCY_KEYWORDS
 
+# One list per category, shared with urgency scoring (listener.scoring.urgency), so a
+# mention flagged `safety` in the inbox and a safety alert always agree.
 DEFAULT_KEYWORDS: dict[str, list[str]] = {
-    "safety": [
-        "smoke", "smoking engine", "fire", "on fire", "flames", "burning smell", "injured",
-        "injury", "injuries", "got hurt", "unsafe", "not safe", "dangerous", "emergency",
-        "emergency landing", "crash", "crashed", "food poisoning", "poisoned", "ambulance",
-        "bleeding", "evacuat*", "explosion", "exploded", "passed out", "fainted",
-        "allergic reaction", "anaphyla*",
-    ],
-    "legal": [
-        "lawyer", "lawyers", "sue", "suing", "sued", "lawsuit", "attorney", "legal action",
-        "small claims", "class action", "see you in court", "solicitor",
-    ],
-    "discrimination": [
-        "racist", "racism", "discriminat*", "sexist", "sexism", "homophob*", "transphob*",
-        "bigot*", "xenophob*", "ableist", "profiled", "profiling",
-    ],
-    "privacy": [
-        "data breach", "security breach", "hacked", "leaked my data", "leaked my",
-        "data leak", "data leaked", "identity theft", "stolen data", "personal data",
-        "privacy", "gdpr", "card details stolen",
-    ],
+    category: list(URGENCY_KEYWORDS[category])
+    for category in ("safety", "legal", "discrimination", "privacy")
 }
 CATEGORY_SEVERITY = {"safety": "high", "legal": "medium", "discrimination": "high",
                      "privacy": "high"}

@@ -1,17 +1,20 @@
 """Source health: a source that fails, or that has gone quiet for longer than its usual gap.
 
-"Usual gap" is the median gap between the creation times of the source's last stored items
-(robust to one long night or one burst). A source is quiet when the time since its newest item
-exceeds `quiet_factor` × that gap, and never sooner than QUIET_FLOOR or two poll intervals, so
-a busy source is not called quiet between two polls. A source is judged quiet only once it has
-MIN_HISTORY items: a new or naturally silent source raises nothing.
+"Usual gap" is the time-weighted median gap between the creation times of the source's last
+stored items: the gap that half of the observed time was spent in. A plain median counted each
+gap once, so a burst (eighteen tweets in four minutes) made the usual gap a few seconds to
+minutes and the source was called quiet twenty minutes after the burst, just for going back to
+its ordinary pace; the time-weighted median barely moves for a burst (it spans little time) and
+still ignores one long night among a busy day. A source is quiet when the time since its newest
+item exceeds `quiet_factor` × that gap, and never sooner than QUIET_FLOOR or two poll
+intervals, so a busy source is not called quiet between two polls. A source is judged quiet
+only once it has MIN_HISTORY items: a new or naturally silent source raises nothing.
 
 One episode per source (`source_health:<key>`), refreshed while the condition holds.
 """
 
 from __future__ import annotations
 
-import statistics
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -23,6 +26,23 @@ from storage import alerts as store
 
 MIN_HISTORY = 6
 QUIET_FLOOR = timedelta(minutes=15)
+
+
+HISTORY_ITEMS = 500
+
+
+def usual_gap(gaps: list[float]) -> float:
+    """Time-weighted median of `gaps` (seconds): the smallest gap g such that gaps up to g
+    cover at least half of the total time."""
+    ordered = sorted(g for g in gaps if g > 0)
+    if not ordered:
+        return 0.0
+    half, covered = sum(ordered) / 2, 0.0
+    for gap in ordered:
+        covered += gap
+        if covered >= half:
+            return gap
+    return ordered[-1]
 
 
 def _unhealthy(source: object, now: datetime) -> Candidate:
@@ -51,11 +71,12 @@ def detect(session: Session, settings: Settings, now: datetime) -> list[Candidat
         if not source.healthy:
             out.append(_unhealthy(source, now))
             continue
-        times = [aware(t) for t in store.recent_item_times(session, source.key, source.platform)]
+        times = [aware(t) for t in store.recent_item_times(session, source.key, source.platform,
+                                                            limit=HISTORY_ITEMS)]
         if len(times) < MIN_HISTORY:
             continue
         gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-        usual = statistics.median(gaps)
+        usual = usual_gap(gaps)
         newest = max([times[0]] + ([aware(source.last_item_at)] if source.last_item_at else []))
         connected = getattr(source, "connected_at", None)
         if connected is not None:

@@ -55,6 +55,16 @@ class Baseline:
     history_total: int = 0
 
 
+# A mention about one of these is part of the incident even when its sentiment reads neutral
+# ("smoke in the cabin, everyone is terrified"): a negative spike names it too.
+INCIDENT_REASONS = frozenset({"safety", "legal", "privacy", "discrimination"})
+
+
+def _incident(row: Any) -> bool:
+    reasons = getattr(row, "urgency_reasons", None) or ""
+    return bool(INCIDENT_REASONS.intersection(reasons.split(";")))
+
+
 def _ewma(series: list[int], alpha: float) -> tuple[float, float]:
     mean, var = float(series[0]), 0.0
     for x in series[1:]:
@@ -111,6 +121,13 @@ class _Window:
     def negative_rows(self) -> list[Any]:
         return [r for r in self.rows if r.sentiment_label == "negative"]
 
+    @property
+    def incident_rows(self) -> list[Any]:
+        """Negative rows plus non-positive rows the scorer flagged with an incident reason:
+        the mentions a negative spike names (counting stays on the label, like the baseline)."""
+        return [r for r in self.rows if r.sentiment_label == "negative" or (
+            r.sentiment_label != "positive" and _incident(r))]
+
 
 def _judge(win: _Window, base: Baseline, cfg: AlertsConfig) -> tuple[float, dict[str, Any]]:
     """(score, facts): score > 0 when the window is a spike; the larger, the worse."""
@@ -162,6 +179,9 @@ def _summary(platform: str, facts: dict[str, Any], base: Baseline, cfg: AlertsCo
         share = facts["negative"] / facts["total"] if facts["total"] else 0.0
         usual = f", usually {base.share:.0%}" if base.share is not None else ""
         parts.append(f"{facts['total']} in all, {share:.0%} negative{usual}")
+        if facts.get("flagged_not_negative"):
+            parts.append(f"{facts['flagged_not_negative']} more not scored negative but "
+                         "flagged safety, legal, privacy or discrimination")
     else:
         parts.append(f"{facts['total']} mentions in {minutes} on {platform} {vs_total} {how}")
         parts.append(f"{facts['negative']} negative")
@@ -192,8 +212,10 @@ def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
         if best is None:
             continue
         _, win, judged = best
-        named = win.negative_rows if (judged.get("negative_spike")
-                                      or judged.get("share_spike")) else win.rows
+        negative_spike = judged.get("negative_spike") or judged.get("share_spike")
+        named = win.incident_rows if negative_spike else win.rows
+        if negative_spike and len(named) > judged["negative"]:
+            judged["flagged_not_negative"] = len(named) - judged["negative"]
         out.append(Candidate(
             kind="spike", episode_key=f"spike:{platform}",
             severity=_severity(judged, win, base, cfg),

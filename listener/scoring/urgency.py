@@ -73,23 +73,34 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
         "lost my business", "done with you", "last time i", "won't be back", "going with",
         "탈퇴", "해지", "다시는",
     ],
+    # The four risk categories are also what the risk_words alerts match (one list each, so
+    # scoring and alerting never disagree). Phrases are chosen so everyday and praising uses
+    # ("you guys are fire", "the app keeps crashing", "food court") do not read as incidents.
     "legal": [
-        "lawyer*", "sue", "suing", "lawsuit*", "attorney*", "legal action", "small claims",
-        "class action", "court", "소송", "변호사", "고소",
+        "lawyer*", "sue", "suing", "sued", "lawsuit*", "attorney*", "legal action",
+        "small claims", "class action", "see you in court", "take you to court",
+        "taking you to court", "solicitor*", "소송", "변호사", "고소",
     ],
     "safety": [
-        "smoke", "fire", "injured", "injury", "unsafe", "emergency", "bomb", "hurt",
-        "bleeding", "ambulance", "crash*", "dangerous", "fumes", "safety", "화재", "부상",
-        "위험", "사고",
+        "smoke", "smoking engine", "engine fire", "caught fire", "fire on board",
+        "fire in the cabin", "engine on fire", "plane on fire", "flames", "burning smell",
+        "fumes", "injured", "injury", "injuries", "got hurt", "unsafe", "not safe",
+        "dangerous", "safety concern", "safety issue", "safety hazard", "emergency landing",
+        "medical emergency", "this is an emergency", "plane crash", "crash landing",
+        "crashed into", "food poisoning", "poisoned", "ambulance", "bleeding", "evacuat*",
+        "explosion", "exploded", "passed out", "fainted", "allergic reaction", "anaphyla*",
+        "bomb threat", "화재", "부상", "위험", "사고",
     ],
     "privacy": [
-        "data breach", "breach", "hacked", "my personal data", "my data",
-        "personal information", "identity theft", "leaked", "privacy", "phishing",
-        "개인정보", "해킹", "유출",
+        "data breach", "security breach", "breach", "hacked", "my personal data", "my data",
+        "personal data", "personal information", "identity theft", "leaked my data",
+        "leaked my", "data leak", "data leaked", "stolen data", "card details stolen",
+        "privacy", "gdpr", "phishing", "개인정보", "해킹", "유출",
     ],
     "discrimination": [
-        "racist", "racism", "discriminat*", "sexist", "homophobic", "profiling", "profiled",
-        "because i'm black", "because of my race", "because of my religion", "차별",
+        "racist", "racism", "discriminat*", "sexist", "sexism", "homophob*", "transphob*",
+        "bigot*", "xenophob*", "ableist", "profiling", "profiled", "because i'm black",
+        "because of my race", "because of my religion", "차별",
     ],
 }
 
