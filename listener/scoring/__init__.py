@@ -11,7 +11,7 @@ from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.language import supported
 from listener.scoring.sentiment import SentimentResult, analyze, analyze_many
-from listener.scoring.urgency import REASONS, UrgencyRules, urgency
+from listener.scoring.urgency import REASONS, UrgencyRules, risk_hits, urgency
 
 __all__ = ["REASONS", "Scorer", "ScoringInputError", "score_csv"]
 
@@ -34,15 +34,20 @@ class Scorer:
               lang: str | None = None) -> Score:
         """Score one mention; `lang` is the platform's hint, used only when the text is
         undecided."""
-        result = analyze(text or "", lang)
-        return self._with_urgency(result, text or "", followers, engagement, waiting_minutes,
-                                  repeat_contacts)
+        text = text or ""
+        found = self.rules.matcher.counts(text)  # once: sentiment's risk cue and urgency
+        result = analyze(text, lang, risk_hits(found))
+        return self._with_urgency(result, text, followers, engagement, waiting_minutes,
+                                  repeat_contacts, found)
 
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path."""
         clean = [t or "" for t in texts]
-        return [self._with_urgency(r, t, None, 0, None, 0)
-                for r, t in zip(analyze_many(clean), clean, strict=True)]
+        counts = self.rules.matcher.counts
+        founds = [counts(t) for t in clean]
+        results = analyze_many(clean, [risk_hits(f) for f in founds])
+        return [self._with_urgency(r, t, None, 0, None, 0, f)
+                for r, t, f in zip(results, clean, founds, strict=True)]
 
     def rescore_urgency(self, score: Score, text: str, *, followers: int | None = None,
                         engagement: int = 0, waiting_minutes: float | None = None,
@@ -58,11 +63,11 @@ class Scorer:
 
     def _with_urgency(self, result: SentimentResult, text: str, followers: int | None,
                       engagement: int, waiting_minutes: float | None,
-                      repeat_contacts: int) -> Score:
+                      repeat_contacts: int, found: dict[str, int] | None = None) -> Score:
         value, reasons = urgency(
             self.rules, text, result.sentiment, supported=result.supported,
             followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
-            repeat_contacts=repeat_contacts, strong=result.strong,
+            repeat_contacts=repeat_contacts, strong=result.strong, found=found,
         )
         return Score(result.sentiment, result.label, value, reasons, result.lang)
 

@@ -59,11 +59,22 @@ _DIGIT_RE = re.compile(r"\d")
 
 
 def tokens(masked: str) -> list[str]:
-    """Word, number, `!`/`?` and emoji tokens of masked text; numbers collapse to `0`."""
+    """Word, number, `!`/`?` and emoji tokens of masked text.
+
+    Numbers, `#3`-style tags (the `#` is not a token character) and ids with digits
+    ("aa412", "ua1234", "a320") all collapse to one token `0`, as brand names are masked:
+    which flight or which list item says nothing about sentiment. Trailing `0`s are dropped:
+    in the airline data tweets ending in a flight number are mostly neutral questions, so a
+    "0 </s>" bigram learned "neutral" and a stray " #3" after a complaint flipped its label.
+    A number inside the text ("on hold for 3 hours") keeps its place."""
     toks = TOKEN_RE.findall(masked)
     if _DIGIT_RE.search(masked) is None:  # no number to collapse: skip the per-token pass
         return toks
-    return [("0" if tok[0].isdigit() else tok) for tok in toks]
+    toks = ["0" if tok[0].isdigit() or (not tok.isalpha() and _DIGIT_RE.search(tok))
+            else tok for tok in toks]
+    while toks and toks[-1] == "0":
+        toks.pop()
+    return toks
 
 
 def normalise(text: str) -> tuple[str, list[str]]:

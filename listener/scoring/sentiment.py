@@ -187,17 +187,41 @@ def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool,
     return -size if k == 0 else size
 
 
-def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model
-                  ) -> tuple[float, F.Cues]:
-    """Care-tuned sentiment of English text and its rule cues (urgency reuses them)."""
+# A risk mention that is not clearly positive reads at least this negative, plus half of
+# VADER's strength: "smoke in the cabin" is never a neutral remark to a care team.
+RISK_BASE = 0.25
+
+
+def _risk(text: str, risk: int | None) -> int:
+    """Risk keyword hits of `text`: as given by the caller (a Scorer's resolved rules), or
+    by the built-in lists."""
+    if risk is not None:
+        return risk
+    from listener.scoring.urgency import default_matcher, risk_hits
+
+    return risk_hits(default_matcher().counts(text))
+
+
+def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
+                  risk: int | None = None) -> tuple[float, F.Cues]:
+    """Care-tuned sentiment of English text and its rule cues (urgency reuses them).
+
+    `risk` is how many safety / legal / privacy / discrimination keywords the text holds
+    (None: count them with the built-in lists). Such a text is a care context, and unless
+    the result is clearly positive ("the crew were amazing during the medical emergency,
+    thank you") it reads as negative: neither VADER nor the airline-trained model know
+    "smoke in the cabin" or "leaked my personal data" as complaints."""
     scores = vader.polarity_scores(text)
-    compound = scores["compound"]
+    compound = base = scores["compound"]
     masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
     cue = F.cues(masked, text, toks)
-    care = cue.care
+    risk = _risk(text, risk)
+    care = cue.care or risk > 0
     if care or cue.handle or cue.care_neg:  # the model may speak; otherwise VADER as it is
         p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
         compound = _finish(compound, p, cue.sarcasm, care)
+    if risk and compound < POS:
+        compound = min(compound, -(RISK_BASE + 0.5 * abs(base)))
     return _emoji(text, compound), cue
 
 
@@ -232,18 +256,22 @@ def _result(s: float, lang: str, strong: int | None = None) -> SentimentResult:
     return SentimentResult(s, label_of(s), lang, True, strong)
 
 
-def analyze(text: str, lang_hint: str | None = None) -> SentimentResult:
-    """Sentiment, label and language of one text; unsupported languages are neutral 0.0."""
+def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
+            ) -> SentimentResult:
+    """Sentiment, label and language of one text; unsupported languages are neutral 0.0.
+    `risk`: risk keyword hits from the caller's rules (see `english_parts`)."""
     model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
     if lang == "en":
-        score, cue = english_parts(text, vader, model)
+        score, cue = english_parts(text, vader, model, risk)
         return _result(score, lang, cue.strong)
     if lang == "ko":
         return _result(korean(text), lang)
     return SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)
 
 
-def analyze_many(texts: list[str]) -> list[SentimentResult]:
-    """`analyze` for a batch (no language hints)."""
-    return [analyze(t) for t in texts]
+def analyze_many(texts: list[str], risks: list[int] | None = None) -> list[SentimentResult]:
+    """`analyze` for a batch (no language hints); `risks` as `analyze`'s `risk`, per text."""
+    if risks is None:
+        return [analyze(t) for t in texts]
+    return [analyze(t, None, r) for t, r in zip(texts, risks, strict=True)]

@@ -232,6 +232,23 @@ class UrgencyRules:
                    max(1e-6, float(first_response_minutes)))
 
 
+# The risk categories: a mention that names one of these and is not clearly positive reads
+# as negative (see `sentiment.english_parts`), like a named service failure.
+RISK_REASONS = ("safety", "legal", "privacy", "discrimination")
+
+
+def risk_hits(found: Mapping[str, int]) -> int:
+    """How many risk keywords (`RISK_REASONS`) a `KeywordMatcher.counts` result holds."""
+    return sum(found.get(reason, 0) for reason in RISK_REASONS)
+
+
+@functools.lru_cache(maxsize=1)
+def default_matcher() -> KeywordMatcher:
+    """The built-in keyword lists, for callers scoring without a `Scorer`'s resolved rules
+    (built on first need, once per process)."""
+    return KeywordMatcher(DEFAULT_KEYWORDS)
+
+
 def care_strong(text: str) -> int:
     """How many service failures the care rules name in `text` (strong words and phrases)."""
     from listener.scoring import features as F
@@ -243,11 +260,14 @@ def care_strong(text: str) -> int:
 def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool = True,
             followers: int | None = None, engagement: int = 0,
             waiting_minutes: float | None = None, repeat_contacts: int = 0,
-            strong: int | None = None) -> tuple[float, list[str]]:
+            strong: int | None = None, found: Mapping[str, int] | None = None,
+            ) -> tuple[float, list[str]]:
     """Urgency in [0, 1] and its reason codes, in the fixed order of REASONS.
 
     `strong` is `care_strong(text)` when the caller has it already (sentiment computes it);
-    None computes it here, so scoring and re-scoring give the same number.
+    None computes it here, so scoring and re-scoring give the same number. Likewise `found`
+    is `rules.matcher.counts(text)` when the caller has it (the Scorer, which also feeds the
+    risk hits to sentiment).
     """
     strength: dict[str, float] = {}
     listed: set[str] = set()
@@ -258,7 +278,8 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
             if show:
                 listed.add(reason)
 
-    found = rules.matcher.counts(text)
+    if found is None:
+        found = rules.matcher.counts(text)
     if not supported:
         add("lang_unsupported", 1.0)
     if sentiment <= -0.05:
