@@ -123,6 +123,15 @@ class GraphSender:
             self._graph = graph_client(self.settings)
         return self._graph
 
+    def configured(self, mention: MentionInfo, attr: str, what: str) -> str:
+        """The id this mention's source is configured with (`page_id`, `ig_user_id`), or a
+        permanent failure that names the missing setting."""
+        value = source_value(self.settings, mention, attr)
+        if not value:
+            raise PermanentError(f"no {what} configured ([[sources]] {attr}); "
+                                 f"cannot send as the brand")
+        return value
+
     def private_reply(self, account: str, comment_id: str, text: str) -> SentRef:
         """The one private reply Facebook and Instagram allow per comment:
         `POST /{page or account}/messages` with `recipient={"comment_id": ...}` (form fields

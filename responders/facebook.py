@@ -24,7 +24,6 @@ from responders.base import (
     SentRef,
     Unverifiable,
     same_text,
-    source_value,
 )
 
 PUBLIC_KINDS = ("public", "public_note")
@@ -91,11 +90,7 @@ class FacebookSender(GraphSender):
     platform = "facebook"
 
     def page_id(self, mention: MentionInfo) -> str:
-        page = source_value(self.settings, mention, "page_id")
-        if not page:
-            raise PermanentError("no Facebook page configured ([[sources]] page_id); "
-                                 "cannot send as the page")
-        return page
+        return self.configured(mention, "page_id", "Facebook page")
 
     def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef:
         try:

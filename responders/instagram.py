@@ -41,11 +41,7 @@ class InstagramSender(GraphSender):
     platform = "instagram"
 
     def account_id(self, mention: MentionInfo) -> str:
-        account = source_value(self.settings, mention, "ig_user_id")
-        if not account:
-            raise PermanentError("no Instagram account configured ([[sources]] ig_user_id); "
-                                 "cannot send as the brand")
-        return account
+        return self.configured(mention, "ig_user_id", "Instagram account")
 
     def _edge(self, reply: OutboundReply, mention: MentionInfo) -> str:
         return "comments" if is_post(mention) and reply.target_id == mention.external_id \

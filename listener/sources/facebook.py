@@ -57,10 +57,8 @@ class GraphPaging:
             params = following
 
 
-class FacebookSource(BaseSource):
-    """Posts, visitor posts, comments and replies of one Facebook page."""
-
-    platform_name = "Facebook"
+class GraphSource(BaseSource):
+    """A source on the Graph API (Facebook or Instagram): its client and paging."""
 
     def __init__(self, config: SourceConfig, settings: Settings, *,
                  graph: facebook.GraphAPI | None = None,
@@ -68,8 +66,17 @@ class FacebookSource(BaseSource):
                  now: Callable[[], datetime] | None = None) -> None:
         super().__init__(config, settings, should_stop=should_stop, now=now)
         self.graph = graph or graph_client(settings)
-        self.page_id = str(config.page_id)
         self.paging = GraphPaging(self, self.graph)
+
+
+class FacebookSource(GraphSource):
+    """Posts, visitor posts, comments and replies of one Facebook page."""
+
+    platform_name = "Facebook"
+
+    def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(config, settings, **kwargs)
+        self.page_id = str(config.page_id)
 
     @property
     def account(self) -> str:

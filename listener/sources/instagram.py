@@ -17,17 +17,14 @@ an item moves only after its page is stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
-import facebook
-
 from carewatch.domain import Author, Mention, Page, Platform
-from carewatch.platform_clients import graph_client
 from carewatch.settings import Settings, SourceConfig
-from listener.sources.base import BaseSource, epoch, parse_time
-from listener.sources.facebook import GraphPaging
+from listener.sources.base import epoch, parse_time
+from listener.sources.facebook import GraphSource
 
 MEDIA_WINDOW_DAYS = 30.0
 FULL_SCAN_SECONDS = 6 * 3600
@@ -36,20 +33,15 @@ MEDIA_FIELDS = "id,caption,timestamp,permalink,comments_count,username"
 COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},like_count"
 
 
-class InstagramSource(BaseSource):
+class InstagramSource(GraphSource):
     """Comments and replies on one Instagram professional account's media."""
 
     platform_name = "Instagram"
 
-    def __init__(self, config: SourceConfig, settings: Settings, *,
-                 graph: facebook.GraphAPI | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
-        super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.graph = graph or graph_client(settings)
+    def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(config, settings, **kwargs)
         self.ig_user_id = str(config.ig_user_id)
         self.brand_handles = {h.lower() for h in settings.brand.handles}
-        self.paging = GraphPaging(self, self.graph)
 
     @property
     def account(self) -> str:

@@ -27,31 +27,24 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
+from tests.listener.helpers import CONTRACT_TOML
+from tests.receivers import Inbox, Webhook, smtp_server, webhook_server
 
 pytestmark = pytest.mark.slow
 
 CAREWATCH = Path(sys.executable).parent / "carewatch"
-BRAND_X_ID = "1500000000000000000"
-BRAND_PAGE = "100000000000001"
-BRAND_IG = "17841400000000001"
 HOUR = 3600.0
 
 BASELINE_TEXTS = [
@@ -95,85 +88,16 @@ FB_BURST_TEXTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# ---------------------------------------------------------------------------- receivers
-
-
-class Inbox:
-    """aiosmtpd handler keeping every accepted message."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def subjects(self) -> list[str]:
-        with self.lock:
-            return [str(m["Subject"]) for m in self.messages]
-
-
-@dataclass
-class Hook:
-    """What the webhook receiver got: (content type, parsed JSON body) per POST."""
-
-    posts: list[tuple[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def texts(self) -> list[str]:
-        with self.lock:
-            return [body["text"] for _, body in self.posts]
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as served:
+        yield served
 
 
 @pytest.fixture
-def hook() -> Iterator[tuple[Hook, str]]:
-    received = Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = {"unparsable": raw.decode("utf-8", "replace")}
-            with received.lock:
-                received.posts.append((self.headers.get("Content-Type", ""), body))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def hook() -> Iterator[tuple[Webhook, str]]:
+    with webhook_server() as served:
+        yield served
 
 
 @pytest.fixture
@@ -186,34 +110,9 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def write_config(tmp_path: Path, smtp_port: int, hook_url: str) -> Path:
+    """The contract's four sources, its [alerts] and both notification targets."""
     config = tmp_path / "carewatch.toml"
-    config.write_text(f"""
-[brand]
-name = "Acme Air"
-handles = ["acmeair"]
-
-[[sources]]
-platform = "x"
-kind = "search"
-query = '@acmeair OR "acme air" -is:retweet'
-every = "60s"
-
-[[sources]]
-platform = "x"
-kind = "mentions"
-user_id = "{BRAND_X_ID}"
-every = "60s"
-
-[[sources]]
-platform = "facebook"
-page_id = "{BRAND_PAGE}"
-every = "120s"
-
-[[sources]]
-platform = "instagram"
-ig_user_id = "{BRAND_IG}"
-every = "120s"
-
+    config.write_text(CONTRACT_TOML + f"""
 [alerts]
 first_response_minutes = 60
 
@@ -251,7 +150,7 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path, sandbox: SandboxServer, smtp: tuple[Inbox, int],
-        hook: tuple[Hook, str]) -> Cli:
+        hook: tuple[Webhook, str]) -> Cli:
     assert CAREWATCH.exists(), f"console script not installed at {CAREWATCH}"
     config = write_config(tmp_path, smtp[1], hook[1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
@@ -334,7 +233,7 @@ def kind_of_notification(text: str) -> str:
 @pytest.mark.parametrize("variant", ["x_both_sources", "x_search_only_text", "x_and_facebook"])
 def test_quiet_baseline_then_safety_burst(variant: str, cli: Cli, sandbox: SandboxServer,
                                           smtp: tuple[Inbox, int],
-                                          hook: tuple[Hook, str]) -> None:
+                                          hook: tuple[Webhook, str]) -> None:
     inbox, _ = smtp
     received, _ = hook
     control = SandboxControl(sandbox.base_url)

@@ -2,91 +2,29 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from carewatch.settings import NotifyConfig
 from storage.models import AlertNotification
 from tests.alerts.conftest import T0, burst, engine_for, make_settings, quiet_history
 from tests.alerts.conftest import store as put
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
+from tests.receivers import Inbox, Webhook, free_port, smtp_server, webhook_server
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-class Hook:
-    """A webhook receiver that fails the first `fail_first` requests with HTTP 500."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.attempts = 0
-        self.delivered: list[dict[str, Any]] = []
+    with smtp_server() as served:
+        yield served
 
 
 @pytest.fixture
-def hook_server() -> Iterator[tuple[Hook, str]]:
-    hook = Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            hook.attempts += 1
-            if hook.attempts <= hook.fail_first:
-                self.send_response(500)
-                self.end_headers()
-                return
-            hook.delivered.append(json.loads(body))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield hook, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+def hook_server() -> Iterator[tuple[Webhook, str]]:
+    with webhook_server() as served:
+        yield served
 
 
 def _targets(smtp_port: int, url: str) -> list[NotifyConfig]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.dashboard.seed import HOSTILE_REF, HOSTILE_TEXT, PASSWORDS, TOP_REF, TOP_TEXT, seed
+from tests.receivers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,12 +48,6 @@ def _require_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)  # CI must run the browser tests
         pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _dashboard_argv(port: int) -> list[str]:
@@ -104,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
          "--password-stdin"], input=b"cli-agent-pass\n", env=env, cwd=folder,
         capture_output=True, timeout=60)
     assert added.returncode == 0, added.stderr.decode()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(_dashboard_argv(port), env=env, cwd=folder,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
