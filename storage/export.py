@@ -302,18 +302,26 @@ def iter_mention_pages(session: Session, *, since: datetime | None = None,
                        ) -> Iterator[list[tuple[Any, ...]]]:
     """Pages of export rows (tuples in `COLUMNS` order), by keyset, oldest first."""
     stmt, where = _mention_select(since, until, platform, _as_filter(filters))
+    for rows in _keyset_pages(session, stmt, where, Mention.created_at, Mention.id,
+                              time_index=10, id_index=0, page_size=page_size):
+        yield [_shape(r) for r in rows]
+
+
+def _keyset_pages(session: Session, stmt: Any, where: list[Any], time_col: Any, id_col: Any,
+                  *, time_index: int, id_index: int, page_size: int) -> Iterator[list[Any]]:
+    """Rows of `stmt` in (time, id) order, one page at a time, each page starting after the
+    last row of the one before: no OFFSET, so page N costs what page 1 does."""
     last: tuple[datetime, int] | None = None
     while True:
         conds = list(where)
         if last is not None:
-            conds.append(_after(Mention.created_at, Mention.id, *last))
+            conds.append(_after(time_col, id_col, *last))
         rows = session.execute(
-            stmt.where(*conds).order_by(Mention.created_at, Mention.id).limit(page_size)
-        ).all()
+            stmt.where(*conds).order_by(time_col, id_col).limit(page_size)).all()
         if not rows:
             return
-        last = (rows[-1][10], rows[-1][0])
-        yield [_shape(r) for r in rows]
+        last = (rows[-1][time_index], rows[-1][id_index])
+        yield rows
         if len(rows) < page_size:
             return
 
@@ -356,23 +364,12 @@ def _audit_pages(session: Session, since: datetime | None, until: datetime | Non
         where.append(AuditEntry.at >= since)
     if until is not None:
         where.append(AuditEntry.at < until)
-    last: tuple[datetime, int] | None = None
-    while True:
-        conds = list(where)
-        if last is not None:
-            conds.append(_after(AuditEntry.at, AuditEntry.id, *last))
-        rows = session.execute(
-            stmt.where(*conds).order_by(AuditEntry.at, AuditEntry.id).limit(page_size)
-        ).all()
-        if not rows:
-            return
-        last = (rows[-1][1], rows[-1][0])
+    for rows in _keyset_pages(session, stmt, where, AuditEntry.at, AuditEntry.id,
+                              time_index=1, id_index=0, page_size=page_size):
         yield [(at, actor, action, target,
                 json.dumps(details if details is not None else {}, ensure_ascii=False,
                            sort_keys=True))
                for _id, at, actor, action, target, details in rows]
-        if len(rows) < page_size:
-            return
 
 
 # ---------------------------------------------------------------- writers

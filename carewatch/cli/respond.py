@@ -63,14 +63,7 @@ def reply_command(
     """Queue a public reply to a mention (the responder sends it)."""
     from responders.queue import queue_reply
 
-    context = app_context(ctx)
-    agent = _actor(as_user)
-    db = context.database()
-    try:
-        body = _body(db, text, canned, mention, agent)
-        ids = queue_reply(db, context.settings, mention, body, agent=agent)
-    except RuleViolation as exc:
-        raise UsageError(str(exc)) from None
+    db, ids = _queue(ctx, mention, text, canned, as_user, queue_reply)
     _print_queued(ids, "public", mention, db)
 
 
@@ -85,20 +78,29 @@ def move_private_command(
     as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Queue a private message to the mention's author, and optionally a public note."""
+    from functools import partial
+
     from responders.queue import queue_move_private
 
+    db, ids = _queue(ctx, mention, text, canned, as_user,
+                     partial(queue_move_private, public_note=public_note))
+    _print_queued(ids[:1], "private", mention, db)
+    if len(ids) > 1:
+        _print_queued(ids[1:], "public note", mention, db)
+
+
+def _queue(ctx: typer.Context, mention: str, text: str | None, canned: str | None,
+           as_user: str | None, queue: Any) -> tuple[Any, list[int]]:
+    """The shared part of `reply` and `move-private`: who is acting, the text (typed or
+    canned), the queueing call, and a broken rule as one line with exit 2."""
     context = app_context(ctx)
     agent = _actor(as_user)
     db = context.database()
     try:
         body = _body(db, text, canned, mention, agent)
-        ids = queue_move_private(db, context.settings, mention, body, public_note=public_note,
-                                 agent=agent)
+        return db, queue(db, context.settings, mention, body, agent=agent)
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
-    _print_queued(ids[:1], "private", mention, db)
-    if len(ids) > 1:
-        _print_queued(ids[1:], "public note", mention, db)
 
 
 def _body(db: Any, text: str | None, canned: str | None, mention: str, agent: str) -> str:
