@@ -30,12 +30,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from storage import queries  # noqa: E402
-from storage.db import Database, open_database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from storage import queries
+from storage.db import Database, open_database
+from storage.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("CAREWATCH_BENCH_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -95,7 +95,7 @@ def _peak_kb() -> int:
 
 def child(kind: str, db_path: str, out: str) -> None:
     """One measured export in this process; prints a JSON line with the figures."""
-    import pandas as pd  # noqa: F401 - imported before the baseline reading on purpose
+    import pandas as pd
     import pyarrow.parquet  # noqa: F401
     import xlsxwriter  # noqa: F401
 

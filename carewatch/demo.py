@@ -190,7 +190,7 @@ def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
 
     try:
         run_listener_forever(db, settings, stop)
-    except Exception as exc:  # noqa: BLE001 - the demo keeps the dashboard up and says why
+    except Exception as exc:
         log.error("scheduler_stopped", error=str(exc))
 
 

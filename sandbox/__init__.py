@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["World", "create_app", "SandboxServer", "run_sandbox", "SandboxControl"]
+__all__ = ["SandboxControl", "SandboxServer", "World", "create_app", "run_sandbox"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1505,4 +1505,4 @@ def create_app(world: World | None = None) -> Starlette:
     return app
 
 
-__all__ = ["create_app", "compile_query", "World", "XUser"]
+__all__ = ["World", "XUser", "compile_query", "create_app"]

@@ -361,4 +361,4 @@ class Generator:
             return dict(self.created)
 
 
-__all__ = ["Generator", "Persona", "FB_PAGE_ID"]
+__all__ = ["FB_PAGE_ID", "Generator", "Persona"]

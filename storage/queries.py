@@ -447,7 +447,7 @@ STOPWORDS = frozenset(
     those through to too under until up very was wasn't we we're were weren't what what's when
     where which while who whom why will with won't would wouldn't you you're your yours yourself
     yourselves still again really even also via amp http https www com get got one just
-    like""".split()  # noqa: SIM905 - a word list reads best as words
+    like""".split()
 )
 
 

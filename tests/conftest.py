@@ -39,7 +39,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "unreachable"
+    except Exception as exc:
         admin.dispose()
         _pg_unavailable(str(exc).splitlines()[0])
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)

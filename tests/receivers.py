@@ -27,7 +27,7 @@ class Inbox:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
@@ -75,7 +75,7 @@ def webhook_server() -> Iterator[tuple[Webhook, str]]:
     hook = Webhook()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with hook.lock:
                 hook.attempts += 1

@@ -15,6 +15,7 @@ One episode per source (`source_health:<key>`), refreshed while the condition ho
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -75,7 +76,7 @@ def detect(session: Session, settings: Settings, now: datetime) -> list[Candidat
                                                             limit=HISTORY_ITEMS)]
         if len(times) < MIN_HISTORY:
             continue
-        gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(times)]
         usual = usual_gap(gaps)
         newest = max([times[0]] + ([aware(source.last_item_at)] if source.last_item_at else []))
         connected = getattr(source, "connected_at", None)

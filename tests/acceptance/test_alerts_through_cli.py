@@ -247,7 +247,8 @@ def test_quiet_baseline_then_safety_burst(variant: str, cli: Cli, sandbox: Sandb
     quiet = cli.alerts()
     assert by_kind(quiet, "spike") == [], f"quiet baseline raised a spike: {quiet}"
     assert quiet == [], f"a quiet brand paged someone: {quiet}"
-    assert inbox.subjects() == [] and received.texts() == []
+    assert inbox.subjects() == []
+    assert received.texts() == []
 
     # 2. The burst: exactly one spike per platform that burst, naming its mentions, and a
     # risk_words alert; each notified once on each target.
@@ -275,7 +276,8 @@ def test_quiet_baseline_then_safety_burst(variant: str, cli: Cli, sandbox: Sandb
     unexpected = [r for r in loud if r["kind"] not in ("spike", "risk_words")]
     assert unexpected == [], f"noise beside the spike and risk words: {unexpected}"
     for record in loud:
-        assert record["first_seen"] and record["last_seen"]
+        assert record["first_seen"]
+        assert record["last_seen"]
         assert record["acknowledged_by"] is None
         assert record["severity"] in ("low", "medium", "high", "critical")
 
@@ -288,7 +290,9 @@ def test_quiet_baseline_then_safety_burst(variant: str, cli: Cli, sandbox: Sandb
     assert sum(kind_of_notification(s) == "risk_words" for s in subjects) == len(risk)
     for content_type, body in received.posts:
         assert content_type.startswith("application/json")
-        assert isinstance(body, dict) and set(body) == {"text"} and body["text"]
+        assert isinstance(body, dict)
+        assert set(body) == {"text"}
+        assert body["text"]
     for message in inbox.messages:
         assert message["To"] == "social-lead@acme.example"
         assert message["From"] == "carewatch@acme.example"

@@ -41,13 +41,16 @@ def test_alerts_json_and_ack(cli_db, clock, capsys):
 
     assert cli.main(["alerts", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert [r["kind"] for r in records] and {r["kind"] for r in records} == {"spike",
+    assert [r["kind"] for r in records]
+    assert {r["kind"] for r in records} == {"spike",
                                                                              "risk_words"}
     for r in records:
         assert list(r) == ["id", "kind", "severity", "summary", "mention_ids", "first_seen",
                            "last_seen", "acknowledged_by"]
-        assert r["first_seen"] == "2026-11-23T12:13:00Z" and r["acknowledged_by"] is None
-        assert len(r["mention_ids"]) == 12 and r["mention_ids"][0].startswith("x:")
+        assert r["first_seen"] == "2026-11-23T12:13:00Z"
+        assert r["acknowledged_by"] is None
+        assert len(r["mention_ids"]) == 12
+        assert r["mention_ids"][0].startswith("x:")
         assert r["severity"] in ("low", "medium", "high", "critical")
 
     spike_id = next(r["id"] for r in records if r["kind"] == "spike")
@@ -59,7 +62,9 @@ def test_alerts_json_and_ack(cli_db, clock, capsys):
 
     assert cli.main(["alerts"]) == 0
     table = capsys.readouterr().out
-    assert "open alert" in table and "spike" in table and "maria" in table
+    assert "open alert" in table
+    assert "spike" in table
+    assert "maria" in table
 
     assert cli.main(["alerts", "ack", "999", "--as", "maria"]) == 2
     assert "no alert with id 999" in capsys.readouterr().err

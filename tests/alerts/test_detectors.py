@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from carewatch.settings import SourceConfig
@@ -30,10 +31,12 @@ def test_high_reach_negative_mention(db, clock):
     ])
     touched = engine.on_new_mentions(ids)
     alerts = _open(db, "high_reach")
-    assert len(alerts) == 1 and touched == [alerts[0].id]
+    assert len(alerts) == 1
+    assert touched == [alerts[0].id]
     alert = alerts[0]
     assert alert.episode_key == "high_reach:x:star"
-    assert "250,000 followers" in alert.summary and alert.severity == "high"
+    assert "250,000 followers" in alert.summary
+    assert alert.severity == "high"
     # The same author again within the cooldown extends the episode.
     clock.advance(minutes=10)
     again = mention("still waiting!!", T0 + timedelta(minutes=9), label="negative",
@@ -57,7 +60,8 @@ def test_sla_breach_after_first_response_target(any_db, clock):
     clock.at(T0 + timedelta(minutes=61))
     touched = engine.evaluate_periodic()
     alerts = _open(any_db, "sla_breach")
-    assert len(alerts) == 1 and touched == [alerts[0].id]
+    assert len(alerts) == 1
+    assert touched == [alerts[0].id]
     assert sorted(alerts[0].mention_ids) == sorted([str(urgent.ref), str(flagged.ref)])
     assert "2 urgent mentions unanswered past the 60 min" in alerts[0].summary
     assert alerts[0].severity == "high"  # a legal reason
@@ -110,7 +114,8 @@ def test_source_health_unhealthy_and_quiet(db, clock):
     alerts = {a.episode_key: a for a in _open(db, "source_health")}
     assert set(alerts) == {f"source_health:{fb.key}", f"source_health:{xs.key}"}
     quiet = alerts[f"source_health:{xs.key}"]
-    assert "quiet for 6.5 h" in quiet.summary and "usual gap 60 min" in quiet.summary
+    assert "quiet for 6.5 h" in quiet.summary
+    assert "usual gap 60 min" in quiet.summary
     # Recovered: the facebook episode closes once healthy for the cooldown.
     with db.write() as session:
         session.get(Source, fb.key).healthy = True
@@ -154,12 +159,8 @@ def test_acknowledge_records_who_when_and_audit(db, clock):
         audit = session.execute(select(AuditEntry)).scalars().all()
         assert [(a.actor, a.action, a.target) for a in audit] == [
             ("maria", "alert.ack", f"alert:{alert.id}")]
-        try:
+        with pytest.raises(store.AlertNotFound, match="9999"):
             store.acknowledge(session, 9999, "maria")
-        except store.AlertNotFound as exc:
-            assert "9999" in str(exc)
-        else:
-            raise AssertionError("acknowledging a missing alert must fail")
 
 
 def test_risk_word_categories_and_overrides(db, clock):

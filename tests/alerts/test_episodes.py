@@ -52,16 +52,22 @@ def test_quiet_baseline_burst_extend_cooldown(any_db, clock):
     clock.at(T0 + timedelta(minutes=13))
     touched_2 = engine.on_new_mentions(put(any_db, second))
     spikes, risks = _alerts(any_db, "spike"), _alerts(any_db, "risk_words")
-    assert len(spikes) == 1 and len(risks) == 1, [a.summary for a in _alerts(any_db)]
+    summaries = [a.summary for a in _alerts(any_db)]
+    assert len(spikes) == 1, summaries
+    assert len(risks) == 1, summaries
     spike, risk = spikes[0], risks[0]
     burst_refs = [str(m.ref) for m in first + second]
     assert sorted(spike.mention_ids) == sorted(burst_refs)
     assert sorted(risk.mention_ids) == sorted(burst_refs)
-    assert spike.episode_key == "spike:x" and risk.episode_key == "risk_words:safety"
+    assert spike.episode_key == "spike:x"
+    assert risk.episode_key == "risk_words:safety"
     assert "12 negative mentions in 15 min on x" in spike.summary
-    assert "baseline" in spike.summary and "k=3" in spike.summary
-    assert spike.severity in ("high", "critical") and risk.severity == "critical"
-    assert touched_1 == [risk.id] and set(touched_2) == {spike.id, risk.id}
+    assert "baseline" in spike.summary
+    assert "k=3" in spike.summary
+    assert spike.severity in ("high", "critical")
+    assert risk.severity == "critical"
+    assert touched_1 == [risk.id]
+    assert set(touched_2) == {spike.id, risk.id}
     assert spike.first_seen == T0 + timedelta(minutes=13)
     with any_db.session() as session:
         rows = session.execute(select(AlertNotification.alert_id, AlertNotification.target_key)
@@ -80,7 +86,8 @@ def test_quiet_baseline_burst_extend_cooldown(any_db, clock):
     again = burst(T0 + timedelta(minutes=40), 9, text="the cabin filled with smoke")
     touched = engine.on_new_mentions(put(any_db, again))
     assert set(touched) == {spike.id, risk.id}
-    assert len(_alerts(any_db, "spike")) == 1 and len(_alerts(any_db, "risk_words")) == 1
+    assert len(_alerts(any_db, "spike")) == 1
+    assert len(_alerts(any_db, "risk_words")) == 1
     with any_db.session() as session:
         extended = store.get_alert(session, spike.id)
         assert extended is not None
@@ -101,7 +108,8 @@ def test_quiet_baseline_burst_extend_cooldown(any_db, clock):
     touched = engine.on_new_mentions(put(any_db, later))
     assert len(touched) == 1
     spikes = _alerts(any_db, "spike")
-    assert len(spikes) == 2 and spikes[-1].closed_at is None
+    assert len(spikes) == 2
+    assert spikes[-1].closed_at is None
     assert sorted(spikes[-1].mention_ids) == sorted(str(m.ref) for m in later)
     with any_db.session() as session:
         assert [a.id for a in store.open_alerts(session)] == [spikes[-1].id]
@@ -150,8 +158,10 @@ def test_negative_share_spike_with_busy_baseline(db, clock):
                          label="negative" if i < 13 else "positive") for i in range(24)]
     touched = engine.on_new_mentions(put(db, now_items))
     spikes = _alerts(db, "spike")
-    assert len(spikes) == 1 and touched == [spikes[0].id]
-    assert spikes[0].details.get("share_spike") and not spikes[0].details.get("negative_spike")
+    assert len(spikes) == 1
+    assert touched == [spikes[0].id]
+    assert spikes[0].details.get("share_spike")
+    assert not spikes[0].details.get("negative_spike")
     assert not spikes[0].details.get("volume_spike")
     assert sorted(spikes[0].mention_ids) == sorted(str(m.ref) for m in now_items[:13])
     assert "usually 20%" in spikes[0].summary
@@ -170,4 +180,5 @@ def test_concurrent_callers_open_one_episode(any_db, clock):
         t.start()
     for t in threads:
         t.join()
-    assert len(_alerts(any_db, "spike")) == 1 and len(_alerts(any_db, "risk_words")) == 1
+    assert len(_alerts(any_db, "spike")) == 1
+    assert len(_alerts(any_db, "risk_words")) == 1

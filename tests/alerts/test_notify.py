@@ -47,21 +47,25 @@ def test_each_alert_reaches_each_target_once(db, clock, smtp, hook_server):
                                                  first_response_minutes=1440))
     _burst_scenario(db, engine, clock)
     assert engine.notify_pending() == 4
-    assert len(inbox.messages) == 2 and len(hook.delivered) == 2
+    assert len(inbox.messages) == 2
+    assert len(hook.delivered) == 2
     subjects = sorted(m["Subject"] for m in inbox.messages)
     assert subjects[0].startswith("[carewatch] CRITICAL risk_words: 12 mentions about safety")
     assert subjects[1].startswith("[carewatch] HIGH spike: 12 negative mentions in 15 min on x")
     body = inbox.messages[0].get_payload()
-    assert "smoke in the cabin" in body and "acknowledge: carewatch alerts ack" in body
+    assert "smoke in the cabin" in body
+    assert "acknowledge: carewatch alerts ack" in body
     texts = sorted(d["text"] for d in hook.delivered)
-    assert texts[0].startswith("CRITICAL risk_words") and texts[1].startswith("HIGH spike")
+    assert texts[0].startswith("CRITICAL risk_words")
+    assert texts[1].startswith("HIGH spike")
     # Nothing pending: a second run and an extension send nothing more.
     assert engine.notify_pending() == 0
     clock.advance(minutes=5)
     engine.on_new_mentions(put(db, burst(T0 + timedelta(minutes=14), 3)))
     clock.advance(minutes=5)
     assert engine.notify_pending() == 0
-    assert len(inbox.messages) == 2 and len(hook.delivered) == 2
+    assert len(inbox.messages) == 2
+    assert len(hook.delivered) == 2
 
 
 def test_failing_webhook_is_retried_with_backoff_and_delivered_once(db, clock, smtp,
@@ -75,25 +79,31 @@ def test_failing_webhook_is_retried_with_backoff_and_delivered_once(db, clock, s
     # First run: the webhook answers 500 once; the target is then skipped for this run, the
     # email target is not held up.
     assert engine.notify_pending() == 2
-    assert len(inbox.messages) == 2 and hook.delivered == [] and hook.attempts == 1
+    assert len(inbox.messages) == 2
+    assert hook.delivered == []
+    assert hook.attempts == 1
     with db.session() as session:
         key = NotifyConfig(kind="webhook", url=url).key
         rows = session.execute(select(AlertNotification).where(
             AlertNotification.target_key == key)).scalars().all()
         failed = [r for r in rows if r.attempts == 1]
-        assert len(failed) == 1 and failed[0].last_error == "webhook: HTTP 500"
+        assert len(failed) == 1
+        assert failed[0].last_error == "webhook: HTTP 500"
         assert failed[0].next_attempt_at == clock() + timedelta(seconds=30)
     # 10 s later: the one that failed is not due yet; the one skipped in that run goes out.
     clock.advance(seconds=10)
     assert engine.notify_pending() == 1
-    assert len(hook.delivered) == 1 and hook.attempts == 2
+    assert len(hook.delivered) == 1
+    assert hook.attempts == 2
     # After the backoff the failed one is retried and delivered.
     clock.advance(seconds=25)
     assert engine.notify_pending() == 1
-    assert len(hook.delivered) == 2 and hook.attempts == 3
+    assert len(hook.delivered) == 2
+    assert hook.attempts == 3
     clock.advance(minutes=30)
     assert engine.notify_pending() == 0
-    assert len(inbox.messages) == 2 and len(hook.delivered) == 2
+    assert len(inbox.messages) == 2
+    assert len(hook.delivered) == 2
     with db.session() as session:
         states = session.execute(select(AlertNotification.state)).scalars().all()
     assert states == ["sent"] * 4
@@ -110,7 +120,8 @@ def test_dead_smtp_does_not_block_webhook(db, clock, hook_server):
     with db.session() as session:
         rows = session.execute(select(AlertNotification).where(
             AlertNotification.target_key.like("email:%"))).scalars().all()
-    assert len(rows) == 2 and all(r.state == "pending" for r in rows)
+    assert len(rows) == 2
+    assert all(r.state == "pending" for r in rows)
     assert any(r.attempts == 1 and "smtp 127.0.0.1" in (r.last_error or "") for r in rows)
     # Backoff grows and is capped.
     d = engine.dispatcher
@@ -127,4 +138,5 @@ def test_mention_text_cannot_ping_slack_channels(db, clock, hook_server):
                                             label="negative")]))
     assert engine.notify_pending() == 1
     text = hook.delivered[0]["text"]
-    assert "<!channel>" not in text and "&lt;!channel&gt; I will sue you now" in text
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt; I will sue you now" in text

@@ -53,7 +53,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.setenv(key, value)
     assert main(["init"]) == 2
     err = capsys.readouterr().err.strip()
-    assert expected in err and len(err.splitlines()) == 1
+    assert expected in err
+    assert len(err.splitlines()) == 1
     assert "hunter2" not in err
     assert not (tmp_path / "carewatch.db").exists()
 
@@ -77,4 +78,5 @@ def test_unknown_flag_is_exit_2_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run([str(exe), "init", "--bogus"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "--bogus" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "--bogus" in result.stderr

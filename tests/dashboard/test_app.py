@@ -119,7 +119,7 @@ def test_each_role_sees_exactly_its_pages(store: Any, username: str) -> None:
         assert not at.exception
 
 
-@pytest.mark.parametrize("username,forbidden", [
+@pytest.mark.parametrize(("username", "forbidden"), [
     ("agent1", "alerts"), ("agent1", "trends"), ("agent1", "settings"),
     ("analyst1", "inbox"), ("analyst1", "alerts"), ("analyst1", "settings"),
     ("manager1", "settings"), ("admin1", "inbox"), ("admin1", "trends"),
@@ -134,7 +134,8 @@ def test_a_page_outside_the_role_is_not_served(store: Any, username: str,
     assert not at.exception
     assert titles(at) == []
     assert [e.value for e in at.error] == ["You do not have access to this page."]
-    assert at.dataframe.len == 0 and at.metric.len == 0
+    assert at.dataframe.len == 0
+    assert at.metric.len == 0
 
 
 def test_page_functions_check_the_role_server_side(store: Any, monkeypatch: Any) -> None:

@@ -208,7 +208,7 @@ def test_each_role_sees_its_pages(served: dict[str, Any], page: Any, username: s
         assert "EAAB-e2e-secret-token" not in page.content()
 
 
-@pytest.mark.parametrize("username,path", [("agent1", "alerts"), ("agent1", "settings"),
+@pytest.mark.parametrize(("username", "path"), [("agent1", "alerts"), ("agent1", "settings"),
                                            ("analyst1", "inbox"), ("manager1", "settings")])
 def test_pages_outside_the_role_are_not_served_by_url(served: dict[str, Any], page: Any,
                                                       username: str, path: str) -> None:
@@ -228,7 +228,8 @@ def test_agent_first_screen_and_hostile_text(served: dict[str, Any], page: Any) 
     top = page.locator('[data-testid="stText"]').filter(has_text=TOP_TEXT).first
     top.wait_for(state="visible")
     box = top.bounding_box()
-    assert box is not None and box["y"] + box["height"] <= 900, "top mention below the fold"
+    assert box is not None
+    assert box["y"] + box["height"] <= 900, "top mention below the fold"
     shot = _shot(page, "agent-inbox")
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)

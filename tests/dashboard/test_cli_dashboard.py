@@ -12,7 +12,8 @@ def test_streamlit_command_is_headless_local_and_private() -> None:
 
     argv = streamlit_command(8765)
     flags = dict(zip(argv[5::2], argv[6::2], strict=False))
-    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(APP_PATH)
+    assert argv[1:4] == ["-m", "streamlit", "run"]
+    assert argv[4] == str(APP_PATH)
     assert APP_PATH.is_file()
     assert flags["--server.headless"] == "true"
     assert flags["--browser.gatherUsageStats"] == "false"
@@ -42,4 +43,5 @@ def test_store_without_schema_is_refused_in_one_line(tmp_path: Path,
     monkeypatch.setenv("CAREWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     assert main(["dashboard", "--port", "8766"]) == 2
     err = capsys.readouterr().err
-    assert "carewatch init" in err and "Traceback" not in err
+    assert "carewatch init" in err
+    assert "Traceback" not in err

@@ -31,7 +31,7 @@ def test_inbox_most_urgent_first_and_own_posts_never_listed(seeded: Any) -> None
     assert page.rows[0].urgency_reasons == ["safety", "negative", "high_reach"]
 
 
-@pytest.mark.parametrize("filters,expected", [
+@pytest.mark.parametrize(("filters", "expected"), [
     (queries.InboxFilters(platforms=["facebook"]), [HOSTILE_REF]),
     (queries.InboxFilters(min_urgency=0.6), [TOP_REF, "instagram:17890000000000001",
                                              "x:1600000000000000002"]),
@@ -56,7 +56,8 @@ def test_inbox_unassigned_filter_and_limit(seeded: Any) -> None:
         limited = queries.inbox(session, queries.InboxFilters(limit=2))
     assert ASSIGNED_REF not in [r.ref for r in unassigned.rows]
     assert [r.ref for r in limited.rows][:1] == [TOP_REF]
-    assert len(limited.rows) == 2 and limited.total == 7
+    assert len(limited.rows) == 2
+    assert limited.total == 7
 
 
 def test_thread_has_root_post_and_brand_reply(seeded: Any) -> None:
@@ -81,7 +82,8 @@ def test_customer_history_spans_platforms(seeded: Any) -> None:
     assert {m.ref for m in view.mentions} == {TOP_REF, "instagram:17890000000000001"}
     with seeded.session() as session:
         again = queries.customer_history(session, top.customer_id)
-    assert again.notes == "VIP" and again.tags == ["vip"]
+    assert again.notes == "VIP"
+    assert again.tags == ["vip"]
 
 
 def test_trends_from_hourly_stats(seeded: Any) -> None:
@@ -99,7 +101,9 @@ def test_trends_from_hourly_stats(seeded: Any) -> None:
     assert sum(r["count"] for r in fb_only) == 1
     assert {s["source"] for s in sources} == {"x:search:test", "facebook:page:100000000000001",
                                               "instagram:media:17841400000000001"}
-    assert terms["smoke"] == 2 and "the" not in terms and "acmeair" not in terms
+    assert terms["smoke"] == 2
+    assert "the" not in terms
+    assert "acmeair" not in terms
 
 
 def test_sla_response_times_and_health(seeded: Any) -> None:
@@ -124,7 +128,7 @@ def test_sla_response_times_and_health(seeded: Any) -> None:
 def test_canned_replies_and_kv(seeded: Any) -> None:
     with seeded.write() as session:
         row = queries.save_canned_reply(session, "Hi", "Hello!", actor="admin1")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="already exists"):
             queries.save_canned_reply(session, "Hi", "Again", actor="admin1")
         queries.save_canned_reply(session, "Hello", "Hello there", actor="admin1",
                                   reply_id=row.id)

@@ -41,7 +41,8 @@ def test_password_is_stored_as_argon2_hash(db) -> None:  # type: ignore[no-untyp
         assert authenticate(session, "ana", "correct horse").ok
         assert authenticate(session, "ANA", "correct horse").ok  # usernames ignore case
         result = authenticate(session, "ana", "wrong password")
-        assert not result.ok and result.message == "Wrong username or password."
+        assert not result.ok
+        assert result.message == "Wrong username or password."
         unknown = authenticate(session, "nobody", "whatever1")
         assert unknown.message == result.message  # no hint which usernames exist
 
@@ -71,13 +72,15 @@ def test_lockout_after_five_failures_for_fifteen_minutes(db) -> None:  # type: i
     assert "locked" in result.message
     with db.write() as session:
         locked = authenticate(session, "ana", "correct horse", now=now + timedelta(minutes=14))
-        assert not locked.ok and "locked" in locked.message
+        assert not locked.ok
+        assert "locked" in locked.message
     with db.write() as session:
         assert authenticate(session, "ana", "correct horse", now=now + LOCKOUT
                             + timedelta(seconds=1)).ok
     with db.write() as session:
         user = find_user(session, "ana")
-        assert isinstance(user, User) and user.failed_attempts == 0
+        assert isinstance(user, User)
+        assert user.failed_attempts == 0
 
 
 def test_admin_unlock_and_update_resets(db) -> None:  # type: ignore[no-untyped-def]
@@ -92,7 +95,8 @@ def test_admin_unlock_and_update_resets(db) -> None:  # type: ignore[no-untyped-
         assert authenticate(session, "ana", "correct horse").ok
     with db.write() as session:
         user, created = create_or_update_user(session, "ana", "manager", "new password!")
-        assert not created and user.role == "manager"
+        assert not created
+        assert user.role == "manager"
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, url: str, argv: list[str], stdin: str
@@ -116,7 +120,7 @@ def test_cli_users_add_and_list(db, sqlite_url: str, monkeypatch: pytest.MonkeyP
     assert "bo\tanalyst" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,stdin,message", [
+@pytest.mark.parametrize(("argv", "stdin", "message"), [
     (["users", "add", "bo", "--role", "agent", "--password-stdin"], "\n", "password is empty"),
     (["users", "add", "bo", "--role", "agent", "--password-stdin"], "", "password is empty"),
     (["users", "add", "bo", "--role", "boss", "--password-stdin"], "long enough\n",
@@ -129,6 +133,7 @@ def test_cli_users_add_bad_input_exits_2(db, sqlite_url: str, monkeypatch: pytes
     monkeypatch.chdir(db.url.split("///")[1].rsplit("/", 1)[0])
     assert _cli(monkeypatch, sqlite_url, argv, stdin) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err
+    assert "Traceback" not in err
     with db.session() as session:
         assert find_user(session, "bo") is None

@@ -50,7 +50,8 @@ def check_csv(path: Path, expected: list[dict[str, Any]]) -> None:
     assert list(frame.columns) == list(COLUMNS)
     assert frame["text"].tolist() == [spreadsheet_safe(w["text"]) for w in expected]
     numbers = pd.read_csv(path, usecols=["sentiment", "urgency"])
-    assert numbers["sentiment"].dtype.kind == "f" and numbers["urgency"].dtype.kind == "f"
+    assert numbers["sentiment"].dtype.kind == "f"
+    assert numbers["urgency"].dtype.kind == "f"
 
 
 def check_jsonl(path: Path, expected: list[dict[str, Any]]) -> None:

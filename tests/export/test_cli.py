@@ -68,9 +68,11 @@ def test_cli_bad_flags_exit_2_one_line_nothing_written(
     code, err = cli(["export", "mentions", *argv], f"sqlite:///{db_file}")
     assert code == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("carewatch: error: "), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("carewatch: error: "), err
     assert message in lines[0]
-    assert list(work.iterdir()) == [] and not db_file.exists()
+    assert list(work.iterdir()) == []
+    assert not db_file.exists()
 
 
 def test_cli_unwritable_folder(cli: Any, filled_db: Database, tmp_path: Path,
@@ -85,7 +87,8 @@ def test_cli_unwritable_folder(cli: Any, filled_db: Database, tmp_path: Path,
                         lambda p, m: False if Path(p) == locked else real_access(p, m))
     code, err = cli(["export", "mentions", "--format", "csv", "--out", str(locked / "o.csv")],
                     _url(filled_db))
-    assert code == 2 and f"--out: folder {str(locked)!r} is not writable" in err
+    assert code == 2
+    assert f"--out: folder {str(locked)!r} is not writable" in err
     assert list(locked.iterdir()) == []
 
 
@@ -99,7 +102,9 @@ def test_cli_temp_file_refused_is_usage_error(cli: Any, filled_db: Database, tmp
     monkeypatch.setattr(ex.tempfile, "mkstemp", refuse)
     code, err = cli(["export", "mentions", "--format", "csv", "--out", str(tmp_path / "o.csv")],
                     _url(filled_db))
-    assert code == 2 and "--out: cannot write in" in err and "Permission denied" in err
+    assert code == 2
+    assert "--out: cannot write in" in err
+    assert "Permission denied" in err
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -113,7 +118,8 @@ def test_progress_bar_path_runs(filled_db: Database, tmp_path: Path) -> None:
 def test_cli_missing_schema_is_usage_error(cli: Any, tmp_path: Path) -> None:
     code, err = cli(["export", "mentions", "--format", "csv", "--out",
                      str(tmp_path / "o.csv")], f"sqlite:///{tmp_path / 'empty.db'}")
-    assert code == 2 and "carewatch init" in err
+    assert code == 2
+    assert "carewatch init" in err
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -139,7 +145,8 @@ def test_cli_audit_csv_and_jsonl(cli: Any, filled_db: Database, tmp_path: Path) 
 
     code, err = cli(["export", "audit", "--format", "xlsx", "--out", str(tmp_path / "a.xlsx")],
                     _url(filled_db))
-    assert code == 2 and "--format: unknown format 'xlsx' (one of csv|jsonl)" in err
+    assert code == 2
+    assert "--format: unknown format 'xlsx' (one of csv|jsonl)" in err
 
 
 def test_cli_disk_failure_is_exit_1_and_leaves_nothing(cli: Any, filled_db: Database,

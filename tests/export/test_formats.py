@@ -55,12 +55,14 @@ def test_keyset_pages_exactly_once_across_ties(filled_db: Database) -> None:
 
 def test_extra_filters_for_dashboard(filled_db: Database) -> None:
     negative = list(ex.iter_export_rows(filled_db, filters={"sentiment_labels": "negative"}))
-    assert negative and {r["sentiment_label"] for r in negative} == {"negative"}
+    assert negative
+    assert {r["sentiment_label"] for r in negative} == {"negative"}
     replied = list(ex.iter_export_rows(filled_db, filters=ex.ExportFilter(statuses=("replied",))))
     assert [r["external_id"] for r in replied] == ["x-1000"]
     assert replied[0]["first_response_at"] == datetime(2026, 11, 2, 8, 30, 15, tzinfo=UTC)
     urgent = list(ex.iter_export_rows(filled_db, filters={"min_urgency": 0.5}))
-    assert urgent and all(r["urgency"] >= 0.5 for r in urgent)
+    assert urgent
+    assert all(r["urgency"] >= 0.5 for r in urgent)
     found = list(ex.iter_export_rows(filled_db, filters={"text_contains": "50%_\\"}))
     assert found == []
     with pytest.raises(ex.ExportError, match="unknown export filter 'colour'"):
@@ -91,7 +93,8 @@ def test_empty_export_has_header_and_schema(filled_db: Database, tmp_path: Path)
     assert (tmp_path / "empty.jsonl").read_bytes() == b""
     assert read_xlsx(tmp_path / "empty.xlsx") == {"mentions": [tuple(ex.COLUMNS)]}
     table = pq.read_table(tmp_path / "empty.parquet")
-    assert table.num_rows == 0 and table.schema == ex.parquet_schema()
+    assert table.num_rows == 0
+    assert table.schema == ex.parquet_schema()
 
 
 def test_xlsx_continues_on_a_new_sheet(filled_db: Database, tmp_path: Path,
@@ -127,9 +130,10 @@ def test_time_format_and_rounding() -> None:
     assert ex.parse_time("2026-11-01", "--since") == datetime(2026, 11, 1, tzinfo=UTC)
     assert ex.parse_time("2026-11-01T10:00:00-05:00", "--since") == datetime(
         2026, 11, 1, 15, tzinfo=UTC)
-    with pytest.raises(ex.ExportError, match="^--until: 'soon' is not an ISO 8601"):
+    with pytest.raises(ex.ExportError, match=r"^--until: 'soon' is not an ISO 8601"):
         ex.parse_time("soon", "--until")
     assert ex._number(-0.123456, -1, 1) == -0.1235
     assert ex._number(1.7, -1, 1) == 1.0
     assert ex._number(float("nan"), 0, 1) is None
-    assert ex.neutralise("-0.5") == "'-0.5" and ex.neutralise("a=b") == "a=b"
+    assert ex.neutralise("-0.5") == "'-0.5"
+    assert ex.neutralise("a=b") == "a=b"

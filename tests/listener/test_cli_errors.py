@@ -15,7 +15,8 @@ def test_no_sources_configured(sqlite_url: str, make_env: Callable[..., dict],
     make_env(sqlite_url, toml='[brand]\nname = "Acme Air"\n')
     assert cli("init")[0] == 0
     code, err = cli("listen", "--once")
-    assert code == 2 and "no sources configured in carewatch.toml" in err
+    assert code == 2
+    assert "no sources configured in carewatch.toml" in err
     assert "Traceback" not in err
 
 
@@ -27,11 +28,14 @@ def test_missing_token_names_the_variable(variable: str, sqlite_url: str,
     assert cli("init")[0] == 0
     monkeypatch.delenv(variable)
     code, err = cli("listen", "--once")
-    assert code == 2 and variable in err and len(err.strip().splitlines()) == 1
+    assert code == 2
+    assert variable in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_schema_missing_says_run_init(sqlite_url: str, make_env: Callable[..., dict],
                                       cli: CliRunner) -> None:
     make_env(sqlite_url)
     code, err = cli("listen", "--once")
-    assert code == 2 and "carewatch init" in err
+    assert code == 2
+    assert "carewatch init" in err

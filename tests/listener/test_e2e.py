@@ -51,42 +51,57 @@ def test_listen_once_twice_end_to_end(database_url: str, sandbox: SandboxServer,
 
     code, err = cli("listen", "--once")
     assert code == 0, err
-    assert "x:mentions:1500000000000000000:" in err and " new, " in err
+    assert "x:mentions:1500000000000000000:" in err
+    assert " new, " in err
     db = open_db(database_url)
     _assert_complete(db, sandbox)
 
     # X threads: conversation_id and the replied-to tweet; the brand's reply is context.
     xs = stored(db, "x")
     root, brand, reply = (xs[made["x"][k]] for k in ("root", "brand_reply", "customer_reply"))
-    assert root.thread_id == root.external_id and root.parent_id is None
-    assert reply.thread_id == root.external_id and reply.parent_id == brand.external_id
-    assert brand.is_own and not root.is_own and not reply.is_own
+    assert root.thread_id == root.external_id
+    assert root.parent_id is None
+    assert reply.thread_id == root.external_id
+    assert reply.parent_id == brand.external_id
+    assert brand.is_own
+    assert not root.is_own
+    assert not reply.is_own
     assert made["x"]["retweet"] not in xs
     assert root.url == f"https://x.com/traveller1/status/{root.external_id}"
-    assert root.author is not None and root.author.followers == 250
+    assert root.author is not None
+    assert root.author.followers == 250
     # Facebook: page post and page reply are context; replies point at their comment.
     fb = stored(db, "facebook")
     f = made["facebook"]
-    assert fb[f["page_post"]].is_own and fb[f["page_reply"]].is_own
-    assert not fb[f["visitor"]].is_own and not fb[f["c1"]].is_own
-    assert fb[f["c1"]].thread_id == f["page_post"] and fb[f["c1"]].parent_id == f["page_post"]
-    assert fb[f["r2"]].parent_id == f["c1"] and fb[f["r2"]].thread_id == f["page_post"]
+    assert fb[f["page_post"]].is_own
+    assert fb[f["page_reply"]].is_own
+    assert not fb[f["visitor"]].is_own
+    assert not fb[f["c1"]].is_own
+    assert fb[f["c1"]].thread_id == f["page_post"]
+    assert fb[f["c1"]].parent_id == f["page_post"]
+    assert fb[f["r2"]].parent_id == f["c1"]
+    assert fb[f["r2"]].thread_id == f["page_post"]
     assert all(fb[c].thread_id == f["visitor"] for c in f["many"])
     # Instagram: the caption is context, replies point at their comment.
     ig = stored(db, "instagram")
     i = made["instagram"]
-    assert ig[i["media"]].is_own and ig[i["brand_reply"]].is_own
-    assert ig[i["r2"]].parent_id == i["c1"] and ig[i["r2"]].thread_id == i["media"]
+    assert ig[i["media"]].is_own
+    assert ig[i["brand_reply"]].is_own
+    assert ig[i["r2"]].parent_id == i["c1"]
+    assert ig[i["r2"]].thread_id == i["media"]
     assert ig[i["c1"]].thread_id == i["media"]
     # Own posts never count as mentions; customer mentions are scored.
     with db.session() as session:
         listed = count_mentions(session)
         everything = count_mentions(session, include_own=True)
     own = sum(r.is_own for p in ("x", "facebook", "instagram") for r in stored(db, p).values())
-    assert own >= 5 and listed == everything - own
-    assert root.sentiment is not None and root.urgency is not None
+    assert own >= 5
+    assert listed == everything - own
+    assert root.sentiment is not None
+    assert root.urgency is not None
     search = source_by_prefix(db, "x:search:")
-    assert search.healthy and search.cursor.get("since_id")
+    assert search.healthy
+    assert search.cursor.get("since_id")
     first_since = search.cursor["since_id"]
 
     # New items everywhere, including a comment on an old post and a reply on old media.
@@ -103,14 +118,17 @@ def test_listen_once_twice_end_to_end(database_url: str, sandbox: SandboxServer,
     assert code == 0, err
     _assert_complete(db, sandbox)
     xs = stored(db, "x")
-    assert not xs[new_tweet["id"]].is_own and xs[brand_tweet["id"]].is_own
+    assert not xs[new_tweet["id"]].is_own
+    assert xs[brand_tweet["id"]].is_own
     assert stored(db, "facebook")[new_comment["id"]].parent_id == f["visitor"]
     assert stored(db, "instagram")[new_reply["id"]].parent_id == i["c1"]
 
     # The second poll was incremental: since_id, not a new backfill.
     searches = control.requests(path="/2/tweets/search/recent")
-    assert searches and all(r["query"].get("since_id") == first_since for r in searches)
+    assert searches
+    assert all(r["query"].get("since_id") == first_since for r in searches)
     assert all("start_time" not in r["query"] for r in searches)
     mentions = control.requests(path=f"/2/users/{BRAND_X_ID}/mentions")
-    assert mentions and all("since_id" in r["query"] for r in mentions)
+    assert mentions
+    assert all("since_id" in r["query"] for r in mentions)
     assert source_by_prefix(db, "x:search:").cursor["since_id"] != first_since

@@ -74,10 +74,12 @@ def test_malformed_json_marks_only_that_source_unhealthy(
     control.add_fault("/v21.0/100000000000001/feed", "malformed", count=-1)
     code, err = cli("listen", "--once")
     assert code == 1
-    assert f"{FACEBOOK_KEY}: failed" in err and "malformed" in err
+    assert f"{FACEBOOK_KEY}: failed" in err
+    assert "malformed" in err
     assert "Traceback" not in err
     fb = source_by_prefix(ready, FACEBOOK_KEY)
-    assert not fb.healthy and "malformed" in (fb.health_message or "")
+    assert not fb.healthy
+    assert "malformed" in (fb.health_message or "")
     for key in ("x:search:", MENTIONS_KEY, INSTAGRAM_KEY):
         assert source_by_prefix(ready, key).healthy
     assert set(stored(ready, "x")) == set(expected_x(sandbox.world))
@@ -99,11 +101,15 @@ def test_revoked_token_stops_its_sources_with_next_step(
     assert code == 1
     for key in (FACEBOOK_KEY, INSTAGRAM_KEY):
         source = source_by_prefix(ready, key)
-        assert not source.healthy and source.token_state == "revoked"
+        assert not source.healthy
+        assert source.token_state == "revoked"
         message = source.health_message or ""
-        assert key in message and "CAREWATCH_FB_PAGE_TOKEN" in message
-        assert "reconnect" in message and "sandbox-page-token" not in message
-    assert "CAREWATCH_FB_PAGE_TOKEN" in err and "sandbox-page-token" not in err
+        assert key in message
+        assert "CAREWATCH_FB_PAGE_TOKEN" in message
+        assert "reconnect" in message
+        assert "sandbox-page-token" not in message
+    assert "CAREWATCH_FB_PAGE_TOKEN" in err
+    assert "sandbox-page-token" not in err
     assert source_by_prefix(ready, "x:search:").healthy
     assert set(stored(ready, "x")) == set(expected_x(sandbox.world))
     # X revoked too: its message says how to reconnect X.

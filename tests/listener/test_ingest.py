@@ -68,10 +68,12 @@ def test_pages_before_a_failure_are_kept_with_their_cursor(db: Database) -> None
                       TransientError("X server error 503 for source x"))
     result = Ingestor(db, settings, source_factory=script.factory).poll_source(
         settings.sources[0])
-    assert result.state == "failed" and result.new == 2
+    assert result.state == "failed"
+    assert result.new == 2
     assert set(stored(db, "x")) == {"1", "2"}
     src = sources(db)[settings.sources[0].key]
-    assert src.cursor == {"since_id": "2"} and not src.healthy
+    assert src.cursor == {"since_id": "2"}
+    assert not src.healthy
     assert "503" in (src.health_message or "")
 
 
@@ -108,7 +110,8 @@ def test_alert_failures_never_stop_listening(db: Database) -> None:
     script = Scripted([Page([_mention(1)], {"since_id": "1"})])
     result = Ingestor(db, settings, alert_engine=Exploding(),
                       source_factory=script.factory).poll_source(settings.sources[0])
-    assert result.ok and result.new == 1
+    assert result.ok
+    assert result.new == 1
     assert sources(db)[settings.sources[0].key].healthy
 
 
@@ -117,15 +120,18 @@ def test_revoked_source_is_skipped_until_the_token_changes(db: Database) -> None
     script = Scripted([], TokenRevoked("X rejected the token (401)", code=401))
     ingestor = Ingestor(db, settings, source_factory=script.factory)
     first = ingestor.poll_source(settings.sources[0])
-    assert first.state == "revoked" and "CAREWATCH_X_BEARER_TOKEN" in (first.message or "")
+    assert first.state == "revoked"
+    assert "CAREWATCH_X_BEARER_TOKEN" in (first.message or "")
     assert sources(db)[settings.sources[0].key].token_state == "revoked"
     second = ingestor.poll_source(settings.sources[0])
-    assert second.state == "skipped" and script.built == 1
+    assert second.state == "skipped"
+    assert script.built == 1
     # A new token: the source is tried again (and recovers).
     ingestor.settings = settings.model_copy(update={"x_bearer_token": SecretStr("tok-new")})
     script.error = None
     third = ingestor.poll_source(settings.sources[0])
-    assert third.ok and script.built == 2
+    assert third.ok
+    assert script.built == 2
     assert sources(db)[settings.sources[0].key].token_state == "ok"
 
 
@@ -154,8 +160,10 @@ def test_only_new_texts_are_scored(db: Database) -> None:
              source_factory=Scripted([again]).factory).poll_source(settings.sources[0])
     assert scorer.texts == ["terrible delay, where is my bag?", "hello", "hello"]
     rows = stored(db, "x")
-    assert rows["1"].sentiment_label == "negative" and "question" in rows["1"].urgency_reasons
-    assert rows["3"].sentiment is None and rows["3"].is_own
+    assert rows["1"].sentiment_label == "negative"
+    assert "question" in rows["1"].urgency_reasons
+    assert rows["3"].sentiment is None
+    assert rows["3"].is_own
 
 
 def test_rescore_raises_urgency_as_waiting_grows(db: Database) -> None:
@@ -167,7 +175,8 @@ def test_rescore_raises_urgency_as_waiting_grows(db: Database) -> None:
     assert "waiting_sla" not in before.urgency_reasons
     changed = rescore_open_mentions(db, settings, now=NOW + timedelta(hours=3))
     after = stored(db, "x")["1"]
-    assert changed == 1 and after.urgency > before.urgency
+    assert changed == 1
+    assert after.urgency > before.urgency
     assert "waiting_sla" in after.urgency_reasons
     # Closed mentions are left alone.
     with db.write() as session:

@@ -105,7 +105,9 @@ def test_run_forever_polls_on_schedule_and_stops_promptly(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (len(ticks) < 2 or not stored(db, "instagram")):
             time.sleep(0.1)
-        assert len(ticks) >= 2 and stored(db, "x") and stored(db, "instagram")
+        assert len(ticks) >= 2
+        assert stored(db, "x")
+        assert stored(db, "instagram")
     finally:
         stop.set()
         thread.join(timeout=15)
@@ -131,7 +133,8 @@ def test_listen_foreground_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: 
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
-        assert "Traceback" not in err and "stopped" in err
+        assert "Traceback" not in err
+        assert "stopped" in err
     finally:
         if proc.poll() is None:
             proc.kill()

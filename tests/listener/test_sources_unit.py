@@ -90,19 +90,23 @@ def test_first_poll_backfills_and_cursor_never_runs_ahead() -> None:
     ids, cursors = _drain(_x(timeline), {})
     assert sorted(ids) == [str(i) for i in range(101, 109)]
     first = timeline.calls[0]
-    assert "since_id" not in first and first["start_time"] >= NOW - timedelta(days=7)
+    assert "since_id" not in first
+    assert first["start_time"] >= NOW - timedelta(days=7)
     # Mid-run cursors keep the old since_id and remember the pending newest id.
     assert cursors[0] == {"since_id": None, "pending_newest": "108", "until_id": "106",
                           "newest_at": cursors[0]["newest_at"]}
-    assert cursors[1]["until_id"] == "103" and cursors[1]["since_id"] is None
-    assert cursors[-1]["since_id"] == "108" and "until_id" not in cursors[-1]
+    assert cursors[1]["until_id"] == "103"
+    assert cursors[1]["since_id"] is None
+    assert cursors[-1]["since_id"] == "108"
+    assert "until_id" not in cursors[-1]
 
 
 def test_incremental_poll_uses_since_id() -> None:
     timeline = FakeTimeline(list(range(101, 112)), page=5)
     ids, cursors = _drain(_x(timeline, "mentions"), {"since_id": "108"})
     assert sorted(ids) == ["109", "110", "111"]
-    assert timeline.calls[0]["since_id"] == "108" and "start_time" not in timeline.calls[0]
+    assert timeline.calls[0]["since_id"] == "108"
+    assert "start_time" not in timeline.calls[0]
     assert cursors[-1]["since_id"] == "111"
 
 
@@ -131,11 +135,13 @@ def test_stale_since_id_falls_back_to_backfill() -> None:
     timeline = FakeTimeline([101, 102])
     timeline.reject_since = True
     ids, cursors = _drain(_x(timeline), {"since_id": "5"})
-    assert sorted(ids) == ["101", "102"] and cursors[-1]["since_id"] == "102"
+    assert sorted(ids) == ["101", "102"]
+    assert cursors[-1]["since_id"] == "102"
     old = (NOW - timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     timeline.reject_since = False
     _drain(_x(timeline), {"since_id": "5", "newest_at": old})
-    assert "since_id" not in timeline.calls[-1] and "start_time" in timeline.calls[-1]
+    assert "since_id" not in timeline.calls[-1]
+    assert "start_time" in timeline.calls[-1]
 
 
 def test_x_mapping_threads_own_and_retweets() -> None:
@@ -151,13 +157,19 @@ def test_x_mapping_threads_own_and_retweets() -> None:
                           "public_metrics": {"like_count": 2, "reply_count": 1,
                                              "retweet_count": 3, "quote_count": 1}})
     m = source.to_mention(reply, users)
-    assert m is not None and m.text == "a\u200bb <b>" and m.thread_id == "10"
-    assert m.parent_id == "20" and not m.is_own and m.author.followers == 12
-    assert m.url == "https://x.com/ann/status/30" and m.repost_count == 4
+    assert m is not None
+    assert m.text == "a\u200bb <b>"
+    assert m.thread_id == "10"
+    assert m.parent_id == "20"
+    assert not m.is_own
+    assert m.author.followers == 12
+    assert m.url == "https://x.com/ann/status/30"
+    assert m.repost_count == 4
     assert m.raw == reply.data
     own = tweepy.Tweet({"id": "31", "edit_history_tweet_ids": [], "text": "hi", "author_id": BRAND})
     own_m = source.to_mention(own, users)
-    assert own_m is not None and own_m.is_own
+    assert own_m is not None
+    assert own_m.is_own
     rt = tweepy.Tweet({"id": "32", "edit_history_tweet_ids": [], "text": "RT x", "author_id": "7",
                        "referenced_tweets": [{"type": "retweeted", "id": "30"}]})
     assert source.to_mention(rt, users) is None
@@ -171,13 +183,17 @@ def test_facebook_mapping() -> None:
     post = {"id": "100_1", "message": "hello", "created_time": "2026-05-01T10:00:00+0000",
             "from": {"id": "100", "name": "Acme"}, "permalink_url": "https://fb/p"}
     pm = src.post_mention(post)
-    assert pm.is_own and pm.thread_id == "100_1" and pm.parent_id is None
+    assert pm.is_own
+    assert pm.thread_id == "100_1"
+    assert pm.parent_id is None
     visitor = src.post_mention({**post, "id": "100_2", "from": {"id": "9", "name": "V"}})
     assert not visitor.is_own
     comment = {"id": "1_5", "message": "=1+1", "created_time": "2026-05-01T10:05:00+0000",
                "from": {"id": "9", "name": "V"}, "parent": {"id": "1_4"}}
     cm = src.comment_mention(comment, "100_1", "https://fb/p")
-    assert cm.parent_id == "1_4" and cm.thread_id == "100_1" and cm.text == "=1+1"
+    assert cm.parent_id == "1_4"
+    assert cm.thread_id == "100_1"
+    assert cm.text == "=1+1"
     assert cm.created_at == datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
     top = src.comment_mention({**comment, "parent": None}, "100_1", None)
     assert top.parent_id == "100_1"
@@ -190,17 +206,21 @@ def test_instagram_mapping() -> None:
                           _settings(), graph=object(), now=lambda: NOW)  # type: ignore[arg-type]
     media = src.media_mention({"id": "M1", "caption": "sunset", "timestamp":
                                "2026-05-01T09:00:00+0000", "permalink": "https://ig/p"})
-    assert media.is_own and media.thread_id == "M1"
+    assert media.is_own
+    assert media.thread_id == "M1"
     c = {"id": "C1", "text": "wow", "timestamp": "2026-05-01T09:10:00+0000",
          "username": "fan", "from": {"id": "55", "username": "fan"}}
     cm = src.comment_mention(c, "M1", "https://ig/p", parent_id=None)
-    assert not cm.is_own and cm.thread_id == "M1" and cm.parent_id == "M1"
+    assert not cm.is_own
+    assert cm.thread_id == "M1"
+    assert cm.parent_id == "M1"
     reply = src.comment_mention({**c, "id": "C2", "username": "AcmeAir", "from": {}}, "M1",
                                 None, parent_id="C1")
-    assert reply.is_own and reply.parent_id == "C1"
+    assert reply.is_own
+    assert reply.parent_id == "C1"
 
 
-@pytest.mark.parametrize("value,expected", [
+@pytest.mark.parametrize(("value", "expected"), [
     ("2026-05-01T10:00:00+0000", datetime(2026, 5, 1, 10, tzinfo=UTC)),
     ("2026-05-01T10:00:00.000Z", datetime(2026, 5, 1, 10, tzinfo=UTC)),
     ("2026-05-01T12:00:00+0200", datetime(2026, 5, 1, 10, tzinfo=UTC)),

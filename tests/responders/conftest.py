@@ -56,7 +56,7 @@ def sandbox_server() -> Iterator[SandboxServer]:
         yield srv
 
 
-@pytest.fixture()
+@pytest.fixture
 def ctl(sandbox_server: SandboxServer) -> SandboxControl:
     world = sandbox_server.world
     world.reset()
@@ -166,7 +166,7 @@ def make_stand(ctl: SandboxControl, database_url: str, tmp_path: Path,
     return Stand(ctl, db, load_settings(config), env)
 
 
-@pytest.fixture()
+@pytest.fixture
 def stand(ctl: SandboxControl, sqlite_url: str, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[Stand]:
     """SQLite stand (the embedded default)."""
@@ -177,7 +177,7 @@ def stand(ctl: SandboxControl, sqlite_url: str, tmp_path: Path,
         s.db.dispose()
 
 
-@pytest.fixture()
+@pytest.fixture
 def any_stand(ctl: SandboxControl, database_url: str, tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[Stand]:
     """The same stand on SQLite and on PostgreSQL (own temporary database)."""

@@ -64,18 +64,21 @@ def test_lost_dm_response_is_found_not_resent(stand: Stand) -> None:
     assert second.outcomes == []
 
     dms = stand.ctl.sent(kind="x_dm")
-    assert len(dms) == 1 and dms[0]["participant_id"] == customer
+    assert len(dms) == 1
+    assert dms[0]["participant_id"] == customer
     assert Counter(s["kind"] for s in stand.ctl.sent()) == {"x_dm": 1, "x_reply": 1}
     replies = _replies(stand)
     dm = replies["private"]
-    assert dm.state == "sent" and dm.platform_id == dms[0]["id"]
+    assert dm.state == "sent"
+    assert dm.platform_id == dms[0]["id"]
     assert dm.attempts == 1  # one POST, then the lookup: never a second POST
     assert "found in the DM conversation" in (dm.last_error or "")
     assert replies["public_note"].state == "sent"
     assert _status(stand, tweet.external_id) == "private"
     posts = stand.ctl.requests(path=DM_POST, method="POST")
     lookups = stand.ctl.requests(path=DM_LOOKUP + r"\d+/dm_events$", method="GET")
-    assert len(posts) == 1 and posts[0]["fault"] == "drop_response"
+    assert len(posts) == 1
+    assert posts[0]["fault"] == "drop_response"
     assert len(lookups) == 1
     assert lookups[0]["query"]["event_types"] == "MessageCreate"
     assert "sender_id" in lookups[0]["query"]["dm_event.fields"]
@@ -114,7 +117,8 @@ def test_kill_9_during_dm_is_reconciled_not_repeated(stand: Stand) -> None:
     assert summary.sent == 2, [o.line() for o in summary.outcomes]
     assert Counter(s["kind"] for s in stand.ctl.sent()) == {"x_dm": 1, "x_reply": 1}
     dm = _replies(stand)["private"]
-    assert dm.platform_id == stand.ctl.sent(kind="x_dm")[0]["id"] and dm.attempts == 1
+    assert dm.platform_id == stand.ctl.sent(kind="x_dm")[0]["id"]
+    assert dm.attempts == 1
     assert _respond_once(stand.env, crash=False).returncode == 0
     assert len(stand.ctl.sent(kind="x_dm")) == 1
 

@@ -34,7 +34,8 @@ def test_rate_limit_is_waited_out_without_using_an_attempt(stand: Stand) -> None
     summary = run_due(stand.db, stand.settings)
     assert summary.sent == 1
     row = _reply(stand, rid)
-    assert row.state == "sent" and row.attempts == 1
+    assert row.state == "sent"
+    assert row.attempts == 1
     assert len(stand.ctl.sent()) == 1
 
 
@@ -45,9 +46,12 @@ def test_transient_errors_back_off_then_fail_with_reason(stand: Stand) -> None:
     stand.ctl.add_fault(r"_\d+/comments$", "503", method="POST", count=-1)
     settings = stand.settings.model_copy(update={"max_retries": 4, "max_backoff_seconds": 2})
     first = Outbox(stand.db, settings, sleep=lambda _s: None).run_due()
-    assert first.retrying == 1 and first.sent == 0
+    assert first.retrying == 1
+    assert first.sent == 0
     row = _reply(stand, rid)
-    assert row.state == "queued" and row.attempts == 3 and row.next_attempt_at is not None
+    assert row.state == "queued"
+    assert row.attempts == 3
+    assert row.next_attempt_at is not None
     assert "transient" in (row.last_error or "")
     # Not due yet: the loop is never blocked by it.
     assert Outbox(stand.db, settings, sleep=lambda _s: None).run_due().outcomes == []
@@ -92,7 +96,8 @@ def test_returning_customer_routed_to_last_agent(stand: Stand) -> None:
     routed = teamwork.route_new_mentions(stand.db, ids)
     assert list(routed.values()) == ["alice"]
     holder = teamwork.holder(stand.db, f"x:{second.external_id}")
-    assert holder.assignee == "alice" and holder.status == "assigned"
+    assert holder.assignee == "alice"
+    assert holder.status == "assigned"
     assert holder.notice("bob") == "alice is on this mention"
     assert teamwork.holder(stand.db, f"x:{other.external_id}").assignee is None
 
@@ -104,7 +109,8 @@ def test_canned_replies_with_placeholders(stand: Stand,
     tweet = stand.tweet(username="kim", name="Kim Park")
     ref = f"x:{tweet.external_id}"
     text = teamwork.render_canned(stand.db, "sorry", ref, "alice")
-    assert text.startswith("Hi Kim, alice here.") and "Case CW-" in text
+    assert text.startswith("Hi Kim, alice here.")
+    assert "Case CW-" in text
     with pytest.raises(RuleViolation, match="unknown placeholder"):
         teamwork.save_canned(stand.db, "bad", "Hi {name}", "alice")
     assert main(["reply", ref, "--canned", "sorry"]) == 0
@@ -161,4 +167,5 @@ def test_unassign_through_assign_none(stand: Stand) -> None:
     with pytest.raises(RuleViolation, match="assigned to alice"):
         teamwork.assign(stand.db, ref, None, "bob")
     holder = teamwork.assign(stand.db, ref, None, "alice")
-    assert holder.assignee is None and holder.status == "new"
+    assert holder.assignee is None
+    assert holder.status == "new"

@@ -51,7 +51,7 @@ def server() -> Iterator[SandboxServer]:
         yield srv
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(server: SandboxServer) -> World:
     """The server's world, emptied and back to default limits for each test."""
     w = server.world
@@ -63,24 +63,24 @@ def world(server: SandboxServer) -> World:
     return w
 
 
-@pytest.fixture()
+@pytest.fixture
 def ctl(server: SandboxServer, world: World) -> SandboxControl:
     return SandboxControl(server.base_url)
 
 
-@pytest.fixture()
+@pytest.fixture
 def session(server: SandboxServer) -> requests.Session:
     return rewriting_session(server.base_url)
 
 
-@pytest.fixture()
+@pytest.fixture
 def x_app(session: requests.Session, world: World) -> tweepy.Client:
     client = tweepy.Client(bearer_token="app-token")
     client.session = session
     return client
 
 
-@pytest.fixture()
+@pytest.fixture
 def x_user(session: requests.Session, world: World) -> tweepy.Client:
     client = tweepy.Client(consumer_key="ck", consumer_secret="cs",
                            access_token="1500000000000000000-abc", access_token_secret="ats")
@@ -88,7 +88,7 @@ def x_user(session: requests.Session, world: World) -> tweepy.Client:
     return client
 
 
-@pytest.fixture()
+@pytest.fixture
 def graph(session: requests.Session, world: World) -> facebook.GraphAPI:
     api = facebook.GraphAPI(access_token="page-token", session=session)
     api.version = "v21.0"

@@ -57,9 +57,11 @@ def test_conversation_newest_first_with_fields_and_paging(x_user: tweepy.Client,
     assert bare.data[0].text == "reply 3"
     joins = x_user.get_direct_message_events(participant_id=dana,
                                              event_types="ParticipantsJoin")
-    assert joins.data is None and joins.meta == {"result_count": 0}
+    assert joins.data is None
+    assert joins.meta == {"result_count": 0}
     nobody = x_user.get_direct_message_events(participant_id=_customer(ctl, "newbie"))
-    assert nobody.data is None and nobody.meta == {"result_count": 0}
+    assert nobody.data is None
+    assert nobody.meta == {"result_count": 0}
 
 
 def test_bad_parameters_are_x_400s(x_user: tweepy.Client, ctl: SandboxControl) -> None:

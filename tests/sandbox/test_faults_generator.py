@@ -19,13 +19,15 @@ def test_graph_5xx_malformed_slow(graph: facebook.GraphAPI, ctl: SandboxControl,
     ctl.add_fault("/feed", "503")
     with pytest.raises(facebook.GraphAPIError) as err:
         graph.get_connections(FB_PAGE_ID, "feed")
-    assert err.value.code == 2 and err.value.result["error"]["is_transient"] is True
+    assert err.value.code == 2
+    assert err.value.result["error"]["is_transient"] is True
     assert graph.get_connections(FB_PAGE_ID, "feed") == {"data": []}
 
     ctl.add_fault(r"^/v\d+\.\d+/" + FB_PAGE_ID + "/feed$", "malformed")
     resp = session.get(f"https://graph.facebook.com/v21.0/{FB_PAGE_ID}/feed",
                        params={"access_token": "t"})
-    assert resp.status_code == 200 and resp.text == '{"data": ['
+    assert resp.status_code == 200
+    assert resp.text == '{"data": ['
     assert resp.headers["content-type"] == "application/json"
 
     ctl.add_fault("/feed", "slow", delay=0.3)
@@ -42,7 +44,8 @@ def test_drop_response_performs_write(x_user: tweepy.Client, ctl: SandboxControl
         x_user.create_tweet(text="reply", in_reply_to_tweet_id=root)
     assert [s["text"] for s in ctl.sent("x_reply")] == ["reply"]
     posted = ctl.requests(path="^/2/tweets$", method="POST")[0]
-    assert posted["body"]["reply"]["in_reply_to_tweet_id"] == root and posted["status"] == 503
+    assert posted["body"]["reply"]["in_reply_to_tweet_id"] == root
+    assert posted["status"] == 503
 
 
 def test_x_fault_kinds_and_revoked(x_app: tweepy.Client, ctl: SandboxControl) -> None:
@@ -98,7 +101,8 @@ def test_generate_now_and_live(ctl: SandboxControl, world: World) -> None:
 def test_server_picks_port_and_stops() -> None:
     with SandboxServer(seed=3, seed_count=20) as srv:
         ctl = SandboxControl(srv.base_url)
-        assert srv.port > 0 and ctl.health()
+        assert srv.port > 0
+        assert ctl.health()
         assert ctl.state()["x"]["tweets"] > 0
     with pytest.raises(requests.ConnectionError):
         requests.get(srv.base_url + "/_sandbox/health", timeout=1)

@@ -28,12 +28,14 @@ def test_feed_paging_with_get_all_connections(graph: facebook.GraphAPI,
         ctl.add_fb_post(f"visitor post {i}", {"name": "Ana Silva"}, ago=1000 - i)
     first = graph.get_connections(FB_PAGE_ID, "feed", fields="id,message,created_time,from,"
                                   "permalink_url", limit=5)
-    assert len(first["data"]) == 5 and "access_token=" in first["paging"]["next"]
+    assert len(first["data"]) == 5
+    assert "access_token=" in first["paging"]["next"]
     assert first["data"][0]["message"] == "visitor post 10"
     assert first["data"][0]["created_time"].endswith("+0000")
     every = list(graph.get_all_connections(FB_PAGE_ID, "feed", fields="id,message,from",
                                            limit=5))
-    assert len(every) == 12 and every[-1]["from"] == {"id": FB_PAGE_ID, "name": "Acme Air"}
+    assert len(every) == 12
+    assert every[-1]["from"] == {"id": FB_PAGE_ID, "name": "Acme Air"}
     assert len({p["id"] for p in every}) == 12
     own = graph.get_connections(FB_PAGE_ID, "posts")["data"]
     assert [p["message"] for p in own] == ["Summer sale!"]
@@ -59,7 +61,8 @@ def test_comments_stream_toplevel_order_summary(graph: facebook.GraphAPI,
     by_id = {c["id"]: c for c in stream["data"]}
     assert by_id[page_reply]["parent"] == {"id": top}
     assert by_id[page_reply]["from"]["id"] == FB_PAGE_ID
-    assert by_id[top]["comment_count"] == 2 and "parent" not in by_id[top]
+    assert by_id[top]["comment_count"] == 2
+    assert "parent" not in by_id[top]
     assert by_id[top]["can_reply_privately"] is True
     assert by_id[page_reply]["can_reply_privately"] is False
 
@@ -86,16 +89,19 @@ def test_public_and_private_replies(graph: facebook.GraphAPI, ctl: SandboxContro
                              ago=8 * 86400)["id"]
     reply = graph.put_object(comment, "comments", message="We're on it")
     got = graph.get_object(reply["id"], fields="from,parent")
-    assert got["from"]["id"] == FB_PAGE_ID and got["parent"]["id"] == comment
+    assert got["from"]["id"] == FB_PAGE_ID
+    assert got["parent"]["id"] == comment
 
     first = _private_reply(graph, FB_PAGE_ID, comment, "Hi Kim, your refund...")
-    assert first["recipient_id"] and first["message_id"]
+    assert first["recipient_id"]
+    assert first["message_id"]
     with pytest.raises(facebook.GraphAPIError) as err:
         _private_reply(graph, FB_PAGE_ID, comment, "again")
     assert err.value.code == 10900
     with pytest.raises(facebook.GraphAPIError) as err:
         _private_reply(graph, FB_PAGE_ID, old, "late")
-    assert err.value.code == 10 and err.value.result["error"]["error_subcode"] == 2018278
+    assert err.value.code == 10
+    assert err.value.result["error"]["error_subcode"] == 2018278
     with pytest.raises(facebook.GraphAPIError) as err:
         _private_reply(graph, FB_PAGE_ID, "999_999", "nobody")
     assert err.value.code == 100
@@ -109,10 +115,12 @@ def test_instagram(graph: facebook.GraphAPI, ctl: SandboxControl) -> None:
     top = ctl.add_ig_comment("where is my bag", media_id=media,
                              author={"username": "yuna.k"}, ago=100)["id"]
     me = graph.get_object(IG_USER_ID, fields="id,username,followers_count")
-    assert me["username"] == "acmeair" and me["followers_count"] > 0
+    assert me["username"] == "acmeair"
+    assert me["followers_count"] > 0
     listed = graph.get_connections(IG_USER_ID, "media",
                                    fields="id,caption,timestamp,permalink,comments_count")
-    assert listed["data"][0]["id"] == media and listed["data"][0]["comments_count"] == 1
+    assert listed["data"][0]["id"] == media
+    assert listed["data"][0]["comments_count"] == 1
     assert listed["data"][0]["timestamp"].endswith("+0000")
     tags = graph.get_connections(IG_USER_ID, "tags", fields="id,caption,username")
     assert tags["data"][0]["username"] == "tagger"
@@ -146,7 +154,8 @@ def test_errors_revoke_and_headers(graph: facebook.GraphAPI, ctl: SandboxControl
     ctl.revoke("graph")
     with pytest.raises(facebook.GraphAPIError) as err:
         graph.get_connections(FB_PAGE_ID, "feed")
-    assert err.value.code == 190 and err.value.result["error"]["error_subcode"] == 460
+    assert err.value.code == 190
+    assert err.value.result["error"]["error_subcode"] == 460
     assert err.value.type == "OAuthException"
 
 
@@ -156,4 +165,5 @@ def test_graph_rate_limit_code_4(graph: facebook.GraphAPI, ctl: SandboxControl) 
     graph.get_object(FB_PAGE_ID)
     with pytest.raises(facebook.GraphAPIError) as err:
         graph.get_object(FB_PAGE_ID)
-    assert err.value.code == 4 and err.value.result["error"]["is_transient"] is True
+    assert err.value.code == 4
+    assert err.value.result["error"]["is_transient"] is True

@@ -46,7 +46,8 @@ def test_search_pages_newest_first_and_since_id(x_app: tweepy.Client, world: Wor
     assert all(t.created_at is not None and t.author_id for t in tweets)
     assert any(u.public_metrics["followers_count"] == 450_000 for u in users)
     reqs = ctl.requests(path="/2/tweets/search/recent")
-    assert len(reqs) == 3 and "next_token" in reqs[1]["query"]
+    assert len(reqs) == 3
+    assert "next_token" in reqs[1]["query"]
 
     newest = tweets[0].id
     ctl.add_tweet("@acmeair new one", ago=0)
@@ -55,7 +56,8 @@ def test_search_pages_newest_first_and_since_id(x_app: tweepy.Client, world: Wor
     assert ctl.requests(path="/2/tweets/search/recent")[-1]["query"]["since_id"] == str(newest)
 
     empty = x_app.search_recent_tweets("nothingmatchesthis")
-    assert empty.data is None and empty.meta == {"result_count": 0}
+    assert empty.data is None
+    assert empty.meta == {"result_count": 0}
 
 
 def test_search_validation(x_app: tweepy.Client, world: World) -> None:
@@ -100,7 +102,9 @@ def test_mentions_timeline(x_app: tweepy.Client, ctl: SandboxControl) -> None:
     pages = list(tweepy.Paginator(x_app.get_users_mentions, BRAND_X_ID, max_results=5,
                                   tweet_fields=["created_at"]))
     texts = [t.text for p in pages for t in (p.data or [])]
-    assert len(pages) == 3 and texts[0] == "hey @acmeair 11" and len(texts) == 12
+    assert len(pages) == 3
+    assert texts[0] == "hey @acmeair 11"
+    assert len(texts) == 12
     assert "pagination_token" in ctl.requests(path="/mentions")[1]["query"]
     with pytest.raises(tweepy.BadRequest):
         x_app.get_users_mentions(BRAND_X_ID, max_results=4)
@@ -165,7 +169,8 @@ def test_reply_joins_conversation(x_user: tweepy.Client, x_app: tweepy.Client,
     assert found.data[0].author_id == int(BRAND_X_ID)
     assert x_user.get_me().data.username == "acmeair"
     sent = ctl.sent("x_reply")
-    assert sent[0]["in_reply_to"] == root["id"] and sent[0]["text"] == "@sam sorry, DM us"
+    assert sent[0]["in_reply_to"] == root["id"]
+    assert sent[0]["text"] == "@sam sorry, DM us"
 
     with pytest.raises(tweepy.BadRequest):
         x_user.create_tweet(text="x" * 281, in_reply_to_tweet_id=root["id"])

@@ -25,7 +25,7 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str], bom: bool = 
         w.writerows(rows)
 
 
-@pytest.fixture()
+@pytest.fixture
 def always_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small inputs are scored in-process; these tests want the pool path exercised."""
     from listener.scoring import batch
@@ -33,7 +33,7 @@ def always_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch, "IN_PROCESS_ROWS", 0)
 
 
-@pytest.mark.parametrize("workers,chunk", [(1, 2000), (2, 1)])
+@pytest.mark.parametrize(("workers", "chunk"), [(1, 2000), (2, 1)])
 def test_columns_copied_exactly(tmp_path: Path, workers: int, chunk: int,
                                 always_pool: None) -> None:
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
@@ -45,7 +45,8 @@ def test_columns_copied_exactly(tmp_path: Path, workers: int, chunk: int,
     for original, got in zip(HOSTILE, rows[1:], strict=True):
         assert got[:3] == original
         assert got[4] in ("negative", "neutral", "positive")
-        assert -1 <= float(got[3]) <= 1 and 0 <= float(got[5]) <= 1
+        assert -1 <= float(got[3]) <= 1
+        assert 0 <= float(got[5]) <= 1
     assert rows[1][4] == "negative"
 
 
@@ -55,7 +56,7 @@ def test_custom_text_column(tmp_path: Path) -> None:
     assert score_csv(src, dst, text_column="body", progress=False) == 1
 
 
-@pytest.mark.parametrize("content,match", [
+@pytest.mark.parametrize(("content", "match"), [
     (None, "no such file"),
     (b"", "empty"),
     (b"id,body\n1,hello\n", "no column 'text'; the columns are 'id', 'body'"),

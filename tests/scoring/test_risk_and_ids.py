@@ -69,7 +69,8 @@ def test_risk_cue_follows_configured_keywords() -> None:
     assert Scorer().score(text).sentiment_label is not NEG  # no built-in keyword here
     custom = Scorer(UrgencyConfig(keywords={"safety": ["hissing sound"]}))
     s = custom.score(text)
-    assert s.sentiment_label is NEG and "safety" in s.urgency_reasons
+    assert s.sentiment_label is NEG
+    assert "safety" in s.urgency_reasons
     assert custom.score_many([text])[0].sentiment == s.sentiment
 
 

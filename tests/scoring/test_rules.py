@@ -76,7 +76,8 @@ def test_lang_unsupported_is_neutral_with_reason(scorer: Scorer) -> None:
                  "Мой рейс отменили, это ужасно"]:
         s = scorer.score(text)
         assert s.lang not in ("en", "ko", None)
-        assert s.sentiment == 0.0 and s.sentiment_label is SentimentLabel.NEUTRAL
+        assert s.sentiment == 0.0
+        assert s.sentiment_label is SentimentLabel.NEUTRAL
         assert "lang_unsupported" in s.urgency_reasons
 
 
@@ -113,7 +114,8 @@ def test_waiting_sla_grows_and_is_deterministic(scorer: Scorer) -> None:
         values.append(s.urgency)
         assert ("waiting_sla" in s.urgency_reasons) == (minutes > 60)
         assert s.sentiment == base.sentiment
-    assert values == sorted(values) and values[-1] > values[0]
+    assert values == sorted(values)
+    assert values[-1] > values[0]
     again = scorer.rescore_urgency(base, text, followers=None, engagement=0,
                                    waiting_minutes=120, repeat_contacts=0)
     assert again.urgency == values[4]
@@ -125,7 +127,8 @@ def test_config_overrides() -> None:
     custom = Scorer(UrgencyConfig(keywords={"complaint": ["wifi"]},
                                   weights={"complaint": 1.0, "negative": 0.0}))
     s = custom.score(text)
-    assert "complaint" in s.urgency_reasons and s.urgency > plain.urgency
+    assert "complaint" in s.urgency_reasons
+    assert s.urgency > plain.urgency
     assert "negative" not in custom.score("@acmeair worst flight ever").urgency_reasons
     sla = Scorer(first_response_minutes=10).score("@acmeair hi", waiting_minutes=15)
     assert "waiting_sla" in sla.urgency_reasons

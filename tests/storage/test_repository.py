@@ -39,7 +39,8 @@ def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
     with migrated_db.write() as s:
         again = repository.upsert_mentions(s, [_mention("101", hostile), _mention("102", "new")],
                                            source_key="x:search:q")
-    assert again.inserted_refs == ["x:102"] and again.existing == 1
+    assert again.inserted_refs == ["x:102"]
+    assert again.existing == 1
     with migrated_db.session() as s:
         assert repository.count_mentions(s) == 3
         stored = s.execute(select(MentionRow.text).where(MentionRow.external_id == "101"))
@@ -47,7 +48,8 @@ def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
         assert repository.get_cursor(s, "x:search:q") == {"since_id": "101"}
         assert s.execute(select(func.count(AuthorRow.id))).scalar_one() == 1
         thread = s.execute(select(Thread)).scalar_one()
-        assert thread.external_id == "100" and thread.root_text == "root"
+        assert thread.external_id == "100"
+        assert thread.root_text == "root"
         stats = s.execute(select(func.sum(HourlyStat.count))).scalar_one()
         assert stats == 3  # replays are not counted twice
 
@@ -96,9 +98,12 @@ def test_source_health_marks(migrated_db) -> None:
         from storage.models import Source
 
         source = s.get(Source, "fb")
-        assert not source.healthy and source.token_state == "revoked"
+        assert not source.healthy
+        assert source.token_state == "revoked"
         assert source.consecutive_failures == 1
         repository.mark_source_polled(s, "fb", "facebook", "page")
     with migrated_db.session() as s:
         source = s.get(Source, "fb")
-        assert source.healthy and source.token_state == "ok" and source.last_error
+        assert source.healthy
+        assert source.token_state == "ok"
+        assert source.last_error

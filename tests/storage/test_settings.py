@@ -106,7 +106,9 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) 
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     message = str(info.value)
-    assert expected in message and "\n" not in message and str(path) in message
+    assert expected in message
+    assert "\n" not in message
+    assert str(path) in message
 
 
 def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,5 +127,5 @@ def test_durations() -> None:
     assert parse_duration("2m") == 120
     assert parse_duration("1.5h") == 5400
     assert parse_duration(30) == 30
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="longer than zero"):
         parse_duration("0s")
