@@ -8,48 +8,6 @@ import pytest
 
 from carewatch.settings import ConfigError, load_settings, parse_duration
 
-CONTRACT_EXAMPLE = '''
-[brand]
-name = "Acme Air"
-handles = ["acmeair"]
-
-[[sources]]
-platform = "x"
-kind = "search"
-query = "@acmeair OR \\"acme air\\" -is:retweet"
-every = "60s"
-
-[[sources]]
-platform = "x"
-kind = "mentions"
-user_id = "1500000000000000000"
-every = "60s"
-
-[[sources]]
-platform = "facebook"
-page_id = "100000000000001"
-every = "120s"
-
-[[sources]]
-platform = "instagram"
-ig_user_id = "17841400000000001"
-every = "120s"
-
-[alerts]
-first_response_minutes = 60
-
-[[notify]]
-kind = "email"
-smtp_host = "127.0.0.1"
-smtp_port = 8025
-sender = "carewatch@acme.example"
-to = ["social-lead@acme.example"]
-
-[[notify]]
-kind = "webhook"
-url = "http://127.0.0.1:9000/hook"
-'''
-
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,19 +16,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("CAREWATCH_"):
             monkeypatch.delenv(key)
-
-
-def test_contract_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "carewatch.toml"
-    path.write_text(CONTRACT_EXAMPLE)
-    monkeypatch.setenv("CAREWATCH_DATABASE_URL", "sqlite:///other.db")
-    monkeypatch.setenv("CAREWATCH_X_BEARER_TOKEN", "secret-token")
-    settings = load_settings(path)
-    assert settings.database_url == "sqlite:///other.db"
-    assert [s.kind for s in settings.sources] == ["search", "mentions", "page", "media"]
-    assert settings.sources[2].every == 120
-    assert settings.notify[0].smtp_port == 8025
-    assert "secret-token" not in repr(settings)
 
 
 def test_config_env_variable_and_default_file(tmp_path: Path,
