@@ -20,6 +20,14 @@ class Platform(enum.StrEnum):
     INSTAGRAM = "instagram"
 
 
+class Visibility(enum.StrEnum):
+    """Whether an item was said in public (a post, comment or reply anyone can read) or in a
+    private conversation (an X direct message, Messenger, Instagram Direct)."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
 class Status(enum.StrEnum):
     """Where a mention is in the care workflow: new → assigned → replied | private → closed."""
 
@@ -37,12 +45,14 @@ class SentimentLabel(enum.StrEnum):
 
 
 class ReplyKind(enum.StrEnum):
-    """What an outbound message is: an answer in public, a private message, or a public note
-    left in the thread when a conversation moves to a private channel."""
+    """What an outbound message is: an answer in public, a private message that moves a public
+    case to a private channel, a public note left in the thread when it moves, or a message
+    inside a private conversation that is already going on."""
 
     PUBLIC = "public"
     PRIVATE = "private"
     PUBLIC_NOTE = "public_note"
+    MESSAGE = "message"
 
 
 class ReplyState(enum.StrEnum):
@@ -124,8 +134,11 @@ class Mention:
 
     `text` is exactly what the platform sent; `raw` is the platform's own JSON object for it.
     `thread_id` groups a conversation (X `conversation_id`, Graph post id); `parent_id` is the
-    item it answers, if any. `is_own` marks the brand's own posts and replies: they are stored
-    as thread context but never shown as mentions.
+    item it answers, if any. `is_own` marks the brand's own posts, replies and messages: they
+    are stored as conversation context but never shown as mentions. `visibility` says whether
+    it was said in public or in a private conversation (then `thread_id` is the conversation).
+    `is_echo` marks an item that only repeats another (a retweet): stored and counted, but kept
+    out of the queue.
     """
 
     platform: Platform
@@ -141,6 +154,8 @@ class Mention:
     reply_count: int = 0
     repost_count: int = 0
     is_own: bool = False
+    visibility: Visibility = Visibility.PUBLIC
+    is_echo: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
     score: Score | None = None
 

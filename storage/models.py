@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -113,7 +114,12 @@ class Author(Base):
 
 
 class Thread(Base):
-    """A conversation: an X `conversation_id` or a Facebook/Instagram post or media."""
+    """A conversation: an X `conversation_id` or a Facebook/Instagram post or media, or a
+    private conversation (an X DM conversation, a Messenger or Instagram Direct thread).
+
+    `case_mention_pk` links a private conversation to the public mention an agent moved into
+    it, so the customer's answer lands in the same case with the same agent.
+    """
 
     __tablename__ = "threads"
     __table_args__ = (UniqueConstraint("platform", "external_id"),)
@@ -126,14 +132,20 @@ class Thread(Base):
     root_url: Mapped[str | None] = mapped_column(Text)
     root_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     root_is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[str] = mapped_column(String(10), default="public",
+                                            server_default="public")
+    # A mentions.id; not a foreign key, because mentions already point at threads.
+    case_mention_pk: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Mention(Base):
     """An inbound item, stored once per (platform, external_id) with its text as received.
 
-    The brand's own posts and replies are stored too (`is_own`), as thread context; every
-    query that lists mentions excludes them.
+    The brand's own posts, replies and messages are stored too (`is_own`), as conversation
+    context; every query that lists mentions excludes them. Echoes (`is_echo`, e.g.
+    retweets) are stored and counted but kept out of the queue. `visibility` is `public` or
+    `private` (a direct message); private text is shown only to agents and managers.
     """
 
     __tablename__ = "mentions"
@@ -163,6 +175,9 @@ class Mention(Base):
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
     repost_count: Mapped[int] = mapped_column(Integer, default=0)
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[str] = mapped_column(String(10), default="public",
+                                            server_default="public")
+    is_echo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     sentiment: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
@@ -227,6 +242,9 @@ class Reply(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     platform_id: Mapped[str | None] = mapped_column(String(200))
     target_id: Mapped[str | None] = mapped_column(String(200))
+    # Where a private message went, as the platform names it: the X DM conversation id, or
+    # the Messenger/Instagram recipient id. Links the private conversation that follows.
+    conversation_ref: Mapped[str | None] = mapped_column(String(200), index=True)
 
     mention: Mapped[Mention] = relationship()
 
