@@ -66,6 +66,6 @@ def demo_command(
                                      help="Sandbox port (0: any free port)."),
 ) -> None:
     """Start the whole product on SQLite: sandbox, listener, responder, dashboard."""
-    from carewatch.demo import run_demo
+    from carewatch.cli.demo_runner import run_demo
 
     run_demo(app_context(ctx), dashboard_port=port, sandbox_port=sandbox_port)

@@ -41,7 +41,7 @@ def listen_command(
                               "(every page since its stored cursor), then exit."),
 ) -> None:
     """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
-    from carewatch.jobs import routing_hook, run_listener_forever
+    from carewatch.cli.jobs import routing_hook, run_listener_forever
     from listener.ingest import Ingestor, default_alert_engine
 
     context = app_context(ctx)

@@ -23,7 +23,6 @@ from responders.rules import RuleViolation
 
 log = get_logger(__name__)
 
-RESPOND_EVERY_SECONDS = 3.0
 AS_HELP = "Act as this user (default: $USER, else 'cli'); their role comes from the users table."
 
 canned_app = typer.Typer(help="Canned replies with {first_name}, {handle}, {agent}, {case_id}.",
@@ -122,6 +121,7 @@ def respond_command(
                               "exit (1 if one failed for good)."),
 ) -> None:
     """Send queued public replies and private messages, exactly once each."""
+    from carewatch.cli.jobs import RESPOND_EVERY_SECONDS
     from responders.outbox import run_due
 
     context = app_context(ctx)
