@@ -51,7 +51,8 @@ COMMAND_MODULES = (
 COMMAND_HOMES = {
     "init": "core", "sandbox": "core", "demo": "core", "listen": "listen",
     "respond": "respond", "reply": "respond", "move-private": "respond", "assign": "respond",
-    "approve": "respond", "canned": "respond", "score": "score", "export": "export",
+    "approve": "respond", "reject": "respond", "approvals": "respond", "canned": "respond",
+    "score": "score", "export": "export",
     "alerts": "alerts", "users": "users", "dashboard": "dashboard",
 }
 _GLOBAL_OPTIONS_WITH_VALUE = {"--config", "-c", "--log-level"}

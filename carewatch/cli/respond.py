@@ -1,4 +1,4 @@
-"""`carewatch respond | reply | move-private | assign | approve | canned ...`.
+"""`carewatch respond | reply | move-private | assign | approve | reject | approvals | canned`.
 
 `reply` and `move-private` only queue (rules checked first, one line and exit 2 when one is
 broken); `respond` sends what is queued. `--as USER` names the agent (default `$USER`, else
@@ -191,8 +191,66 @@ def approve_command(
         ids = approve(context.database(), reply_id, _actor(as_user))
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
-    print(f"approved repl{'y' if len(ids) == 1 else 'ies'} "
-          + ", ".join(f"#{i}" for i in ids), file=sys.stderr)
+    _print_decided("approved", ids)
+
+
+@app.command("reject")
+def reject_command(
+    ctx: typer.Context,
+    reply_id: int = typer.Argument(..., metavar="REPLY_ID"),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept with the reply)."),
+) -> None:
+    """Reject a reply waiting for a manager (and the rest of its move-private): never sent."""
+    from responders.teamwork import reject
+
+    context = app_context(ctx)
+    try:
+        ids = reject(context.database(), reply_id, _actor(as_user), reason)
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    _print_decided("rejected", ids)
+
+
+def _print_decided(verb: str, ids: list[int]) -> None:
+    print(f"{verb} repl{'y' if len(ids) == 1 else 'ies'} " + ", ".join(f"#{i}" for i in ids),
+          file=sys.stderr)
+
+
+@app.command("approvals")
+def approvals_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table: "
+                                 "id, mention, kind, agent, text, queued_at."),
+) -> None:
+    """List the replies waiting for a manager's `approve` or `reject`, oldest first."""
+    import json
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from listener.alerts.base import iso_z
+    from responders.teamwork import pending_approvals
+
+    records = [{**asdict(p), "queued_at": iso_z(p.queued_at)}
+               for p in pending_approvals(app_context(ctx).database())]
+    if as_json:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    console = Console()
+    if not records:
+        console.print("no replies waiting for approval")
+        return
+    table = Table(title=f"{len(records)} repl{'y' if len(records) == 1 else 'ies'} "
+                  "waiting for approval")
+    for column in ("id", "mention", "kind", "agent", "queued at", "text"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(str(r["id"]), r["mention"], r["kind"], Text(r["agent"] or ""),
+                      r["queued_at"] or "", Text(r["text"]))
+    console.print(table)
 
 
 @canned_app.command("list")
