@@ -26,13 +26,12 @@ alerts_app = typer.Typer(
 )
 app.add_typer(alerts_app, name="alerts")
 
-JSON_KEYS = ("id", "kind", "severity", "summary", "mention_ids", "first_seen", "last_seen",
-             "acknowledged_by")
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 
 
 def alert_record(alert: Any) -> dict[str, Any]:
-    """The contract's JSON object for one alert (times as `2026-11-23T12:00:00Z`)."""
+    """One alert as `alerts --json` prints it: these keys and their meaning are stable for
+    scripts (times as `2026-11-23T12:00:00Z`)."""
     return {
         "id": alert.id,
         "kind": alert.kind,
