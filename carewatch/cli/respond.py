@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.cli.common import Failure, UsageError, app_context, print_listing
 from carewatch.log import get_logger
 from responders.rules import RuleViolation
 
@@ -224,11 +224,8 @@ def approvals_command(
                                  "id, mention, kind, agent, text, queued_at."),
 ) -> None:
     """List the replies waiting for a manager's `approve` or `reject`, oldest first."""
-    import json
     from dataclasses import asdict
 
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     from listener.alerts.base import iso_z
@@ -236,21 +233,13 @@ def approvals_command(
 
     records = [{**asdict(p), "queued_at": iso_z(p.queued_at)}
                for p in pending_approvals(app_context(ctx).database())]
-    if as_json:
-        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    console = Console()
-    if not records:
-        console.print("no replies waiting for approval")
-        return
-    table = Table(title=f"{len(records)} repl{'y' if len(records) == 1 else 'ies'} "
-                  "waiting for approval")
-    for column in ("id", "mention", "kind", "agent", "queued at", "text"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(str(r["id"]), r["mention"], r["kind"], Text(r["agent"] or ""),
-                      r["queued_at"] or "", Text(r["text"]))
-    console.print(table)
+    print_listing(
+        records, as_json=as_json, empty="no replies waiting for approval",
+        title=f"{len(records)} repl{'y' if len(records) == 1 else 'ies'} waiting for approval",
+        columns=("id", "mention", "kind", "agent", "queued at", "text"),
+        row=lambda r: (str(r["id"]), r["mention"], r["kind"], Text(r["agent"] or ""),
+                       r["queued_at"] or "", Text(r["text"])),
+    )
 
 
 @canned_app.command("list")
