@@ -25,8 +25,12 @@ services:
 browser:
 	@bash scripts/ensure-chromium.sh
 
+# ruff; the layer contracts in pyproject.toml (imports point down, no cycles); mypy on the
+# foundation and storage.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: install services browser lint
 	$(BIN)/python -m pytest

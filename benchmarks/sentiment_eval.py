@@ -192,7 +192,7 @@ with open(sys.argv[1], newline="", encoding="utf-8") as fh:
 
 
 def end_to_end(texts: list[str], rounds: int = 3) -> float:
-    """The held-out check's way: `carewatch score --in X --out Y` as a subprocess against a
+    """As a user runs it: `carewatch score --in X --out Y` as a subprocess against a
     plain VADER loop script over the same CSV, both including interpreter start-up,
     alternated and best-of-`rounds` so a noisy neighbour does not decide. Returns the ratio
     of texts per second (carewatch / VADER)."""

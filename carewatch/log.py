@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 _SECRETS: set[str] = set()
@@ -37,7 +37,8 @@ def scrub(text: str) -> str:
     return _TOKENISH.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
-def _scrub_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _scrub_event(_logger: Any, _name: str,
+                 event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if isinstance(value, str):
             event[key] = scrub(value)

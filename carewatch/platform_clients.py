@@ -36,12 +36,15 @@ class RewritingAdapter(HTTPAdapter):
         self.default_timeout = timeout
         super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None,
+             verify: bool | str = True, cert: str | tuple[str, str] | None = None,
+             proxies: dict[str, str] | None = None) -> requests.Response:
         if request.url and request.url.startswith(self.official):
             request.url = self.base_url + request.url[len(self.official):]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        return super().send(request, **kwargs)
+        return super().send(request, stream=stream,
+                            timeout=self.default_timeout if timeout is None else timeout,
+                            verify=verify, cert=cert, proxies=proxies)
 
 
 def platform_session(settings: Settings) -> requests.Session:

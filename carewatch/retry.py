@@ -62,7 +62,8 @@ class PermanentError(PlatformError):
 def _graph_error_fields(exc: facebook.GraphAPIError) -> dict[str, Any]:
     result = getattr(exc, "result", None)
     if isinstance(result, dict) and isinstance(result.get("error"), dict):
-        return result["error"]
+        error: dict[str, Any] = result["error"]
+        return error
     return {"code": getattr(exc, "code", None), "message": str(exc)}
 
 
@@ -132,8 +133,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Capped exponential backoff with equal jitter: half fixed, half random."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
-        rand = (rng or random).random()
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** max(0, attempt - 1)))
+        rand = rng.random() if rng is not None else random.random()
         return ceiling / 2 + rand * ceiling / 2
 
     @classmethod

@@ -26,8 +26,8 @@ SESSION_KEY = "cw_session"
 NOTICE_KEY = "cw_login_notice"
 IDLE_TIMEOUT = timedelta(hours=8)
 
-# Which pages each role gets. Contract: Inbox (agents, managers), Alerts (managers),
-# Trends (analysts, managers), Settings (admins).
+# Which pages each role gets: Inbox (agents, managers), Alerts (managers), Trends
+# (analysts, managers), Settings (admins). A page not listed for a role is not served to it.
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "agent": ("Inbox",),
     "manager": ("Inbox", "Alerts", "Trends"),

@@ -25,6 +25,8 @@ from carewatch.log import get_logger, scrub
 from carewatch.platform_clients import MissingCredentials
 from carewatch.retry import PlatformError, RateLimited, TokenRevoked
 from carewatch.settings import Settings, SourceConfig
+from listener.alerts.engine import AlertEngine
+from listener.scoring import Scorer
 from listener.sources import build_source
 from storage import repository
 from storage.db import Database
@@ -60,23 +62,13 @@ class PollResult:
         return f"{self.source_key}: {self.state.replace('_', ' ')}{done}: {self.message}"
 
 
-def default_scorer(settings: Settings) -> Any:
-    """The scoring engine, imported lazily so a broken model never stops listening."""
-    try:
-        from listener.scoring import Scorer
-    except ImportError as exc:  # pragma: no cover - only when scoring is missing
-        log.warning("scoring_unavailable", error=str(exc))
-        return None
+def default_scorer(settings: Settings) -> Scorer:
+    """The scorer for the configured urgency rules and first-response target."""
     return Scorer(settings.urgency, settings.alerts.first_response_minutes)
 
 
-def default_alert_engine(db: Database, settings: Settings) -> Any:
-    """The alert engine (alerts engineer), imported lazily; None when it cannot load."""
-    try:
-        from listener.alerts.engine import AlertEngine
-    except ImportError as exc:  # pragma: no cover - only when alerts are missing
-        log.warning("alerts_unavailable", error=str(exc))
-        return None
+def default_alert_engine(db: Database, settings: Settings) -> AlertEngine:
+    """The alert engine for the configured detectors and notification targets."""
     return AlertEngine(db, settings)
 
 

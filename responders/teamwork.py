@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -271,11 +272,24 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
 
 
 # ------------------------------------------------------------------ approvals
-def pending_approvals(db: Database) -> list[Reply]:
+@dataclass(frozen=True)
+class PendingReply:
+    """A reply held for a manager: what `carewatch approvals` lists, oldest first."""
+
+    id: int
+    mention: str  # PLATFORM:EXTERNAL_ID of the mention it answers
+    kind: str
+    agent: str | None
+    text: str
+    queued_at: datetime
+
+
+def pending_approvals(db: Database) -> list[PendingReply]:
+    """Every reply waiting for a manager's approval or rejection, oldest first."""
     with db.session() as session:
-        rows = q.pending_approval(session)
-        session.expunge_all()
-        return rows
+        return [PendingReply(r.id, f"{r.mention.platform}:{r.mention.external_id}", r.kind,
+                             r.agent, r.text, r.queued_at)
+                for r in q.pending_approval(session)]
 
 
 def approve(db: Database, reply_id: int, manager: str, *,
@@ -285,8 +299,10 @@ def approve(db: Database, reply_id: int, manager: str, *,
     return _decide(db, reply_id, manager, role, approve=True, reason=None)
 
 
-def reject(db: Database, reply_id: int, manager: str, reason: str, *,
+def reject(db: Database, reply_id: int, manager: str, reason: str | None = None, *,
            role: Role | str | None = None) -> list[int]:
+    """A manager refuses a pending reply (and the rest of its move-private group): it is
+    never sent, and its error says who rejected it and why. Returns the ids rejected."""
     return _decide(db, reply_id, manager, role, approve=False, reason=reason)
 
 

@@ -162,13 +162,6 @@ def finish_notification(session: Session, notification_id: int, *, state: str,
                     .values(**values).execution_options(synchronize_session=False))
 
 
-def notifications_for(session: Session, alert_id: int) -> list[AlertNotification]:
-    return list(session.execute(
-        select(AlertNotification).where(AlertNotification.alert_id == alert_id)
-        .order_by(AlertNotification.id)
-    ).scalars())
-
-
 # ------------------------------------------------------------------ facts for detectors
 
 _FACT_COLUMNS = (

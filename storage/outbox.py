@@ -196,7 +196,8 @@ def reply_ids_for_keys(session: Session, keys: Sequence[str]) -> list[int]:
 def pending_approval(session: Session) -> list[Reply]:
     """Replies held for a manager (queued by a user who `needs_approval`), oldest first."""
     return list(session.execute(
-        select(Reply).where(Reply.state == PENDING_APPROVAL).order_by(Reply.id)).scalars())
+        select(Reply).where(Reply.state == PENDING_APPROVAL).order_by(Reply.id)
+        .options(joinedload(Reply.mention))).scalars())
 
 
 def pending_approval_group(session: Session, reply: Reply) -> list[Reply]:
@@ -215,11 +216,3 @@ def sibling(session: Session, reply: Reply, kind: str) -> Reply | None:
     return session.execute(
         select(Reply).where(Reply.idempotency_key == f"{group}:{kind}")
     ).scalar_one_or_none()
-
-
-def due_count(session: Session, *, now: datetime) -> int:
-    from sqlalchemy import func
-
-    return int(session.execute(
-        select(func.count(Reply.id)).where(_claimable(now))
-    ).scalar_one())

@@ -7,7 +7,6 @@ sets up the shared options and turns errors into one clear line with the right e
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import typer
 
@@ -51,7 +50,8 @@ COMMAND_MODULES = (
 COMMAND_HOMES = {
     "init": "core", "sandbox": "core", "demo": "core", "listen": "listen",
     "respond": "respond", "reply": "respond", "move-private": "respond", "assign": "respond",
-    "approve": "respond", "canned": "respond", "score": "score", "export": "export",
+    "approve": "respond", "reject": "respond", "approvals": "respond", "canned": "respond",
+    "score": "score", "export": "export",
     "alerts": "alerts", "users": "users", "dashboard": "dashboard",
 }
 _GLOBAL_OPTIONS_WITH_VALUE = {"--config", "-c", "--log-level"}
@@ -101,36 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("carewatch: aborted", file=sys.stderr)
         return 1
-    except Exception as exc:  # click's own usage errors (bad flags) and the unexpected
-        click_error = _click_error(exc)
-        if click_error is None:
-            raise
-        message = scrub(click_error.format_message()).replace("\n", " ")
+    except typer.TyperException as exc:  # typer's own usage errors (bad flags, ...)
+        message = scrub(exc.format_message()).replace("\n", " ")
         command = getattr(getattr(exc, "ctx", None), "command_path", "carewatch")
-        if click_error.exit_code == 2:
+        if exc.exit_code == 2:
             print(f"carewatch: error: {message} (see '{command} --help')", file=sys.stderr)
             return 2
         print(f"carewatch: error: {message}", file=sys.stderr)
-        return click_error.exit_code or 1
+        return exc.exit_code or 1
     return result if isinstance(result, int) else 0
-
-
-def _click_error(exc: BaseException) -> Any:
-    """The exception as a click error (typer vendors its own click), or None."""
-    kinds: list[type[BaseException]] = []
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-
-        kinds.append(VendoredClickException)
-    except ImportError:  # older typer uses click itself
-        pass
-    try:
-        from click import ClickException
-
-        kinds.append(ClickException)
-    except ImportError:
-        pass
-    return exc if isinstance(exc, tuple(kinds)) else None
 
 
 def run() -> None:

@@ -7,16 +7,13 @@ its episode has been quiet for the cooldown.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import UsageError, app_context, print_listing
 from listener.alerts.base import iso_z
 from storage import alerts as store
 
@@ -26,13 +23,12 @@ alerts_app = typer.Typer(
 )
 app.add_typer(alerts_app, name="alerts")
 
-JSON_KEYS = ("id", "kind", "severity", "summary", "mention_ids", "first_seen", "last_seen",
-             "acknowledged_by")
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 
 
 def alert_record(alert: Any) -> dict[str, Any]:
-    """The contract's JSON object for one alert (times as `2026-11-23T12:00:00Z`)."""
+    """One alert as `alerts --json` prints it: these keys and their meaning are stable for
+    scripts (times as `2026-11-23T12:00:00Z`)."""
     return {
         "id": alert.id,
         "kind": alert.kind,
@@ -56,24 +52,16 @@ def list_alerts(
     db = app_context(ctx).database()
     with db.session() as session:
         records = [alert_record(a) for a in store.open_alerts(session)]
-    if as_json:
-        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    console = Console()
-    if not records:
-        console.print("no open alerts")
-        return
-    table = Table(title=f"{len(records)} open alert(s)")
-    for column in ("id", "severity", "kind", "summary", "mentions", "first seen", "last seen",
-                   "acknowledged by"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(
+    print_listing(
+        records, as_json=as_json, empty="no open alerts", title=f"{len(records)} open alert(s)",
+        columns=("id", "severity", "kind", "summary", "mentions", "first seen", "last seen",
+                 "acknowledged by"),
+        row=lambda r: (
             str(r["id"]), Text(r["severity"], style=_SEVERITY_STYLE.get(r["severity"], "")),
             r["kind"], Text(r["summary"]), str(len(r["mention_ids"])), r["first_seen"] or "",
             r["last_seen"] or "", Text(r["acknowledged_by"] or ""),
-        )
-    console.print(table)
+        ),
+    )
 
 
 @alerts_app.command("ack")

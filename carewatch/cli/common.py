@@ -6,6 +6,7 @@ retries did not cure; `carewatch.cli.main` prints their one line on stderr, no t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,3 +81,28 @@ def app_context(ctx: typer.Context) -> AppContext:
         obj = AppContext()
         ctx.find_root().obj = obj
     return obj
+
+
+def print_listing(records: list[dict[str, Any]], *, as_json: bool, empty: str, title: str,
+                  columns: Sequence[str], row: Callable[[dict[str, Any]], Sequence[Any]]) -> None:
+    """Print `records` as the JSON list scripts read (`--json`), or as a table for people;
+    `empty` says there are none. `row` gives a record's cells (wrap text that came from
+    outside in `rich.text.Text`, so it is shown as written, never read as markup)."""
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not records:
+        console.print(empty)
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(*row(record))
+    console.print(table)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import Failure, UsageError, app_context
 from storage.db import redact_url
 
 
@@ -22,15 +22,11 @@ def init_command(ctx: typer.Context) -> None:
     try:
         before, after = upgrade(db.engine)
     except Exception as exc:  # a migration that cannot run is a failure, said in one line
-        from carewatch.cli.common import Failure
-
         raise Failure(f"could not create the schema: {type(exc).__name__}: "
                       f"{str(exc).splitlines()[0]}") from None
-    try:
+    if settings.canned_replies:
         from responders.teamwork import seed_canned_replies
-    except ImportError:  # the responders package predates canned replies
-        seed_canned_replies = None
-    if seed_canned_replies is not None and settings.canned_replies:
+
         seed_canned_replies(db, settings)
     where = redact_url(settings.database_url)
     if before == after:
@@ -66,6 +62,6 @@ def demo_command(
                                      help="Sandbox port (0: any free port)."),
 ) -> None:
     """Start the whole product on SQLite: sandbox, listener, responder, dashboard."""
-    from carewatch.demo import run_demo
+    from carewatch.cli.demo_runner import run_demo
 
     run_demo(app_context(ctx), dashboard_port=port, sandbox_port=sandbox_port)

@@ -41,7 +41,7 @@ def listen_command(
                               "(every page since its stored cursor), then exit."),
 ) -> None:
     """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
-    from carewatch.jobs import routing_hook, run_listener_forever
+    from carewatch.cli.jobs import routing_hook, run_listener_forever
     from listener.ingest import Ingestor, default_alert_engine
 
     context = app_context(ctx)
@@ -61,12 +61,11 @@ def listen_command(
         results = ingestor.poll_all(once=True)
         for result in results:
             print(result.summary(), file=sys.stderr)
-        if engine is not None:
-            try:
-                engine.evaluate_periodic()
-                engine.notify_pending()
-            except Exception:  # alerts never make listening fail
-                log.exception("alerts_failed")
+        try:
+            engine.evaluate_periodic()
+            engine.notify_pending()
+        except Exception:  # alerts never make listening fail
+            log.exception("alerts_failed")
         failed = [r for r in results if not r.ok]
         if failed:
             raise Failure(f"{len(failed)} of {len(results)} sources did not finish: "

@@ -1,4 +1,4 @@
-"""`carewatch respond | reply | move-private | assign | approve | canned ...`.
+"""`carewatch respond | reply | move-private | assign | approve | reject | approvals | canned`.
 
 `reply` and `move-private` only queue (rules checked first, one line and exit 2 when one is
 broken); `respond` sends what is queued. `--as USER` names the agent (default `$USER`, else
@@ -17,13 +17,12 @@ from typing import Any
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.cli.common import Failure, UsageError, app_context, print_listing
 from carewatch.log import get_logger
 from responders.rules import RuleViolation
 
 log = get_logger(__name__)
 
-RESPOND_EVERY_SECONDS = 3.0
 AS_HELP = "Act as this user (default: $USER, else 'cli'); their role comes from the users table."
 
 canned_app = typer.Typer(help="Canned replies with {first_name}, {handle}, {agent}, {case_id}.",
@@ -122,6 +121,7 @@ def respond_command(
                               "exit (1 if one failed for good)."),
 ) -> None:
     """Send queued public replies and private messages, exactly once each."""
+    from carewatch.cli.jobs import RESPOND_EVERY_SECONDS
     from responders.outbox import run_due
 
     context = app_context(ctx)
@@ -191,8 +191,55 @@ def approve_command(
         ids = approve(context.database(), reply_id, _actor(as_user))
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
-    print(f"approved repl{'y' if len(ids) == 1 else 'ies'} "
-          + ", ".join(f"#{i}" for i in ids), file=sys.stderr)
+    _print_decided("approved", ids)
+
+
+@app.command("reject")
+def reject_command(
+    ctx: typer.Context,
+    reply_id: int = typer.Argument(..., metavar="REPLY_ID"),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept with the reply)."),
+) -> None:
+    """Reject a reply waiting for a manager (and the rest of its move-private): never sent."""
+    from responders.teamwork import reject
+
+    context = app_context(ctx)
+    try:
+        ids = reject(context.database(), reply_id, _actor(as_user), reason)
+    except RuleViolation as exc:
+        raise UsageError(str(exc)) from None
+    _print_decided("rejected", ids)
+
+
+def _print_decided(verb: str, ids: list[int]) -> None:
+    print(f"{verb} repl{'y' if len(ids) == 1 else 'ies'} " + ", ".join(f"#{i}" for i in ids),
+          file=sys.stderr)
+
+
+@app.command("approvals")
+def approvals_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table: "
+                                 "id, mention, kind, agent, text, queued_at."),
+) -> None:
+    """List the replies waiting for a manager's `approve` or `reject`, oldest first."""
+    from dataclasses import asdict
+
+    from rich.text import Text
+
+    from listener.alerts.base import iso_z
+    from responders.teamwork import pending_approvals
+
+    records = [{**asdict(p), "queued_at": iso_z(p.queued_at)}
+               for p in pending_approvals(app_context(ctx).database())]
+    print_listing(
+        records, as_json=as_json, empty="no replies waiting for approval",
+        title=f"{len(records)} repl{'y' if len(records) == 1 else 'ies'} waiting for approval",
+        columns=("id", "mention", "kind", "agent", "queued at", "text"),
+        row=lambda r: (str(r["id"]), r["mention"], r["kind"], Text(r["agent"] or ""),
+                       r["queued_at"] or "", Text(r["text"])),
+    )
 
 
 @canned_app.command("list")

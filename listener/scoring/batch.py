@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from carewatch.settings import UrgencyConfig
-from listener.scoring import Scorer, ScoringInputError
+from listener.scoring.scorer import Scorer
 from listener.scoring.sentiment import warm_up
+
+
+class ScoringInputError(Exception):
+    """Bad input to batch scoring, phrased as one line for the user."""
+
 
 OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", "lang")
 

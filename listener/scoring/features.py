@@ -416,7 +416,6 @@ def hashed(toks: list[str], buckets: int) -> list[int]:
 
 # --- Korean ----------------------------------------------------------------------------------
 
-HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
 KO_TOKEN_RE = re.compile(r"[\uac00-\ud7a3]+|[a-z]+|[!?]|[ㅋㅎㅠㅜ]+|\d+")
 
 

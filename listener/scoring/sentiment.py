@@ -6,7 +6,7 @@ care cues such as "cancelled", "still waiting", sarcasm) is also read by a small
 regression over masked, hashed word n-grams plus VADER's scores and the rule cues (trained by
 `scripts/train_sentiment.py`). Where VADER and the model agree on the label, VADER's compound
 is kept as is; where they disagree, the score is moved just inside the model's label band, so
-the contract's fixed thresholds (negative <= -0.05 < neutral < 0.05 <= positive) give the
+the fixed label thresholds (negative <= -0.05 < neutral < 0.05 <= positive) give the
 model's labels while the size of the score still follows VADER and the model's confidence.
 
 Korean is scored by a character n-gram model fitted on nsmc plus a small care lexicon.
@@ -61,7 +61,8 @@ def _emoji(text: str, s: float) -> float:
 
 
 def label_of(score: float) -> SentimentLabel:
-    """The contract's VADER convention."""
+    """VADER's usual cut-offs: negative at -0.05 or below, positive at 0.05 or above,
+    neutral between; the `sentiment_label` every score carries."""
     if score <= NEG:
         return SentimentLabel.NEGATIVE
     if score >= POS:

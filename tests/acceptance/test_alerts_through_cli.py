@@ -1,4 +1,4 @@
-"""Issue 3's held-out alert check, as an outsider runs it: through the contract only.
+"""Alerts as an outsider sees them: through the console script, TOML and environment only.
 
 A real sandbox (the platforms' stand-in), a real SMTP server on loopback (aiosmtpd) and a
 local webhook receiver; carewatch configured by a `carewatch.toml` and `CAREWATCH_*`
@@ -110,7 +110,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def write_config(tmp_path: Path, smtp_port: int, hook_url: str) -> Path:
-    """The contract's four sources, its [alerts] and both notification targets."""
+    """The README's four sources, an [alerts] table and both notification targets."""
     config = tmp_path / "carewatch.toml"
     config.write_text(CONTRACT_TOML + f"""
 [alerts]

@@ -1,4 +1,4 @@
-"""The held-out scenario: quiet baseline, one burst, extension, quiet re-polls, cooldown."""
+"""One alert episode: quiet baseline, one burst, extension, quiet re-polls, cooldown."""
 
 from __future__ import annotations
 

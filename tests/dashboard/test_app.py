@@ -1,6 +1,6 @@
 """Every page and role through Streamlit's AppTest, against a seeded temporary SQLite store.
 
-What the contract asks and the held-out browser check drives: the login form, refusals and
+What each role may see and do: the login form, refusals and
 lockout, exactly the pages of each role (a page outside a role is not served even when asked
 for by URL), the most urgent mention first, mention text shown only as text, and the actions
 that write: acknowledge an alert, use a canned reply, queue a reply, move to private.

@@ -1,6 +1,6 @@
 """End to end in headless Chromium: `carewatch dashboard --port N` against a seeded store.
 
-What a user and the held-out check see: the login form, wrong passwords refused, each role's
+What a user sees: the login form, wrong passwords refused, each role's
 pages and no others (also when asked for by URL), the most urgent mention on the agent's
 first screen, hostile markup shown as text with no element created and no script run, a
 reply and a move-to-private queued, a CSV downloaded. Screenshots go to
@@ -92,7 +92,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     db = open_database(url)
     upgrade(db.engine)
     seed(db)
-    # One user through the real command, as the held-out check does.
+    # One user through the real command, as an operator creates one.
     added = subprocess.run(
         [sys.executable, "-m", "carewatch", "users", "add", "cliagent", "--role", "agent",
          "--password-stdin"], input=b"cli-agent-pass\n", env=env, cwd=folder,

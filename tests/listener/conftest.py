@@ -1,4 +1,4 @@
-"""Fixtures for the listener suite: a real sandbox in-process, the contract's configuration,
+"""Fixtures for the listener suite: a real sandbox in-process, the documented configuration,
 the real CLI, real clients and a real database (SQLite, and PostgreSQL where marked)."""
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def control(sandbox: SandboxServer) -> SandboxControl:
 
 def carewatch_env(tmp_path: Path, base_url: str, database_url: str,
                   toml: str = CONTRACT_TOML) -> dict[str, str]:
-    """Everything a carewatch process needs, configured only through the contract."""
+    """Everything a carewatch process needs, configured only through the file and the
+    variables a user sets."""
     config = tmp_path / "carewatch.toml"
     config.write_text(toml, encoding="utf-8")
     return {

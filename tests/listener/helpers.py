@@ -1,4 +1,4 @@
-"""Shared test helpers: the contract's carewatch.toml, the CLI in-process, expected data."""
+"""Shared test helpers: the documented carewatch.toml, the CLI in-process, expected data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The issue's held-out check, and the crashes it is about: every platform write exactly once."""
+"""Every platform write exactly once: six writes through the CLI, and crashes between them."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def _replies(stand: Stand) -> list[Reply]:
 
 
 def _six_writes(stand: Stand) -> dict[str, str]:
-    """Queue the held-out check's six writes through the CLI; returns the refs used."""
+    """Queue six writes through the CLI: public replies on X, Facebook and Instagram, an X
+    DM with its public note, a Facebook private reply. Returns the refs used."""
     tweet = stand.tweet("@acmeair my bag never arrived", username="jane")
     tweet2 = stand.tweet("@acmeair rude staff at gate 4", username="dave", name="Dave Lee")
     fb_private = stand.fb_comment("My refund is 3 weeks late", name="Bob Smith")

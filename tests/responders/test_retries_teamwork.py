@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -138,6 +139,44 @@ def test_replies_needing_approval_wait_for_a_manager(stand: Stand) -> None:
     assert run_due(stand.db, stand.settings).sent == 2
     assert Counter(s["kind"] for s in stand.ctl.sent()) == {"x_dm": 1, "x_reply": 1}
     assert _reply(stand, ids[0]).approved_by == "maria"
+
+
+def test_managers_list_and_reject_pending_replies_from_the_shell(
+        stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    with stand.db.write() as session:
+        session.add(User(username="newbie", role="agent", password_hash="x",
+                         needs_approval=True))
+        session.add(User(username="maria", role="manager", password_hash="x"))
+    ref = f"x:{stand.tweet().external_id}"
+    assert main(["approvals"]) == 0
+    assert "no replies waiting for approval" in capsys.readouterr().out
+    ids = queue_move_private(stand.db, stand.settings, ref, "Please DM us",
+                             public_note="see DM", agent="newbie")
+    assert main(["approvals"]) == 0
+    assert "2 replies waiting for approval" in capsys.readouterr().out
+    assert main(["approvals", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in listed] == ids
+    assert {(r["mention"], r["agent"]) for r in listed} == {(ref, "newbie")}
+    assert listed[0]["text"] == "Please DM us"
+    assert listed[0]["queued_at"].endswith("Z")
+    assert main(["reject", str(ids[0]), "--as", "newbie"]) == 2
+    assert "not a manager" in capsys.readouterr().err
+    assert main(["reject", str(ids[1]), "--as", "maria", "--reason", "too curt"]) == 0
+    assert f"rejected replies #{ids[0]}, #{ids[1]}" in capsys.readouterr().err
+    assert main(["reject", str(ids[0]), "--as", "maria"]) == 2
+    assert "not waiting for approval" in capsys.readouterr().err
+    assert teamwork.pending_approvals(stand.db) == []
+    assert run_due(stand.db, stand.settings).outcomes == []
+    assert stand.ctl.sent() == []
+    row = _reply(stand, ids[0])
+    assert row.state == "failed"
+    assert row.last_error == "rejected by maria: too curt"
+    with stand.db.session() as session:
+        audited = session.execute(select(AuditEntry).where(
+            AuditEntry.action == "reply_rejected")).scalars().all()
+        assert {(a.actor, a.details.get("reason")) for a in audited} == {("maria", "too curt")}
+        assert len(audited) == 2
 
 
 def test_status_transitions_are_audited(stand: Stand) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.scoring import ScoringInputError
-from listener.scoring.batch import OUTPUT_COLUMNS, score_csv
+from listener.scoring.batch import OUTPUT_COLUMNS, ScoringInputError, score_csv
 
 HOSTILE = [
     ["1", '=HYPERLINK("http://evil.example","click")', "@acmeair my flight was cancelled"],

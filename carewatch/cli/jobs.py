@@ -16,7 +16,9 @@ from storage.db import Database
 
 log = get_logger(__name__)
 
-RESPOND_EVERY_SECONDS = 5.0
+# How often queued replies are looked for, by `carewatch respond` and by the listener's
+# scheduler alike: a reply that is due waits at most this long for its next attempt.
+RESPOND_EVERY_SECONDS = 3.0
 
 
 def routing_hook(db: Database) -> Callable[[list[int]], Any]:

@@ -186,7 +186,7 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
 
 
 def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
-    from carewatch.jobs import run_listener_forever
+    from carewatch.cli.jobs import run_listener_forever
 
     try:
         run_listener_forever(db, settings, stop)

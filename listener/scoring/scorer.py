@@ -1,0 +1,65 @@
+"""`Scorer`: care-tuned sentiment, language and explainable urgency for one mention or many.
+
+It holds only the resolved urgency rules; VADER and the model weights are module-level and
+loaded lazily once per process, so a Scorer is cheap to create and to share between threads.
+"""
+
+from __future__ import annotations
+
+from carewatch.domain import Score
+from carewatch.settings import UrgencyConfig
+from listener.scoring.language import supported
+from listener.scoring.sentiment import SentimentResult, analyze, analyze_many
+from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
+
+
+class Scorer:
+    """Scores mentions. Thread-safe: it holds nothing mutable after construction."""
+
+    def __init__(self, urgency: UrgencyConfig | None = None,
+                 first_response_minutes: float = 60.0) -> None:
+        cfg = urgency or UrgencyConfig()
+        self.rules = UrgencyRules.build(cfg.weights, cfg.keywords, cfg.high_reach_followers,
+                                        first_response_minutes)
+
+    def score(self, text: str, *, followers: int | None = None, engagement: int = 0,
+              waiting_minutes: float | None = None, repeat_contacts: int = 0,
+              lang: str | None = None) -> Score:
+        """Score one mention; `lang` is the platform's hint, used only when the text is
+        undecided."""
+        text = text or ""
+        found = self.rules.matcher.counts(text)  # once: sentiment's risk cue and urgency
+        result = analyze(text, lang, risk_hits(found))
+        return self._with_urgency(result, text, followers, engagement, waiting_minutes,
+                                  repeat_contacts, found)
+
+    def score_many(self, texts: list[str]) -> list[Score]:
+        """Score a batch without context (no reach, engagement or waiting time): the CSV path."""
+        clean = [t or "" for t in texts]
+        counts = self.rules.matcher.counts
+        founds = [counts(t) for t in clean]
+        results = analyze_many(clean, [risk_hits(f) for f in founds])
+        return [self._with_urgency(r, t, None, 0, None, 0, f)
+                for r, t, f in zip(results, clean, founds, strict=True)]
+
+    def rescore_urgency(self, score: Score, text: str, *, followers: int | None = None,
+                        engagement: int = 0, waiting_minutes: float | None = None,
+                        repeat_contacts: int = 0) -> Score:
+        """Recompute urgency from a stored score (e.g. as waiting time grows) without
+        re-running language detection or sentiment."""
+        value, reasons = urgency(
+            self.rules, text or "", score.sentiment, supported=supported(score.lang),
+            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts,
+        )
+        return Score(score.sentiment, score.sentiment_label, value, reasons, score.lang)
+
+    def _with_urgency(self, result: SentimentResult, text: str, followers: int | None,
+                      engagement: int, waiting_minutes: float | None,
+                      repeat_contacts: int, found: dict[str, int] | None = None) -> Score:
+        value, reasons = urgency(
+            self.rules, text, result.sentiment, supported=result.supported,
+            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts, strong=result.strong, found=found,
+        )
+        return Score(result.sentiment, result.label, value, reasons, result.lang)
