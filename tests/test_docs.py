@@ -124,3 +124,18 @@ def test_readme_environment_variables_are_read() -> None:
     assert "CAREWATCH_DATABASE_URL" in variables
     known = {f"CAREWATCH_{name.upper()}" for name in Settings.model_fields}
     assert variables <= known, sorted(variables - known)
+
+
+def test_demo_configuration_matches_the_readme(tmp_path: Path) -> None:
+    """`make demo` polls the same kinds of sources, with the same ids, as the README shows
+    (only faster), so what a new user sees in the demo is what the README configures."""
+    from carewatch.cli.demo_runner import DEMO_CONFIG
+
+    readme, demo = tmp_path / "readme.toml", tmp_path / "demo.toml"
+    readme.write_text(_toml_blocks()[0], encoding="utf-8")
+    demo.write_text(DEMO_CONFIG, encoding="utf-8")
+
+    def sources(path: Path) -> list[tuple[object, ...]]:
+        return [(s.platform, s.kind, s.key) for s in load_settings(path).sources]
+
+    assert sources(demo) == sources(readme)
