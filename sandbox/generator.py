@@ -12,14 +12,17 @@ authors and ids on an empty world.
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sandbox.world import BRAND_X_ID, FB_PAGE_ID
+from sandbox.records import BRAND_X_ID, FB_PAGE_ID
+from sandbox.world import World
 
-if TYPE_CHECKING:
-    from sandbox.world import World
+log = logging.getLogger("sandbox")
 
 CITIES = ["Lisbon", "Denver", "Seoul", "Madrid", "Chicago", "Paris", "Toronto", "Austin",
           "Dublin", "Boston", "Lyon", "Phoenix", "Busan", "Seattle", "Miami"]
@@ -361,4 +364,42 @@ class Generator:
             return dict(self.created)
 
 
-__all__ = ["FB_PAGE_ID", "Generator", "Persona"]
+class LiveFeed:
+    """Keeps adding generated items to a world in a daemon thread: the demo's trickle of
+    mentions.  One per served world, so starting it again replaces the running trickle."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self, rate_per_minute: float) -> None:
+        """``rate_per_minute`` new items a minute from now on; 0 stops the trickle."""
+        self.stop()
+        if rate_per_minute <= 0:
+            return
+        interval = 60.0 / float(rate_per_minute)
+        gen = Generator(self.world, seed=int(time.time()))
+        self._stop = stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    gen.generate(1)
+                except Exception as exc:  # keep the demo alive; report and carry on
+                    log.warning("live generator: %s", exc)
+
+        self._thread = threading.Thread(target=loop, name="sandbox-live", daemon=True)
+        self._thread.start()
+        self.world.live = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._thread = None
+        self.world.live = False
+
+
+__all__ = ["FB_PAGE_ID", "Generator", "LiveFeed", "Persona"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -12,8 +11,6 @@ import uvicorn
 
 from sandbox.app import create_app
 from sandbox.world import World
-
-log = logging.getLogger("sandbox")
 
 
 class SandboxServer:
@@ -55,12 +52,11 @@ class SandboxServer:
                 raise RuntimeError(f"sandbox did not start on {self.base_url}")
             time.sleep(0.01)
         if self._live_rate:
-            self.world.start_live(self._live_rate,
-                                  on_error=lambda e: log.warning("live generator: %s", e))
+            self.app.state.live.start(self._live_rate)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.world.stop_live()
+        self.app.state.live.stop()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
@@ -79,14 +75,15 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8800, seed: int | None = 7,
                 live_rate: float = 0, count: int = 200, access_log: bool = False) -> None:
     """Blocking entry point for ``carewatch sandbox`` and ``python -m sandbox``."""
     world = World()
+    app = create_app(world)
     if seed is not None:
         world.seed(count, seed=seed)
     if live_rate:
-        world.start_live(live_rate, on_error=lambda e: log.warning("live generator: %s", e))
+        app.state.live.start(live_rate)
     print(f"carewatch sandbox on http://{host}:{port} (X: /2/..., Graph: /v21.0/..., "
           f"control: /_sandbox/state)", flush=True)
     try:
-        uvicorn.run(create_app(world), host=host, port=port, log_level="warning",
+        uvicorn.run(app, host=host, port=port, log_level="warning",
                     access_log=access_log, lifespan="off")
     finally:
-        world.stop_live()
+        app.state.live.stop()

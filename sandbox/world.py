@@ -4,6 +4,10 @@ One ``World`` is shared by the HTTP handlers, the control API and the live gener
 so every read and write goes through one re-entrant lock.  Content times follow
 ``World.now()`` (real time plus an adjustable offset, so tests can age data), while rate-limit
 windows follow the real clock because tweepy sleeps on real time.
+
+The world holds state; it does not invent content.  ``seed`` and ``generate`` use the
+generator the world is given (``sandbox.app.create_app`` wires ``sandbox.generator.Generator``
+into the world it serves), and the live trickle is run by ``sandbox.generator.LiveFeed``.
 """
 
 from __future__ import annotations
@@ -12,252 +16,52 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.faults import FaultQueue
-
-BRAND_X_ID = "1500000000000000000"
-BRAND_X_USERNAME = "acmeair"
-BRAND_NAME = "Acme Air"
-BRAND_X_FOLLOWERS = 251_340
-FB_PAGE_ID = "100000000000001"
-IG_USER_ID = "17841400000000001"
-IG_USERNAME = "acmeair"
-
-FIRST_TWEET_ID = 1600000000000000001
-SEARCH_WINDOW_SECONDS = 7 * 24 * 3600
-PRIVATE_REPLY_WINDOW_SECONDS = 7 * 24 * 3600
-MENTIONS_CAP = 800
-X_WINDOW_SECONDS = 15 * 60
-GRAPH_WINDOW_SECONDS = 3600
-
-#: Requests per 15-minute window for each X endpoint family (per app, as the sandbox sees one).
-DEFAULT_X_LIMITS: dict[str, int] = {
-    "search": 450,
-    "mentions": 450,
-    "tweets_lookup": 900,
-    "users": 900,
-    "users_me": 75,
-    "tweets_create": 100,
-    "dm": 200,
-    "dm_lookup": 300,
-}
-#: Graph calls per hour before code 4 ("Application request limit reached").
-DEFAULT_GRAPH_LIMIT = 4800
+from sandbox.limits import RateLimits
+from sandbox.records import (
+    BRAND_NAME,
+    BRAND_X_FOLLOWERS,
+    BRAND_X_ID,
+    BRAND_X_USERNAME,
+    FB_PAGE_ID,
+    FIRST_TWEET_ID,
+    IG_USER_ID,
+    IG_USERNAME,
+    DMEvent,
+    FBComment,
+    FBPost,
+    IGComment,
+    IGMedia,
+    Tweet,
+    XUser,
+)
 
 
-def iso_x(ts: float) -> str:
-    """X API v2 time format (tweepy parses exactly this form)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+class ContentGenerator(Protocol):
+    """Makes up customer content in the world it was built for."""
+
+    def seed(self, count: int, days: float = ...) -> dict[str, int]: ...
+
+    def generate(self, count: int = ...) -> dict[str, int]: ...
 
 
-def iso_graph(ts: float) -> str:
-    """Graph API time format, e.g. 2026-05-01T12:00:00+0000."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+#: Builds a content generator for a world from a seed (``sandbox.generator.Generator`` is one).
+GeneratorFactory = Callable[["World", int], ContentGenerator]
 
 
-def parse_time(value: Any) -> float:
-    """Accept epoch seconds (number or digits) or ISO 8601; raise ValueError otherwise."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    if not text:
-        raise ValueError("empty time")
-    if text.lstrip("-").replace(".", "", 1).isdigit():
-        return float(text)
-    if text.endswith("+0000"):
-        text = text[:-5] + "+00:00"
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
-
-
-@dataclass
-class XUser:
-    id: str
-    username: str
-    name: str
-    followers: int = 100
-    following: int = 100
-    tweet_count: int = 500
-    listed: int = 1
-    dms_open: bool = True
-    created_at: float = 1_400_000_000.0
-
-    def to_api(self, fields: set[str]) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "name": self.name, "username": self.username}
-        if "public_metrics" in fields:
-            data["public_metrics"] = {
-                "followers_count": self.followers,
-                "following_count": self.following,
-                "tweet_count": self.tweet_count,
-                "listed_count": self.listed,
-            }
-        if "created_at" in fields:
-            data["created_at"] = iso_x(self.created_at)
-        if "verified" in fields:
-            data["verified"] = self.followers >= 100_000
-        if "description" in fields:
-            data["description"] = ""
-        if "protected" in fields:
-            data["protected"] = False
-        return data
-
-
-@dataclass
-class Tweet:
-    id: int
-    text: str
-    author_id: str
-    created_at: float
-    conversation_id: int
-    in_reply_to_tweet_id: int | None = None
-    in_reply_to_user_id: str | None = None
-    retweeted_id: int | None = None
-    quoted_id: int | None = None
-    lang: str = "en"
-    like_count: int = 0
-    retweet_count: int = 0
-    reply_count: int = 0
-    quote_count: int = 0
-    deleted: bool = False
-
-    @property
-    def is_retweet(self) -> bool:
-        return self.retweeted_id is not None
-
-    def referenced(self) -> list[dict[str, str]]:
-        refs = []
-        if self.retweeted_id is not None:
-            refs.append({"type": "retweeted", "id": str(self.retweeted_id)})
-        if self.quoted_id is not None:
-            refs.append({"type": "quoted", "id": str(self.quoted_id)})
-        if self.in_reply_to_tweet_id is not None:
-            refs.append({"type": "replied_to", "id": str(self.in_reply_to_tweet_id)})
-        return refs
-
-
-@dataclass
-class DMEvent:
-    """One ``MessageCreate`` event in a 1-1 conversation (ids grow, so newest = highest)."""
-
-    id: int
-    sender_id: str
-    participant_id: str
-    text: str
-    created_at: float
-    event_type: str = "MessageCreate"
-
-    @property
-    def conversation_id(self) -> str:
-        """X names a 1-1 conversation by both user ids, lower first."""
-        a, b = sorted([self.sender_id, self.participant_id], key=int)
-        return f"{a}-{b}"
-
-    def to_api(self, fields: set[str]) -> dict[str, Any]:
-        """``id``, ``event_type`` and ``text`` always; the rest on request."""
-        data: dict[str, Any] = {"id": str(self.id), "event_type": self.event_type,
-                                "text": self.text}
-        if "sender_id" in fields:
-            data["sender_id"] = self.sender_id
-        if "dm_conversation_id" in fields:
-            data["dm_conversation_id"] = self.conversation_id
-        if "created_at" in fields:
-            data["created_at"] = iso_x(self.created_at)
-        return data
-
-
-@dataclass
-class FBPost:
-    id: str
-    message: str
-    created: float
-    from_id: str
-    from_name: str
-    seq: int
-    deleted: bool = False
-
-    @property
-    def by_page(self) -> bool:
-        return self.from_id == FB_PAGE_ID
-
-
-@dataclass
-class FBComment:
-    id: str
-    post_id: str
-    parent_id: str | None
-    message: str
-    created: float
-    from_id: str
-    from_name: str
-    seq: int
-    like_count: int = 0
-    deleted: bool = False
-    private_replied: bool = False
-
-
-@dataclass
-class IGMedia:
-    id: str
-    owner_id: str
-    username: str
-    caption: str
-    created: float
-    seq: int
-    tagged: bool = False
-    media_type: str = "IMAGE"
-    deleted: bool = False
-
-
-@dataclass
-class IGComment:
-    id: str
-    media_id: str
-    parent_id: str | None
-    text: str
-    created: float
-    from_id: str
-    username: str
-    seq: int
-    like_count: int = 0
-    deleted: bool = False
-    private_replied: bool = False
-
-
-@dataclass
-class Window:
-    """One rate-limit window: started at ``start``; ``blocked_until`` forces 429s."""
-
-    start: float
-    count: int = 0
-    blocked_until: float = 0.0
-
-
-@dataclass
-class RateDecision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset: int
-
-
-@dataclass
 class World:
     """The whole emulated outside world.  Create one per server; tests may share it."""
 
-    x_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_X_LIMITS))
-    graph_limit: int = DEFAULT_GRAPH_LIMIT
-
-    def __post_init__(self) -> None:
+    def __init__(self, generator: GeneratorFactory | None = None) -> None:
+        self.generator = generator
         self.lock = threading.RLock()
+        self.limits = RateLimits()
         self.faults = FaultQueue()
         self.clock_offset = 0.0
-        self._live_thread: threading.Thread | None = None
-        self._live_stop = threading.Event()
+        #: Whether content keeps arriving on its own (set by whoever runs the trickle).
+        self.live = False
         self._reset_state()
 
     # ----------------------------------------------------------------- basics
@@ -277,9 +81,7 @@ class World:
         self.x_dm_lookup = True
         self.revoked_platforms: set[str] = set()
         self.revoked_tokens: set[str] = set()
-        self.x_windows: dict[str, Window] = {}
-        self.graph_window = Window(start=time.time())
-        self.graph_blocked_until = 0.0
+        self.limits.reset_windows()
         self._tweet_ids = itertools.count(FIRST_TWEET_ID)
         self._fb_post_nums = itertools.count(200000000000001)
         self._fb_comment_nums = itertools.count(300000000000001)
@@ -568,72 +370,25 @@ class World:
         return f"m_sandbox{next(self._msg_ids):012d}"
 
     # ------------------------------------------------------------ rate limits
-    def x_rate(self, key: str, *, consume: bool = True) -> RateDecision:
-        """Count one call against an X endpoint's 15-minute window."""
-        with self.lock:
-            limit = int(self.x_limits.get(key, 900))
-            now = time.time()
-            win = self.x_windows.get(key)
-            if win is None or (now >= win.start + X_WINDOW_SECONDS and now >= win.blocked_until):
-                win = self.x_windows[key] = Window(start=now)
-            if win.blocked_until and now >= win.blocked_until:
-                win = self.x_windows[key] = Window(start=now)
-            if win.blocked_until > now:
-                return RateDecision(False, limit, 0, int(win.blocked_until + 0.999))
-            reset = int(win.start + X_WINDOW_SECONDS)
-            if win.count >= limit:
-                return RateDecision(False, limit, 0, reset)
-            if consume:
-                win.count += 1
-            return RateDecision(True, limit, max(0, limit - win.count), reset)
+    @property
+    def x_limits(self) -> dict[str, int]:
+        return self.limits.x_limits
 
-    def x_block(self, key: str, seconds: float) -> RateDecision:
-        """Exhaust an X window until ``now + seconds`` (used by the 429 fault)."""
-        with self.lock:
-            now = time.time()
-            win = self.x_windows.get(key) or Window(start=now)
-            win.blocked_until = now + seconds
-            self.x_windows[key] = win
-            limit = int(self.x_limits.get(key, 900))
-            return RateDecision(False, limit, 0, int(win.blocked_until + 0.999))
+    @x_limits.setter
+    def x_limits(self, value: dict[str, int]) -> None:
+        self.limits.x_limits = value
 
-    def graph_rate(self) -> tuple[bool, int]:
-        """Count one Graph call; returns (allowed, usage percent for X-App-Usage)."""
-        with self.lock:
-            now = time.time()
-            if now >= self.graph_window.start + GRAPH_WINDOW_SECONDS:
-                self.graph_window = Window(start=now)
-            if self.graph_blocked_until > now:
-                return False, 100
-            limit = max(1, int(self.graph_limit))
-            if self.graph_window.count >= limit:
-                return False, 100
-            self.graph_window.count += 1
-            return True, min(100, (self.graph_window.count * 100) // limit)
+    @property
+    def graph_limit(self) -> int:
+        return self.limits.graph_limit
 
-    def graph_block(self, seconds: float) -> None:
-        with self.lock:
-            self.graph_blocked_until = time.time() + seconds
+    @graph_limit.setter
+    def graph_limit(self, value: int) -> None:
+        self.limits.graph_limit = value
 
     def set_limits(self, limits: dict[str, Any]) -> None:
         """Set per-endpoint X limits (``search``, ``mentions``...) and ``graph`` per hour."""
-        with self.lock:
-            for key, value in limits.items():
-                if key == "graph":
-                    self.graph_limit = int(value)
-                    self.graph_window = Window(start=time.time())
-                elif key == "reset_windows":
-                    if value:
-                        self.x_windows.clear()
-                        self.graph_window = Window(start=time.time())
-                        self.graph_blocked_until = 0.0
-                elif key in DEFAULT_X_LIMITS:
-                    self.x_limits[key] = int(value)
-                    self.x_windows.pop(key, None)
-                else:
-                    raise ValueError(
-                        f"unknown limit {key!r}; expected one of "
-                        f"{sorted([*DEFAULT_X_LIMITS, 'graph', 'reset_windows'])}")
+        self.limits.set_limits(limits)
 
     # ---------------------------------------------------------------- tokens
     def revoke(self, platform: str, token: str | None = None) -> None:
@@ -683,52 +438,23 @@ class World:
                 "sent": len(self.sent),
                 "faults": len(self.faults.list()),
                 "revoked": sorted(self.revoked_platforms),
-                "live": self._live_thread is not None and self._live_thread.is_alive(),
+                "live": self.live,
                 "now": self.now(),
             }
 
     # ------------------------------------------------------------- generator
+    def _generator(self, seed: int) -> ContentGenerator:
+        if self.generator is None:
+            raise RuntimeError("this World has no generator: build it as World(generator=...)")
+        return self.generator(self, seed)
+
     def seed(self, count: int = 200, seed: int = 7, days: float = 3.0) -> dict[str, int]:
         """Fill the world with ``count`` customer items spread over the last ``days``."""
-        from sandbox.generator import Generator
-
-        return Generator(self, seed=seed).seed(count, days=days)
+        return self._generator(seed).seed(count, days=days)
 
     def generate(self, count: int = 1, seed: int | None = None) -> dict[str, int]:
         """Add ``count`` new customer items timestamped now."""
-        from sandbox.generator import Generator
-
         with self.lock:
             if seed is None:
                 seed = int(self.now() * 1000) % 2**31 + len(self.tweets)
-        return Generator(self, seed=seed).generate(count)
-
-    def start_live(self, rate_per_minute: float,
-                   on_error: Callable[[BaseException], None] | None = None) -> None:
-        """Keep adding new items in a daemon thread (the demo's trickle of mentions)."""
-        self.stop_live()
-        if rate_per_minute <= 0:
-            return
-        interval = 60.0 / float(rate_per_minute)
-        self._live_stop = stop = threading.Event()
-
-        def loop() -> None:
-            from sandbox.generator import Generator
-
-            gen = Generator(self, seed=int(time.time()))
-            while not stop.wait(interval):
-                try:
-                    gen.generate(1)
-                except Exception as exc:  # keep the demo alive; report and carry on
-                    if on_error:
-                        on_error(exc)
-
-        self._live_thread = threading.Thread(target=loop, name="sandbox-live", daemon=True)
-        self._live_thread.start()
-
-    def stop_live(self) -> None:
-        self._live_stop.set()
-        thread = self._live_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-        self._live_thread = None
+        return self._generator(seed).generate(count)

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from sandbox.app import compile_query
 from sandbox.world import BRAND_X_ID, BRAND_X_USERNAME, World
+from sandbox.x_query import compile_query
 from storage.db import Database
 from storage.models import Mention, Source
 

@@ -15,8 +15,9 @@ import pytest
 from carewatch import domain
 from carewatch.settings import Settings, load_settings
 from sandbox.control import SandboxControl
+from sandbox.limits import DEFAULT_GRAPH_LIMIT, DEFAULT_X_LIMITS
 from sandbox.server import SandboxServer
-from sandbox.world import DEFAULT_GRAPH_LIMIT, DEFAULT_X_LIMITS, FB_PAGE_ID, IG_USER_ID
+from sandbox.world import FB_PAGE_ID, IG_USER_ID
 from storage.db import Database, open_database
 from storage.migrate import upgrade
 from storage.repository import upsert_mentions

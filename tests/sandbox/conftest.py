@@ -12,8 +12,9 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from sandbox.control import SandboxControl
+from sandbox.limits import DEFAULT_GRAPH_LIMIT, DEFAULT_X_LIMITS
 from sandbox.server import SandboxServer
-from sandbox.world import DEFAULT_GRAPH_LIMIT, DEFAULT_X_LIMITS, World
+from sandbox.world import World
 
 PREFIXES = ("https://api.twitter.com", "https://api.x.com", "https://graph.facebook.com")
 

@@ -10,6 +10,7 @@ import requests
 import tweepy
 
 from sandbox.control import SandboxControl
+from sandbox.generator import Generator
 from sandbox.server import SandboxServer
 from sandbox.world import FB_PAGE_ID, World
 
@@ -64,7 +65,7 @@ def test_x_fault_kinds_and_revoked(x_app: tweepy.Client, ctl: SandboxControl) ->
 
 
 def test_generator_is_deterministic_and_nasty() -> None:
-    a, b = World(), World()
+    a, b = World(generator=Generator), World(generator=Generator)
     a.seed(300, seed=11)
     b.seed(300, seed=11)
     texts_a = [t.text for t in a.visible_tweets()]
@@ -92,9 +93,11 @@ def test_generate_now_and_live(ctl: SandboxControl, world: World) -> None:
     total = lambda s: s["x"]["tweets"] + s["facebook"]["comments"] + \
         s["facebook"]["posts"] + s["instagram"]["comments"] + s["instagram"]["media"]  # noqa: E731
     assert total(after) - total(before) >= 5
-    world.start_live(1200)  # one every 50 ms
+    ctl.live(1200)  # one every 50 ms
     time.sleep(0.4)
-    world.stop_live()
+    assert ctl.state()["live"]
+    ctl.live(0)
+    assert not ctl.state()["live"]
     assert total(ctl.state()) > total(after)
 
 

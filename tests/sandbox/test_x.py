@@ -8,9 +8,9 @@ import pytest
 import requests
 import tweepy
 
-from sandbox.app import compile_query
 from sandbox.control import SandboxControl
 from sandbox.world import BRAND_X_ID, World
+from sandbox.x_query import compile_query
 
 FIELDS = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id",
           "referenced_tweets", "lang", "public_metrics"]

@@ -1,0 +1,204 @@
+"""Records of the emulated platforms: brand identities, time formats, users, posts, comments.
+
+Plain data with no behaviour beyond serialising itself, shared by the world (which owns and
+mutates them), the generator and the API modules (which serialise them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+BRAND_X_ID = "1500000000000000000"
+BRAND_X_USERNAME = "acmeair"
+BRAND_NAME = "Acme Air"
+BRAND_X_FOLLOWERS = 251_340
+FB_PAGE_ID = "100000000000001"
+IG_USER_ID = "17841400000000001"
+IG_USERNAME = "acmeair"
+
+FIRST_TWEET_ID = 1600000000000000001
+SEARCH_WINDOW_SECONDS = 7 * 24 * 3600
+PRIVATE_REPLY_WINDOW_SECONDS = 7 * 24 * 3600
+MENTIONS_CAP = 800
+
+
+def iso_x(ts: float) -> str:
+    """X API v2 time format (tweepy parses exactly this form)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def iso_graph(ts: float) -> str:
+    """Graph API time format, e.g. 2026-05-01T12:00:00+0000."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def parse_time(value: Any) -> float:
+    """Accept epoch seconds (number or digits) or ISO 8601; raise ValueError otherwise."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty time")
+    if text.lstrip("-").replace(".", "", 1).isdigit():
+        return float(text)
+    if text.endswith("+0000"):
+        text = text[:-5] + "+00:00"
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@dataclass
+class XUser:
+    id: str
+    username: str
+    name: str
+    followers: int = 100
+    following: int = 100
+    tweet_count: int = 500
+    listed: int = 1
+    dms_open: bool = True
+    created_at: float = 1_400_000_000.0
+
+    def to_api(self, fields: set[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "username": self.username}
+        if "public_metrics" in fields:
+            data["public_metrics"] = {
+                "followers_count": self.followers,
+                "following_count": self.following,
+                "tweet_count": self.tweet_count,
+                "listed_count": self.listed,
+            }
+        if "created_at" in fields:
+            data["created_at"] = iso_x(self.created_at)
+        if "verified" in fields:
+            data["verified"] = self.followers >= 100_000
+        if "description" in fields:
+            data["description"] = ""
+        if "protected" in fields:
+            data["protected"] = False
+        return data
+
+
+@dataclass
+class Tweet:
+    id: int
+    text: str
+    author_id: str
+    created_at: float
+    conversation_id: int
+    in_reply_to_tweet_id: int | None = None
+    in_reply_to_user_id: str | None = None
+    retweeted_id: int | None = None
+    quoted_id: int | None = None
+    lang: str = "en"
+    like_count: int = 0
+    retweet_count: int = 0
+    reply_count: int = 0
+    quote_count: int = 0
+    deleted: bool = False
+
+    @property
+    def is_retweet(self) -> bool:
+        return self.retweeted_id is not None
+
+    def referenced(self) -> list[dict[str, str]]:
+        refs = []
+        if self.retweeted_id is not None:
+            refs.append({"type": "retweeted", "id": str(self.retweeted_id)})
+        if self.quoted_id is not None:
+            refs.append({"type": "quoted", "id": str(self.quoted_id)})
+        if self.in_reply_to_tweet_id is not None:
+            refs.append({"type": "replied_to", "id": str(self.in_reply_to_tweet_id)})
+        return refs
+
+
+@dataclass
+class DMEvent:
+    """One ``MessageCreate`` event in a 1-1 conversation (ids grow, so newest = highest)."""
+
+    id: int
+    sender_id: str
+    participant_id: str
+    text: str
+    created_at: float
+    event_type: str = "MessageCreate"
+
+    @property
+    def conversation_id(self) -> str:
+        """X names a 1-1 conversation by both user ids, lower first."""
+        a, b = sorted([self.sender_id, self.participant_id], key=int)
+        return f"{a}-{b}"
+
+    def to_api(self, fields: set[str]) -> dict[str, Any]:
+        """``id``, ``event_type`` and ``text`` always; the rest on request."""
+        data: dict[str, Any] = {"id": str(self.id), "event_type": self.event_type,
+                                "text": self.text}
+        if "sender_id" in fields:
+            data["sender_id"] = self.sender_id
+        if "dm_conversation_id" in fields:
+            data["dm_conversation_id"] = self.conversation_id
+        if "created_at" in fields:
+            data["created_at"] = iso_x(self.created_at)
+        return data
+
+
+@dataclass
+class FBPost:
+    id: str
+    message: str
+    created: float
+    from_id: str
+    from_name: str
+    seq: int
+    deleted: bool = False
+
+    @property
+    def by_page(self) -> bool:
+        return self.from_id == FB_PAGE_ID
+
+
+@dataclass
+class FBComment:
+    id: str
+    post_id: str
+    parent_id: str | None
+    message: str
+    created: float
+    from_id: str
+    from_name: str
+    seq: int
+    like_count: int = 0
+    deleted: bool = False
+    private_replied: bool = False
+
+
+@dataclass
+class IGMedia:
+    id: str
+    owner_id: str
+    username: str
+    caption: str
+    created: float
+    seq: int
+    tagged: bool = False
+    media_type: str = "IMAGE"
+    deleted: bool = False
+
+
+@dataclass
+class IGComment:
+    id: str
+    media_id: str
+    parent_id: str | None
+    text: str
+    created: float
+    from_id: str
+    username: str
+    seq: int
+    like_count: int = 0
+    deleted: bool = False
+    private_replied: bool = False
