@@ -17,7 +17,7 @@ from carewatch.domain import Role
 from carewatch.overrides import KV_FIRST_RESPONSE, KV_URGENCY_KEYWORDS, KV_URGENCY_WEIGHTS
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
-from dashboard.components import PLATFORM_LABELS, ago, flash, set_flash
+from dashboard.components import ago, flash, platform_label, set_flash
 from dashboard.safe import cell, mask_secret, mask_url, plain
 from storage import queries
 from storage.db import Database, redact_url
@@ -35,8 +35,7 @@ def _sources(db: Database, settings: Settings) -> None:
     for source in settings.sources:
         h = health.get(source.key, {})
         rows.append({
-            "source": source.key, "platform": PLATFORM_LABELS.get(source.platform.value,
-                                                                  source.platform.value),
+            "source": source.key, "platform": platform_label(source.platform.value),
             "kind": source.kind or "", "query / account": cell(
                 source.query or source.user_id or source.page_id or source.ig_user_id or "", 300),
             "every (s)": source.every, "backfill (days)": source.backfill_days,

@@ -24,7 +24,7 @@ import facebook
 
 from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.graph_paging import next_page_params
-from carewatch.platform_clients import graph_client
+from carewatch.platforms.graph import graph_client
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, epoch, parse_time
 
@@ -161,3 +161,6 @@ class FacebookSource(GraphSource):
             reply_count=int(comment.get("comment_count") or 0),
             is_own=author.external_id == self.page_id, raw=comment,
         )
+
+
+SOURCES: dict[str, type[BaseSource]] = {"page": FacebookSource}

@@ -144,3 +144,6 @@ class InstagramSource(GraphSource):
             like_count=int(comment.get("like_count") or 0), is_own=self._is_own(author),
             raw=comment,
         )
+
+
+SOURCES: dict[str, type[GraphSource]] = {"media": InstagramSource}

@@ -21,8 +21,8 @@ from typing import Any
 import tweepy
 
 from carewatch.domain import Author, Mention, Page, Platform
-from carewatch.platform_clients import x_client
-from carewatch.retry import PermanentError
+from carewatch.errors import PermanentError
+from carewatch.platforms.x import X, x_client
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, parse_time
 
@@ -161,8 +161,7 @@ class XSource(BaseSource):
         parent = next((str(r["id"]) for r in refs if r.get("type") == "replied_to"), None)
         metrics = data.get("public_metrics") or {}
         created = (parse_time(data["created_at"]) if data.get("created_at") else self.now())
-        url = (f"https://x.com/{username}/status/{tweet_id}" if username
-               else f"https://x.com/i/web/status/{tweet_id}")
+        url = X.item_url(tweet_id, username)
         return Mention(
             platform=Platform.X,
             external_id=tweet_id,
@@ -182,3 +181,6 @@ class XSource(BaseSource):
             is_own=is_own,
             raw=data,
         )
+
+
+SOURCES: dict[str, type[BaseSource]] = {"search": XSource, "mentions": XSource}
