@@ -24,7 +24,7 @@ def platform_choices() -> list[str]:
 
 
 def platform_label(platform: str) -> str:
-    """`"x"` → `"X"`; a value no spec knows is shown as stored."""
+    """The platform's name as users read it; a value no spec knows is shown as stored."""
     try:
         return spec_for(platform).label
     except ValueError:

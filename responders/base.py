@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from carewatch.errors import PermanentError
-from carewatch.platforms.graph import graph_client
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 
 
@@ -149,7 +149,7 @@ class GraphSender:
     @property
     def graph(self) -> Any:
         if self._graph is None:
-            self._graph = graph_client(self.settings, writing=True)
+            self._graph = spec_for(self.platform).client(self.settings, writing=True)
         return self._graph
 
     def configured(self, mention: MentionInfo, attr: str, what: str) -> str:

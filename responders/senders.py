@@ -12,7 +12,7 @@ from responders.base import Sender
 
 
 def sender_class(platform: str) -> type[Sender]:
-    """The sender class of `platform` (its stored value, e.g. `"x"`)."""
+    """The sender class of `platform` (a `Platform` or its stored value)."""
     module = importlib.import_module(f"responders.{spec_for(platform).module}")
     sender: type[Sender] = module.SENDER
     return sender

@@ -22,7 +22,7 @@ from typing import Any
 import tweepy
 
 from carewatch.errors import PermanentError
-from carewatch.platforms.x import x_client
+from carewatch.platforms.x import X
 from carewatch.retry import classify
 from carewatch.settings import Settings
 from responders.base import MentionInfo, OutboundReply, SentRef, Unverifiable, same_text
@@ -46,7 +46,7 @@ class XSender:
     @property
     def client(self) -> tweepy.Client:
         if self._client is None:
-            self._client = x_client(self.settings, writing=True)
+            self._client = X.client(self.settings, writing=True)
         return self._client
 
     @staticmethod

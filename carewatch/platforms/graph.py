@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
@@ -128,21 +129,17 @@ FACEBOOK = PlatformSpec(
     handle_format=None,  # Facebook users have no public handle; they are called by name
 )
 
-INSTAGRAM = PlatformSpec(
+#: The same Graph API, token and rules, with Instagram's limits, sources and @handles.
+INSTAGRAM = replace(
+    FACEBOOK,
     platform=Platform.INSTAGRAM,
     label="Instagram",
     module="instagram",
     texts=_texts(2_200, 1_000),
-    private=PRIVATE_REPLY,
     sources=(SourceKind("media", (FieldRule("ig_user_id",
                                             "an instagram source needs 'ig_user_id'"),),
                         account="Instagram account {ig_user_id}",
                         target_fields=("user_id", "page_id", "ig_user_id")),),
     default_kind="media",
-    secrets=("fb_page_token",),
-    check_credentials=check_credentials,
-    client=graph_client,
-    classify_error=classify_graph_error,
-    reconnect_hint=RECONNECT_HINT,
-    api_routes=GRAPH_ROUTES,
+    handle_format="@{handle}",
 )

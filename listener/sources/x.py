@@ -22,7 +22,7 @@ import tweepy
 
 from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.errors import PermanentError
-from carewatch.platforms.x import X, x_client
+from carewatch.platforms.x import X
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, parse_time
 
@@ -38,14 +38,12 @@ class XSource(BaseSource):
     """`kind = "search"` (GET /2/tweets/search/recent) or `"mentions"`
     (GET /2/users/:id/mentions)."""
 
-    platform_name = "X"
-
     def __init__(self, config: SourceConfig, settings: Settings, *,
                  client: tweepy.Client | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  now: Callable[[], datetime] | None = None) -> None:
         super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.client = client or x_client(settings)
+        self.client = client or X.client(settings)
         # App-only bearer for reading when we have it; else the user-context keys.
         self.user_auth = settings.x_bearer_token is None
         self.brand_handles = {h.lower() for h in settings.brand.handles}
