@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from carewatch.domain import URGENCY_REASONS, Platform
 from carewatch.platforms import all_specs, spec_for
-from carewatch.platforms.base import quoted_list
+from carewatch.platforms.base import quoted_list, secret
 
 DEFAULT_CONFIG_FILE = "carewatch.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -237,6 +237,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"two sources share the key {source.key!r}; give one a 'name'")
             seen.add(source.key)
         return self
+
+    def platform_secrets(self) -> list[str]:
+        """Every platform token that is set, for the scrubbing of logs and messages."""
+        names = dict.fromkeys(name for spec in all_specs() for name in spec.secrets)
+        return [value for value in (secret(self, name) for name in names) if value]
 
     @classmethod
     def settings_customise_sources(

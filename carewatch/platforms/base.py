@@ -145,8 +145,9 @@ class PlatformSpec:
     private: PrivateChannel
     sources: tuple[SourceKind, ...]
     default_kind: str
-    #: The settings holding this platform's tokens (a change means someone reconnected).
-    secrets: tuple[str, ...]
+    #: The settings holding this platform's tokens, with the names admins see for them (a
+    #: change of value means someone reconnected; every value is scrubbed from output).
+    secrets: Mapping[str, str]
     #: `(settings, *, writing)`: None when the tokens for reading (or writing) are set, else
     #: one line naming the environment variables to set.
     check_credentials: Callable[..., str | None]
@@ -156,6 +157,9 @@ class PlatformSpec:
     #: The next step after a revoked token, e.g. "create a new token ..., then restart".
     reconnect_hint: str
     api_routes: tuple[ApiRoute, ...]
+    #: The API as admins see it on the dashboard, and the setting holding its version.
+    api_name: str
+    api_version_setting: str | None = None
     #: How an account is addressed; None where accounts have no handle, only a name.
     handle_format: str | None = "@{handle}"
     #: Link to an item (`{id}`, `{handle}`), where the platform does not send one itself.

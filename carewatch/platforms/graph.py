@@ -120,12 +120,14 @@ FACEBOOK = PlatformSpec(
     sources=(SourceKind("page", (FieldRule("page_id", "a facebook source needs 'page_id'"),),
                         account="Facebook page {page_id}", target_fields=("user_id", "page_id")),),
     default_kind="page",
-    secrets=("fb_page_token",),
+    secrets=MappingProxyType({"fb_page_token": "Facebook page token"}),
     check_credentials=check_credentials,
     client=graph_client,
     classify_error=classify_graph_error,
     reconnect_hint=RECONNECT_HINT,
     api_routes=GRAPH_ROUTES,
+    api_name="Graph API",
+    api_version_setting="graph_api_version",
     handle_format=None,  # Facebook users have no public handle; they are called by name
 )
 

@@ -124,7 +124,10 @@ X = PlatformSpec(
                    account="X account {user_id}", target_fields=("user_id",)),
     ),
     default_kind="mentions",
-    secrets=("x_bearer_token", *USER_KEYS),
+    secrets=MappingProxyType({
+        "x_bearer_token": "X bearer token", "x_consumer_key": "X consumer key",
+        "x_consumer_secret": "X consumer secret", "x_access_token": "X access token",
+        "x_access_token_secret": "X access token secret"}),
     check_credentials=check_credentials,
     client=x_client,
     classify_error=classify_x_error,
@@ -132,6 +135,7 @@ X = PlatformSpec(
                     "CAREWATCH_X_BEARER_TOKEN, then restart carewatch"),
     api_routes=(ApiRoute("https://api.twitter.com/", "x_api_url"),
                 ApiRoute("https://api.x.com/", "x_api_url")),
+    api_name="X API",
     url_format="https://x.com/{handle}/status/{id}",
     url_format_without_handle="https://x.com/i/web/status/{id}",
 )
