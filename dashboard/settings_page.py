@@ -15,7 +15,7 @@ import streamlit as st
 
 from carewatch.domain import Role
 from carewatch.overrides import KV_FIRST_RESPONSE, KV_URGENCY_KEYWORDS, KV_URGENCY_WEIGHTS
-from carewatch.platforms import all_specs
+from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import ago, flash, platform_label, set_flash
@@ -38,7 +38,7 @@ def _sources(db: Database, settings: Settings) -> None:
         rows.append({
             "source": source.key, "platform": platform_label(source.platform.value),
             "kind": source.kind or "", "query / account": cell(
-                source.query or source.user_id or source.page_id or source.ig_user_id or "", 300),
+                spec_for(source.platform).source_kind(source.kind or "").polled(source), 300),
             "every (s)": source.every, "backfill (days)": source.backfill_days,
             "healthy": h.get("healthy", True), "token": h.get("token_state", "—"),
             "last poll": ago(h.get("last_poll_at")),

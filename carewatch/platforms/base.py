@@ -107,6 +107,10 @@ class SourceKind:
             if rule.max_length is not None and len(str(value)) > rule.max_length:
                 raise ValueError(rule.too_long)
 
+    def polled(self, config: Any) -> str:
+        """What the source polls as configured: its first required key (a query, an id)."""
+        return str(getattr(config, self.fields[0].name, None) or "") if self.fields else ""
+
     def target(self, config: Any) -> str:
         values = (getattr(config, name, None) for name in self.target_fields)
         value = next((str(v) for v in values if v), "")
