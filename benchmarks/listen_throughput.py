@@ -131,7 +131,7 @@ def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
     import tweepy
     from sqlalchemy import create_engine
 
-    from carewatch.platform_clients import x_client
+    from carewatch.platforms.x import x_client
 
     client = x_client(_settings(base_url, database_url))
     engine = create_engine(database_url)

@@ -17,54 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import facebook
 import requests
-import tweepy
 
+from carewatch.errors import (
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TokenRevoked,
+    TransientError,
+)
 from carewatch.log import get_logger
+from carewatch.platforms import all_specs
 
 T = TypeVar("T")
 log = get_logger(__name__)
 
-GRAPH_TRANSIENT_CODES = {1, 2, 341}
-GRAPH_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001, 80002, 80004, 80005, 80006}
-GRAPH_TOKEN_CODES = {190, 102}
-
-
-class PlatformError(Exception):
-    """A platform call failed; the message is one line an agent or admin understands."""
-
-    def __init__(self, message: str, *, code: int | str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TransientError(PlatformError):
-    """Worth retrying: a 5xx, a timeout, a transient Graph error, a malformed body."""
-
-
-class RateLimited(TransientError):
-    """The platform asked us to wait until `reset_at` (epoch seconds)."""
-
-    def __init__(self, message: str, *, reset_at: float, code: int | str | None = 429) -> None:
-        super().__init__(message, code=code)
-        self.reset_at = reset_at
-
-
-class TokenRevoked(PlatformError):
-    """The token was revoked or expired; nothing will work until someone reconnects."""
-
-
-class PermanentError(PlatformError):
-    """Retrying cannot help (bad request, object deleted, already replied, ...)."""
-
-
-def _graph_error_fields(exc: facebook.GraphAPIError) -> dict[str, Any]:
-    result = getattr(exc, "result", None)
-    if isinstance(result, dict) and isinstance(result.get("error"), dict):
-        error: dict[str, Any] = result["error"]
-        return error
-    return {"code": getattr(exc, "code", None), "message": str(exc)}
+#: Each client library's classifier once (Facebook and Instagram share the Graph one).
+CLASSIFIERS = tuple(dict.fromkeys(spec.classify_error for spec in all_specs()))
 
 
 def classify(exc: BaseException, *, platform: str, account: str = "",
@@ -73,43 +42,10 @@ def classify(exc: BaseException, *, platform: str, account: str = "",
     if isinstance(exc, PlatformError):
         return exc
     who = f" for {account}" if account else ""
-    if isinstance(exc, tweepy.TooManyRequests):
-        reset = float(exc.reset_time) if exc.reset_time else now() + 60.0
-        return RateLimited(f"X rate limit reached{who}; resets at {int(reset)}", reset_at=reset)
-    if isinstance(exc, tweepy.Unauthorized):
-        return TokenRevoked(
-            f"X rejected the token{who} (401 Unauthorized): it was revoked or is wrong; "
-            "create a new token in the X developer portal and set CAREWATCH_X_BEARER_TOKEN "
-            "(or the CAREWATCH_X_ACCESS_TOKEN* keys), then restart carewatch",
-            code=401,
-        )
-    if isinstance(exc, tweepy.TwitterServerError):
-        return TransientError(f"X server error {exc.response.status_code}{who}",
-                              code=exc.response.status_code)
-    if isinstance(exc, tweepy.HTTPException):
-        detail = "; ".join(str(m) for m in (exc.api_messages or [])) or exc.response.reason
-        return PermanentError(f"X refused the request{who} ({exc.response.status_code}): "
-                              f"{detail}", code=exc.response.status_code)
-    if isinstance(exc, facebook.GraphAPIError):
-        err = _graph_error_fields(exc)
-        code = err.get("code")
-        message = str(err.get("message") or exc)
-        if code in GRAPH_TOKEN_CODES:
-            return TokenRevoked(
-                f"Graph API rejected the page token{who} (code {code}): {message}; "
-                "generate a new page access token for the page and set "
-                "CAREWATCH_FB_PAGE_TOKEN, then restart carewatch",
-                code=code,
-            )
-        if code in GRAPH_RATE_LIMIT_CODES:
-            return RateLimited(f"Graph API rate limit{who} (code {code}): {message}",
-                               reset_at=now() + 60.0, code=code)
-        if code in GRAPH_TRANSIENT_CODES or err.get("is_transient"):
-            return TransientError(f"Graph API transient error{who} (code {code}): {message}",
-                                  code=code)
-        if code is None and "Maintype" in message:
-            return TransientError(f"Graph API sent an unreadable response{who}")
-        return PermanentError(f"Graph API error{who} (code {code}): {message}", code=code)
+    for classifier in CLASSIFIERS:
+        error = classifier(exc, who, now)
+        if error is not None:
+            return error
     if isinstance(exc, requests.Timeout):
         return TransientError(f"{platform} did not answer in time{who}")
     if isinstance(exc, requests.ConnectionError):

@@ -27,6 +27,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from carewatch.domain import URGENCY_REASONS, Platform
+from carewatch.platforms import all_specs, spec_for
+from carewatch.platforms.base import quoted_list, secret
 
 DEFAULT_CONFIG_FILE = "carewatch.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -66,10 +68,11 @@ class BrandConfig(_Strict):
 
 
 class SourceConfig(_Strict):
-    """One thing to poll. `kind` applies to X (`search` or `mentions`)."""
+    """One thing to poll. `kind` is one of the platform's source kinds (X `search` or
+    `mentions`); without it the platform's default kind applies."""
 
     platform: Platform
-    kind: Literal["search", "mentions", "page", "media"] | None = None
+    kind: str | None = None
     name: str | None = None
     query: str | None = None
     user_id: str | None = None
@@ -84,35 +87,22 @@ class SourceConfig(_Strict):
     def _every(cls, value: Any) -> float:
         return parse_duration(value)
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str | None) -> str | None:
+        kinds = list(dict.fromkeys(k.name for spec in all_specs() for k in spec.sources))
+        if value is not None and value not in kinds:
+            raise ValueError(f"Input should be {quoted_list(kinds)}")
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:
-        if self.platform is Platform.X:
-            if self.kind is None:
-                self.kind = "search" if self.query else "mentions"
-            if self.kind == "search" and not self.query:
-                raise ValueError("an X search source needs 'query'")
-            if self.kind == "search" and len(self.query or "") > 512:
-                raise ValueError("an X search 'query' is limited to 512 characters")
-            if self.kind == "mentions" and not self.user_id:
-                raise ValueError("an X mentions source needs 'user_id' (the brand account's id)")
-            if self.kind not in ("search", "mentions"):
-                raise ValueError(f"X sources are kind 'search' or 'mentions', not {self.kind!r}")
-        elif self.platform is Platform.FACEBOOK:
-            self.kind = self.kind or "page"
-            if not self.page_id:
-                raise ValueError("a facebook source needs 'page_id'")
-        elif self.platform is Platform.INSTAGRAM:
-            self.kind = self.kind or "media"
-            if not self.ig_user_id:
-                raise ValueError("an instagram source needs 'ig_user_id'")
+        self.kind = spec_for(self.platform).complete_source(self)
         return self
 
     @property
     def target(self) -> str:
-        if self.platform is Platform.X and self.kind == "search":
-            digest = hashlib.sha1((self.query or "").encode()).hexdigest()[:10]
-            return f"q{digest}"
-        return self.user_id or self.page_id or self.ig_user_id or ""
+        return spec_for(self.platform).source_kind(self.kind or "").target(self)
 
     @property
     def key(self) -> str:
@@ -247,6 +237,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"two sources share the key {source.key!r}; give one a 'name'")
             seen.add(source.key)
         return self
+
+    def platform_secrets(self) -> list[str]:
+        """Every platform token that is set, for the scrubbing of logs and messages."""
+        names = dict.fromkeys(name for spec in all_specs() for name in spec.secrets)
+        return [value for value in (secret(self, name) for name in names) if value]
 
     @classmethod
     def settings_customise_sources(

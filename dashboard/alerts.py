@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, context
-from dashboard.components import PLATFORM_LABELS, ago, flash, set_flash, stamp
+from dashboard.components import ago, flash, platform_label, set_flash, stamp
 from dashboard.safe import cell, plain
 from storage import queries
 from storage.db import Database
@@ -152,7 +152,7 @@ def _source_health(db: Database) -> None:
         st.caption("No source has been polled yet.")
         return
     frame = pd.DataFrame([{
-        "source": s["source"], "platform": PLATFORM_LABELS.get(s["platform"], s["platform"]),
+        "source": s["source"], "platform": platform_label(s["platform"]),
         "healthy": s["healthy"], "token": s["token_state"], "last poll": ago(s["last_poll_at"]),
         "last item": ago(s["last_item_at"]), "failures": s["consecutive_failures"],
         "items": s["items_total"], "last error": cell(s["last_error"], 300),

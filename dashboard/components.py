@@ -9,48 +9,39 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import streamlit as st
-from twitter_text import parse_tweet
 
+from carewatch.platforms import all_specs, spec_for
 from dashboard.safe import plain
 
-PLATFORM_LABELS = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
 REASON_COLORS = {"safety": "red", "legal": "red", "churn": "orange", "negative": "orange",
                  "waiting_sla": "violet", "high_reach": "blue", "question": "blue",
                  "repeat_contact": "violet", "lang_unsupported": "gray"}
-# Shown when the responders' rules module is unavailable; the rules module is the authority
-# (X public replies weighted as X counts them, Facebook 8000, Instagram 2200).
-REPLY_LIMITS = {"x": 280, "facebook": 8000, "instagram": 2200}
 
 
-def reply_limit(platform: str, kind: str = "public") -> int:
+def platform_choices() -> list[str]:
+    """Every platform's stored value, in the order filters list them."""
+    return [spec.platform.value for spec in all_specs()]
+
+
+def platform_label(platform: str) -> str:
+    """The platform's name as users read it; a value no spec knows is shown as stored."""
     try:
-        from responders.rules import LIMITS
-    except ImportError:
-        return REPLY_LIMITS.get(platform, 2000)
-    return LIMITS.get((platform, "private" if kind == "private" else "public"),
-                      REPLY_LIMITS.get(platform, 2000))
-
-
-def reply_length(platform: str, text: str, kind: str = "public") -> int:
-    """How long a reply is, counted the way the platform counts it: X public text by
-    twitter-text's weighted length (URLs 23, CJK and emoji 2), everything else by chars."""
-    if not text:
-        return 0
-    if platform == "x" and kind != "private":
-        return int(parse_tweet(text).weightedLength)
-    return len(text)
+        return spec_for(platform).label
+    except ValueError:
+        return platform
 
 
 def length_counter(platform: str, text: str, kind: str = "public") -> bool:
-    """Show `used / limit` under a reply box; returns True when the text fits."""
-    limit = reply_limit(platform, kind)
-    used = reply_length(platform, text, kind)
-    label = PLATFORM_LABELS.get(platform, platform)
-    unit = "weighted characters" if platform == "x" and kind != "private" else "characters"
-    if used > limit:
-        st.error(f"{used} / {limit} {unit} on {label}: {used - limit} too many.")
+    """Show `used / limit` under a reply box, counted the way the platform counts it (X
+    public text by its weighted length); returns True when the text fits."""
+    spec = spec_for(platform)
+    rule = spec.text_rule(kind)
+    used = rule.count(text) if text else 0
+    if used > rule.limit:
+        st.error(f"{used} / {rule.limit} {rule.unit} on {spec.label}: "
+                 f"{used - rule.limit} too many.")
         return False
-    st.caption(f"{used} / {limit} {unit} on {label}")
+    st.caption(f"{used} / {rule.limit} {rule.unit} on {spec.label}")
     return True
 
 

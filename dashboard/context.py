@@ -40,13 +40,7 @@ def settings() -> Settings:
         loaded = load_settings()
     except ConfigError as exc:
         raise DashboardUnavailable(str(exc)) from None
-    register_secrets(
-        secret.get_secret_value()
-        for secret in (loaded.x_bearer_token, loaded.x_consumer_key, loaded.x_consumer_secret,
-                       loaded.x_access_token, loaded.x_access_token_secret,
-                       loaded.fb_page_token)
-        if secret is not None
-    )
+    register_secrets(loaded.platform_secrets())
     return loaded
 
 

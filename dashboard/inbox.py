@@ -18,10 +18,11 @@ from carewatch.domain import Status
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import (
-    PLATFORM_LABELS,
     ago,
     flash,
     length_counter,
+    platform_choices,
+    platform_label,
     reason_chips,
     set_flash,
     stamp,
@@ -40,8 +41,8 @@ DEFAULT_PUBLIC_NOTE = "We've sent you a private message so we can look into this
 def _filters(db: Database, username: str) -> queries.InboxFilters:
     with st.sidebar:
         st.subheader("Filters")
-        platforms = st.multiselect("Platform", ["x", "facebook", "instagram"],
-                                   format_func=lambda p: PLATFORM_LABELS.get(p, p),
+        platforms = st.multiselect("Platform", platform_choices(),
+                                   format_func=platform_label,
                                    key="cw_f_platform")
         statuses = st.multiselect("Status", [s.value for s in Status],
                                   default=list(queries.OPEN_STATUSES), key="cw_f_status")
@@ -72,7 +73,7 @@ def _table(rows: list[queries.InboxRow]) -> pd.DataFrame:
     return pd.DataFrame({
         "urgency": [round(r.urgency, 2) if r.urgency is not None else None for r in rows],
         "reasons": [cell(", ".join(r.urgency_reasons), 120) for r in rows],
-        "platform": [PLATFORM_LABELS.get(r.platform, r.platform) for r in rows],
+        "platform": [platform_label(r.platform) for r in rows],
         "author": [cell("@" + r.author_handle if r.author_handle else r.author_name, 60)
                    for r in rows],
         "text": [cell(r.text, 300) for r in rows],
@@ -100,7 +101,7 @@ def _top_card(top: queries.InboxRow) -> None:
     with st.container(border=True, key="cw_top_card"):
         st.caption("Most urgent")
         author = "@" + top.author_handle if top.author_handle else (top.author_name or "?")
-        st.text(f"{PLATFORM_LABELS.get(top.platform, top.platform)} · {one_line(author, 60)} · "
+        st.text(f"{platform_label(top.platform)} · {one_line(author, 60)} · "
                 f"urgency {top.urgency if top.urgency is not None else 0:.2f} · "
                 f"{top.sentiment_label or 'unscored'} · {ago(top.created_at)} · {top.ref}")
         reason_chips(top.urgency_reasons)
@@ -149,14 +150,14 @@ def _customer_panel(db: Database, customer_id: int | None, current_id: int, user
         st.caption("No customer record for this author.")
         return
     st.text(one_line(view.display_name or "unnamed", 80))
-    st.text("Accounts: " + ", ".join(f"{PLATFORM_LABELS.get(p, p)} {one_line(h, 60)}"
+    st.text("Accounts: " + ", ".join(f"{platform_label(p)} {one_line(h, 60)}"
                                       for p, h in view.accounts))
     earlier = [m for m in view.mentions if m.id != current_id]
     st.caption(f"Earlier mentions on every platform ({len(earlier)})")
     if earlier:
         st.dataframe(pd.DataFrame({
             "when": [stamp(m.created_at) for m in earlier],
-            "platform": [PLATFORM_LABELS.get(m.platform, m.platform) for m in earlier],
+            "platform": [platform_label(m.platform) for m in earlier],
             "text": [cell(m.text, 300) for m in earlier],
             "sentiment": [m.sentiment_label or "" for m in earlier],
             "status": [m.status for m in earlier],
@@ -352,7 +353,7 @@ def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) 
             st.caption("Assigned to you.")
         author = "@" + row.author_handle if row.author_handle else (row.author_name or "?")
         followers = f" · {row.followers:,} followers" if row.followers else ""
-        st.text(f"{PLATFORM_LABELS.get(row.platform, row.platform)} · {one_line(author, 60)}"
+        st.text(f"{platform_label(row.platform)} · {one_line(author, 60)}"
                 f"{followers} · {stamp(row.created_at)} ({ago(row.created_at)}) · {row.ref}")
         st.text(f"urgency {row.urgency if row.urgency is not None else 0:.2f} · sentiment "
                 f"{row.sentiment_label or 'unscored'}"

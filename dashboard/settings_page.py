@@ -15,9 +15,10 @@ import streamlit as st
 
 from carewatch.domain import Role
 from carewatch.overrides import KV_FIRST_RESPONSE, KV_URGENCY_KEYWORDS, KV_URGENCY_WEIGHTS
+from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
-from dashboard.components import PLATFORM_LABELS, ago, flash, set_flash
+from dashboard.components import ago, flash, platform_label, set_flash
 from dashboard.safe import cell, mask_secret, mask_url, plain
 from storage import queries
 from storage.db import Database, redact_url
@@ -35,10 +36,9 @@ def _sources(db: Database, settings: Settings) -> None:
     for source in settings.sources:
         h = health.get(source.key, {})
         rows.append({
-            "source": source.key, "platform": PLATFORM_LABELS.get(source.platform.value,
-                                                                  source.platform.value),
+            "source": source.key, "platform": platform_label(source.platform.value),
             "kind": source.kind or "", "query / account": cell(
-                source.query or source.user_id or source.page_id or source.ig_user_id or "", 300),
+                spec_for(source.platform).source_kind(source.kind or "").polled(source), 300),
             "every (s)": source.every, "backfill (days)": source.backfill_days,
             "healthy": h.get("healthy", True), "token": h.get("token_state", "—"),
             "last poll": ago(h.get("last_poll_at")),
@@ -50,19 +50,26 @@ def _sources(db: Database, settings: Settings) -> None:
     st.subheader("Connections")
     st.dataframe(pd.DataFrame([
         {"setting": "database", "value": redact_url(settings.database_url)},
-        {"setting": "X API", "value": mask_url(settings.x_api_url)},
-        {"setting": "Graph API", "value": f"{mask_url(settings.graph_api_url)} "
-                                          f"({settings.graph_api_version})"},
-        {"setting": "X bearer token", "value": mask_secret(settings.x_bearer_token)},
-        {"setting": "X consumer key", "value": mask_secret(settings.x_consumer_key)},
-        {"setting": "X consumer secret", "value": mask_secret(settings.x_consumer_secret)},
-        {"setting": "X access token", "value": mask_secret(settings.x_access_token)},
-        {"setting": "X access token secret",
-         "value": mask_secret(settings.x_access_token_secret)},
-        {"setting": "Facebook page token", "value": mask_secret(settings.fb_page_token)},
+        *_platform_connections(settings),
         {"setting": "brand", "value": f"{settings.brand.name} "
                                       f"(@{', @'.join(settings.brand.handles)})"},
     ]), hide_index=True)
+
+
+def _platform_connections(settings: Settings) -> list[dict[str, str]]:
+    """Each platform API's base URL (and version), then each token masked, as the platform
+    specs name them; platforms sharing an API or a token show it once."""
+    apis: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for spec in all_specs():
+        version = (f" ({getattr(settings, spec.api_version_setting)})"
+                   if spec.api_version_setting else "")
+        base = getattr(settings, spec.api_routes[0].base_url_setting)
+        apis.setdefault(spec.api_name, f"{mask_url(base)}{version}")
+        tokens.update(spec.secrets)
+    return ([{"setting": name, "value": value} for name, value in apis.items()]
+            + [{"setting": label, "value": mask_secret(getattr(settings, name))}
+               for name, label in tokens.items()])
 
 
 def _response(db: Database, settings: Settings, username: str) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, context
-from dashboard.components import PLATFORM_LABELS
+from dashboard.components import platform_choices, platform_label
 from storage import queries
 from storage.db import Database
 
@@ -46,7 +46,7 @@ def _resample(frame: pd.DataFrame, by: str, grain: str) -> pd.DataFrame:
 def _volume(hourly: list[dict[str, Any]], grain: str) -> None:
     frame = pd.DataFrame(hourly)
     by_platform = _resample(frame, "platform", grain)
-    by_platform["platform"] = by_platform["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    by_platform["platform"] = by_platform["platform"].map(platform_label)
     by_sentiment = _resample(frame, "sentiment_label", grain)
     left, right = st.columns(2, gap="large")
     with left:
@@ -109,7 +109,7 @@ def _response_times(db: Database, since: datetime, until: datetime,
         st.caption("No answered mentions in range.")
         return
     frame = pd.DataFrame(delays)
-    frame["platform"] = frame["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    frame["platform"] = frame["platform"].map(platform_label)
     st.altair_chart(alt.Chart(frame).mark_bar().encode(
         x=alt.X("minutes:Q", bin=alt.Bin(maxbins=30), title="minutes to first response"),
         y=alt.Y("count():Q", title="mentions"), color="platform:N",
@@ -126,7 +126,7 @@ def _sources(db: Database, since: datetime, until: datetime, platforms: list[str
         st.caption("No data in range.")
         return
     frame = pd.DataFrame(rows)
-    frame["platform"] = frame["platform"].map(lambda p: PLATFORM_LABELS.get(p, p))
+    frame["platform"] = frame["platform"].map(platform_label)
     st.dataframe(frame, hide_index=True, column_config={
         "negative_share": st.column_config.NumberColumn(format="percent"),
         "mean_sentiment": st.column_config.NumberColumn(format="%.2f")})
@@ -167,8 +167,8 @@ def trends_page() -> None:
         picked = st.date_input("Date range", value=(today - timedelta(days=6), today),
                                max_value=today, key="cw_t_range")
     with c2:
-        platforms = st.multiselect("Platform", ["x", "facebook", "instagram"],
-                                   format_func=lambda p: PLATFORM_LABELS.get(p, p),
+        platforms = st.multiselect("Platform", platform_choices(),
+                                   format_func=platform_label,
                                    key="cw_t_platform")
     with c3:
         grain = st.radio("Per", list(GRAINS), index=1, horizontal=True, key="cw_t_grain")

@@ -9,7 +9,6 @@ and the next step; the other sources go on.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from carewatch.domain import Mention, Page, Platform
+from carewatch.domain import Mention, Page
+from carewatch.errors import MissingCredentials, PlatformError, RateLimited, TokenRevoked
 from carewatch.log import get_logger, scrub
-from carewatch.platform_clients import MissingCredentials
-from carewatch.retry import PlatformError, RateLimited, TokenRevoked
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
 from listener.scoring import Scorer
@@ -72,33 +71,13 @@ def default_alert_engine(db: Database, settings: Settings) -> AlertEngine:
     return AlertEngine(db, settings)
 
 
-def token_fingerprint(settings: Settings, platform: Platform) -> str:
-    """A hash of the token(s) a platform uses, to notice when someone reconnects."""
-    if platform is Platform.X:
-        secrets = (settings.x_bearer_token, settings.x_consumer_key, settings.x_access_token)
-    else:
-        secrets = (settings.fb_page_token,)
-    joined = "\x00".join(s.get_secret_value() if s is not None else "" for s in secrets)
-    return hashlib.sha256(joined.encode()).hexdigest()[:16]
-
-
-def _reconnect_hint(config: SourceConfig) -> str:
-    if config.platform is Platform.X:
-        return ("create a new token in the X developer portal, set CAREWATCH_X_BEARER_TOKEN, "
-                "then restart carewatch")
-    return ("generate a new page access token for the page (Meta Business Suite or Graph API "
-            "Explorer), set CAREWATCH_FB_PAGE_TOKEN, then restart carewatch")
-
-
 def revoked_message(config: SourceConfig, error: PlatformError) -> str:
     """One line: which source, which account, what happened, how to reconnect."""
-    account = {Platform.X: f"X {'search' if config.kind == 'search' else 'account'} "
-                           f"{config.query if config.kind == 'search' else config.user_id}",
-               Platform.FACEBOOK: f"Facebook page {config.page_id}",
-               Platform.INSTAGRAM: f"Instagram account {config.ig_user_id}"}[config.platform]
+    spec = spec_for(config.platform)
+    account = spec.source_kind(config.kind or "").account_label(config)
     code = f" (code {error.code})" if error.code is not None else ""
     return (f"source {config.key} stopped: the token for {account} was revoked or expired"
-            f"{code}; to reconnect: {_reconnect_hint(config)}")
+            f"{code}; to reconnect: {spec.reconnect_hint}")
 
 
 class Ingestor:
@@ -141,7 +120,7 @@ class Ingestor:
         problems (they are recorded on the source and returned)."""
         key = config.key
         result = PollResult(source_key=key)
-        fingerprint = token_fingerprint(self.settings, config.platform)
+        fingerprint = spec_for(config.platform).token_fingerprint(self.settings)
         with self._lock:
             revoked_with = self._revoked.get(key)
         if revoked_with is not None and revoked_with == fingerprint:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from carewatch.retry import PermanentError
+from carewatch.errors import PermanentError
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 
 
@@ -61,7 +62,17 @@ class SentRef:
 
 
 class Unverifiable(Exception):
-    """The platform offers no way to check whether an earlier attempt arrived."""
+    """The platform offers no way to check whether an earlier attempt arrived.
+
+    `blind_resend` says whether the outbox may send again anyway: True where the platform
+    itself refuses a duplicate (a Graph private reply answers 10900) or an extra copy is
+    the lesser harm; False where a second copy would reach the customer (an X direct
+    message), so it is resent only after the platform answered a 5xx (it did not take it).
+    """
+
+    def __init__(self, message: str, *, blind_resend: bool = True) -> None:
+        super().__init__(message)
+        self.blind_resend = blind_resend
 
 
 class AlreadyReplied(PermanentError):
@@ -69,7 +80,17 @@ class AlreadyReplied(PermanentError):
 
 
 class Sender(Protocol):
-    """One platform's way out: send once, or find what an earlier attempt already sent."""
+    """One platform's way out: send once, or find what an earlier attempt already sent.
+
+    Each platform's responder module exposes its class as `SENDER` (found by the name in the
+    platform's spec, see `responders.senders`)."""
+
+    def __init__(self, settings: Settings) -> None: ...
+
+    @staticmethod
+    def target(kind: str, mention: MentionInfo) -> str:
+        """The item or account a reply of `kind` (public, private, public_note) goes to."""
+        ...
 
     def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef: ...
 
@@ -115,12 +136,20 @@ class GraphSender:
         self.settings = settings
         self._graph: Any = None
 
+    @staticmethod
+    def public_target(mention: MentionInfo) -> str:
+        """Where a public answer to `mention` goes (each platform nests comments its way)."""
+        raise NotImplementedError
+
+    @classmethod
+    def target(cls, kind: str, mention: MentionInfo) -> str:
+        """A private reply answers the comment itself; a public one goes to `public_target`."""
+        return mention.external_id if kind == "private" else cls.public_target(mention)
+
     @property
     def graph(self) -> Any:
         if self._graph is None:
-            from carewatch.platform_clients import graph_client
-
-            self._graph = graph_client(self.settings)
+            self._graph = spec_for(self.platform).client(self.settings, writing=True)
         return self._graph
 
     def configured(self, mention: MentionInfo, attr: str, what: str) -> str:

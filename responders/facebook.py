@@ -14,8 +14,9 @@ from typing import Any
 
 import facebook
 
+from carewatch.errors import PermanentError
 from carewatch.graph_paging import next_page_params
-from carewatch.retry import PermanentError, classify
+from carewatch.retry import classify
 from responders.base import (
     AlreadyReplied,
     GraphSender,
@@ -89,6 +90,8 @@ class FacebookSender(GraphSender):
 
     platform = "facebook"
 
+    public_target = staticmethod(public_target)
+
     def page_id(self, mention: MentionInfo) -> str:
         return self.configured(mention, "page_id", "Facebook page")
 
@@ -125,3 +128,6 @@ class FacebookSender(GraphSender):
                                note="found among the comment's replies after an uncertain "
                                     "attempt")
         return None
+
+
+SENDER = FacebookSender

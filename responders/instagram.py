@@ -10,7 +10,7 @@ Facebook's (no read-back, 10900 on a resend).
 
 from __future__ import annotations
 
-from carewatch.retry import PermanentError
+from carewatch.errors import PermanentError
 from responders.base import (
     AlreadyReplied,
     GraphSender,
@@ -39,6 +39,8 @@ class InstagramSender(GraphSender):
     """Answers as the Instagram professional account linked to the page token."""
 
     platform = "instagram"
+
+    public_target = staticmethod(public_target)
 
     def account_id(self, mention: MentionInfo) -> str:
         return self.configured(mention, "ig_user_id", "Instagram account")
@@ -88,3 +90,6 @@ class InstagramSender(GraphSender):
                                note="found among the comment's replies after an uncertain "
                                     "attempt")
         return None
+
+
+SENDER = InstagramSender

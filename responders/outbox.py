@@ -41,17 +41,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from carewatch.domain import ReplyKind, ReplyState, Status
-from carewatch.log import get_logger
-from carewatch.platform_clients import MissingCredentials
-from carewatch.retry import (
+from carewatch.errors import (
+    MissingCredentials,
     PermanentError,
     PlatformError,
     RateLimited,
-    RetryPolicy,
     TokenRevoked,
     TransientError,
-    classify,
 )
+from carewatch.log import get_logger
+from carewatch.platforms import spec_for
+from carewatch.retry import RetryPolicy, classify
 from carewatch.settings import Settings
 from responders.audit import audit
 from responders.base import (
@@ -63,6 +63,7 @@ from responders.base import (
     Unverifiable,
 )
 from responders.queue import mention_info
+from responders.senders import default_senders
 from storage import outbox as q
 from storage.db import Database
 from storage.models import Customer, Mention, Reply, utcnow
@@ -73,7 +74,6 @@ CRASH_HOOK = "CAREWATCH_TEST_CRASH_AFTER_SEND"
 INLINE_TRIES = 3            # attempts per claim before handing back to the queue
 INLINE_RATE_LIMIT_WAIT = 10.0
 NOTE_DEFER = timedelta(seconds=5)
-PLATFORM_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
 
 
 @dataclass(slots=True)
@@ -122,15 +122,6 @@ class RunSummary:
     def line(self) -> str:
         return (f"{self.sent} sent, {self.failed} failed, {self.retrying} to retry, "
                 f"{self.count('deferred')} waiting")
-
-
-def default_senders(settings: Settings) -> dict[str, Sender]:
-    from responders.facebook import FacebookSender
-    from responders.instagram import InstagramSender
-    from responders.x import XSender
-
-    return {"x": XSender(settings), "facebook": FacebookSender(settings),
-            "instagram": InstagramSender(settings)}
 
 
 class _Stop(Exception):
@@ -247,7 +238,7 @@ class Outbox:
                 return self._fail(reply, outcome, str(exc))
             except Exception as raw:
                 error = raw if isinstance(raw, PlatformError) else classify(
-                    raw, platform=PLATFORM_NAMES.get(mention.platform, mention.platform))
+                    raw, platform=spec_for(mention.platform).label)
                 if isinstance(error, TokenRevoked | PermanentError):
                     return self._fail(reply, outcome, str(error))
                 if isinstance(error, RateLimited):
@@ -288,21 +279,22 @@ class Outbox:
         try:
             found = sender.find_existing(reply, mention)
         except Unverifiable as exc:
-            if reply.kind == ReplyKind.PRIVATE.value and mention.platform == "x" \
-                    and doubt != "server_error":
-                why = ("the responder stopped while sending it" if doubt == "crash"
-                       else "X did not answer in time")
-                return self._fail(reply, outcome, (
-                    f"{why}, and X offers no way to check whether the direct message "
-                    f"arrived ({exc}); look at the conversation with "
-                    f"@{mention.author_handle or mention.author_external_id} and queue it "
-                    "again if it is not there"))
-            return None  # Graph private replies: a resend is refused with 10900 if it arrived
+            if exc.blind_resend or doubt == "server_error":
+                return None  # e.g. Graph private replies: a resend is refused with 10900
+            spec = spec_for(mention.platform)
+            what = spec.private.name if reply.kind == ReplyKind.PRIVATE.value else "reply"
+            why = ("the responder stopped while sending it" if doubt == "crash"
+                   else f"{spec.label} did not answer in time")
+            who = spec.format_handle(mention.author_handle or mention.author_external_id or "")
+            return self._fail(reply, outcome, (
+                f"{why}, and {spec.label} offers no way to check whether the {what} "
+                f"arrived ({exc}); look at the conversation with {who} and queue it "
+                "again if it is not there"))
         except MissingCredentials as exc:
             return self._fail(reply, outcome, str(exc))
         except Exception as raw:
             error = raw if isinstance(raw, PlatformError) else classify(
-                raw, platform=PLATFORM_NAMES.get(mention.platform, mention.platform))
+                raw, platform=spec_for(mention.platform).label)
             if isinstance(error, TokenRevoked):
                 return self._fail(reply, outcome, str(error))
             # Cannot look now: never resend blind; try again later.

@@ -22,8 +22,6 @@ from sqlalchemy.orm import Session
 from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
 from carewatch.log import get_logger
 from carewatch.settings import Settings
-from responders import facebook as fb
-from responders import instagram as ig
 from responders.audit import audit
 from responders.base import MentionInfo
 from responders.rules import (
@@ -34,6 +32,7 @@ from responders.rules import (
     check_text,
     parse_ref,
 )
+from responders.senders import sender_class
 from storage import repository
 from storage.db import Database
 from storage.models import Mention, Reply, utcnow
@@ -76,17 +75,9 @@ def mention_info(mention: Mention) -> MentionInfo:
 
 
 def target_for(kind: str, mention: Mention) -> str:
-    """The tweet, comment or participant a reply of `kind` goes to."""
-    info = mention_info(mention)
-    if kind == ReplyKind.PRIVATE.value:
-        if mention.platform == "x":
-            return info.author_external_id or ""
-        return mention.external_id
-    if mention.platform == "facebook":
-        return fb.public_target(info)
-    if mention.platform == "instagram":
-        return ig.public_target(info)
-    return mention.external_id
+    """The tweet, comment or participant a reply of `kind` goes to (the platform's sender
+    knows how its platform nests comments and where private messages go)."""
+    return sender_class(mention.platform).target(kind, mention_info(mention))
 
 
 def _load_mention(session: Session, ref: MentionRef) -> Mention | None:

@@ -7,24 +7,12 @@ these too; the outbox still maps their refusals to clear reasons.
 
 from __future__ import annotations
 
-import warnings
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
+from carewatch.platforms import spec_for
 from storage.models import Mention, Reply, utcnow
 
-PRIVATE_REPLY_WINDOW = timedelta(days=7)
-
-#: Character limits per (platform, kind); X public text is weighted as X counts it.
-LIMITS: dict[tuple[str, str], int] = {
-    ("x", "public"): 280,
-    ("x", "private"): 10_000,
-    ("facebook", "public"): 8_000,
-    ("facebook", "private"): 2_000,
-    ("instagram", "public"): 2_200,
-    ("instagram", "private"): 1_000,
-}
-PLATFORM_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
 MANAGER_ROLES = {Role.MANAGER.value, Role.ADMIN.value}
 
 
@@ -49,35 +37,19 @@ def parse_ref(ref: MentionRef | str) -> MentionRef:
         raise RuleViolation(str(exc)) from None
 
 
-def x_weighted_length(text: str) -> int:
-    """X's own count: URLs are 23, CJK and emoji weigh 2 (twitter-text-parser)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from twitter_text import parse_tweet
-
-        return int(parse_tweet(text).weightedLength)
-
-
-def text_length(platform: str, kind: str, text: str) -> int:
-    if platform == "x" and kind != ReplyKind.PRIVATE.value:
-        return x_weighted_length(text)
-    return len(text)
-
-
 def check_text(platform: str, kind: str, text: str | None, *, label: str = "reply") -> str:
-    """The text to send (as typed), or RuleViolation: empty or over the platform's limit."""
+    """The text to send (as typed), or RuleViolation: empty or over the platform's limit
+    (counted as the platform counts it, e.g. X's weighted length for public text)."""
     if text is None or not text.strip():
         raise RuleViolation(f"the {label} text is empty")
-    limit_kind = ReplyKind.PRIVATE.value if kind == ReplyKind.PRIVATE.value else "public"
-    limit = LIMITS[(platform, limit_kind)]
-    length = text_length(platform, kind, text)
-    if length > limit:
-        how = " as X counts it (URLs 23, emoji and CJK 2 each)" if (
-            platform == "x" and limit_kind == "public") else ""
-        where = "private message" if limit_kind == "private" else "public reply"
+    spec = spec_for(platform)
+    rule = spec.text_rule(kind)
+    length = rule.count(text)
+    if length > rule.limit:
+        where = "private message" if kind == ReplyKind.PRIVATE.value else "public reply"
         raise RuleViolation(
-            f"the {label} text is {length} characters{how}; a {PLATFORM_NAMES[platform]} "
-            f"{where} allows {limit}")
+            f"the {label} text is {length} characters{rule.how_counted}; a {spec.label} "
+            f"{where} allows {rule.limit}")
     return text
 
 
@@ -102,24 +74,25 @@ def check_assignment(mention: Mention, ref: MentionRef, agent: str, role: str | 
 
 def check_private(mention: Mention, ref: MentionRef, existing: list[Reply],
                   *, now: datetime | None = None) -> None:
-    """One private reply per comment, within 7 days (Graph); X needs the author's id."""
-    platform = mention.platform
+    """The platform's rules for its private channel (`PlatformSpec.private`): one per
+    mention or comment, to a known author, on comments only, within a time window."""
+    spec = spec_for(mention.platform)
+    channel = spec.private
     for reply in existing:
         if reply.kind == ReplyKind.PRIVATE.value and reply.state != ReplyState.FAILED.value:
-            what = "direct message" if platform == "x" else "private reply"
             raise RuleViolation(
-                f"{ref} already has a {what} (reply #{reply.id}, {reply.state}); "
-                f"only one is allowed per {'mention' if platform == 'x' else 'comment'}")
-    if platform == "x":
-        if mention.author is None or not mention.author.external_id:
-            raise RuleViolation(f"{ref} has no known author to send a direct message to")
-        return
-    if mention.thread_id and mention.thread_id == mention.external_id:
+                f"{ref} already has a {channel.name} (reply #{reply.id}, {reply.state}); "
+                f"only one is allowed per {channel.one_per}")
+    if channel.to_author and (mention.author is None or not mention.author.external_id):
+        raise RuleViolation(f"{ref} has no known author to send a {channel.name} to")
+    if channel.comments_only and mention.thread_id and mention.thread_id == mention.external_id:
         raise RuleViolation(
-            f"{ref} is a post, not a comment: {PLATFORM_NAMES[platform]} private replies "
+            f"{ref} is a post, not a comment: {spec.label} {channel.plural} "
             "answer comments only")
+    if channel.window is None:
+        return
     age = (now or utcnow()) - mention.created_at
-    if age > PRIVATE_REPLY_WINDOW:
+    if age > channel.window:
         raise RuleViolation(
-            f"{ref} is {age.days} days old: {PLATFORM_NAMES[platform]} allows a private reply "
-            "only within 7 days of the comment; answer publicly instead")
+            f"{ref} is {age.days} days old: {spec.label} allows a {channel.name} only within "
+            f"{channel.window.days} days of the comment; answer publicly instead")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from carewatch.domain import MentionRef, ReplyState, Role, Status
 from carewatch.log import get_logger
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 from responders.audit import audit
 from responders.queue import resolve_actor
@@ -260,9 +261,10 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
         author = mention.author
         handle = (author.handle if author else None) or ""
         full = (author.name if author else None) or handle
+        spec = spec_for(parsed.platform)
         values = {
             "first_name": (full.split()[0] if full.split() else "there"),
-            "handle": f"@{handle}" if handle and parsed.platform.value != "facebook"
+            "handle": spec.format_handle(handle) if handle and spec.handle_format
             else (full or "there"),
             "agent": agent,
             "case_id": f"CW-{mention.id}",

@@ -21,8 +21,9 @@ from typing import Any
 
 import tweepy
 
-from carewatch.platform_clients import x_client
-from carewatch.retry import PermanentError, classify
+from carewatch.errors import PermanentError
+from carewatch.platforms.x import X
+from carewatch.retry import classify
 from carewatch.settings import Settings
 from responders.base import MentionInfo, OutboundReply, SentRef, Unverifiable, same_text
 
@@ -45,8 +46,15 @@ class XSender:
     @property
     def client(self) -> tweepy.Client:
         if self._client is None:
-            self._client = x_client(self.settings, user_context=True)
+            self._client = X.client(self.settings, writing=True)
         return self._client
+
+    @staticmethod
+    def target(kind: str, mention: MentionInfo) -> str:
+        """A direct message goes to the author's account; a reply to the tweet itself."""
+        if kind == "private":
+            return mention.author_external_id or ""
+        return mention.external_id
 
     def _brand(self) -> str:
         """`from:` takes a handle or a numeric id: the brand's configured handle or id."""
@@ -130,7 +138,8 @@ class XSender:
                 )
             except (tweepy.NotFound, tweepy.Forbidden) as exc:
                 raise Unverifiable(
-                    "X offers this account no way to read sent direct messages") from exc
+                    "X offers this account no way to read sent direct messages",
+                    blind_resend=False) from exc
             except tweepy.HTTPException as exc:
                 raise classify(exc, platform="X") from exc
             for event in resp.data or []:
@@ -156,3 +165,6 @@ class XSender:
 
 def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+SENDER = XSender

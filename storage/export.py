@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from carewatch.log import get_logger
+from carewatch.platforms import all_specs
 from storage.db import Database
 from storage.models import AuditEntry, Author, Mention
 
@@ -46,7 +47,7 @@ COLUMNS: tuple[str, ...] = (
 AUDIT_COLUMNS: tuple[str, ...] = ("at", "actor", "action", "target", "details")
 MENTION_FORMATS: tuple[str, ...] = ("csv", "jsonl", "xlsx", "parquet")
 AUDIT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
-PLATFORMS: tuple[str, ...] = ("x", "facebook", "instagram")
+PLATFORMS: tuple[str, ...] = tuple(spec.platform.value for spec in all_specs())
 NUMERIC_COLUMNS = frozenset({"author_followers", "sentiment", "urgency"})
 TIME_COLUMNS = frozenset({"created_at", "first_response_at", "at"})
 

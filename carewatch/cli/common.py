@@ -43,13 +43,7 @@ class AppContext:
                 self._settings = load_settings(self.config_path)
             except ConfigError as exc:
                 raise UsageError(str(exc)) from None
-            s = self._settings
-            register_secrets(
-                secret.get_secret_value()
-                for secret in (s.x_bearer_token, s.x_consumer_key, s.x_consumer_secret,
-                               s.x_access_token, s.x_access_token_secret, s.fb_page_token)
-                if secret is not None
-            )
+            register_secrets(self._settings.platform_secrets())
         return self._settings
 
     def database(self, *, require_schema: bool = True) -> Database:

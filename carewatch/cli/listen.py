@@ -16,7 +16,7 @@ import typer
 from carewatch.cli import app
 from carewatch.cli.common import Failure, UsageError, app_context
 from carewatch.log import get_logger
-from carewatch.platform_clients import MissingCredentials, graph_client, x_client
+from carewatch.platforms import all_specs
 from carewatch.settings import Settings
 
 log = get_logger(__name__)
@@ -24,14 +24,11 @@ log = get_logger(__name__)
 
 def check_credentials(settings: Settings) -> None:
     """Refuse to start when a configured platform has no token (exit 2, names the var)."""
-    platforms = {s.platform.value for s in settings.sources}
-    try:
-        if "x" in platforms:
-            x_client(settings)
-        if platforms & {"facebook", "instagram"}:
-            graph_client(settings)
-    except MissingCredentials as exc:
-        raise UsageError(str(exc)) from None
+    configured = {s.platform for s in settings.sources}
+    for spec in all_specs():
+        problem = spec.check_credentials(settings, writing=False)
+        if spec.platform in configured and problem:
+            raise UsageError(problem)
 
 
 @app.command("listen")

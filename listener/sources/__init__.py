@@ -1,15 +1,17 @@
 """The listener's sources, one module per platform, all with the same `poll(cursor)` face.
 
-A new platform is one module here plus a branch in `build_source`; the ingestor and the
-scheduler do not change.
+Each platform's module is found by the name its spec gives (`PlatformSpec.module`) and maps
+the platform's source kinds to classes in `SOURCES`; a new platform or source kind needs no
+change here, in the ingestor or in the scheduler.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from datetime import datetime
 
-from carewatch.domain import Platform
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, Source
 
@@ -21,19 +23,12 @@ def build_source(config: SourceConfig, settings: Settings, *,
                  now: Callable[[], datetime] | None = None) -> BaseSource:
     """The source for one configured entry, with its real platform client.
 
-    Raises `carewatch.platform_clients.MissingCredentials` (naming the variable) when the
-    platform's token is not set.
+    Raises `carewatch.errors.MissingCredentials` (naming the variable) when the platform's
+    token is not set.
     """
-    if config.platform is Platform.X:
-        from listener.sources.x import XSource
-
-        return XSource(config, settings, should_stop=should_stop, now=now)
-    if config.platform is Platform.FACEBOOK:
-        from listener.sources.facebook import FacebookSource
-
-        return FacebookSource(config, settings, should_stop=should_stop, now=now)
-    if config.platform is Platform.INSTAGRAM:
-        from listener.sources.instagram import InstagramSource
-
-        return InstagramSource(config, settings, should_stop=should_stop, now=now)
-    raise ValueError(f"no listener for platform {config.platform!r}")
+    module = importlib.import_module(f"{__name__}.{spec_for(config.platform).module}")
+    sources: dict[str, type[BaseSource]] = module.SOURCES
+    kind = config.kind or ""
+    if kind not in sources:
+        raise ValueError(f"no listener for {config.platform.value} sources of kind {kind!r}")
+    return sources[kind](config, settings, should_stop=should_stop, now=now)

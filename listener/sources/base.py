@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from carewatch.domain import Page
+from carewatch.platforms import spec_for
 from carewatch.retry import RetryPolicy, call_with_retry
 from carewatch.settings import Settings, SourceConfig
 
@@ -31,8 +32,6 @@ class Source(Protocol):
 
 class BaseSource:
     """Shared plumbing: settings, retry policy, a stop flag honoured between calls."""
-
-    platform_name = "platform"
 
     def __init__(self, config: SourceConfig, settings: Settings, *,
                  should_stop: Callable[[], bool] | None = None,
@@ -53,8 +52,9 @@ class BaseSource:
 
     def call(self, fn: Callable[[], T]) -> T:
         """One platform call under the shared retry policy."""
-        return call_with_retry(fn, platform=self.platform_name, policy=self.policy,
-                               account=self.account, should_stop=self.should_stop)
+        return call_with_retry(fn, platform=spec_for(self.config.platform).label,
+                               policy=self.policy, account=self.account,
+                               should_stop=self.should_stop)
 
 
 def parse_time(value: Any) -> datetime:

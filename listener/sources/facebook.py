@@ -24,7 +24,7 @@ import facebook
 
 from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.graph_paging import next_page_params
-from carewatch.platform_clients import graph_client
+from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, epoch, parse_time
 
@@ -65,14 +65,12 @@ class GraphSource(BaseSource):
                  should_stop: Callable[[], bool] | None = None,
                  now: Callable[[], datetime] | None = None) -> None:
         super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.graph = graph or graph_client(settings)
+        self.graph = graph or spec_for(config.platform).client(settings)
         self.paging = GraphPaging(self, self.graph)
 
 
 class FacebookSource(GraphSource):
     """Posts, visitor posts, comments and replies of one Facebook page."""
-
-    platform_name = "Facebook"
 
     def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
         super().__init__(config, settings, **kwargs)
@@ -161,3 +159,6 @@ class FacebookSource(GraphSource):
             reply_count=int(comment.get("comment_count") or 0),
             is_own=author.external_id == self.page_id, raw=comment,
         )
+
+
+SOURCES: dict[str, type[BaseSource]] = {"page": FacebookSource}

@@ -36,8 +36,6 @@ COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},like_count"
 class InstagramSource(GraphSource):
     """Comments and replies on one Instagram professional account's media."""
 
-    platform_name = "Instagram"
-
     def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
         super().__init__(config, settings, **kwargs)
         self.ig_user_id = str(config.ig_user_id)
@@ -144,3 +142,6 @@ class InstagramSource(GraphSource):
             like_count=int(comment.get("like_count") or 0), is_own=self._is_own(author),
             raw=comment,
         )
+
+
+SOURCES: dict[str, type[GraphSource]] = {"media": InstagramSource}

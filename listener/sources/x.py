@@ -21,8 +21,8 @@ from typing import Any
 import tweepy
 
 from carewatch.domain import Author, Mention, Page, Platform
-from carewatch.platform_clients import x_client
-from carewatch.retry import PermanentError
+from carewatch.errors import PermanentError
+from carewatch.platforms.x import X
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, parse_time
 
@@ -38,14 +38,12 @@ class XSource(BaseSource):
     """`kind = "search"` (GET /2/tweets/search/recent) or `"mentions"`
     (GET /2/users/:id/mentions)."""
 
-    platform_name = "X"
-
     def __init__(self, config: SourceConfig, settings: Settings, *,
                  client: tweepy.Client | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  now: Callable[[], datetime] | None = None) -> None:
         super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.client = client or x_client(settings)
+        self.client = client or X.client(settings)
         # App-only bearer for reading when we have it; else the user-context keys.
         self.user_auth = settings.x_bearer_token is None
         self.brand_handles = {h.lower() for h in settings.brand.handles}
@@ -161,8 +159,7 @@ class XSource(BaseSource):
         parent = next((str(r["id"]) for r in refs if r.get("type") == "replied_to"), None)
         metrics = data.get("public_metrics") or {}
         created = (parse_time(data["created_at"]) if data.get("created_at") else self.now())
-        url = (f"https://x.com/{username}/status/{tweet_id}" if username
-               else f"https://x.com/i/web/status/{tweet_id}")
+        url = X.item_url(tweet_id, username)
         return Mention(
             platform=Platform.X,
             external_id=tweet_id,
@@ -182,3 +179,6 @@ class XSource(BaseSource):
             is_own=is_own,
             raw=data,
         )
+
+
+SOURCES: dict[str, type[BaseSource]] = {"search": XSource, "mentions": XSource}

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from carewatch.domain import Author, Mention, Page, Platform
-from carewatch.retry import TokenRevoked, TransientError
+from carewatch.errors import TokenRevoked, TransientError
 from carewatch.settings import Settings, SourceConfig
 from listener.ingest import Ingestor
 from listener.rescore import rescore_open_mentions

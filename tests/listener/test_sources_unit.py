@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import tweepy
 
-from carewatch.retry import PermanentError
+from carewatch.errors import PermanentError
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.facebook import FacebookSource
 from listener.sources.instagram import InstagramSource

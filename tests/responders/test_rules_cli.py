@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from carewatch.cli import main
-from responders.rules import RuleViolation, x_weighted_length
+from carewatch.platforms.x import x_weighted_length
+from responders.rules import RuleViolation
 from responders.teamwork import assign
 from storage.models import Reply
 
