@@ -133,10 +133,11 @@ def _sources(db: Database, since: datetime, until: datetime, platforms: list[str
 
 
 def _downloads(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
-    from storage.export import DEFAULT_MAX_BYTES_ROWS, MEDIA_TYPES, count_mentions, export_bytes
+    from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, count_mentions, export_bytes
+    from storage.export_files import MEDIA_TYPES
 
     st.subheader("Download")
-    filters = {"platforms": platforms} if platforms else None
+    filters = ExportFilter(platforms=tuple(platforms)) if platforms else None
     with db.session() as session:
         total = count_mentions(session, since=since, until=until, filters=filters)
     st.caption(f"{total:,} mentions in range: the columns of 'carewatch export mentions', "
