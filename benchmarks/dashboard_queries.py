@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from storage import queries
 from storage.db import Database, open_database
+from storage.inbox import InboxFilters, inbox
 from storage.migrate import upgrade
+from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
 
 PG_ADMIN_URL = os.environ.get("CAREWATCH_BENCH_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -234,18 +235,18 @@ def bench(backend: str, n: int, runs: int, naive_runs: int) -> list[tuple[str, f
             return call
 
         cases: list[tuple[str, Callable[[Any], Any]]] = [
-            ("inbox (open, top 200 + count)", lambda s: queries.inbox(s)),
-            ("inbox (x, negative, urgency>=0.5)", lambda s: queries.inbox(
-                s, queries.InboxFilters(platforms=["x"], sentiments=["negative"],
-                                        min_urgency=0.5))),
-            ("inbox (text search 'smoke')", lambda s: queries.inbox(
-                s, queries.InboxFilters(search="smoke"))),
-            ("trends: hourly volume 30 days", lambda s: queries.hourly_volume(s, since, now)),
-            ("trends: per-source totals 30 days", lambda s: queries.source_volume(s, since,
-                                                                                  now)),
-            ("trends: top negative terms", lambda s: queries.top_negative_terms(s, since, now)),
-            ("trends: response times (5k sample)", lambda s: queries.response_times(s, since,
-                                                                                    now)),
+            ("inbox (open, top 200 + count)", lambda s: inbox(s)),
+            ("inbox (x, negative, urgency>=0.5)", lambda s: inbox(
+                s, InboxFilters(platforms=["x"], sentiments=["negative"],
+                                min_urgency=0.5))),
+            ("inbox (text search 'smoke')", lambda s: inbox(
+                s, InboxFilters(search="smoke"))),
+            ("trends: hourly volume 30 days", lambda s: hourly_volume(s, since, now)),
+            ("trends: per-source totals 30 days", lambda s: source_volume(s, since,
+                                                                          now)),
+            ("trends: top negative terms", lambda s: top_negative_terms(s, since, now)),
+            ("trends: response times (5k sample)", lambda s: response_times(s, since,
+                                                                            now)),
         ]
         for label, fn in cases:
             results.append((label, _median(run(fn), runs)))

@@ -105,8 +105,8 @@ def _settings(base_url: str, database_url: str) -> Any:
 def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
     from listener.ingest import Ingestor
     from storage.db import open_database
+    from storage.mentions import count_mentions
     from storage.migrate import upgrade
-    from storage.repository import count_mentions
 
     settings = _settings(base_url, database_url)
     db = open_database(database_url)

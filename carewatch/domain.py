@@ -38,6 +38,11 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
+# Mentions still waiting for the team: the inbox's default view, what the SLA watches and
+# what a periodic re-score may still change.
+OPEN_STATUSES: tuple[str, ...] = (Status.NEW.value, Status.ASSIGNED.value)
+
+
 class SentimentLabel(enum.StrEnum):
     NEGATIVE = "negative"
     NEUTRAL = "neutral"

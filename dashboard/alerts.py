@@ -16,9 +16,12 @@ import streamlit as st
 from dashboard import auth, context
 from dashboard.components import ago, flash, platform_label, set_flash, stamp
 from dashboard.safe import cell, plain
-from storage import queries
+from storage.alerts import alert_episodes
 from storage.db import Database
+from storage.inbox import mentions_by_refs
 from storage.models import utcnow
+from storage.sources import source_health
+from storage.trends import agent_response_stats, hourly_volume, sla_waiting
 
 SEVERITY_COLORS = {"critical": "red", "high": "red", "medium": "orange", "low": "blue"}
 RANGES = {"24 hours": timedelta(hours=24), "48 hours": timedelta(hours=48),
@@ -43,7 +46,7 @@ def _open_alerts(db: Database, user: auth.CurrentUser) -> None:
     st.subheader("Open alerts")
     with db.session() as session:
         alerts = open_alerts(session, limit=100)
-        behind = {a.id: queries.mentions_by_refs(session, a.mention_ids or []) for a in alerts}
+        behind = {a.id: mentions_by_refs(session, a.mention_ids or []) for a in alerts}
     if not alerts:
         st.success("No open alerts.")
         return
@@ -82,8 +85,8 @@ def _volume_chart(db: Database, span: timedelta) -> None:
     until = utcnow() + timedelta(hours=1)
     since = until - span - timedelta(hours=1)
     with db.session() as session:
-        hourly = queries.hourly_volume(session, since, until)
-        episodes = queries.alert_episodes(session, since)
+        hourly = hourly_volume(session, since, until)
+        episodes = alert_episodes(session, since)
     st.subheader("Volume and negative share")
     if not hourly:
         st.caption("No mentions in this range yet.")
@@ -122,8 +125,8 @@ def _volume_chart(db: Database, span: timedelta) -> None:
 def _sla_board(db: Database, first_response_minutes: float) -> None:
     st.subheader("SLA board")
     with db.session() as session:
-        waiting = queries.sla_waiting(session)
-        agents = queries.agent_response_stats(session)
+        waiting = sla_waiting(session)
+        agents = agent_response_stats(session)
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.caption(f"Urgent mentions without a first response (target "
@@ -147,7 +150,7 @@ def _sla_board(db: Database, first_response_minutes: float) -> None:
 def _source_health(db: Database) -> None:
     st.subheader("Source health")
     with db.session() as session:
-        sources = queries.source_health(session)
+        sources = source_health(session)
     if not sources:
         st.caption("No source has been polled yet.")
         return

@@ -14,7 +14,7 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from carewatch.domain import Status
+from carewatch.domain import OPEN_STATUSES, Status
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import (
@@ -28,8 +28,22 @@ from dashboard.components import (
     stamp,
 )
 from dashboard.safe import cell, one_line, plain
-from storage import queries
+from storage.canned import canned_replies
+from storage.customers import customer_history, save_customer
 from storage.db import Database
+from storage.inbox import (
+    LANG_UNSUPPORTED,
+    SUPPORTED_LANGS,
+    UNASSIGNED,
+    InboxFilters,
+    InboxRow,
+    inbox,
+    mention_row,
+    recent_langs,
+    thread,
+)
+from storage.mentions import mention_by_ref
+from storage.users import assignees
 
 REFRESH = "15s"
 TABLE_KEY = "cw_inbox_table"
@@ -38,24 +52,24 @@ REFS_KEY = "cw_inbox_refs"
 DEFAULT_PUBLIC_NOTE = "We've sent you a private message so we can look into this with you."
 
 
-def _filters(db: Database, username: str) -> queries.InboxFilters:
+def _filters(db: Database, username: str) -> InboxFilters:
     with st.sidebar:
         st.subheader("Filters")
         platforms = st.multiselect("Platform", platform_choices(),
                                    format_func=platform_label,
                                    key="cw_f_platform")
         statuses = st.multiselect("Status", [s.value for s in Status],
-                                  default=list(queries.OPEN_STATUSES), key="cw_f_status")
+                                  default=list(OPEN_STATUSES), key="cw_f_status")
         sentiments = st.multiselect("Sentiment", ["negative", "neutral", "positive"],
                                     key="cw_f_sentiment")
         min_urgency = st.slider("Minimum urgency", 0.0, 1.0, 0.0, 0.05, key="cw_f_urgency")
         with db.session() as session:
-            people = queries.assignees(session)
-            langs = queries.recent_langs(session)
-        assignee = st.selectbox("Assignee", ["Anyone", "Me", queries.UNASSIGNED, *people],
+            people = assignees(session)
+            langs = recent_langs(session)
+        assignee = st.selectbox("Assignee", ["Anyone", "Me", UNASSIGNED, *people],
                                 key="cw_f_assignee")
-        lang_options = sorted(set(langs) | set(queries.SUPPORTED_LANGS))
-        chosen_langs = st.multiselect("Language", [*lang_options, queries.LANG_UNSUPPORTED],
+        lang_options = sorted(set(langs) | set(SUPPORTED_LANGS))
+        chosen_langs = st.multiselect("Language", [*lang_options, LANG_UNSUPPORTED],
                                       key="cw_f_lang")
         search = st.text_input("Search text", key="cw_f_search")
     who: str | None = None
@@ -63,13 +77,13 @@ def _filters(db: Database, username: str) -> queries.InboxFilters:
         who = username
     elif assignee != "Anyone":
         who = assignee
-    return queries.InboxFilters(platforms=platforms, statuses=statuses or
-                                [s.value for s in Status], sentiments=sentiments,
-                                min_urgency=float(min_urgency), assignee=who,
-                                langs=chosen_langs, search=search)
+    return InboxFilters(platforms=platforms, statuses=statuses or
+                        [s.value for s in Status], sentiments=sentiments,
+                        min_urgency=float(min_urgency), assignee=who,
+                        langs=chosen_langs, search=search)
 
 
-def _table(rows: list[queries.InboxRow]) -> pd.DataFrame:
+def _table(rows: list[InboxRow]) -> pd.DataFrame:
     return pd.DataFrame({
         "urgency": [round(r.urgency, 2) if r.urgency is not None else None for r in rows],
         "reasons": [cell(", ".join(r.urgency_reasons), 120) for r in rows],
@@ -97,7 +111,7 @@ def _on_table_select() -> None:
         st.session_state["cw_inbox_full_rerun"] = True
 
 
-def _top_card(top: queries.InboxRow) -> None:
+def _top_card(top: InboxRow) -> None:
     with st.container(border=True, key="cw_top_card"):
         st.caption("Most urgent")
         author = "@" + top.author_handle if top.author_handle else (top.author_name or "?")
@@ -111,11 +125,11 @@ def _top_card(top: queries.InboxRow) -> None:
 
 
 @st.fragment(run_every=REFRESH)
-def _queue(filters: queries.InboxFilters) -> None:
+def _queue(filters: InboxFilters) -> None:
     """The queue itself; reruns alone every 15 s so new mentions appear without a click."""
     db = context.database()
     with db.session() as session:
-        page = queries.inbox(session, filters)
+        page = inbox(session, filters)
     if not page.rows:
         st.info("Nothing in the queue for these filters.")
         st.session_state[REFS_KEY] = []
@@ -145,7 +159,7 @@ def _customer_panel(db: Database, customer_id: int | None, current_id: int, user
         st.caption("No customer record for this author.")
         return
     with db.session() as session:
-        view = queries.customer_history(session, customer_id)
+        view = customer_history(session, customer_id)
     if view is None:
         st.caption("No customer record for this author.")
         return
@@ -178,14 +192,14 @@ def _customer_panel(db: Database, customer_id: int | None, current_id: int, user
                               accept_new_options=True, key=f"cw_tags_{customer_id}")
         if st.form_submit_button("Save notes and tags"):
             with db.write() as session:
-                queries.save_customer(session, customer_id, notes=notes, tags=tags,
-                                      actor=username)
+                save_customer(session, customer_id, notes=notes, tags=tags,
+                              actor=username)
             st.success("Customer notes saved.")
 
 
 def _thread(db: Database, mention_id: int, brand: str) -> None:
     with db.session() as session:
-        view = queries.thread(session, mention_id, brand=brand)
+        view = thread(session, mention_id, brand=brand)
     if view is None:
         return
     st.subheader("Thread")
@@ -206,7 +220,7 @@ def _thread(db: Database, mention_id: int, brand: str) -> None:
 
 def _canned_options(db: Database, settings: Settings) -> dict[str, str]:
     with db.session() as session:
-        stored = {row.name: row.text for row in queries.canned_replies(session)}
+        stored = {row.name: row.text for row in canned_replies(session)}
     for canned in settings.canned_replies:
         stored.setdefault(canned.name, canned.text)
     return stored
@@ -277,7 +291,7 @@ def _do_close(ref: str, user: auth.CurrentUser) -> None:
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
-def _actions(db: Database, settings: Settings, row: queries.InboxRow,
+def _actions(db: Database, settings: Settings, row: InboxRow,
              user: auth.CurrentUser) -> None:
     mid = row.id
     reply_tab, private_tab, team_tab = st.tabs(["Reply", "Move to private", "Assign & status"])
@@ -313,7 +327,7 @@ def _actions(db: Database, settings: Settings, row: queries.InboxRow,
                   on_click=_do_private, args=(row.ref, text_key, note_key, user))
     with team_tab:
         with db.session() as session:
-            people = queries.assignees(session)
+            people = assignees(session)
         col_claim, col_close = st.columns(2)
         with col_claim:
             st.button("Claim", key=f"cw_claim_{mid}", on_click=_do_assign,
@@ -339,8 +353,8 @@ def _actions(db: Database, settings: Settings, row: queries.InboxRow,
 
 def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) -> None:
     with db.session() as session:
-        mention = queries.mention_by_ref(session, ref)
-        row = queries.mention_row(session, mention.id) if mention is not None else None
+        mention = mention_by_ref(session, ref)
+        row = mention_row(session, mention.id) if mention is not None else None
     if row is None:
         st.warning("That mention is no longer in the store.")
         return

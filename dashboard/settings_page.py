@@ -14,14 +14,21 @@ import pandas as pd
 import streamlit as st
 
 from carewatch.domain import Role
-from carewatch.overrides import KV_FIRST_RESPONSE, KV_URGENCY_KEYWORDS, KV_URGENCY_WEIGHTS
 from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import ago, flash, platform_label, set_flash
 from dashboard.safe import cell, mask_secret, mask_url, plain
-from storage import queries
+from storage.canned import canned_replies, delete_canned_reply, save_canned_reply
 from storage.db import Database, redact_url
+from storage.settings_values import (
+    KV_FIRST_RESPONSE,
+    KV_URGENCY_KEYWORDS,
+    KV_URGENCY_WEIGHTS,
+    get_kv,
+    set_kv,
+)
+from storage.sources import source_health
 from storage.users import PasswordRuleError, create_or_update_user, list_users, set_role, unlock
 
 DEFAULT_REASONS = ("negative", "question", "high_reach", "safety", "legal", "churn",
@@ -31,7 +38,7 @@ DEFAULT_REASONS = ("negative", "question", "high_reach", "safety", "legal", "chu
 def _sources(db: Database, settings: Settings) -> None:
     st.subheader("Sources and queries")
     with db.session() as session:
-        health = {h["source"]: h for h in queries.source_health(session)}
+        health = {h["source"]: h for h in source_health(session)}
     rows = []
     for source in settings.sources:
         h = health.get(source.key, {})
@@ -75,19 +82,19 @@ def _platform_connections(settings: Settings) -> list[dict[str, str]]:
 def _response(db: Database, settings: Settings, username: str) -> None:
     st.subheader("First response target")
     with db.session() as session:
-        current = queries.get_kv(session, KV_FIRST_RESPONSE,
-                                 settings.alerts.first_response_minutes)
+        current = get_kv(session, KV_FIRST_RESPONSE,
+                         settings.alerts.first_response_minutes)
         weights = dict(settings.urgency.weights)
-        weights.update(queries.get_kv(session, KV_URGENCY_WEIGHTS, {}) or {})
+        weights.update(get_kv(session, KV_URGENCY_WEIGHTS, {}) or {})
         keywords: dict[str, list[str]] = dict(settings.urgency.keywords)
-        keywords.update(queries.get_kv(session, KV_URGENCY_KEYWORDS, {}) or {})
+        keywords.update(get_kv(session, KV_URGENCY_KEYWORDS, {}) or {})
     with st.form("cw_first_response"):
         minutes = st.number_input("Minutes until an urgent mention breaches the SLA",
                                   min_value=1.0, max_value=10080.0, value=float(current),
                                   step=5.0)
         if st.form_submit_button("Save target"):
             with db.write() as session:
-                queries.set_kv(session, KV_FIRST_RESPONSE, float(minutes), actor=username)
+                set_kv(session, KV_FIRST_RESPONSE, float(minutes), actor=username)
             set_flash("success", f"First response target set to {minutes:g} minutes.")
             st.rerun()
     st.subheader("Urgency weights")
@@ -101,7 +108,7 @@ def _response(db: Database, settings: Settings, username: str) -> None:
         new = {str(r["reason"]): float(r["weight"]) for r in edited.to_dict("records")
                if r["weight"] is not None and not pd.isna(r["weight"])}
         with db.write() as session:
-            queries.set_kv(session, KV_URGENCY_WEIGHTS, new, actor=username)
+            set_kv(session, KV_URGENCY_WEIGHTS, new, actor=username)
         set_flash("success", "Urgency weights saved.")
         st.rerun()
     st.subheader("Urgency keyword lists")
@@ -112,7 +119,7 @@ def _response(db: Database, settings: Settings, username: str) -> None:
     if st.button("Save keywords", key="cw_save_keywords"):
         keywords[reason] = [w.strip() for w in words.splitlines() if w.strip()]
         with db.write() as session:
-            queries.set_kv(session, KV_URGENCY_KEYWORDS, keywords, actor=username)
+            set_kv(session, KV_URGENCY_KEYWORDS, keywords, actor=username)
         set_flash("success", f"Keywords for {reason} saved.")
         st.rerun()
 
@@ -120,7 +127,7 @@ def _response(db: Database, settings: Settings, username: str) -> None:
 def _canned(db: Database, settings: Settings, username: str) -> None:
     st.subheader("Canned replies")
     with db.session() as session:
-        stored = [(r.id, r.name, r.text) for r in queries.canned_replies(session)]
+        stored = [(r.id, r.name, r.text) for r in canned_replies(session)]
     if stored:
         st.dataframe(pd.DataFrame([{"name": cell(n, 100), "text": cell(t, 500)}
                                    for _, n, t in stored]), hide_index=True)
@@ -145,8 +152,8 @@ def _canned(db: Database, settings: Settings, username: str) -> None:
         if reply_id is not None and name.strip() != existing[0]:
             try:  # a rename keeps the row (and its id)
                 with db.write() as session:
-                    queries.save_canned_reply(session, name, text, actor=username,
-                                              reply_id=reply_id)
+                    save_canned_reply(session, name, text, actor=username,
+                                      reply_id=reply_id)
             except ValueError as exc:
                 st.error(plain(str(exc)))
                 return
@@ -158,7 +165,7 @@ def _canned(db: Database, settings: Settings, username: str) -> None:
         st.rerun()
     if remove and reply_id is not None:
         with db.write() as session:
-            queries.delete_canned_reply(session, reply_id, actor=username)
+            delete_canned_reply(session, reply_id, actor=username)
         set_flash("success", "Canned reply deleted.")
         st.rerun()
 

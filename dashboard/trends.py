@@ -17,8 +17,8 @@ import streamlit as st
 
 from dashboard import auth, context
 from dashboard.components import platform_choices, platform_label
-from storage import queries
 from storage.db import Database
+from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
 
 GRAINS = {"hour": "h", "day": "D", "week": "W-MON"}
 FORMATS = {"CSV": "csv", "XLSX": "xlsx", "Parquet": "parquet"}
@@ -87,8 +87,8 @@ def _volume(hourly: list[dict[str, Any]], grain: str) -> None:
 def _terms(db: Database, since: datetime, until: datetime, platforms: list[str],
            handles: list[str]) -> None:
     with db.session() as session:
-        terms = queries.top_negative_terms(session, since, until, platforms,
-                                           extra_stopwords=handles)
+        terms = top_negative_terms(session, since, until, platforms,
+                                   extra_stopwords=handles)
     st.caption("Top terms in negative mentions (newest 2,000 in range)")
     if not terms:
         st.caption("No negative mentions in range.")
@@ -103,7 +103,7 @@ def _terms(db: Database, since: datetime, until: datetime, platforms: list[str],
 def _response_times(db: Database, since: datetime, until: datetime,
                     platforms: list[str]) -> None:
     with db.session() as session:
-        delays = queries.response_times(session, since, until, platforms)
+        delays = response_times(session, since, until, platforms)
     st.caption("Time to first response (minutes, newest 5,000 answered in range)")
     if not delays:
         st.caption("No answered mentions in range.")
@@ -120,7 +120,7 @@ def _response_times(db: Database, since: datetime, until: datetime,
 
 def _sources(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
     with db.session() as session:
-        rows = queries.source_volume(session, since, until, platforms)
+        rows = source_volume(session, since, until, platforms)
     st.caption("Per source")
     if not rows:
         st.caption("No data in range.")
@@ -133,10 +133,11 @@ def _sources(db: Database, since: datetime, until: datetime, platforms: list[str
 
 
 def _downloads(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
-    from storage.export import DEFAULT_MAX_BYTES_ROWS, MEDIA_TYPES, count_mentions, export_bytes
+    from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, count_mentions, export_bytes
+    from storage.export_files import MEDIA_TYPES
 
     st.subheader("Download")
-    filters = {"platforms": platforms} if platforms else None
+    filters = ExportFilter(platforms=tuple(platforms)) if platforms else None
     with db.session() as session:
         total = count_mentions(session, since=since, until=until, filters=filters)
     st.caption(f"{total:,} mentions in range: the columns of 'carewatch export mentions', "
@@ -179,7 +180,7 @@ def trends_page() -> None:
         start = end = picked
     since, until = _range(start, end)
     with db.session() as session:
-        hourly = queries.hourly_volume(session, since, until, platforms)
+        hourly = hourly_volume(session, since, until, platforms)
     if not hourly:
         st.info("No mentions in this range.")
     else:

@@ -27,8 +27,10 @@ from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
 from listener.scoring import Scorer
 from listener.sources import build_source
-from storage import repository
-from storage.db import Database
+from storage.customers import recent_contacts
+from storage.db import Database, relax_commit_durability
+from storage.mentions import stored_external_ids, upsert_mentions
+from storage.sources import get_cursor, mark_source_failed, mark_source_polled, save_cursor
 
 log = get_logger(__name__)
 
@@ -130,7 +132,7 @@ class Ingestor:
         try:
             source = self.source_factory(config, self.settings, should_stop=self.should_stop)
             with self.db.session() as session:
-                cursor = repository.get_cursor(session, key)
+                cursor = get_cursor(session, key)
             for page in source.poll(cursor):
                 self._store(config, page, result)
                 if self.should_stop():
@@ -158,8 +160,8 @@ class Ingestor:
         with self._lock:
             self._revoked.pop(key, None)
         with self.db.write() as session:
-            repository.mark_source_polled(session, key, config.platform.value,
-                                          config.kind or "")
+            mark_source_polled(session, key, config.platform.value,
+                               config.kind or "")
         log.info("source_polled", source=key, new=result.new, seen=result.seen,
                  pages=result.pages)
         return result
@@ -171,9 +173,9 @@ class Ingestor:
         log.warning("source_failed", source=config.key, state=state, error=message)
         try:
             with self.db.write() as session:
-                repository.mark_source_failed(session, config.key, config.platform.value,
-                                              config.kind or "", message,
-                                              token_state=token_state, healthy=healthy)
+                mark_source_failed(session, config.key, config.platform.value,
+                                   config.kind or "", message,
+                                   token_state=token_state, healthy=healthy)
         except Exception:  # the database itself is down; the log line above still says why
             log.exception("mark_source_failed_failed", source=config.key)
         return result
@@ -189,13 +191,13 @@ class Ingestor:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.db.write() as session:
-                    repository.relax_commit_durability(session)
-                    outcome = repository.upsert_mentions(
+                    relax_commit_durability(session)
+                    outcome = upsert_mentions(
                         session, mentions, source_key=config.key, brand_author_ids=brand_ids)
-                    repository.save_cursor(session, config.key, config.platform.value,
-                                           config.kind or "", page.cursor,
-                                           new_items=len(outcome.inserted_ids),
-                                           last_item_at=newest)
+                    save_cursor(session, config.key, config.platform.value,
+                                config.kind or "", page.cursor,
+                                new_items=len(outcome.inserted_ids),
+                                last_item_at=newest)
                 break
             except (IntegrityError, DBAPIError) as exc:
                 # Two sources storing the same new author or thread at once (PostgreSQL lets
@@ -220,12 +222,12 @@ class Ingestor:
         if not candidates:
             return
         with self.db.session() as session:
-            stored = repository.stored_external_ids(
+            stored = stored_external_ids(
                 session, ((m.platform.value, m.external_id) for m in candidates))
             fresh = [m for m in candidates if (m.platform.value, m.external_id) not in stored]
             if not fresh:
                 return
-            contacts = repository.recent_contacts(
+            contacts = recent_contacts(
                 session, {(m.author.platform.value, m.author.external_id) for m in fresh})
         now = datetime.now(UTC)
         for m in fresh:

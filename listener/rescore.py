@@ -13,8 +13,9 @@ from typing import Any
 from carewatch.domain import Score, SentimentLabel
 from carewatch.log import get_logger
 from carewatch.settings import Settings
-from storage import repository
+from storage.customers import recent_contacts
 from storage.db import Database
+from storage.mentions import open_mentions_for_rescore, set_open_urgency
 
 log = get_logger(__name__)
 
@@ -25,7 +26,7 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
     """Recompute urgency of open mentions from the last `days`; returns how many changed.
 
     Reads a batch in a short session, scores outside any transaction, then writes only the
-    changes in one write transaction per batch (storage.repository
+    changes in one write transaction per batch (storage.mentions
     `open_mentions_for_rescore` / `set_open_urgency`).
     """
     if scorer is None:
@@ -38,12 +39,12 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
     last_id = 0
     while True:
         with db.session() as session:
-            rows = repository.open_mentions_for_rescore(session, after_id=last_id,
-                                                        since=since, limit=batch)
+            rows = open_mentions_for_rescore(session, after_id=last_id,
+                                             since=since, limit=batch)
             if not rows:
                 break
             last_id = rows[-1].id
-            contacts = repository.recent_contacts(
+            contacts = recent_contacts(
                 session, {(r.platform, r.external_id) for r in rows if r.platform}, now=now)
         updates: list[dict[str, Any]] = []
         for r in rows:
@@ -63,7 +64,7 @@ def rescore_open_mentions(db: Database, settings: Settings, scorer: Any = None, 
         if updates:
             with db.write() as session:
                 # Only rows still open are changed: an agent may have replied meanwhile.
-                repository.set_open_urgency(session, updates)
+                set_open_urgency(session, updates)
             changed += len(updates)
         if len(rows) < batch:
             break

@@ -33,8 +33,8 @@ from responders.rules import (
     parse_ref,
 )
 from responders.senders import sender_class
-from storage import repository
 from storage.db import Database
+from storage.mentions import mention_by_ref
 from storage.models import Mention, Reply, utcnow
 from storage.outbox import replies_for_mention, reply_ids_for_keys
 from storage.users import user_by_exact_name
@@ -83,7 +83,7 @@ def target_for(kind: str, mention: Mention) -> str:
 def _load_mention(session: Session, ref: MentionRef) -> Mention | None:
     # Locked: serialise queueing per mention so two agents cannot both pass the
     # one-private-reply rule (on PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
-    return repository.mention_by_ref(session, ref, with_author=True, lock=True)
+    return mention_by_ref(session, ref, with_author=True, lock=True)
 
 
 def _group_key(ref: MentionRef, agent: str, client_key: str | None) -> str:

@@ -23,9 +23,10 @@ from responders.audit import audit
 from responders.queue import resolve_actor
 from responders.rules import MANAGER_ROLES, AlreadyAssigned, RuleViolation, parse_ref
 from storage import outbox as q
-from storage import queries, repository
-from storage import teamwork as store
+from storage.canned import canned_replies, canned_reply_by_name, canned_reply_names
+from storage.customers import routable_to_last_agent
 from storage.db import Database
+from storage.mentions import mention_by_ref
 from storage.models import CannedReply, Mention, Reply, utcnow
 from storage.users import existing_usernames
 
@@ -45,7 +46,7 @@ PLACEHOLDERS = ("first_name", "handle", "agent", "case_id")
 
 
 def _mention(session: Session, ref: MentionRef) -> Mention:
-    mention = repository.mention_by_ref(session, ref, with_author=True)
+    mention = mention_by_ref(session, ref, with_author=True)
     if mention is None or mention.is_own:
         raise RuleViolation(f"unknown mention {ref}: it is not in the inbox")
     return mention
@@ -182,7 +183,7 @@ def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, st
         return {}
     routed: dict[int, str] = {}
     with db.write() as session:
-        rows = store.routable_to_last_agent(session, ids)
+        rows = routable_to_last_agent(session, ids)
         if not rows:
             return {}
         known = existing_usernames(session, {a for _, a in rows})
@@ -206,7 +207,7 @@ def seed_canned_replies(db: Database, settings: Settings) -> int:
     (edits made in the dashboard are kept). Returns how many were added."""
     added = 0
     with db.write() as session:
-        existing = store.canned_reply_names(session)
+        existing = canned_reply_names(session)
         for item in settings.canned_replies:
             if item.name not in existing:
                 _check_template(item.text)
@@ -224,7 +225,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
         raise RuleViolation("the canned reply text is empty")
     _check_template(text)
     with db.write() as session:
-        row = store.canned_reply_by_name(session, name)
+        row = canned_reply_by_name(session, name)
         if row is None:
             session.add(CannedReply(name=name, text=text))
             audit(session, by, "canned_added", name)
@@ -235,7 +236,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
 
 def list_canned(db: Database) -> list[tuple[str, str]]:
     with db.session() as session:
-        return [(r.name, r.text) for r in queries.canned_replies(session)]
+        return [(r.name, r.text) for r in canned_replies(session)]
 
 
 def _check_template(text: str) -> None:
@@ -254,7 +255,7 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
     `{agent}`, `{case_id}` (CW-<mention id>)."""
     parsed = parse_ref(ref)
     with db.session() as session:
-        row = store.canned_reply_by_name(session, name)
+        row = canned_reply_by_name(session, name)
         if row is None:
             raise RuleViolation(f"no canned reply named {name!r}")
         mention = _mention(session, parsed)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, case, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from carewatch.domain import OPEN_STATUSES
 from storage.models import Alert, AlertNotification, AuditEntry, Author, Mention, Source, utcnow
 
 _BATCH = 500
@@ -66,6 +67,15 @@ def acknowledge(session: Session, alert_id: int, user: str, *,
                            details={"kind": alert.kind, "episode_key": alert.episode_key}))
     session.flush()
     return alert
+
+
+def alert_episodes(session: Session, since: datetime) -> list[dict[str, Any]]:
+    """Alert episodes overlapping the range, for marking charts (open and closed ones)."""
+    rows = session.execute(
+        select(Alert).where(Alert.last_seen >= since).order_by(Alert.first_seen).limit(500)
+    ).scalars()
+    return [{"id": a.id, "kind": a.kind, "severity": a.severity, "start": a.first_seen,
+             "end": a.closed_at or a.last_seen, "open": a.closed_at is None} for a in rows]
 
 
 def alerts_between(session: Session, since: datetime, until: datetime, *,
@@ -252,7 +262,7 @@ def unanswered_urgent(session: Session, *, created_before: datetime, created_aft
     return list(session.execute(
         select(*_FACT_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
         .where(Mention.created_at < created_before, Mention.created_at >= created_after,
-               Mention.is_own.is_(False), Mention.status.in_(("new", "assigned")),
+               Mention.is_own.is_(False), Mention.status.in_(OPEN_STATUSES),
                Mention.first_response_at.is_(None),
                or_(Mention.urgency >= min_urgency, *reason_match))
         .order_by(Mention.created_at, Mention.id).limit(limit)

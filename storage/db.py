@@ -134,3 +134,14 @@ def open_database(url: str, *, check: bool = True, **engine_kwargs: Any) -> Data
     if check:
         check_connection(db.engine)
     return db
+
+
+def relax_commit_durability(session: Session) -> None:
+    """For this transaction only, let PostgreSQL acknowledge the commit before it reaches the
+    disk (SQLite in WAL mode with synchronous=NORMAL already does). A crash of the server
+    then loses the last fraction of a second of pages *whole*, data and cursor together, and
+    the next poll fetches them again: safe for listening, and several times faster. Never
+    used for replies, whose record must be durable before anything else happens."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+

@@ -207,3 +207,10 @@ def authenticate(session: Session, username: str, password: str,
     session.add(AuditEntry(at=now, actor=user.username, action="login", target=user.username,
                            details={}))
     return AuthResult(True, "Logged in.", user.id, user.username, user.role)
+
+
+def assignees(session: Session) -> list[str]:
+    """Who can be assigned: agents and managers."""
+    return list(session.execute(
+        select(User.username).where(User.role.in_(("agent", "manager"))).order_by(User.username)
+    ).scalars())

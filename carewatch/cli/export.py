@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from carewatch.cli import app
 from carewatch.cli.common import Failure, UsageError, app_context
-from storage.export import (
-    AUDIT_FORMATS,
-    MENTION_FORMATS,
-    ExportError,
-    check_out_path,
-    check_range,
-    export_audit,
-    export_mentions,
-    parse_format,
-    parse_platform,
-    parse_time,
-)
+from carewatch.cli.export_flags import ExportFlags, export_flags
+from storage.export import AUDIT_FORMATS, MENTION_FORMATS, export_audit, export_mentions
+from storage.export_files import DestinationError, ExportError
 
 export_app = typer.Typer(
     help="Export mentions or the audit log to a file (streamed; safe for spreadsheets).",
@@ -39,15 +31,59 @@ _SINCE += "no offset = UTC)."
 _UNTIL = "Only items before this time (exclusive; same forms as --since)."
 
 
-def _summary(count: int, what: str, out: str) -> None:
-    typer.echo(f"exported {count:,} {what} to {out}", err=True)
+class ExportProgress:
+    """A rich progress bar on stderr, shown once the export knows its total; or nothing.
+
+    `start` and `advance` are the `on_total` and `on_rows` callbacks of `storage.export`."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled = enabled
+        self.label = label
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.task = self.bar.add_task(self.label, total=total)
+        self.bar.start()
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def callbacks(self) -> dict[str, Any]:
+        """The keyword arguments that wire this bar into an export (none when disabled, so
+        the export skips its count)."""
+        return {"on_total": self.start, "on_rows": self.advance} if self.enabled else {}
+
+    def __enter__(self) -> ExportProgress:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
-def _run(work: Callable[[], int], out: str) -> int:
-    """Run the export; bad input → UsageError, a disk or database failure → Failure (the
-    partial file is already gone by then)."""
+def _run(work: Callable[..., int], flags: ExportFlags, what: str, label: str) -> None:
+    """Run the export with a progress bar on a terminal, then say what it wrote. A file that
+    cannot be created → UsageError; a disk or database failure → Failure (the partial file is
+    already gone by then)."""
+    out = str(flags.path)
     try:
-        return work()
+        with ExportProgress(sys.stderr.isatty(), label) as bar:
+            count = work(**bar.callbacks())
+    except DestinationError as exc:
+        raise UsageError(f"--out: {exc}") from None
     except ExportError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -55,6 +91,7 @@ def _run(work: Callable[[], int], out: str) -> int:
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise Failure(f"export stopped, nothing written: database error: {reason}") from None
+    typer.echo(f"exported {count:,} {what} to {out}", err=True)
 
 
 @export_app.command("mentions")
@@ -68,18 +105,12 @@ def mentions(
     platform: str | None = typer.Option(None, "--platform", help="x, facebook or instagram."),
 ) -> None:
     """Every mention (the brand's own posts excluded), oldest first, one row each."""
-    try:
-        kind = parse_format(fmt, out, MENTION_FORMATS)
-        start, end = parse_time(since, "--since"), parse_time(until, "--until")
-        check_range(start, end)
-        plat = parse_platform(platform)
-        path = check_out_path(out)
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
+    flags = export_flags(fmt, out, since, until, MENTION_FORMATS, platform)
     db = app_context(ctx).database()
-    count = _run(lambda: export_mentions(db, kind, path, since=start, until=end,
-                                         platform=plat, progress=sys.stderr.isatty()), str(out))
-    _summary(count, "mentions", str(out))
+    _run(lambda **progress: export_mentions(db, flags.fmt, flags.path, since=flags.since,
+                                            until=flags.until, platform=flags.platform,
+                                            **progress),
+         flags, "mentions", "exporting mentions")
 
 
 @export_app.command("audit")
@@ -92,14 +123,8 @@ def audit(
     until: str | None = typer.Option(None, "--until", help=_UNTIL),
 ) -> None:
     """The audit log: at, actor, action, target, details (JSON), oldest first."""
-    try:
-        kind = parse_format(fmt, out, AUDIT_FORMATS)
-        start, end = parse_time(since, "--since"), parse_time(until, "--until")
-        check_range(start, end)
-        path = check_out_path(out)
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
+    flags = export_flags(fmt, out, since, until, AUDIT_FORMATS)
     db = app_context(ctx).database()
-    count = _run(lambda: export_audit(db, kind, path, since=start, until=end,
-                                      progress=sys.stderr.isatty()), str(out))
-    _summary(count, "audit entries", str(out))
+    _run(lambda **progress: export_audit(db, flags.fmt, flags.path, since=flags.since,
+                                         until=flags.until, **progress),
+         flags, "audit entries", "exporting audit log")

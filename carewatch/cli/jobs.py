@@ -38,8 +38,8 @@ def responder_job(db: Database, settings: Settings,
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
     """Poll every source on its schedule and send due replies until `stop` is set."""
-    from carewatch.overrides import REFRESH_SECONDS, LiveOverrides
     from listener.ingest import default_alert_engine, default_scorer
+    from listener.overrides import REFRESH_SECONDS, LiveOverrides
     from listener.schedule import listener_jobs, run_forever
 
     live = LiveOverrides(db, settings)

@@ -48,7 +48,7 @@ def listen_command(
                          "(add [[sources]] entries, see the README)")
     check_credentials(settings)
     db = context.database()
-    from carewatch.overrides import LiveOverrides
+    from listener.overrides import LiveOverrides
 
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     engine = default_alert_engine(db, settings)

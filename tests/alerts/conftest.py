@@ -14,8 +14,8 @@ from carewatch import domain
 from carewatch.settings import AlertsConfig, NotifyConfig, Settings
 from listener.alerts import AlertEngine
 from storage.db import Database, open_database
+from storage.mentions import upsert_mentions
 from storage.migrate import upgrade
-from storage.repository import upsert_mentions
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

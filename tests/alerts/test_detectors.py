@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from carewatch.settings import SourceConfig
 from storage import alerts as store
 from storage.models import AuditEntry, Mention, Source
-from storage.repository import mark_source_failed, save_cursor
+from storage.sources import mark_source_failed, save_cursor
 from tests.alerts.conftest import T0, engine_for, make_settings, mention
 from tests.alerts.conftest import store as put
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from carewatch import domain
 from storage.db import Database
+from storage.mentions import upsert_mentions
 from storage.models import Alert, Source
-from storage.repository import upsert_mentions
 from storage.users import create_or_update_user
 
 PASSWORDS = {"agent1": "agent-pass-1", "agent2": "agent-pass-2", "manager1": "manager-pass-1",
@@ -86,7 +86,7 @@ def seed(db: Database) -> None:
                           summary="Safety words in 2 mentions (smoke)",
                           mention_ids=[TOP_REF, "instagram:17890000000000001"], details={}))
     with db.write() as session:
-        from storage.queries import mention_by_ref
+        from storage.mentions import mention_by_ref
 
         mention = mention_by_ref(session, ASSIGNED_REF)
         assert mention is not None

@@ -263,7 +263,7 @@ def test_settings_page_masks_secrets_and_edits_canned_replies(store: Any) -> Non
     text.input("Thank you for flying with us!")
     next(b for b in at.button if b.label == "Save canned reply").click().run()
     assert not at.exception
-    from storage.queries import canned_replies
+    from storage.canned import canned_replies
 
     with store.session() as session:
         assert [(c.name, c.text) for c in canned_replies(session)] == [
@@ -312,7 +312,7 @@ def test_role_change_takes_effect_on_next_rerun(store: Any) -> None:
 
 
 def test_claim_then_close_through_the_responders_api(store: Any) -> None:
-    from storage.queries import mention_by_ref
+    from storage.mentions import mention_by_ref
 
     at = login("agent1")
     next(b for b in at.button if b.label == "Claim").click().run()

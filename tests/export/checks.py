@@ -4,7 +4,6 @@ PostgreSQL tests so both backends are held to exactly the same standard."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +108,7 @@ def export_and_check(db: Any, fmt: str, folder: Path, **flags: Any) -> None:
     count = export_mentions(db, fmt, out, **flags)
     since = flags.get("since")
     until = flags.get("until")
-    expected = expected_rows(
-        since=datetime.fromisoformat(since) if isinstance(since, str) else since,
-        until=datetime.fromisoformat(until) if isinstance(until, str) else until,
-        platform=flags.get("platform"),
-    )
+    expected = expected_rows(since=since, until=until, platform=flags.get("platform"))
     assert count == len(expected)
     CHECKS[fmt](out, expected)
     assert [p.name for p in folder.iterdir()] == [out.name], "no temp file left behind"

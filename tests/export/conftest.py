@@ -20,8 +20,8 @@ import pytest
 from carewatch import domain
 from storage.db import Database, open_database
 from storage.export import COLUMNS
+from storage.mentions import upsert_mentions
 from storage.migrate import upgrade
-from storage.repository import upsert_mentions
 
 BASE = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 LONG = ('He said "no", then, left.\n' * 200)[:5000]

@@ -78,12 +78,12 @@ def test_cli_bad_flags_exit_2_one_line_nothing_written(
 def test_cli_unwritable_folder(cli: Any, filled_db: Database, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests may run as root, who can write anywhere: refuse through the access check itself.
-    from storage import export as ex
+    from carewatch.cli import export_flags
 
     real_access = os.access
     locked = tmp_path / "locked"
     locked.mkdir()
-    monkeypatch.setattr(ex.os, "access",
+    monkeypatch.setattr(export_flags.os, "access",
                         lambda p, m: False if Path(p) == locked else real_access(p, m))
     code, err = cli(["export", "mentions", "--format", "csv", "--out", str(locked / "o.csv")],
                     _url(filled_db))
@@ -94,12 +94,12 @@ def test_cli_unwritable_folder(cli: Any, filled_db: Database, tmp_path: Path,
 
 def test_cli_temp_file_refused_is_usage_error(cli: Any, filled_db: Database, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage import export as ex
+    from storage import export_files
 
     def refuse(**_kw: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ex.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(export_files.tempfile, "mkstemp", refuse)
     code, err = cli(["export", "mentions", "--format", "csv", "--out", str(tmp_path / "o.csv")],
                     _url(filled_db))
     assert code == 2
@@ -109,10 +109,14 @@ def test_cli_temp_file_refused_is_usage_error(cli: Any, filled_db: Database, tmp
 
 
 def test_progress_bar_path_runs(filled_db: Database, tmp_path: Path) -> None:
+    from carewatch.cli.export import ExportProgress
     from storage import export as ex
 
-    assert ex.export_mentions(filled_db, "jsonl", tmp_path / "p.jsonl", progress=True) == 17
-    assert ex.export_audit(filled_db, "csv", tmp_path / "a.csv", progress=True) == 3
+    with ExportProgress(True, "exporting mentions") as bar:
+        assert ex.export_mentions(filled_db, "jsonl", tmp_path / "p.jsonl",
+                                  **bar.callbacks()) == 17
+    with ExportProgress(True, "exporting audit log") as bar:
+        assert ex.export_audit(filled_db, "csv", tmp_path / "a.csv", **bar.callbacks()) == 3
 
 
 def test_cli_missing_schema_is_usage_error(cli: Any, tmp_path: Path) -> None:
@@ -152,12 +156,12 @@ def test_cli_audit_csv_and_jsonl(cli: Any, filled_db: Database, tmp_path: Path) 
 def test_cli_disk_failure_is_exit_1_and_leaves_nothing(cli: Any, filled_db: Database,
                                                        tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage import export as ex
+    from storage import export_files
 
     def full(self: object, rows: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ex._JsonlWriter, "write", full)
+    monkeypatch.setattr(export_files._JsonlWriter, "write", full)
     out = tmp_path / "o.jsonl"
     code, err = cli(["export", "mentions", "--format", "jsonl", "--out", str(out)],
                     _url(filled_db))

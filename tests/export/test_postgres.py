@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ def test_postgres_every_format_and_filters(postgres_url: str, tmp_path: Path, cl
             export_and_check(db, fmt, folder)
         folder = tmp_path / "filtered"
         folder.mkdir()
-        export_and_check(db, "parquet", folder, since="2026-11-01T12:00:00+00:00",
-                         until="2026-11-01T20:00:00+00:00", platform="instagram")
+        export_and_check(db, "parquet", folder, since=datetime(2026, 11, 1, 12, tzinfo=UTC),
+                         until=datetime(2026, 11, 1, 20, tzinfo=UTC), platform="instagram")
         out = tmp_path / "cli.jsonl"
         code, err = cli(["export", "mentions", "--format", "jsonl", "--out", str(out)],
                         postgres_url)

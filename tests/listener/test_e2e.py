@@ -14,7 +14,7 @@ from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
 from sandbox.world import BRAND_X_ID
 from storage.db import Database
-from storage.repository import count_mentions
+from storage.mentions import count_mentions
 from tests.listener.conftest import CliRunner
 from tests.listener.helpers import (
     expected_facebook,

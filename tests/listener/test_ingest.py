@@ -14,9 +14,10 @@ from pydantic import SecretStr
 from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.errors import TokenRevoked, TransientError
 from carewatch.settings import Settings, SourceConfig
+from listener import ingest
 from listener.ingest import Ingestor
 from listener.rescore import rescore_open_mentions
-from storage import repository
+from storage import sources as source_store
 from storage.db import Database, open_database
 from storage.migrate import upgrade
 from tests.listener.helpers import sources, stored
@@ -84,7 +85,7 @@ def test_cursor_and_mentions_commit_together(db: Database,
                        Page([_mention(2)], {"since_id": "2"})])
 
     calls = {"n": 0}
-    real = repository.save_cursor
+    real = source_store.save_cursor
 
     def flaky_save(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
@@ -92,7 +93,7 @@ def test_cursor_and_mentions_commit_together(db: Database,
             raise RuntimeError("disk full")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(repository, "save_cursor", flaky_save)
+    monkeypatch.setattr(ingest, "save_cursor", flaky_save)
     result = Ingestor(db, settings, source_factory=script.factory).poll_source(
         settings.sources[0])
     assert result.state == "failed"

@@ -1,5 +1,5 @@
 """Fixtures: the real sandbox, the real clients, a migrated database, mentions that exist in
-the sandbox (inserted with storage.repository.upsert_mentions, as the listener would)."""
+the sandbox (inserted with storage.mentions.upsert_mentions, as the listener would)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from sandbox.limits import DEFAULT_GRAPH_LIMIT, DEFAULT_X_LIMITS
 from sandbox.server import SandboxServer
 from sandbox.world import FB_PAGE_ID, IG_USER_ID
 from storage.db import Database, open_database
+from storage.mentions import upsert_mentions
 from storage.migrate import upgrade
-from storage.repository import upsert_mentions
 
 BRAND_X_ID = "1500000000000000000"
 X_SOURCE = f"x:mentions:{BRAND_X_ID}"

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
-from storage import repository
+from storage.customers import recent_contacts
+from storage.mentions import count_mentions, upsert_mentions
 from storage.models import Author as AuthorRow
 from storage.models import HourlyStat, Thread
 from storage.models import Mention as MentionRow
+from storage.sources import get_cursor, mark_source_failed, mark_source_polled, save_cursor
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
 
@@ -30,22 +32,22 @@ def _mention(external_id: str, text: str, *, author: str = "u1", handle: str = "
 def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
     hostile = "=HYPERLINK(\"http://x\")\u202e<img src=x onerror=alert(1)> 👩‍👩‍👧\u200b\r\nend"
     with migrated_db.write() as s:
-        first = repository.upsert_mentions(
+        first = upsert_mentions(
             s, [_mention("100", "root"), _mention("101", hostile), _mention("101", hostile)],
             source_key="x:search:q")
-        repository.save_cursor(s, "x:search:q", "x", "search", {"since_id": "101"},
-                               new_items=len(first.inserted_ids), last_item_at=NOW)
+        save_cursor(s, "x:search:q", "x", "search", {"since_id": "101"},
+                    new_items=len(first.inserted_ids), last_item_at=NOW)
     assert len(first.inserted_ids) == 2
     with migrated_db.write() as s:
-        again = repository.upsert_mentions(s, [_mention("101", hostile), _mention("102", "new")],
-                                           source_key="x:search:q")
+        again = upsert_mentions(s, [_mention("101", hostile), _mention("102", "new")],
+                                source_key="x:search:q")
     assert again.inserted_refs == ["x:102"]
     assert again.existing == 1
     with migrated_db.session() as s:
-        assert repository.count_mentions(s) == 3
+        assert count_mentions(s) == 3
         stored = s.execute(select(MentionRow.text).where(MentionRow.external_id == "101"))
         assert stored.scalar_one() == hostile
-        assert repository.get_cursor(s, "x:search:q") == {"since_id": "101"}
+        assert get_cursor(s, "x:search:q") == {"since_id": "101"}
         assert s.execute(select(func.count(AuthorRow.id))).scalar_one() == 1
         thread = s.execute(select(Thread)).scalar_one()
         assert thread.external_id == "100"
@@ -56,44 +58,44 @@ def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
 
 def test_own_posts_are_context_not_mentions(migrated_db) -> None:
     with migrated_db.write() as s:
-        repository.upsert_mentions(s, [_mention("200", "our post", author="brand", own=True,
-                                                thread="200"),
-                                       _mention("201", "a comment", thread="200")])
+        upsert_mentions(s, [_mention("200", "our post", author="brand", own=True,
+                                     thread="200"),
+                            _mention("201", "a comment", thread="200")])
     with migrated_db.session() as s:
-        assert repository.count_mentions(s) == 1
-        assert repository.count_mentions(s, include_own=True) == 2
+        assert count_mentions(s) == 1
+        assert count_mentions(s, include_own=True) == 2
         assert s.execute(select(func.sum(HourlyStat.count))).scalar_one() == 1
 
 
 def test_rolled_back_page_leaves_cursor_behind_data(migrated_db) -> None:
     try:
         with migrated_db.write() as s:
-            repository.upsert_mentions(s, [_mention("300", "lost?")], source_key="k")
-            repository.save_cursor(s, "k", "x", "search", {"since_id": "300"})
+            upsert_mentions(s, [_mention("300", "lost?")], source_key="k")
+            save_cursor(s, "k", "x", "search", {"since_id": "300"})
             raise RuntimeError("crash before commit")
     except RuntimeError:
         pass
     with migrated_db.session() as s:
-        assert repository.get_cursor(s, "k") == {}
-        assert repository.count_mentions(s) == 0
+        assert get_cursor(s, "k") == {}
+        assert count_mentions(s) == 0
 
 
 def test_customer_links_across_platforms_and_counts_repeat_contact(migrated_db) -> None:
     with migrated_db.write() as s:
-        repository.upsert_mentions(s, [_mention("1", "x one", handle="dana", author="x1")])
-        repository.upsert_mentions(s, [_mention("c1", "ig one", handle="Dana", author="ig1",
-                                                platform=Platform.INSTAGRAM, thread="m1")])
+        upsert_mentions(s, [_mention("1", "x one", handle="dana", author="x1")])
+        upsert_mentions(s, [_mention("c1", "ig one", handle="Dana", author="ig1",
+                                     platform=Platform.INSTAGRAM, thread="m1")])
     with migrated_db.session() as s:
         customers = s.execute(select(AuthorRow.customer_id)).scalars().all()
         assert len(set(customers)) == 1
-        contacts = repository.recent_contacts(s, [("x", "x1")], now=NOW + timedelta(hours=1))
+        contacts = recent_contacts(s, [("x", "x1")], now=NOW + timedelta(hours=1))
         assert contacts == {("x", "x1"): 2}
 
 
 def test_source_health_marks(migrated_db) -> None:
     with migrated_db.write() as s:
-        repository.mark_source_failed(s, "fb", "facebook", "page", "token revoked",
-                                      token_state="revoked")
+        mark_source_failed(s, "fb", "facebook", "page", "token revoked",
+                           token_state="revoked")
     with migrated_db.write() as s:
         from storage.models import Source
 
@@ -101,7 +103,7 @@ def test_source_health_marks(migrated_db) -> None:
         assert not source.healthy
         assert source.token_state == "revoked"
         assert source.consecutive_failures == 1
-        repository.mark_source_polled(s, "fb", "facebook", "page")
+        mark_source_polled(s, "fb", "facebook", "page")
     with migrated_db.session() as s:
         source = s.get(Source, "fb")
         assert source.healthy

@@ -1,9 +1,10 @@
 """Settings an admin changes in the dashboard, applied over `carewatch.toml` while running.
 
 The Settings page stores a few values in the `settings_kv` table (first-response target,
-urgency weights and keyword lists). The listener reads them at start and then every
-`REFRESH_SECONDS`, so a change reaches scoring, rescoring and the SLA alerts without a
-restart. Values that fail validation are ignored with a log line; the file's value stays.
+urgency weights and keyword lists; see `storage.settings_values`). The listener reads them at
+start and then every `REFRESH_SECONDS`, so a change reaches scoring, rescoring and the SLA
+alerts without a restart. Values that fail validation are ignored with a log line; the file's
+value stays.
 """
 
 from __future__ import annotations
@@ -14,23 +15,17 @@ from pydantic import ValidationError
 
 from carewatch.log import get_logger
 from carewatch.settings import Settings, UrgencyConfig
+from storage.db import Database
+from storage.settings_values import (
+    KV_FIRST_RESPONSE,
+    KV_URGENCY_KEYWORDS,
+    KV_URGENCY_WEIGHTS,
+    stored_overrides,
+)
 
 log = get_logger(__name__)
 
-KV_FIRST_RESPONSE = "alerts.first_response_minutes"
-KV_URGENCY_WEIGHTS = "urgency.weights"
-KV_URGENCY_KEYWORDS = "urgency.keywords"
 REFRESH_SECONDS = 30.0
-
-
-def read_overrides(db: Any) -> dict[str, Any]:
-    """The stored overrides, by key (absent keys are not overridden)."""
-    from storage.queries import get_kv
-
-    with db.session() as session:
-        values = {key: get_kv(session, key) for key in
-                  (KV_FIRST_RESPONSE, KV_URGENCY_WEIGHTS, KV_URGENCY_KEYWORDS)}
-    return {k: v for k, v in values.items() if v not in (None, {}, [])}
 
 
 def effective(base: Settings, overrides: dict[str, Any]) -> tuple[float, UrgencyConfig]:
@@ -58,7 +53,7 @@ def effective(base: Settings, overrides: dict[str, Any]) -> tuple[float, Urgency
 class LiveOverrides:
     """Keeps a running process's settings (and its scorer) in step with the dashboard."""
 
-    def __init__(self, db: Any, settings: Settings, scorer: Any = None) -> None:
+    def __init__(self, db: Database, settings: Settings, scorer: Any = None) -> None:
         self.db = db
         self.settings = settings
         self.base = settings.model_copy(deep=True)
@@ -67,7 +62,8 @@ class LiveOverrides:
 
     def refresh(self) -> bool:
         """Apply the stored overrides if they changed; True when something changed."""
-        overrides = read_overrides(self.db)
+        with self.db.session() as session:
+            overrides = stored_overrides(session)
         if overrides == self._applied:
             return False
         minutes, urgency = effective(self.base, overrides)

@@ -1,0 +1,104 @@
+"""The export commands' flags, checked before the database is opened: a bad value stops the
+command with one line naming the flag (exit 2), and nothing is created."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from carewatch.cli.common import UsageError
+from storage.export import PLATFORMS
+from storage.export_files import iso
+
+
+def parse_time(value: str | None, flag: str) -> datetime | None:
+    """`2026-11-01`, `2026-11-01T10:00:00Z`, `...+02:00` → aware UTC datetime; naive = UTC."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time())
+        else:
+            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(
+            f"{flag}: {value!r} is not an ISO 8601 date or time "
+            "(e.g. 2026-11-01 or 2026-11-01T10:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_platform(value: str | None, flag: str = "--platform") -> str | None:
+    if value is None or value == "":
+        return None
+    name = value.strip().lower()
+    if name not in PLATFORMS:
+        raise UsageError(f"{flag}: unknown platform {value!r} (one of {', '.join(PLATFORMS)})")
+    return name
+
+
+def parse_format(value: str | None, out_path: str | None, allowed: Sequence[str],
+                 flag: str = "--format") -> str:
+    """The format named by `--format`, or else the one the output file's suffix implies."""
+    if value:
+        fmt = value.strip().lower()
+        if fmt not in allowed:
+            raise UsageError(f"{flag}: unknown format {value!r} (one of {'|'.join(allowed)})")
+        return fmt
+    suffix = Path(out_path).suffix.lower().lstrip(".") if out_path else ""
+    if suffix in allowed:
+        return suffix
+    raise UsageError(f"{flag} is required (one of {'|'.join(allowed)})")
+
+
+def check_range(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since >= until:
+        raise UsageError(
+            f"--since ({iso(since)}) must be before --until ({iso(until)}); until is exclusive"
+        )
+
+
+def check_out_path(out_path: str | None, flag: str = "--out") -> Path:
+    """The output path, refused early when it cannot be written (so nothing is half-done)."""
+    if out_path is None or out_path == "":
+        raise UsageError(f"{flag} is required (the file to write)")
+    path = Path(out_path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{flag}: {str(path)!r} is a folder, not a file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{flag}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: folder {str(folder)!r} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag}: {str(path)!r} exists and is not writable")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFlags:
+    """The export flags, checked and typed (`platform` is None when not narrowed)."""
+
+    fmt: str
+    path: Path
+    since: datetime | None
+    until: datetime | None
+    platform: str | None = None
+
+
+def export_flags(fmt: str | None, out: str | None, since: str | None, until: str | None,
+                 allowed: Sequence[str], platform: str | None = None) -> ExportFlags:
+    """Check `--format`, `--since`, `--until`, `--platform` and `--out` in that order; the
+    first bad one raises `UsageError`."""
+    kind = parse_format(fmt, out, allowed)
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    check_range(start, end)
+    plat = parse_platform(platform)
+    return ExportFlags(fmt=kind, path=check_out_path(out), since=start, until=end,
+                       platform=plat)

@@ -1,0 +1,256 @@
+"""Authors and the customers behind them: one person across platforms, their history, and
+the counts and routing that depend on knowing them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from carewatch import domain
+from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
+from storage.models import AuditEntry, Author, Customer, Mention, Reply, UTCDateTime, utcnow
+from storage.statements import chunks, dialect_insert
+
+
+def _link_customers(session: Session, new_authors: list[tuple[int, str, str | None,
+                                                               str | None]]) -> None:
+    """Give new authors a customer: the one behind the same handle (or the same full name) on
+    another platform when exactly one matches, else a new customer each. Batched: a page of
+    new authors costs a handful of statements, not a few per author."""
+    if not new_authors:
+        return
+    handles = {h.lower() for _, _, h, _ in new_authors if h}
+    names = {n for _, _, _, n in new_authors if n and len(n.split()) >= 2}
+    by_handle: dict[tuple[str, str], set[int]] = {}
+    by_name: dict[tuple[str, str], set[int]] = {}
+    for chunk in chunks(sorted(handles)):
+        for platform, handle, customer_id in session.execute(
+            select(Author.platform, func.lower(Author.handle), Author.customer_id).where(
+                func.lower(Author.handle).in_(chunk), Author.customer_id.is_not(None))
+        ):
+            by_handle.setdefault((platform, handle), set()).add(customer_id)
+    for chunk in chunks(sorted(names)):
+        for platform, name, customer_id in session.execute(
+            select(Author.platform, Author.name, Author.customer_id).where(
+                Author.name.in_(chunk), Author.customer_id.is_not(None))
+        ):
+            by_name.setdefault((platform, name), set()).add(customer_id)
+
+    def others(index: dict[tuple[str, str], set[int]], platform: str, value: str) -> set[int]:
+        found: set[int] = set()
+        for (p, v), ids in index.items():
+            if v == value and p != platform:
+                found |= ids
+        return found
+
+    links: dict[int, int] = {}
+    lonely: list[tuple[int, str | None, str | None]] = []
+    for author_id, platform, handle, name in new_authors:
+        candidates = others(by_handle, platform, handle.lower()) if handle else set()
+        if not candidates and name and name in names:
+            candidates = others(by_name, platform, name)
+        if len(candidates) == 1:
+            links[author_id] = next(iter(candidates))
+        else:
+            lonely.append((author_id, handle, name))
+    if lonely:
+        now = utcnow()
+        created = session.execute(
+            insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+            [{"display_name": name or handle, "notes": "", "tags": [], "created_at": now}
+             for _, handle, name in lonely],
+        ).scalars().all()
+        links.update({author_id: cid for (author_id, _, _), cid in zip(lonely, created,
+                                                                        strict=True)})
+    authors = Author.__table__
+    session.execute(
+        update(authors).where(authors.c.id == bindparam("b_id")).values(
+            customer_id=bindparam("b_customer")),
+        [{"b_id": a, "b_customer": c} for a, c in links.items()],
+    )
+
+
+def upsert_authors(session: Session, authors: Iterable[domain.Author],
+                   brand_ids: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
+    """Insert or refresh authors; returns {(platform, external_id): author pk}.
+
+    One read of the page's authors, then an insert of the new ones (ON CONFLICT DO NOTHING,
+    so a concurrent writer storing the same new author is harmless) and an update of the
+    ones whose handle, name or reach changed: a steady stream of known authors writes
+    nothing."""
+    latest: dict[tuple[str, str], domain.Author] = {}
+    for author in authors:
+        latest[(author.platform.value, author.external_id)] = author
+    if not latest:
+        return {}
+    brand_ids = brand_ids or set()
+    table = Author.__table__
+    known: dict[tuple[str, str], Any] = {}
+    for platform in {p for p, _ in latest}:
+        ids = [e for p, e in latest if p == platform]
+        for chunk in chunks(ids):
+            for row in session.execute(
+                select(table.c.id, table.c.external_id, table.c.handle, table.c.name,
+                       table.c.followers)
+                .where(table.c.platform == platform, table.c.external_id.in_(chunk))
+            ):
+                known[(platform, row.external_id)] = row
+    now = utcnow()
+    out: dict[tuple[str, str], int] = {key: row.id for key, row in known.items()}
+    fresh = [{"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
+              "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
+             for (p, e), a in latest.items() if (p, e) not in known]
+    if fresh:
+        inserted = session.execute(
+            dialect_insert(session, table).on_conflict_do_nothing(
+                index_elements=["platform", "external_id"]
+            ).returning(table.c.id, table.c.platform, table.c.external_id, table.c.handle,
+                        table.c.name, table.c.is_brand),
+            fresh,
+        ).all()
+        out.update({(r.platform, r.external_id): r.id for r in inserted})
+        _link_customers(session, [(r.id, r.platform, r.handle, r.name) for r in inserted
+                                  if not r.is_brand])
+        raced = [(r["platform"], r["external_id"]) for r in fresh
+                 if (r["platform"], r["external_id"]) not in out]
+        for platform, external_id in raced:  # stored meanwhile by another writer
+            out[(platform, external_id)] = session.execute(
+                select(table.c.id).where(table.c.platform == platform,
+                                         table.c.external_id == external_id)
+            ).scalar_one()
+    changed = [
+        {"b_id": row.id, "b_handle": a.handle or row.handle, "b_name": a.name or row.name,
+         "b_followers": a.followers if a.followers is not None else row.followers,
+         "b_now": now}
+        for key, row in known.items()
+        for a in (latest[key],)
+        if (a.handle and a.handle != row.handle) or (a.name and a.name != row.name)
+        or (a.followers is not None and a.followers != row.followers)
+    ]
+    if changed:
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                handle=bindparam("b_handle"), name=bindparam("b_name"),
+                followers=bindparam("b_followers"),
+                updated_at=bindparam("b_now", type_=UTCDateTime)),
+            changed,
+        )
+    return out
+
+
+def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
+                    *, days: float = 7.0, now: datetime | None = None) -> dict[tuple[str, str],
+                                                                               int]:
+    """How many mentions each author's customer made on any platform in the last `days`:
+    repeat contact is an urgency signal across channels."""
+    keys = list(set(author_keys))
+    if not keys:
+        return {}
+    since = (now or utcnow()) - timedelta(days=days)
+    out: dict[tuple[str, str], int] = {}
+    for chunk in chunks(keys):
+        for platform in {p for p, _ in chunk}:
+            ids = [e for p, e in chunk if p == platform]
+            authors = session.execute(
+                select(Author.external_id, Author.customer_id)
+                .where(Author.platform == platform, Author.external_id.in_(ids))
+            ).all()
+            customers = {c for _, c in authors if c is not None}
+            if not customers:
+                continue
+            counts = dict(session.execute(
+                select(Author.customer_id, func.count(Mention.id))
+                .join(Mention, Mention.author_pk == Author.id)
+                .where(Author.customer_id.in_(customers), Mention.created_at >= since,
+                       Mention.is_own.is_(False))
+                .group_by(Author.customer_id)
+            ).all())
+            for external_id, customer_id in authors:
+                out[(platform, external_id)] = int(counts.get(customer_id, 0))
+    return out
+
+
+def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list[
+        tuple[Mention, str]]:
+    """(mention, agent) for each of these mentions that is new, unassigned, not the brand's
+    own, and whose author belongs to a customer some agent helped before (on any channel).
+
+    The agent is `Customer.last_agent`; whether that agent is still a user is the caller's
+    check (`storage.users.existing_usernames`)."""
+    rows = session.execute(
+        select(Mention, Customer.last_agent)
+        .join(Author, Mention.author_pk == Author.id)
+        .join(Customer, Author.customer_id == Customer.id)
+        .where(Mention.id.in_(mention_ids), Mention.is_own.is_(False),
+               Mention.assignee.is_(None), Mention.status == domain.Status.NEW.value,
+               Customer.last_agent.is_not(None))
+    ).all()
+    return [(mention, agent) for mention, agent in rows]
+
+
+@dataclass(slots=True)
+class CustomerView:
+    customer_id: int
+    display_name: str | None
+    notes: str
+    tags: list[str]
+    last_agent: str | None
+    accounts: list[tuple[str, str]]  # (platform, handle or name)
+    mentions: list[InboxRow]
+    replies: list[dict[str, Any]]
+
+
+def customer_history(session: Session, customer_id: int, *, limit: int = 50) -> (
+        CustomerView | None):
+    """One person on every platform: their accounts, newest mentions, and the replies the
+    team sent or queued to them. Bounded by `limit` on the (author_pk, created_at) index."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    authors = session.execute(
+        select(Author.id, Author.platform, Author.handle, Author.name)
+        .where(Author.customer_id == customer_id).limit(50)
+    ).all()
+    author_ids = [a[0] for a in authors]
+    mentions: list[InboxRow] = []
+    if author_ids:
+        found = session.execute(
+            select(*INBOX_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
+            .where(Mention.author_pk.in_(author_ids), Mention.is_own.is_(False))
+            .order_by(Mention.created_at.desc()).limit(limit)
+        ).all()
+        mentions = [inbox_row(r) for r in found]
+    replies: list[dict[str, Any]] = []
+    ids = [m.id for m in mentions]
+    if ids:
+        for reply, platform, external_id in session.execute(
+            select(Reply, Mention.platform, Mention.external_id)
+            .join(Mention, Mention.id == Reply.mention_pk)
+            .where(Reply.mention_pk.in_(ids)).order_by(Reply.queued_at.desc()).limit(limit)
+        ).all():
+            replies.append({"to": f"{platform}:{external_id}", "kind": reply.kind,
+                            "state": reply.state, "agent": reply.agent, "text": reply.text,
+                            "at": reply.sent_at or reply.queued_at})
+    return CustomerView(
+        customer_id=customer.id, display_name=customer.display_name, notes=customer.notes or "",
+        tags=list(customer.tags or []), last_agent=customer.last_agent,
+        accounts=[(a[1], f"@{a[2]}" if a[2] else (a[3] or "?")) for a in authors],
+        mentions=mentions, replies=replies,
+    )
+
+
+def save_customer(session: Session, customer_id: int, *, notes: str, tags: Sequence[str],
+                  actor: str) -> None:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise ValueError(f"customer {customer_id} does not exist")
+    customer.notes = notes
+    customer.tags = sorted({t.strip() for t in tags if t.strip()})
+    session.add(AuditEntry(actor=actor, action="customer_notes", target=f"customer:{customer_id}",
+                           details={"tags": customer.tags}))

@@ -1,0 +1,254 @@
+"""Mentions and the threads they belong to: the exactly-once upsert and lookups by ref.
+
+The listener calls `upsert_mentions` and `storage.sources.save_cursor` inside one
+transaction per page, so a cursor is never stored ahead of the data it follows. The upsert
+is keyed on (platform, external_id): a replay after a crash is harmless and every mention
+exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from carewatch import domain
+from storage.customers import upsert_authors
+from storage.models import Author, JSONType, Mention, Thread, UTCDateTime, utcnow
+from storage.statements import chunks, dialect_insert
+from storage.trends import add_to_hourly
+
+
+@dataclass(slots=True)
+class UpsertResult:
+    """What an upsert did: ids of mentions new to the store, and how many were seen again."""
+
+    inserted_ids: list[int] = field(default_factory=list)
+    inserted_refs: list[str] = field(default_factory=list)
+    existing: int = 0
+
+
+def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dict[tuple[str, str],
+                                                                                    int]:
+    """Make sure every thread of the page exists; fill in its root post once it is seen.
+    Returns {(platform, thread external id): thread pk}."""
+    keys = sorted({(m.platform.value, m.thread_id) for m in mentions if m.thread_id})
+    if not keys:
+        return {}
+    threads = Thread.__table__
+    now = utcnow()
+    root_of = {(m.platform.value, m.external_id): m for m in mentions
+               if m.thread_id and m.thread_id == m.external_id}
+
+    def row(platform: str, thread: str) -> dict[str, Any]:
+        root = root_of.get((platform, thread))
+        return {"platform": platform, "external_id": thread, "created_at": now,
+                "root_text": root.text if root else None,
+                "root_author": (root.author.handle or root.author.name) if root else None,
+                "root_url": root.url if root else None,
+                "root_created_at": root.created_at if root else None,
+                "root_is_own": bool(root and root.is_own)}
+
+    session.execute(
+        dialect_insert(session, threads).on_conflict_do_nothing(
+            index_elements=["platform", "external_id"]),
+        [row(p, t) for p, t in keys],
+    )
+    out: dict[tuple[str, str], int] = {}
+    rootless: set[int] = set()
+    for platform in {p for p, _ in keys}:
+        ids = [t for p, t in keys if p == platform]
+        for chunk in chunks(ids):
+            for pk, external_id, has_root in session.execute(
+                select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
+                .where(threads.c.platform == platform, threads.c.external_id.in_(chunk))
+            ):
+                out[(platform, external_id)] = pk
+                if not has_root:
+                    rootless.add(pk)
+    roots = [
+        {"b_id": out[(m.platform.value, m.external_id)], "b_text": m.text,
+         "b_author": m.author.handle or m.author.name, "b_url": m.url,
+         "b_created": m.created_at, "b_own": m.is_own}
+        for m in mentions
+        if m.thread_id == m.external_id and out.get((m.platform.value, m.external_id)) in rootless
+    ]
+    if roots:
+        session.execute(
+            update(threads).where(threads.c.id == bindparam("b_id")).values(
+                root_text=bindparam("b_text"), root_author=bindparam("b_author"),
+                root_url=bindparam("b_url"),
+                root_created_at=bindparam("b_created", type_=UTCDateTime),
+                root_is_own=bindparam("b_own")),
+            roots,
+        )
+    return out
+
+
+def upsert_mentions(
+    session: Session,
+    mentions: Sequence[domain.Mention],
+    *,
+    source_key: str | None = None,
+    brand_author_ids: set[tuple[str, str]] | None = None,
+) -> UpsertResult:
+    """Store a page of mentions exactly once.
+
+    New (platform, external_id) pairs are inserted with their text as received and their
+    scores; ones already stored get their counters, reach and raw payload refreshed, and keep
+    their text, scores and workflow state. Duplicates inside the page collapse to the last.
+    """
+    result = UpsertResult()
+    if not mentions:
+        return result
+    unique: dict[tuple[str, str], domain.Mention] = {}
+    for mention in mentions:
+        unique[(mention.platform.value, mention.external_id)] = mention
+    items = list(unique.values())
+    author_ids = upsert_authors(session, (m.author for m in items), brand_author_ids)
+    thread_ids = _upsert_threads(session, items)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for m in items:
+        score = m.score
+        rows.append({
+            "platform": m.platform.value,
+            "external_id": m.external_id,
+            "source_key": source_key,
+            "thread_pk": thread_ids.get((m.platform.value, m.thread_id)) if m.thread_id else None,
+            "thread_id": m.thread_id,
+            "parent_id": m.parent_id,
+            "author_pk": author_ids.get((m.platform.value, m.author.external_id)),
+            "text": m.text,
+            "created_at": m.created_at,
+            "fetched_at": now,
+            "lang": (score.lang if score and score.lang else m.lang),
+            "url": m.url,
+            "like_count": m.like_count,
+            "reply_count": m.reply_count,
+            "repost_count": m.repost_count,
+            "is_own": m.is_own,
+            "raw": m.raw,
+            "sentiment": score.sentiment if score else None,
+            "sentiment_label": score.sentiment_label.value if score else None,
+            "urgency": score.urgency if score else None,
+            "urgency_reasons": ";".join(score.urgency_reasons) if score else "",
+            "status": domain.Status.CLOSED.value if m.is_own else domain.Status.NEW.value,
+            "updated_at": now,
+        })
+    inserted_keys: set[tuple[str, str]] = set()
+    mentions_table = Mention.__table__
+    stmt = (
+        dialect_insert(session, mentions_table)
+        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+        .returning(mentions_table.c.id, mentions_table.c.platform,
+                   mentions_table.c.external_id)
+    )
+    for pk, platform, external_id in session.execute(stmt, rows):
+        result.inserted_ids.append(pk)
+        result.inserted_refs.append(f"{platform}:{external_id}")
+        inserted_keys.add((platform, external_id))
+    add_to_hourly(session, [r for r in rows if (r["platform"], r["external_id"]) in inserted_keys])
+    seen_again = [
+        {"b_platform": r["platform"], "b_external": r["external_id"],
+         "b_likes": r["like_count"], "b_replies": r["reply_count"],
+         "b_reposts": r["repost_count"], "b_raw": r["raw"], "b_now": now}
+        for r in rows if (r["platform"], r["external_id"]) not in inserted_keys
+    ]
+    result.existing = len(seen_again)
+    if seen_again:
+        table = Mention.__table__
+        session.execute(
+            update(table)
+            .where(table.c.platform == bindparam("b_platform"),
+                   table.c.external_id == bindparam("b_external"))
+            .values(like_count=bindparam("b_likes"), reply_count=bindparam("b_replies"),
+                    repost_count=bindparam("b_reposts"), raw=bindparam("b_raw", type_=JSONType),
+                    fetched_at=bindparam("b_now", type_=UTCDateTime)),
+            seen_again,
+        )
+    return result
+
+
+def mention_by_ref(session: Session, ref: str | domain.MentionRef, *,
+                   with_author: bool = False, lock: bool = False) -> Mention | None:
+    """The stored mention behind `platform:external_id` (a `MentionRef` or its text form),
+    or None; a malformed text raises ValueError.
+
+    `with_author` loads its author in the same statement (callers that build a reply target
+    or fill in a canned reply always need it). `lock` is for queueing a reply: on PostgreSQL
+    the mention row is locked (`FOR UPDATE OF mentions`, so the outer-joined author is not)
+    until the transaction ends, so two agents cannot both pass the one-private-reply rule;
+    SQLite's `BEGIN IMMEDIATE` already serialises writers, so nothing is added there.
+    """
+    if not isinstance(ref, domain.MentionRef):
+        ref = domain.MentionRef.parse(ref)
+    stmt = select(Mention).where(Mention.platform == ref.platform.value,
+                                 Mention.external_id == ref.external_id)
+    if with_author:
+        stmt = stmt.options(joinedload(Mention.author))
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Mention)
+    return session.execute(stmt).unique().scalar_one_or_none()
+
+
+def open_mentions_for_rescore(session: Session, *, after_id: int, since: datetime,
+                              limit: int) -> Sequence[Row[Any]]:
+    """One batch (by ascending id, after `after_id`) of scored customer mentions still waiting
+    (`new`/`assigned`, not the brand's own) created since `since`, with what urgency needs:
+    the stored score, engagement counters and the author's key and reach.
+
+    Keyset paging on the primary key keeps each batch an indexed range, however many rows
+    the periodic re-score walks.
+    """
+    return session.execute(
+        select(Mention.id, Mention.text, Mention.created_at,
+               Mention.sentiment, Mention.sentiment_label, Mention.lang,
+               Mention.urgency, Mention.urgency_reasons, Mention.like_count,
+               Mention.reply_count, Mention.repost_count,
+               Author.platform, Author.external_id, Author.followers)
+        .outerjoin(Author, Author.id == Mention.author_pk)
+        .where(Mention.id > after_id, Mention.is_own.is_(False),
+               Mention.status.in_(domain.OPEN_STATUSES), Mention.created_at >= since,
+               Mention.sentiment.is_not(None))
+        .order_by(Mention.id).limit(limit)
+    ).all()
+
+
+def set_open_urgency(session: Session, updates: Iterable[dict[str, Any]]) -> None:
+    """Store re-scored urgency (`{"id", "urgency", "urgency_reasons"}` each) on mentions that
+    are still open: an agent may have replied or closed one since it was read, and a closed
+    mention must keep the urgency it had when it was handled."""
+    for item in updates:
+        session.execute(
+            update(Mention)
+            .where(Mention.id == item["id"], Mention.status.in_(domain.OPEN_STATUSES))
+            .values(urgency=item["urgency"], urgency_reasons=item["urgency_reasons"]))
+
+
+def count_mentions(session: Session, *, include_own: bool = False) -> int:
+    stmt = select(func.count(Mention.id))
+    if not include_own:
+        stmt = stmt.where(Mention.is_own.is_(False))
+    return int(session.execute(stmt).scalar_one())
+
+
+def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]]) -> set[
+        tuple[str, str]]:
+    """Which of these (platform, external_id) pairs are stored already (e.g. so that only new
+    texts are scored)."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, external_id in platform_ids:
+        by_platform.setdefault(platform, []).append(external_id)
+    found: set[tuple[str, str]] = set()
+    for platform, ids in by_platform.items():
+        for chunk in chunks(ids, 500):
+            found.update((platform, e) for e in session.execute(
+                select(Mention.external_id).where(Mention.platform == platform,
+                                                  Mention.external_id.in_(chunk))
+            ).scalars())
+    return found
