@@ -43,6 +43,8 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
     now = utcnow()
     root_of = {(m.platform.value, m.external_id): m for m in mentions
                if m.thread_id and m.thread_id == m.external_id}
+    # A private conversation holds only private messages, so any of them says what it is.
+    visibility = {(m.platform.value, m.thread_id): m.visibility.value for m in mentions}
 
     def row(platform: str, thread: str) -> dict[str, Any]:
         root = root_of.get((platform, thread))
@@ -51,7 +53,8 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
                 "root_author": (root.author.handle or root.author.name) if root else None,
                 "root_url": root.url if root else None,
                 "root_created_at": root.created_at if root else None,
-                "root_is_own": bool(root and root.is_own)}
+                "root_is_own": bool(root and root.is_own),
+                "visibility": visibility[(platform, thread)]}
 
     session.execute(
         dialect_insert(session, threads).on_conflict_do_nothing(
@@ -132,12 +135,17 @@ def upsert_mentions(
             "reply_count": m.reply_count,
             "repost_count": m.repost_count,
             "is_own": m.is_own,
+            "visibility": m.visibility.value,
+            "is_echo": m.is_echo,
             "raw": m.raw,
             "sentiment": score.sentiment if score else None,
             "sentiment_label": score.sentiment_label.value if score else None,
             "urgency": score.urgency if score else None,
             "urgency_reasons": ";".join(score.urgency_reasons) if score else "",
-            "status": domain.Status.CLOSED.value if m.is_own else domain.Status.NEW.value,
+            # The brand's own items and echoes are never work: they start closed, so no
+            # queue, SLA clock or rescoring ever picks them up.
+            "status": (domain.Status.CLOSED.value if m.is_own or m.is_echo
+                       else domain.Status.NEW.value),
             "updated_at": now,
         })
     inserted_keys: set[tuple[str, str]] = set()

@@ -109,3 +109,24 @@ def test_source_health_marks(migrated_db) -> None:
         assert source.healthy
         assert source.token_state == "ok"
         assert source.last_error
+
+
+def test_private_messages_and_echoes_are_stored_with_their_kind(migrated_db) -> None:
+    from dataclasses import replace
+
+    from carewatch.domain import Visibility
+
+    dm = replace(_mention("m_1", "my bag is lost", author="5001", thread="100-5001"),
+                 visibility=Visibility.PRIVATE, parent_id=None)
+    retweet = replace(_mention("103", "RT @acmeair: news", thread="103"), is_echo=True)
+    with migrated_db.write() as s:
+        upsert_mentions(s, [dm, retweet], source_key="test")
+    with migrated_db.session() as s:
+        rows = {r.external_id: r for r in s.execute(select(MentionRow)).scalars()}
+        assert rows["m_1"].visibility == "private"
+        assert rows["m_1"].status == "new"
+        assert rows["103"].visibility == "public"
+        assert rows["103"].is_echo is True
+        assert rows["103"].status == "closed"  # counted, never queued
+        threads = {t.external_id: t.visibility for t in s.execute(select(Thread)).scalars()}
+        assert threads == {"100-5001": "private", "103": "public"}
