@@ -110,6 +110,18 @@ class MentionRef:
         return f"{self.platform.value}:{self.external_id}"
 
 
+def conversation_key(brand_id: str, customer_id: str) -> str:
+    """The key of the one-to-one private conversation between the brand's account and a
+    customer: both ids in numeric order, joined by `-`.
+
+    For X it is the real `dm_conversation_id`; for Messenger and Instagram Direct it is made
+    the same way from the page (or Instagram account) id and the customer's scoped id, which
+    a webhook event and a poll both carry, so both store a message in the same conversation.
+    """
+    first, second = sorted((str(brand_id), str(customer_id)), key=lambda v: (len(v), v))
+    return f"{first}-{second}"
+
+
 @dataclass(slots=True)
 class Author:
     """A platform account as the platform describes it."""

@@ -46,7 +46,8 @@ def check_text(platform: str, kind: str, text: str | None, *, label: str = "repl
     rule = spec.text_rule(kind)
     length = rule.count(text)
     if length > rule.limit:
-        where = "private message" if kind == ReplyKind.PRIVATE.value else "public reply"
+        where = ("private message" if kind in (ReplyKind.PRIVATE.value, ReplyKind.MESSAGE.value)
+                 else "public reply")
         raise RuleViolation(
             f"the {label} text is {length} characters{rule.how_counted}; a {spec.label} "
             f"{where} allows {rule.limit}")

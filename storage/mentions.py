@@ -260,3 +260,13 @@ def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]
                                                   Mention.external_id.in_(chunk))
             ).scalars())
     return found
+
+
+def last_customer_message_at(session: Session, thread_pk: int) -> datetime | None:
+    """When the customer last wrote in a conversation (the brand's own messages do not
+    count): where a platform's messaging window starts."""
+    latest: datetime | None = session.execute(
+        select(func.max(Mention.created_at))
+        .where(Mention.thread_pk == thread_pk, Mention.is_own.is_(False))
+    ).scalar_one()
+    return latest

@@ -62,6 +62,19 @@ class PrivateChannel:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationRules:
+    """How the brand may write in a private conversation that is already going on.
+
+    `response_window`: how long after the customer's last message a message may be sent
+    (None: no window, as on X). `human_agent_window`: how long a person (never an automatic
+    rule) may still answer with the platform's human-agent tag, where the source allows it.
+    """
+
+    response_window: timedelta | None = None
+    human_agent_window: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FieldRule:
     """A `[[sources]]` key a source kind needs, with the line that says it is missing."""
 
@@ -144,7 +157,7 @@ class PlatformSpec:
     label: str
     #: `listener/sources/<module>.py` and `responders/<module>.py`.
     module: str
-    #: Per reply kind (`public`, `private`, `public_note`).
+    #: Per reply kind (`public`, `private`, `public_note`, `message`).
     texts: Mapping[str, TextRule]
     private: PrivateChannel
     sources: tuple[SourceKind, ...]
@@ -169,6 +182,7 @@ class PlatformSpec:
     #: Link to an item (`{id}`, `{handle}`), where the platform does not send one itself.
     url_format: str | None = None
     url_format_without_handle: str | None = None
+    conversation: ConversationRules = ConversationRules()
 
     def text_rule(self, kind: str) -> TextRule:
         return self.texts[kind]

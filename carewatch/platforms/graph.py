@@ -25,6 +25,7 @@ from carewatch.errors import (
 )
 from carewatch.platforms.base import (
     ApiRoute,
+    ConversationRules,
     FieldRule,
     PlatformSpec,
     PrivateChannel,
@@ -103,13 +104,17 @@ def classify_graph_error(exc: BaseException, who: str,
 #: The one private reply the Graph API allows per comment, within 7 days of it.
 PRIVATE_REPLY = PrivateChannel("private reply", "private replies", one_per="comment",
                                comments_only=True, window=timedelta(days=7))
+#: Messenger and Instagram Direct: 24 h after the customer's last message, or 7 days for a
+#: person's answer with the HUMAN_AGENT tag.
+MESSAGING = ConversationRules(response_window=timedelta(hours=24),
+                              human_agent_window=timedelta(days=7))
 RECONNECT_HINT = ("generate a new page access token for the page (Meta Business Suite or "
                   "Graph API Explorer), set CAREWATCH_FB_PAGE_TOKEN, then restart carewatch")
 
 
 def _texts(public: int, private: int) -> MappingProxyType[str, TextRule]:
     return MappingProxyType({"public": TextRule(public), "public_note": TextRule(public),
-                             "private": TextRule(private)})
+                             "private": TextRule(private), "message": TextRule(private)})
 
 
 FACEBOOK = PlatformSpec(
@@ -130,6 +135,7 @@ FACEBOOK = PlatformSpec(
     api_name="Graph API",
     api_version_setting="graph_api_version",
     handle_format=None,  # Facebook users have no public handle; they are called by name
+    conversation=MESSAGING,
 )
 
 #: The same Graph API, token and rules, with Instagram's limits, sources and @handles.

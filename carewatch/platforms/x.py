@@ -111,7 +111,7 @@ X = PlatformSpec(
     label="X",
     module="x",
     texts=MappingProxyType({"public": _PUBLIC, "public_note": _PUBLIC,
-                            "private": TextRule(10_000)}),
+                            "private": TextRule(10_000), "message": TextRule(10_000)}),
     private=PrivateChannel("direct message", "direct messages", one_per="mention",
                            to_author=True),
     sources=(
