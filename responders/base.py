@@ -7,14 +7,24 @@ never lazy-load from (or hold) a database session.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from carewatch.domain import conversation_key
 from carewatch.errors import PermanentError
+from carewatch.graph_paging import next_page_params
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings
+from responders.window import MessagingWindow
+
+#: How far a platform's clock may be behind ours when comparing a message's time with the
+#: time its reply was queued.
+CLOCK_SKEW = timedelta(minutes=2)
+#: Pages of a conversation to read back at most (the lookup stops at the first older message).
+MESSAGE_LOOKUP_PAGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,9 @@ class MentionInfo:
     author_handle: str | None
     created_at: datetime
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The stored thread (for a private message: its conversation), where the messaging
+    #: window is measured.
+    thread_pk: int | None = None
 
     @property
     def ref(self) -> str:
@@ -48,17 +61,23 @@ class OutboundReply:
     attempts: int
     queued_at: datetime
     known_platform_ids: frozenset[str] = frozenset()
+    #: For a message in a private conversation: the messaging window as it is right before
+    #: this attempt (the platform's messaging type and tag come from it).
+    window: MessagingWindow | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SentRef:
     """The platform's id for what we sent, and where it went. `note` explains a
-    reconciliation (found in the thread, or 'already replied' after an uncertain attempt)."""
+    reconciliation (found in the thread, or 'already replied' after an uncertain attempt).
+    `conversation_ref`: for a move to private, the key of the conversation the message went
+    to, which links the customer's private answers to the case."""
 
     platform_id: str
     target_id: str
     reconciled: bool = False
     note: str | None = None
+    conversation_ref: str | None = None
 
 
 class Unverifiable(Exception):
@@ -76,7 +95,10 @@ class Unverifiable(Exception):
 
 
 class AlreadyReplied(PermanentError):
-    """The platform says this comment already got its one private reply (Graph 10900)."""
+    """The platform says this comment already got its one private reply (Graph 10900).
+    `conversation_ref`: the conversation that reply went to, when the sender knows it."""
+
+    conversation_ref: str | None = None
 
 
 class Sender(Protocol):
@@ -84,6 +106,11 @@ class Sender(Protocol):
 
     Each platform's responder module exposes its class as `SENDER` (found by the name in the
     platform's spec, see `responders.senders`)."""
+
+    #: The `[[sources]]` kind that reads the platform's private conversations, and the source
+    #: key holding the brand's own id in them (one side of every conversation key).
+    conversation_kind: str
+    brand_id_attr: str
 
     def __init__(self, settings: Settings) -> None: ...
 
@@ -131,6 +158,10 @@ class GraphSender:
     token, built on first use (so a responder with nothing for Meta never needs the token)."""
 
     platform = ""
+    conversation_kind = ""
+    brand_id_attr = ""
+    #: The `platform` parameter of `GET /{page-id}/conversations` for this platform.
+    conversation_platform = ""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -143,8 +174,14 @@ class GraphSender:
 
     @classmethod
     def target(cls, kind: str, mention: MentionInfo) -> str:
-        """A private reply answers the comment itself; a public one goes to `public_target`."""
-        return mention.external_id if kind == "private" else cls.public_target(mention)
+        """A private reply answers the comment itself, a message in a conversation goes to the
+        customer who wrote in it (their page- or account-scoped id); a public answer goes to
+        `public_target`."""
+        if kind == "private":
+            return mention.external_id
+        if kind == "message":
+            return mention.author_external_id or ""
+        return cls.public_target(mention)
 
     @property
     def graph(self) -> Any:
@@ -161,15 +198,82 @@ class GraphSender:
                                  f"cannot send as the brand")
         return value
 
-    def private_reply(self, account: str, comment_id: str, text: str) -> SentRef:
-        """The one private reply Facebook and Instagram allow per comment:
-        `POST /{page or account}/messages` with `recipient={"comment_id": ...}` (form fields
-        holding JSON strings, as the Graph API wants them)."""
-        import json
-
-        result = self.graph.request(
+    def _post_message(self, account: str, recipient: dict[str, str], text: str,
+                      **extra: str) -> dict[str, Any]:
+        """`POST /{page or account}/messages` (form fields holding JSON strings, as the Graph
+        API wants them)."""
+        result: dict[str, Any] = self.graph.request(
             f"{self.settings.graph_api_version}/{account}/messages",
-            post_args={"recipient": json.dumps({"comment_id": comment_id}),
-                       "message": json.dumps({"text": text})},
+            post_args={"recipient": json.dumps(recipient),
+                       "message": json.dumps({"text": text}), **extra},
         )
-        return SentRef(str(result.get("message_id") or result.get("id")), comment_id)
+        return result
+
+    def moved_to(self, mention: MentionInfo) -> str | None:
+        """The conversation a private reply to `mention` opens: the brand account's with the
+        commenter (None when either id is unknown)."""
+        brand = source_value(self.settings, mention, self.brand_id_attr)
+        author = mention.author_external_id
+        return conversation_key(brand, author) if brand and author else None
+
+    def private_reply(self, account: str, comment_id: str, text: str) -> SentRef:
+        """The one private reply Facebook and Instagram allow per comment: `recipient=
+        {"comment_id": ...}`. It opens (or continues) the conversation of `account` with the
+        commenter, whose id the answer returns as `recipient_id`."""
+        result = self._post_message(account, {"comment_id": comment_id}, text)
+        recipient = result.get("recipient_id")
+        return SentRef(str(result.get("message_id") or result.get("id")), comment_id,
+                       conversation_ref=conversation_key(account, str(recipient))
+                       if recipient else None)
+
+    def send_message(self, account: str, reply: OutboundReply) -> SentRef:
+        """A message in a conversation that is going on (the Send API): `recipient={"id":
+        customer}` with the messaging type (and tag) of the window right before sending."""
+        window = reply.window
+        if window is None or not window.open or window.messaging_type is None:
+            raise PermanentError(window.reason if window is not None else
+                                 "the messaging window was not checked; nothing was sent")
+        extra = {"messaging_type": window.messaging_type}
+        if window.tag:
+            extra["tag"] = window.tag
+        result = self._post_message(account, {"id": reply.target_id}, reply.text, **extra)
+        return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
+
+    def find_message(self, reply: OutboundReply, mention: MentionInfo, account: str,
+                     brand_ids: set[str]) -> SentRef | None:
+        """Read the conversation back (newest first) for the brand's message with this text,
+        sent since the reply was queued: what an uncertain attempt left behind.
+
+        The conversation is the one stored with the customer's message (`raw[
+        "conversation_id"]`), else looked up by the customer's id."""
+        version = self.settings.graph_api_version
+        conversation = (mention.raw or {}).get("conversation_id")
+        if not conversation:
+            found = self.graph.request(f"{version}/{account}/conversations", args={
+                "platform": self.conversation_platform,
+                "user_id": reply.target_id, "fields": "id"})
+            items = found.get("data") or []
+            if not items:
+                return None
+            conversation = items[0]["id"]
+        oldest = reply.queued_at - CLOCK_SKEW
+        params: dict[str, Any] | None = {"fields": "id,message,from,created_time",
+                                         "limit": 100}
+        for _ in range(MESSAGE_LOOKUP_PAGES):
+            if params is None:
+                return None
+            page = self.graph.request(f"{version}/{conversation}/messages", args=dict(params))
+            for item in page.get("data") or []:
+                created = item.get("created_time")
+                if created and datetime.fromisoformat(created) < oldest:
+                    return None  # older than the reply: the rest are older still
+                mid = str(item.get("id"))
+                if mid in reply.known_platform_ids:
+                    continue
+                if str((item.get("from") or {}).get("id")) not in brand_ids:
+                    continue
+                if same_text(str(item.get("message") or ""), reply.text):
+                    return SentRef(mid, reply.target_id, reconciled=True,
+                                   note="found in the conversation after an uncertain attempt")
+            params = next_page_params(page, params)
+        return None

@@ -1,10 +1,13 @@
-"""Facebook: comment replies (`POST /{comment-id}/comments`) and private replies
-(`POST /{page-id}/messages` with `recipient={"comment_id": ...}`), through facebook-sdk.
+"""Facebook: comment replies (`POST /{comment-id}/comments`), private replies (`POST
+/{page-id}/messages` with `recipient={"comment_id": ...}`) and Messenger messages in a
+conversation that is going on (the same call with `recipient={"id": PSID}` and the window's
+`messaging_type`/`tag`), through facebook-sdk.
 
 Facebook nests comments one level deep, so a reply to a reply goes to the top-level comment.
 Reconciliation: a public reply is looked up among the target's comments, from the page, with
-the same text. Sent private replies cannot be read back; a resend after an uncertain attempt
-is answered with code 10900 ("already replied"), which the outbox records as sent.
+the same text; a Messenger message in the conversation's messages. Sent private replies
+cannot be read back; a resend after an uncertain attempt is answered with code 10900
+("already replied"), which the outbox records as sent.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import facebook
 
+from carewatch.domain import ReplyKind
 from carewatch.errors import PermanentError
 from carewatch.graph_paging import next_page_params
 from carewatch.retry import classify
@@ -28,6 +32,7 @@ from responders.base import (
 )
 
 PUBLIC_KINDS = ("public", "public_note")
+MESSAGE = ReplyKind.MESSAGE.value
 MAX_PAGES = 10
 
 
@@ -49,8 +54,11 @@ def is_post(mention: MentionInfo) -> bool:
     return bool(mention.thread_id) and mention.thread_id == mention.external_id
 
 
-def graph_error(exc: BaseException, *, platform: str, account: str = "") -> Exception:
-    """Graph errors in words an agent understands, with the permanent ones named."""
+def graph_error(exc: BaseException, *, platform: str, account: str = "", kind: str = "",
+                conversation_ref: str | None = None) -> Exception:
+    """Graph errors in words an agent understands, with the permanent ones named. `kind`:
+    the reply kind sent (a closed window means something else for a message than for a
+    private reply); `conversation_ref`: where a private reply that was already sent went."""
     if isinstance(exc, facebook.GraphAPIError):
         result = getattr(exc, "result", None)
         err = result.get("error", {}) if isinstance(result, dict) else {}
@@ -58,9 +66,16 @@ def graph_error(exc: BaseException, *, platform: str, account: str = "") -> Exce
         subcode = err.get("error_subcode")
         message = str(err.get("message") or exc)
         if code == 10900:
-            return AlreadyReplied(
+            already = AlreadyReplied(
                 "this comment already got its one private reply (Graph 10900); "
                 "continue in the conversation the customer opened", code=10900)
+            already.conversation_ref = conversation_ref
+            return already
+        if (code == 10 or subcode == 2018278) and kind == MESSAGE:
+            return PermanentError(
+                f"{platform} refused the message: the messaging window of this conversation "
+                "is closed (Graph 10/2018278); nothing was sent, and the brand can write "
+                "again once the customer does", code=code)
         if code == 10 or subcode == 2018278:
             return PermanentError(
                 "the window for a private reply has passed (comments older than 7 days "
@@ -89,6 +104,9 @@ class FacebookSender(GraphSender):
     """Answers as the page whose token is configured."""
 
     platform = "facebook"
+    conversation_kind = "messenger"
+    brand_id_attr = "page_id"
+    conversation_platform = "messenger"
 
     public_target = staticmethod(public_target)
 
@@ -100,16 +118,24 @@ class FacebookSender(GraphSender):
             if reply.kind in PUBLIC_KINDS:
                 result = self.graph.put_object(reply.target_id, "comments", message=reply.text)
                 return SentRef(str(result["id"]), reply.target_id)
+            if reply.kind == MESSAGE:
+                return self.send_message(self.page_id(mention), reply)
             return self.private_reply(self.page_id(mention), reply.target_id, reply.text)
         except (PermanentError, AlreadyReplied):
             raise
         except Exception as exc:
-            raise graph_error(exc, platform="Facebook") from exc
+            raise graph_error(exc, platform="Facebook", kind=reply.kind,
+                              conversation_ref=self.moved_to(mention)) from exc
 
     def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
-        if reply.kind not in PUBLIC_KINDS:
+        if reply.kind == "private":
             raise Unverifiable("the Graph API cannot read back sent private replies")
         page = self.page_id(mention)
+        if reply.kind == MESSAGE:
+            try:
+                return self.find_message(reply, mention, page, {page})
+            except Exception as exc:
+                raise graph_error(exc, platform="Facebook") from exc
         try:
             items = list(iter_edge(self.graph, self.settings.graph_api_version,
                                    reply.target_id, "comments",

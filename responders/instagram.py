@@ -1,11 +1,14 @@
-"""Instagram: comment replies (`POST /{ig-comment-id}/replies`) and private replies
-(`POST /{ig-user-id}/messages` with `recipient={"comment_id": ...}`), through facebook-sdk.
+"""Instagram: comment replies (`POST /{ig-comment-id}/replies`), private replies
+(`POST /{ig-user-id}/messages` with `recipient={"comment_id": ...}`) and Instagram Direct
+messages in a conversation that is going on (`POST /{page-id}/messages` through the linked
+page, `recipient={"id": IGSID}`), through facebook-sdk.
 
 Only top-level comments take replies, so a reply to a reply goes to its top-level comment;
 a comment on media the brand is tagged in is answered the same way, and the media itself
 (when the mention is the media) with `POST /{ig-media-id}/comments`. Reconciliation reads the
-comment's replies and matches the brand's account and the text; private replies behave like
-Facebook's (no read-back, 10900 on a resend).
+comment's replies and matches the brand's account and the text, a Direct message the
+conversation's messages; private replies behave like Facebook's (no read-back, 10900 on a
+resend).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from responders.base import (
     same_text,
     source_value,
 )
-from responders.facebook import PUBLIC_KINDS, graph_error, is_post, iter_edge
+from responders.facebook import MESSAGE, PUBLIC_KINDS, graph_error, is_post, iter_edge
 
 
 def public_target(mention: MentionInfo) -> str:
@@ -39,6 +42,9 @@ class InstagramSender(GraphSender):
     """Answers as the Instagram professional account linked to the page token."""
 
     platform = "instagram"
+    conversation_kind = "direct"
+    brand_id_attr = "ig_user_id"
+    conversation_platform = "instagram"
 
     public_target = staticmethod(public_target)
 
@@ -55,6 +61,8 @@ class InstagramSender(GraphSender):
                 result = self.graph.put_object(reply.target_id, self._edge(reply, mention),
                                                message=reply.text)
                 return SentRef(str(result["id"]), reply.target_id)
+            if reply.kind == MESSAGE:
+                return self.send_message(self._message_account(mention), reply)
             account = source_value(self.settings, mention, "ig_user_id") or source_value(
                 self.settings, mention, "page_id")
             if not account:
@@ -64,12 +72,24 @@ class InstagramSender(GraphSender):
         except (PermanentError, AlreadyReplied):
             raise
         except Exception as exc:
-            raise graph_error(exc, platform="Instagram") from exc
+            raise graph_error(exc, platform="Instagram", kind=reply.kind,
+                              conversation_ref=self.moved_to(mention)) from exc
+
+    def _message_account(self, mention: MentionInfo) -> str:
+        """Direct messages go through the linked page; the account itself where no page id
+        is configured for Instagram."""
+        return source_value(self.settings, mention, "page_id") or self.account_id(mention)
 
     def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
-        if reply.kind not in PUBLIC_KINDS:
+        if reply.kind == "private":
             raise Unverifiable("the Graph API cannot read back sent private replies")
         account = self.account_id(mention)
+        if reply.kind == MESSAGE:
+            try:
+                return self.find_message(reply, mention, self._message_account(mention),
+                                         {account})
+            except Exception as exc:
+                raise graph_error(exc, platform="Instagram") from exc
         handles = {h.lower() for h in self.settings.brand.handles}
         try:
             items = list(iter_edge(self.graph, self.settings.graph_api_version,

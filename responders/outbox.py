@@ -12,6 +12,12 @@ The sequence for one reply, and why each step is where it is:
    after a crash, `attempts > 0` is what forces step 2 on the next run.
 4. **Send**, then **record** in ONE transaction: the platform's id, `sent`, the mention's
    status (`replied` / `private`) and `first_response_at`, `Customer.last_agent`, audit rows.
+   A move to private also records the conversation it went to (`conversation_ref`); a
+   message in a private conversation answers every open item of the customer in it.
+
+A message in a private conversation is checked against the conversation's messaging window
+right before each attempt: the window gives the platform's messaging type and tag, and a
+window that closed while the message was queued fails it with the window's reason, unsent.
 
 Where step 2 cannot look (the Graph API cannot read back private replies), the resend is
 safe because the platform refuses a second private reply on a comment with code 10900, which
@@ -37,8 +43,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
 
 from carewatch.domain import ReplyKind, ReplyState, Status
 from carewatch.errors import (
@@ -62,6 +70,7 @@ from responders.base import (
     SentRef,
     Unverifiable,
 )
+from responders.conversation import conversation_window
 from responders.queue import mention_info
 from responders.senders import default_senders
 from storage import outbox as q
@@ -220,6 +229,12 @@ class Outbox:
                 done = self._reconcile(claim, reply, mention, sender, outcome, doubt)
                 if done is not None:
                     return done
+            if reply.kind == ReplyKind.MESSAGE.value:
+                with self.db.session() as session:
+                    window = conversation_window(session, self.settings, mention, self.clock())
+                if not window.open:
+                    return self._fail(reply, outcome, window.reason)
+                reply = replace(reply, window=window)
             tries += 1
             with self.db.write() as session:
                 if not q.begin_attempt(session, claim, now=self.clock(), lease=self.lease):
@@ -232,7 +247,8 @@ class Outbox:
                     return self._record_sent(reply, mention, outcome, SentRef(
                         "", reply.target_id, reconciled=True,
                         note="an earlier attempt had reached the platform: it answered "
-                             "'already replied' (Graph 10900)"))
+                             "'already replied' (Graph 10900)",
+                        conversation_ref=exc.conversation_ref))
                 return self._fail(reply, outcome, str(exc))
             except MissingCredentials as exc:
                 return self._fail(reply, outcome, str(exc))
@@ -282,7 +298,8 @@ class Outbox:
             if exc.blind_resend or doubt == "server_error":
                 return None  # e.g. Graph private replies: a resend is refused with 10900
             spec = spec_for(mention.platform)
-            what = spec.private.name if reply.kind == ReplyKind.PRIVATE.value else "reply"
+            what = {ReplyKind.PRIVATE.value: spec.private.name,
+                    ReplyKind.MESSAGE.value: "message"}.get(reply.kind, "reply")
             why = ("the responder stopped while sending it" if doubt == "crash"
                    else f"{spec.label} did not answer in time")
             who = spec.format_handle(mention.author_handle or mention.author_external_id or "")
@@ -352,34 +369,49 @@ class Outbox:
             row.lease_until = None
             row.next_attempt_at = None
             row.last_error = ref.note
+            row.conversation_ref = ref.conversation_ref or row.conversation_ref
             agent = row.agent or "responder"
             target = session.get(Mention, row.mention_pk)
             assert target is not None
-            new_status = (Status.PRIVATE if row.kind == ReplyKind.PRIVATE.value
-                          else Status.REPLIED).value
-            keep = {Status.CLOSED.value} | (
-                {Status.PRIVATE.value} if new_status == Status.REPLIED.value else set())
-            if target.status not in keep and target.status != new_status:
-                audit(session, agent, "status_changed", mention.ref, at=now,
-                      old=target.status, new=new_status, reason=f"reply #{row.id} sent")
-                target.status = new_status
-            if target.first_response_at is None:
-                target.first_response_at = now
-            if target.assignee is None and row.agent:
-                target.assignee = row.agent
-                audit(session, agent, "assigned", mention.ref, at=now, assignee=row.agent,
-                      reason="replied")
-            target.updated_at = now
+            answered = [target]
+            if row.kind == ReplyKind.MESSAGE.value and target.thread_pk is not None:
+                answered += [item for item in q.open_items_in_conversation(
+                    session, target.thread_pk, before=now) if item.id != target.id]
+            for item in answered:
+                _mark_answered(session, item, row, now)
             if target.author is not None and target.author.customer_id is not None:
                 customer = session.get(Customer, target.author.customer_id)
                 if customer is not None and row.agent:
                     customer.last_agent = row.agent
             audit(session, agent, "reply_sent", mention.ref, at=now, reply_id=row.id,
                   kind=row.kind, platform_id=row.platform_id, target_id=row.target_id,
-                  reconciled=ref.reconciled or None, note=ref.note)
+                  reconciled=ref.reconciled or None, note=ref.note,
+                  conversation_ref=row.conversation_ref)
         outcome.result, outcome.platform_id = "sent", ref.platform_id or None
         outcome.message = ref.note or ""
         return outcome
+
+
+def _mark_answered(session: Session, item: Mention, row: Reply, now: datetime) -> None:
+    """What a sent reply does to an item it answers: its status (`private` for a move to
+    private, else `replied`; a closed item stays closed), the first response time, and the
+    sending agent as assignee when nobody was on it; each change audited."""
+    agent = row.agent or "responder"
+    ref = f"{item.platform}:{item.external_id}"
+    new_status = (Status.PRIVATE if row.kind == ReplyKind.PRIVATE.value
+                  else Status.REPLIED).value
+    keep = {Status.CLOSED.value} | (
+        {Status.PRIVATE.value} if new_status == Status.REPLIED.value else set())
+    if item.status not in keep and item.status != new_status:
+        audit(session, agent, "status_changed", ref, at=now, old=item.status, new=new_status,
+              reason=f"reply #{row.id} sent")
+        item.status = new_status
+    if item.first_response_at is None:
+        item.first_response_at = now
+    if item.assignee is None and row.agent:
+        item.assignee = row.agent
+        audit(session, agent, "assigned", ref, at=now, assignee=row.agent, reason="replied")
+    item.updated_at = now
 
 
 def run_due(db: Database, settings: Settings, *, now: datetime | None = None, limit: int = 50,

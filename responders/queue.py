@@ -8,6 +8,10 @@ running the same command twice queues two replies (the rules still refuse a seco
 reply on one comment). A reply, once queued, is sent at most once, whatever crashes. A caller
 that may repeat a submission by accident (a double click, a retried HTTP request) passes the
 same `client_key` and gets the already queued rows back instead of new ones.
+
+The item decides the channel: an answer to a public mention is a public reply; an answer to
+a private message is a message in its conversation (`ReplyKind.MESSAGE`), checked against the
+conversation's messaging window before it is queued and again right before it is sent.
 """
 
 from __future__ import annotations
@@ -16,23 +20,28 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
+from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role, Visibility
 from carewatch.log import get_logger
 from carewatch.settings import Settings
 from responders.audit import audit
 from responders.base import MentionInfo
+from responders.conversation import conversation_window
 from responders.rules import (
     RuleViolation,
     check_assignment,
     check_mention,
     check_private,
+    check_public,
     check_text,
+    check_window,
     parse_ref,
 )
 from responders.senders import sender_class
+from responders.window import MessagingWindow
 from storage.db import Database
 from storage.mentions import mention_by_ref
 from storage.models import Mention, Reply, utcnow
@@ -71,7 +80,28 @@ def mention_info(mention: Mention) -> MentionInfo:
         author_external_id=author.external_id if author else None,
         author_handle=author.handle if author else None,
         created_at=mention.created_at, raw=dict(mention.raw or {}),
+        thread_pk=mention.thread_pk,
     )
+
+
+def reply_kind(mention: Mention) -> str:
+    """How an answer to `mention` goes out: a message in the conversation of a private
+    message, else a public reply."""
+    return (ReplyKind.MESSAGE if mention.visibility == Visibility.PRIVATE.value
+            else ReplyKind.PUBLIC).value
+
+
+def message_window(db: Database, settings: Settings, ref: MentionRef | str, *,
+                   now: datetime | None = None) -> MessagingWindow | None:
+    """The messaging window an answer to the private message `ref` would be sent in now
+    (open or not, time left, the reason in one line); None for a public mention.
+    RuleViolation for an unknown or malformed ref."""
+    parsed = parse_ref(ref)
+    with db.session() as session:
+        mention = check_mention(mention_by_ref(session, parsed, with_author=True), parsed)
+        if reply_kind(mention) != ReplyKind.MESSAGE.value:
+            return None
+        return conversation_window(session, settings, mention_info(mention), now or utcnow())
 
 
 def target_for(kind: str, mention: Mention) -> str:
@@ -107,13 +137,17 @@ def _queue(db: Database, settings: Settings, ref: MentionRef | str,
                 return found
         mention = check_mention(_load_mention(session, parsed), parsed)
         check_assignment(mention, parsed, actor.name, actor.role)
+        now = utcnow()
+        if reply_kind(mention) == ReplyKind.MESSAGE.value:
+            items = _in_conversation(parsed, items)
+            check_window(parsed, conversation_window(session, settings,
+                                                     mention_info(mention), now))
         texts = [check_text(mention.platform, kind, text, label=label)
                  for kind, text, label in items]
         if any(kind == ReplyKind.PRIVATE.value for kind, _, _ in items):
             check_private(mention, parsed, replies_for_mention(session, mention.id))
         state = (ReplyState.PENDING_APPROVAL if actor.needs_approval
                  else ReplyState.QUEUED).value
-        now = utcnow()
         rows: list[Reply] = []
         for (kind, _, _), text, key in zip(items, texts, keys, strict=True):
             target = target_for(kind, mention)
@@ -135,13 +169,23 @@ def _queue(db: Database, settings: Settings, ref: MentionRef | str,
     return ids
 
 
+def _in_conversation(ref: MentionRef, items: Sequence[tuple[str, str | None, str]]
+                     ) -> list[tuple[str, str | None, str]]:
+    """The answers to a private message: each goes into its conversation as a message;
+    moving it private (a private message, a public note) makes no sense there."""
+    check_public(ref, [kind for kind, _, _ in items])
+    return [(ReplyKind.MESSAGE.value, text, "message") for _, text, _ in items]
+
+
 def queue_reply(db: Database, settings: Settings, ref: MentionRef | str, text: str, *,
                 agent: str, role: Role | str | None = None,
                 client_key: str | None = None) -> list[int]:
-    """Queue a public reply to the mention; returns the new reply id in a list.
+    """Queue the answer to the mention; returns the new reply id in a list. A public mention
+    gets a public reply; a private message gets a message in its conversation (`message`).
 
     Raises RuleViolation (one line) for empty or over-long text, an unknown or malformed
-    mention, the brand's own post, or a mention assigned to someone else.
+    mention, the brand's own post, a mention assigned to someone else, or a private
+    conversation whose messaging window is closed (the window's reason).
     """
     return _queue(db, settings, ref, [(ReplyKind.PUBLIC.value, text, "reply")],
                   agent=agent, role=role, client_key=client_key)
@@ -154,7 +198,8 @@ def queue_move_private(db: Database, settings: Settings, ref: MentionRef | str, 
     """Queue a private message to the mention's author (X: a direct message; Facebook and
     Instagram: a private reply to the comment) and, with `public_note`, a short public reply
     in the thread. The note is sent only after the private message went out (a note saying
-    "we've sent you a message" must not appear when the message failed)."""
+    "we've sent you a message" must not appear when the message failed). A private message
+    is refused (RuleViolation): it is already in a private conversation."""
     items: list[tuple[str, str | None, str]] = [(ReplyKind.PRIVATE.value, text, "private")]
     if public_note is not None:
         items.append((ReplyKind.PUBLIC_NOTE.value, public_note, "public note"))

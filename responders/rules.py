@@ -7,10 +7,12 @@ these too; the outbox still maps their refusals to clear reasons.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
 from carewatch.platforms import spec_for
+from responders.window import MessagingWindow
 from storage.models import Mention, Reply, utcnow
 
 MANAGER_ROLES = {Role.MANAGER.value, Role.ADMIN.value}
@@ -97,3 +99,17 @@ def check_private(mention: Mention, ref: MentionRef, existing: list[Reply],
         raise RuleViolation(
             f"{ref} is {age.days} days old: {spec.label} allows a {channel.name} only within "
             f"{channel.window.days} days of the comment; answer publicly instead")
+
+
+def check_public(ref: MentionRef, kinds: Sequence[str]) -> None:
+    """A private message is answered in its conversation; it cannot be moved private."""
+    if any(kind in (ReplyKind.PRIVATE.value, ReplyKind.PUBLIC_NOTE.value) for kind in kinds):
+        raise RuleViolation(
+            f"{ref} is a private message already; answer it in its conversation with "
+            "'reply' instead")
+
+
+def check_window(ref: MentionRef, window: MessagingWindow) -> None:
+    """A message in a private conversation only while the platform's window is open."""
+    if not window.open:
+        raise RuleViolation(f"{ref}: {window.reason}")

@@ -1,12 +1,15 @@
-"""X: public replies (`POST /2/tweets`) and direct messages (`POST /2/dm_conversations/with/
-:participant_id/messages`), through tweepy with OAuth 1.0a user context.
+"""X: public replies (`POST /2/tweets`), direct messages that move a case private (`POST
+/2/dm_conversations/with/:participant_id/messages`) and messages in a DM conversation that
+is going on (`POST /2/dm_conversations/:dm_conversation_id/messages`), through tweepy with
+OAuth 1.0a user context. X DMs have no messaging window.
 
 Reconciliation: a public reply is looked up with recent search, `conversation_id:<id>
 from:<brand>`, matching the tweet it answers and the text. A direct message is looked up in
-the 1-1 conversation's events (`GET /2/dm_conversations/with/:participant_id/dm_events`,
-newest first): a `MessageCreate` the brand sent with the same text, created after the reply
-was queued, is the earlier attempt's DM, so after a 5xx, a timeout or a crash a DM is looked
-up before it is resent and goes out exactly once, like a public reply.
+the 1-1 conversation's events (`GET /2/dm_conversations/with/:participant_id/dm_events`, or
+`/2/dm_conversations/:dm_conversation_id/dm_events`, newest first): a `MessageCreate` the
+brand sent with the same text, created after the reply was queued, is the earlier attempt's
+DM, so after a 5xx, a timeout or a crash a DM is looked up before it is resent and goes out
+exactly once, like a public reply.
 
 Residual risk: an app without DM read access (X answers the lookup 403/404) cannot check,
 so `find_existing` raises `Unverifiable` and the outbox fails such a DM with a reason rather
@@ -21,23 +24,31 @@ from typing import Any
 
 import tweepy
 
+from carewatch.domain import ReplyKind
 from carewatch.errors import PermanentError
 from carewatch.platforms.x import X
 from carewatch.retry import classify
 from carewatch.settings import Settings
-from responders.base import MentionInfo, OutboundReply, SentRef, Unverifiable, same_text
+from responders.base import (
+    CLOCK_SKEW,
+    MESSAGE_LOOKUP_PAGES,
+    MentionInfo,
+    OutboundReply,
+    SentRef,
+    Unverifiable,
+    same_text,
+)
 
 PUBLIC_KINDS = ("public", "public_note")
-#: How far X's clock may be behind ours when comparing a DM's time with `queued_at`.
-DM_CLOCK_SKEW = timedelta(minutes=2)
-#: Pages of 100 DM events to read back at most (the lookup stops at the first older event).
-DM_LOOKUP_PAGES = 5
+MESSAGE = ReplyKind.MESSAGE.value
 
 
 class XSender:
     """Sends as the brand account whose user-context keys are configured."""
 
     platform = "x"
+    conversation_kind = "dms"
+    brand_id_attr = "user_id"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -51,9 +62,13 @@ class XSender:
 
     @staticmethod
     def target(kind: str, mention: MentionInfo) -> str:
-        """A direct message goes to the author's account; a reply to the tweet itself."""
+        """A direct message goes to the author's account, a message in a DM conversation to
+        the conversation (its id is the thread of the customer's message); a reply to the
+        tweet itself."""
         if kind == "private":
             return mention.author_external_id or ""
+        if kind == MESSAGE:
+            return mention.thread_id or ""
         return mention.external_id
 
     def _brand(self) -> str:
@@ -73,11 +88,12 @@ class XSender:
                                                 in_reply_to_tweet_id=reply.target_id,
                                                 user_auth=True)
                 return SentRef(str(resp.data["id"]), reply.target_id)
-            resp = self.client.create_direct_message(participant_id=reply.target_id,
+            resp = self.client.create_direct_message(**self._dm_where(reply),
                                                      text=reply.text, user_auth=True)
-            return SentRef(str(resp.data["dm_event_id"]), reply.target_id)
+            return SentRef(str(resp.data["dm_event_id"]), reply.target_id,
+                           conversation_ref=str(resp.data["dm_conversation_id"]))
         except tweepy.Forbidden as exc:
-            if reply.kind == "private":
+            if reply.kind != "public":
                 who = f"@{mention.author_handle}" if mention.author_handle else "this user"
                 raise PermanentError(
                     f"{who} does not accept direct messages from the brand (X 403); "
@@ -95,7 +111,15 @@ class XSender:
     def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
         if reply.kind in PUBLIC_KINDS:
             return self._find_tweet(reply, mention)
-        return self._find_dm(reply)
+        return self._find_dm(reply, mention)
+
+    @staticmethod
+    def _dm_where(reply: OutboundReply) -> dict[str, str]:
+        """Where a DM goes, as tweepy names it: the conversation of a message, else the
+        customer (X opens or continues the one-to-one conversation)."""
+        if reply.kind == MESSAGE:
+            return {"dm_conversation_id": reply.target_id}
+        return {"participant_id": reply.target_id}
 
     def _find_tweet(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
         conversation = mention.thread_id or reply.target_id
@@ -119,19 +143,19 @@ class XSender:
                                note="found in the conversation after an uncertain attempt")
         return None
 
-    def _find_dm(self, reply: OutboundReply) -> SentRef | None:
+    def _find_dm(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
         """The brand's DM to the customer with this text, sent since the reply was queued.
 
         Events come newest first, so paging stops at the first event older than the reply
         (minus clock skew): nothing before it can be an attempt of this reply.
         """
-        participant = reply.target_id
-        oldest = reply.queued_at - DM_CLOCK_SKEW
+        customer = mention.author_external_id or reply.target_id
+        oldest = reply.queued_at - CLOCK_SKEW
         token: str | None = None
-        for _ in range(DM_LOOKUP_PAGES):
+        for _ in range(MESSAGE_LOOKUP_PAGES):
             try:
                 resp = self.client.get_direct_message_events(
-                    participant_id=participant, event_types="MessageCreate",
+                    **self._dm_where(reply), event_types="MessageCreate",
                     dm_event_fields=["id", "text", "event_type", "created_at", "sender_id",
                                      "dm_conversation_id"],
                     max_results=100, pagination_token=token, user_auth=True,
@@ -151,12 +175,14 @@ class XSender:
                     continue  # another reply's DM (same canned text, say)
                 if (_get(event, "event_type") or "MessageCreate") != "MessageCreate":
                     continue
-                if str(_get(event, "sender_id") or "") == participant:
+                if str(_get(event, "sender_id") or "") == customer:
                     continue  # the customer's message, not ours
                 if same_text(str(_get(event, "text") or ""), reply.text):
-                    return SentRef(eid, participant, reconciled=True,
+                    conversation = _get(event, "dm_conversation_id")
+                    return SentRef(eid, reply.target_id, reconciled=True,
                                    note="found in the DM conversation after an uncertain "
-                                        "attempt")
+                                        "attempt",
+                                   conversation_ref=str(conversation) if conversation else None)
             token = (resp.meta or {}).get("next_token")
             if not token:
                 return None

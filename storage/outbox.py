@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from carewatch.domain import ReplyState
+from carewatch.domain import OPEN_STATUSES, ReplyState
 from storage.models import Mention, Reply
 
 QUEUED = ReplyState.QUEUED.value
@@ -216,3 +216,14 @@ def sibling(session: Session, reply: Reply, kind: str) -> Reply | None:
     return session.execute(
         select(Reply).where(Reply.idempotency_key == f"{group}:{kind}")
     ).scalar_one_or_none()
+
+
+def open_items_in_conversation(session: Session, thread_pk: int, *,
+                               before: datetime) -> list[Mention]:
+    """The customer's items still waiting in a conversation, written up to `before`: a
+    message the brand sends there answers every one of them."""
+    return list(session.execute(
+        select(Mention).where(Mention.thread_pk == thread_pk, Mention.is_own.is_(False),
+                              Mention.status.in_(OPEN_STATUSES), Mention.created_at <= before)
+        .order_by(Mention.id)
+    ).scalars())
