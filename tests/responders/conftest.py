@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from storage.migrate import upgrade
 
 BRAND_X_ID = "1500000000000000000"
 X_SOURCE = f"x:mentions:{BRAND_X_ID}"
+X_DMS_SOURCE = f"x:dms:{BRAND_X_ID}"
 FB_SOURCE = f"facebook:page:{FB_PAGE_ID}"
 IG_SOURCE = f"instagram:media:{IG_USER_ID}"
 
@@ -148,6 +149,46 @@ class Stand:
             thread_id=made["media_id"], parent_id=made["parent_id"] or made["media_id"],
             raw={"id": made["id"], "text": text, "parent_id": made["parent_id"]})
         self.add([mention], IG_SOURCE)
+        return mention
+
+    # ----- private messages that exist in the sandbox
+    def dm(self, text: str = "my bag is still missing", *, username: str = "jane",
+           ago: float = 0.0) -> domain.Mention:
+        """A customer's X direct message to the brand, stored as the DM listener would."""
+        made = self.ctl.add_dm(text, {"username": username, "name": username.title()},
+                               ago=ago or None)
+        mention = domain.Mention(
+            platform=domain.Platform.X, external_id=made["id"], text=text,
+            created_at=datetime.now(UTC) - timedelta(seconds=ago),
+            author=domain.Author(domain.Platform.X, made["sender_id"], username,
+                                 username.title()),
+            thread_id=made["dm_conversation_id"], visibility=domain.Visibility.PRIVATE,
+            raw={"id": made["id"], "text": text,
+                 "dm_conversation_id": made["dm_conversation_id"]})
+        self.add([mention], X_DMS_SOURCE)
+        return mention
+
+    def message(self, platform: domain.Platform, text: str = "Where is my refund?", *,
+                customer: str = "dora", ago: float = 0.0,
+                keep_conversation_id: bool = True) -> domain.Mention:
+        """A customer's Messenger or Instagram Direct message, stored as the listener would
+        (`keep_conversation_id=False`: without the Graph conversation id in `raw`)."""
+        facebook = platform == domain.Platform.FACEBOOK
+        person = {"name": customer.title()} if facebook else {"username": customer}
+        made = self.ctl.add_message("messenger" if facebook else "instagram", text, person,
+                                    ago=ago or None)
+        brand = FB_PAGE_ID if facebook else IG_USER_ID
+        raw: dict[str, Any] = {"id": made["id"], "message": text}
+        if keep_conversation_id:
+            raw["conversation_id"] = made["conversation_id"]
+        mention = domain.Mention(
+            platform=platform, external_id=made["id"], text=text,
+            created_at=datetime.now(UTC) - timedelta(seconds=ago),
+            author=domain.Author(platform, made["sender_id"], None if facebook else customer,
+                                 customer.title()),
+            thread_id=domain.conversation_key(brand, made["sender_id"]),
+            visibility=domain.Visibility.PRIVATE, raw=raw)
+        self.add([mention], FB_SOURCE if facebook else IG_SOURCE)
         return mention
 
 
