@@ -230,9 +230,9 @@ class GraphSender:
         """A message in a conversation that is going on (the Send API): `recipient={"id":
         customer}` with the messaging type (and tag) of the window right before sending."""
         window = reply.window
-        if window is None or not window.open or window.messaging_type is None:
-            raise PermanentError(window.reason if window is not None else
-                                 "the messaging window was not checked; nothing was sent")
+        if window is None or window.messaging_type is None:
+            raise PermanentError("no messaging window was worked out for this message; "
+                                 "nothing was sent")
         extra = {"messaging_type": window.messaging_type}
         if window.tag:
             extra["tag"] = window.tag

@@ -1,7 +1,8 @@
 """`carewatch respond | reply | move-private | assign | approve | reject | approvals | canned`.
 
 `reply` and `move-private` only queue (rules checked first, one line and exit 2 when one is
-broken); `respond` sends what is queued. `--as USER` names the agent (default `$USER`, else
+broken); `respond` sends what is queued. `reply` on a private message queues a message in its
+conversation (the messaging window must be open). `--as USER` names the agent (default `$USER`, else
 `cli`); their role and approval flag come from the users table.
 """
 
@@ -39,15 +40,17 @@ def _actor(value: str | None) -> str:
         return "cli"
 
 
-def _print_queued(ids: list[int], what: str, ref: str, db: Any) -> None:
+def _print_queued(ids: list[int], ref: str, db: Any) -> None:
+    """One line per queued reply, naming its kind (public, message, private, public note)."""
     from storage.models import Reply
 
     with db.session() as session:
-        states = {r.id: r.state for r in (session.get(Reply, i) for i in ids) if r}
+        rows = {r.id: (r.kind, r.state) for r in (session.get(Reply, i) for i in ids) if r}
     for reply_id in ids:
-        state = states.get(reply_id, "queued")
+        kind, state = rows[reply_id]
         suffix = " (waiting for a manager's approval)" if state == "pending_approval" else ""
-        print(f"queued reply #{reply_id} ({what}) to {ref}{suffix}", file=sys.stderr)
+        print(f"queued reply #{reply_id} ({kind.replace('_', ' ')}) to {ref}{suffix}",
+              file=sys.stderr)
 
 
 @app.command("reply")
@@ -59,11 +62,12 @@ def reply_command(
     canned: str | None = typer.Option(None, "--canned", help="Use this canned reply."),
     as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
-    """Queue a public reply to a mention (the responder sends it)."""
+    """Queue a reply to a mention (the responder sends it): a public reply, or a message in
+    the conversation of a private message."""
     from responders.queue import queue_reply
 
     db, ids = _queue(ctx, mention, text, canned, as_user, queue_reply)
-    _print_queued(ids, "public", mention, db)
+    _print_queued(ids, mention, db)
 
 
 @app.command("move-private")
@@ -83,9 +87,7 @@ def move_private_command(
 
     db, ids = _queue(ctx, mention, text, canned, as_user,
                      partial(queue_move_private, public_note=public_note))
-    _print_queued(ids[:1], "private", mention, db)
-    if len(ids) > 1:
-        _print_queued(ids[1:], "public note", mention, db)
+    _print_queued(ids, mention, db)
 
 
 def _queue(ctx: typer.Context, mention: str, text: str | None, canned: str | None,

@@ -21,6 +21,7 @@ from storage.models import AuditEntry, Mention, Reply, utcnow
 
 from .conftest import BRAND_X_ID, Stand
 from .test_dm_reconcile import _respond_once
+from .test_rules_cli import _refused
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -51,15 +52,6 @@ def _audits(stand: Stand, action: str) -> list[AuditEntry]:
     return rows
 
 
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert needle in err, err
-    return err
-
-
 def _with_conversation_source(settings: Settings, platform: Platform, kind: str,
                               **ids: str) -> Settings:
     """The settings plus a private-conversation source with `human_agent = true` (built
@@ -67,6 +59,19 @@ def _with_conversation_source(settings: Settings, platform: Platform, kind: str,
     source = SourceConfig.model_construct(platform=platform, kind=kind, name=f"{kind}-source",
                                           human_agent=True, **ids)
     return settings.model_copy(update={"sources": [*settings.sources, source]})
+
+
+def _sent_once(stand: Stand, ref: str, text: str, sent_kind: str) -> Reply:
+    """Queue `text` as the answer to `ref` and run the responder twice: one message reaches
+    the platform, and the reply records its id."""
+    queue_reply(stand.db, stand.settings, ref, text, agent="alice")
+    summary = run_due(stand.db, stand.settings)
+    assert summary.sent == 1, [o.line() for o in summary.outcomes]
+    assert run_due(stand.db, stand.settings).outcomes == []
+    [sent] = stand.ctl.sent(kind=sent_kind)
+    [reply] = _replies(stand)
+    assert reply.platform_id == sent["id"]
+    return reply
 
 
 def _count(stand: Stand) -> int:
@@ -169,14 +174,7 @@ def test_x_message_exactly_once_through_a_lost_answer(any_stand: Stand) -> None:
     stand = any_stand
     dm = stand.dm("where is my refund", username="ivo")
     stand.ctl.add_fault(X_MESSAGE_POST, "drop_response", method="POST")
-    queue_reply(stand.db, stand.settings, f"x:{dm.external_id}", "Refund sent today",
-                agent="alice")
-    summary = run_due(stand.db, stand.settings)
-    assert summary.sent == 1, [o.line() for o in summary.outcomes]
-    assert run_due(stand.db, stand.settings).outcomes == []
-    [sent] = stand.ctl.sent(kind="x_dm")
-    [reply] = _replies(stand)
-    assert reply.platform_id == sent["id"]
+    reply = _sent_once(stand, f"x:{dm.external_id}", "Refund sent today", "x_dm")
     assert "found in the DM conversation" in (reply.last_error or "")
     assert len(stand.ctl.requests(path=X_MESSAGE_POST, method="POST")) == 1
     lookups = stand.ctl.requests(path=rf"^/2/dm_conversations/{dm.thread_id}/dm_events$")
@@ -278,14 +276,8 @@ def test_graph_message_exactly_once_through_a_lost_answer(
     msg = stand.message(platform, "Cancelled flight", customer="quinn", ago=HOUR,
                         keep_conversation_id=keep_conversation_id)
     stand.ctl.add_fault(r"/messages$", "drop_response", method="POST")
-    queue_reply(stand.db, stand.settings, f"{platform.value}:{msg.external_id}",
-                "Rebooked you on the next flight", agent="alice")
-    summary = run_due(stand.db, stand.settings)
-    assert summary.sent == 1, [o.line() for o in summary.outcomes]
-    assert run_due(stand.db, stand.settings).outcomes == []
-    [sent] = stand.ctl.sent(kind="message")
-    [reply] = _replies(stand)
-    assert reply.platform_id == sent["id"]
+    reply = _sent_once(stand, f"{platform.value}:{msg.external_id}",
+                       "Rebooked you on the next flight", "message")
     assert "found in the conversation" in (reply.last_error or "")
     posts = [r for r in stand.ctl.requests(method="POST") if r["path"].endswith("/messages")]
     assert len(posts) == 1
