@@ -20,9 +20,9 @@ from storage.mentions import last_customer_message_at
 
 
 def conversation_source(settings: Settings, mention: MentionInfo) -> SourceConfig | None:
-    """The `[[sources]]` entry reading the conversation of `mention` (a private message):
-    the platform's conversation kind (`dms`, `messenger`, `direct`) for the brand account
-    that is one side of the conversation key; the source that stored the message first."""
+    """The `[[sources]]` entry reading the conversation of `mention` (a private message): of
+    the platform's conversation kind (`dms`, `messenger`, `direct`), the source that stored
+    the message, else the one whose brand account is a side of the conversation key."""
     sender = sender_class(mention.platform)
     candidates = [source for source in settings.sources
                   if source.platform.value == mention.platform

@@ -34,8 +34,8 @@ from responders.rules import (
     RuleViolation,
     check_assignment,
     check_mention,
+    check_movable,
     check_private,
-    check_public,
     check_text,
     check_window,
     parse_ref,
@@ -173,7 +173,7 @@ def _in_conversation(ref: MentionRef, items: Sequence[tuple[str, str | None, str
                      ) -> list[tuple[str, str | None, str]]:
     """The answers to a private message: each goes into its conversation as a message;
     moving it private (a private message, a public note) makes no sense there."""
-    check_public(ref, [kind for kind, _, _ in items])
+    check_movable(ref, [kind for kind, _, _ in items])
     return [(ReplyKind.MESSAGE.value, text, "message") for _, text, _ in items]
 
 

@@ -101,7 +101,7 @@ def check_private(mention: Mention, ref: MentionRef, existing: list[Reply],
             f"{channel.window.days} days of the comment; answer publicly instead")
 
 
-def check_public(ref: MentionRef, kinds: Sequence[str]) -> None:
+def check_movable(ref: MentionRef, kinds: Sequence[str]) -> None:
     """A private message is answered in its conversation; it cannot be moved private."""
     if any(kind in (ReplyKind.PRIVATE.value, ReplyKind.PUBLIC_NOTE.value) for kind in kinds):
         raise RuleViolation(
