@@ -98,11 +98,13 @@ class WebhookHub:
 
     def _verify(self, url: str, verify_token: str) -> None:
         challenge = secrets.token_hex(8)
-        try:
-            resp = self._session.get(url, params={"hub.mode": "subscribe",
-                                                  "hub.challenge": challenge,
-                                                  "hub.verify_token": verify_token},
-                                     timeout=self.timeout)
+        try:  # a session of its own: the sender thread may be using the hub's meanwhile
+            with requests.Session() as session:
+                session.trust_env = False
+                resp = session.get(url, params={"hub.mode": "subscribe",
+                                                "hub.challenge": challenge,
+                                                "hub.verify_token": verify_token},
+                                   timeout=self.timeout)
         except requests.RequestException as exc:
             raise ValueError(f"verification request to {url} failed: {exc}") from None
         if resp.status_code != 200 or resp.text.strip() != challenge:
