@@ -185,19 +185,21 @@ def check_window(c: Conversation, messaging_type: str | None, tag: str | None,
 
 
 def _send(request: Request, world: World, kind: str, recipient_id: str,
-          text: str) -> Response:
-    """The Send API: a message to a customer of an existing conversation, inside the window."""
+          message: dict[str, Any]) -> Response:
+    """The Send API: a message to a customer of an existing conversation, inside the window
+    (Instagram Direct takes up to 1000 characters, Messenger 2000)."""
     conversation = world.find_conversation(recipient_id, "instagram" if kind == "ig_user"
                                            else None)
     if conversation is None:
         raise graph_error(400, "(#100) No matching user found", 100, subcode=2018001)
+    text = _text(message, 1000 if conversation.platform == "instagram" else 2000)
     messaging_type, tag = arg(request, "messaging_type"), arg(request, "tag")
     check_window(conversation, messaging_type, tag, world.now())
-    message = world.add_graph_message(conversation.id, text, from_brand=True)
-    world.record_sent("message", platform=_platform(conversation), id=message.id, text=text,
+    sent = world.add_graph_message(conversation.id, text, from_brand=True)
+    world.record_sent("message", platform=_platform(conversation), id=sent.id, text=text,
                       recipient_id=recipient_id, conversation_id=conversation.id,
                       messaging_type=messaging_type, tag=tag)
-    return json_response({"recipient_id": recipient_id, "message_id": message.id})
+    return json_response({"recipient_id": recipient_id, "message_id": sent.id})
 
 
 def _platform(c: Conversation) -> str:
@@ -241,6 +243,4 @@ def post_message(request: Request, world: World, kind: str) -> Response:
         return _private_reply(world, recipient["comment_id"], _text(message, 2000))
     if recipient.get("id") is None:
         raise graph_error(400, "(#100) param recipient must name an id or a comment_id", 100)
-    conversation = world.find_conversation(str(recipient["id"]))
-    limit = 1000 if conversation is not None and conversation.platform == "instagram" else 2000
-    return _send(request, world, kind, str(recipient["id"]), _text(message, limit))
+    return _send(request, world, kind, str(recipient["id"]), message)
