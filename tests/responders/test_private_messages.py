@@ -214,6 +214,21 @@ def test_move_private_records_the_conversation(any_stand: Stand) -> None:
     assert sent.details["conversation_ref"] == fb_reply.conversation_ref
 
 
+def test_private_reply_confirmed_by_10900_keeps_its_conversation(stand: Stand) -> None:
+    """The answer to a private reply is lost; the resend gets 10900 ("already replied"),
+    and the reply still records the conversation it opened."""
+    comment = stand.fb_comment(name="Rae Sun")
+    stand.ctl.add_fault(GRAPH_SEND, "drop_response", method="POST")
+    queue_move_private(stand.db, stand.settings, f"facebook:{comment.external_id}",
+                       "Sent you a message", agent="alice")
+    summary = run_due(stand.db, stand.settings)
+    assert summary.sent == 1, [o.line() for o in summary.outcomes]
+    [reply] = _replies(stand)
+    assert "10900" in (reply.last_error or "")
+    assert reply.conversation_ref == conversation_key(FB_PAGE_ID, comment.author.external_id)
+    assert len(stand.ctl.sent(kind="private_reply")) == 1
+
+
 # ---------------------------------------------------------- Messenger / Instagram
 def test_messenger_message_with_the_window_of_the_moment(stand: Stand) -> None:
     fresh = stand.message(Platform.FACEBOOK, "Refund?", customer="max", ago=HOUR)
