@@ -81,6 +81,7 @@ class SourceConfig(_Strict):
     every: float = 60.0
     include_retweets: bool = False
     backfill_days: float = 7.0
+    human_agent: bool = False
 
     @field_validator("every", mode="before")
     @classmethod

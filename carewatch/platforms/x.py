@@ -122,6 +122,10 @@ X = PlatformSpec(
         SourceKind("mentions", (FieldRule("user_id", "an X mentions source needs 'user_id' "
                                                      "(the brand account's id)"),),
                    account="X account {user_id}", target_fields=("user_id",)),
+        SourceKind("dms", (FieldRule("user_id", "an X dms source needs 'user_id' "
+                                                "(the brand account's id)"),),
+                   account="X direct messages of account {user_id}",
+                   target_fields=("user_id",), private=True, reads_as_user=True),
     ),
     default_kind="mentions",
     secrets=MappingProxyType({

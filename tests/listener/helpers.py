@@ -64,14 +64,13 @@ HOSTILE_TEXTS = [
 
 def expected_x(world: World) -> dict[str, str]:
     """Every tweet the two X sources must store: matches of the search query or mentions of
-    the brand account, retweets excluded (not configured)."""
+    the brand account. Retweets the mentions timeline returns are stored too (as echoes);
+    the search query itself leaves them out."""
     pred = compile_query(SEARCH_QUERY)
     out: dict[str, str] = {}
     for t in world.visible_tweets():
         mentions_brand = (t.author_id != BRAND_X_ID
                           and f"@{BRAND_X_USERNAME}" in t.text.lower())
-        if t.is_retweet:
-            continue
         if pred(t, world) or mentions_brand:
             out[str(t.id)] = t.text
     return out
