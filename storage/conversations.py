@@ -109,7 +109,7 @@ def route_to_case_agents(session: Session, mention_ids: Sequence[int]) -> dict[i
                Mention.assignee.is_(None), Mention.status == domain.Status.NEW.value,
                Thread.case_mention_pk.is_not(None))
     ).all()
-    agents: dict[int, tuple[str | None, str]] = {}
+    agents: dict[int | None, tuple[str | None, str]] = {}
     for _, platform, conversation, case_pk in rows:
         if case_pk not in agents:
             case = session.get(Mention, case_pk)

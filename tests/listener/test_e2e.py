@@ -68,8 +68,10 @@ def test_listen_once_twice_end_to_end(database_url: str, sandbox: SandboxServer,
     assert not reply.is_own
     # The retweet is kept as an echo: stored, scored for sentiment, out of the queue.
     echo = xs[made["x"]["retweet"]]
-    assert echo.is_echo and echo.status == "closed"
-    assert echo.urgency == 0 and echo.urgency_reasons == "echo"
+    assert echo.is_echo
+    assert echo.status == "closed"
+    assert echo.urgency == 0
+    assert echo.urgency_reasons == "echo"
     assert echo.sentiment is not None
     assert not root.is_echo
     assert root.url == f"https://x.com/traveller1/status/{root.external_id}"
