@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,22 +22,16 @@ from storage.db import Database, open_database
 from storage.migrate import upgrade
 from tests.listener.conftest import carewatch_env
 from tests.listener.helpers import (
+    CLI,
     expected_facebook,
     expected_instagram,
     expected_x,
     stored,
     stored_pairs,
+    subprocess_env,
 )
 
 SEARCH_PATH = "/2/tweets/search/recent"
-CLI = [sys.executable, "-c", "from carewatch.cli import run; run()"]
-
-
-def _subprocess_env(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    base.update(env)
-    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    return base
 
 
 @pytest.mark.slow
@@ -50,7 +43,7 @@ def test_kill_9_mid_poll_then_rerun_loses_and_duplicates_nothing(
                                 {"username": f"k{i % 40}"},
                                 created_at=sandbox.world.now() - 4000 + i)
     sandbox.world.seed(60, seed=3, days=1.0)
-    env = _subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     # Every X page answers slowly, so the process is surely mid-run when it dies.
@@ -119,7 +112,7 @@ def test_run_forever_polls_on_schedule_and_stops_promptly(
 def test_listen_foreground_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: str,
                                                     sandbox: SandboxServer) -> None:
     sandbox.world.seed(40, seed=4, days=1.0)
-    env = _subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     proc = subprocess.Popen([*CLI, "listen"], env=env, stdout=subprocess.DEVNULL,
