@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import pytest
 from carewatch.domain import conversation_key
 from carewatch.platforms import spec_for
 from carewatch.settings import load_settings
+from listener.ingest import Ingestor
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
 from sandbox.world import BRAND_X_ID, World
@@ -272,3 +274,28 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
             "newest_id": max(expected_dms(sandbox.world), key=int)}
     finally:
         db.dispose()
+
+
+def test_interrupted_dm_run_resumes_without_writing_its_pages_again(
+        sqlite_url: str, sandbox: SandboxServer, private_env: Callable, cli: CliRunner,
+        open_db: Callable[[str], Database]) -> None:
+    populate_private(sandbox.world)
+    env = private_env(sqlite_url)
+    assert cli("init")[0] == 0
+    db = open_db(sqlite_url)
+    settings = load_settings(env["CAREWATCH_CONFIG"])
+    dms = settings.sources[0]
+    stop = threading.Event()
+    first = Ingestor(db, settings, scorer=None, should_stop=stop.is_set,
+                     on_new_mentions=lambda _ids: stop.set()).poll_source(dms)
+    assert (first.pages, first.new) == (1, 100)
+    cursor = sources(db)[DMS_KEY].cursor
+    # Behind the data: no newest id yet, the run's range marked as pending.
+    assert cursor["newest_id"] is None
+    assert int(cursor["until_id"]) <= int(cursor["pending_newest"])
+    rest = Ingestor(db, settings, scorer=None).poll_source(dms)
+    assert rest.new == len(expected_dms(sandbox.world)) - 100
+    assert rest.seen == 0  # the stored range was passed over, not written again
+    assert {k: v.text for k, v in stored(db, "x").items()} == expected_dms(sandbox.world)
+    assert sources(db)[DMS_KEY].cursor == {
+        "newest_id": max(expected_dms(sandbox.world), key=int)}
