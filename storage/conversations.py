@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from carewatch import domain
 from storage.models import AuditEntry, Author, Mention, Reply, Thread
-from storage.statements import chunks
+from storage.statements import chunks, rowcount
 from storage.users import existing_usernames
 
 ROUTER = "router"
@@ -139,14 +139,39 @@ def route_to_case_agents(session: Session, mention_ids: Sequence[int]) -> dict[i
     return routed
 
 
+def record_brand_answers(session: Session, mention_ids: Sequence[int]) -> int:
+    """The brand's own private messages among these (sent by carewatch, or from the
+    platform's own apps and only seen when read back) are a first response to every earlier
+    customer message in their conversation that has none yet. Returns how many got one."""
+    if not mention_ids:
+        return 0
+    answers = session.execute(
+        select(Mention.thread_pk, func.max(Mention.created_at))
+        .where(Mention.id.in_(mention_ids), Mention.is_own.is_(True),
+               Mention.visibility == domain.Visibility.PRIVATE.value,
+               Mention.thread_pk.is_not(None))
+        .group_by(Mention.thread_pk)
+    ).all()
+    answered = 0
+    for thread_pk, at in answers:
+        answered += rowcount(session.execute(
+            update(Mention)
+            .where(Mention.thread_pk == thread_pk, Mention.is_own.is_(False),
+                   Mention.first_response_at.is_(None), Mention.created_at <= at)
+            .values(first_response_at=at)))
+    return answered
+
+
 def settle_private_conversations(session: Session, mentions: Sequence[domain.Mention],
                                  inserted_ids: Sequence[int]) -> dict[int, str]:
     """After a page is upserted (same transaction): link the private conversations it
-    touched to their cases, then route its new customer messages in linked conversations.
-    Returns {mention id: agent} for the messages routed."""
+    touched to their cases, record the brand's new messages as first responses, then route
+    its new customer messages in linked conversations. Returns {mention id: agent} for the
+    messages routed."""
     threads = {(m.platform.value, m.thread_id) for m in mentions
                if m.visibility == domain.Visibility.PRIVATE and m.thread_id}
     if not threads:
         return {}
     link_cases(session, threads)
+    record_brand_answers(session, inserted_ids)
     return route_to_case_agents(session, inserted_ids)

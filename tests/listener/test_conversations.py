@@ -147,3 +147,11 @@ def test_case_assignee_wins_and_later_messages_follow(migrated_db: Any) -> None:
         settings.sources[0])
     assert (result.new, result.seen) == (1, 1)
     assert (_row(db, "m_11").assignee, _row(db, "m_11").status) == ("lee", "assigned")
+    # An answer the brand wrote in the conversation (here from the platform's own app) is
+    # the first response to every customer message before it, not to later ones.
+    answer = Pages(Page([_message("m_12", PAGE, "Acme Air", customer="777", minutes_ago=10,
+                                  own=True)], {"updated": 3}))
+    Ingestor(db, settings, scorer=None, source_factory=answer.factory).poll_source(
+        settings.sources[0])
+    assert _row(db, "m_10").first_response_at == _row(db, "m_12").created_at
+    assert _row(db, "m_11").first_response_at is None
