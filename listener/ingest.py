@@ -78,10 +78,11 @@ def default_alert_engine(db: Database, settings: Settings) -> AlertEngine:
 def revoked_message(config: SourceConfig, error: PlatformError) -> str:
     """One line: which source, which account, what happened, how to reconnect."""
     spec = spec_for(config.platform)
-    account = spec.source_kind(config.kind or "").account_label(config)
+    kind = spec.source_kind(config.kind or "")
     code = f" (code {error.code})" if error.code is not None else ""
-    return (f"source {config.key} stopped: the token for {account} was revoked or expired"
-            f"{code}; to reconnect: {spec.reconnect_hint}")
+    return (f"source {config.key} stopped: the token for {kind.account_label(config)} was "
+            f"revoked or expired{code}; to reconnect: "
+            f"{kind.reconnect_hint or spec.reconnect_hint}")
 
 
 class Ingestor:

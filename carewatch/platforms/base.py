@@ -115,6 +115,8 @@ class SourceKind:
     #: Reading it takes the credentials that writing takes (X direct messages are read in the
     #: brand account's user context, never with the app-only token).
     reads_as_user: bool = False
+    #: The next step after a revoked token, where it differs from the platform's.
+    reconnect_hint: str | None = None
 
     def check(self, config: Any) -> None:
         """Raise ValueError (one line naming the key) when the source is incomplete."""

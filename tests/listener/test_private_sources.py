@@ -218,6 +218,7 @@ def test_private_sources_through_faults(database_url: str, sandbox: SandboxServe
     dms = source_by_prefix(db, DMS_KEY)
     assert dms.token_state == "revoked"
     assert "reconnect" in (dms.health_message or "")
+    assert "CAREWATCH_X_ACCESS_TOKEN_SECRET" in (dms.health_message or "")
     assert "sandbox-access" not in err
     assert source_by_prefix(db, MESSENGER_KEY).healthy
     control.restore()
