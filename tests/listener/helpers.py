@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +216,18 @@ def subprocess_env(env: dict[str, str]) -> dict[str, str]:
     base.update(env)
     base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return base
+
+
+def listen_then_kill_9(env: dict[str, str], control: Any, path: str, served: int) -> None:
+    """Start `carewatch listen --once` as a process and kill -9 it once the sandbox has
+    served `served` pages under `path` (the caller makes pages slow, so it dies mid-run)."""
+    proc = subprocess.Popen([*CLI, "listen", "--once"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len([r for r in control.requests(path=path) if r["status"] == 200]) >= served:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL

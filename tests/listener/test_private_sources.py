@@ -5,11 +5,8 @@ PostgreSQL; and the documented configuration loads with the keys and checks it p
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +31,7 @@ from tests.listener.helpers import (
     MESSENGER_KEY,
     PRIVATE_TOML,
     X_USER_CONTEXT,
+    listen_then_kill_9,
     source_by_prefix,
     sources,
     stored,
@@ -249,16 +247,7 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
     # Every page answers slowly, so the process is surely mid-run when it dies.
     control.add_fault(DM_PATH, "slow", delay=0.5, count=-1)
     control.add_fault(CONVERSATIONS_PATH, "slow", delay=0.5, count=-1)
-    proc = subprocess.Popen([*CLI, "listen", "--once"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        served = [r for r in control.requests(path=DM_PATH) if r["status"] == 200]
-        if len(served) >= 2:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    listen_then_kill_9(env, control, DM_PATH, served=2)
     db = open_database(database_url)
     try:
         partial = len(stored(db, "x"))

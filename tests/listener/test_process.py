@@ -3,7 +3,6 @@ polls on its own and stops cleanly on a stop event and on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -26,6 +25,7 @@ from tests.listener.helpers import (
     expected_facebook,
     expected_instagram,
     expected_x,
+    listen_then_kill_9,
     stored,
     stored_pairs,
     subprocess_env,
@@ -48,17 +48,7 @@ def test_kill_9_mid_poll_then_rerun_loses_and_duplicates_nothing(
                           timeout=120).returncode == 0
     # Every X page answers slowly, so the process is surely mid-run when it dies.
     control.add_fault("/2/", "slow", delay=0.4, count=-1)
-    proc = subprocess.Popen([*CLI, "listen", "--once"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        served = [r for r in control.requests(path=SEARCH_PATH) if r["status"] == 200]
-        if len(served) >= 3:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    listen_then_kill_9(env, control, SEARCH_PATH, served=3)
     db = open_database(sqlite_url)
     try:
         partial = len(stored(db, "x"))
