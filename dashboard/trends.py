@@ -23,7 +23,7 @@ from dashboard.components import platform_choices, platform_label
 from storage.db import Database
 from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
 
-GRAINS = {"hour": "h", "day": "D", "week": "W-MON"}
+GRAINS = {"hour": "h", "day": "D", "week": "7D"}  # a bucket's length
 TICK_FORMATS = {"hour": "%b %d %H:%M", "day": "%b %d", "week": "%b %d"}
 # Tick steps (in buckets) that land on readable boundaries: whole days for hours, weeks for
 # days; the smallest that keeps at most MAX_TICKS labels is used.
@@ -56,8 +56,7 @@ def periods(since: datetime, until: datetime, grain: str, now: datetime) -> pd.D
     is charted as a zero, not bridged by a straight line."""
     first = _period(pd.Series([pd.Timestamp(since)]), grain).iloc[0]
     end = pd.Timestamp(min(until, now))
-    step = "7D" if grain == "week" else GRAINS[grain]
-    return pd.date_range(first, end, freq=step, inclusive="left", name="period")
+    return pd.date_range(first, end, freq=GRAINS[grain], inclusive="left", name="period")
 
 
 def bucket_counts(hourly: list[dict[str, Any]], by: str, grain: str, buckets: pd.DatetimeIndex,

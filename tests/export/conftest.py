@@ -13,6 +13,7 @@ import csv
 import importlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,17 +190,24 @@ def expected_rows(*, since: datetime | None = None, until: datetime | None = Non
     return rows
 
 
-@pytest.fixture(scope="module")
-def filled_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    """One filled SQLite store per module: exports only read it."""
-    path = tmp_path_factory.mktemp("exportdb") / "carewatch.db"
-    db = open_database(f"sqlite:///{path}")
+@contextmanager
+def filled_store(url: str) -> Iterator[Database]:
+    """A migrated store at `url` holding the sample, closed afterwards."""
+    db = open_database(url)
     upgrade(db.engine)
     fill(db)
     try:
         yield db
     finally:
         db.dispose()
+
+
+@pytest.fixture(scope="module")
+def filled_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One filled SQLite store per module: exports only read it."""
+    path = tmp_path_factory.mktemp("exportdb") / "carewatch.db"
+    with filled_store(f"sqlite:///{path}") as db:
+        yield db
 
 
 # ------------------------------------------------------------------ readers

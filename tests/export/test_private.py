@@ -18,8 +18,7 @@ from sqlalchemy import select
 
 from storage import export as ex
 from storage import export_files as files
-from storage.db import Database, open_database
-from storage.migrate import upgrade
+from storage.db import Database
 from storage.models import AuditEntry
 from tests.export.checks import export_and_check
 from tests.export.conftest import (
@@ -28,7 +27,7 @@ from tests.export.conftest import (
     PRIVATE_REF,
     PRIVATE_TEXT,
     WITH_PRIVATE,
-    fill,
+    filled_store,
     read_csv,
     read_jsonl,
 )
@@ -39,13 +38,8 @@ FORMATS = ["csv", "jsonl", "xlsx", "parquet"]
 @pytest.fixture
 def fresh_db(database_url: str) -> Iterator[Database]:
     """A filled store of its own on each backend, for tests that add audit rows."""
-    db = open_database(database_url)
-    upgrade(db.engine)
-    fill(db)
-    try:
+    with filled_store(database_url) as db:
         yield db
-    finally:
-        db.dispose()
 
 
 def _url(db: Database) -> str:
