@@ -3,10 +3,10 @@
 Fills a temporary SQLite file and/or a temporary PostgreSQL database (its own, dropped after)
 with N mentions (bulk `executemany` / `COPY`) plus the matching HourlyStat rows, then prints
 the median time of the Inbox query (default filters, with filters, with a text search), the
-Trends queries (HourlyStat volume over 30 days, per-source totals, top negative terms, the
-count of public rows a download would hold) and, as the baseline measured in the same run,
-the naive "read the whole mentions table into pandas and sort by urgency". About 1 in 30
-mentions is private and 1 in 100 an echo, so the counts and filters for them are exercised.
+Trends queries (HourlyStat volume over 30 days, per-source totals, top negative terms) and,
+as the baseline measured in the same run, the naive "read the whole mentions table into
+pandas and sort by urgency". About 1 in 30 mentions is private and 1 in 100 an echo, so the
+counts and filters for them are exercised.
 
     .venv/bin/python benchmarks/dashboard_queries.py --sizes 100000,1000000 \\
         --backends sqlite,postgresql
@@ -35,7 +35,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from storage.db import Database, open_database
-from storage.export import count_mentions
 from storage.inbox import InboxFilters, inbox
 from storage.migrate import upgrade
 from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
@@ -251,8 +250,6 @@ def bench(backend: str, n: int, runs: int, naive_runs: int) -> list[tuple[str, f
             ("trends: top negative terms", lambda s: top_negative_terms(s, since, now)),
             ("trends: response times (5k sample)", lambda s: response_times(s, since,
                                                                             now)),
-            ("trends: public rows to download 30 days", lambda s: count_mentions(
-                s, since=since, until=now)),
         ]
         for label, fn in cases:
             results.append((label, _median(run(fn), runs)))
