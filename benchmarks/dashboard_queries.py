@@ -5,7 +5,8 @@ with N mentions (bulk `executemany` / `COPY`) plus the matching HourlyStat rows,
 the median time of the Inbox query (default filters, with filters, with a text search), the
 Trends queries (HourlyStat volume over 30 days, per-source totals, top negative terms) and,
 as the baseline measured in the same run, the naive "read the whole mentions table into
-pandas and sort by urgency".
+pandas and sort by urgency". About 1 in 30 mentions is private and 1 in 100 an echo, so the
+counts and filters for them are exercised.
 
     .venv/bin/python benchmarks/dashboard_queries.py --sizes 100000,1000000 \\
         --backends sqlite,postgresql
@@ -51,7 +52,8 @@ AUTHORS = 20_000
 
 
 def _rows(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
-    """Mentions over the last DAYS days: most handled (closed/replied), some open."""
+    """Mentions over the last DAYS days: most handled (closed/replied), some open; about 1 in
+    30 is a private message (Facebook, Instagram) and 1 in 100 an echo (an X retweet)."""
     rnd = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     span = DAYS * 86400
@@ -70,12 +72,12 @@ def _rows(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
                "en", label, sentiment, round(rnd.random(), 4),
                "negative" if label == "negative" else "", status,
                f"agent{rnd.randrange(8)}" if status != "new" else None, first, created,
-               1 + (i % AUTHORS))
+               1 + (i % AUTHORS), "private" if i % 30 == 1 else "public", i % 100 == 0)
 
 
 COLUMNS = ("platform, external_id, source_key, text, created_at, fetched_at, lang, "
            "sentiment_label, sentiment, urgency, urgency_reasons, status, assignee, "
-           "first_response_at, updated_at, author_pk")
+           "first_response_at, updated_at, author_pk, visibility, is_echo")
 
 
 def _hourly(rows: list[tuple[Any, ...]]) -> dict[tuple[datetime, str, str, str],
@@ -83,9 +85,11 @@ def _hourly(rows: list[tuple[Any, ...]]) -> dict[tuple[datetime, str, str, str],
     out: dict[tuple[datetime, str, str, str], list[float]] = {}
     for r in rows:
         key = (r[4].replace(minute=0, second=0), r[0], r[7], r[2])
-        acc = out.setdefault(key, [0, 0.0])
+        acc = out.setdefault(key, [0, 0.0, 0, 0])
         acc[0] += 1
         acc[1] += r[8]
+        acc[2] += r[16] == "private"
+        acc[3] += r[17]
     return out
 
 
@@ -104,15 +108,16 @@ def _fill_sqlite(db: Database, n: int) -> None:
         batch: list[tuple[Any, ...]] = []
         hourly: dict[tuple[datetime, str, str, str], list[float]] = {}
         sql = (f"INSERT INTO mentions ({COLUMNS}, like_count, reply_count, repost_count, "
-               "is_own, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,0,'{}')")
+               "is_own, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,0,'{}')")
         for row in _rows(n):
             batch.append(row)
             if len(batch) == 50_000:
                 _flush_sqlite(cur, sql, batch, hourly, ts)
         _flush_sqlite(cur, sql, batch, hourly, ts)
         cur.executemany("INSERT INTO hourly_stats (bucket, platform, sentiment_label, "
-                        "source_key, count, sentiment_sum) VALUES (?,?,?,?,?,?)",
-                        [(ts(k[0]), k[1], k[2], k[3], int(v[0]), v[1])
+                        "source_key, count, sentiment_sum, private_count, echo_count) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
+                        [(ts(k[0]), k[1], k[2], k[3], int(v[0]), v[1], int(v[2]), int(v[3]))
                          for k, v in hourly.items()])
         cur.execute("COMMIT")
         cur.execute("ANALYZE")
@@ -122,11 +127,8 @@ def _fill_sqlite(db: Database, n: int) -> None:
 
 def _flush_sqlite(cur: Any, sql: str, batch: list[tuple[Any, ...]],
                   hourly: dict[Any, list[float]], ts: Callable[[Any], Any]) -> None:
-    for key, (count, total) in _hourly(batch).items():
-        acc = hourly.setdefault(key, [0, 0.0])
-        acc[0] += count
-        acc[1] += total
-    cur.executemany(sql, [(*r[:4], ts(r[4]), ts(r[5]), *r[6:13], ts(r[13]), ts(r[14]), r[15])
+    _merge(hourly, batch)
+    cur.executemany(sql, [(*r[:4], ts(r[4]), ts(r[5]), *r[6:13], ts(r[13]), ts(r[14]), *r[15:])
                           for r in batch])
     batch.clear()
 
@@ -162,8 +164,9 @@ def _fill_postgres(db: Database, n: int) -> None:
             _copy(cur, "mentions", COLUMNS + ", like_count, reply_count, repost_count, is_own, "
                   "raw", ((*r, 0, 0, 0, False, "{}") for r in tracked()))
             _copy(cur, "hourly_stats", "bucket, platform, sentiment_label, source_key, count, "
-                  "sentiment_sum", ((k[0], k[1], k[2], k[3], int(v[0]), v[1])
-                                    for k, v in hourly.items()))
+                  "sentiment_sum, private_count, echo_count",
+                  ((k[0], k[1], k[2], k[3], int(v[0]), v[1], int(v[2]), int(v[3]))
+                   for k, v in hourly.items()))
         conn.commit()
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -174,10 +177,10 @@ def _fill_postgres(db: Database, n: int) -> None:
 
 
 def _merge(hourly: dict[Any, list[float]], chunk: list[tuple[Any, ...]]) -> None:
-    for key, (count, total) in _hourly(chunk).items():
-        acc = hourly.setdefault(key, [0, 0.0])
-        acc[0] += count
-        acc[1] += total
+    for key, values in _hourly(chunk).items():
+        acc = hourly.setdefault(key, [0, 0.0, 0, 0])
+        for i, value in enumerate(values):
+            acc[i] += value
 
 
 @contextmanager

@@ -33,9 +33,10 @@ BASELINE_SQL = """
 SELECT m.platform, m.external_id, m.thread_id, m.parent_id, a.external_id AS author_id,
        COALESCE(a.handle, a.name) AS author_handle, a.followers AS author_followers, m.text,
        m.created_at, m.lang, m.url, m.sentiment, m.sentiment_label, m.urgency,
-       m.urgency_reasons, m.status, m.assignee, m.first_response_at
+       m.urgency_reasons, m.status, m.assignee, m.first_response_at, m.visibility,
+       '' AS topic
 FROM mentions m LEFT JOIN authors a ON a.id = m.author_pk
-WHERE m.is_own = 0 ORDER BY m.created_at, m.id
+WHERE m.is_own = 0 AND m.visibility = 'public' ORDER BY m.created_at, m.id
 """
 
 

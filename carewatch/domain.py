@@ -71,8 +71,10 @@ class ReplyState(enum.StrEnum):
 URGENCY_REASONS = (
     "negative", "question", "complaint", "high_reach", "safety", "legal", "churn", "privacy",
     "discrimination", "waiting_sla", "repeat_contact", "engagement", "lang_unsupported",
+    "echo",
 )
-"""The reason codes urgency is explained with; weights and keyword lists are keyed by them."""
+"""The reason codes urgency is explained with; weights and keyword lists are keyed by them.
+`echo` is the one reason of an echo (a retweet), whose urgency is always 0."""
 
 
 class Role(enum.StrEnum):

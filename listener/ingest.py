@@ -1,4 +1,5 @@
-"""Poll → score → one transaction (upsert mentions + cursor) → alert hook.
+"""Poll → score → one transaction (upsert mentions, link and route private conversations,
+cursor) → alert hook.
 
 The order matters: a page and the cursor that follows it are committed together, so after a
 crash the stored cursor is never ahead of the stored data, and the upsert on
@@ -27,6 +28,7 @@ from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
 from listener.scoring import Scorer
 from listener.sources import build_source
+from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
 from storage.mentions import stored_external_ids, upsert_mentions
@@ -76,10 +78,11 @@ def default_alert_engine(db: Database, settings: Settings) -> AlertEngine:
 def revoked_message(config: SourceConfig, error: PlatformError) -> str:
     """One line: which source, which account, what happened, how to reconnect."""
     spec = spec_for(config.platform)
-    account = spec.source_kind(config.kind or "").account_label(config)
+    kind = spec.source_kind(config.kind or "")
     code = f" (code {error.code})" if error.code is not None else ""
-    return (f"source {config.key} stopped: the token for {account} was revoked or expired"
-            f"{code}; to reconnect: {spec.reconnect_hint}")
+    return (f"source {config.key} stopped: the token for {kind.account_label(config)} was "
+            f"revoked or expired{code}; to reconnect: "
+            f"{kind.reconnect_hint or spec.reconnect_hint}")
 
 
 class Ingestor:
@@ -194,6 +197,7 @@ class Ingestor:
                     relax_commit_durability(session)
                     outcome = upsert_mentions(
                         session, mentions, source_key=config.key, brand_author_ids=brand_ids)
+                    settle_private_conversations(session, mentions, outcome.inserted_ids)
                     save_cursor(session, config.key, config.platform.value,
                                 config.kind or "", page.cursor,
                                 new_items=len(outcome.inserted_ids),
@@ -238,7 +242,7 @@ class Ingestor:
                     waiting_minutes=max(0.0, (now - m.created_at).total_seconds() / 60),
                     repeat_contacts=contacts.get((m.author.platform.value,
                                                   m.author.external_id), 0),
-                    lang=m.lang)
+                    lang=m.lang, echo=m.is_echo)
             except Exception:  # one odd text must not stop the page; it is stored unscored
                 log.exception("scoring_failed", mention=str(m.ref))
 

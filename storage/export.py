@@ -6,6 +6,9 @@ Why it looks the way it does:
   id LIMIT n`), never one big fetch, so millions of rows cost the memory of one page and every
   mention is written exactly once even while the listener keeps inserting.
 - One snapshot serves a whole export, so its count and its pages agree.
+- Private messages are rows only when the filter asks for them (`include_private`); the
+  default, which every dashboard download uses, leaves them out. The brand's own items are
+  never rows; echoes (retweets) are, flagged by their `urgency_reasons`.
 - The files themselves are `storage.export_files`' job; arguments here are already typed
   (aware datetimes, a platform name, an `ExportFilter`): turning command-line text into them
   is the caller's.
@@ -28,9 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from carewatch.domain import Visibility
 from carewatch.log import get_logger
 from carewatch.platforms import all_specs
 from storage.db import Database
@@ -42,8 +46,13 @@ log = get_logger(__name__)
 COLUMNS: tuple[str, ...] = (
     "platform", "external_id", "thread_id", "parent_id", "author_id", "author_handle",
     "author_followers", "text", "created_at", "lang", "url", "sentiment", "sentiment_label",
-    "urgency", "urgency_reasons", "status", "assignee", "first_response_at",
+    "urgency", "urgency_reasons", "status", "assignee", "first_response_at", "visibility",
+    "topic",
 )
+# The `topic` column's value: the item's best topic. Mentions carry no topic yet, so every
+# row's is empty; a stored topic replaces this one expression.
+TOPIC: ColumnElement[str] = literal("", String()).label("topic")
+PRIVATE_EXPORT_ACTION = "export.include_private"
 AUDIT_COLUMNS: tuple[str, ...] = ("at", "actor", "action", "target", "details")
 MENTION_FORMATS: tuple[str, ...] = ("csv", "jsonl", "xlsx", "parquet")
 AUDIT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
@@ -70,9 +79,12 @@ class ExportFilter:
     min_urgency: float | None = None
     max_urgency: float | None = None
     text_contains: str | None = None
+    include_private: bool = False
 
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
+        if not self.include_private:
+            out.append(Mention.visibility == Visibility.PUBLIC.value)
         for column, values in (
             (Mention.platform, self.platforms), (Mention.sentiment_label, self.sentiment_labels),
             (Mention.status, self.statuses), (Mention.assignee, self.assignees),
@@ -116,13 +128,12 @@ def _mention_select(since: datetime | None, until: datetime | None, platform: st
         Mention.parent_id, Author.external_id, Author.handle, Author.name, Author.followers,
         Mention.text, Mention.created_at, Mention.lang, Mention.url, Mention.sentiment,
         Mention.sentiment_label, Mention.urgency, Mention.urgency_reasons, Mention.status,
-        Mention.assignee, Mention.first_response_at,
+        Mention.assignee, Mention.first_response_at, Mention.visibility, TOPIC,
     ).outerjoin(Author, Author.id == Mention.author_pk)
     where = [Mention.is_own.is_(False), *_in_range(Mention.created_at, since, until)]
     if platform:
         where.append(Mention.platform == platform)
-    if filters is not None:
-        where.extend(filters.conditions())
+    where.extend((filters or ExportFilter()).conditions())
     return stmt, where
 
 
@@ -138,12 +149,12 @@ def _shape(row: Sequence[Any]) -> tuple[Any, ...]:
     """A database row → the export columns, typed (datetimes aware, numbers rounded)."""
     (_id, platform, external_id, thread_id, parent_id, author_id, handle, name, followers,
      text, created_at, lang, url, sentiment, label, urgency, reasons, status, assignee,
-     first_response_at) = row
+     first_response_at, visibility, topic) = row
     return (
         platform, external_id, thread_id, parent_id, author_id, handle or name,
         int(followers) if followers is not None else None, text, created_at, lang, url,
         _number(sentiment, -1.0, 1.0), label, _number(urgency, 0.0, 1.0), reasons or "",
-        status, assignee, first_response_at,
+        status, assignee, first_response_at, visibility, topic or "",
     )
 
 
@@ -259,7 +270,8 @@ def export_mentions(db: Database | Session, fmt: str, out_path: str | os.PathLik
                     platform: str | None = None, filters: ExportFilter | None = None,
                     on_total: Callable[[int], None] | None = None,
                     on_rows: Callable[[int], None] | None = None) -> int:
-    """Write every matching mention (brand's own excluded) to `out_path`; returns the count.
+    """Write every matching mention (brand's own excluded; private messages only when
+    `filters.include_private`) to `out_path`; returns the count.
 
     `on_total`, when given, hears the number of matching rows before anything is written
     (it may raise to refuse the export); `on_rows` hears each page's row count. A bad format
@@ -276,6 +288,15 @@ def export_mentions(db: Database | Session, fmt: str, out_path: str | os.PathLik
         count = write_pages(pages, fmt, path, COLUMNS, on_rows=on_rows)
     log.debug("export_done", kind="mentions", format=fmt, rows=count, path=str(path))
     return count
+
+
+def record_private_export(db: Database, *, actor: str, target: str,
+                          details: dict[str, Any]) -> None:
+    """Audit an export that includes private messages (`PRIVATE_EXPORT_ACTION`), committed
+    before any file is written, so even an export that fails half-way is on record."""
+    with db.write() as session:
+        session.add(AuditEntry(actor=actor, action=PRIVATE_EXPORT_ACTION, target=target,
+                               details=details))
 
 
 def export_audit(db: Database | Session, fmt: str, out_path: str | os.PathLike[str], *,

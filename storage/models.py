@@ -328,7 +328,12 @@ class AuditEntry(Base):
 
 
 class HourlyStat(Base):
-    """Pre-aggregated mention counts per hour, platform and sentiment, for trend pages."""
+    """Pre-aggregated mention counts per hour, platform and sentiment, for trend pages.
+
+    `count` covers every item but the brand's own; `private_count` and `echo_count` are the
+    parts of it that are private messages and echoes (retweets), so a trend page can chart
+    private volume without ever reading a private text.
+    """
 
     __tablename__ = "hourly_stats"
     __table_args__ = (UniqueConstraint("bucket", "platform", "sentiment_label", "source_key"),)
@@ -340,6 +345,8 @@ class HourlyStat(Base):
     source_key: Mapped[str] = mapped_column(String(300), default="")
     count: Mapped[int] = mapped_column(Integer, default=0)
     sentiment_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    private_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    echo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class KeyValue(Base):

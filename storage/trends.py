@@ -3,6 +3,8 @@ the trend and SLA pages.
 
 Trends read the `HourlyStat` pre-aggregates; everything that has to touch mention texts
 (top terms, response times, waiting mentions) is bounded by a LIMIT on an indexed order.
+Private messages reach the trend reads only as counts (`private_count`): no read here that
+serves analysts selects a private text.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carewatch.domain import OPEN_STATUSES
+from carewatch.domain import OPEN_STATUSES, Visibility
 from storage.inbox import INBOX_COLUMNS, UNASSIGNED, InboxRow, inbox_row
 from storage.models import Author, HourlyStat, Mention, utcnow
 from storage.statements import dialect_insert
@@ -27,35 +29,43 @@ def _hour(moment: datetime) -> datetime:
 
 
 def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Add newly stored mentions to the hourly pre-aggregates the trend pages read."""
+    """Add newly stored mentions to the hourly pre-aggregates the trend pages read: every
+    item but the brand's own, and of those how many are private messages and echoes."""
     buckets: dict[tuple[datetime, str, str, str], list[float]] = {}
     for row in rows:
         if row["is_own"]:
             continue
         key = (_hour(row["created_at"]), row["platform"], row["sentiment_label"] or "neutral",
                row["source_key"] or "")
-        acc = buckets.setdefault(key, [0, 0.0])
+        acc = buckets.setdefault(key, [0, 0.0, 0, 0])
         acc[0] += 1
         acc[1] += row["sentiment"] or 0.0
-    for (bucket, platform, label, source_key), (count, total) in buckets.items():
+        acc[2] += row["visibility"] == Visibility.PRIVATE.value
+        acc[3] += bool(row["is_echo"])
+    for (bucket, platform, label, source_key), (count, total, private, echoes) in \
+            buckets.items():
         stmt = dialect_insert(session, HourlyStat).values(
             bucket=bucket, platform=platform, sentiment_label=label, source_key=source_key,
-            count=count, sentiment_sum=total,
+            count=count, sentiment_sum=total, private_count=private, echo_count=echoes,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["bucket", "platform", "sentiment_label", "source_key"],
             set_={"count": HourlyStat.count + count,
-                  "sentiment_sum": HourlyStat.sentiment_sum + total},
+                  "sentiment_sum": HourlyStat.sentiment_sum + total,
+                  "private_count": HourlyStat.private_count + private,
+                  "echo_count": HourlyStat.echo_count + echoes},
         )
         session.execute(stmt)
 
 
 def hourly_volume(session: Session, since: datetime, until: datetime,
                   platforms: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Per hour, platform and sentiment label: counts and sentiment sums (pre-aggregated)."""
+    """Per hour, platform and sentiment label: counts and sentiment sums (pre-aggregated),
+    and how many of the counted items are private messages and echoes."""
     stmt = (
         select(HourlyStat.bucket, HourlyStat.platform, HourlyStat.sentiment_label,
-               func.sum(HourlyStat.count), func.sum(HourlyStat.sentiment_sum))
+               func.sum(HourlyStat.count), func.sum(HourlyStat.sentiment_sum),
+               func.sum(HourlyStat.private_count), func.sum(HourlyStat.echo_count))
         .where(HourlyStat.bucket >= since, HourlyStat.bucket < until)
         .group_by(HourlyStat.bucket, HourlyStat.platform, HourlyStat.sentiment_label)
         .order_by(HourlyStat.bucket)
@@ -63,7 +73,8 @@ def hourly_volume(session: Session, since: datetime, until: datetime,
     if platforms:
         stmt = stmt.where(HourlyStat.platform.in_(list(platforms)))
     return [{"bucket": r[0], "platform": r[1], "sentiment_label": r[2], "count": int(r[3] or 0),
-             "sentiment_sum": float(r[4] or 0.0)} for r in session.execute(stmt).all()]
+             "sentiment_sum": float(r[4] or 0.0), "private": int(r[5] or 0),
+             "echoes": int(r[6] or 0)} for r in session.execute(stmt).all()]
 
 
 def source_volume(session: Session, since: datetime, until: datetime,
@@ -108,14 +119,16 @@ STOPWORDS = frozenset(
 def top_negative_terms(session: Session, since: datetime, until: datetime,
                        platforms: Sequence[str] = (), *, sample: int = 2000, top: int = 25,
                        extra_stopwords: Iterable[str] = ()) -> list[tuple[str, int]]:
-    """Most frequent words in the newest `sample` negative mentions of the range.
+    """Most frequent words in the newest `sample` negative public mentions of the range
+    (private texts are never read: analysts see this list).
 
     Bounded on purpose: a trend page needs the shape of the complaints, not an exact count
     over millions of texts."""
     stmt = (
         select(Mention.text)
         .where(Mention.created_at >= since, Mention.created_at < until,
-               Mention.is_own.is_(False), Mention.sentiment_label == "negative")
+               Mention.is_own.is_(False), Mention.sentiment_label == "negative",
+               Mention.visibility == Visibility.PUBLIC.value)
         .order_by(Mention.created_at.desc()).limit(sample)
     )
     if platforms:

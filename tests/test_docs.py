@@ -80,8 +80,13 @@ def test_readme_main_example_means_what_it_says(tmp_path: Path,
     settings = load_settings(path)
     assert settings.database_url == "sqlite:///other.db"  # the environment wins
     assert [(s.platform.value, s.kind) for s in settings.sources] == [
-        ("x", "search"), ("x", "mentions"), ("facebook", "page"), ("instagram", "media")]
-    assert [s.every for s in settings.sources] == [60, 60, 120, 120]
+        ("x", "search"), ("x", "mentions"), ("facebook", "page"), ("instagram", "media"),
+        ("x", "dms"), ("facebook", "messenger"), ("instagram", "direct")]
+    assert [s.every for s in settings.sources] == [60, 60, 120, 120, 60, 60, 60]
+    assert [s.key for s in settings.sources[4:]] == [
+        "x:dms:1500000000000000000", "facebook:messenger:100000000000001",
+        "instagram:direct:17841400000000001"]
+    assert not any(s.human_agent for s in settings.sources)
     assert [n.kind for n in settings.notify] == ["email", "webhook"]
     assert settings.notify[0].smtp_port == 8025
     assert "secret-token" not in repr(settings)

@@ -65,6 +65,25 @@ platform = "instagram"
 ig_user_id = "17841400000000001"
 every = "15s"
 
+[[sources]]
+platform = "x"
+kind = "dms"
+user_id = "1500000000000000000"
+every = "10s"
+
+[[sources]]
+platform = "facebook"
+kind = "messenger"
+page_id = "100000000000001"
+every = "10s"
+
+[[sources]]
+platform = "instagram"
+kind = "direct"
+page_id = "100000000000001"
+ig_user_id = "17841400000000001"
+every = "10s"
+
 [alerts]
 first_response_minutes = 60
 

@@ -15,8 +15,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from carewatch.cli import app
 from carewatch.cli.common import Failure, UsageError, app_context
-from carewatch.cli.export_flags import ExportFlags, export_flags
-from storage.export import AUDIT_FORMATS, MENTION_FORMATS, export_audit, export_mentions
+from carewatch.cli.export_flags import ExportFlags, export_actor, export_flags
+from storage.export import (
+    AUDIT_FORMATS,
+    MENTION_FORMATS,
+    ExportFilter,
+    export_audit,
+    export_mentions,
+    record_private_export,
+)
 from storage.export_files import DestinationError, ExportError
 
 export_app = typer.Typer(
@@ -103,14 +110,29 @@ def mentions(
     since: str | None = typer.Option(None, "--since", help=_SINCE),
     until: str | None = typer.Option(None, "--until", help=_UNTIL),
     platform: str | None = typer.Option(None, "--platform", help="x, facebook or instagram."),
+    include_private: bool = typer.Option(
+        False, "--include-private",
+        help="Also export private messages (direct messages); recorded in the audit log."),
+    as_user: str | None = typer.Option(
+        None, "--as", help="Who the audit log names for --include-private (default: the "
+                           "operating-system user)."),
 ) -> None:
-    """Every mention (the brand's own posts excluded), oldest first, one row each."""
+    """Every mention (the brand's own posts excluded), oldest first, one row each; private
+    messages only with --include-private."""
     flags = export_flags(fmt, out, since, until, MENTION_FORMATS, platform)
     db = app_context(ctx).database()
-    _run(lambda **progress: export_mentions(db, flags.fmt, flags.path, since=flags.since,
-                                            until=flags.until, platform=flags.platform,
-                                            **progress),
-         flags, "mentions", "exporting mentions")
+    actor = export_actor(as_user)
+
+    def work(**progress: Any) -> int:
+        if include_private:  # on record before the file exists
+            record_private_export(db, actor=actor, target=flags.path.name,
+                                  details=flags.audit_details())
+        return export_mentions(db, flags.fmt, flags.path, since=flags.since,
+                               until=flags.until, platform=flags.platform,
+                               filters=ExportFilter(include_private=include_private),
+                               **progress)
+
+    _run(work, flags, "mentions", "exporting mentions")
 
 
 @export_app.command("audit")

@@ -3,6 +3,7 @@ command with one line naming the flag (exit 2), and nothing is created."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +82,16 @@ def check_out_path(out_path: str | None, flag: str = "--out") -> Path:
     return path
 
 
+def export_actor(as_user: str | None) -> str:
+    """Who the audit log names for an export: `--as USER`, else the operating-system user."""
+    if as_user and as_user.strip():
+        return as_user.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry
+        return f"uid:{os.getuid()}"
+
+
 @dataclass(frozen=True, slots=True)
 class ExportFlags:
     """The export flags, checked and typed (`platform` is None when not narrowed)."""
@@ -90,6 +101,11 @@ class ExportFlags:
     since: datetime | None
     until: datetime | None
     platform: str | None = None
+
+    def audit_details(self) -> dict[str, str | None]:
+        """The export's filters as the audit log keeps them (times in ISO 8601 UTC)."""
+        return {"format": self.fmt, "since": iso(self.since), "until": iso(self.until),
+                "platform": self.platform, "include_private": "yes"}
 
 
 def export_flags(fmt: str | None, out: str | None, since: str | None, until: str | None,

@@ -23,11 +23,12 @@ log = get_logger(__name__)
 
 
 def check_credentials(settings: Settings) -> None:
-    """Refuse to start when a configured platform has no token (exit 2, names the var)."""
-    configured = {s.platform for s in settings.sources}
+    """Refuse to start when a configured source has no token for its kind (exit 2, names
+    the variables)."""
     for spec in all_specs():
-        problem = spec.check_credentials(settings, writing=False)
-        if spec.platform in configured and problem:
+        kinds = [s.kind or "" for s in settings.sources if s.platform == spec.platform]
+        problem = spec.source_credentials(settings, kinds) if kinds else None
+        if problem:
             raise UsageError(problem)
 
 

@@ -14,7 +14,7 @@ The specs take the settings model as a plain object (read by attribute) rather t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -110,6 +110,13 @@ class SourceKind:
     hashed_target: bool = False
     #: Without an explicit `kind`, this kind is chosen when this key is set.
     chosen_by: str | None = None
+    #: What the source reads is private conversations (direct messages), not public posts.
+    private: bool = False
+    #: Reading it takes the credentials that writing takes (X direct messages are read in the
+    #: brand account's user context, never with the app-only token).
+    reads_as_user: bool = False
+    #: The next step after a revoked token, where it differs from the platform's.
+    reconnect_hint: str | None = None
 
     def check(self, config: Any) -> None:
         """Raise ValueError (one line naming the key) when the source is incomplete."""
@@ -203,6 +210,12 @@ class PlatformSpec:
             self.default_kind)
         self.source_kind(name).check(config)
         return name
+
+    def source_credentials(self, settings: Any, kinds: Iterable[str]) -> str | None:
+        """None when the tokens for polling sources of these kinds are set, else one line
+        naming the environment variables to set."""
+        writing = any(self.source_kind(kind).reads_as_user for kind in kinds)
+        return self.check_credentials(settings, writing=writing)
 
     def token_fingerprint(self, settings: Any) -> str:
         """A hash of this platform's tokens, to notice when someone reconnects."""

@@ -124,7 +124,11 @@ FACEBOOK = PlatformSpec(
     texts=_texts(8_000, 2_000),
     private=PRIVATE_REPLY,
     sources=(SourceKind("page", (FieldRule("page_id", "a facebook source needs 'page_id'"),),
-                        account="Facebook page {page_id}", target_fields=("user_id", "page_id")),),
+                        account="Facebook page {page_id}", target_fields=("user_id", "page_id")),
+             SourceKind("messenger", (FieldRule("page_id", "a facebook messenger source needs "
+                                                           "'page_id'"),),
+                        account="Messenger of Facebook page {page_id}",
+                        target_fields=("page_id",), private=True)),
     default_kind="page",
     secrets=MappingProxyType({"fb_page_token": "Facebook page token"}),
     check_credentials=check_credentials,
@@ -148,7 +152,13 @@ INSTAGRAM = replace(
     sources=(SourceKind("media", (FieldRule("ig_user_id",
                                             "an instagram source needs 'ig_user_id'"),),
                         account="Instagram account {ig_user_id}",
-                        target_fields=("user_id", "page_id", "ig_user_id")),),
+                        target_fields=("user_id", "page_id", "ig_user_id")),
+             SourceKind("direct", (FieldRule("ig_user_id", "an instagram direct source needs "
+                                                           "'ig_user_id'"),
+                                   FieldRule("page_id", "an instagram direct source needs "
+                                                        "'page_id' (the linked Facebook page)")),
+                        account="Instagram Direct of account {ig_user_id}",
+                        target_fields=("ig_user_id",), private=True)),
     default_kind="media",
     handle_format="@{handle}",
 )

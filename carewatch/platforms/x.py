@@ -122,6 +122,13 @@ X = PlatformSpec(
         SourceKind("mentions", (FieldRule("user_id", "an X mentions source needs 'user_id' "
                                                      "(the brand account's id)"),),
                    account="X account {user_id}", target_fields=("user_id",)),
+        SourceKind("dms", (FieldRule("user_id", "an X dms source needs 'user_id' "
+                                                "(the brand account's id)"),),
+                   account="X direct messages of account {user_id}",
+                   target_fields=("user_id",), private=True, reads_as_user=True,
+                   reconnect_hint=("create new access tokens for the brand account in the X "
+                                   "developer portal, set CAREWATCH_X_ACCESS_TOKEN and "
+                                   "CAREWATCH_X_ACCESS_TOKEN_SECRET, then restart carewatch")),
     ),
     default_kind="mentions",
     secrets=MappingProxyType({

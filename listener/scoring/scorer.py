@@ -12,6 +12,8 @@ from listener.scoring.language import supported
 from listener.scoring.sentiment import SentimentResult, analyze, analyze_many
 from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
 
+ECHO = "echo"
+
 
 class Scorer:
     """Scores mentions. Thread-safe: it holds nothing mutable after construction."""
@@ -24,12 +26,15 @@ class Scorer:
 
     def score(self, text: str, *, followers: int | None = None, engagement: int = 0,
               waiting_minutes: float | None = None, repeat_contacts: int = 0,
-              lang: str | None = None) -> Score:
+              lang: str | None = None, echo: bool = False) -> Score:
         """Score one mention; `lang` is the platform's hint, used only when the text is
-        undecided."""
+        undecided. An `echo` (a retweet) gets its sentiment, for trends, but urgency 0 with
+        the reason `echo`: it repeats someone else's words and asks nothing of the team."""
         text = text or ""
         found = self.rules.matcher.counts(text)  # once: sentiment's risk cue and urgency
         result = analyze(text, lang, risk_hits(found))
+        if echo:
+            return Score(result.sentiment, result.label, 0.0, [ECHO], result.lang)
         return self._with_urgency(result, text, followers, engagement, waiting_minutes,
                                   repeat_contacts, found)
 

@@ -16,17 +16,15 @@ out of the window leave the cursor, which keeps it small.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
-import facebook
-
 from carewatch.domain import Author, Mention, Page, Platform
-from carewatch.graph_paging import next_page_params
-from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, epoch, parse_time
+from listener.sources.graph import GraphSource
+from listener.sources.graph_conversations import MessengerSource
 
 RESCAN_DAYS = 7.0
 OVERLAP_SECONDS = 300
@@ -34,39 +32,6 @@ PAGE_LIMIT = 100
 POST_FIELDS = "id,message,created_time,updated_time,from,permalink_url"
 COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},like_count,"
                   "comment_count,permalink_url")
-
-
-class GraphPaging:
-    """Paged Graph edges, one retried call per page (see carewatch.graph_paging)."""
-
-    def __init__(self, source: BaseSource, graph: facebook.GraphAPI) -> None:
-        self.source = source
-        self.graph = graph
-
-    def pages(self, object_id: str, edge: str, **args: Any) -> Iterator[list[dict[str, Any]]]:
-        params = {k: v for k, v in args.items() if v is not None}
-        while True:
-            result = self.source.call(
-                lambda p=dict(params): self.graph.get_connections(object_id, edge, **p))
-            if not isinstance(result, dict):
-                raise ValueError(f"unexpected Graph response for {edge}")
-            yield list(result.get("data") or [])
-            following = next_page_params(result, params)
-            if following is None or self.source.should_stop():
-                return
-            params = following
-
-
-class GraphSource(BaseSource):
-    """A source on the Graph API (Facebook or Instagram): its client and paging."""
-
-    def __init__(self, config: SourceConfig, settings: Settings, *,
-                 graph: facebook.GraphAPI | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
-        super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.graph = graph or spec_for(config.platform).client(settings)
-        self.paging = GraphPaging(self, self.graph)
 
 
 class FacebookSource(GraphSource):
@@ -161,4 +126,4 @@ class FacebookSource(GraphSource):
         )
 
 
-SOURCES: dict[str, type[BaseSource]] = {"page": FacebookSource}
+SOURCES: dict[str, type[BaseSource]] = {"page": FacebookSource, "messenger": MessengerSource}

@@ -24,7 +24,8 @@ from typing import Any
 from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import epoch, parse_time
-from listener.sources.facebook import GraphSource
+from listener.sources.graph import GraphSource
+from listener.sources.graph_conversations import InstagramDirectSource
 
 MEDIA_WINDOW_DAYS = 30.0
 FULL_SCAN_SECONDS = 6 * 3600
@@ -144,4 +145,5 @@ class InstagramSource(GraphSource):
         )
 
 
-SOURCES: dict[str, type[GraphSource]] = {"media": InstagramSource}
+SOURCES: dict[str, type[GraphSource]] = {"media": InstagramSource,
+                                          "direct": InstagramDirectSource}

@@ -25,6 +25,7 @@ from carewatch.errors import PermanentError
 from carewatch.platforms.x import X
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, parse_time
+from listener.sources.x_dms import XDirectMessageSource
 
 TWEET_FIELDS = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id",
                 "referenced_tweets", "lang", "public_metrics", "entities"]
@@ -120,7 +121,7 @@ class XSource(BaseSource):
                 # The first page of a fresh run starts with its newest tweet.
                 newest_of_run = str(meta.get("newest_id") or tweets[0].id)
                 newest_at = tweets[0].data.get("created_at") or newest_at
-            mentions = [m for m in (self.to_mention(t, users) for t in tweets) if m is not None]
+            mentions = [self.to_mention(t, users) for t in tweets]
             token = meta.get("next_token")
             if token:
                 yield Page(mentions, {
@@ -138,16 +139,16 @@ class XSource(BaseSource):
             return
 
     # ---------------------------------------------------------------- mapping
-    def to_mention(self, tweet: Any, users: dict[str, Any]) -> Mention | None:
-        """One tweet as a Mention; None for a retweet the source does not want."""
+    def to_mention(self, tweet: Any, users: dict[str, Any]) -> Mention:
+        """One tweet as a Mention. A retweet is kept, never dropped: an echo (counted, out
+        of the queue) unless the source has `include_retweets = true`, which makes
+        retweets ordinary mentions."""
         data: dict[str, Any] = dict(tweet.data)
         refs = data.get("referenced_tweets") or []
         # A retweet is marked in referenced_tweets; old-style "RT @user:" text is the same
         # thing when a payload leaves the reference out.
         retweet = any(r.get("type") == "retweeted" for r in refs) or str(
             data.get("text") or "").startswith("RT @")
-        if retweet and not self.config.include_retweets:
-            return None
         tweet_id = str(data["id"])
         author_id = str(data.get("author_id") or "")
         user = users.get(author_id)
@@ -177,8 +178,10 @@ class XSource(BaseSource):
             repost_count=int(metrics.get("retweet_count") or 0)
             + int(metrics.get("quote_count") or 0),
             is_own=is_own,
+            is_echo=retweet and not self.config.include_retweets,
             raw=data,
         )
 
 
-SOURCES: dict[str, type[BaseSource]] = {"search": XSource, "mentions": XSource}
+SOURCES: dict[str, type[BaseSource]] = {"search": XSource, "mentions": XSource,
+                                         "dms": XDirectMessageSource}

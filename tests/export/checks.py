@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from storage.export import COLUMNS, export_mentions
+from storage.export import COLUMNS, ExportFilter, export_mentions
 from tests.export.conftest import (
     assert_columns,
     expected_rows,
@@ -103,12 +103,15 @@ def check_parquet(path: Path, expected: list[dict[str, Any]]) -> None:
 CHECKS = {"csv": check_csv, "jsonl": check_jsonl, "xlsx": check_xlsx, "parquet": check_parquet}
 
 
-def export_and_check(db: Any, fmt: str, folder: Path, **flags: Any) -> None:
+def export_and_check(db: Any, fmt: str, folder: Path, *, include_private: bool = False,
+                     **flags: Any) -> None:
     out = folder / f"out.{fmt}"
-    count = export_mentions(db, fmt, out, **flags)
+    count = export_mentions(db, fmt, out, filters=ExportFilter(include_private=include_private),
+                            **flags)
     since = flags.get("since")
     until = flags.get("until")
-    expected = expected_rows(since=since, until=until, platform=flags.get("platform"))
+    expected = expected_rows(since=since, until=until, platform=flags.get("platform"),
+                             include_private=include_private)
     assert count == len(expected)
     CHECKS[fmt](out, expected)
     assert [p.name for p in folder.iterdir()] == [out.name], "no temp file left behind"

@@ -2,7 +2,9 @@
 
 The texts are the ones that break exports in practice: spreadsheet formula triggers, HTML,
 bidi overrides, emoji ZWJ sequences, zero-width characters, CR/LF inside a cell, a long text,
-quotes and commas. The brand's own post is stored too and must never come out.
+quotes and commas. The brand's own post is stored too and must never come out; so are an
+echo (a retweet: always a row) and a Messenger conversation (the customer's message is a row
+only with `include_private`, the brand's answer never).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import importlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,46 @@ def _author(i: int, platform: domain.Platform) -> domain.Author:
                          followers=1000 + i)
 
 
+PAGE_ID = "100000000000001"
+PRIVATE_TEXT = "PRIVATE-7f3a my booking ref is QX9Z, card ends 4242"
+PRIVATE_REF = ("facebook", "m_private-1")
+ECHO_REF = ("x", "x-echo-1")
+
+
+def _private_and_echo() -> list[domain.Mention]:
+    """A retweet of the brand (an echo), a customer's Messenger message and the brand's
+    answer in the same conversation; none between 11:00Z and 14:00Z, where a test counts."""
+    customer = domain.Author(domain.Platform.FACEBOOK, "psid-9001", handle=None,
+                             name="Dana Private", followers=None)
+    page = domain.Author(domain.Platform.FACEBOOK, PAGE_ID, handle=None, name="Acme Air")
+    thread = domain.conversation_key(PAGE_ID, customer.external_id)
+    return [
+        domain.Mention(
+            platform=domain.Platform.X, external_id=ECHO_REF[1],
+            text="RT @acmeair: The new lounge is open", created_at=BASE + timedelta(hours=7.5),
+            author=domain.Author(domain.Platform.X, "x0777", handle="fan_777", followers=5),
+            thread_id="t-echo", url="https://example.test/echo", lang="en", is_echo=True,
+            score=domain.Score(0.4, domain.SentimentLabel.POSITIVE, 0.0, ["echo"], "en"),
+        ),
+        domain.Mention(
+            platform=domain.Platform.FACEBOOK, external_id=PRIVATE_REF[1], text=PRIVATE_TEXT,
+            created_at=BASE + timedelta(hours=8, minutes=20), author=customer,
+            thread_id=thread, lang="en", visibility=domain.Visibility.PRIVATE,
+            score=domain.Score(-0.3, domain.SentimentLabel.NEGATIVE, 0.4, ["negative"], "en"),
+        ),
+        domain.Mention(
+            platform=domain.Platform.FACEBOOK, external_id="m_own-1",
+            text="Thanks Dana, checking now.", created_at=BASE + timedelta(hours=8, minutes=40),
+            author=page, thread_id=thread, lang="en", is_own=True,
+            visibility=domain.Visibility.PRIVATE,
+            score=domain.Score(0.2, domain.SentimentLabel.POSITIVE, 0.0, [], "en"),
+        ),
+    ]
+
+
 def build_mentions() -> list[domain.Mention]:
-    """The hostile mentions (one per text) plus two sharing a timestamp, plus one own post."""
+    """The hostile mentions (one per text) plus two sharing a timestamp, plus one own post,
+    plus the echo and the private conversation."""
     out: list[domain.Mention] = []
     for i, text in enumerate(HOSTILE):
         platform = PLATFORM_CYCLE[i % 3]
@@ -83,11 +124,13 @@ def build_mentions() -> list[domain.Mention]:
         is_own=True,
         score=domain.Score(0.2, domain.SentimentLabel.POSITIVE, 0.0, [], "en"),
     ))
-    return out
+    return out + _private_and_echo()
 
 
 MENTIONS = build_mentions()
-EXPORTED = [m for m in MENTIONS if not m.is_own]
+EXPORTED = [m for m in MENTIONS
+            if not m.is_own and m.visibility is domain.Visibility.PUBLIC]
+WITH_PRIVATE = [m for m in MENTIONS if not m.is_own]
 ASSIGNED_REF = ("x", "x-1000")
 FIRST_RESPONSE = datetime(2026, 11, 2, 8, 30, 15, tzinfo=UTC)
 
@@ -100,7 +143,8 @@ def fill(db: Database) -> None:
 
     with db.write() as session:
         upsert_mentions(session, MENTIONS, source_key="test",
-                        brand_author_ids={("x", "1500000000000000000")})
+                        brand_author_ids={("x", "1500000000000000000"),
+                                          ("facebook", PAGE_ID)})
         session.execute(
             update(Mention)
             .where(Mention.platform == ASSIGNED_REF[0], Mention.external_id == ASSIGNED_REF[1])
@@ -116,10 +160,11 @@ def fill(db: Database) -> None:
 
 
 def expected_rows(*, since: datetime | None = None, until: datetime | None = None,
-                  platform: str | None = None) -> list[dict[str, Any]]:
+                  platform: str | None = None,
+                  include_private: bool = False) -> list[dict[str, Any]]:
     """What the export must contain, computed from the sample (not from the store)."""
     rows = []
-    for m in EXPORTED:
+    for m in WITH_PRIVATE if include_private else EXPORTED:
         if (since and m.created_at < since) or (until and m.created_at >= until):
             continue
         if platform and m.platform.value != platform:
@@ -136,25 +181,33 @@ def expected_rows(*, since: datetime | None = None, until: datetime | None = Non
             "sentiment_label": m.score.sentiment_label.value,
             "urgency": round(m.score.urgency, 4),
             "urgency_reasons": ";".join(m.score.urgency_reasons),
-            "status": "replied" if assigned else "new",
+            "status": "replied" if assigned else "closed" if m.is_echo else "new",
             "assignee": "=agent" if assigned else None,
             "first_response_at": FIRST_RESPONSE if assigned else None,
+            "visibility": m.visibility.value, "topic": "",
         })
-    rows.sort(key=lambda r: (r["created_at"], HOSTILE.index(r["text"])))
+    rows.sort(key=lambda r: r["created_at"])  # stable: ties keep the sample's order
     return rows
 
 
-@pytest.fixture(scope="module")
-def filled_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    """One filled SQLite store per module: exports only read it."""
-    path = tmp_path_factory.mktemp("exportdb") / "carewatch.db"
-    db = open_database(f"sqlite:///{path}")
+@contextmanager
+def filled_store(url: str) -> Iterator[Database]:
+    """A migrated store at `url` holding the sample, closed afterwards."""
+    db = open_database(url)
     upgrade(db.engine)
     fill(db)
     try:
         yield db
     finally:
         db.dispose()
+
+
+@pytest.fixture(scope="module")
+def filled_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One filled SQLite store per module: exports only read it."""
+    path = tmp_path_factory.mktemp("exportdb") / "carewatch.db"
+    with filled_store(f"sqlite:///{path}") as db:
+        yield db
 
 
 # ------------------------------------------------------------------ readers

@@ -11,7 +11,7 @@ import pytest
 
 from storage.db import Database
 from tests.export.checks import check_csv, check_parquet
-from tests.export.conftest import expected_rows, read_csv, read_jsonl
+from tests.export.conftest import EXPORTED, expected_rows, read_csv, read_jsonl
 
 
 def _url(db: Database) -> str:
@@ -114,7 +114,7 @@ def test_progress_bar_path_runs(filled_db: Database, tmp_path: Path) -> None:
 
     with ExportProgress(True, "exporting mentions") as bar:
         assert ex.export_mentions(filled_db, "jsonl", tmp_path / "p.jsonl",
-                                  **bar.callbacks()) == 17
+                                  **bar.callbacks()) == len(EXPORTED)
     with ExportProgress(True, "exporting audit log") as bar:
         assert ex.export_audit(filled_db, "csv", tmp_path / "a.csv", **bar.callbacks()) == 3
 

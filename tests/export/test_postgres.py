@@ -11,7 +11,7 @@ import pytest
 from storage.db import open_database
 from storage.migrate import upgrade
 from tests.export.checks import export_and_check
-from tests.export.conftest import fill
+from tests.export.conftest import EXPORTED, fill
 
 
 @pytest.mark.postgres
@@ -32,6 +32,6 @@ def test_postgres_every_format_and_filters(postgres_url: str, tmp_path: Path, cl
         code, err = cli(["export", "mentions", "--format", "jsonl", "--out", str(out)],
                         postgres_url)
         assert code == 0, err
-        assert err.strip() == f"exported 17 mentions to {out}"
+        assert err.strip() == f"exported {len(EXPORTED)} mentions to {out}"
     finally:
         db.dispose()

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -44,10 +50,44 @@ ig_user_id = "{BRAND_IG}"
 every = "120s"
 """
 
+#: The private conversation sources exactly as carewatch.toml documents them.
+PRIVATE_SOURCES_TOML = f"""
+[[sources]]
+platform = "x"
+kind = "dms"                 # direct messages of the brand account
+user_id = "{BRAND_X_ID}"
+every = "60s"
+
+[[sources]]
+platform = "facebook"
+kind = "messenger"           # the page's Messenger conversations
+page_id = "{BRAND_PAGE}"
+every = "60s"
+human_agent = false          # true: replies up to 7 days with the HUMAN_AGENT tag
+
+[[sources]]
+platform = "instagram"
+kind = "direct"              # Instagram Direct, through the linked page
+page_id = "{BRAND_PAGE}"
+ig_user_id = "{BRAND_IG}"
+every = "60s"
+"""
+PRIVATE_TOML = '[brand]\nname = "Acme Air"\nhandles = ["acmeair"]\n' + PRIVATE_SOURCES_TOML
+#: X user context for the brand account (the sandbox reads the user id from the token).
+X_USER_CONTEXT = {
+    "CAREWATCH_X_CONSUMER_KEY": "sandbox-consumer-key",
+    "CAREWATCH_X_CONSUMER_SECRET": "sandbox-consumer-secret",
+    "CAREWATCH_X_ACCESS_TOKEN": f"{BRAND_X_ID}-sandbox-access-token",
+    "CAREWATCH_X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
+}
+
 SEARCH_KEY = "x:search:"  # prefix; the rest is a hash of the query
 MENTIONS_KEY = f"x:mentions:{BRAND_X_ID}"
 FACEBOOK_KEY = f"facebook:page:{BRAND_PAGE}"
 INSTAGRAM_KEY = f"instagram:media:{BRAND_IG}"
+DMS_KEY = f"x:dms:{BRAND_X_ID}"
+MESSENGER_KEY = f"facebook:messenger:{BRAND_PAGE}"
+DIRECT_KEY = f"instagram:direct:{BRAND_IG}"
 
 HOSTILE_TEXTS = [
     '=HYPERLINK("http://evil.example","click") @acmeair where is my bag?',
@@ -64,14 +104,13 @@ HOSTILE_TEXTS = [
 
 def expected_x(world: World) -> dict[str, str]:
     """Every tweet the two X sources must store: matches of the search query or mentions of
-    the brand account, retweets excluded (not configured)."""
+    the brand account. Retweets the mentions timeline returns are stored too (as echoes);
+    the search query itself leaves them out."""
     pred = compile_query(SEARCH_QUERY)
     out: dict[str, str] = {}
     for t in world.visible_tweets():
         mentions_brand = (t.author_id != BRAND_X_ID
                           and f"@{BRAND_X_USERNAME}" in t.text.lower())
-        if t.is_retweet:
-            continue
         if pred(t, world) or mentions_brand:
             out[str(t.id)] = t.text
     return out
@@ -166,3 +205,29 @@ def populate(world: World) -> dict[str, Any]:
                                author={"username": "wanderer"}, created_at=world.now() - 7800)
     made["instagram"] = {"media": media.id, "c1": ic1.id, "brand_reply": ir1.id, "r2": ir2.id}
     return made
+
+
+#: `carewatch` as a separate process (for kill -9 and signal tests).
+CLI = [sys.executable, "-c", "from carewatch.cli import run; run()"]
+
+
+def subprocess_env(env: dict[str, str]) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+    base.update(env)
+    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return base
+
+
+def listen_then_kill_9(env: dict[str, str], control: Any, path: str, served: int) -> None:
+    """Start `carewatch listen --once` as a process and kill -9 it once the sandbox has
+    served `served` pages under `path` (the caller makes pages slow, so it dies mid-run)."""
+    proc = subprocess.Popen([*CLI, "listen", "--once"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len([r for r in control.requests(path=path) if r["status"] == 200]) >= served:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL

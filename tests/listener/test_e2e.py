@@ -66,7 +66,14 @@ def test_listen_once_twice_end_to_end(database_url: str, sandbox: SandboxServer,
     assert brand.is_own
     assert not root.is_own
     assert not reply.is_own
-    assert made["x"]["retweet"] not in xs
+    # The retweet is kept as an echo: stored, scored for sentiment, out of the queue.
+    echo = xs[made["x"]["retweet"]]
+    assert echo.is_echo
+    assert echo.status == "closed"
+    assert echo.urgency == 0
+    assert echo.urgency_reasons == "echo"
+    assert echo.sentiment is not None
+    assert not root.is_echo
     assert root.url == f"https://x.com/traveller1/status/{root.external_id}"
     assert root.author is not None
     assert root.author.followers == 250

@@ -3,10 +3,8 @@ polls on its own and stops cleanly on a stop event and on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,22 +21,17 @@ from storage.db import Database, open_database
 from storage.migrate import upgrade
 from tests.listener.conftest import carewatch_env
 from tests.listener.helpers import (
+    CLI,
     expected_facebook,
     expected_instagram,
     expected_x,
+    listen_then_kill_9,
     stored,
     stored_pairs,
+    subprocess_env,
 )
 
 SEARCH_PATH = "/2/tweets/search/recent"
-CLI = [sys.executable, "-c", "from carewatch.cli import run; run()"]
-
-
-def _subprocess_env(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    base.update(env)
-    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    return base
 
 
 @pytest.mark.slow
@@ -50,22 +43,12 @@ def test_kill_9_mid_poll_then_rerun_loses_and_duplicates_nothing(
                                 {"username": f"k{i % 40}"},
                                 created_at=sandbox.world.now() - 4000 + i)
     sandbox.world.seed(60, seed=3, days=1.0)
-    env = _subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     # Every X page answers slowly, so the process is surely mid-run when it dies.
     control.add_fault("/2/", "slow", delay=0.4, count=-1)
-    proc = subprocess.Popen([*CLI, "listen", "--once"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        served = [r for r in control.requests(path=SEARCH_PATH) if r["status"] == 200]
-        if len(served) >= 3:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    listen_then_kill_9(env, control, SEARCH_PATH, served=3)
     db = open_database(sqlite_url)
     try:
         partial = len(stored(db, "x"))
@@ -119,7 +102,7 @@ def test_run_forever_polls_on_schedule_and_stops_promptly(
 def test_listen_foreground_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: str,
                                                     sandbox: SandboxServer) -> None:
     sandbox.world.seed(40, seed=4, days=1.0)
-    env = _subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     proc = subprocess.Popen([*CLI, "listen"], env=env, stdout=subprocess.DEVNULL,

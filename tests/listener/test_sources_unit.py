@@ -157,7 +157,7 @@ def test_x_mapping_threads_own_and_retweets() -> None:
                           "public_metrics": {"like_count": 2, "reply_count": 1,
                                              "retweet_count": 3, "quote_count": 1}})
     m = source.to_mention(reply, users)
-    assert m is not None
+    assert not m.is_echo
     assert m.text == "a\u200bb <b>"
     assert m.thread_id == "10"
     assert m.parent_id == "20"
@@ -168,13 +168,18 @@ def test_x_mapping_threads_own_and_retweets() -> None:
     assert m.raw == reply.data
     own = tweepy.Tweet({"id": "31", "edit_history_tweet_ids": [], "text": "hi", "author_id": BRAND})
     own_m = source.to_mention(own, users)
-    assert own_m is not None
     assert own_m.is_own
     rt = tweepy.Tweet({"id": "32", "edit_history_tweet_ids": [], "text": "RT x", "author_id": "7",
                        "referenced_tweets": [{"type": "retweeted", "id": "30"}]})
-    assert source.to_mention(rt, users) is None
+    echo = source.to_mention(rt, users)
+    assert echo.is_echo
+    assert echo.text == "RT x"
+    old_style = tweepy.Tweet({"id": "33", "edit_history_tweet_ids": [], "author_id": "7",
+                              "text": "RT @acmeair: we fly again"})
+    assert source.to_mention(old_style, users).is_echo
     source.config = source.config.model_copy(update={"include_retweets": True})
-    assert source.to_mention(rt, users) is not None
+    assert not source.to_mention(rt, users).is_echo
+    assert not source.to_mention(old_style, users).is_echo
 
 
 def test_facebook_mapping() -> None:
