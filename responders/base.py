@@ -107,9 +107,8 @@ class Sender(Protocol):
     Each platform's responder module exposes its class as `SENDER` (found by the name in the
     platform's spec, see `responders.senders`)."""
 
-    #: The `[[sources]]` kind that reads the platform's private conversations, and the source
-    #: key holding the brand's own id in them (one side of every conversation key).
-    conversation_kind: str
+    #: The `[[sources]]` key holding the brand's own id in the platform's private
+    #: conversations (one side of every conversation key).
     brand_id_attr: str
 
     def __init__(self, settings: Settings) -> None: ...
@@ -158,7 +157,6 @@ class GraphSender:
     token, built on first use (so a responder with nothing for Meta never needs the token)."""
 
     platform = ""
-    conversation_kind = ""
     brand_id_attr = ""
     #: The `platform` parameter of `GET /{page-id}/conversations` for this platform.
     conversation_platform = ""

@@ -21,12 +21,13 @@ from storage.mentions import last_customer_message_at
 
 def conversation_source(settings: Settings, mention: MentionInfo) -> SourceConfig | None:
     """The `[[sources]]` entry reading the conversation of `mention` (a private message): of
-    the platform's conversation kind (`dms`, `messenger`, `direct`), the source that stored
+    the platform's private source kinds (`dms`, `messenger`, `direct`), the source that stored
     the message, else the one whose brand account is a side of the conversation key."""
+    spec = spec_for(mention.platform)
     sender = sender_class(mention.platform)
+    private_kinds = {kind.name for kind in spec.sources if kind.private}
     candidates = [source for source in settings.sources
-                  if source.platform.value == mention.platform
-                  and source.kind == sender.conversation_kind]
+                  if source.platform == spec.platform and source.kind in private_kinds]
     for source in candidates:
         if source.key == mention.source_key:
             return source

@@ -104,7 +104,6 @@ class FacebookSender(GraphSender):
     """Answers as the page whose token is configured."""
 
     platform = "facebook"
-    conversation_kind = "messenger"
     brand_id_attr = "page_id"
     conversation_platform = "messenger"
 

@@ -42,7 +42,6 @@ class InstagramSender(GraphSender):
     """Answers as the Instagram professional account linked to the page token."""
 
     platform = "instagram"
-    conversation_kind = "direct"
     brand_id_attr = "ig_user_id"
     conversation_platform = "instagram"
 

@@ -47,7 +47,6 @@ class XSender:
     """Sends as the brand account whose user-context keys are configured."""
 
     platform = "x"
-    conversation_kind = "dms"
     brand_id_attr = "user_id"
 
     def __init__(self, settings: Settings) -> None:

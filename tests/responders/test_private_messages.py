@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from carewatch.cli import main
 from carewatch.domain import Platform, conversation_key
-from carewatch.settings import Settings, SourceConfig
+from carewatch.settings import Settings, load_settings
 from responders.outbox import run_due
 from responders.queue import message_window, queue_move_private, queue_reply
-from responders.rules import RuleViolation
 from sandbox.world import FB_PAGE_ID, IG_USER_ID
 from storage.models import AuditEntry, Mention, Reply, utcnow
 
@@ -52,13 +52,16 @@ def _audits(stand: Stand, action: str) -> list[AuditEntry]:
     return rows
 
 
-def _with_conversation_source(settings: Settings, platform: Platform, kind: str,
-                              **ids: str) -> Settings:
-    """The settings plus a private-conversation source with `human_agent = true` (built
-    without validation, so the test does not depend on which source kinds are registered)."""
-    source = SourceConfig.model_construct(platform=platform, kind=kind, name=f"{kind}-source",
-                                          human_agent=True, **ids)
-    return settings.model_copy(update={"sources": [*settings.sources, source]})
+def _add_source(stand: Stand, platform: str, kind: str, **keys: str) -> Settings:
+    """Add a private-conversation source with `human_agent = true` to carewatch.toml (which
+    every CLI call reads) and to the stand's settings."""
+    config = Path(stand.env["CAREWATCH_CONFIG"])
+    lines = [f'{key} = "{value}"' for key, value in keys.items()]
+    config.write_text(config.read_text() + "\n".join(
+        ["", "[[sources]]", f'platform = "{platform}"', f'kind = "{kind}"', *lines,
+         "human_agent = true", ""]))
+    stand.settings = load_settings(config)
+    return stand.settings
 
 
 def _sent_once(stand: Stand, ref: str, text: str, sent_kind: str) -> Reply:
@@ -100,20 +103,14 @@ def test_window_rules_before_queueing(any_stand: Stand,
     _refused(["reply", f"facebook:{late.external_id}", "--text", "Sorry"], capsys,
              "set human_agent = true on the source")
     # ... with human_agent on the page's Messenger source: allowed, tagged.
-    agent_settings = _with_conversation_source(stand.settings, Platform.FACEBOOK, "messenger",
-                                               page_id=FB_PAGE_ID)
-    tagged = message_window(stand.db, agent_settings, f"facebook:{late.external_id}")
+    settings = _add_source(stand, "facebook", "messenger", page_id=FB_PAGE_ID)
+    tagged = message_window(stand.db, settings, f"facebook:{late.external_id}")
     assert tagged is not None
-    assert (tagged.messaging_type, tagged.tag) == (
-        "MESSAGE_TAG", "HUMAN_AGENT")
-    queue_reply(stand.db, agent_settings, f"facebook:{late.external_id}", "Sorry",
-                agent="alice")
+    assert (tagged.messaging_type, tagged.tag) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    assert main(["reply", f"facebook:{late.external_id}", "--text", "Sorry"]) == 0
     # Older than 7 days: refused even for a human agent.
-    with pytest.raises(RuleViolation, match="more than 7 days old"):
-        queue_reply(stand.db, agent_settings, f"facebook:{stale.external_id}", "Sorry",
-                    agent="alice")
     _refused(["reply", f"facebook:{stale.external_id}", "--text", "Sorry"], capsys,
-             "messaging window closed")
+             "more than 7 days old")
     # The message limit, and no move to private from a private message.
     _refused(["reply", f"facebook:{fresh.external_id}", "--text", "x" * 2001], capsys,
              "a Facebook private message allows 2000")
@@ -129,13 +126,12 @@ def test_human_agent_comes_from_the_conversation_source(stand: Stand) -> None:
     """Instagram Direct: the `direct` source of the account in the conversation key."""
     late = stand.message(Platform.INSTAGRAM, "Still waiting", customer="gil", ago=30 * HOUR)
     ref = f"instagram:{late.external_id}"
-    other_account = _with_conversation_source(stand.settings, Platform.INSTAGRAM, "direct",
-                                              ig_user_id="17841499999999999")
+    other_account = _add_source(stand, "instagram", "direct",
+                                ig_user_id="17841499999999999", page_id="100000000000099")
     window = message_window(stand.db, other_account, ref)
     assert window is not None
     assert not window.open
-    ours = _with_conversation_source(stand.settings, Platform.INSTAGRAM, "direct",
-                                     ig_user_id=IG_USER_ID, page_id=FB_PAGE_ID)
+    ours = _add_source(stand, "instagram", "direct", ig_user_id=IG_USER_ID, page_id=FB_PAGE_ID)
     window = message_window(stand.db, ours, ref)
     assert window is not None
     assert window.tag == "HUMAN_AGENT"
@@ -233,8 +229,7 @@ def test_private_reply_confirmed_by_10900_keeps_its_conversation(stand: Stand) -
 def test_messenger_message_with_the_window_of_the_moment(stand: Stand) -> None:
     fresh = stand.message(Platform.FACEBOOK, "Refund?", customer="max", ago=HOUR)
     late = stand.message(Platform.FACEBOOK, "Hello??", customer="ned", ago=30 * HOUR)
-    settings = _with_conversation_source(stand.settings, Platform.FACEBOOK, "messenger",
-                                         page_id=FB_PAGE_ID)
+    settings = _add_source(stand, "facebook", "messenger", page_id=FB_PAGE_ID)
     queue_reply(stand.db, settings, f"facebook:{fresh.external_id}", "Refunded", agent="alice")
     queue_reply(stand.db, settings, f"facebook:{late.external_id}", "Sorry for the wait",
                 agent="alice")
