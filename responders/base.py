@@ -17,7 +17,7 @@ from carewatch.domain import conversation_key
 from carewatch.errors import PermanentError
 from carewatch.graph_paging import next_page_params
 from carewatch.platforms import spec_for
-from carewatch.settings import Settings
+from carewatch.settings import Settings, SourceConfig
 from responders.window import MessagingWindow
 
 #: How far a platform's clock may be behind ours when comparing a message's time with the
@@ -152,6 +152,26 @@ def source_value(settings: Settings, mention: MentionInfo, attr: str) -> str | N
     return None
 
 
+def conversation_source(settings: Settings, mention: MentionInfo,
+                        brand_id_attr: str) -> SourceConfig | None:
+    """The `[[sources]]` entry reading the conversation of `mention` (a private message): of
+    the platform's private source kinds (`dms`, `messenger`, `direct`), the source that stored
+    the message, else the one whose brand account (`brand_id_attr`) is a side of the
+    conversation key."""
+    spec = spec_for(mention.platform)
+    private_kinds = {kind.name for kind in spec.sources if kind.private}
+    candidates = [source for source in settings.sources
+                  if source.platform == spec.platform and source.kind in private_kinds]
+    for source in candidates:
+        if source.key == mention.source_key:
+            return source
+    sides = set((mention.thread_id or "").split("-"))
+    for source in candidates:
+        if str(getattr(source, brand_id_attr, None) or "") in sides:
+            return source
+    return None
+
+
 class GraphSender:
     """What the Facebook and Instagram senders share: one facebook-sdk client on the page
     token, built on first use (so a responder with nothing for Meta never needs the token)."""
@@ -206,6 +226,13 @@ class GraphSender:
                        "message": json.dumps({"text": text}), **extra},
         )
         return result
+
+    def message_page(self, mention: MentionInfo) -> str | None:
+        """The page a message in a conversation goes out through: the page of the source
+        that reads the conversation, else a page configured for the platform."""
+        source = conversation_source(self.settings, mention, self.brand_id_attr)
+        return (source.page_id if source is not None and source.page_id else None) or (
+            source_value(self.settings, mention, "page_id"))
 
     def moved_to(self, mention: MentionInfo) -> str | None:
         """The conversation a private reply to `mention` opens: the brand account's with the

@@ -12,36 +12,18 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from carewatch.platforms import spec_for
-from carewatch.settings import Settings, SourceConfig
-from responders.base import MentionInfo
+from carewatch.settings import Settings
+from responders.base import MentionInfo, conversation_source
 from responders.senders import sender_class
 from responders.window import MessagingWindow, messaging_window
 from storage.mentions import last_customer_message_at
 
 
-def conversation_source(settings: Settings, mention: MentionInfo) -> SourceConfig | None:
-    """The `[[sources]]` entry reading the conversation of `mention` (a private message): of
-    the platform's private source kinds (`dms`, `messenger`, `direct`), the source that stored
-    the message, else the one whose brand account is a side of the conversation key."""
-    spec = spec_for(mention.platform)
-    sender = sender_class(mention.platform)
-    private_kinds = {kind.name for kind in spec.sources if kind.private}
-    candidates = [source for source in settings.sources
-                  if source.platform == spec.platform and source.kind in private_kinds]
-    for source in candidates:
-        if source.key == mention.source_key:
-            return source
-    sides = set((mention.thread_id or "").split("-"))
-    for source in candidates:
-        if str(getattr(source, sender.brand_id_attr, None) or "") in sides:
-            return source
-    return None
-
-
 def human_agent(settings: Settings, mention: MentionInfo) -> bool:
     """Whether the brand account of this conversation may answer with the human-agent tag
     (`human_agent = true` on its source); False when no such source is configured."""
-    source = conversation_source(settings, mention)
+    source = conversation_source(settings, mention,
+                                 sender_class(mention.platform).brand_id_attr)
     return bool(source and source.human_agent)
 
 

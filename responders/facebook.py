@@ -118,7 +118,8 @@ class FacebookSender(GraphSender):
                 result = self.graph.put_object(reply.target_id, "comments", message=reply.text)
                 return SentRef(str(result["id"]), reply.target_id)
             if reply.kind == MESSAGE:
-                return self.send_message(self.page_id(mention), reply)
+                return self.send_message(self.message_page(mention) or self.page_id(mention),
+                                         reply)
             return self.private_reply(self.page_id(mention), reply.target_id, reply.text)
         except (PermanentError, AlreadyReplied):
             raise
@@ -131,6 +132,7 @@ class FacebookSender(GraphSender):
             raise Unverifiable("the Graph API cannot read back sent private replies")
         page = self.page_id(mention)
         if reply.kind == MESSAGE:
+            page = self.message_page(mention) or page
             try:
                 return self.find_message(reply, mention, page, {page})
             except Exception as exc:

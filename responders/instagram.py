@@ -77,7 +77,7 @@ class InstagramSender(GraphSender):
     def _message_account(self, mention: MentionInfo) -> str:
         """Direct messages go through the linked page; the account itself where no page id
         is configured for Instagram."""
-        return source_value(self.settings, mention, "page_id") or self.account_id(mention)
+        return self.message_page(mention) or self.account_id(mention)
 
     def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
         if reply.kind == "private":

@@ -123,7 +123,8 @@ def test_window_rules_before_queueing(any_stand: Stand,
 
 
 def test_human_agent_comes_from_the_conversation_source(stand: Stand) -> None:
-    """Instagram Direct: the `direct` source of the account in the conversation key."""
+    """Instagram Direct: the `direct` source of the account in the conversation key says
+    whether a person may answer with the tag, and which page the message goes through."""
     late = stand.message(Platform.INSTAGRAM, "Still waiting", customer="gil", ago=30 * HOUR)
     ref = f"instagram:{late.external_id}"
     other_account = _add_source(stand, "instagram", "direct",
@@ -135,6 +136,13 @@ def test_human_agent_comes_from_the_conversation_source(stand: Stand) -> None:
     window = message_window(stand.db, ours, ref)
     assert window is not None
     assert window.tag == "HUMAN_AGENT"
+    # Sent through the page linked to this account, tagged.
+    queue_reply(stand.db, ours, ref, "Sorry for the wait", agent="alice")
+    assert run_due(stand.db, ours).sent == 1
+    [sent] = stand.ctl.sent(kind="message")
+    assert (sent["messaging_type"], sent["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+    [post] = stand.ctl.requests(path=r"/messages$", method="POST")
+    assert post["path"].endswith(f"/{FB_PAGE_ID}/messages")
 
 
 # --------------------------------------------------------------------- X DMs
