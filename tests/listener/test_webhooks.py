@@ -151,9 +151,11 @@ def test_a_messenger_message_is_a_private_mention_in_its_conversation(
     assert row.thread_id == conversation_key(BRAND_PAGE, CUSTOMER)
     assert row.parent_id is None
     assert row.author.external_id == CUSTOMER
-    assert not row.is_own and not row.is_echo
+    assert not row.is_own
+    assert not row.is_echo
     assert row.status == "new"
-    assert row.sentiment is not None and row.urgency is not None  # scored like a poll
+    assert row.sentiment is not None
+    assert row.urgency is not None
     assert abs(row.created_at.timestamp() * 1000 - NOW_MS) < 2
     assert row.source_key == "webhooks:page"  # no messenger source configured
     assert hooked == [[row.id]]  # routing and alerts run as after a polled page
@@ -171,8 +173,11 @@ def test_an_echo_is_stored_as_the_brands_own_and_not_listed(client: TestClient,
     assert deliver(client, echo) == 200
     stored = {r.external_id: r for r in rows(db)}
     own = stored["m_echo"]
-    assert own.is_own and own.status == "closed" and own.sentiment is None
-    assert own.author.external_id == BRAND_PAGE and own.author.is_brand
+    assert own.is_own
+    assert own.status == "closed"
+    assert own.sentiment is None
+    assert own.author.external_id == BRAND_PAGE
+    assert own.author.is_brand
     assert own.thread_id == stored["m_ask"].thread_id == conversation_key(BRAND_PAGE, CUSTOMER)
     with db.session() as session:
         assert [r.external_id for r in inbox(session).rows] == ["m_ask"]
@@ -185,7 +190,8 @@ def test_an_instagram_direct_message_uses_the_account_and_the_igsid(client: Test
                           ms=NOW_MS, obj="instagram")
     assert deliver(client, body) == 200
     [row] = rows(db)
-    assert row.platform == "instagram" and row.visibility == "private"
+    assert row.platform == "instagram"
+    assert row.visibility == "private"
     assert row.thread_id == conversation_key(BRAND_IG, igsid)
     assert row.source_key == "webhooks:instagram"
 
@@ -225,7 +231,8 @@ def test_feed_and_instagram_comments_go_to_their_configured_sources(client: Test
     assert (top.thread_id, top.parent_id, top.is_own) == (post_id, post_id, False)
     assert (reply.parent_id, reply.is_own, reply.status) == (f"{post_id}_1", True, "closed")
     assert top.source_key == reply.source_key == f"facebook:page:{BRAND_PAGE}"
-    assert top.author.name == "Ana Lima" and top.visibility == "public"
+    assert top.author.name == "Ana Lima"
+    assert top.visibility == "public"
     assert (comment.thread_id, comment.parent_id) == ("17900000000000009",
                                                       "17900000000000009")
     assert comment.author.handle == "joao.p"
