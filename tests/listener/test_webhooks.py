@@ -19,7 +19,6 @@ from listener.ingest import Ingestor
 from listener.webhooks.app import MAX_BODY_BYTES, PATH, create_app
 from storage.db import Database, open_database
 from storage.inbox import inbox
-from storage.migrate import upgrade
 from storage.models import Mention
 from tests.listener.helpers import BRAND_IG, BRAND_PAGE
 from tests.listener.webhook_helpers import APP_SECRET, VERIFY_TOKEN, messaging_body, signed
@@ -36,11 +35,8 @@ def webhook_settings(**extra: Any) -> Settings:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = open_database(database_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 @pytest.fixture
