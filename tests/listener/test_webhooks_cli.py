@@ -27,6 +27,7 @@ from storage.models import Mention
 from tests.listener.conftest import CliRunner
 from tests.listener.helpers import BRAND_IG, BRAND_PAGE
 from tests.listener.webhook_helpers import APP_SECRET, VERIFY_TOKEN, messaging_body, signed
+from tests.receivers import free_port
 
 SECRETS = {"CAREWATCH_META_APP_SECRET": APP_SECRET, "CAREWATCH_META_VERIFY_TOKEN": VERIFY_TOKEN}
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +37,6 @@ def _http() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     return session
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _shape(db: Database, external_id: str) -> list[tuple[Any, ...]]:
@@ -81,7 +76,7 @@ def test_the_command_answers_within_a_second(make_env: Callable[..., dict[str, s
                                              open_db: Callable[[str], Database]) -> None:
     env = make_env(database_url)
     assert cli("init")[0] == 0
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}{PATH}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "carewatch", "webhooks", "--port", str(port)],
