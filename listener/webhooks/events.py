@@ -104,7 +104,7 @@ def _read_entry(delivery: Delivery, entry: dict[str, Any], settings: Settings) -
         else:
             delivery.add(source_key(settings, obj, "messaging", account_id), mention)
     for change in entry.get("changes") or []:
-        what = str(change.get("field"))
+        what = str(change.get("field"))[:40]
         value = change["value"]
         if obj == "page" and what == "feed":
             mention = feed_comment_mention(account_id, value)
