@@ -57,7 +57,8 @@ class ReceiverServer:
         self._server = _server(app)
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> ReceiverServer:
+    def start(self) -> ReceiverServer:
+        """Serve in a daemon thread; returns once uvicorn is accepting connections."""
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._sock]},
                                         name="carewatch-webhooks", daemon=True)
@@ -69,9 +70,16 @@ class ReceiverServer:
             time.sleep(0.01)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def stop(self) -> None:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(5.0)
+            self._thread = None
         self._sock.close()
+
+    def __enter__(self) -> ReceiverServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
