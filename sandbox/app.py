@@ -15,6 +15,7 @@ from sandbox.control_api import CONTROL_ROUTES, endpoint, no_route
 from sandbox.front import METHODS
 from sandbox.generator import Generator, LiveFeed
 from sandbox.graph_api import GRAPH_ROUTES
+from sandbox.webhooks import WebhookHub
 from sandbox.world import World
 from sandbox.x_api import X_ROUTES
 
@@ -23,7 +24,8 @@ def create_app(world: World | None = None) -> Starlette:
     """Build the sandbox app around ``world`` (a fresh, empty one when omitted).
 
     The world gets ``Generator`` unless it has a generator already, so the control API can
-    seed and generate; ``app.state.live`` runs the live trickle of new items.
+    seed and generate; ``app.state.live`` runs the live trickle of new items (and the
+    customers' answers to private messages), ``app.state.webhooks`` delivers Meta webhooks.
     """
     world = world if world is not None else World()
     if world.generator is None:
@@ -37,4 +39,5 @@ def create_app(world: World | None = None) -> Starlette:
     ])
     app.state.world = world
     app.state.live = LiveFeed(world)
+    app.state.webhooks = WebhookHub(world)
     return app

@@ -44,8 +44,13 @@ class SandboxControl:
     def generate(self, count: int = 1, seed: int | None = None) -> dict[str, Any]:
         return self._call("POST", "generate", {"count": count, "seed": seed})
 
-    def live(self, rate_per_minute: float) -> dict[str, Any]:
-        return self._call("POST", "live", {"rate_per_minute": rate_per_minute})
+    def live(self, rate_per_minute: float, answer_after: float | None = None) -> dict[str, Any]:
+        """New items a minute (0 stops); customers answer the brand's private messages about
+        ``answer_after`` seconds later (the sandbox's default when None)."""
+        body: dict[str, Any] = {"rate_per_minute": rate_per_minute}
+        if answer_after is not None:
+            body["answer_after"] = answer_after
+        return self._call("POST", "live", body)
 
     def advance_clock(self, seconds: float) -> float:
         return float(self._call("POST", "clock", {"advance": seconds})["now"])
@@ -105,6 +110,21 @@ class SandboxControl:
             "text": text, "media_id": media_id, "parent_id": parent_id, "author": author,
             "created_at": created_at, "ago": ago})
 
+    def add_message(self, platform: str, text: str, sender: dict[str, Any] | str, *,
+                    to: dict[str, Any] | str | None = None, created_at: Any = None,
+                    ago: float | None = None) -> dict[str, Any]:
+        """A Messenger (``platform="messenger"``) or Instagram Direct (``"instagram"``)
+        message.  ``sender`` is the customer (a PSID/IGSID or ``{"id", "name"|"username"}``)
+        writing to the brand, or ``"page"`` for the brand writing to the customer ``to``.
+        Answers ``{"id", "conversation_id", "sender_id", "recipient_id", "thread_key"}``."""
+        return self._call("POST", f"{platform}/messages", {
+            "text": text, "from": sender, "to": to, "created_at": created_at, "ago": ago})
+
+    def age_conversation(self, conversation_id: str, seconds: float) -> dict[str, Any]:
+        """Move a Messenger/Instagram conversation's messages ``seconds`` into the past."""
+        return self._call("POST", f"conversations/{conversation_id}/age",
+                          {"seconds": seconds})
+
     def delete_graph_object(self, object_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"graph/{object_id}")
 
@@ -126,6 +146,29 @@ class SandboxControl:
 
     def set_limits(self, **limits: Any) -> dict[str, Any]:
         return self._call("POST", "limits", limits)
+
+    # webhooks
+    def subscribe_webhooks(self, url: str, app_secret: str, *, verify_token: str | None = None,
+                           duplicates: int = 0, max_attempts: int = 4) -> dict[str, Any]:
+        """Deliver signed Meta webhooks to ``url`` (after Meta's verification request when
+        ``verify_token`` is given); ``duplicates``: deliver the next N events twice (-1:
+        all)."""
+        return self._call("POST", "webhooks", {
+            "url": url, "app_secret": app_secret, "verify_token": verify_token,
+            "duplicates": duplicates, "max_attempts": max_attempts})
+
+    def duplicate_webhooks(self, count: int = 1) -> dict[str, Any]:
+        return self._call("POST", "webhooks/duplicate", {"count": count})
+
+    def unsubscribe_webhooks(self) -> dict[str, Any]:
+        return self._call("DELETE", "webhooks")
+
+    def webhooks(self, idle_within: float | None = None) -> dict[str, Any]:
+        """Delivery counters (``delivered``, ``failed``, ``attempts``, ``retried``,
+        ``duplicated``, ``pending``), first waiting up to ``idle_within`` seconds for the
+        queue to drain."""
+        params = {"idle_within": idle_within} if idle_within is not None else None
+        return self._call("GET", "webhooks", params=params)
 
     # observation
     def requests(self, path: str | None = None, method: str | None = None) -> list[dict]:

@@ -1,6 +1,8 @@
 """The ``/_sandbox/`` control API that tests and the demo drive the sandbox with: reset and
-seed the world, add content, queue faults, revoke tokens, set limits, and read back the
-request log and what the product sent.  ``sandbox.control.SandboxControl`` is its client.
+seed the world, add content (posts, comments, X DMs, Messenger and Instagram Direct
+messages), age a conversation, queue faults, revoke tokens, set limits, subscribe a Meta
+webhook receiver, and read back the request log, what the product sent and what was
+delivered.  ``sandbox.control.SandboxControl`` is its client.
 
 A bad payload answers 400 ``{"error": "<exception>: <message>"}``; an unknown route or method
 404 ``{"error": "no control route ..."}``.  Control calls are neither faulted nor logged.
@@ -12,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -27,7 +30,16 @@ from sandbox.front import (
     slash_tolerant,
     world_of,
 )
-from sandbox.records import BRAND_X_ID, FB_PAGE_ID, IG_USER_ID, IG_USERNAME, parse_time
+from sandbox.generator import DEFAULT_ANSWER_AFTER
+from sandbox.records import (
+    BRAND_X_ID,
+    FB_PAGE_ID,
+    IG_USER_ID,
+    IG_USERNAME,
+    pair_key,
+    parse_time,
+)
+from sandbox.webhooks import DEFAULT_ATTEMPTS
 from sandbox.world import World
 
 Action = Callable[[Request, World, dict[str, Any]], Response]
@@ -79,7 +91,8 @@ def generate(request: Request, world: World, body: dict[str, Any]) -> Response:
 
 
 def live(request: Request, world: World, body: dict[str, Any]) -> Response:
-    request.app.state.live.start(float(body.get("rate_per_minute", 0)))
+    request.app.state.live.start(float(body.get("rate_per_minute", 0)),
+                                 float(body.get("answer_after", DEFAULT_ANSWER_AFTER)))
     return json_response({"ok": True, "rate_per_minute": body.get("rate_per_minute", 0)})
 
 
@@ -89,7 +102,7 @@ def clock(request: Request, world: World, body: dict[str, Any]) -> Response:
 
 
 def state(request: Request, world: World, body: dict[str, Any]) -> Response:
-    return json_response(world.state())
+    return json_response({**world.state(), "webhooks": request.app.state.webhooks.status()})
 
 
 # ---------------------------------------------------------------------------- content
@@ -172,6 +185,32 @@ def add_ig_comment(request: Request, world: World, body: dict[str, Any]) -> Resp
                           "from_id": c.from_id})
 
 
+def add_graph_message(request: Request, world: World, body: dict[str, Any]) -> Response:
+    """A Messenger or Instagram Direct message: by default the customer ``from`` (an id or
+    ``{"id", "name"|"username"}``) writes to the brand; ``"from": "page"`` (or ``"brand"``)
+    with a customer in ``to`` is the brand writing (e.g. from its phone app)."""
+    platform = request.path_params["platform"]
+    raw_from = body.get("from", body.get("author"))
+    from_brand = raw_from in ("page", "brand")
+    customer = body.get("to") if from_brand else raw_from
+    if customer is None:
+        raise ValueError("name the customer: 'from' (or 'to' when the brand writes)")
+    conversation = world.open_conversation(
+        platform, customer if isinstance(customer, dict) else str(customer))
+    m = world.add_graph_message(conversation.id, _text(body, "text", "message"),
+                                from_brand=from_brand, created_at=_created(body, world))
+    return json_response({"id": m.id, "conversation_id": conversation.id,
+                          "sender_id": m.from_id, "recipient_id": m.to_id,
+                          "thread_key": pair_key(m.from_id, m.to_id)})
+
+
+def age_conversation(request: Request, world: World, body: dict[str, Any]) -> Response:
+    c = world.age_conversation(request.path_params["conversation_id"],
+                               float(body["seconds"]))
+    return json_response({"id": c.id, "updated_time": c.updated,
+                          "last_customer_time": c.last_customer_time()})
+
+
 def delete_graph_object(request: Request, world: World, body: dict[str, Any]) -> Response:
     object_id = request.path_params["object_id"]
     return json_response({"deleted": object_id},
@@ -207,6 +246,33 @@ def revoke(request: Request, world: World, body: dict[str, Any]) -> Response:
 def restore(request: Request, world: World, body: dict[str, Any]) -> Response:
     world.restore(body.get("platform"))
     return json_response({"ok": True})
+
+
+def subscribe_webhooks(request: Request, world: World, body: dict[str, Any]) -> Response:
+    hub = request.app.state.webhooks
+    verify_token = body.get("verify_token")
+    return json_response(hub.subscribe(
+        str(body["url"]), str(body["app_secret"]),
+        verify_token=None if verify_token is None else str(verify_token),
+        duplicates=int(body.get("duplicates", 0)),
+        max_attempts=int(body.get("max_attempts", DEFAULT_ATTEMPTS))))
+
+
+def duplicate_webhooks(request: Request, world: World, body: dict[str, Any]) -> Response:
+    return json_response(request.app.state.webhooks.duplicate_next(int(body.get("count", 1))))
+
+
+def unsubscribe_webhooks(request: Request, world: World, body: dict[str, Any]) -> Response:
+    request.app.state.webhooks.unsubscribe()
+    return json_response(request.app.state.webhooks.status())
+
+
+def webhooks(request: Request, world: World, body: dict[str, Any]) -> Response:
+    """Delivery counters; ``?idle_within=<seconds>`` first waits for queued deliveries."""
+    hub = request.app.state.webhooks
+    wait = request.query_params.get("idle_within")
+    idle = hub.wait_idle(float(wait)) if wait else None
+    return json_response({**hub.status(), "idle": idle})
 
 
 def set_limits(request: Request, world: World, body: dict[str, Any]) -> Response:
@@ -263,7 +329,10 @@ def endpoint(action: Action) -> Endpoint:
         except ValueError:  # answered in Graph's shape, like any path outside /2/
             return error_response(bad_json_body("control"))
         try:
-            return action(request, world_of(request), body if isinstance(body, dict) else {})
+            # In a worker thread: an action may wait (a webhook receiver's verification,
+            # stopping the live feed), and the event loop must keep serving meanwhile.
+            return await run_in_threadpool(action, request, world_of(request),
+                                           body if isinstance(body, dict) else {})
         except (KeyError, ValueError, TypeError, re.error) as exc:
             return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)
 
@@ -292,12 +361,18 @@ CONTROL_ROUTES: list[BaseRoute] = [
     *_on("/facebook/comments", add_fb_comment, "POST"),
     *_on("/instagram/media", add_ig_media, "POST"),
     *_on("/instagram/comments", add_ig_comment, "POST"),
+    *_on("/{platform:messaging_platform}/messages", add_graph_message, "POST"),
+    *_on("/conversations/{conversation_id:word}/age", age_conversation, "POST"),
     *_on("/graph/{object_id:word}", delete_graph_object, "DELETE"),
     *_on("/faults", add_faults, "POST"),
     *_on("/faults", clear_faults, "DELETE"),
     *_on("/faults", list_faults),
     *_on("/revoke", revoke, "POST"),
     *_on("/restore", restore, "POST"),
+    *_on("/webhooks", subscribe_webhooks, "POST"),
+    *_on("/webhooks", unsubscribe_webhooks, "DELETE"),
+    *_on("/webhooks", webhooks),
+    *_on("/webhooks/duplicate", duplicate_webhooks, "POST"),
     *_on("/limits", set_limits, "POST"),
     *_on("/limits", limits),
     *_on("/requests", clear_requests, "DELETE"),

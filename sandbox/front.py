@@ -44,10 +44,22 @@ class _GraphVersion(StringConvertor):
     regex = r"v\d+\.\d+"
 
 
+class _MessagingPlatform(StringConvertor):
+    regex = r"messenger|instagram"
+
+
+class _PairId(StringConvertor):
+    """A one-to-one conversation id: ``<user id>-<user id>``."""
+
+    regex = r"\d+-\d+"
+
+
 # Path parameters stay strings (ids are keys, and ``0012`` must not become ``12``).
 register_url_convertor("digits", _Digits())
 register_url_convertor("word", _Word())
 register_url_convertor("graph_version", _GraphVersion())
+register_url_convertor("pair_id", _PairId())
+register_url_convertor("messaging_platform", _MessagingPlatform())
 
 
 class JSONBody(Response):

@@ -19,13 +19,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.phrases import fill
+from sandbox.private_traffic import CHANNELS, PrivateTraffic
 from sandbox.records import BRAND_X_ID, FB_PAGE_ID
 from sandbox.world import World
 
 log = logging.getLogger("sandbox")
 
-CITIES = ["Lisbon", "Denver", "Seoul", "Madrid", "Chicago", "Paris", "Toronto", "Austin",
-          "Dublin", "Boston", "Lyon", "Phoenix", "Busan", "Seattle", "Miami"]
+#: How often a new customer item comes with a customer starting a private conversation.
+PRIVATE_SHARE = 0.12
+
 FIRST = ["Maria", "James", "Aisha", "Chen", "Lucas", "Sofia", "Omar", "Emma", "Diego", "Yuna",
          "Noah", "Fatima", "Liam", "Hana", "Pierre", "Grace", "Mateo", "Priya", "Jonas", "Zoe",
          "Kwame", "Ines", "Tomás", "Min-jun", "Olivia", "Ravi", "Camille", "Ethan", "Leila",
@@ -157,7 +160,8 @@ class Generator:
         self.rng = random.Random(7)
         self.personas = [self._persona(i) for i in range(60)]
         self.rng = random.Random(seed)
-        self.created = {"x": 0, "facebook": 0, "instagram": 0, "brand": 0}
+        self.private = PrivateTraffic(world, random.Random(seed * 1_000_003 + 17))
+        self.created = {"x": 0, "facebook": 0, "instagram": 0, "brand": 0, "private": 0}
 
     # ---------------------------------------------------------------- helpers
     def _persona(self, i: int) -> Persona:
@@ -175,12 +179,7 @@ class Generator:
                        lang="en", dms_open=rng.random() > 0.15)
 
     def _fill(self, template: str) -> str:
-        rng = self.rng
-        return template.format(
-            flight=f"AC{rng.randint(100, 2999)}", city=rng.choice(CITIES),
-            hours=rng.randint(2, 9), days=rng.randint(2, 12), weeks=rng.randint(3, 11),
-            ref="".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6)),
-        )
+        return fill(template, self.rng)
 
     def _x_author(self, p: Persona) -> dict[str, Any]:
         return {"id": p.x_id, "username": p.handle, "name": p.name, "followers": p.followers,
@@ -322,6 +321,19 @@ class Generator:
         self.created["instagram"] += made
         return made
 
+    def _private_item(self, t: float, history: bool) -> None:
+        """A customer starts a private conversation (X DM, Messenger or Instagram Direct)."""
+        rng = self.private.rng
+        p = self.personas[int(rng.triangular(0, len(self.personas), 0))]
+        channel = rng.choice(CHANNELS)
+        customer = {"x": self._x_author(p), "messenger": {"id": p.fb_id, "name": p.name},
+                    "instagram": {"id": p.ig_id, "username": p.handle}}[channel]
+        customer_id = self.private.open(channel, customer, t,
+                                        history=history and rng.random() < 0.4)
+        setattr(p, {"x": "x_id", "messenger": "fb_id", "instagram": "ig_id"}[channel],
+                customer_id)
+        self.created["private"] += 1
+
     def _one(self, t: float, allow_threads: bool) -> int:
         rng = self.rng
         # Repeat customers: a few personas write much more often than the rest.
@@ -348,6 +360,11 @@ class Generator:
                 if made >= count:
                     break
                 made += self._one(t, allow_threads=True)
+            # Private conversations come after, from their own generator, so the public
+            # traffic of a seed stays the same.
+            for _ in range(max(1, count // 12)):
+                self._private_item(start + 3600 + self.private.rng.random() * span,
+                                   history=True)
             return dict(self.created)
 
     def generate(self, count: int = 1) -> dict[str, int]:
@@ -359,33 +376,58 @@ class Generator:
             made = 0
             i = 0
             while made < count:
-                made += self._one(now - (count - i) * 0.5, allow_threads=False)
+                t = now - (count - i) * 0.5
+                made += self._one(t, allow_threads=False)
+                if self.private.rng.random() < PRIVATE_SHARE:
+                    self._private_item(t, history=False)
                 i += 1
             return dict(self.created)
 
 
+#: The brand's private writes a customer answers.
+ANSWERED_KINDS = ("private_reply", "message", "x_dm")
+DEFAULT_ANSWER_AFTER = 8.0
+TICK_SECONDS = 0.1
+
+
 class LiveFeed:
     """Keeps adding generated items to a world in a daemon thread: the demo's trickle of
-    mentions.  One per served world, so starting it again replaces the running trickle."""
+    mentions, and customers' answers to the private messages the brand sends through the API
+    (each customer answers once, ``answer_after`` seconds later, give or take half).  One per
+    served world, so starting it again replaces the running trickle."""
 
     def __init__(self, world: World) -> None:
         self.world = world
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._answers: list[tuple[float, dict[str, Any]]] = []  # (due, sent entry)
+        self._answer_after = DEFAULT_ANSWER_AFTER
+        self._jitter = random.Random(0)
+        world.observers.append(self)
 
-    def start(self, rate_per_minute: float) -> None:
+    def start(self, rate_per_minute: float,
+              answer_after: float = DEFAULT_ANSWER_AFTER) -> None:
         """``rate_per_minute`` new items a minute from now on; 0 stops the trickle."""
         self.stop()
         if rate_per_minute <= 0:
             return
         interval = 60.0 / float(rate_per_minute)
+        tick = min(TICK_SECONDS, interval)
         gen = Generator(self.world, seed=int(time.time()))
+        self._answer_after = float(answer_after)
         self._stop = stop = threading.Event()
 
         def loop() -> None:
-            while not stop.wait(interval):
+            next_item = time.monotonic() + interval
+            while not stop.wait(tick):
                 try:
-                    gen.generate(1)
+                    now = time.monotonic()
+                    if now >= next_item:
+                        gen.generate(1)
+                        next_item = max(next_item + interval, now)
+                    for sent in self._due(now):
+                        gen.private.answer(sent)
                 except Exception as exc:  # keep the demo alive; report and carry on
                     log.warning("live generator: %s", exc)
 
@@ -400,6 +442,34 @@ class LiveFeed:
             thread.join(timeout=5)
         self._thread = None
         self.world.live = False
+        self.reset()
+
+    # ------------------------------------------------------------ observer
+    def notice(self, event: str, record: Any) -> None:
+        """Schedule the customer's answer to a private message the brand just sent (one
+        answer per conversation at a time), while the feed runs."""
+        if event != "sent" or record.get("kind") not in ANSWERED_KINDS or not self.world.live:
+            return
+        with self._lock:
+            key = _conversation_of(record)
+            if any(_conversation_of(s) == key for _, s in self._answers):
+                return
+            delay = self._answer_after * (0.5 + self._jitter.random())
+            self._answers.append((time.monotonic() + delay, record))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+    def _due(self, now: float) -> list[dict[str, Any]]:
+        with self._lock:
+            due = [s for t, s in self._answers if t <= now]
+            self._answers = [(t, s) for t, s in self._answers if t > now]
+            return due
+
+
+def _conversation_of(sent: dict[str, Any]) -> str:
+    return str(sent.get("conversation_id") or sent.get("dm_conversation_id"))
 
 
 __all__ = ["FB_PAGE_ID", "Generator", "LiveFeed", "Persona"]

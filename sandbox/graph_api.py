@@ -1,6 +1,6 @@
 """The Graph API routes (Facebook Page + Instagram business account): objects, edges (feed,
-comments, media, tags, replies), comment and reply posting, private replies and deletes,
-under ``/vNN.N/`` or unversioned.
+comments, media, tags, replies, conversations, messages), comment and reply posting, messages
+(``sandbox.graph_messaging``) and deletes, under ``/vNN.N/`` or unversioned.
 
 Every route passes Graph's front door first (``_gate``): faults, the access token, then the
 app's hourly budget; every answer carries the ``x-app-usage`` headers.
@@ -29,6 +29,13 @@ from sandbox.front import (
     serve,
     slash_tolerant,
 )
+from sandbox.graph_messaging import (
+    conversation_node,
+    conversations_edge,
+    message_node,
+    messages_edge,
+    post_message,
+)
 from sandbox.graph_nodes import (
     FB_COMMENT_DEFAULT,
     FB_POST_DEFAULT,
@@ -44,15 +51,7 @@ from sandbox.graph_nodes import (
     parse_fields,
     select_fields,
 )
-from sandbox.records import (
-    FB_PAGE_ID,
-    IG_USER_ID,
-    PRIVATE_REPLY_WINDOW_SECONDS,
-    FBComment,
-    FBPost,
-    IGComment,
-    IGMedia,
-)
+from sandbox.records import FB_PAGE_ID, IG_USER_ID, FBComment, FBPost, IGComment, IGMedia
 from sandbox.world import World
 
 GraphHandler = Callable[..., Response]
@@ -71,6 +70,10 @@ def _resolve(world: World, object_id: str) -> tuple[str, Any]:
         return "page", None
     if object_id == IG_USER_ID:
         return "ig_user", None
+    if object_id in world.conversations:
+        return "conversation", world.conversations[object_id]
+    if object_id in world.graph_messages:
+        return "message", world.graph_messages[object_id]
     obj = world.graph_object(object_id)
     if obj is None or obj.deleted:
         return "missing", None
@@ -100,6 +103,10 @@ def graph_get_object(request: Request, world: World, object_id: str) -> Response
         return json_response(select_fields(page_full(world), fields, ["id", "name"], "Page"))
     if kind == "ig_user":
         return json_response(select_fields(ig_user_full(world), fields, ["id"], "IGUser"))
+    if kind == "conversation":
+        return json_response(conversation_node(obj, world, request))
+    if kind == "message":
+        return message_node(request, world, obj)
     return json_response(_serializer(kind, request, world)(obj))
 
 
@@ -137,6 +144,10 @@ def graph_get_edge(request: Request, world: World, object_id: str, edge: str) ->
                                  "can_comment": True}}
         return json_response(graph_page(items, request, descending=desc, extra=extra,
                                         serialize=_serializer("fb_comment", request, world)))
+    if kind in ("page", "ig_user") and edge == "conversations":
+        return conversations_edge(request, world, kind)
+    if kind == "conversation" and edge == "messages":
+        return messages_edge(request, world, obj)
     if kind == "ig_user" and edge in ("media", "tags"):
         media = [m for m in world.ig_media.values() if not m.deleted
                  and m.tagged == (edge == "tags")]
@@ -165,51 +176,13 @@ def _message_arg(request: Request) -> str:
     return message
 
 
-def graph_private_reply(request: Request, world: World) -> Response:
-    try:
-        recipient = json.loads(arg(request, "recipient") or "")
-        message = json.loads(arg(request, "message") or "")
-    except ValueError:
-        raise graph_error(400, "(#100) param recipient and message must be JSON objects",
-                          100) from None
-    if not isinstance(recipient, dict) or not isinstance(message, dict):
-        raise graph_error(400, "(#100) param recipient must be an object", 100)
-    text = message.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise graph_error(400, "(#100) Message text is required", 100)
-    if len(text) > 2000:
-        raise graph_error(400, "(#100) Length of param message[text] must be less than or "
-                          "equal to 2000", 100)
-    comment_id = recipient.get("comment_id")
-    if comment_id is None:
-        raise graph_error(400, "(#10) This message is sent outside of allowed window.", 10,
-                          subcode=2018278)
-    comment = world.fb_comments.get(str(comment_id)) or world.ig_comments.get(str(comment_id))
-    if comment is None or comment.deleted:
-        raise graph_error(400, f"(#100) Invalid comment_id {comment_id}: the comment does not "
-                          "exist or was deleted", 100, subcode=2018001)
-    if comment.from_id in (FB_PAGE_ID, IG_USER_ID):
-        raise graph_error(400, "(#100) Cannot send a private reply to your own comment", 100)
-    if comment.private_replied:
-        raise graph_error(400, "(#10900) Activity already replied to", 10900)
-    if world.now() - comment.created > PRIVATE_REPLY_WINDOW_SECONDS:
-        raise graph_error(400, "(#10) This message is sent outside of allowed window.", 10,
-                          subcode=2018278)
-    comment.private_replied = True
-    message_id = world.next_message_id()
-    platform = "facebook" if isinstance(comment, FBComment) else "instagram"
-    world.record_sent("private_reply", platform=platform, id=message_id, text=text,
-                      comment_id=comment.id, recipient_id=comment.from_id)
-    return json_response({"recipient_id": comment.from_id, "message_id": message_id})
-
-
 def graph_post(request: Request, world: World, object_id: str,
                edge: str | None = None) -> Response:
     kind, obj = _resolve(world, object_id)
     if kind == "missing":
         raise _no_object(object_id, "post")
     if edge == "messages" and kind in ("page", "ig_user"):
-        return graph_private_reply(request, world)
+        return post_message(request, world, kind)
     if edge == "comments" and kind in ("fb_post", "fb_comment"):
         message = _message_arg(request)
         if kind == "fb_post":
@@ -243,7 +216,7 @@ def graph_post(request: Request, world: World, object_id: str,
 
 def graph_delete(request: Request, world: World, object_id: str) -> Response:
     kind, obj = _resolve(world, object_id)
-    if obj is None:
+    if obj is None or kind in ("conversation", "message"):
         raise _no_object(object_id, "delete")
     author = getattr(obj, "from_id", getattr(obj, "owner_id", None))
     if author not in (FB_PAGE_ID, IG_USER_ID) and kind not in ("fb_comment", "ig_comment"):

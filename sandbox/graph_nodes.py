@@ -31,24 +31,42 @@ from sandbox.records import (
 from sandbox.world import World
 
 
-def parse_fields(spec: str | None) -> dict[str, Any] | None:
+class Fields(dict[str, Any]):
+    """Requested fields (name -> nested ``Fields`` or None), with each field's modifiers:
+    ``messages.limit(5){id}`` gives ``modifiers["messages"] == {"limit": "5"}``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modifiers: dict[str, dict[str, str]] = {}
+
+
+_NAME = re.compile(r"\s*([A-Za-z_][\w]*)")
+_MODIFIER = re.compile(r"\.(\w+)\(([^)]*)\)")
+
+
+def parse_fields(spec: str | None) -> Fields | None:
     """Parse ``a,b{c,d},e.limit(5){f}`` into ``{"a": None, "b": {...}, "e": {...}}``."""
     if not spec:
         return None
     pos = 0
 
-    def parse_list() -> dict[str, Any]:
+    def parse_list() -> Fields:
         nonlocal pos
-        out: dict[str, Any] = {}
+        out = Fields()
         while pos < len(spec):
-            m = re.compile(r"\s*([A-Za-z_][\w]*)").match(spec, pos)
+            m = _NAME.match(spec, pos)
             if not m:
                 break
             name = m.group(1)
             pos = m.end()
             while pos < len(spec) and spec[pos] == ".":  # modifiers like .limit(0)
-                close = spec.find(")", pos)
-                pos = close + 1 if close != -1 else len(spec)
+                mod = _MODIFIER.match(spec, pos)
+                if mod is None:
+                    close = spec.find(")", pos)
+                    pos = close + 1 if close != -1 else len(spec)
+                    continue
+                out.modifiers.setdefault(name, {})[mod.group(1)] = mod.group(2).strip()
+                pos = mod.end()
             sub = None
             if pos < len(spec) and spec[pos] == "{":
                 pos += 1
@@ -78,7 +96,11 @@ def select_fields(full: dict[str, Any], requested: dict[str, Any] | None, defaul
         if value is None:
             continue
         if sub and isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k in sub}
+            if isinstance(value.get("data"), list):  # an edge: select within each item
+                value = {**value, "data": [{k: v for k, v in item.items() if k in sub}
+                                           for item in value["data"]]}
+            else:
+                value = {k: v for k, v in value.items() if k in sub}
         out[name] = value
     if "id" in full and "id" not in out:
         out = {"id": full["id"], **out}
@@ -164,11 +186,20 @@ def ig_user_full(world: World) -> dict[str, Any]:
             "website": "https://acme-air.example"}
 
 
-def _cursor(item: Any) -> str:
-    return base64.urlsafe_b64encode(f"{item.created:.3f}:{item.seq}".encode()).decode()
+#: Where an item sorts in an edge: (time, sequence number).  Most items by creation.
+Position = Callable[[Any], tuple[float, int]]
 
 
-def _decode_cursor(raw: str) -> tuple[float, int]:
+def by_creation(item: Any) -> tuple[float, int]:
+    return (item.created, item.seq)
+
+
+def encode_cursor(position: tuple[float, int]) -> str:
+    created, seq = position
+    return base64.urlsafe_b64encode(f"{created:.3f}:{seq}".encode()).decode()
+
+
+def decode_cursor(raw: str) -> tuple[float, int]:
     try:
         created, seq = base64.urlsafe_b64decode(raw.encode() + b"==").decode().split(":")
         return float(created), int(seq)
@@ -178,11 +209,13 @@ def _decode_cursor(raw: str) -> tuple[float, int]:
 
 def graph_page(items: list[Any], request: Request, *, descending: bool, default_limit: int = 25,
                max_limit: int = 100, serialize: Callable[[Any], dict[str, Any]],
-               extra: dict[str, Any] | None = None, time_based: bool = False) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None, time_based: bool = False,
+               position: Position = by_creation) -> dict[str, Any]:
     """Cursor paging; ``next`` is a full URL with ``access_token`` (facebook-sdk needs it).
 
     With ``time_based`` (a page's feed, as on the real Graph API) there are no ``cursors``:
-    ``next`` carries ``until`` and a ``__paging_token`` that marks the last item shown."""
+    ``next`` carries ``until`` and a ``__paging_token`` that marks the last item shown.
+    ``position`` gives the time and sequence number items are sorted, filtered and paged by."""
     try:
         limit = int(arg(request, "limit") or default_limit)
     except ValueError:
@@ -190,7 +223,8 @@ def graph_page(items: list[Any], request: Request, *, descending: bool, default_
     limit = max(1, min(limit, max_limit))
 
     def key(it: Any) -> tuple[float, int]:
-        return (round(it.created, 3), it.seq)
+        created, seq = position(it)
+        return (round(created, 3), seq)
 
     def after_of(ck: tuple[float, int], it: Any) -> bool:
         return key(it) < ck if descending else key(it) > ck
@@ -199,28 +233,28 @@ def graph_page(items: list[Any], request: Request, *, descending: bool, default_
     try:
         if since:
             lo = parse_time(since)
-            items = [it for it in items if it.created >= lo]
+            items = [it for it in items if position(it)[0] >= lo]
         if until:
             hi = parse_time(until)
-            items = [it for it in items if it.created <= hi]
+            items = [it for it in items if position(it)[0] <= hi]
     except ValueError:
         raise graph_error(400, "(#100) The since/until parameter is not a valid time",
                           100) from None
     after, before = arg(request, "after") or arg(request, "__paging_token"), arg(request, "before")
     if after:
-        ck = _decode_cursor(after)
+        ck = decode_cursor(after)
         items = [it for it in items if after_of(ck, it)]
         page, more, has_prev = items[:limit], len(items) > limit, True
     elif before:
-        ck = _decode_cursor(before)
+        ck = decode_cursor(before)
         earlier = [it for it in items if not after_of(ck, it) and key(it) != ck]
         page, more, has_prev = earlier[-limit:], True, len(earlier) > limit
     else:
         page, more, has_prev = items[:limit], len(items) > limit, False
     out: dict[str, Any] = {"data": [serialize(it) for it in page]}
     if page:
-        paging: dict[str, Any] = {"cursors": {"before": _cursor(page[0]),
-                                              "after": _cursor(page[-1])}}
+        paging: dict[str, Any] = {"cursors": {"before": encode_cursor(key(page[0])),
+                                              "after": encode_cursor(key(page[-1]))}}
         base_q = {k: v for k, v in request.query_params.items()
                   if k not in ("after", "before", "__paging_token", "until")}
         base_q["access_token"] = request.state.token or ""
@@ -230,17 +264,20 @@ def graph_page(items: list[Any], request: Request, *, descending: bool, default_
             paging = {}
             if more:
                 paging["next"] = url + urlencode({
-                    **base_q, "until": str(int(page[-1].created) + 1),
-                    "__paging_token": _cursor(page[-1])})
+                    **base_q, "until": str(int(key(page[-1])[0]) + 1),
+                    "__paging_token": encode_cursor(key(page[-1]))})
             if has_prev:
-                paging["previous"] = url + urlencode({**base_q, "before": _cursor(page[0])})
+                paging["previous"] = url + urlencode({**base_q,
+                                                      "before": encode_cursor(key(page[0]))})
         else:
             if until:
                 base_q["until"] = until
             if more:
-                paging["next"] = url + urlencode({**base_q, "after": _cursor(page[-1])})
+                paging["next"] = url + urlencode({**base_q,
+                                                  "after": encode_cursor(key(page[-1]))})
             if has_prev:
-                paging["previous"] = url + urlencode({**base_q, "before": _cursor(page[0])})
+                paging["previous"] = url + urlencode({**base_q,
+                                                      "before": encode_cursor(key(page[0]))})
         out["paging"] = paging
     if extra:
         out.update(extra)

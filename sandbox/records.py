@@ -6,7 +6,7 @@ mutates them), the generator and the API modules (which serialise them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,8 +130,7 @@ class DMEvent:
     @property
     def conversation_id(self) -> str:
         """X names a 1-1 conversation by both user ids, lower first."""
-        a, b = sorted([self.sender_id, self.participant_id], key=int)
-        return f"{a}-{b}"
+        return pair_key(self.sender_id, self.participant_id)
 
     def to_api(self, fields: set[str]) -> dict[str, Any]:
         """``id``, ``event_type`` and ``text`` always; the rest on request."""
@@ -143,6 +142,8 @@ class DMEvent:
             data["dm_conversation_id"] = self.conversation_id
         if "created_at" in fields:
             data["created_at"] = iso_x(self.created_at)
+        if "participant_ids" in fields:
+            data["participant_ids"] = sorted([self.sender_id, self.participant_id], key=int)
         return data
 
 
@@ -202,3 +203,60 @@ class IGComment:
     like_count: int = 0
     deleted: bool = False
     private_replied: bool = False
+
+
+#: Messenger and Instagram Direct: ``RESPONSE`` within 24 h of the customer's last message,
+#: ``MESSAGE_TAG`` + ``HUMAN_AGENT`` within 7 days.
+RESPONSE_WINDOW_SECONDS = 24 * 3600
+HUMAN_AGENT_WINDOW_SECONDS = 7 * 24 * 3600
+
+
+def pair_key(a: str, b: str) -> str:
+    """A one-to-one conversation named by both ids, numerically smaller first (X's form)."""
+    low, high = sorted([a, b], key=int)
+    return f"{low}-{high}"
+
+
+@dataclass
+class GraphMessage:
+    """One Messenger or Instagram Direct message (``m_…``), from the brand or the customer."""
+
+    id: str
+    conversation_id: str
+    platform: str  # "messenger" | "instagram"
+    from_id: str
+    to_id: str
+    text: str
+    created: float
+    seq: int
+
+
+@dataclass
+class Conversation:
+    """A page's (Messenger) or IG account's (Instagram) conversation with one customer.
+
+    ``brand_id`` is the page id or the IG professional account id; the customer is a PSID or
+    an IGSID.  Messages are kept oldest first.  ``awaiting_customer`` is set by a private reply
+    to a comment: the brand may write again only once the customer answers."""
+
+    id: str
+    platform: str  # "messenger" | "instagram"
+    brand_id: str
+    customer_id: str
+    messages: list[GraphMessage] = field(default_factory=list)
+    awaiting_customer: bool = False
+
+    @property
+    def updated(self) -> float:
+        return self.messages[-1].created if self.messages else 0.0
+
+    @property
+    def position(self) -> tuple[float, int]:
+        """Where the conversation sorts in the inbox: its newest message."""
+        last = self.messages[-1] if self.messages else None
+        return (last.created, last.seq) if last else (0.0, 0)
+
+    def last_customer_time(self) -> float | None:
+        """When the customer last wrote (the messaging window is measured from it)."""
+        times = [m.created for m in self.messages if m.from_id == self.customer_id]
+        return max(times) if times else None

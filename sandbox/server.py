@@ -57,6 +57,7 @@ class SandboxServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.app.state.live.stop()
+        self.app.state.webhooks.stop()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
@@ -87,3 +88,4 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8800, seed: int | None = 7,
                     access_log=access_log, lifespan="off")
     finally:
         app.state.live.stop()
+        app.state.webhooks.stop()

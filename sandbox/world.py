@@ -13,6 +13,7 @@ into the world it serves), and the live trickle is run by ``sandbox.generator.Li
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,14 +30,21 @@ from sandbox.records import (
     FIRST_TWEET_ID,
     IG_USER_ID,
     IG_USERNAME,
+    Conversation,
     DMEvent,
     FBComment,
     FBPost,
+    GraphMessage,
     IGComment,
     IGMedia,
     Tweet,
     XUser,
 )
+
+log = logging.getLogger("sandbox")
+
+#: The brand's side of each Graph messaging platform.
+MESSAGING_BRANDS = {"messenger": FB_PAGE_ID, "instagram": IG_USER_ID}
 
 
 class ContentGenerator(Protocol):
@@ -51,6 +59,16 @@ class ContentGenerator(Protocol):
 GeneratorFactory = Callable[["World", int], ContentGenerator]
 
 
+class WorldObserver(Protocol):
+    """Told about what is stored as it is stored (webhook delivery, the live generator), so
+    the world needs to know nothing about them.  ``notice`` runs under the world's lock: it
+    must only take note (queue work), never wait on the network."""
+
+    def notice(self, event: str, record: Any) -> None: ...
+
+    def reset(self) -> None: ...
+
+
 class World:
     """The whole emulated outside world.  Create one per server; tests may share it."""
 
@@ -62,6 +80,8 @@ class World:
         self.clock_offset = 0.0
         #: Whether content keeps arriving on its own (set by whoever runs the trickle).
         self.live = False
+        #: Told about every new comment, Graph message, X DM and write (``WorldObserver``).
+        self.observers: list[WorldObserver] = []
         self._reset_state()
 
     # ----------------------------------------------------------------- basics
@@ -77,6 +97,8 @@ class World:
         self.requests: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
         self.dm_events: list[DMEvent] = []
+        self.conversations: dict[str, Conversation] = {}
+        self.graph_messages: dict[str, GraphMessage] = {}
         # Off = an app without DM read access (Basic tier): the lookup answers 403.
         self.x_dm_lookup = True
         self.revoked_platforms: set[str] = set()
@@ -93,6 +115,7 @@ class World:
         self._seq = itertools.count(1)
         self._dm_ids = itertools.count(1700000000000000001)
         self._msg_ids = itertools.count(1)
+        self._conversation_nums = itertools.count(4000000000000001)
         self.x_users[BRAND_X_ID] = XUser(
             id=BRAND_X_ID, username=BRAND_X_USERNAME, name=BRAND_NAME,
             followers=BRAND_X_FOLLOWERS, following=812, tweet_count=48_211, listed=1_204,
@@ -107,6 +130,17 @@ class World:
             self._reset_state()
             self.faults.clear()
             self.clock_offset = 0.0
+            for observer in self.observers:
+                observer.reset()
+
+    def notify(self, event: str, record: Any) -> None:
+        """Tell every observer about a new record; an observer's failure never fails the
+        write that caused it."""
+        for observer in list(self.observers):
+            try:
+                observer.notice(event, record)
+            except Exception as exc:  # an observer bug must not break the emulated API
+                log.warning("sandbox observer %r failed on %s: %s", observer, event, exc)
 
     def now(self) -> float:
         return time.time() + self.clock_offset
@@ -259,6 +293,7 @@ class World:
                 from_id=uid, from_name=name, seq=next(self._seq), like_count=likes,
             )
             self.fb_comments[comment.id] = comment
+            self.notify("fb_comment", comment)
             return comment
 
     # ------------------------------------------------------------ Instagram
@@ -312,6 +347,7 @@ class World:
                 from_id=uid, username=username, seq=next(self._seq), like_count=likes,
             )
             self.ig_comments[comment.id] = comment
+            self.notify("ig_comment", comment)
             return comment
 
     def graph_object(self, object_id: str) -> Any:
@@ -340,6 +376,7 @@ class World:
         with self.lock:
             entry = {"kind": kind, "time": time.time(), **data}
             self.sent.append(entry)
+            self.notify("sent", entry)
             return entry
 
     def next_dm_id(self) -> str:
@@ -356,18 +393,94 @@ class World:
                             participant_id=participant, text=text,
                             created_at=self.now() if created_at is None else float(created_at))
             self.dm_events.append(event)
+            self.notify("x_dm", event)
             return event
 
     def dm_conversation(self, me: str, other: str) -> list[DMEvent]:
         """The 1-1 conversation between two users, newest first."""
+        pair = {me, other}
+        return self._dm_events_where(lambda e: {e.sender_id, e.participant_id} == pair)
+
+    def dm_events_of(self, user_id: str) -> list[DMEvent]:
+        """Every DM event a user sent or received, newest first."""
+        return self._dm_events_where(lambda e: user_id in (e.sender_id, e.participant_id))
+
+    def _dm_events_where(self, keep: Callable[[DMEvent], bool]) -> list[DMEvent]:
         with self.lock:
-            pair = {me, other}
-            return sorted((e for e in self.dm_events
-                           if {e.sender_id, e.participant_id} == pair),
-                          key=lambda e: e.id, reverse=True)
+            return sorted((e for e in self.dm_events if keep(e)), key=lambda e: e.id,
+                          reverse=True)
 
     def next_message_id(self) -> str:
         return f"m_sandbox{next(self._msg_ids):012d}"
+
+    # ------------------------------------------------ Messenger, Instagram Direct
+    def open_conversation(self, platform: str, customer: dict[str, Any] | str) -> Conversation:
+        """The brand's conversation with a customer on ``messenger`` (a Facebook user: PSID,
+        name) or ``instagram`` (IGSID, username), created empty when there is none yet."""
+        if platform not in MESSAGING_BRANDS:
+            raise ValueError(f"platform must be one of {sorted(MESSAGING_BRANDS)}")
+        brand = MESSAGING_BRANDS[platform]
+        with self.lock:
+            if isinstance(customer, str):
+                customer = {"id": customer}
+            ensure = self.ensure_fb_user if platform == "messenger" else self.ensure_ig_user
+            customer_id, _ = ensure(customer)
+            if customer_id == brand:
+                raise ValueError("a conversation needs a customer other than the brand")
+            found = self.find_conversation(customer_id, platform)
+            if found is not None:
+                return found
+            conversation = Conversation(id=f"t_{next(self._conversation_nums)}",
+                                        platform=platform, brand_id=brand,
+                                        customer_id=customer_id)
+            self.conversations[conversation.id] = conversation
+            return conversation
+
+    def find_conversation(self, customer_id: str,
+                          platform: str | None = None) -> Conversation | None:
+        """The conversation with a PSID or IGSID (on ``platform`` when given), or None."""
+        with self.lock:
+            return next((c for c in self.conversations.values()
+                         if c.customer_id == customer_id
+                         and (platform is None or c.platform == platform)), None)
+
+    def add_graph_message(self, conversation_id: str, text: str, *, from_brand: bool = False,
+                          created_at: float | None = None) -> GraphMessage:
+        """A message in a conversation, by the customer or (``from_brand``) by the brand.
+        A customer message lifts the wait a private reply to a comment imposed."""
+        with self.lock:
+            conversation = self.conversations[conversation_id]
+            sender, recipient = conversation.customer_id, conversation.brand_id
+            if from_brand:
+                sender, recipient = recipient, sender
+            else:
+                conversation.awaiting_customer = False
+            message = GraphMessage(
+                id=self.next_message_id(), conversation_id=conversation.id,
+                platform=conversation.platform, from_id=sender, to_id=recipient, text=text,
+                created=self.now() if created_at is None else float(created_at),
+                seq=next(self._seq))
+            conversation.messages.append(message)
+            conversation.messages.sort(key=lambda m: (m.created, m.seq))
+            self.graph_messages[message.id] = message
+            self.notify("graph_message", message)
+            return message
+
+    def age_conversation(self, conversation_id: str, seconds: float) -> Conversation:
+        """Move every message of a conversation ``seconds`` into the past (tests the messaging
+        windows without ageing the rest of the world)."""
+        with self.lock:
+            conversation = self.conversations[conversation_id]
+            for message in conversation.messages:
+                message.created -= float(seconds)
+            return conversation
+
+    def graph_person(self, user_id: str, platform: str) -> dict[str, str]:
+        """A participant as Graph names it: ``name`` on Messenger, ``username`` on Instagram."""
+        with self.lock:
+            if platform == "messenger":
+                return {"id": user_id, "name": self.fb_users.get(user_id, "")}
+            return {"id": user_id, "username": self.ig_users.get(user_id, "")}
 
     # ------------------------------------------------------------ rate limits
     @property
@@ -434,6 +547,11 @@ class World:
                     "media": sum(not m.deleted for m in self.ig_media.values()),
                     "comments": sum(not c.deleted for c in self.ig_comments.values()),
                 },
+                "conversations": {
+                    platform: sum(c.platform == platform for c in self.conversations.values())
+                    for platform in MESSAGING_BRANDS
+                },
+                "messages": len(self.graph_messages),
                 "requests": len(self.requests),
                 "sent": len(self.sent),
                 "faults": len(self.faults.list()),

@@ -1,5 +1,5 @@
 """The X API v2 routes: recent search, mentions, users, tweet lookup, posting and deleting
-tweets, and direct messages (send, and the 1-1 conversation's events).
+tweets, and direct messages (``sandbox.x_dms``).
 
 Every route passes X's front door first (``_gate``): faults, the bearer or OAuth 1.0a token,
 then the endpoint family's 15-minute window; every answer carries ``x-rate-limit-*`` headers,
@@ -27,26 +27,27 @@ from sandbox.front import (
     malformed_response,
     serve,
 )
-from sandbox.records import BRAND_X_ID, MENTIONS_CAP, SEARCH_WINDOW_SECONDS, iso_x
+from sandbox.records import MENTIONS_CAP, SEARCH_WINDOW_SECONDS, iso_x
 from sandbox.world import World
+from sandbox.x_dms import (
+    x_dm_events,
+    x_dm_events_in,
+    x_dm_events_with,
+    x_dm_in,
+    x_dm_with,
+)
 from sandbox.x_payload import (
     csv_set,
-    decode_token,
-    encode_token,
-    int_param,
+    required_text,
     time_param,
     timeline,
     tweets_payload,
+    user_context_id,
 )
 from sandbox.x_query import compile_query, word_re
 
 XHandler = Callable[[Request, World], Response]
 
-#: ``dm_event.fields`` X accepts (the sandbox fills id, event_type, text, sender_id,
-#: dm_conversation_id and created_at; the others are accepted and have no value here).
-DM_EVENT_FIELDS = ("attachments", "created_at", "dm_conversation_id", "event_type", "id",
-                   "participant_ids", "referenced_tweets", "sender_id", "text")
-DM_EVENT_TYPES = ("MessageCreate", "ParticipantsJoin", "ParticipantsLeave")
 _SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
@@ -111,21 +112,12 @@ def x_mentions(request: Request, world: World) -> Response:
                                       token_param="pagination_token", low=5, high=100))
 
 
-def _user_context_id(request: Request, world: World) -> str:
-    """The acting user: tweepy's OAuth1 token is ``<user id>-<secret>``; default the brand."""
-    auth = request.headers.get("authorization", "")
-    m = re.search(r'oauth_token="(\d+)-', auth)
-    if m and m.group(1) in world.x_users:
-        return m.group(1)
-    return BRAND_X_ID
-
-
 def _user_fields(request: Request) -> set[str]:
     return csv_set(request.query_params.get("user.fields"))
 
 
 def x_me(request: Request, world: World) -> Response:
-    user = world.x_users[_user_context_id(request, world)]
+    user = world.x_users[user_context_id(request, world)]
     return json_response({"data": user.to_api(_user_fields(request))})
 
 
@@ -203,16 +195,9 @@ def weighted_length(text: str) -> int:
         return len(text)
 
 
-def _required_text(body: dict[str, Any]) -> str:
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise x_invalid("text", text, "The `text` field is required and can not be empty")
-    return text
-
-
 def x_create_tweet(request: Request, world: World) -> Response:
     body = body_dict(request)
-    text = _required_text(body)
+    text = required_text(body)
     if weighted_length(text) > 280:
         raise ApiError(400, {
             "errors": [{"parameters": {"text": [text[:40]]},
@@ -231,7 +216,7 @@ def x_create_tweet(request: Request, world: World) -> Response:
                                 "You attempted to reply to a Tweet that is deleted or not "
                                 "visible to you.",
                                 "https://api.twitter.com/2/problems/invalid-request")
-        author = world.x_users[_user_context_id(request, world)]
+        author = world.x_users[user_context_id(request, world)]
         tweet = world.add_tweet(text, author, in_reply_to=reply_to,
                                 quote_of=body.get("quote_tweet_id"))
         world.record_sent("x_reply" if reply_to else "x_tweet", platform="x", id=str(tweet.id),
@@ -244,86 +229,11 @@ def x_create_tweet(request: Request, world: World) -> Response:
 def x_delete_tweet(request: Request, world: World) -> Response:
     with world.lock:
         tweet = world.tweets.get(int(request.path_params["id"]))
-        if tweet is None or tweet.author_id != _user_context_id(request, world):
+        if tweet is None or tweet.author_id != user_context_id(request, world):
             raise x_problem(403, "Forbidden", "You are not allowed to delete this Tweet.")
         tweet.deleted = True
         world.record_sent("x_delete", platform="x", id=str(tweet.id), text=None)
     return json_response({"data": {"deleted": True}})
-
-
-# ----------------------------------------------------------------------------- DMs
-def _require_user_context(request: Request) -> None:
-    """DM endpoints act for a user: an app-only bearer token is refused with X's 403."""
-    if not request.headers.get("authorization", "").lower().startswith("oauth "):
-        raise x_problem(
-            403, "Unsupported Authentication",
-            "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
-            "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User "
-            "Context].", "https://api.twitter.com/2/problems/unsupported-authentication")
-
-
-def _enum_csv(request: Request, name: str, allowed: tuple[str, ...]) -> set[str]:
-    values = csv_set(request.query_params.get(name))
-    for value in sorted(values):
-        if value not in allowed:
-            raise x_invalid(name, value, f"The `{name}` query parameter value [{value}] is not "
-                                         f"one of [{','.join(allowed)}]")
-    return values
-
-
-def x_dm_events(request: Request, world: World) -> Response:
-    """``GET /2/dm_conversations/with/:participant_id/dm_events``: the acting user's 1-1
-    conversation, newest first, paged by an opaque ``pagination_token``."""
-    _require_user_context(request)
-    if not world.x_dm_lookup:
-        raise ApiError(403, {
-            "client_id": "sandbox", "required_enrollment": "Appropriate Level of API Access",
-            "registration_url": "https://developer.x.com/en/portal/product",
-            "title": "Client Forbidden", "reason": "client-not-enrolled",
-            "detail": "When authenticating requests to the Twitter API v2 endpoints, you must "
-                      "use keys and tokens from a Twitter developer App that is attached to a "
-                      "Project. You can create a project via the developer portal.",
-            "type": "https://api.twitter.com/2/problems/client-forbidden"})
-    fields = _enum_csv(request, "dm_event.fields", DM_EVENT_FIELDS)
-    types = _enum_csv(request, "event_types", DM_EVENT_TYPES)
-    max_results = int_param(request.query_params, "max_results", 100, 1, 100)
-    token = request.query_params.get("pagination_token")
-    before = decode_token("pagination_token", token) if token else None
-    with world.lock:
-        events = world.dm_conversation(_user_context_id(request, world),
-                                       request.path_params["id"])
-    selected = [e for e in events if (not types or e.event_type in types)
-                and (before is None or e.id < before)]
-    page = selected[:max_results]
-    if not page:
-        return json_response({"meta": {"result_count": 0}})
-    meta: dict[str, Any] = {"result_count": len(page)}
-    if len(selected) > max_results:
-        meta["next_token"] = encode_token(page[-1].id)
-    return json_response({"data": [e.to_api(fields) for e in page], "meta": meta})
-
-
-def x_dm(request: Request, world: World) -> Response:
-    _require_user_context(request)
-    text = _required_text(body_dict(request))
-    if len(text) > 10_000:
-        raise x_invalid("text", text[:40], "The `text` field is too long (10000 maximum)")
-    participant = request.path_params["id"]
-    with world.lock:
-        user = world.x_users.get(participant)
-        if user is None:
-            raise x_invalid("participant_id", participant,
-                            f"The `participant_id` [{participant}] is not a valid user")
-        if not user.dms_open:
-            raise x_problem(403, "Forbidden",
-                            "You are not permitted to send a message to this user.",
-                            "https://api.twitter.com/2/problems/dm-permissions")
-        event = world.add_dm(_user_context_id(request, world), participant, text)
-        world.record_sent("x_dm", platform="x", id=str(event.id), text=text,
-                          participant_id=participant, sender_id=event.sender_id,
-                          dm_conversation_id=event.conversation_id)
-    return json_response({"data": {"dm_conversation_id": event.conversation_id,
-                                   "dm_event_id": str(event.id)}}, 201)
 
 
 # ------------------------------------------------------------------------ front door
@@ -406,7 +316,12 @@ X_ROUTES: list[BaseRoute] = [
     _route("/tweets", "GET", "tweets_lookup", x_tweets),
     _route("/tweets", "POST", "tweets_create", x_create_tweet),
     _route("/tweets/{id:digits}", "DELETE", "tweets_create", x_delete_tweet),
-    _route("/dm_conversations/with/{id:digits}/messages", "POST", "dm", x_dm),
-    _route("/dm_conversations/with/{id:digits}/dm_events", "GET", "dm_lookup", x_dm_events),
+    _route("/dm_conversations/with/{id:digits}/messages", "POST", "dm", x_dm_with),
+    _route("/dm_conversations/{conversation_id:pair_id}/messages", "POST", "dm", x_dm_in),
+    _route("/dm_conversations/with/{id:digits}/dm_events", "GET", "dm_lookup",
+           x_dm_events_with),
+    _route("/dm_conversations/{conversation_id:pair_id}/dm_events", "GET", "dm_lookup",
+           x_dm_events_in),
+    _route("/dm_events", "GET", "dm_lookup", x_dm_events),
     Route("/{rest:path}", _endpoint(None, "other", None), methods=METHODS),
 ]

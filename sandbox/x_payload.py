@@ -1,5 +1,5 @@
 """Tweets as the X API v2 writes them: requested fields, expansions, id-ordered timelines and
-opaque paging tokens, plus the parameter checks these share.
+opaque paging tokens, plus the parameter checks and the acting user the X routes share.
 
 Parameter mistakes answer with X's own 400 bodies, so tweepy raises what it raises on X.
 """
@@ -11,14 +11,32 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.requests import Request
+
 from sandbox.errors import x_invalid
-from sandbox.records import Tweet, iso_x, parse_time
+from sandbox.records import BRAND_X_ID, Tweet, iso_x, parse_time
 from sandbox.world import World
 
 
 def csv_set(value: str | None) -> set[str]:
     """A comma-separated parameter (``tweet.fields``, ``expansions``...) as a set."""
     return {v.strip() for v in (value or "").split(",") if v.strip()}
+
+
+def user_context_id(request: Request, world: World) -> str:
+    """The acting user: tweepy's OAuth1 token is ``<user id>-<secret>``; default the brand."""
+    auth = request.headers.get("authorization", "")
+    m = re.search(r'oauth_token="(\d+)-', auth)
+    if m and m.group(1) in world.x_users:
+        return m.group(1)
+    return BRAND_X_ID
+
+
+def required_text(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise x_invalid("text", text, "The `text` field is required and can not be empty")
+    return text
 
 
 def int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

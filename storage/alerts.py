@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carewatch.domain import OPEN_STATUSES
 from storage.models import Alert, AlertNotification, AuditEntry, Author, Mention, Source, utcnow
+from storage.statements import rowcount
 
 _BATCH = 500
 NOTIFY_PENDING = "pending"
@@ -158,7 +159,7 @@ def claim_notification(session: Session, notification_id: int, now: datetime,
         .values(next_attempt_at=lease_until, attempts=AlertNotification.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def finish_notification(session: Session, notification_id: int, *, state: str,

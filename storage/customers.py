@@ -40,6 +40,8 @@ def _link_customers(session: Session, new_authors: list[tuple[int, str, str | No
             select(Author.platform, Author.name, Author.customer_id).where(
                 Author.name.in_(chunk), Author.customer_id.is_not(None))
         ):
+            assert name is not None  # the WHERE excludes NULL names
+            assert customer_id is not None  # and NULL customers
             by_name.setdefault((platform, name), set()).add(customer_id)
 
     def others(index: dict[tuple[str, str], set[int]], platform: str, value: str) -> set[int]:
@@ -103,9 +105,10 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
                 known[(platform, row.external_id)] = row
     now = utcnow()
     out: dict[tuple[str, str], int] = {key: row.id for key, row in known.items()}
-    fresh = [{"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
-              "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
-             for (p, e), a in latest.items() if (p, e) not in known]
+    fresh: list[dict[str, Any]] = [
+        {"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
+         "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
+        for (p, e), a in latest.items() if (p, e) not in known]
     if fresh:
         inserted = session.execute(
             dialect_insert(session, table).on_conflict_do_nothing(
@@ -191,7 +194,8 @@ def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list
                Mention.assignee.is_(None), Mention.status == domain.Status.NEW.value,
                Customer.last_agent.is_not(None))
     ).all()
-    return [(mention, agent) for mention, agent in rows]
+    # `agent` is never None (the WHERE excludes it); the check narrows its type.
+    return [(mention, agent) for mention, agent in rows if agent is not None]
 
 
 @dataclass(slots=True)

@@ -184,7 +184,7 @@ def iter_mention_pages(session: Session, *, since: datetime | None = None,
 
 
 def _keyset_pages(session: Session, stmt: Any, where: list[Any], time_col: Any, id_col: Any,
-                  *, time_index: int, id_index: int, page_size: int) -> Iterator[list[Any]]:
+                  *, time_index: int, id_index: int, page_size: int) -> Iterator[Sequence[Any]]:
     """Rows of `stmt` in (time, id) order, one page at a time, each page starting after the
     last row of the one before: no OFFSET, so page N costs what page 1 does."""
     last: tuple[datetime, int] | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from carewatch.domain import OPEN_STATUSES, MentionRef, Status
@@ -132,7 +132,7 @@ def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
     extra = _extra_conditions(filters)
     rows: list[InboxRow] = []
     for status in _statuses(filters):
-        base: Select[Any] = (
+        base = (
             select(*INBOX_COLUMNS)
             .outerjoin(Author, Author.id == Mention.author_pk)
             .where(Mention.is_own.is_(False), Mention.status == status, *extra)

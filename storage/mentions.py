@@ -205,7 +205,7 @@ def mention_by_ref(session: Session, ref: str | domain.MentionRef, *,
 
 
 def open_mentions_for_rescore(session: Session, *, after_id: int, since: datetime,
-                              limit: int) -> Sequence[Row[Any]]:
+                              limit: int) -> Sequence[Row[*tuple[Any, ...]]]:
     """One batch (by ascending id, after `after_id`) of scored customer mentions still waiting
     (`new`/`assigned`, not the brand's own) created since `since`, with what urgency needs:
     the stored score, engagement counters and the author's key and reach.

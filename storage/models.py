@@ -8,7 +8,7 @@ on SQLite as on PostgreSQL, so comparisons never mix naive and aware datetimes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -72,6 +73,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here is mapped to a `Table` (no mapping onto a join or a select), so
+    # `Model.__table__` is typed as one, which `update()` and `.c` need.
+    __table__: ClassVar[Table]
 
 
 class Customer(Base):

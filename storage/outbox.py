@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from carewatch.domain import ReplyState
 from storage.models import Mention, Reply
+from storage.statements import rowcount
 
 QUEUED = ReplyState.QUEUED.value
 SENDING = ReplyState.SENDING.value
@@ -46,7 +47,7 @@ class Claim:
     stale: bool
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     due = and_(Reply.state == QUEUED,
                or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now))
     expired = and_(Reply.state == SENDING, Reply.lease_until.is_not(None),
@@ -79,7 +80,7 @@ def claim_next(session: Session, *, now: datetime, lease: timedelta,
             .values(state=SENDING, claim_token=token, claimed_at=now, lease_until=until)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if rowcount(result) == 1:
             return Claim(reply_id, token, until, stale=(state == SENDING))
     return None
 
@@ -98,7 +99,7 @@ def begin_attempt(session: Session, claim: Claim, *, now: datetime,
         .values(attempts=Reply.attempts + 1, lease_until=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def renew_lease(session: Session, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
@@ -109,7 +110,7 @@ def renew_lease(session: Session, claim: Claim, *, now: datetime, lease: timedel
         .values(lease_until=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def uncount_attempt(session: Session, claim: Claim) -> None:
@@ -146,7 +147,7 @@ def release(session: Session, claim: Claim, *, next_attempt_at: datetime, error:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def mark_failed(session: Session, reply_id: int, error: str) -> Reply | None:

@@ -1,4 +1,5 @@
-"""Statement helpers the stores share: the dialect's INSERT and parameter-sized batches.
+"""Statement helpers the stores share: the dialect's INSERT, parameter-sized batches and the
+row count of an UPDATE.
 
 The dialect-specific INSERT is what offers `ON CONFLICT` (both SQLite and PostgreSQL have
 it); the batches keep a statement's bound parameters under SQLite's limit (32766) with room
@@ -8,8 +9,9 @@ to spare, however many rows a page brings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,3 +29,11 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
     """`items` in slices of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: how a conditional update tells whether it won.
+
+    `Session.execute` is typed to return a plain `Result`, but for these statements it is a
+    `CursorResult`, the one that carries `rowcount`."""
+    return cast(CursorResult[Any], result).rowcount

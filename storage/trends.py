@@ -141,6 +141,7 @@ def response_times(session: Session, since: datetime, until: datetime,
         stmt = stmt.where(Mention.platform.in_(list(platforms)))
     out = []
     for platform, assignee, created, first in session.execute(stmt).all():
+        assert first is not None  # the WHERE keeps only answered mentions
         minutes = max(0.0, (first - created).total_seconds() / 60.0)
         out.append({"platform": platform, "agent": assignee or UNASSIGNED,
                     "minutes": round(minutes, 1)})
