@@ -113,7 +113,8 @@ def _read_entry(delivery: Delivery, entry: dict[str, Any], settings: Settings) -
         else:
             mention = None
         if mention is None:
-            delivery.ignored.append(f"{what}:{value.get('item', '')}:{value.get('verb', '')}")
+            item, verb = (str(value.get(k, ""))[:20] for k in ("item", "verb"))
+            delivery.ignored.append(f"{what}:{item}:{verb}")
         else:
             delivery.add(source_key(settings, obj, what, account_id), mention)
 
