@@ -203,6 +203,8 @@ class Settings(BaseSettings):
     x_access_token: SecretStr | None = None
     x_access_token_secret: SecretStr | None = None
     fb_page_token: SecretStr | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
     http_timeout: float = 20.0
     max_retries: int = 6
     max_backoff_seconds: float = 60.0
@@ -240,8 +242,10 @@ class Settings(BaseSettings):
         return self
 
     def platform_secrets(self) -> list[str]:
-        """Every platform token that is set, for the scrubbing of logs and messages."""
+        """Every platform token and webhook secret that is set, for the scrubbing of logs
+        and messages."""
         names = dict.fromkeys(name for spec in all_specs() for name in spec.secrets)
+        names.update(dict.fromkeys(("meta_app_secret", "meta_verify_token")))
         return [value for value in (secret(self, name) for name in names) if value]
 
     @classmethod

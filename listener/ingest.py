@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from carewatch.domain import Mention, Page
 from carewatch.errors import MissingCredentials, PlatformError, RateLimited, TokenRevoked
@@ -184,8 +185,29 @@ class Ingestor:
         return result
 
     # ----------------------------------------------------------------- storing
+    def store_mentions(self, source_key: str, mentions: Sequence[Mention]) -> PollResult:
+        """Score and store mentions that arrived without a cursor (a webhook delivery).
+
+        The same transaction and after-commit hooks as a polled page, so an item delivered
+        and later polled (or delivered twice) is one row. Raises when storing fails after
+        the conflict retries: the caller must not acknowledge the delivery then.
+        """
+        result = PollResult(source_key=source_key)
+        self._store_batch(source_key, list(mentions), result)
+        return result
+
     def _store(self, config: SourceConfig, page: Page, result: PollResult) -> None:
-        mentions = page.mentions
+        def save(session: Session, inserted: int, newest: datetime | None) -> None:
+            save_cursor(session, config.key, config.platform.value, config.kind or "",
+                        page.cursor, new_items=inserted, last_item_at=newest)
+
+        self._store_batch(config.key, page.mentions, result, in_transaction=save)
+
+    def _store_batch(self, source_key: str, mentions: list[Mention], result: PollResult, *,
+                     in_transaction: Callable[[Session, int, datetime | None], None]
+                     | None = None) -> None:
+        """Score, then upsert `mentions` in one transaction (with `in_transaction`, e.g. the
+        cursor that follows them), then run the hooks on what was new."""
         if mentions:
             self._score_new(mentions)
         brand_ids = {(m.author.platform.value, m.author.external_id)
@@ -196,12 +218,10 @@ class Ingestor:
                 with self.db.write() as session:
                     relax_commit_durability(session)
                     outcome = upsert_mentions(
-                        session, mentions, source_key=config.key, brand_author_ids=brand_ids)
+                        session, mentions, source_key=source_key, brand_author_ids=brand_ids)
                     settle_private_conversations(session, mentions, outcome.inserted_ids)
-                    save_cursor(session, config.key, config.platform.value,
-                                config.kind or "", page.cursor,
-                                new_items=len(outcome.inserted_ids),
-                                last_item_at=newest)
+                    if in_transaction is not None:
+                        in_transaction(session, len(outcome.inserted_ids), newest)
                 break
             except (IntegrityError, DBAPIError) as exc:
                 # Two sources storing the same new author or thread at once (PostgreSQL lets
@@ -209,7 +229,7 @@ class Ingestor:
                 # page, which now finds the winner's rows.
                 if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
                     raise
-                log.info("write_conflict_retry", source=config.key, attempt=attempt)
+                log.info("write_conflict_retry", source=source_key, attempt=attempt)
                 time.sleep(0.05 * attempt)
         result.pages += 1
         result.new += len(outcome.inserted_ids)

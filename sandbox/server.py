@@ -26,7 +26,9 @@ class SandboxServer:
         self.host = host
         self.world = world if world is not None else World()
         self.app = create_app(self.world)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # The protocol number matters: asyncio turns Nagle's delay off only on sockets it
+        # knows are TCP, and without it every answer waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]

@@ -2,8 +2,9 @@
 
 It starts the platform sandbox (fed with generated mentions that keep arriving), points the
 real clients at it, creates the SQLite store and one user per role, runs the scheduler
-(listeners, responder, alerts) in this process and the dashboard as a child process, prints
-the URL and the logins, and stops everything on Ctrl-C.
+(listeners, responder, alerts) and the Meta webhook receiver (subscribed in the sandbox, so
+messages and comments arrive the moment they are made) in this process and the dashboard as
+a child process, prints the URL and the logins, and stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from carewatch.cli.common import AppContext, Failure, UsageError
 from carewatch.log import get_logger
+
+if TYPE_CHECKING:
+    from listener.webhooks.server import ReceiverServer
 
 log = get_logger(__name__)
 
@@ -36,6 +41,8 @@ DEMO_TOKENS = {
     "CAREWATCH_X_ACCESS_TOKEN": "1500000000000000000-demo-access-token",
     "CAREWATCH_X_ACCESS_TOKEN_SECRET": "demo-access-secret",
     "CAREWATCH_FB_PAGE_TOKEN": "demo-page-token",
+    "CAREWATCH_META_APP_SECRET": "demo-app-secret",
+    "CAREWATCH_META_VERIFY_TOKEN": "demo-verify-token",
 }
 DEMO_CONFIG = """\
 # Written by `carewatch demo`: the sandbox's brand, polled every few seconds.
@@ -167,6 +174,7 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
             for role, (username, password) in DEMO_USERS.items():
                 create_or_update_user(session, username, role, password, actor="demo")
 
+        receiver = _start_webhooks(context, sandbox.base_url)
         port = _free_port(dashboard_port)
         dashboard = subprocess.Popen(
             [sys.executable, "-m", "carewatch", "dashboard", "--port", str(port)],
@@ -185,7 +193,8 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
         try:
             if not _wait_for_http(url, 90, dashboard):
                 raise Failure(f"the dashboard did not start on {url}")
-            print(_banner(url, sandbox.base_url, settings.database_url), flush=True)
+            print(_banner(url, sandbox.base_url, receiver.url, settings.database_url),
+                  flush=True)
             while not stop.is_set() and dashboard.poll() is None:
                 stop.wait(1.0)
         except KeyboardInterrupt:
@@ -201,7 +210,27 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
                 except subprocess.TimeoutExpired:
                     dashboard.kill()
             scheduler_thread.join(15)
+            receiver.stop()
+            context.close()
             db.dispose()
+
+
+def _start_webhooks(context: AppContext, sandbox_url: str) -> ReceiverServer:
+    """The webhook receiver on a free port, subscribed in the sandbox with the demo's app
+    secret and verify token (the sandbox checks the challenge first, as Meta does)."""
+    from carewatch.cli.webhooks import receiver_app
+    from listener.webhooks.server import ReceiverServer
+    from sandbox.control import SandboxControl
+
+    receiver = ReceiverServer(receiver_app(context)).start()
+    try:
+        SandboxControl(sandbox_url).subscribe_webhooks(
+            receiver.url, DEMO_TOKENS["CAREWATCH_META_APP_SECRET"],
+            verify_token=DEMO_TOKENS["CAREWATCH_META_VERIFY_TOKEN"])
+    except Exception as exc:
+        receiver.stop()
+        raise Failure(f"the sandbox could not subscribe the webhook receiver: {exc}") from None
+    return receiver
 
 
 def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
@@ -213,7 +242,7 @@ def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
         log.error("scheduler_stopped", error=str(exc))
 
 
-def _banner(url: str, sandbox_url: str, database_url: str) -> str:
+def _banner(url: str, sandbox_url: str, webhooks_url: str, database_url: str) -> str:
     from storage.db import redact_url
 
     logins = "\n".join(f"    {role:<8} user {u!r:<10} password {p!r}"
@@ -223,6 +252,7 @@ def _banner(url: str, sandbox_url: str, database_url: str) -> str:
         f"  dashboard: {url}\n"
         f"  logins:\n{logins}\n"
         f"  platform sandbox: {sandbox_url}\n"
+        f"  webhooks: {webhooks_url} (signed deliveries from the sandbox)\n"
         f"  database: {redact_url(database_url)}\n"
         "  Ctrl-C stops everything.\n"
     )

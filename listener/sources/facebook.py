@@ -94,36 +94,49 @@ class FacebookSource(GraphSource):
             yield Page(pending, self._cursor(origin, state))
 
     # ---------------------------------------------------------------- mapping
-    def _author(self, frm: dict[str, Any] | None) -> Author:
-        frm = frm or {}
-        return Author(platform=Platform.FACEBOOK, external_id=str(frm.get("id") or "unknown"),
-                      handle=None, name=frm.get("name"))
-
     def post_mention(self, post: dict[str, Any]) -> Mention:
         """A page post is context (`is_own`); a visitor post is a mention."""
-        post_id = str(post["id"])
-        author = self._author(post.get("from"))
-        return Mention(
-            platform=Platform.FACEBOOK, external_id=post_id, text=post.get("message") or "",
-            created_at=parse_time(post["created_time"]), author=author, thread_id=post_id,
-            parent_id=None, url=post.get("permalink_url"),
-            is_own=author.external_id == self.page_id, raw=post,
-        )
+        return post_mention(post, page_id=self.page_id)
 
     def comment_mention(self, comment: dict[str, Any], post_id: str,
                         post_url: str | None) -> Mention:
-        """A comment or reply; replies point at their parent comment, others at the post."""
-        author = self._author(comment.get("from"))
-        parent = (comment.get("parent") or {}).get("id")
-        return Mention(
-            platform=Platform.FACEBOOK, external_id=str(comment["id"]),
-            text=comment.get("message") or "", created_at=parse_time(comment["created_time"]),
-            author=author, thread_id=post_id, parent_id=str(parent) if parent else post_id,
-            url=comment.get("permalink_url") or post_url,
-            like_count=int(comment.get("like_count") or 0),
-            reply_count=int(comment.get("comment_count") or 0),
-            is_own=author.external_id == self.page_id, raw=comment,
-        )
+        return comment_mention(comment, post_id, post_url, page_id=self.page_id)
+
+
+def _author(frm: dict[str, Any] | None) -> Author:
+    frm = frm or {}
+    return Author(platform=Platform.FACEBOOK, external_id=str(frm.get("id") or "unknown"),
+                  handle=None, name=frm.get("name"))
+
+
+def post_mention(post: dict[str, Any], *, page_id: str) -> Mention:
+    """A post on the page `page_id`: the page's own post is context (`is_own`), a visitor
+    post is a mention."""
+    post_id = str(post["id"])
+    author = _author(post.get("from"))
+    return Mention(
+        platform=Platform.FACEBOOK, external_id=post_id, text=post.get("message") or "",
+        created_at=parse_time(post["created_time"]), author=author, thread_id=post_id,
+        parent_id=None, url=post.get("permalink_url"),
+        is_own=author.external_id == page_id, raw=post,
+    )
+
+
+def comment_mention(comment: dict[str, Any], post_id: str, post_url: str | None, *,
+                    page_id: str) -> Mention:
+    """A comment or reply in Graph's comment shape, whether polled or pushed by a webhook:
+    replies point at their parent comment, others at the post; the page's own are context."""
+    author = _author(comment.get("from"))
+    parent = (comment.get("parent") or {}).get("id")
+    return Mention(
+        platform=Platform.FACEBOOK, external_id=str(comment["id"]),
+        text=comment.get("message") or "", created_at=parse_time(comment["created_time"]),
+        author=author, thread_id=post_id, parent_id=str(parent) if parent else post_id,
+        url=comment.get("permalink_url") or post_url,
+        like_count=int(comment.get("like_count") or 0),
+        reply_count=int(comment.get("comment_count") or 0),
+        is_own=author.external_id == page_id, raw=comment,
+    )
 
 
 SOURCES: dict[str, type[BaseSource]] = {"page": FacebookSource, "messenger": MessengerSource}

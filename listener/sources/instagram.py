@@ -17,7 +17,7 @@ an item moves only after its page is stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -112,10 +112,6 @@ class InstagramSource(GraphSource):
         return out
 
     # ---------------------------------------------------------------- mapping
-    def _is_own(self, author: Author) -> bool:
-        return author.external_id == self.ig_user_id or (
-            author.handle is not None and author.handle.lower() in self.brand_handles)
-
     def media_mention(self, item: dict[str, Any]) -> Mention:
         """The brand's media caption: thread root and context, never a mention."""
         media_id = str(item["id"])
@@ -131,18 +127,28 @@ class InstagramSource(GraphSource):
 
     def comment_mention(self, comment: dict[str, Any], media_id: str, url: str | None, *,
                         parent_id: str | None) -> Mention:
-        frm = comment.get("from") or {}
-        handle = comment.get("username") or frm.get("username")
-        author = Author(platform=Platform.INSTAGRAM,
-                        external_id=str(frm.get("id") or f"@{handle or 'unknown'}"),
-                        handle=handle)
-        return Mention(
-            platform=Platform.INSTAGRAM, external_id=str(comment["id"]),
-            text=comment.get("text") or "", created_at=parse_time(comment["timestamp"]),
-            author=author, thread_id=media_id, parent_id=parent_id or media_id, url=url,
-            like_count=int(comment.get("like_count") or 0), is_own=self._is_own(author),
-            raw=comment,
-        )
+        return comment_mention(comment, media_id, url, parent_id=parent_id,
+                               ig_user_id=self.ig_user_id, brand_handles=self.brand_handles)
+
+
+def comment_mention(comment: dict[str, Any], media_id: str, url: str | None, *,
+                    parent_id: str | None, ig_user_id: str,
+                    brand_handles: Collection[str]) -> Mention:
+    """A comment or reply in the Graph comment shape, whether polled or pushed by a webhook;
+    the brand's own (its account id, or one of its handles, lower case) are context."""
+    frm = comment.get("from") or {}
+    handle = comment.get("username") or frm.get("username")
+    author = Author(platform=Platform.INSTAGRAM,
+                    external_id=str(frm.get("id") or f"@{handle or 'unknown'}"),
+                    handle=handle)
+    is_own = author.external_id == ig_user_id or (
+        author.handle is not None and author.handle.lower() in brand_handles)
+    return Mention(
+        platform=Platform.INSTAGRAM, external_id=str(comment["id"]),
+        text=comment.get("text") or "", created_at=parse_time(comment["timestamp"]),
+        author=author, thread_id=media_id, parent_id=parent_id or media_id, url=url,
+        like_count=int(comment.get("like_count") or 0), is_own=is_own, raw=comment,
+    )
 
 
 SOURCES: dict[str, type[GraphSource]] = {"media": InstagramSource,

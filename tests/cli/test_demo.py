@@ -4,6 +4,7 @@ fills the store from the sandbox, prints a login for every role, and stops on Ct
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandbox.control import SandboxControl
 from tests.receivers import free_port
 
 pytestmark = pytest.mark.slow
@@ -58,6 +60,19 @@ def test_demo_serves_dashboard_fills_store_and_stops_on_ctrl_c(tmp_path: Path) -
             time.sleep(1)
         engine.dispose()
         assert count > 100
+        # The webhook receiver is subscribed in the sandbox and takes its deliveries.
+        assert "webhooks: http://127.0.0.1:" in text
+        sandbox_url = re.search(r"platform sandbox: (\S+)", text).group(1)
+        control = SandboxControl(sandbox_url)
+        status = control.webhooks()
+        for _ in range(90):
+            if status["delivered"] or status["failed"]:
+                break
+            time.sleep(1)
+            status = control.webhooks()
+        assert status["subscribed"]
+        assert status["delivered"] > 0
+        assert status["failed"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
         try:
