@@ -35,3 +35,12 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         yield db
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def private_store(store: object) -> object:
+    """The seeded store with private conversations added (`private_seed.py`)."""
+    from tests.dashboard.private_seed import seed_private
+
+    seed_private(store)  # type: ignore[arg-type]
+    return store

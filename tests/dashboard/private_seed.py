@@ -108,7 +108,7 @@ def seed_private(db: Database) -> None:
         session.execute(Author.__table__.update()
                         .where(Author.__table__.c.external_id == "6100000000000042")
                         .values(customer_id=customers["u-maria"]))
-        complaint.status, complaint.assignee = "replied", "agent1"
+        complaint.status, complaint.assignee = "assigned", "agent1"
         answer.status, answer.assignee = "assigned", "agent1"
         session.add_all([
             _reply(complaint.id, domain.ReplyKind.PRIVATE, MOVE_TEXT, 230,
