@@ -8,6 +8,7 @@ Texts are shown with `st.text`.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import datetime
 
 import streamlit as st
@@ -29,6 +30,11 @@ def _entry(when: datetime | None, platform: str, visibility: str, details: list[
     st.text(text)
 
 
+def _scroll(entries: Sized, height: int) -> int | None:
+    """A fixed, scrolling height only when the entries would not fit in it."""
+    return height if len(entries) > 3 else None
+
+
 def customer_panel(db: Database, customer_id: int | None, current_id: int, username: str,
                    role: str) -> None:
     st.subheader("Customer")
@@ -40,13 +46,14 @@ def customer_panel(db: Database, customer_id: int | None, current_id: int, usern
         st.caption("No customer record for this author.")
         return
     st.text(one_line(view.display_name or "unnamed", 80))
-    st.text("Accounts: " + ", ".join(f"{platform_label(p)} {one_line(h, 60)}"
-                                      for p, h in view.accounts))
+    # A person's public and private accounts on one platform often read the same.
+    st.text("Accounts: " + ", ".join(dict.fromkeys(f"{platform_label(p)} {one_line(h, 60)}"
+                                                   for p, h in view.accounts)))
     earlier = [m for m in view.mentions
                if m.id != current_id and readable(m.visibility, role)]
     st.caption(f"Earlier messages on every platform and channel ({len(earlier)})")
     if earlier:
-        with st.container(height=320, key="cw_customer_history"):
+        with st.container(height=_scroll(earlier, 320), key="cw_customer_history"):
             for m in earlier:
                 _entry(m.created_at, m.platform, m.visibility,
                        [m.sentiment_label or "", m.status, m.ref], m.text)
@@ -55,7 +62,7 @@ def customer_panel(db: Database, customer_id: int | None, current_id: int, usern
     replies = [(r, visibility) for r, visibility in replies if readable(visibility, role)]
     st.caption(f"Replies from the team ({len(replies)})")
     if replies:
-        with st.container(height=240, key="cw_customer_replies"):
+        with st.container(height=_scroll(replies, 240), key="cw_customer_replies"):
             for r, visibility in replies:
                 _entry(r["at"], r["to"].split(":", 1)[0], visibility,
                        [f"{r['kind']} {r['state']}", r["agent"] or "", f"to {r['to']}"],

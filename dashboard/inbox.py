@@ -115,19 +115,19 @@ def _table(rows: list[InboxRow]) -> pd.DataFrame:
 COLUMNS = {
     "urgency": st.column_config.ProgressColumn("urgency", min_value=0.0, max_value=1.0,
                                                format="%.2f", width=70),
-    "reasons": st.column_config.ListColumn("reasons", width=120,
+    "reasons": st.column_config.ListColumn("reasons", width=110,
                                            help="Urgency reasons: neg = negative, q = "
                                                 "question, sla = waiting past the SLA, "
                                                 "reach = high reach, lang = unsupported "
                                                 "language"),
-    "channel": st.column_config.TextColumn("channel", width=110),
-    "author": st.column_config.TextColumn("author", width=100),
+    "channel": st.column_config.TextColumn("channel", width=135),
+    "author": st.column_config.TextColumn("author", width=95),
     "text": st.column_config.TextColumn("text", width="large"),
-    "sentiment": st.column_config.TextColumn("sentiment", width=70),
-    "status": st.column_config.TextColumn("status", width=70),
+    "sentiment": st.column_config.TextColumn("sentiment", width=65),
+    "status": st.column_config.TextColumn("status", width=65),
     "assignee": st.column_config.TextColumn("assignee", width=70),
-    "waiting": st.column_config.TextColumn("waiting", width=80),
-    "mention": st.column_config.TextColumn("mention", width=90),
+    "waiting": st.column_config.TextColumn("waiting", width=70),
+    "mention": st.column_config.TextColumn("mention", width=80),
 }
 
 

@@ -23,8 +23,10 @@ PAGE_ID = "100000000000001"
 IG_ACCOUNT_ID = "17841400000000001"
 X_BRAND_ID = "1500000000000000000"
 
+POST_TEXT = "Flights cancelled by the storm: refunds are automatic, no need to call us."
+POST_ID = "100000000000001_500"
 COMPLAINT_TEXT = "My refund for booking QX7 never arrived. Third time I ask, nobody answers!"
-COMPLAINT_REF = "facebook:100000000000001_400"
+COMPLAINT_REF = "facebook:100000000000001_501"
 MOVE_TEXT = "Hi Maria, we're sorry about this. Could you send us your booking code here?"
 NOTE_TEXT = "We've sent you a private message so we can look into this with you."
 PAGE_MESSAGE_ID = "m_page_0001"
@@ -71,10 +73,12 @@ def seed_private(db: Database) -> None:
     page = domain.Author(fb, PAGE_ID, None, "Acme Air")
     with db.write() as session:
         upsert_mentions(session, [
-            _item(fb, "100000000000001_400", COMPLAINT_TEXT, 240, maria_public,
-                  thread_id="100000000000001_100", parent_id="100000000000001_100",
-                  urgency=0.8, visibility=domain.Visibility.PUBLIC),
-        ], source_key=f"facebook:page:{PAGE_ID}")
+            _item(fb, POST_ID, POST_TEXT, 600, page, thread_id=POST_ID, is_own=True,
+                  visibility=domain.Visibility.PUBLIC),
+            _item(fb, "100000000000001_501", COMPLAINT_TEXT, 240, maria_public,
+                  thread_id=POST_ID, parent_id=POST_ID, urgency=0.8,
+                  visibility=domain.Visibility.PUBLIC),
+        ], source_key=f"facebook:page:{PAGE_ID}", brand_author_ids={("facebook", PAGE_ID)})
         upsert_mentions(session, [
             _item(fb, PAGE_MESSAGE_ID, MOVE_TEXT, 230, page, thread_id=MESSENGER_KEY,
                   is_own=True),
@@ -114,6 +118,6 @@ def seed_private(db: Database) -> None:
             _reply(complaint.id, domain.ReplyKind.PRIVATE, MOVE_TEXT, 230,
                    sent=PAGE_MESSAGE_ID, ref=MESSENGER_KEY),
             _reply(complaint.id, domain.ReplyKind.PUBLIC_NOTE, NOTE_TEXT, 230,
-                   sent="100000000000001_401"),
+                   sent="100000000000001_502"),
             _reply(answer.id, domain.ReplyKind.MESSAGE, AGENT_ANSWER_TEXT, 5),
         ])

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.dashboard.conftest import CHROMIUM
 from tests.dashboard.seed import HOSTILE_REF, HOSTILE_TEXT, PASSWORDS, TOP_REF, TOP_TEXT, seed
 from tests.receivers import free_port
 
@@ -32,9 +33,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CAREWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 EXPECTED_PAGES = {"agent1": ["Inbox"], "manager1": ["Inbox", "Alerts", "Trends"],
                   "analyst1": ["Trends"], "admin1": ["Settings"]}
 
@@ -112,35 +110,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         except subprocess.TimeoutExpired:
             proc.kill()
         db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser(served: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900},
-                                  accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    try:
-        yield page
-    finally:
-        assert dialogs == [], f"a script from mention text ran: {dialogs}"
-        context.close()
 
 
 def _shot(page: Any, name: str) -> Path:

@@ -4,13 +4,15 @@ inbox, and a customer's history across public and private channels."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from carewatch import domain
 from storage.customers import customer_history
 from storage.inbox import InboxFilters, conversation, inbox, mention_row
-from storage.mentions import mention_by_ref
+from storage.mentions import mention_by_ref, upsert_mentions
 from tests.dashboard.private_seed import (
     AGENT_ANSWER_TEXT,
     ANSWER_REF,
@@ -22,6 +24,8 @@ from tests.dashboard.private_seed import (
     MOVE_TEXT,
     NOTE_TEXT,
     PAGE_MESSAGE_ID,
+    POST_ID,
+    POST_TEXT,
     PRIVATE_REFS,
     X_DM_REF,
     X_DM_TEXT,
@@ -72,7 +76,7 @@ def test_a_case_is_one_timeline_from_either_side(seeded: Any, ref: str, selected
     assert {i.platform for i in view.items} == {"facebook"}
     assert [i.text for i in view.items if i.is_selected] == [selected]
     # The public post the case started under is the root, oldest to newest below it.
-    assert view.root_text == "New route to Lisbon from May!"
+    assert view.root_text == POST_TEXT
     assert view.root_platform == "facebook"
     stamps = [i.created_at for i in view.items]
     assert stamps == sorted(stamps)
@@ -87,11 +91,23 @@ def test_unlinked_private_conversation_has_no_public_root(seeded: Any) -> None:
         (IG_DM_TEXT, "private", "instagram")]
 
 
-def test_public_mention_without_case_shows_no_private_items(seeded: Any) -> None:
-    view = _timeline(seeded, HOSTILE_REF)
+def test_another_case_in_the_same_public_thread_stays_private(seeded: Any) -> None:
+    """Someone else's comment under the same post shows the public thread, with the brand's
+    public note, but none of Maria's private conversation."""
+    other = domain.Mention(
+        platform=domain.Platform.FACEBOOK, external_id="100000000000001_503",
+        text="Same for me, booking ZK9.", created_at=datetime.now(UTC),
+        author=domain.Author(domain.Platform.FACEBOOK, "u-kofi", None, "Kofi Tan"),
+        thread_id=POST_ID, parent_id=POST_ID)
+    with seeded.write() as session:
+        upsert_mentions(session, [other], source_key="facebook:page:100000000000001")
+    view = _timeline(seeded, "facebook:100000000000001_503")
     assert view is not None
-    assert {i.visibility for i in view.items} == {"public"}
-    assert ANSWER_TEXT not in [i.text for i in view.items]
+    assert [(i.text, i.visibility) for i in view.items] == [
+        (COMPLAINT_TEXT, "public"), (NOTE_TEXT, "public"), ("Same for me, booking ZK9.",
+                                                            "public")]
+    hostile = _timeline(seeded, HOSTILE_REF)
+    assert {i.visibility for i in hostile.items} == {"public"}
 
 
 @pytest.mark.parametrize(("visibility", "expected"), [
