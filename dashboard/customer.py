@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sized
 from datetime import datetime
+from typing import Literal
 
 import streamlit as st
 
@@ -30,9 +31,9 @@ def _entry(when: datetime | None, platform: str, visibility: str, details: list[
     st.text(text)
 
 
-def _scroll(entries: Sized, height: int) -> int | None:
+def _scroll(entries: Sized, height: int) -> int | Literal["content"]:
     """A fixed, scrolling height only when the entries would not fit in it."""
-    return height if len(entries) > 3 else None
+    return height if len(entries) > 3 else "content"
 
 
 def customer_panel(db: Database, customer_id: int | None, current_id: int, username: str,
