@@ -103,31 +103,29 @@ def _table(rows: list[InboxRow]) -> pd.DataFrame:
         "author": [cell("@" + r.author_handle if r.author_handle else r.author_name, 40)
                    for r in rows],
         "text": [cell(r.text, 300) for r in rows],
-        "sentiment": [r.sentiment_label or "" for r in rows],
-        "status": [r.status for r in rows],
-        "assignee": [r.assignee or "" for r in rows],
+        "status": [f"{r.status} · {one_line(r.assignee, 30)}" if r.assignee else r.status
+                   for r in rows],
         "waiting": [ago(r.created_at) for r in rows],
         "mention": [r.ref for r in rows],
     })
 
 
-# Narrow meta columns (pixels), so the text column gets the room.
+# Few, narrow meta columns (pixels), so the text column gets the room: the reasons as chips
+# of short codes (negative sentiment is `neg`), the assignee beside the status.
 COLUMNS = {
     "urgency": st.column_config.ProgressColumn("urgency", min_value=0.0, max_value=1.0,
-                                               format="%.2f", width=70),
-    "reasons": st.column_config.ListColumn("reasons", width=110,
+                                               format="%.2f", width=65),
+    "reasons": st.column_config.ListColumn("reasons", width=105,
                                            help="Urgency reasons: neg = negative, q = "
                                                 "question, sla = waiting past the SLA, "
                                                 "reach = high reach, lang = unsupported "
                                                 "language"),
-    "channel": st.column_config.TextColumn("channel", width=135),
-    "author": st.column_config.TextColumn("author", width=95),
-    "text": st.column_config.TextColumn("text", width="large"),
-    "sentiment": st.column_config.TextColumn("sentiment", width=65),
-    "status": st.column_config.TextColumn("status", width=65),
-    "assignee": st.column_config.TextColumn("assignee", width=70),
-    "waiting": st.column_config.TextColumn("waiting", width=70),
-    "mention": st.column_config.TextColumn("mention", width=80),
+    "channel": st.column_config.TextColumn("channel", width=120),
+    "author": st.column_config.TextColumn("author", width=90),
+    "text": st.column_config.TextColumn("text", width=320),
+    "status": st.column_config.TextColumn("status", width=100),
+    "waiting": st.column_config.TextColumn("waiting", width=80),
+    "mention": st.column_config.TextColumn("mention", width=65),
 }
 
 

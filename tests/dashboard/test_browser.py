@@ -199,6 +199,8 @@ def test_agent_first_screen_and_hostile_text(served: dict[str, Any], page: Any) 
     box = top.bounding_box()
     assert box is not None
     assert box["y"] + box["height"] <= 900, "top mention below the fold"
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+    page.wait_for_timeout(1000)  # the grid draws its rows after its canvas appears
     shot = _shot(page, "agent-inbox")
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
@@ -221,7 +223,8 @@ def _open(page: Any, ref: str) -> None:
     box.locator("input").click()
     box.locator("input").fill(ref)
     page.keyboard.press("Enter")
-    page.get_by_text(ref, exact=False).first.wait_for()
+    # The opened item's header names it (the grid's hidden accessible copy does too).
+    page.locator('[data-testid="stText"]').filter(has_text=ref).first.wait_for()
     _wait_idle(page)
 
 
