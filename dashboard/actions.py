@@ -45,12 +45,16 @@ def _run(action: str, call: Any) -> Outcome:
 
 
 def queue_reply(db: Database, settings: Settings, ref: str, text: str, *, agent: str,
-                role: str, client_key: str | None = None) -> Outcome:
+                role: str, client_key: str | None = None, what: str = "Reply") -> Outcome:
+    """Answer the item where it was said: in its public thread, or in its private
+    conversation (the responders choose the kind from the item). `what` names it in the
+    message shown: "Reply", "Message"."""
     from responders.queue import queue_reply as queue
 
-    outcome = _run("Queue reply", lambda: queue(db, settings, ref, text, agent=agent, role=role,
-                                                client_key=client_key))
-    return Outcome(True, "Reply queued; it is sent by the responder.") if outcome.ok else outcome
+    outcome = _run(f"Queue {what.lower()}", lambda: queue(
+        db, settings, ref, text, agent=agent, role=role, client_key=client_key))
+    return Outcome(True, f"{what} queued; it is sent by the responder.") if outcome.ok \
+        else outcome
 
 
 def move_private(db: Database, settings: Settings, ref: str, text: str, *, public_note: str,

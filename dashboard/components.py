@@ -1,4 +1,5 @@
-"""Small building blocks the pages share: reason chips, reply length counters, time labels.
+"""Small building blocks the pages share: reason chips, channel labels, reply length
+counters, time labels.
 
 Every helper here takes text from mentions as data and renders it with `st.text`, dataframe
 cells or `safe.plain()`, never as markup.
@@ -10,12 +11,20 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
+from carewatch.domain import Visibility
 from carewatch.platforms import all_specs, spec_for
 from dashboard.safe import plain
 
 REASON_COLORS = {"safety": "red", "legal": "red", "churn": "orange", "negative": "orange",
                  "waiting_sla": "violet", "high_reach": "blue", "question": "blue",
                  "repeat_contact": "violet", "lang_unsupported": "gray"}
+#: Reason codes short enough for a narrow table column; a code not listed is shown as stored.
+REASON_SHORT = {"safety": "safety", "legal": "legal", "churn": "churn", "negative": "neg",
+                "waiting_sla": "sla", "high_reach": "reach", "question": "q",
+                "repeat_contact": "repeat", "lang_unsupported": "lang"}
+LOCK = "🔒"
+PRIVATE_MARK = f"{LOCK} private"
+PUBLIC_MARK = "public"
 
 
 def platform_choices() -> list[str]:
@@ -31,17 +40,39 @@ def platform_label(platform: str) -> str:
         return platform
 
 
+def channel_label(platform: str, visibility: str) -> str:
+    """Where an item was said: the platform for public items, the private channel's name
+    (X direct message, Messenger, Instagram Direct) for private ones."""
+    if visibility != Visibility.PRIVATE.value:
+        return platform_label(platform)
+    try:
+        return spec_for(platform).conversation.name
+    except ValueError:
+        return platform
+
+
+def visibility_mark(visibility: str) -> str:
+    return PRIVATE_MARK if visibility == Visibility.PRIVATE.value else PUBLIC_MARK
+
+
+def short_reasons(reasons: list[str]) -> list[str]:
+    """Urgency reasons as the short codes of the inbox table's chips."""
+    return [REASON_SHORT.get(reason, reason) for reason in reasons]
+
+
 def length_counter(platform: str, text: str, kind: str = "public") -> bool:
-    """Show `used / limit` under a reply box, counted the way the platform counts it (X
-    public text by its weighted length); returns True when the text fits."""
+    """Show `used / limit` under a reply box, counted the way the platform counts it for
+    that kind of text (X public text by its weighted length; a `message` in a private
+    conversation by that channel's limit); returns True when the text fits."""
     spec = spec_for(platform)
     rule = spec.text_rule(kind)
+    where = spec.conversation.name if kind == "message" else spec.label
     used = rule.count(text) if text else 0
     if used > rule.limit:
-        st.error(f"{used} / {rule.limit} {rule.unit} on {spec.label}: "
+        st.error(f"{used} / {rule.limit} {rule.unit} on {where}: "
                  f"{used - rule.limit} too many.")
         return False
-    st.caption(f"{used} / {rule.limit} {rule.unit} on {spec.label}")
+    st.caption(f"{used} / {rule.limit} {rule.unit} on {where}")
     return True
 
 

@@ -36,4 +36,4 @@ def conversation_window(session: Session, settings: Settings, mention: MentionIn
             if mention.thread_pk is not None else mention.created_at)
     return messaging_window(spec.conversation, last, now,
                             human_agent=human_agent(settings, mention), by_person=by_person,
-                            label=spec.label)
+                            label=spec.conversation.name)

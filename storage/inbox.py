@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from carewatch.domain import OPEN_STATUSES, MentionRef, Status
+from carewatch.domain import OPEN_STATUSES, MentionRef, ReplyKind, Status, Visibility
 from storage.models import Author, Mention, Reply, Thread
 
 # Languages the scorer understands (listener.scoring.language.SUPPORTED); storage may not
@@ -38,6 +38,7 @@ class InboxFilters:
     assignee: str | None = None  # a username, UNASSIGNED, or None for anyone
     langs: list[str] = field(default_factory=list)  # codes, or LANG_UNSUPPORTED
     search: str = ""
+    visibility: str | None = None  # "public", "private", or None for both
     limit: int = 200
 
 
@@ -62,6 +63,7 @@ class InboxRow:
     thread_pk: int | None
     customer_id: int | None
     url: str | None = None
+    visibility: str = Visibility.PUBLIC.value
 
 
 @dataclass(slots=True)
@@ -79,7 +81,7 @@ INBOX_COLUMNS = (
     Mention.id, Mention.platform, Mention.external_id, Mention.created_at, Author.handle,
     Author.name, Author.followers, Mention.text, Mention.urgency, Mention.urgency_reasons,
     Mention.sentiment, Mention.sentiment_label, Mention.status, Mention.assignee, Mention.lang,
-    Mention.thread_pk, Author.customer_id, Mention.url,
+    Mention.thread_pk, Author.customer_id, Mention.url, Mention.visibility,
 )
 
 
@@ -89,6 +91,7 @@ def inbox_row(r: Any) -> InboxRow:
         author_handle=r[4], author_name=r[5], followers=r[6], text=r[7], urgency=r[8],
         urgency_reasons=_reasons(r[9]), sentiment=r[10], sentiment_label=r[11], status=r[12],
         assignee=r[13], lang=r[14], thread_pk=r[15], customer_id=r[16], url=r[17],
+        visibility=r[18],
     )
 
 
@@ -113,6 +116,9 @@ def _extra_conditions(filters: InboxFilters) -> list[Any]:
             alternatives.append(or_(Mention.lang.is_(None),
                                     Mention.lang.not_in(SUPPORTED_LANGS)))
         conds.append(or_(*alternatives))
+    if filters.visibility:
+        # A plain equality on the column: the inbox index walk filters on it row by row.
+        conds.append(Mention.visibility == filters.visibility)
     if filters.search.strip():
         conds.append(Mention.text.icontains(filters.search.strip(), autoescape=True))
     return conds
@@ -210,7 +216,12 @@ def mentions_by_refs(session: Session, refs: Iterable[str | int]) -> list[InboxR
     return sorted((inbox_row(r) for r in found), key=lambda r: r.created_at)
 
 
-# --- thread ----------------------------------------------------------------------------------
+# --- conversation ----------------------------------------------------------------------------
+
+#: Reply kinds that travel in a private channel: a move to private, a message in a conversation.
+PRIVATE_REPLY_KINDS = (ReplyKind.PRIVATE.value, ReplyKind.MESSAGE.value)
+#: Private conversations shown with one public mention (a case is moved private once or twice).
+MAX_LINKED = 20
 
 
 @dataclass(slots=True)
@@ -223,15 +234,22 @@ class ThreadItem:
     is_selected: bool = False
     kind: str = "mention"  # mention | reply (a carewatch Reply row)
     state: str | None = None
+    platform: str = ""
+    visibility: str = Visibility.PUBLIC.value
 
 
 @dataclass(slots=True)
 class ThreadView:
+    """One timeline, oldest first: the public post it belongs to (`root_*`, None when no
+    public thread is known) and every item of the public thread and the private
+    conversations of the same case."""
+
     root_text: str | None
     root_author: str | None
     root_is_own: bool
     root_url: str | None
     items: list[ThreadItem]
+    root_platform: str | None = None
 
 
 def _author_label(handle: str | None, name: str | None, is_own: bool, brand: str) -> str:
@@ -242,52 +260,85 @@ def _author_label(handle: str | None, name: str | None, is_own: bool, brand: str
     return name or "unknown"
 
 
-def thread(session: Session, mention_id: int, *, brand: str = "Acme Air",
-           limit: int = 200) -> ThreadView | None:
-    """The conversation a mention belongs to: its root post, the other items in it (the
-    brand's own included, as context) and carewatch's own replies queued or sent in it."""
+def _case_threads(session: Session, mention: Mention) -> tuple[list[int], list[int], int]:
+    """The threads (pks) of the case `mention` belongs to, its own first; the ids of case
+    mentions that have no thread; the case's public mention (`mention` itself when public).
+
+    A public mention brings the private conversations it was moved into
+    (`threads.case_mention_pk`); a private message brings the public thread of the mention
+    its conversation is linked to."""
+    threads = [mention.thread_pk] if mention.thread_pk else []
+    lone = [] if mention.thread_pk else [mention.id]
+    case_pk = mention.id
+    if mention.visibility == Visibility.PRIVATE.value:
+        own = session.get(Thread, mention.thread_pk) if mention.thread_pk else None
+        case = (session.get(Mention, own.case_mention_pk)
+                if own is not None and own.case_mention_pk else None)
+        if case is not None:
+            case_pk = case.id
+            if case.thread_pk:
+                threads.append(case.thread_pk)
+            else:
+                lone.append(case.id)
+    else:
+        threads.extend(session.scalars(
+            select(Thread.id).where(Thread.case_mention_pk == mention.id)
+            .order_by(Thread.id).limit(MAX_LINKED)))
+    return list(dict.fromkeys(threads)), lone, case_pk
+
+
+def conversation(session: Session, mention_id: int, *, brand: str = "Acme Air",
+                 limit: int = 200) -> ThreadView | None:
+    """Everything said in a mention's case, public and private, as one timeline: the public
+    thread (its root post, the other items, the brand's own included as context), the
+    private conversation(s) of the same case, and carewatch's own replies queued or sent in
+    any of them. Each item carries its platform and visibility. The newest `limit` items of
+    the threads are read through the (thread_pk, created_at) index."""
     mention = session.get(Mention, mention_id)
     if mention is None:
         return None
-    root: Thread | None = session.get(Thread, mention.thread_pk) if mention.thread_pk else None
-    items: list[ThreadItem] = []
-    if mention.thread_pk is not None:
-        rows = session.execute(
-            select(Mention.id, Mention.platform, Mention.external_id, Author.handle,
-                   Author.name, Mention.text, Mention.created_at, Mention.is_own)
-            .outerjoin(Author, Author.id == Mention.author_pk)
-            .where(Mention.thread_pk == mention.thread_pk)
-            .order_by(Mention.created_at.asc()).limit(limit)
-        ).all()
-        mention_ids = [r[0] for r in rows]
-    else:
-        rows = []
-        mention_ids = [mention.id]
-    for r in rows:
-        if root is not None and r[2] == root.external_id:
-            continue  # the root is shown on its own, above the conversation
-        items.append(ThreadItem(ref=f"{r[1]}:{r[2]}",
-                                author=_author_label(r[3], r[4], bool(r[7]), brand),
-                                text=r[5], created_at=r[6], is_own=bool(r[7]),
-                                is_selected=r[0] == mention.id))
-    if not rows:
-        author = session.get(Author, mention.author_pk) if mention.author_pk else None
-        items.append(ThreadItem(ref=f"{mention.platform}:{mention.external_id}",
-                                author=_author_label(author.handle if author else None,
-                                                     author.name if author else None,
-                                                     mention.is_own, brand),
-                                text=mention.text, created_at=mention.created_at,
-                                is_own=mention.is_own, is_selected=True))
+    thread_pks, lone, case_pk = _case_threads(session, mention)
+    threads = {t.id: t for t in session.scalars(select(Thread).where(Thread.id.in_(thread_pks)))}
+    root = next((threads[pk] for pk in thread_pks if pk in threads
+                 and threads[pk].visibility == Visibility.PUBLIC.value), None)
+    where = [Mention.thread_pk.in_(thread_pks)] if thread_pks else []
+    where += [Mention.id.in_(lone)] if lone else []
+    rows = session.execute(
+        select(Mention.id, Mention.platform, Mention.external_id, Author.handle,
+               Author.name, Mention.text, Mention.created_at, Mention.is_own,
+               Mention.visibility, Mention.thread_pk)
+        .outerjoin(Author, Author.id == Mention.author_pk)
+        .where(or_(*where)).order_by(Mention.created_at.desc()).limit(limit)
+    ).all()
+    items = [
+        ThreadItem(ref=f"{r[1]}:{r[2]}", author=_author_label(r[3], r[4], bool(r[7]), brand),
+                   text=r[5], created_at=r[6], is_own=bool(r[7]),
+                   is_selected=r[0] == mention.id, platform=r[1], visibility=r[8])
+        for r in rows
+        # The root is shown on its own, above the conversation.
+        if root is None or (r[9], r[2]) != (root.id, root.external_id)
+    ]
+    # A reply the platform echoed back is already in the thread as the brand's own item.
+    stored_own = {(r[1], r[2]) for r in rows if r[7]}
+    # Private replies of this case only: another customer's case in the same public
+    # thread stays out of this timeline.
+    in_case = {case_pk, mention.id} | {r[0] for r in rows
+                                       if r[8] == Visibility.PRIVATE.value}
     replies = session.execute(
-        select(Reply).where(Reply.mention_pk.in_(mention_ids[:500]),
-                            Reply.kind != "private")
-        .order_by(Reply.queued_at.asc()).limit(limit)
-    ).scalars()
-    for reply in replies:
-        items.append(ThreadItem(ref=reply.platform_id or f"reply#{reply.id}",
-                                author=f"{brand} (brand)", text=reply.text,
-                                created_at=reply.sent_at or reply.queued_at, is_own=True,
-                                kind="reply", state=reply.state))
+        select(Reply, Mention.platform).join(Mention, Mention.id == Reply.mention_pk)
+        .where(Reply.mention_pk.in_([r[0] for r in rows][:500]))
+        .order_by(Reply.queued_at.desc()).limit(limit)
+    ).all()
+    items.extend(
+        ThreadItem(ref=reply.platform_id or f"reply#{reply.id}", author=f"{brand} (brand)",
+                   text=reply.text, created_at=reply.sent_at or reply.queued_at, is_own=True,
+                   kind="reply", state=reply.state, platform=platform,
+                   visibility=(Visibility.PRIVATE.value if reply.kind in PRIVATE_REPLY_KINDS
+                               else Visibility.PUBLIC.value))
+        for reply, platform in replies
+        if (platform, reply.platform_id) not in stored_own
+        and (reply.kind not in PRIVATE_REPLY_KINDS or reply.mention_pk in in_case)
+    )
     items.sort(key=lambda i: i.created_at)
     return ThreadView(
         root_text=root.root_text if root else None,
@@ -296,4 +347,5 @@ def thread(session: Session, mention_id: int, *, brand: str = "Acme Air",
         root_is_own=bool(root and root.root_is_own),
         root_url=root.root_url if root else None,
         items=items,
+        root_platform=root.platform if root else None,
     )

@@ -68,10 +68,12 @@ class ConversationRules:
     `response_window`: how long after the customer's last message a message may be sent
     (None: no window, as on X). `human_agent_window`: how long a person (never an automatic
     rule) may still answer with the platform's human-agent tag, where the source allows it.
+    `name`: the channel as agents call it ("Messenger"), in the dashboard and in messages.
     """
 
     response_window: timedelta | None = None
     human_agent_window: timedelta | None = None
+    name: str = "private conversation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,7 @@ PRIVATE_REPLY = PrivateChannel("private reply", "private replies", one_per="comm
 #: Messenger and Instagram Direct: 24 h after the customer's last message, or 7 days for a
 #: person's answer with the HUMAN_AGENT tag.
 MESSAGING = ConversationRules(response_window=timedelta(hours=24),
-                              human_agent_window=timedelta(days=7))
+                              human_agent_window=timedelta(days=7), name="Messenger")
 RECONNECT_HINT = ("generate a new page access token for the page (Meta Business Suite or "
                   "Graph API Explorer), set CAREWATCH_FB_PAGE_TOKEN, then restart carewatch")
 
@@ -161,4 +161,5 @@ INSTAGRAM = replace(
                         target_fields=("ig_user_id",), private=True)),
     default_kind="media",
     handle_format="@{handle}",
+    conversation=replace(MESSAGING, name="Instagram Direct"),
 )

@@ -23,6 +23,7 @@ from carewatch.errors import (
 )
 from carewatch.platforms.base import (
     ApiRoute,
+    ConversationRules,
     FieldRule,
     PlatformSpec,
     PrivateChannel,
@@ -145,4 +146,5 @@ X = PlatformSpec(
     api_name="X API",
     url_format="https://x.com/{handle}/status/{id}",
     url_format_without_handle="https://x.com/i/web/status/{id}",
+    conversation=ConversationRules(name="X direct message"),
 )

@@ -3,8 +3,11 @@ through `CAREWATCH_DATABASE_URL` (exactly as `carewatch dashboard` passes it on)
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,9 @@ from tests.dashboard.seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
+CHROMIUM = os.environ.get("CAREWATCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -35,3 +41,51 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         yield db
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def private_store(store: object) -> object:
+    """The seeded store with private conversations added (`private_seed.py`)."""
+    from tests.dashboard.private_seed import seed_private
+
+    seed_private(store)  # type: ignore[arg-type]
+    return store
+
+
+# Headless Chromium for the browser tests; each browser test module defines `served` (the
+# dashboard it starts on its own store), which these fixtures use.
+@pytest.fixture(scope="module")
+def browser(served: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        assert dialogs == [], f"a script from mention text ran: {dialogs}"
+        context.close()
+
+
+def publish_screenshot(shot: Path, name: str) -> None:
+    """Copy a browser test's screenshot over the README's `docs/<name>` only when asked
+    (`CAREWATCH_UPDATE_SCREENSHOTS=1`): an ordinary test run leaves the repository as it
+    found it, and the shot itself is always in artifacts/screenshots/."""
+    if os.environ.get("CAREWATCH_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, ROOT / "docs" / name)

@@ -14,10 +14,10 @@ from storage.inbox import (
     LANG_UNSUPPORTED,
     UNASSIGNED,
     InboxFilters,
+    conversation,
     inbox,
     mention_row,
     mentions_by_refs,
-    thread,
 )
 from storage.mentions import mention_by_ref
 from storage.settings_values import get_kv, set_kv
@@ -83,7 +83,7 @@ def test_inbox_unassigned_filter_and_limit(seeded: Any) -> None:
 def test_thread_has_root_post_and_brand_reply(seeded: Any) -> None:
     with seeded.session() as session:
         mention = mention_by_ref(session, HOSTILE_REF)
-        view = thread(session, mention.id, brand="Acme Air")
+        view = conversation(session, mention.id, brand="Acme Air")
     assert view is not None
     assert view.root_text == "New route to Lisbon from May!"
     assert view.root_author == "Acme Air (brand)"
