@@ -19,7 +19,7 @@ from sandbox.server import SandboxServer
 from storage.db import Database
 from storage.models import Mention
 from tests.listener.conftest import CliRunner
-from tests.listener.helpers import BRAND_IG, BRAND_PAGE
+from tests.listener.helpers import BRAND_IG, BRAND_PAGE, PRIVATE_TOML, X_USER_CONTEXT
 from tests.listener.webhook_helpers import APP_SECRET, VERIFY_TOKEN
 
 Env = Callable[..., dict[str, str]]
@@ -94,6 +94,39 @@ def test_a_sandbox_comment_delivered_then_polled_is_one_row(
     assert len(after) == 1
     assert (after[0].id, after[0].thread_id, after[0].parent_id, after[0].text) == (
         delivered.id, delivered.thread_id, delivered.parent_id, delivered.text)
+
+
+def test_private_messages_delivered_then_polled_are_one_row_each(
+        make_env: Env, database_url: str, control: SandboxControl, db: Database,
+        cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messenger and Instagram Direct: what a webhook stored, the next poll of the
+    conversations finds again and leaves as it was (same row, conversation and case state)."""
+    make_env(database_url, PRIVATE_TOML)
+    monkeypatch.setenv("CAREWATCH_META_APP_SECRET", APP_SECRET)
+    monkeypatch.setenv("CAREWATCH_META_VERIFY_TOKEN", VERIFY_TOKEN)
+    for key, value in X_USER_CONTEXT.items():  # the X `dms` source reads as the brand
+        monkeypatch.setenv(key, value)
+    settings = load_settings(None)
+    with ReceiverServer(create_app(Ingestor(db, settings), settings)) as receiver:
+        control.subscribe_webhooks(receiver.url, APP_SECRET, verify_token=VERIFY_TOKEN)
+        asked = control.add_message("messenger", "Where is my refund? Booking QX7",
+                                    {"id": "7300000000000009", "name": "Rita Sousa"})
+        answered = control.add_message("messenger", "Checking it now, Rita.", "page",
+                                       to="7300000000000009")
+        direct = control.add_message("instagram", "Can I bring my surfboard?",
+                                     {"id": "6300000000000009", "username": "joao.p"})
+        assert control.webhooks(idle_within=15)["delivered"] == 3
+    delivered = stored(db)
+    code, err = cli("listen", "--once")
+    assert code == 0, err
+    polled = stored(db)
+    for message in (asked, answered, direct):
+        before, after = delivered[message["id"]], polled[message["id"]]
+        assert (after.id, after.thread_id, after.visibility, after.is_own, after.text) == (
+            before.id, before.thread_id, before.visibility, before.is_own, before.text)
+    with db.session() as session:
+        ids = session.scalars(select(Mention.external_id)).all()
+    assert len(ids) == len(set(ids))  # one row per message, whichever path stored it first
 
 
 def test_deliveries_under_a_wrong_secret_or_token_are_refused(
