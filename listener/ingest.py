@@ -6,6 +6,11 @@ crash the stored cursor is never ahead of the stored data, and the upsert on
 (platform, external_id) makes the replay harmless. Alerts run after the commit and can never
 stop listening. A failing source is marked in the `sources` table with one line that names it
 and the next step; the other sources go on.
+
+Several listener processes may share the database: a poll runs only under the source's lease
+(`storage.sources.claim_source`, renewed by `listener.lease.LeaseKeeper`), and each page's
+cursor is saved compare-and-set, so a poll that another process has overtaken stops instead
+of moving the cursor back.
 """
 
 from __future__ import annotations
@@ -214,7 +219,9 @@ class Ingestor:
     def _claim(self, config: SourceConfig, result: PollResult, *,
                scheduled: bool) -> Claim | None:
         """The source's lease, or None with `result` saying why this run leaves it."""
-        deadline = time.monotonic() + self.settings.lease_seconds
+        # A lease left by a dead process has run out by then (its last renewal came before
+        # this wait began); the extra step makes the last try land after the expiry.
+        deadline = time.monotonic() + self.settings.lease_seconds + LEASE_WAIT_STEP
         while True:
             with self.db.write() as session:
                 claim = claim_source(

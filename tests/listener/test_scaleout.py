@@ -15,11 +15,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
-from carewatch.domain import Page
+from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.settings import Settings, SourceConfig, load_settings
 from listener.ingest import Ingestor
 from listener.schedule import build_scheduler
@@ -28,6 +30,7 @@ from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
 from storage.db import Database
 from storage.migrate import upgrade
+from storage.models import Source
 from storage.sources import claim_source, release_source
 from tests.listener.helpers import expected_x, populate, stored, stored_pairs
 
@@ -240,3 +243,40 @@ def test_status_shows_holder_last_poll_next_due_health_and_items(
     assert code == 0
     assert "polled by" in table
     assert "node-b:4242" in table
+
+
+def test_a_poll_whose_cursor_moved_stops_and_keeps_the_newer_cursor(
+        database_url: str, open_db: Callable[[str], Database]) -> None:
+    """The lease passed to another process mid-poll (this one stalled past it) and that one
+    stored a newer cursor: this poll's next page is refused and rolled back, and it stops."""
+    db = open_db(database_url)
+    upgrade(db.engine)
+    settings = Settings(x_bearer_token="t", sources=[
+        SourceConfig(platform="x", kind="mentions", user_id="1")])
+    config = settings.sources[0]
+
+    def mention(i: int) -> Mention:
+        return Mention(platform=Platform.X, external_id=str(i), text=f"hello {i}",
+                       created_at=datetime.now(UTC),
+                       author=Author(Platform.X, f"a{i}", handle=f"h{i}"), thread_id=str(i))
+
+    class Overtaken:
+        def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
+            yield Page([mention(1)], {"since_id": "1"})
+            with db.write() as session:  # meanwhile, the other process
+                session.execute(update(Source).where(Source.key == config.key).values(
+                    lease_holder="other:2", cursor={"since_id": "5"},
+                    cursor_version=Source.cursor_version + 1))
+            yield Page([mention(2)], {"since_id": "2"})
+            yield Page([mention(3)], {"since_id": "3"})
+
+    result = Ingestor(db, settings, scorer=None, holder="this:1",
+                      source_factory=lambda *_a, **_k: Overtaken()).poll_source(config)
+    assert result.state == "yielded"
+    assert result.ok
+    assert result.new == 1
+    with db.session() as session:
+        row = session.get(Source, config.key)
+        assert row.cursor == {"since_id": "5"}
+        assert row.lease_holder == "other:2"  # not released by the overtaken poll
+    assert [e for _, e in stored_pairs(db)] == ["1"]
