@@ -209,6 +209,9 @@ class Settings(BaseSettings):
     max_retries: int = 6
     max_backoff_seconds: float = 60.0
     max_rate_limit_wait_seconds: float = 900.0
+    # How long a listener's claim on a source lasts without renewal: a process killed
+    # mid-poll holds its sources this long at most (a live one renews a third of the way).
+    lease_seconds: float = Field(default=60.0, ge=1.0)
 
     brand: BrandConfig = Field(default_factory=BrandConfig)
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -1,7 +1,8 @@
 """Settings page (admins): what carewatch listens to and how it behaves, secrets masked.
 
 Sources, queries and notification targets come from `carewatch.toml` and are shown read-only
-(the file stays the one source of truth for them, and tokens never reach the browser).
+(the file stays the one source of truth for them, and tokens never reach the browser), with
+which listener process polls each one now (`host:pid`) and when it is next due.
 Values that are safe to change at runtime are stored in the `settings_kv` table: the first
 response target, urgency weights and keyword lists. Canned replies and users are edited here.
 """
@@ -17,7 +18,7 @@ from carewatch.domain import Role
 from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
-from dashboard.components import ago, flash, platform_label, set_flash
+from dashboard.components import ago, flash, platform_label, set_flash, stamp
 from dashboard.safe import cell, mask_secret, mask_url, plain
 from storage.canned import canned_replies, delete_canned_reply, save_canned_reply
 from storage.db import Database, redact_url
@@ -49,6 +50,7 @@ def _sources(db: Database, settings: Settings) -> None:
             "every (s)": source.every, "backfill (days)": source.backfill_days,
             "healthy": h.get("healthy", True), "token": h.get("token_state", "—"),
             "last poll": ago(h.get("last_poll_at")),
+            "polled by": h.get("lease_holder") or "—", "next due": stamp(h.get("next_due_at")),
         })
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -6,6 +6,11 @@ crash the stored cursor is never ahead of the stored data, and the upsert on
 (platform, external_id) makes the replay harmless. Alerts run after the commit and can never
 stop listening. A failing source is marked in the `sources` table with one line that names it
 and the next step; the other sources go on.
+
+Several listener processes may share the database: a poll runs only under the source's lease
+(`storage.sources.claim_source`, renewed by `listener.lease.LeaseKeeper`), and each page's
+cursor is saved compare-and-set, so a poll that another process has overtaken stops instead
+of moving the cursor back.
 """
 
 from __future__ import annotations
@@ -27,23 +32,38 @@ from carewatch.log import get_logger, scrub
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
+from listener.lease import LeaseKeeper, process_name
 from listener.scoring import Scorer
 from listener.sources import build_source
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
 from storage.mentions import stored_external_ids, upsert_mentions
-from storage.sources import get_cursor, mark_source_failed, mark_source_polled, save_cursor
+from storage.sources import (
+    Claim,
+    CursorMoved,
+    claim_source,
+    lease_holder,
+    mark_source_failed,
+    mark_source_polled,
+    release_source,
+    save_cursor,
+)
 
 log = get_logger(__name__)
 
 _DEFAULT = object()
 WRITE_ATTEMPTS = 4
+LEASE_WAIT_STEP = 0.25
+#: Outcomes that are not failures: polled, or left to the database's decision that this run
+#: is not needed (the source is not due yet, or another process is polling it).
+DONE_STATES = ("ok", "not_due", "yielded")
 
 
 @dataclass(slots=True)
 class PollResult:
-    """What one poll of one source did. `state`: ok, revoked, rate_limited, failed, skipped."""
+    """What one poll of one source did. `state`: ok, not_due, yielded (another process
+    polls it), revoked, rate_limited, failed, skipped."""
 
     source_key: str
     state: str = "ok"
@@ -55,13 +75,15 @@ class PollResult:
 
     @property
     def ok(self) -> bool:
-        return self.state == "ok"
+        return self.state in DONE_STATES
 
     def summary(self) -> str:
         if self.state == "ok":
             return f"{self.source_key}: {self.new} new, {self.seen} seen again"
         if self.state == "skipped":
             return f"{self.source_key}: skipped: {self.message}"
+        if self.state in DONE_STATES:
+            return f"{self.source_key}: {self.message}"
         done = f" ({self.new} new before it)" if self.new else ""
         return f"{self.source_key}: {self.state.replace('_', ' ')}{done}: {self.message}"
 
@@ -87,15 +109,18 @@ def revoked_message(config: SourceConfig, error: PlatformError) -> str:
 
 
 class Ingestor:
-    """Runs sources and stores what they find. Safe to share between scheduler threads:
-    each source is polled by one thread at a time (APScheduler `max_instances=1`)."""
+    """Runs sources and stores what they find. Safe to share between scheduler threads
+    (APScheduler runs one poll of a source at a time) and between processes: a poll runs
+    only under the source's lease, held as `holder` (default `host:pid`)."""
 
     def __init__(self, db: Database, settings: Settings, scorer: Any = _DEFAULT,
                  alert_engine: Any = None, *,
                  should_stop: Callable[[], bool] | None = None,
                  source_factory: Callable[..., Any] = build_source,
-                 on_new_mentions: Callable[[list[int]], Any] | None = None) -> None:
+                 on_new_mentions: Callable[[list[int]], Any] | None = None,
+                 holder: str | None = None) -> None:
         self.db = db
+        self.holder = holder or process_name()
         self.settings = settings
         self.scorer = default_scorer(settings) if scorer is _DEFAULT else scorer
         self.alert_engine = alert_engine
@@ -115,15 +140,25 @@ class Ingestor:
         sources = list(self.settings.sources)
         if not sources:
             return []
+
+        def poll(config: SourceConfig) -> PollResult:
+            return self.poll_source(config, scheduled=not once)
+
         if not parallel or len(sources) == 1:
-            return [self.poll_source(s) for s in sources]
+            return [poll(s) for s in sources]
         with ThreadPoolExecutor(max_workers=len(sources),
                                 thread_name_prefix="carewatch-poll") as pool:
-            return list(pool.map(self.poll_source, sources))
+            return list(pool.map(poll, sources))
 
-    def poll_source(self, config: SourceConfig) -> PollResult:
+    def poll_source(self, config: SourceConfig, *, scheduled: bool = False) -> PollResult:
         """Poll one source from its stored cursor to the end; never raises for platform
-        problems (they are recorded on the source and returned)."""
+        problems (they are recorded on the source and returned).
+
+        The poll runs under the source's lease, so no other process polls it meanwhile. A
+        `scheduled` run polls only when the source is due by the database's clock and
+        otherwise does nothing; an explicit run (`listen --once`) polls whether due or not,
+        after waiting up to the lease time for another process's poll to end (if it has
+        not ended then, the source is left to that process)."""
         key = config.key
         result = PollResult(source_key=key)
         fingerprint = spec_for(config.platform).token_fingerprint(self.settings)
@@ -134,13 +169,24 @@ class Ingestor:
             result.state, result.message = "skipped", "token revoked; reconnect first"
             return result
         try:
-            source = self.source_factory(config, self.settings, should_stop=self.should_stop)
-            with self.db.session() as session:
-                cursor = get_cursor(session, key)
-            for page in source.poll(cursor):
-                self._store(config, page, result)
-                if self.should_stop():
-                    break
+            claim = self._claim(config, result, scheduled=scheduled)
+            if claim is None:
+                return result
+            try:
+                with LeaseKeeper(self.db, key, self.holder, self.settings.lease_seconds):
+                    source = self.source_factory(config, self.settings,
+                                                 should_stop=self.should_stop)
+                    for page in source.poll(dict(claim.cursor)):
+                        self._store(config, claim, page, result)
+                        if self.should_stop():
+                            break
+            finally:
+                self._release(key)
+        except CursorMoved as exc:
+            log.info("poll_superseded", source=key, reason=str(exc))
+            result.state = "yielded"
+            result.message = "another process moved its cursor first and carries on"
+            return result
         except TokenRevoked as exc:
             with self._lock:
                 self._revoked[key] = fingerprint
@@ -170,6 +216,39 @@ class Ingestor:
                  pages=result.pages)
         return result
 
+    def _claim(self, config: SourceConfig, result: PollResult, *,
+               scheduled: bool) -> Claim | None:
+        """The source's lease, or None with `result` saying why this run leaves it."""
+        # A lease left by a dead process has run out by then (its last renewal came before
+        # this wait began); the extra step makes the last try land after the expiry.
+        deadline = time.monotonic() + self.settings.lease_seconds + LEASE_WAIT_STEP
+        while True:
+            with self.db.write() as session:
+                claim = claim_source(
+                    session, config.key, config.platform.value, config.kind or "",
+                    holder=self.holder, lease_seconds=self.settings.lease_seconds,
+                    every=config.every, due_only=scheduled)
+                holder = None if claim else lease_holder(session, config.key)
+            if claim is not None:
+                return claim
+            waiting = not scheduled and not self.should_stop()
+            if waiting and time.monotonic() < deadline:
+                time.sleep(LEASE_WAIT_STEP)
+                continue
+            if holder is None:
+                result.state, result.message = "not_due", "not due yet"
+            else:
+                result.state, result.message = "yielded", f"being polled by {holder}"
+            log.debug("source_left", source=config.key, reason=result.message)
+            return None
+
+    def _release(self, key: str) -> None:
+        try:
+            with self.db.write() as session:
+                release_source(session, key, self.holder)
+        except Exception:  # the lease then simply runs out
+            log.exception("lease_release_failed", source=key)
+
     def _failed(self, config: SourceConfig, result: PollResult, state: str, message: str,
                 *, token_state: str | None = None, healthy: bool = False) -> PollResult:
         message = scrub(message)
@@ -196,12 +275,13 @@ class Ingestor:
         self._store_batch(source_key, list(mentions), result)
         return result
 
-    def _store(self, config: SourceConfig, page: Page, result: PollResult) -> None:
+    def _store(self, config: SourceConfig, claim: Claim, page: Page,
+               result: PollResult) -> None:
         def save(session: Session, inserted: int, newest: datetime | None) -> None:
-            save_cursor(session, config.key, config.platform.value, config.kind or "",
-                        page.cursor, new_items=inserted, last_item_at=newest)
+            save_cursor(session, claim, page.cursor, new_items=inserted, last_item_at=newest)
 
         self._store_batch(config.key, page.mentions, result, in_transaction=save)
+        claim.version += 1  # committed: the stored cursor is this page's now
 
     def _store_batch(self, source_key: str, mentions: list[Mention], result: PollResult, *,
                      in_transaction: Callable[[Session, int, datetime | None], None]

@@ -2,7 +2,11 @@
 
 Jobs coalesce (a backlog of missed runs becomes one run) and never overlap themselves
 (`max_instances=1`), so a slow poll or a long rate-limit wait simply delays that source's next
-run. `run_forever` is shared by `carewatch listen` and `carewatch demo`: it returns once
+run. Every listener process keeps this schedule, but a source job only *tries*: the database
+decides (`Ingestor.poll_source(scheduled=True)`) whether the source is due and free, so
+several listeners make the API calls of one.
+
+`run_forever` is shared by `carewatch listen` and `carewatch demo`: it returns once
 `stop_event` is set, after every running job has finished or aborted (each platform wait checks
 the same event), so Ctrl-C and SIGTERM stop cleanly.
 """
@@ -79,7 +83,7 @@ def build_scheduler(ingestor: Ingestor, settings: Settings,
     start = datetime.now(UTC)
     for config in settings.sources:
         scheduler.add_job(
-            _guarded(config.key, lambda c=config: ingestor.poll_source(c)),
+            _guarded(config.key, lambda c=config: ingestor.poll_source(c, scheduled=True)),
             IntervalTrigger(seconds=config.every, timezone=UTC),
             id=f"source:{config.key}", name=f"poll {config.key}",
             next_run_time=start, misfire_grace_time=max(1, int(config.every)),

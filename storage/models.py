@@ -217,6 +217,13 @@ class Source(Base):
     last_item_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     items_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Several listeners share the sources: the one holding an unexpired lease polls (times
+    # are the database's clock), a source is polled again once `next_due_at` has passed,
+    # and `cursor_version` grows with every stored cursor so a stale writer is refused.
+    lease_holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Reply(Base):

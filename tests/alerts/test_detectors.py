@@ -10,9 +10,16 @@ from sqlalchemy import select, update
 from carewatch.settings import SourceConfig
 from storage import alerts as store
 from storage.models import AuditEntry, Mention, Source
-from storage.sources import mark_source_failed, save_cursor
+from storage.sources import Claim, claim_source, mark_source_failed, save_cursor
 from tests.alerts.conftest import T0, engine_for, make_settings, mention
 from tests.alerts.conftest import store as put
+
+
+def _claim(session, key: str, kind: str) -> Claim:
+    claim = claim_source(session, key, "x", kind, holder="test:1", lease_seconds=60,
+                         every=60, due_only=False)
+    assert claim is not None
+    return claim
 
 
 def _open(db, kind):
@@ -95,9 +102,10 @@ def test_source_health_unhealthy_and_quiet(db, clock):
     put(db, [mention("hi", T0 - timedelta(days=2, hours=h)) for h in range(3)],
         source_key=xm.key)
     with db.write() as session:
-        save_cursor(session, xs.key, "x", "search", {"since_id": "1"}, new_items=12,
-                    last_item_at=T0)
-        save_cursor(session, xm.key, "x", "mentions", {"since_id": "1"}, new_items=3)
+        save_cursor(session, _claim(session, xs.key, "search"), {"since_id": "1"},
+                    new_items=12, last_item_at=T0)
+        save_cursor(session, _claim(session, xm.key, "mentions"), {"since_id": "1"},
+                    new_items=3)
         mark_source_failed(session, fb.key, "facebook", "page",
                            "Facebook page token revoked: reconnect the page in Meta Business",
                            token_state="revoked")
@@ -133,8 +141,8 @@ def test_backfilled_source_is_not_quiet_right_after_connecting(db, clock):
     put(db, [mention("when is boarding?", T0 - timedelta(hours=h)) for h in range(12)],
         source_key=xs.key)
     with db.write() as session:
-        save_cursor(session, xs.key, "x", "search", {"since_id": "1"}, new_items=12,
-                    last_item_at=T0)
+        save_cursor(session, _claim(session, xs.key, "search"), {"since_id": "1"},
+                    new_items=12, last_item_at=T0)
         session.get(Source, xs.key).connected_at = T0 + timedelta(hours=6)
     clock.at(T0 + timedelta(hours=6, minutes=30))
     engine.evaluate_periodic()

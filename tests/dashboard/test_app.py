@@ -322,3 +322,22 @@ def test_claim_then_close_through_the_responders_api(store: Any) -> None:
     with store.session() as session:
         mention = mention_by_ref(session, TOP_REF)
         assert (mention.assignee, mention.status) == ("agent1", "closed")
+
+
+def test_settings_page_shows_which_listener_polls_each_source(
+        store: Any, tmp_path: Any) -> None:
+    from storage.sources import claim_source
+
+    config = tmp_path / "carewatch.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[[sources]]\nplatform = "x"\n'
+                      'kind = "mentions"\nuser_id = "1500000000000000000"\n',
+                      encoding="utf-8")
+    key = "x:mentions:1500000000000000000"
+    with store.write() as session:
+        assert claim_source(session, key, "x", "mentions", holder="node-b:4242",
+                            lease_seconds=300, every=60, due_only=False)
+    at = login("admin1")
+    sources = next(d.value for d in at.dataframe if "polled by" in d.value.columns)
+    row = sources[sources["source"] == key].iloc[0]
+    assert row["polled by"] == "node-b:4242"
+    assert row["next due"].endswith("UTC")

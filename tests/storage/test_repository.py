@@ -10,11 +10,18 @@ from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
 from storage.customers import recent_contacts
 from storage.mentions import count_mentions, upsert_mentions
 from storage.models import Author as AuthorRow
-from storage.models import HourlyStat, Thread
+from storage.models import HourlyStat, Source, Thread
 from storage.models import Mention as MentionRow
-from storage.sources import get_cursor, mark_source_failed, mark_source_polled, save_cursor
+from storage.sources import Claim, claim_source, mark_source_failed, mark_source_polled, save_cursor
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+
+
+def _claim(session, key: str) -> Claim:
+    claim = claim_source(session, key, "x", "search", holder="test:1", lease_seconds=30,
+                         every=60, due_only=False)
+    assert claim is not None
+    return claim
 
 
 def _mention(external_id: str, text: str, *, author: str = "u1", handle: str = "carol",
@@ -35,7 +42,7 @@ def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
         first = upsert_mentions(
             s, [_mention("100", "root"), _mention("101", hostile), _mention("101", hostile)],
             source_key="x:search:q")
-        save_cursor(s, "x:search:q", "x", "search", {"since_id": "101"},
+        save_cursor(s, _claim(s, "x:search:q"), {"since_id": "101"},
                     new_items=len(first.inserted_ids), last_item_at=NOW)
     assert len(first.inserted_ids) == 2
     with migrated_db.write() as s:
@@ -47,7 +54,7 @@ def test_upsert_is_exactly_once_and_keeps_text(migrated_db) -> None:
         assert count_mentions(s) == 3
         stored = s.execute(select(MentionRow.text).where(MentionRow.external_id == "101"))
         assert stored.scalar_one() == hostile
-        assert get_cursor(s, "x:search:q") == {"since_id": "101"}
+        assert s.get(Source, "x:search:q").cursor == {"since_id": "101"}
         assert s.execute(select(func.count(AuthorRow.id))).scalar_one() == 1
         thread = s.execute(select(Thread)).scalar_one()
         assert thread.external_id == "100"
@@ -71,12 +78,12 @@ def test_rolled_back_page_leaves_cursor_behind_data(migrated_db) -> None:
     try:
         with migrated_db.write() as s:
             upsert_mentions(s, [_mention("300", "lost?")], source_key="k")
-            save_cursor(s, "k", "x", "search", {"since_id": "300"})
+            save_cursor(s, _claim(s, "k"), {"since_id": "300"})
             raise RuntimeError("crash before commit")
     except RuntimeError:
         pass
     with migrated_db.session() as s:
-        assert get_cursor(s, "k") == {}
+        assert s.get(Source, "k") is None
         assert count_mentions(s) == 0
 
 
@@ -97,8 +104,6 @@ def test_source_health_marks(migrated_db) -> None:
         mark_source_failed(s, "fb", "facebook", "page", "token revoked",
                            token_state="revoked")
     with migrated_db.write() as s:
-        from storage.models import Source
-
         source = s.get(Source, "fb")
         assert not source.healthy
         assert source.token_state == "revoked"
