@@ -54,9 +54,9 @@ class Claim:
 def database_now(session: Session) -> datetime:
     """The database server's current time, timezone-aware UTC."""
     if session.get_bind().dialect.name == "postgresql":
-        value = session.execute(text("SELECT statement_timestamp()")).scalar_one()
+        value: datetime = session.execute(text("SELECT statement_timestamp()")).scalar_one()
         return value.astimezone(UTC)
-    raw = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    raw: str = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
     return datetime.fromisoformat(raw).replace(tzinfo=UTC)
 
 
@@ -199,10 +199,10 @@ def taken_platform_ids(session: Session, candidates: Sequence[str], *,
     with the same text. Looks up only the candidates (`ix_replies_platform_id`)."""
     taken: set[str] = set()
     for batch in chunks(sorted(set(candidates))):
-        taken.update(session.execute(
+        taken.update(pid for pid in session.execute(
             select(Reply.platform_id).where(Reply.platform_id.in_(batch),
                                             Reply.id != exclude_reply)
-        ).scalars())
+        ).scalars() if pid)
     return taken
 
 

@@ -25,19 +25,13 @@ from storage import outbox as q
 from storage.models import AuditEntry, Reply, utcnow
 
 from .conftest import Stand
+from .test_dm_reconcile import _respond_once
+from .test_retries_teamwork import _reply
 
 REPO = Path(__file__).resolve().parents[2]
 DM_POST = r"^/2/dm_conversations/with/\d+/messages$"
 TWEETS = r"^/2/tweets$"
 SEARCH = "/2/tweets/search/recent"
-
-
-def _reply(stand: Stand, reply_id: int) -> Reply:
-    with stand.db.session() as session:
-        row = session.get(Reply, reply_id)
-        assert row is not None
-        session.expunge(row)
-    return row
 
 
 def _audit(stand: Stand, action: str) -> list[dict]:
@@ -167,12 +161,8 @@ def test_dm_timeout_then_sigterm_and_restart_sends_once(stand: Stand) -> None:
     assert (row.state, row.doubt) == ("queued", "timeout")
     _wait_for(lambda: len(stand.ctl.sent(kind="x_dm")) == 1)  # the platform took it late
 
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    full.update(stand.env)
     _wait_for(lambda: _reply(stand, rid).next_attempt_at <= utcnow())  # type: ignore[operator]
-    again = subprocess.run(
-        [sys.executable, "-c", "from carewatch.cli import run; run()", "respond", "--once"],
-        env=full, cwd=REPO, capture_output=True, text=True, timeout=60)
+    again = _respond_once(stand.env, crash=False)
     assert again.returncode == 1, again.stderr
     assert "did not answer in time" in again.stderr
     assert "look at the conversation with @otto" in again.stderr
