@@ -133,10 +133,10 @@ class ReplyOutcome:
         if self.result == "sent":
             return f"{head}: sent{f' as {self.platform_id}' if self.platform_id else ''}" + (
                 f" ({self.message})" if self.message else "")
-        doubt = (f" [an attempt may have arrived ({self.doubt}): read back before any resend]"
-                 if self.doubt and self.result == "retry" else "")
         if self.result == "retry":
             when = self.next_attempt_at.strftime("%H:%M:%S") if self.next_attempt_at else "?"
+            doubt = (f" [an attempt may have arrived ({self.doubt}): read back before any "
+                     "resend]" if self.doubt else "")
             return f"{head}: will retry at {when} UTC: {self.message}{doubt}"
         return f"{head}: {self.result}: {self.message}"
 
