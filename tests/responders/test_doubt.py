@@ -69,6 +69,8 @@ def test_timeout_and_5xx_are_stored_and_audited(any_stand: Stand) -> None:
     assert (_reply(stand, late_id).doubt, _reply(stand, gateway_id).doubt) == (
         "timeout", "server_error")
     assert [d["doubt"] for d in _audit(stand, "reply_failed")] == ["timeout", "server_error"]
+    # The doubt was right: X took the reply that timed out, after the client gave up.
+    _wait_for(lambda: [s["text"] for s in stand.ctl.sent(kind="x_reply")] == ["On it, Lou."])
 
 
 def test_504_is_read_back_before_the_resend(any_stand: Stand) -> None:
