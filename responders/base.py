@@ -6,6 +6,7 @@ never lazy-load from (or hold) a database session.
 
 from __future__ import annotations
 
+import enum
 import html
 import json
 import re
@@ -60,10 +61,26 @@ class OutboundReply:
     target_id: str
     attempts: int
     queued_at: datetime
-    known_platform_ids: frozenset[str] = frozenset()
+    #: Why an earlier attempt may have reached the platform (a `Doubt` value), or None.
+    doubt: str | None = None
     #: For a message in a private conversation: the messaging window as it is right before
     #: this attempt (the platform's messaging type and tag come from it).
     window: MessagingWindow | None = None
+
+
+class Doubt(enum.StrEnum):
+    """Why an attempt that was not recorded as sent may still have reached the platform.
+    Stored on the reply (`Reply.doubt`); any of them means: read back before a resend."""
+
+    #: No answer within the client timeout: the request may have been applied.
+    TIMEOUT = "timeout"
+    #: A 5xx answer. Any of them can come after the write was applied: a gateway (502, 504)
+    #: or a load balancer (503) that lost the origin's answer, an origin that failed after
+    #: committing (500). The sandbox's `drop_response` answers 503 after writing.
+    SERVER_ERROR = "server_error"
+    #: The connection dropped mid-request, an unreadable answer, or the responder died
+    #: between counting the attempt and recording its outcome.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,12 @@ class Unverifiable(Exception):
         self.blind_resend = blind_resend
 
 
+class DuplicateContent(PermanentError):
+    """The platform refused the text as a copy of something the brand already posted (X 403
+    "duplicate content"). After an uncertain attempt that copy is most likely ours, so the
+    outbox reads back once more instead of failing the reply."""
+
+
 class AlreadyReplied(PermanentError):
     """The platform says this comment already got its one private reply (Graph 10900).
     `conversation_ref`: the conversation that reply went to, when the sender knows it."""
@@ -120,7 +143,12 @@ class Sender(Protocol):
 
     def send(self, reply: OutboundReply, mention: MentionInfo) -> SentRef: ...
 
-    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None: ...
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
+        """Every message on the platform that may be an earlier attempt of `reply` (the
+        brand's, same text, where the reply goes, not older than the reply), best first.
+        The outbox drops those already recorded for other replies and adopts the first left.
+        """
+        ...
 
 
 _URL = re.compile(r"https?://\S+")
@@ -265,9 +293,9 @@ class GraphSender:
         return SentRef(str(result.get("message_id") or result.get("id")), reply.target_id)
 
     def find_message(self, reply: OutboundReply, mention: MentionInfo, account: str,
-                     brand_ids: set[str]) -> SentRef | None:
-        """Read the conversation back (newest first) for the brand's message with this text,
-        sent since the reply was queued: what an uncertain attempt left behind.
+                     brand_ids: set[str]) -> list[SentRef]:
+        """Read the conversation back (newest first) for the brand's messages with this text,
+        sent since the reply was queued: what an uncertain attempt may have left behind.
 
         The conversation is the one stored with the customer's message (`raw[
         "conversation_id"]`), else looked up by the customer's id."""
@@ -279,26 +307,25 @@ class GraphSender:
                 "user_id": reply.target_id, "fields": "id"})
             items = found.get("data") or []
             if not items:
-                return None
+                return []
             conversation = items[0]["id"]
         oldest = reply.queued_at - CLOCK_SKEW
         params: dict[str, Any] | None = {"fields": "id,message,from,created_time",
                                          "limit": 100}
+        found_refs: list[SentRef] = []
         for _ in range(MESSAGE_LOOKUP_PAGES):
             if params is None:
-                return None
+                break
             page = self.graph.request(f"{version}/{conversation}/messages", args=dict(params))
             for item in page.get("data") or []:
                 created = item.get("created_time")
                 if created and datetime.fromisoformat(created) < oldest:
-                    return None  # older than the reply: the rest are older still
-                mid = str(item.get("id"))
-                if mid in reply.known_platform_ids:
-                    continue
+                    return found_refs  # older than the reply: the rest are older still
                 if str((item.get("from") or {}).get("id")) not in brand_ids:
                     continue
                 if same_text(str(item.get("message") or ""), reply.text):
-                    return SentRef(mid, reply.target_id, reconciled=True,
-                                   note="found in the conversation after an uncertain attempt")
+                    found_refs.append(SentRef(
+                        str(item.get("id")), reply.target_id, reconciled=True,
+                        note="found in the conversation after an uncertain attempt"))
             params = next_page_params(page, params)
-        return None
+        return found_refs

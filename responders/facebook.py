@@ -127,7 +127,7 @@ class FacebookSender(GraphSender):
             raise graph_error(exc, platform="Facebook", kind=reply.kind,
                               conversation_ref=self.moved_to(mention)) from exc
 
-    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
         if reply.kind == "private":
             raise Unverifiable("the Graph API cannot read back sent private replies")
         page = self.page_id(mention)
@@ -144,17 +144,11 @@ class FacebookSender(GraphSender):
                                     "order": "reverse_chronological", "limit": 100}))
         except Exception as exc:
             raise graph_error(exc, platform="Facebook") from exc
-        for item in items:
-            cid = str(item.get("id"))
-            if cid in reply.known_platform_ids:
-                continue
-            if str((item.get("from") or {}).get("id")) != page:
-                continue
-            if same_text(str(item.get("message") or ""), reply.text):
-                return SentRef(cid, reply.target_id, reconciled=True,
-                               note="found among the comment's replies after an uncertain "
-                                    "attempt")
-        return None
+        return [SentRef(str(item.get("id")), reply.target_id, reconciled=True,
+                        note="found among the comment's replies after an uncertain attempt")
+                for item in items
+                if str((item.get("from") or {}).get("id")) == page
+                and same_text(str(item.get("message") or ""), reply.text)]
 
 
 SENDER = FacebookSender

@@ -79,7 +79,7 @@ class InstagramSender(GraphSender):
         is configured for Instagram."""
         return self.message_page(mention) or self.account_id(mention)
 
-    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
         if reply.kind == "private":
             raise Unverifiable("the Graph API cannot read back sent private replies")
         account = self.account_id(mention)
@@ -97,18 +97,16 @@ class InstagramSender(GraphSender):
                                     "limit": 50}))
         except Exception as exc:
             raise graph_error(exc, platform="Instagram") from exc
+        found: list[SentRef] = []
         for item in items:
-            cid = str(item.get("id"))
-            if cid in reply.known_platform_ids:
-                continue
             sender = item.get("from") or {}
             ours = str(sender.get("id") or "") == account or str(
                 item.get("username") or sender.get("username") or "").lower() in handles
             if ours and same_text(str(item.get("text") or ""), reply.text):
-                return SentRef(cid, reply.target_id, reconciled=True,
-                               note="found among the comment's replies after an uncertain "
-                                    "attempt")
-        return None
+                found.append(SentRef(str(item.get("id")), reply.target_id, reconciled=True,
+                                     note="found among the comment's replies after an "
+                                          "uncertain attempt"))
+        return found
 
 
 SENDER = InstagramSender

@@ -3,13 +3,21 @@
 The sequence for one reply, and why each step is where it is:
 
 1. **Claim** (short write transaction, committed): `queued` → `sending` with a random claim
-   token and a lease (storage.outbox.claim_next). Only the lease holder sends.
-2. **Reconcile** when an earlier attempt may have reached the platform (the reply was taken
-   over from an expired lease, i.e. a crashed or hung responder; or an earlier attempt ended
-   in a 5xx / timeout): look for the brand's reply in the thread (`find_existing`). Found →
-   record it as sent, never resend.
-3. **Count the attempt** (committed BEFORE the call, conditional on still holding the claim):
-   after a crash, `attempts > 0` is what forces step 2 on the next run.
+   token and a lease (storage.outbox.claim_next, database time). Only the lease holder
+   sends. While it works on the reply, a heartbeat thread renews the lease
+   (responders.heartbeat), and no single platform call can outlast the lease (see
+   `request_cap`), so two responders never both hold a reply.
+2. **Reconcile** when an earlier attempt may have reached the platform, i.e. the reply
+   carries a doubt (`Reply.doubt`: `timeout`, `server_error` for any 5xx, `unknown` for a
+   dropped connection or a responder that died mid-attempt, which a claim taken over from
+   an expired lease also means): look for the brand's reply where it went
+   (`find_existing`), skip what is recorded for other replies, and record the first match
+   as sent, never resend. A read-back the platform refuses for good (the comment was
+   deleted, Graph code 100, X 404, no page configured) fails the reply with that reason.
+3. **Count the attempt** (committed BEFORE the call, conditional on still holding the claim)
+   with the doubt `unknown`: after a crash or a kill, that is what forces step 2 on the
+   next run. The call's outcome then replaces the doubt (stored with a release, a failure
+   or the record).
 4. **Send**, then **record** in ONE transaction: the platform's id, `sent`, the mention's
    status (`replied` / `private`) and `first_response_at`, `Customer.last_agent`, audit rows.
    A move to private also records the conversation it went to (`conversation_ref`); a
@@ -23,9 +31,10 @@ Where step 2 cannot look (the Graph API cannot read back private replies), the r
 safe because the platform refuses a second private reply on a comment with code 10900, which
 is recorded as sent ("already replied") when an earlier attempt of ours was uncertain. X
 direct messages are looked up in the DM conversation when the API allows it; where it does
-not, a DM is resent only after X answered an attempt with a 5xx (it did not take the write),
-and a DM whose responder died mid-send (or whose attempt timed out) is marked failed with
-a reason asking the agent to check the conversation: at most once, never twice.
+not, a DM with any doubt (a timeout, a 5xx, a kill or a restart mid-send) is marked failed
+with a reason saying where to look: at most once, never twice. A resend of an X reply that
+X refuses as "duplicate content" after a read-back found nothing is read back once more
+(search lags behind writes) and recorded as sent with the tweet found.
 
 Transient failures are retried a few times inline with short backoff, then handed back to
 the queue with `next_attempt_at` so the loop is never blocked; permanent ones fail with a
@@ -46,6 +55,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import requests
 from sqlalchemy.orm import Session
 
 from carewatch.domain import ReplyKind, ReplyState, Status
@@ -64,6 +74,8 @@ from carewatch.settings import Settings
 from responders.audit import audit
 from responders.base import (
     AlreadyReplied,
+    Doubt,
+    DuplicateContent,
     MentionInfo,
     OutboundReply,
     Sender,
@@ -71,6 +83,7 @@ from responders.base import (
     Unverifiable,
 )
 from responders.conversation import conversation_window
+from responders.heartbeat import Heartbeat
 from responders.queue import mention_info
 from responders.senders import default_senders
 from storage import outbox as q
@@ -83,6 +96,21 @@ CRASH_HOOK = "CAREWATCH_TEST_CRASH_AFTER_SEND"
 INLINE_TRIES = 3            # attempts per claim before handing back to the queue
 INLINE_RATE_LIMIT_WAIT = 10.0
 NOTE_DEFER = timedelta(seconds=5)
+MIN_LEASE = timedelta(seconds=60)
+#: Timeouts one platform call can run into in a row: the clients' sessions give connecting
+#: and reading `http_timeout` each and never retry a request themselves.
+TIMEOUTS_PER_CALL = 2
+
+
+def request_cap(settings: Settings) -> timedelta:
+    """The longest one platform call can take before it fails with a timeout (requests'
+    read timeout bounds each wait for the answer's bytes)."""
+    return timedelta(seconds=settings.http_timeout * TIMEOUTS_PER_CALL)
+
+
+def lease_for(settings: Settings) -> timedelta:
+    """A claim's lease: a call's cap plus one more timeout of margin, at least a minute."""
+    return max(MIN_LEASE, request_cap(settings) + timedelta(seconds=settings.http_timeout))
 
 
 @dataclass(slots=True)
@@ -97,6 +125,8 @@ class ReplyOutcome:
     message: str = ""
     platform_id: str | None = None
     next_attempt_at: datetime | None = None
+    #: Why an attempt may have arrived although it was not recorded (`Doubt`), or None.
+    doubt: str | None = None
 
     def line(self) -> str:
         head = f"reply #{self.reply_id} ({self.kind}) to {self.mention}"
@@ -105,7 +135,9 @@ class ReplyOutcome:
                 f" ({self.message})" if self.message else "")
         if self.result == "retry":
             when = self.next_attempt_at.strftime("%H:%M:%S") if self.next_attempt_at else "?"
-            return f"{head}: will retry at {when} UTC: {self.message}"
+            doubt = (f" [an attempt may have arrived ({self.doubt}): read back before any "
+                     "resend]" if self.doubt else "")
+            return f"{head}: will retry at {when} UTC: {self.message}{doubt}"
         return f"{head}: {self.result}: {self.message}"
 
 
@@ -143,16 +175,28 @@ class Outbox:
     def __init__(self, db: Database, settings: Settings, *,
                  senders: Mapping[str, Sender] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] = utcnow,
-                 stop: threading.Event | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 stop: threading.Event | None = None,
+                 lease: timedelta | None = None) -> None:
+        """`clock`: a shifted clock for tests, which leases then use too (by default leases
+        use the database's clock). `lease`: shorter leases for tests; never shorter than
+        the longest platform call, or a call could outlive its claim."""
         self.db = db
         self.settings = settings
         self.senders = dict(senders) if senders is not None else default_senders(settings)
         self.sleep = sleep
-        self.clock = clock
+        self.clock = clock or utcnow
+        self._shifted = clock is not None
         self.stop = stop or threading.Event()
         self.policy = RetryPolicy.from_settings(settings)
-        self.lease = timedelta(seconds=max(60.0, settings.http_timeout * 3))
+        self.lease = lease or lease_for(settings)
+        if self.lease <= request_cap(settings):
+            raise ValueError(f"a lease of {self.lease.total_seconds():g}s does not outlast one "
+                             f"platform call ({request_cap(settings).total_seconds():g}s)")
+
+    def _lease_now(self) -> datetime | None:
+        """The time leases are measured from: None is the database's clock."""
+        return self.clock() if self._shifted else None
 
     # ------------------------------------------------------------------ loop
     def run_due(self, *, limit: int = 50) -> RunSummary:
@@ -160,7 +204,8 @@ class Outbox:
         seen: set[int] = set()
         while len(summary.outcomes) < limit and not self.stop.is_set():
             with self.db.write() as session:
-                claim = q.claim_next(session, now=self.clock(), lease=self.lease, exclude=seen)
+                claim = q.claim_next(session, now=self._lease_now(), lease=self.lease,
+                                     exclude=seen)
             if claim is None:
                 break
             seen.add(claim.reply_id)
@@ -176,10 +221,9 @@ class Outbox:
             reply = q.reply_with_mention(session, claim.reply_id)
             assert reply is not None
             info = mention_info(reply.mention)
-            known = q.sent_platform_ids(session, exclude_reply=reply.id)
             out = OutboundReply(id=reply.id, kind=reply.kind, text=reply.text,
                                 target_id=reply.target_id or "", attempts=reply.attempts,
-                                queued_at=reply.queued_at, known_platform_ids=frozenset(known))
+                                queued_at=reply.queued_at, doubt=reply.doubt)
             sibling = (q.sibling(session, reply, ReplyKind.PRIVATE.value)
                        if reply.kind == ReplyKind.PUBLIC_NOTE.value else None)
             session.expunge_all()
@@ -189,12 +233,14 @@ class Outbox:
         reply, mention, sibling = self._snapshot(claim)
         outcome = ReplyOutcome(reply.id, mention.ref, reply.kind, "lost")
         try:
-            if sibling is not None:
-                waiting = self._note_gate(claim, reply, sibling, outcome)
-                if waiting is not None:
-                    return waiting
-            sender = self.senders[mention.platform]
-            return self._attempts(claim, reply, mention, sender, outcome)
+            with Heartbeat(lambda: self._renew(claim), self.lease.total_seconds() / 3,
+                           name=f"lease-reply-{claim.reply_id}"):
+                if sibling is not None:
+                    waiting = self._note_gate(claim, reply, sibling, outcome)
+                    if waiting is not None:
+                        return waiting
+                sender = self.senders[mention.platform]
+                return self._attempts(claim, reply, mention, sender, outcome)
         except _Stop:
             outcome.result, outcome.message = "lost", "another responder took this reply over"
             return outcome
@@ -206,10 +252,11 @@ class Outbox:
             return None
         if sibling.state == ReplyState.FAILED.value:
             return self._fail(reply, outcome, "not sent because the private message it "
-                              f"announces failed: {sibling.last_error or 'unknown reason'}")
+                              f"announces failed: {sibling.last_error or 'unknown reason'}",
+                              doubt=reply.doubt)
         later = max(self.clock() + NOTE_DEFER, sibling.next_attempt_at or self.clock())
         with self.db.write() as session:
-            if not q.release(session, claim, next_attempt_at=later,
+            if not q.release(session, claim, next_attempt_at=later, doubt=reply.doubt,
                              error="waiting for the private message to be sent"):
                 raise _Stop
         outcome.result, outcome.message = "deferred", "waits for its private message"
@@ -218,11 +265,9 @@ class Outbox:
 
     def _attempts(self, claim: q.Claim, reply: OutboundReply, mention: MentionInfo,
                   sender: Sender, outcome: ReplyOutcome) -> ReplyOutcome:
-        # Why an earlier attempt may have reached the platform: None (it did not),
-        # "crash" (lease taken over), "server_error" (a 5xx answer), "no_answer" (timeout).
-        doubt: str | None = "crash" if claim.stale and reply.attempts > 0 else (
-            "server_error" if reply.attempts > 0 else None)
-        attempted = reply.attempts > 0
+        # Why an earlier attempt may have reached the platform (None: none can have). A claim
+        # taken over from a lease that ran out while `sending`: its holder died mid-attempt.
+        doubt = Doubt.UNKNOWN.value if claim.stale and reply.attempts > 0 else reply.doubt
         tries = 0
         while True:
             if doubt is not None:
@@ -233,94 +278,123 @@ class Outbox:
                 with self.db.session() as session:
                     window = conversation_window(session, self.settings, mention, self.clock())
                 if not window.open:
-                    return self._fail(reply, outcome, window.reason)
+                    return self._fail(reply, outcome, window.reason, doubt=doubt)
                 reply = replace(reply, window=window)
             tries += 1
             with self.db.write() as session:
-                if not q.begin_attempt(session, claim, now=self.clock(), lease=self.lease):
+                if not q.begin_attempt(session, claim, now=self._lease_now(), lease=self.lease):
                     raise _Stop
             total = reply.attempts + tries
             try:
                 ref = sender.send(reply, mention)
+            except DuplicateContent as exc:
+                return self._duplicate(claim, reply, mention, sender, outcome, doubt, exc)
             except AlreadyReplied as exc:
-                if attempted:
+                if doubt is not None:
                     return self._record_sent(reply, mention, outcome, SentRef(
                         "", reply.target_id, reconciled=True,
                         note="an earlier attempt had reached the platform: it answered "
                              "'already replied' (Graph 10900)",
-                        conversation_ref=exc.conversation_ref))
-                return self._fail(reply, outcome, str(exc))
+                        conversation_ref=exc.conversation_ref), doubt=doubt)
+                return self._fail(reply, outcome, str(exc), doubt=None)
             except MissingCredentials as exc:
-                return self._fail(reply, outcome, str(exc))
+                return self._fail(reply, outcome, str(exc), doubt=doubt)
             except Exception as raw:
                 error = raw if isinstance(raw, PlatformError) else classify(
                     raw, platform=spec_for(mention.platform).label)
                 if isinstance(error, TokenRevoked | PermanentError):
-                    return self._fail(reply, outcome, str(error))
+                    return self._fail(reply, outcome, str(error), doubt=doubt)
                 if isinstance(error, RateLimited):
                     wait = max(0.0, error.reset_at - time.time()) + 1.0
                     with self.db.write() as session:
-                        q.uncount_attempt(session, claim)
+                        q.uncount_attempt(session, claim, doubt=doubt)
                     tries -= 1
                     if wait <= INLINE_RATE_LIMIT_WAIT and not self.stop.is_set():
                         self._pause(wait)
                         continue
                     return self._release(claim, outcome, self.clock() + timedelta(
-                        seconds=wait), str(error), uncount=False)
+                        seconds=wait), str(error), doubt=doubt)
                 assert isinstance(error, TransientError)
-                attempted = True
-                code = error.code if isinstance(error.code, int) else None
-                doubt = "server_error" if code and 500 <= code < 600 else "no_answer"
+                doubt = doubt_of(raw, error)
                 if total >= self.policy.max_attempts:
                     return self._fail(reply, outcome,
-                                      f"gave up after {total} attempts: {error}")
+                                      f"gave up after {total} attempts: {error}", doubt=doubt)
                 delay = self.policy.backoff(total)
                 if tries < INLINE_TRIES and not self.stop.is_set():
                     log.warning("reply_retry", reply_id=reply.id, error=str(error),
-                                delay_seconds=round(delay, 2))
+                                doubt=doubt, delay_seconds=round(delay, 2))
                     self._pause(min(delay, 5.0))
                     continue
                 return self._release(claim, outcome, self.clock() + timedelta(seconds=delay),
-                                     str(error))
+                                     str(error), doubt=doubt)
             if os.environ.get(CRASH_HOOK) == "1":
                 os.kill(os.getpid(), signal.SIGKILL)
-            return self._record_sent(reply, mention, outcome, ref)
+            return self._record_sent(reply, mention, outcome, ref, doubt=None)
+
+    def _duplicate(self, claim: q.Claim, reply: OutboundReply, mention: MentionInfo,
+                   sender: Sender, outcome: ReplyOutcome, doubt: str | None,
+                   exc: DuplicateContent) -> ReplyOutcome:
+        """The platform refused a resend as a copy of what the brand already posted. After an
+        uncertain attempt that copy is most likely ours, missed by a read-back that ran
+        before the platform showed it: look once more and record what is found."""
+        if doubt is None:
+            return self._fail(reply, outcome, f"{exc}; nothing was sent", doubt=None)
+        found = self._reconcile(claim, reply, mention, sender, outcome, doubt)
+        if found is not None:
+            return found
+        spec = spec_for(mention.platform)
+        return self._fail(reply, outcome, (
+            f"{exc}, but no such reply of the brand was found where this one goes; look at "
+            f"{mention.ref} on {spec.label} and queue it again with other words if it is "
+            "not there"), doubt=doubt)
 
     def _reconcile(self, claim: q.Claim, reply: OutboundReply, mention: MentionInfo,
                    sender: Sender, outcome: ReplyOutcome, doubt: str) -> ReplyOutcome | None:
-        """Look for what an earlier attempt may have sent; an outcome ends the reply."""
-        with self.db.write() as session:
-            if not q.renew_lease(session, claim, now=self.clock(), lease=self.lease):
-                raise _Stop
+        """Look for what an earlier attempt may have sent; an outcome ends the reply, None
+        means: nothing to adopt, send (again)."""
+        if not self._renew(claim):
+            raise _Stop
         try:
             found = sender.find_existing(reply, mention)
         except Unverifiable as exc:
-            if exc.blind_resend or doubt == "server_error":
+            if exc.blind_resend:
                 return None  # e.g. Graph private replies: a resend is refused with 10900
-            spec = spec_for(mention.platform)
-            what = {ReplyKind.PRIVATE.value: spec.private.name,
-                    ReplyKind.MESSAGE.value: "message"}.get(reply.kind, "reply")
-            why = ("the responder stopped while sending it" if doubt == "crash"
-                   else f"{spec.label} did not answer in time")
-            who = spec.format_handle(mention.author_handle or mention.author_external_id or "")
-            return self._fail(reply, outcome, (
-                f"{why}, and {spec.label} offers no way to check whether the {what} "
-                f"arrived ({exc}); look at the conversation with {who} and queue it "
-                "again if it is not there"))
+            return self._fail(reply, outcome, unverifiable_reason(mention, reply, doubt, exc),
+                              doubt=doubt)
         except MissingCredentials as exc:
-            return self._fail(reply, outcome, str(exc))
+            return self._fail(reply, outcome, str(exc), doubt=doubt)
         except Exception as raw:
             error = raw if isinstance(raw, PlatformError) else classify(
                 raw, platform=spec_for(mention.platform).label)
             if isinstance(error, TokenRevoked):
-                return self._fail(reply, outcome, str(error))
+                return self._fail(reply, outcome, str(error), doubt=doubt)
+            if isinstance(error, PermanentError):
+                return self._fail(reply, outcome, (
+                    "not sent again: checking whether an earlier attempt arrived failed for "
+                    f"good: {error}"), doubt=doubt)
             # Cannot look now: never resend blind; try again later.
             delay = max(self.policy.backoff(max(1, reply.attempts)), 2.0)
             return self._release(claim, outcome, self.clock() + timedelta(seconds=delay),
-                                 f"could not check whether an earlier attempt arrived: {error}")
-        if found is None:
+                                 f"could not check whether an earlier attempt arrived: {error}",
+                                 doubt=doubt)
+        ours = self._not_taken(reply, found)
+        if ours is None:
             return None
-        return self._record_sent(reply, mention, outcome, found)
+        return self._record_sent(reply, mention, outcome, ours, doubt=doubt)
+
+    def _not_taken(self, reply: OutboundReply, found: list[SentRef]) -> SentRef | None:
+        """The first match not recorded for another reply (an earlier, deliberate reply with
+        the same text must never be adopted)."""
+        if not found:
+            return None
+        with self.db.session() as session:
+            taken = q.taken_platform_ids(session, [f.platform_id for f in found],
+                                         exclude_reply=reply.id)
+        return next((f for f in found if f.platform_id not in taken), None)
+
+    def _renew(self, claim: q.Claim) -> bool:
+        with self.db.write() as session:
+            return q.renew_lease(session, claim, now=self._lease_now(), lease=self.lease)
 
     def _pause(self, seconds: float) -> None:
         """Sleep in short steps so a shutdown request is honoured quickly."""
@@ -332,27 +406,32 @@ class Outbox:
 
     # ------------------------------------------------------------- records
     def _release(self, claim: q.Claim, outcome: ReplyOutcome, when: datetime, error: str,
-                 *, uncount: bool = False) -> ReplyOutcome:
+                 *, doubt: str | None) -> ReplyOutcome:
         with self.db.write() as session:
-            if not q.release(session, claim, next_attempt_at=when, error=error,
-                             uncount_attempt=uncount):
+            if not q.release(session, claim, next_attempt_at=when, error=error, doubt=doubt):
                 raise _Stop
         outcome.result, outcome.message, outcome.next_attempt_at = "retry", error, when
+        outcome.doubt = doubt
         return outcome
 
-    def _fail(self, reply: OutboundReply, outcome: ReplyOutcome, reason: str) -> ReplyOutcome:
+    def _fail(self, reply: OutboundReply, outcome: ReplyOutcome, reason: str, *,
+              doubt: str | None) -> ReplyOutcome:
         with self.db.write() as session:
-            row = q.mark_failed(session, reply.id, reason)
+            row = q.mark_failed(session, reply.id, reason, doubt=doubt)
             if row is not None:
                 audit(session, "responder", "reply_failed", outcome.mention,
-                      reply_id=reply.id, kind=reply.kind, agent=row.agent, reason=reason)
+                      reply_id=reply.id, kind=reply.kind, agent=row.agent, reason=reason,
+                      doubt=doubt)
         outcome.result, outcome.message = ("failed", reason) if row is not None else (
             "sent", "already recorded as sent")
+        outcome.doubt = doubt if row is not None else None
         return outcome
 
     def _record_sent(self, reply: OutboundReply, mention: MentionInfo,
-                     outcome: ReplyOutcome, ref: SentRef) -> ReplyOutcome:
-        """The platform took it: one transaction records everything that follows from it."""
+                     outcome: ReplyOutcome, ref: SentRef, *, doubt: str | None
+                     ) -> ReplyOutcome:
+        """The platform took it: one transaction records everything that follows from it.
+        `doubt`: why it was looked for, kept on the reply when it was found by reconciling."""
         now = self.clock()
         with self.db.write() as session:
             row = q.lock_for_record(session, reply.id)
@@ -370,6 +449,7 @@ class Outbox:
             row.next_attempt_at = None
             row.last_error = ref.note
             row.conversation_ref = ref.conversation_ref or row.conversation_ref
+            row.doubt = doubt if ref.reconciled else None
             agent = row.agent or "responder"
             target = session.get(Mention, row.mention_pk)
             assert target is not None
@@ -386,10 +466,41 @@ class Outbox:
             audit(session, agent, "reply_sent", mention.ref, at=now, reply_id=row.id,
                   kind=row.kind, platform_id=row.platform_id, target_id=row.target_id,
                   reconciled=ref.reconciled or None, note=ref.note,
-                  conversation_ref=row.conversation_ref)
+                  conversation_ref=row.conversation_ref, doubt=row.doubt)
         outcome.result, outcome.platform_id = "sent", ref.platform_id or None
         outcome.message = ref.note or ""
         return outcome
+
+
+def doubt_of(raw: BaseException, error: TransientError) -> str:
+    """The doubt a transient failure of a write leaves: a 5xx or a transient error the
+    platform answered is `server_error` (it may come after the write), no answer in time is
+    `timeout`, anything else (a dropped connection, an unreadable answer) `unknown`."""
+    if error.code is not None:
+        return Doubt.SERVER_ERROR.value
+    cause: BaseException | None = raw
+    while cause is not None:
+        if isinstance(cause, requests.Timeout):
+            return Doubt.TIMEOUT.value
+        cause = cause.__cause__ or cause.__context__
+    return Doubt.UNKNOWN.value
+
+
+def unverifiable_reason(mention: MentionInfo, reply: OutboundReply, doubt: str,
+                        exc: Unverifiable) -> str:
+    """Why a reply that may have arrived, and cannot be checked, is failed rather than
+    resent, and where the agent looks instead."""
+    spec = spec_for(mention.platform)
+    what = {ReplyKind.PRIVATE.value: spec.private.name,
+            ReplyKind.MESSAGE.value: "message"}.get(reply.kind, "reply")
+    why = {Doubt.TIMEOUT.value: f"{spec.label} did not answer in time",
+           Doubt.SERVER_ERROR.value: f"{spec.label} answered with a server error, which can "
+                                     "come after the message was taken"}.get(
+        doubt, "the responder stopped (or the connection dropped) while sending it")
+    who = spec.format_handle(mention.author_handle or mention.author_external_id or "")
+    return (f"{why}, and {spec.label} offers no way to check whether the {what} arrived "
+            f"({exc}); look at the conversation with {who} and queue it again if it is not "
+            "there")
 
 
 def _mark_answered(session: Session, item: Mention, row: Reply, now: datetime) -> None:

@@ -11,10 +11,16 @@ brand sent with the same text, created after the reply was queued, is the earlie
 DM, so after a 5xx, a timeout or a crash a DM is looked up before it is resent and goes out
 exactly once, like a public reply.
 
-Residual risk: an app without DM read access (X answers the lookup 403/404) cannot check,
-so `find_existing` raises `Unverifiable` and the outbox fails such a DM with a reason rather
-than risk sending it twice (it resends only when X answered a 5xx). And a DM with the same
-text sent by hand to the same person since the reply was queued would be taken for ours.
+Residual risk: an app without DM read access (X answers the lookup 403) cannot check, so
+`find_existing` raises `Unverifiable` and the outbox fails such a DM with a reason rather
+than risk sending it twice, whatever the doubt (a 5xx too: it may come after the write). A
+lookup X answers 404 (the conversation or the person is gone) fails the reply with that
+reason. And a DM with the same text sent by hand to the same person since the reply was
+queued would be taken for ours.
+
+A resend of a public reply that X refuses as "duplicate content" raises `DuplicateContent`:
+after an uncertain attempt the tweet X compares it with is most likely ours, which the
+search index had not shown yet, so the outbox looks once more.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from carewatch.settings import Settings
 from responders.base import (
     CLOCK_SKEW,
     MESSAGE_LOOKUP_PAGES,
+    DuplicateContent,
     MentionInfo,
     OutboundReply,
     SentRef,
@@ -41,6 +48,8 @@ from responders.base import (
 
 PUBLIC_KINDS = ("public", "public_note")
 MESSAGE = ReplyKind.MESSAGE.value
+#: How X words its refusal of a tweet whose text the account already posted.
+DUPLICATE = "duplicate content"
 
 
 class XSender:
@@ -92,6 +101,11 @@ class XSender:
             return SentRef(str(resp.data["dm_event_id"]), reply.target_id,
                            conversation_ref=str(resp.data["dm_conversation_id"]))
         except tweepy.Forbidden as exc:
+            if reply.kind in PUBLIC_KINDS and any(
+                    DUPLICATE in str(m).lower() for m in exc.api_messages or []):
+                raise DuplicateContent(
+                    "X refused the reply as a duplicate of a tweet the brand already posted "
+                    "(X 403 duplicate content)", code=403) from exc
             if reply.kind != "public":
                 who = f"@{mention.author_handle}" if mention.author_handle else "this user"
                 raise PermanentError(
@@ -107,7 +121,7 @@ class XSender:
                     "nothing was sent", code=400) from exc
             raise classify(exc, platform="X") from exc
 
-    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+    def find_existing(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
         if reply.kind in PUBLIC_KINDS:
             return self._find_tweet(reply, mention)
         return self._find_dm(reply, mention)
@@ -120,17 +134,15 @@ class XSender:
             return {"dm_conversation_id": reply.target_id}
         return {"participant_id": reply.target_id}
 
-    def _find_tweet(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+    def _find_tweet(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
         conversation = mention.thread_id or reply.target_id
         resp = self.client.search_recent_tweets(
             query=f"conversation_id:{conversation} from:{self._brand()}", max_results=100,
             tweet_fields=["conversation_id", "referenced_tweets", "created_at"],
             user_auth=True,
         )
+        found: list[SentRef] = []
         for tweet in resp.data or []:
-            tid = str(tweet.id)
-            if tid in reply.known_platform_ids:
-                continue
             replied_to = {str(r.id) for r in (tweet.referenced_tweets or [])
                           if r.type == "replied_to"}
             if replied_to and reply.target_id not in replied_to:
@@ -138,11 +150,12 @@ class XSender:
             if tweet.created_at and tweet.created_at < reply.queued_at - timedelta(minutes=5):
                 continue
             if same_text(tweet.text, reply.text):
-                return SentRef(tid, reply.target_id, reconciled=True,
-                               note="found in the conversation after an uncertain attempt")
-        return None
+                found.append(SentRef(str(tweet.id), reply.target_id, reconciled=True,
+                                     note="found in the conversation after an uncertain "
+                                          "attempt"))
+        return found
 
-    def _find_dm(self, reply: OutboundReply, mention: MentionInfo) -> SentRef | None:
+    def _find_dm(self, reply: OutboundReply, mention: MentionInfo) -> list[SentRef]:
         """The brand's DM to the customer with this text, sent since the reply was queued.
 
         Events come newest first, so paging stops at the first event older than the reply
@@ -151,6 +164,7 @@ class XSender:
         customer = mention.author_external_id or reply.target_id
         oldest = reply.queued_at - CLOCK_SKEW
         token: str | None = None
+        found: list[SentRef] = []
         for _ in range(MESSAGE_LOOKUP_PAGES):
             try:
                 resp = self.client.get_direct_message_events(
@@ -159,33 +173,34 @@ class XSender:
                                      "dm_conversation_id"],
                     max_results=100, pagination_token=token, user_auth=True,
                 )
-            except (tweepy.NotFound, tweepy.Forbidden) as exc:
+            except tweepy.Forbidden as exc:
                 raise Unverifiable(
                     "X offers this account no way to read sent direct messages",
                     blind_resend=False) from exc
+            except tweepy.NotFound as exc:
+                raise PermanentError(
+                    "X no longer knows the direct message conversation (X 404)",
+                    code=404) from exc
             except tweepy.HTTPException as exc:
                 raise classify(exc, platform="X") from exc
             for event in resp.data or []:
                 created = _get(event, "created_at")
                 if created is not None and created < oldest:
-                    return None  # older than the reply: the rest are older still
-                eid = str(_get(event, "id"))
-                if eid in reply.known_platform_ids:
-                    continue  # another reply's DM (same canned text, say)
+                    return found  # older than the reply: the rest are older still
                 if (_get(event, "event_type") or "MessageCreate") != "MessageCreate":
                     continue
                 if str(_get(event, "sender_id") or "") == customer:
                     continue  # the customer's message, not ours
                 if same_text(str(_get(event, "text") or ""), reply.text):
                     conversation = _get(event, "dm_conversation_id")
-                    return SentRef(eid, reply.target_id, reconciled=True,
-                                   note="found in the DM conversation after an uncertain "
-                                        "attempt",
-                                   conversation_ref=str(conversation) if conversation else None)
+                    found.append(SentRef(
+                        str(_get(event, "id")), reply.target_id, reconciled=True,
+                        note="found in the DM conversation after an uncertain attempt",
+                        conversation_ref=str(conversation) if conversation else None))
             token = (resp.meta or {}).get("next_token")
             if not token:
-                return None
-        return None
+                break
+        return found
 
 
 def _get(obj: Any, name: str) -> Any:

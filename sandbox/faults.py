@@ -1,8 +1,11 @@
 """Faults on demand: a queue of failures that matching requests consume in order.
 
 Tests use it to prove the product copes with the ugly parts of real platforms (rate limits,
-5xx, slow answers, truncated JSON, revoked tokens, writes whose response is lost) without
-waiting for them to happen by chance.
+5xx, slow answers, truncated JSON, revoked tokens, writes whose response is lost, a search
+index that has not caught up with a write yet) without waiting for them to happen by chance.
+
+``empty`` answers a read as if nothing matched (``{"data": []}`` on Graph, ``result_count
+0`` on X), the way a search or an edge answers before it shows a write that just happened.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: Kinds applied before the request is handled.
-PRE_KINDS = {"429", "500", "502", "503", "slow", "malformed", "revoked"}
+PRE_KINDS = {"429", "500", "502", "503", "504", "slow", "malformed", "revoked", "empty"}
 #: Kinds applied after the request is handled (the write happens, the answer is lost).
 POST_KINDS = {"drop_response"}
 KINDS = PRE_KINDS | POST_KINDS

@@ -259,8 +259,10 @@ def _gate(request: Request, world: World, fault: Fault | None,
         world.limits.graph_block(fault.reset_after)
         err = graph_error(403, "(#4) Application request limit reached", 4, transient=True)
         return json_response(err.body, err.status, _usage_headers(100))
-    if fault is not None and fault.kind in ("500", "502", "503"):
+    if fault is not None and fault.kind in ("500", "502", "503", "504"):
         return json_response(graph_unavailable(traced=True), int(fault.kind), usage)
+    if fault is not None and fault.kind == "empty":
+        return json_response({"data": []}, 200, usage)
     if fault is not None and fault.kind == "malformed":
         return malformed_response(usage)
     token = request.state.token = _graph_token(request)

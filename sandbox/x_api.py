@@ -48,7 +48,10 @@ from sandbox.x_query import compile_query, word_re
 
 XHandler = Callable[[Request, World], Response]
 
-_SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+                  504: "Gateway Timeout"}
+#: X's answer to a tweet whose text the account already posted.
+DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
 
 
 # ------------------------------------------------------------------------------ search
@@ -217,6 +220,8 @@ def x_create_tweet(request: Request, world: World) -> Response:
                                 "visible to you.",
                                 "https://api.twitter.com/2/problems/invalid-request")
         author = world.x_users[user_context_id(request, world)]
+        if _posted_before(world, author.id, text, reply_to):
+            raise x_problem(403, "Forbidden", DUPLICATE_CONTENT)
         tweet = world.add_tweet(text, author, in_reply_to=reply_to,
                                 quote_of=body.get("quote_tweet_id"))
         world.record_sent("x_reply" if reply_to else "x_tweet", platform="x", id=str(tweet.id),
@@ -224,6 +229,15 @@ def x_create_tweet(request: Request, world: World) -> Response:
                           conversation_id=str(tweet.conversation_id), author_id=author.id)
     return json_response({"data": {"id": str(tweet.id), "text": text,
                                    "edit_history_tweet_ids": [str(tweet.id)]}}, 201)
+
+
+def _posted_before(world: World, author_id: str, text: str, reply_to: Any) -> bool:
+    """X refuses a tweet whose text the account already posted. The sandbox narrows that to
+    the same tweet answered (or both standalone), so different customers can still get the
+    same canned answer. Call with the world's lock held."""
+    target = int(reply_to) if reply_to is not None else None
+    return any(t.author_id == author_id and t.text == text and not t.deleted
+               and t.in_reply_to_tweet_id == target for t in world.tweets.values())
 
 
 def x_delete_tweet(request: Request, world: World) -> Response:
@@ -265,9 +279,11 @@ def _gate(request: Request, world: World, fault: Fault | None, key: str,
                              _rate_headers(d.limit, 0, d.reset))
     decision = limits.x_rate(key, consume=False)
     headers = _rate_headers(decision.limit, decision.remaining, decision.reset)
-    if fault is not None and fault.kind in ("500", "502", "503"):
+    if fault is not None and fault.kind in ("500", "502", "503", "504"):
         status = int(fault.kind)
         return json_response(x_status(status, _SERVER_ERRORS[status]), status, headers)
+    if fault is not None and fault.kind == "empty":
+        return json_response({"meta": {"result_count": 0}}, 200, headers)
     if fault is not None and fault.kind == "malformed":
         return malformed_response(headers)
     token = _x_token(request)

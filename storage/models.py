@@ -233,6 +233,7 @@ class Reply(Base):
     __table_args__ = (
         Index("ix_replies_due", "state", "next_attempt_at"),
         Index("ix_replies_mention", "mention_pk"),
+        Index("ix_replies_platform_id", "platform_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -256,6 +257,11 @@ class Reply(Base):
     # Where a private message went, as the platform names it: the X DM conversation id, or
     # the Messenger/Instagram recipient id. Links the private conversation that follows.
     conversation_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Why an earlier attempt may have reached the platform although it was not recorded as
+    # sent (`responders.base.Doubt`): `timeout`, `server_error` (a 5xx) or `unknown` (the
+    # connection dropped, or the responder died between counting the attempt and recording
+    # it). None: no attempt can have reached the platform. Forces a read-back before a resend.
+    doubt: Mapped[str | None] = mapped_column(String(20))
 
     mention: Mapped[Mention] = relationship()
 

@@ -10,6 +10,10 @@ makes the reply claimable again, and the next holder reconciles before any resen
   rows instead of waiting for them.
 - SQLite: the write transaction is `BEGIN IMMEDIATE` (one writer at a time) and the claim is a
   conditional `UPDATE ... WHERE id = ? AND <still claimable>`, checked by its row count.
+
+Lease times are the database's clock (`now=None`), so responders on hosts whose clocks
+disagree still agree on when a lease runs out; a `now` given explicitly replaces it (tests
+shift it to expire leases without waiting).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from carewatch.domain import OPEN_STATUSES, ReplyState
+from storage.db_clock import read_db_now
 from storage.models import Mention, Reply
-from storage.statements import rowcount
+from storage.statements import chunks, rowcount
 
 QUEUED = ReplyState.QUEUED.value
 SENDING = ReplyState.SENDING.value
@@ -47,6 +52,10 @@ class Claim:
     stale: bool
 
 
+def _now(session: Session, now: datetime | None) -> datetime:
+    return read_db_now(session) if now is None else now
+
+
 def _claimable(now: datetime) -> ColumnElement[bool]:
     due = and_(Reply.state == QUEUED,
                or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now))
@@ -55,13 +64,14 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(due, expired)
 
 
-def claim_next(session: Session, *, now: datetime, lease: timedelta,
+def claim_next(session: Session, *, now: datetime | None = None, lease: timedelta,
                exclude: set[int] | None = None) -> Claim | None:
     """Claim the oldest due reply (or one whose lease expired); None when nothing is due.
 
     Call inside `Database.write()` and commit at once: the claim must be visible to other
     responders before anything is sent.
     """
+    now = _now(session, now)
     stmt = select(Reply.id, Reply.state).where(_claimable(now)).order_by(Reply.id)
     if exclude:
         stmt = stmt.where(Reply.id.not_in(sorted(exclude)))
@@ -85,41 +95,47 @@ def claim_next(session: Session, *, now: datetime, lease: timedelta,
     return None
 
 
-def begin_attempt(session: Session, claim: Claim, *, now: datetime,
+def begin_attempt(session: Session, claim: Claim, *, now: datetime | None = None,
                   lease: timedelta) -> bool:
     """Count one send attempt and renew the lease, only while the claim is still ours.
 
-    Committed BEFORE the platform call: after a crash, `attempts > 0` is the record that a
-    write may have reached the platform, which forces reconciliation before any resend.
+    Committed BEFORE the platform call: after a crash, `attempts > 0` and the doubt
+    `unknown` are the record that a write may have reached the platform, which forces
+    reconciliation before any resend. The outcome of the call replaces the doubt.
     """
     result = session.execute(
         update(Reply)
         .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
                Reply.state == SENDING)
-        .values(attempts=Reply.attempts + 1, lease_until=now + lease)
+        .values(attempts=Reply.attempts + 1, lease_until=_now(session, now) + lease,
+                doubt="unknown")
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
 
 
-def renew_lease(session: Session, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
+def renew_lease(session: Session, claim: Claim, *, now: datetime | None = None,
+                lease: timedelta) -> bool:
+    """Extend the lease to `now + lease` while the claim is still ours; False once it is
+    not (another responder took the reply over after the lease ran out)."""
     result = session.execute(
         update(Reply)
         .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
                Reply.state == SENDING)
-        .values(lease_until=now + lease)
+        .values(lease_until=_now(session, now) + lease)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
 
 
-def uncount_attempt(session: Session, claim: Claim) -> None:
-    """Take back an attempt the platform provably refused (a rate limit: nothing written)."""
+def uncount_attempt(session: Session, claim: Claim, *, doubt: str | None) -> None:
+    """Take back an attempt the platform provably refused (a rate limit: nothing written);
+    `doubt` is what earlier attempts left, which this one did not change."""
     session.execute(
         update(Reply)
         .where(Reply.id == claim.reply_id, Reply.claim_token == claim.token,
                Reply.attempts > 0)
-        .values(attempts=Reply.attempts - 1)
+        .values(attempts=Reply.attempts - 1, doubt=doubt)
         .execution_options(synchronize_session=False)
     )
 
@@ -133,11 +149,13 @@ def lock_for_record(session: Session, reply_id: int) -> Reply | None:
 
 
 def release(session: Session, claim: Claim, *, next_attempt_at: datetime, error: str,
-            uncount_attempt: bool = False) -> bool:
-    """Back to `queued` for a later retry (a transient failure). `uncount_attempt` takes back
-    an attempt the platform provably refused (a rate limit), so it does not use up retries."""
+            doubt: str | None, uncount_attempt: bool = False) -> bool:
+    """Back to `queued` for a later retry (a transient failure), with the doubt the attempts
+    so far leave. `uncount_attempt` takes back an attempt the platform provably refused (a
+    rate limit), so it does not use up retries."""
     values: dict[str, object] = {"state": QUEUED, "claim_token": None, "lease_until": None,
-                                 "next_attempt_at": next_attempt_at, "last_error": error}
+                                 "next_attempt_at": next_attempt_at, "last_error": error,
+                                 "doubt": doubt}
     if uncount_attempt:
         values["attempts"] = Reply.attempts - 1
     result = session.execute(
@@ -150,27 +168,34 @@ def release(session: Session, claim: Claim, *, next_attempt_at: datetime, error:
     return rowcount(result) == 1
 
 
-def mark_failed(session: Session, reply_id: int, error: str) -> Reply | None:
-    """`failed` with the reason; a reply already `sent` stays sent (the truth wins)."""
+def mark_failed(session: Session, reply_id: int, error: str, *,
+                doubt: str | None) -> Reply | None:
+    """`failed` with the reason and the doubt left by its attempts (whether one of them may
+    have arrived); a reply already `sent` stays sent (the truth wins)."""
     reply = lock_for_record(session, reply_id)
     if reply is None or reply.state == SENT:
         return None
     reply.state = FAILED
     reply.last_error = error
+    reply.doubt = doubt
     reply.claim_token = None
     reply.lease_until = None
     reply.next_attempt_at = None
     return reply
 
 
-def sent_platform_ids(session: Session, *, exclude_reply: int) -> set[str]:
-    """Platform ids already recorded for other replies: reconciliation must never adopt the
-    message of an earlier, deliberate reply with the same text."""
-    rows = session.execute(
-        select(Reply.platform_id).where(Reply.platform_id.is_not(None),
-                                        Reply.id != exclude_reply)
-    ).scalars()
-    return {r for r in rows if r}
+def taken_platform_ids(session: Session, candidates: Sequence[str], *,
+                       exclude_reply: int) -> set[str]:
+    """Which of `candidates` (platform ids a read-back found) are already recorded for other
+    replies: reconciliation must never adopt the message of an earlier, deliberate reply
+    with the same text. Looks up only the candidates (`ix_replies_platform_id`)."""
+    taken: set[str] = set()
+    for batch in chunks(sorted(set(candidates))):
+        taken.update(pid for pid in session.execute(
+            select(Reply.platform_id).where(Reply.platform_id.in_(batch),
+                                            Reply.id != exclude_reply)
+        ).scalars() if pid)
+    return taken
 
 
 def replies_for_mention(session: Session, mention_pk: int) -> list[Reply]:

@@ -109,3 +109,27 @@ def test_server_picks_port_and_stops() -> None:
         assert ctl.state()["x"]["tweets"] > 0
     with pytest.raises(requests.ConnectionError):
         requests.get(srv.base_url + "/_sandbox/health", timeout=1)
+
+
+def test_gateway_timeout_and_empty_reads(x_user: tweepy.Client, x_app: tweepy.Client,
+                                         graph: facebook.GraphAPI, ctl: SandboxControl) -> None:
+    """504 is a server error on both APIs; `empty` answers one read as if nothing matched
+    (a search that has not caught up with a write), the next read sees the write."""
+    root = ctl.add_tweet("@acmeair where is my bag")["id"]
+    ctl.add_fault("/2/tweets", "504", method="POST")
+    with pytest.raises(tweepy.TwitterServerError) as err:
+        x_user.create_tweet(text="On it", in_reply_to_tweet_id=root)
+    assert err.value.response.status_code == 504
+    assert ctl.sent("x_reply") == []
+    x_user.create_tweet(text="On it", in_reply_to_tweet_id=root)
+    ctl.add_fault("/2/tweets/search/recent", "empty", method="GET")
+    query = f"conversation_id:{root} from:acmeair"
+    assert x_app.search_recent_tweets(query).data is None
+    assert [t.text for t in x_app.search_recent_tweets(query).data] == ["On it"]
+
+    ctl.add_fault("/feed", "504")
+    with pytest.raises(facebook.GraphAPIError):
+        graph.get_connections(FB_PAGE_ID, "feed")
+    post = ctl.add_fb_post("Summer sale")["id"]
+    ctl.add_fault(f"/{post}", "empty", method="GET")
+    assert graph.get_connections(post, "comments") == {"data": []}

@@ -191,3 +191,19 @@ def test_direct_messages(x_user: tweepy.Client, ctl: SandboxControl) -> None:
     with pytest.raises(tweepy.Forbidden):
         x_user.create_direct_message(participant_id=closed["author_id"], text="Hi")
     assert [s["participant_id"] for s in ctl.sent("x_dm")] == [open_user]
+
+
+def test_duplicate_reply_is_refused(x_user: tweepy.Client, ctl: SandboxControl) -> None:
+    """X refuses a tweet whose text the account already posted (here: to the same tweet);
+    the same words to another tweet, or after the first was deleted, go through."""
+    root = ctl.add_tweet("@acmeair lost my bag", {"username": "sam"})["id"]
+    other = ctl.add_tweet("@acmeair lost my bag too", {"username": "kim"})["id"]
+    first = x_user.create_tweet(text="Sorry, DM us", in_reply_to_tweet_id=root)
+    with pytest.raises(tweepy.Forbidden) as err:
+        x_user.create_tweet(text="Sorry, DM us", in_reply_to_tweet_id=root)
+    assert err.value.api_messages == [
+        "You are not allowed to create a Tweet with duplicate content."]
+    x_user.create_tweet(text="Sorry, DM us", in_reply_to_tweet_id=other)
+    ctl.delete_tweet(first.data["id"])
+    x_user.create_tweet(text="Sorry, DM us", in_reply_to_tweet_id=root)
+    assert len(ctl.sent("x_reply")) == 3
