@@ -179,7 +179,7 @@ class NotifyConfig(_Strict):
     smtp_ca_file: Path | None = None
     sender: str | None = None
     to: list[str] = Field(default_factory=list)
-    url: str | None = None
+    url: str | None = Field(default=None, repr=False)  # often holds a secret in its path
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
 
     @model_validator(mode="after")
@@ -218,11 +218,9 @@ class NotifyConfig(_Strict):
     @property
     def label(self) -> str:
         """The target as logs name it: never a webhook's path or an SMTP password."""
-        if self.name:
-            return self.name
-        if self.kind == "webhook":
-            return f"webhook:{webhook_label(self.url)}"
-        return f"email:{self.smtp_host}:{self.smtp_port}"
+        if self.kind == "email" and not self.name:
+            return f"email:{self.smtp_host}:{self.smtp_port}"
+        return self.key
 
 
 class CannedReplyConfig(_Strict):

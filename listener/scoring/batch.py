@@ -100,18 +100,17 @@ def _check_input(in_path: Path, text_column: str) -> None:
     """Fail early, with one line, on what can be seen before reading the rows."""
     try:
         mode = in_path.stat().st_mode
-        if stat.S_ISREG(mode):
-            with in_path.open("rb") as fh:
-                head = fh.read(65536)
+        if stat.S_ISDIR(mode):
+            raise ScoringInputError(f"{in_path}: is a directory, not a CSV file")
+        if not stat.S_ISREG(mode):  # a pipe or device cannot be read twice (and may block)
+            raise ScoringInputError(f"{in_path}: is not a regular file")
+        with in_path.open("rb") as fh:
+            head = fh.read(65536)
     except FileNotFoundError:
         raise ScoringInputError(f"{in_path}: no such file") from None
     except OSError as exc:  # permission denied, a parent that is a file, an I/O error
         raise ScoringInputError(
             f"{in_path}: cannot read it: {exc.strerror or type(exc).__name__}") from None
-    if stat.S_ISDIR(mode):
-        raise ScoringInputError(f"{in_path}: is a directory, not a CSV file")
-    if not stat.S_ISREG(mode):  # a pipe or device cannot be read twice (and may block)
-        raise ScoringInputError(f"{in_path}: is not a regular file")
     if not head.lstrip(b"\xef\xbb\xbf").strip():
         raise ScoringInputError(f"{in_path}: is empty (expected a CSV with a header row)")
     if b"\x00" in head:

@@ -145,6 +145,10 @@ def test_mention_text_cannot_ping_slack_channels(db, clock, hook_server):
 def test_webhook_logged_as_host_and_digest_never_its_path(db, clock, hook_server, capsys):
     """The receiver's path holds the secret (as Slack's does): the dispatcher's log lines
     name the target by host and digest only, whether delivery fails or succeeds."""
+    from carewatch.log import configure_logging, load_now
+
+    configure_logging("INFO")  # whatever level an earlier test left
+    load_now()
     hook, url = hook_server
     secret_url = f"{url}/services/T0AAA/B0BBB/s3cr3tXXXXXXXX"
     hook.fail_first = 1
