@@ -180,7 +180,7 @@ def test_users_add_with_empty_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     err = _one_line_exit_2(["users", "add", "maria", "--role", "agent", "--password-stdin"],
                            capsys)
-    assert "--password-stdin: stdin is empty" in err
+    assert "--password-stdin: the password is empty: stdin had nothing to read" in err
     assert main(["users", "list"]) == 0
     assert "maria" not in capsys.readouterr().out
 
