@@ -20,6 +20,8 @@ _TOKENISH = re.compile(
     r"(?i)(access_token|bearer|oauth_token|oauth_signature|token|secret|password)"
     r"([\"']?\s*[=:]\s*[\"']?|\s+)([A-Za-z0-9._~+/%-]{6,})"
 )
+# `scheme://user:password@host`: the password of any URL, whatever it belongs to.
+_URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -30,21 +32,45 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 
 def scrub(text: str) -> str:
-    """`text` with every known secret and anything shaped like a credential masked."""
-    for secret in _SECRETS:
+    """`text` with every known secret, the password of any URL, and anything shaped like a
+    credential masked."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # a URL before its own path
         if secret in text:
             text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\1***@", text)
     return _TOKENISH.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
 def _scrub_event(_logger: Any, _name: str,
                  event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Runs after `format_exc_info`, so a traceback (`exception`) is scrubbed like any other
+    value: a secret in an exception's message never reaches the output. Tracebacks are
+    rendered without local variables, so a secret held in a local is never printed."""
     for key, value in list(event.items()):
         if isinstance(value, str):
             event[key] = scrub(value)
         elif isinstance(value, BaseException):
             event[key] = scrub(str(value))
     return event
+
+
+class _ScrubFilter(logging.Filter):
+    """On every root handler, for the standard-library loggers (uvicorn, APScheduler,
+    SQLAlchemy, ...): their messages and tracebacks are scrubbed the same way, whatever
+    formatter the handler uses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
+
+
+_SCRUB_FILTER = _ScrubFilter()
 
 
 class _CurrentStderr:
@@ -65,6 +91,8 @@ def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("CAREWATCH_LOG_LEVEL", "INFO")).upper()
     numeric = getattr(logging, level_name, logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SCRUB_FILTER)  # once: a filter already there is not added again
     for noisy in ("urllib3", "tweepy", "apscheduler", "uvicorn.access", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     _STATE["level"] = numeric
@@ -85,6 +113,7 @@ def _configure_structlog() -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             _scrub_event,
             renderer,
         ],

@@ -14,6 +14,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,9 @@ from carewatch.platforms.base import quoted_list, secret
 
 DEFAULT_CONFIG_FILE = "carewatch.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+# A webhook path this long is treated as a secret of its own (Slack's is ~60 characters);
+# shorter ones such as `/hook` carry none, and masking them would garble unrelated log text.
+_SECRET_PATH_MIN = 12
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -146,17 +150,36 @@ class UrgencyConfig(_Strict):
         return value
 
 
+def webhook_label(url: str | None) -> str:
+    """A webhook URL as it may be shown or logged: its host and a digest of the whole URL.
+    Slack and most chat tools keep the secret in the path, so no part of the path is shown;
+    the digest still tells two hooks on one host apart."""
+    digest = hashlib.sha256((url or "").encode()).hexdigest()[:12]
+    return f"{urlsplit(url or '').hostname}:{digest}"
+
+
+SMTP_DEFAULT_PORTS = {"starttls": 25, "implicit": 465, "none": 25}
+DEFAULT_SMTP_PASSWORD_ENV = "CAREWATCH_SMTP_PASSWORD"
+
+
 class NotifyConfig(_Strict):
+    """One notification target. An email target's password is never in the file: it is read
+    from the environment variable `smtp_password_env` names (default
+    `CAREWATCH_SMTP_PASSWORD`), and a login is only ever sent over TLS."""
+
     kind: Literal["email", "webhook"]
     name: str | None = None
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int | None = None
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_password_env: str = DEFAULT_SMTP_PASSWORD_ENV
+    smtp_tls: Literal["starttls", "implicit", "none"] | None = None
+    smtp_starttls: bool = False  # the older spelling of smtp_tls = "starttls"
+    smtp_ca_file: Path | None = None
     sender: str | None = None
     to: list[str] = Field(default_factory=list)
-    url: str | None = None
+    url: str | None = Field(default=None, repr=False)  # often holds a secret in its path
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
 
     @model_validator(mode="after")
@@ -165,6 +188,21 @@ class NotifyConfig(_Strict):
             raise ValueError("an email target needs 'smtp_host', 'sender' and 'to'")
         if self.kind == "webhook" and not self.url:
             raise ValueError("a webhook target needs 'url'")
+        if self.smtp_starttls and self.smtp_tls not in (None, "starttls"):
+            raise ValueError(f"smtp_starttls = true contradicts smtp_tls = {self.smtp_tls!r};"
+                             " keep only smtp_tls")
+        self.smtp_tls = self.smtp_tls or ("starttls" if self.smtp_starttls else "none")
+        self.smtp_starttls = self.smtp_tls == "starttls"
+        if self.smtp_port is None:
+            self.smtp_port = SMTP_DEFAULT_PORTS[self.smtp_tls]
+        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
+            raise ValueError(f"smtp_ca_file {str(self.smtp_ca_file)!r} is not a readable file")
+        if self.kind == "email" and self.smtp_user:
+            if self.smtp_tls == "none":
+                raise ValueError('smtp_user needs smtp_tls = "starttls" or "implicit": a '
+                                 "password is never sent unencrypted")
+            if self.smtp_password is None and os.environ.get(self.smtp_password_env):
+                self.smtp_password = SecretStr(os.environ[self.smtp_password_env])
         return self
 
     @property
@@ -175,10 +213,14 @@ class NotifyConfig(_Strict):
             return self.name
         if self.kind == "email":
             return f"email:{','.join(self.to)}"
-        from urllib.parse import urlsplit
+        return f"webhook:{webhook_label(self.url)}"
 
-        digest = hashlib.sha256((self.url or "").encode()).hexdigest()[:12]
-        return f"webhook:{urlsplit(self.url or '').hostname}:{digest}"
+    @property
+    def label(self) -> str:
+        """The target as logs name it: never a webhook's path or an SMTP password."""
+        if self.kind == "email" and not self.name:
+            return f"email:{self.smtp_host}:{self.smtp_port}"
+        return self.key
 
 
 class CannedReplyConfig(_Strict):
@@ -244,12 +286,31 @@ class Settings(BaseSettings):
             seen.add(source.key)
         return self
 
-    def platform_secrets(self) -> list[str]:
-        """Every platform token and webhook secret that is set, for the scrubbing of logs
-        and messages."""
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        """The settings that hold a platform token or a webhook secret: each platform spec's
+        `secrets`, then the Meta webhook ones. They are read from the environment only."""
         names = dict.fromkeys(name for spec in all_specs() for name in spec.secrets)
         names.update(dict.fromkeys(("meta_app_secret", "meta_verify_token")))
-        return [value for value in (secret(self, name) for name in names) if value]
+        return tuple(names)
+
+    def platform_secrets(self) -> list[str]:
+        """Every secret value that is set, for the scrubbing of logs and messages: the
+        platform tokens and webhook secrets, the SMTP passwords, the webhook URLs of
+        notification targets (with their paths, where chat tools keep the secret) and the
+        database password."""
+        values = [secret(self, name) for name in self.secret_fields()]
+        for target in self.notify:
+            if target.smtp_password is not None:
+                values.append(target.smtp_password.get_secret_value())
+            if target.url:
+                parts = urlsplit(target.url)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                values += [target.url, path if len(path) >= _SECRET_PATH_MIN else None]
+        password = urlsplit(self.database_url).password
+        if password:
+            values += [password, unquote(password)]
+        return [value for value in values if value]
 
     @classmethod
     def settings_customise_sources(
@@ -300,6 +361,25 @@ def describe_validation_error(error: ValidationError, origin: str) -> str:
     return f"{origin}: {key}: {message}"
 
 
+def _refuse_file_secrets(data: dict[str, Any], origin: str) -> None:
+    """Tokens and passwords come from the environment only: a configuration file gets
+    copied, committed and backed up, so a secret found in one is a configuration error
+    that names the variable to use instead."""
+    for name in Settings.secret_fields():
+        if name in data:
+            raise ConfigError(f"{origin}: {name} may not be set in a configuration file "
+                              f"(it is read from the environment only); use the environment "
+                              f"variable CAREWATCH_{name.upper()}")
+    targets = data.get("notify")
+    for index, target in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(target, dict) and "smtp_password" in target:
+            variable = target.get("smtp_password_env") or DEFAULT_SMTP_PASSWORD_ENV
+            raise ConfigError(f"{origin}: notify[{index}].smtp_password may not be set in a "
+                              "configuration file (it is read from the environment only); use "
+                              f"the environment variable {variable} (smtp_password_env names "
+                              "another)")
+
+
 def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate the configuration, or raise ConfigError with one clear line."""
     path = resolve_config_path(config)
@@ -317,6 +397,10 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
             raise ConfigError(f"{path}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:  # permission denied, a parent that is a file, an I/O error
+            raise ConfigError(f"{path}: cannot read the configuration file: "
+                              f"{exc.strerror or type(exc).__name__}") from None
+        _refuse_file_secrets(data, origin)
     env_keys = {k for k in os.environ if k.startswith("CAREWATCH_")}
     try:
         return Settings(**data)

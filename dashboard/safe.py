@@ -10,6 +10,9 @@ only when a markdown element is unavoidable (labels, captions) passes it through
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
+
+from carewatch.settings import webhook_label
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, which turns it
 # into a literal character: no emphasis, links, images, HTML tags, entities, tables or math.
@@ -74,8 +77,18 @@ def mask_secret(value: object) -> str:
 
 
 def mask_url(url: str | None) -> str:
-    """A URL with any password and query string (tokens travel there) removed."""
+    """An API base URL with any user, password and query string (tokens travel there)
+    removed: scheme, host, port and path only."""
     if not url:
         return ""
-    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-    return re.sub(r"\?.*$", "?***", url)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    query = "?***" if parts.query else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", "")) + query
+
+
+def mask_webhook(url: str | None) -> str:
+    """A notification webhook as the dashboard shows it: host and digest, never the path
+    (Slack keeps its secret there); the same form the logs use."""
+    return webhook_label(url) if url else ""

@@ -19,7 +19,7 @@ from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
 from dashboard.components import ago, flash, platform_label, set_flash, stamp
-from dashboard.safe import cell, mask_secret, mask_url, plain
+from dashboard.safe import cell, mask_secret, mask_url, mask_webhook, plain
 from storage.canned import canned_replies, delete_canned_reply, save_canned_reply
 from storage.db import Database, redact_url
 from storage.settings_values import (
@@ -180,7 +180,7 @@ def _notify(settings: Settings) -> None:
             where = (f"{target.smtp_host}:{target.smtp_port} from {target.sender} to "
                      f"{', '.join(target.to)}")
         else:
-            where = mask_url(target.url)
+            where = mask_webhook(target.url)
         rows.append({"kind": target.kind, "name": target.name or "", "target": where,
                      "min severity": target.min_severity,
                      "credentials": mask_secret(target.smtp_password)

@@ -6,13 +6,12 @@ into a `DatabaseError` with one clear line instead of a driver traceback.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,9 +23,15 @@ class DatabaseError(Exception):
     """The database cannot be used; the message is one line for the user."""
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe to print or log."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def redact_url(url: str | URL) -> str:
+    """The URL with its password hidden, safe to print or log. SQLAlchemy parses it, so a
+    password holding `@`, `:` or `/` is hidden whole; a URL it cannot parse is not shown
+    beyond its scheme, since where its password is cannot be known."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        scheme = str(url).split("://", 1)[0] if "://" in str(url) else ""
+        return f"{scheme}://(not shown)" if scheme and "@" in str(url) else str(url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -94,7 +99,7 @@ def check_connection(engine: Engine) -> None:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(
-            f"cannot reach the database at {redact_url(str(engine.url.render_as_string()))}: "
+            f"cannot reach the database at {redact_url(engine.url)}: "
             f"{reason}"
         ) from None
 

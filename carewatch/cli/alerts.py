@@ -14,6 +14,7 @@ from rich.text import Text
 
 from carewatch.cli import app
 from carewatch.cli.common import UsageError, app_context, print_listing
+from carewatch.log import scrub
 from listener.alerts.base import iso_z
 from storage import alerts as store
 
@@ -33,7 +34,7 @@ def alert_record(alert: Any) -> dict[str, Any]:
         "id": alert.id,
         "kind": alert.kind,
         "severity": alert.severity,
-        "summary": alert.summary,
+        "summary": scrub(alert.summary),  # a last guard: detectors scrub it when they write it
         "mention_ids": list(alert.mention_ids or []),
         "first_seen": iso_z(alert.first_seen),
         "last_seen": iso_z(alert.last_seen),

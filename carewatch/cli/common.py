@@ -6,8 +6,11 @@ retries did not cure; `carewatch.cli.main` prints their one line on stderr, no t
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -67,6 +70,34 @@ class AppContext:
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
+
+
+def check_out_path(out_path: str | os.PathLike[str] | None, flag: str = "--out") -> Path:
+    """The output path, refused before any work when it cannot be written, so nothing is
+    half-done: a folder, a missing folder (or a parent that is a file), a read-only file, or
+    a folder where no file can be created. The last is tried for real with a nameless
+    temporary file, which also catches what permission bits do not show (a read-only mount,
+    /proc, and anything when running as root)."""
+    if out_path is None or str(out_path) == "":
+        raise UsageError(f"{flag} is required (the file to write)")
+    path = Path(out_path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{flag}: {str(path)!r} is a folder, not a file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{flag}: folder {str(folder)!r} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: folder {str(folder)!r} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag}: {str(path)!r} exists and is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write in folder {str(folder)!r}: "
+                         f"{exc.strerror or type(exc).__name__}") from None
+    return path
 
 
 def app_context(ctx: typer.Context) -> AppContext:

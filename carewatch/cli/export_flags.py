@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from carewatch.cli.common import UsageError
+from carewatch.cli.common import UsageError, check_out_path
 from storage.export import PLATFORMS
 from storage.export_files import iso
 
@@ -63,23 +63,6 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
         raise UsageError(
             f"--since ({iso(since)}) must be before --until ({iso(until)}); until is exclusive"
         )
-
-
-def check_out_path(out_path: str | None, flag: str = "--out") -> Path:
-    """The output path, refused early when it cannot be written (so nothing is half-done)."""
-    if out_path is None or out_path == "":
-        raise UsageError(f"{flag} is required (the file to write)")
-    path = Path(out_path).expanduser()
-    if path.is_dir():
-        raise UsageError(f"{flag}: {str(path)!r} is a folder, not a file")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"{flag}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag}: folder {str(folder)!r} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise UsageError(f"{flag}: {str(path)!r} exists and is not writable")
-    return path
 
 
 def export_actor(as_user: str | None) -> str:

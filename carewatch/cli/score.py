@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import UsageError, app_context, check_out_path
 
 
 @app.command("score")
@@ -24,6 +24,7 @@ def score_command(
     """Score every row of a CSV for sentiment, urgency and language, streamed in chunks."""
     from listener.scoring.batch import ScoringInputError, score_csv
 
+    check_out_path(out_path)  # before any work: scoring never runs into an unwritable OUT
     settings = app_context(ctx).settings
     try:
         rows = score_csv(in_path, out_path, text_column=text_column, workers=workers,

@@ -23,6 +23,9 @@ ROLES = "|".join(r.value for r in Role)
 
 def _read_password() -> str:
     line = sys.stdin.readline()
+    if not line:  # end of input before any character: nothing was piped in
+        raise UsageError("--password-stdin: the password is empty: stdin had nothing to read "
+                         "(pipe it in, e.g. printf '%s\\n' \"$PW\" | carewatch users add ...)")
     return line.rstrip("\r\n")
 
 

@@ -22,6 +22,7 @@ import itertools
 import multiprocessing
 import multiprocessing.pool
 import os
+import stat
 import sys
 import tempfile
 from collections import deque
@@ -97,12 +98,19 @@ class _CountingReader(io.RawIOBase):
 
 def _check_input(in_path: Path, text_column: str) -> None:
     """Fail early, with one line, on what can be seen before reading the rows."""
-    if not in_path.exists():
-        raise ScoringInputError(f"{in_path}: no such file")
-    if in_path.is_dir():
-        raise ScoringInputError(f"{in_path}: is a directory, not a CSV file")
-    with in_path.open("rb") as fh:
-        head = fh.read(65536)
+    try:
+        mode = in_path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ScoringInputError(f"{in_path}: is a directory, not a CSV file")
+        if not stat.S_ISREG(mode):  # a pipe or device cannot be read twice (and may block)
+            raise ScoringInputError(f"{in_path}: is not a regular file")
+        with in_path.open("rb") as fh:
+            head = fh.read(65536)
+    except FileNotFoundError:
+        raise ScoringInputError(f"{in_path}: no such file") from None
+    except OSError as exc:  # permission denied, a parent that is a file, an I/O error
+        raise ScoringInputError(
+            f"{in_path}: cannot read it: {exc.strerror or type(exc).__name__}") from None
     if not head.lstrip(b"\xef\xbb\xbf").strip():
         raise ScoringInputError(f"{in_path}: is empty (expected a CSV with a header row)")
     if b"\x00" in head:
@@ -157,20 +165,27 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
               first_response_minutes: float = 60.0) -> int:
     """Copy every column of IN and add the score columns; return the number of rows written.
 
-    Raises ScoringInputError (and writes nothing) on a missing, empty, non-CSV or non-UTF-8
-    input, or when `text_column` is absent.
+    Raises ScoringInputError (and writes nothing) on a missing, unreadable, empty, non-CSV
+    or non-UTF-8 input, when `text_column` is absent, or when OUT is a directory or its
+    folder is missing or not writable.
     """
     global _worker_scorer
     src, dst = Path(in_path), Path(out_path)
     _check_input(src, text_column)
-    if not dst.parent.exists():
+    if dst.is_dir():
+        raise ScoringInputError(f"{dst}: is a directory, not a file")
+    if not dst.parent.is_dir():
         raise ScoringInputError(f"{dst}: the folder {dst.parent} does not exist")
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     chunk_size = max(1, chunk_size)
     total_bytes = src.stat().st_size
     csv.field_size_limit(1 << 24)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    except OSError as exc:
+        raise ScoringInputError(f"{dst}: cannot write in the folder {dst.parent}: "
+                                f"{exc.strerror or type(exc).__name__}") from None
     tmp = Path(tmp_name)
     rows = 0
     pool: multiprocessing.pool.Pool | None = None

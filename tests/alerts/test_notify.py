@@ -140,3 +140,29 @@ def test_mention_text_cannot_ping_slack_channels(db, clock, hook_server):
     text = hook.delivered[0]["text"]
     assert "<!channel>" not in text
     assert "&lt;!channel&gt; I will sue you now" in text
+
+
+def test_webhook_logged_as_host_and_digest_never_its_path(db, clock, hook_server, capsys):
+    """The receiver's path holds the secret (as Slack's does): the dispatcher's log lines
+    name the target by host and digest only, whether delivery fails or succeeds."""
+    from carewatch.log import configure_logging, load_now
+
+    configure_logging("INFO")  # whatever level an earlier test left
+    load_now()
+    hook, url = hook_server
+    secret_url = f"{url}/services/T0AAA/B0BBB/s3cr3tXXXXXXXX"
+    hook.fail_first = 1
+    target = NotifyConfig(kind="webhook", url=secret_url)
+    engine = engine_for(db, clock, make_settings([target], first_response_minutes=1440))
+    capsys.readouterr()
+    _burst_scenario(db, engine, clock)
+    engine.notify_pending()
+    clock.advance(minutes=30)
+    engine.notify_pending()
+    assert len(hook.delivered) == 2
+    err = capsys.readouterr().err
+    assert "alert notification failed; will retry" in err
+    assert "alert notified" in err
+    assert target.label in err
+    assert "s3cr3t" not in err
+    assert "/services/" not in err

@@ -100,3 +100,29 @@ def test_one_big_chunk_is_still_shared_out(tmp_path: Path, always_pool: None) ->
     rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(30)]
     assert all(r[3] == "negative" for r in rows[1:])
+
+
+def test_unusable_paths_are_one_line_and_write_nothing(tmp_path: Path) -> None:
+    """Each is refused before any scoring; the cases hold for root too (/proc refuses new
+    files and /proc/self/mem cannot be read by anyone)."""
+    import os
+
+    src = tmp_path / "in.csv"
+    write_csv(src, [["1", "hello"]], ["id", "text"])
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "folder").mkdir()
+    cases = [
+        (tmp_path / "folder", tmp_path / "out.csv", "is a directory, not a CSV file"),
+        (tmp_path / "pipe", tmp_path / "out.csv", "is not a regular file"),
+        (Path("/proc/self/mem"), tmp_path / "out.csv", "cannot read it: Input/output error"),
+        (src / "x.csv", tmp_path / "out.csv", "cannot read it: Not a directory"),
+        (src, tmp_path / "folder", "is a directory, not a file"),
+        (src, tmp_path / "no" / "out.csv", "does not exist"),
+        (src, Path("/proc/out.csv"), "cannot write in the folder /proc"),
+    ]
+    before = sorted(tmp_path.rglob("*"))
+    for in_path, out_path, match in cases:
+        with pytest.raises(ScoringInputError, match=match) as info:
+            score_csv(in_path, out_path, progress=False)
+        assert "\n" not in str(info.value)
+        assert sorted(tmp_path.rglob("*")) == before

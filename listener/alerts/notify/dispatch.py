@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import requests
 
@@ -29,15 +28,6 @@ from storage.models import Alert, AlertNotification
 log = get_logger(__name__)
 
 Sender = Callable[[NotifyConfig, Message], None]
-
-
-def target_label(target: NotifyConfig) -> str:
-    """A name for logs: webhook URLs often carry a secret in the path, so only the host."""
-    if target.name:
-        return target.name
-    if target.kind == "webhook":
-        return f"webhook:{urlsplit(target.url or '').netloc}"
-    return f"email:{target.smtp_host}:{target.smtp_port}"
 
 
 class Dispatcher:
@@ -129,18 +119,18 @@ class Dispatcher:
             if error is None:
                 store.finish_notification(session, notification_id, state=store.NOTIFY_SENT,
                                           now=finished)
-                log.info("alert notified", alert_id=alert_id, target=target_label(target))
+                log.info("alert notified", alert_id=alert_id, target=target.label)
                 return True
             if attempts >= self.max_attempts:
                 store.finish_notification(session, notification_id, state=store.NOTIFY_FAILED,
                                           now=finished, error=error)
                 log.error("alert notification gave up", alert_id=alert_id,
-                          target=target_label(target), attempts=attempts, error=error)
+                          target=target.label, attempts=attempts, error=error)
             else:
                 retry_at = finished + self.backoff(attempts)
                 store.finish_notification(session, notification_id, state=store.NOTIFY_PENDING,
                                           now=finished, error=error, next_attempt_at=retry_at)
                 log.warning("alert notification failed; will retry", alert_id=alert_id,
-                            target=target_label(target), attempts=attempts, error=error,
+                            target=target.label, attempts=attempts, error=error,
                             retry_at=retry_at.isoformat())
         return False
