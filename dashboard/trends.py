@@ -21,6 +21,8 @@ import streamlit as st
 from dashboard import auth, context
 from dashboard.components import platform_choices, platform_label
 from storage.db import Database
+from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, export_bytes
+from storage.export_files import MEDIA_TYPES
 from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
 
 GRAINS = {"hour": "h", "day": "D", "week": "7D"}  # a bucket's length
@@ -211,9 +213,6 @@ def _sources(db: Database, since: datetime, until: datetime, platforms: list[str
 
 def _downloads(db: Database, since: datetime, until: datetime, platforms: list[str],
                hourly: list[dict[str, Any]]) -> None:
-    from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, export_bytes
-    from storage.export_files import MEDIA_TYPES
-
     st.subheader("Download")
     # Private messages are never part of a download from this page, whatever the role.
     filters = ExportFilter(platforms=tuple(platforms), include_private=False)

@@ -49,6 +49,7 @@ class ExportProgress:
         self.bar: Any = None
 
     def start(self, total: int) -> None:
+        # Only an export that shows a bar pays for rich's progress widgets.
         from rich.console import Console
         from rich.progress import (
             BarColumn,

@@ -12,6 +12,11 @@ from typing import Any
 
 from carewatch.log import get_logger
 from carewatch.settings import Settings
+from listener.ingest import default_alert_engine, default_scorer
+from listener.overrides import REFRESH_SECONDS, LiveOverrides
+from listener.schedule import listener_jobs, run_forever
+from responders.outbox import run_due
+from responders.teamwork import route_new_mentions
 from storage.db import Database
 
 log = get_logger(__name__)
@@ -24,24 +29,16 @@ RESPOND_EVERY_SECONDS = 3.0
 def routing_hook(db: Database) -> Callable[[list[int]], Any]:
     """After each stored page: route a returning customer's new mentions to the agent who
     last helped them."""
-    from responders.teamwork import route_new_mentions
-
     return lambda ids: route_new_mentions(db, ids)
 
 
 def responder_job(db: Database, settings: Settings,
                   stop: threading.Event) -> Callable[[], Any]:
-    from responders.outbox import run_due
-
     return lambda: run_due(db, settings, stop=stop)
 
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
     """Poll every source on its schedule and send due replies until `stop` is set."""
-    from listener.ingest import default_alert_engine, default_scorer
-    from listener.overrides import REFRESH_SECONDS, LiveOverrides
-    from listener.schedule import listener_jobs, run_forever
-
     live = LiveOverrides(db, settings)
     live.refresh()  # the dashboard's settings apply from the first poll on
     engine = default_alert_engine(db, settings)

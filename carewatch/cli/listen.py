@@ -39,8 +39,10 @@ def listen_command(
                               "(every page since its stored cursor), then exit."),
 ) -> None:
     """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
     from carewatch.cli.jobs import routing_hook, run_listener_forever
     from listener.ingest import Ingestor, default_alert_engine
+    from listener.overrides import LiveOverrides
 
     context = app_context(ctx)
     settings = context.settings
@@ -49,8 +51,6 @@ def listen_command(
                          "(add [[sources]] entries, see the README)")
     check_credentials(settings)
     db = context.database()
-    from listener.overrides import LiveOverrides
-
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     engine = default_alert_engine(db, settings)
     if once:
