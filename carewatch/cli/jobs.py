@@ -6,8 +6,10 @@ import each other); `carewatch listen` and `carewatch demo` both run it.
 
 from __future__ import annotations
 
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from carewatch.log import get_logger
@@ -24,6 +26,24 @@ log = get_logger(__name__)
 # How often queued replies are looked for, by `carewatch respond` and by the listener's
 # scheduler alike: a reply that is due waits at most this long for its next attempt.
 RESPOND_EVERY_SECONDS = 3.0
+
+
+@contextmanager
+def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """While the block runs, Ctrl-C and SIGTERM set `stop` instead of interrupting, so a
+    long-running loop ends cleanly after its current step; the previous handlers come back
+    afterwards."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def routing_hook(db: Database) -> Callable[[list[int]], Any]:
