@@ -21,6 +21,8 @@ import streamlit as st
 from dashboard import auth, context
 from dashboard.components import platform_choices, platform_label
 from storage.db import Database
+from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, export_bytes
+from storage.export_files import MEDIA_TYPES
 from storage.trends import hourly_volume, response_times, source_volume, top_negative_terms
 
 GRAINS = {"hour": "h", "day": "D", "week": "7D"}  # a bucket's length
@@ -177,16 +179,26 @@ def _terms(db: Database, since: datetime, until: datetime, platforms: list[str],
     ).properties(height=max(160, 18 * len(frame))), width="stretch")
 
 
+def _platform_rows(rows: list[dict[str, Any]], title: str, empty: str) -> pd.DataFrame | None:
+    """The rows of a per-platform query under their caption, platforms by label; None (and
+    `empty` said) when there are none."""
+    st.caption(title)
+    if not rows:
+        st.caption(empty)
+        return None
+    frame = pd.DataFrame(rows)
+    frame["platform"] = frame["platform"].map(platform_label)
+    return frame
+
+
 def _response_times(db: Database, since: datetime, until: datetime,
                     platforms: list[str]) -> None:
     with db.session() as session:
         delays = response_times(session, since, until, platforms)
-    st.caption("Time to first response (minutes, newest 5,000 answered in range)")
-    if not delays:
-        st.caption("No answered mentions in range.")
+    frame = _platform_rows(delays, "Time to first response (minutes, newest 5,000 answered "
+                           "in range)", "No answered mentions in range.")
+    if frame is None:
         return
-    frame = pd.DataFrame(delays)
-    frame["platform"] = frame["platform"].map(platform_label)
     st.altair_chart(alt.Chart(frame).mark_bar().encode(
         x=alt.X("minutes:Q", bin=alt.Bin(maxbins=30), title="minutes to first response"),
         y=alt.Y("count():Q", title="mentions"), color="platform:N",
@@ -198,12 +210,9 @@ def _response_times(db: Database, since: datetime, until: datetime,
 def _sources(db: Database, since: datetime, until: datetime, platforms: list[str]) -> None:
     with db.session() as session:
         rows = source_volume(session, since, until, platforms)
-    st.caption("Per source")
-    if not rows:
-        st.caption("No data in range.")
+    frame = _platform_rows(rows, "Per source", "No data in range.")
+    if frame is None:
         return
-    frame = pd.DataFrame(rows)
-    frame["platform"] = frame["platform"].map(platform_label)
     st.dataframe(frame, hide_index=True, column_config={
         "negative_share": st.column_config.NumberColumn(format="percent"),
         "mean_sentiment": st.column_config.NumberColumn(format="%.2f")})
@@ -211,9 +220,6 @@ def _sources(db: Database, since: datetime, until: datetime, platforms: list[str
 
 def _downloads(db: Database, since: datetime, until: datetime, platforms: list[str],
                hourly: list[dict[str, Any]]) -> None:
-    from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, export_bytes
-    from storage.export_files import MEDIA_TYPES
-
     st.subheader("Download")
     # Private messages are never part of a download from this page, whatever the role.
     filters = ExportFilter(platforms=tuple(platforms), include_private=False)

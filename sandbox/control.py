@@ -31,6 +31,12 @@ class SandboxControl:
             raise SandboxError(f"{method} /_sandbox/{path}: {resp.status_code} {resp.text}")
         return resp.json()
 
+    def _add(self, path: str, **item: Any) -> dict[str, Any]:
+        """Create content: ``item`` is the route's JSON body, one key per parameter (times
+        are ``created_at``, an absolute time, or ``ago``, seconds before the world's now)."""
+        result: dict[str, Any] = self._call("POST", path, item)
+        return result
+
     # world
     def health(self) -> bool:
         return bool(self._call("GET", "health").get("ok"))
@@ -64,10 +70,9 @@ class SandboxControl:
                   ago: float | None = None, lang: str = "en", is_retweet: bool = False,
                   retweet_of: str | int | None = None, likes: int = 0) -> dict[str, Any]:
         """``author``: ``{"id", "username", "name", "followers", "dms_open"}`` (all optional)."""
-        return self._call("POST", "x/tweets", {
-            "text": text, "author": author, "in_reply_to": in_reply_to,
-            "created_at": created_at, "ago": ago, "lang": lang, "is_retweet": is_retweet,
-            "retweet_of": retweet_of, "likes": likes})
+        return self._add("x/tweets", text=text, author=author, in_reply_to=in_reply_to,
+                         created_at=created_at, ago=ago, lang=lang, is_retweet=is_retweet,
+                         retweet_of=retweet_of, likes=likes)
 
     def delete_tweet(self, tweet_id: str | int) -> dict[str, Any]:
         return self._call("DELETE", f"x/tweets/{tweet_id}")
@@ -76,8 +81,8 @@ class SandboxControl:
                created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
         """A direct message ``sender`` (a user id, a username or an author dict) wrote to
         ``to`` (a user id; the brand when omitted): e.g. the customer's side of a DM thread."""
-        return self._call("POST", "x/dms", {"text": text, "from": sender, "to": to,
-                                            "created_at": created_at, "ago": ago})
+        return self._add("x/dms", text=text, to=to, created_at=created_at, ago=ago,
+                         **{"from": sender})
 
     def set_dm_lookup(self, enabled: bool) -> dict[str, Any]:
         """Off: the DM lookup answers 403 client-not-enrolled, as for an app without DM read
@@ -87,28 +92,26 @@ class SandboxControl:
     def add_fb_post(self, text: str, author: dict[str, Any] | str = "page", *,
                     created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
         """``author``: ``"page"`` or ``{"id", "name"}`` for a visitor post."""
-        return self._call("POST", "facebook/posts", {"text": text, "author": author,
-                                                     "created_at": created_at, "ago": ago})
+        return self._add("facebook/posts", text=text, author=author, created_at=created_at,
+                         ago=ago)
 
     def add_fb_comment(self, text: str, *, post_id: str | None = None,
                        parent_id: str | None = None, author: dict[str, Any] | str | None = None,
                        created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
-        return self._call("POST", "facebook/comments", {
-            "text": text, "post_id": post_id, "parent_id": parent_id, "author": author,
-            "created_at": created_at, "ago": ago})
+        return self._add("facebook/comments", text=text, post_id=post_id, parent_id=parent_id,
+                         author=author, created_at=created_at, ago=ago)
 
     def add_ig_media(self, caption: str, author: dict[str, Any] | str = "brand", *,
                      created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
         """``author``: ``"brand"`` or ``{"id", "username"}`` for media the brand is tagged in."""
-        return self._call("POST", "instagram/media", {"caption": caption, "author": author,
-                                                      "created_at": created_at, "ago": ago})
+        return self._add("instagram/media", caption=caption, author=author,
+                         created_at=created_at, ago=ago)
 
     def add_ig_comment(self, text: str, *, media_id: str | None = None,
                        parent_id: str | None = None, author: dict[str, Any] | str | None = None,
                        created_at: Any = None, ago: float | None = None) -> dict[str, Any]:
-        return self._call("POST", "instagram/comments", {
-            "text": text, "media_id": media_id, "parent_id": parent_id, "author": author,
-            "created_at": created_at, "ago": ago})
+        return self._add("instagram/comments", text=text, media_id=media_id,
+                         parent_id=parent_id, author=author, created_at=created_at, ago=ago)
 
     def add_message(self, platform: str, text: str, sender: dict[str, Any] | str, *,
                     to: dict[str, Any] | str | None = None, created_at: Any = None,
@@ -117,8 +120,8 @@ class SandboxControl:
         message.  ``sender`` is the customer (a PSID/IGSID or ``{"id", "name"|"username"}``)
         writing to the brand, or ``"page"`` for the brand writing to the customer ``to``.
         Answers ``{"id", "conversation_id", "sender_id", "recipient_id", "thread_key"}``."""
-        return self._call("POST", f"{platform}/messages", {
-            "text": text, "from": sender, "to": to, "created_at": created_at, "ago": ago})
+        return self._add(f"{platform}/messages", text=text, to=to, created_at=created_at,
+                         ago=ago, **{"from": sender})
 
     def age_conversation(self, conversation_id: str, seconds: float) -> dict[str, Any]:
         """Move a Messenger/Instagram conversation's messages ``seconds`` into the past."""

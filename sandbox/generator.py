@@ -16,12 +16,13 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox.phrases import fill
 from sandbox.private_traffic import CHANNELS, PrivateTraffic
-from sandbox.records import BRAND_X_ID, FB_PAGE_ID
+from sandbox.records import BRAND_X_ID, FB_PAGE_ID, GraphComment
 from sandbox.world import World
 
 log = logging.getLogger("sandbox")
@@ -284,13 +285,9 @@ class Generator:
         comment = w.add_fb_comment(text, post_id=rng.choice(page_posts).id, author=author,
                                    created_at=t, likes=rng.randint(0, 25))
         p.fb_id = comment.from_id
-        made = 1
         if thread:
-            reply = w.add_fb_comment(rng.choice(BRAND_REPLIES), parent_id=comment.id,
-                                     author="page", created_at=t + rng.randint(300, 1800))
-            w.add_fb_comment(self._strip_handle(rng.choice(FOLLOW_UPS)), parent_id=comment.id,
-                             author=author, created_at=reply.created + rng.randint(60, 900))
-            made += 1
+            self._brand_answers(w.add_fb_comment, comment, t, brand="page", customer=author)
+        made = 2 if thread else 1
         self.created["facebook"] += made
         return made
 
@@ -309,17 +306,24 @@ class Generator:
         comment = w.add_ig_comment(self._strip_handle(text), media_id=rng.choice(media).id,
                                    author=author, created_at=t, likes=rng.randint(0, 30))
         p.ig_id = comment.from_id
-        made = 1
         if thread:
-            reply = w.add_ig_comment(f"@{p.handle} " + rng.choice(BRAND_REPLIES),
-                                     parent_id=comment.id, author="brand",
-                                     created_at=t + rng.randint(300, 1800))
-            w.add_ig_comment("@acmeair " + self._strip_handle(rng.choice(FOLLOW_UPS)),
-                             parent_id=comment.id, author=author,
-                             created_at=reply.created + rng.randint(60, 900))
-            made += 1
+            self._brand_answers(w.add_ig_comment, comment, t, brand="brand", customer=author,
+                                to_brand="@acmeair ", to_customer=f"@{p.handle} ")
+        made = 2 if thread else 1
         self.created["instagram"] += made
         return made
+
+    def _brand_answers(self, add_comment: Callable[..., GraphComment], comment: GraphComment,
+                       t: float, *, brand: str, customer: dict[str, Any], to_brand: str = "",
+                       to_customer: str = "") -> None:
+        """The brand answers a comment within half an hour and the customer follows up, both
+        in the comment's thread (`to_…`: how each addresses the other, where handles exist)."""
+        rng = self.rng
+        reply = add_comment(to_customer + rng.choice(BRAND_REPLIES), parent_id=comment.id,
+                            author=brand, created_at=t + rng.randint(300, 1800))
+        add_comment(to_brand + self._strip_handle(rng.choice(FOLLOW_UPS)),
+                    parent_id=comment.id, author=customer,
+                    created_at=reply.created + rng.randint(60, 900))
 
     def _private_item(self, t: float, history: bool) -> None:
         """A customer starts a private conversation (X DM, Messenger or Instagram Direct)."""

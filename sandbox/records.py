@@ -162,19 +162,26 @@ class FBPost:
         return self.from_id == FB_PAGE_ID
 
 
-@dataclass
-class FBComment:
+@dataclass(kw_only=True)
+class GraphComment:
+    """What Facebook and Instagram comments have in common: everything a private reply to a
+    comment checks (who wrote it, when, whether it is gone or answered privately already)."""
+
     id: str
-    post_id: str
     parent_id: str | None
-    message: str
     created: float
     from_id: str
-    from_name: str
     seq: int
     like_count: int = 0
     deleted: bool = False
     private_replied: bool = False
+
+
+@dataclass(kw_only=True)
+class FBComment(GraphComment):
+    post_id: str
+    message: str
+    from_name: str
 
 
 @dataclass
@@ -190,19 +197,11 @@ class IGMedia:
     deleted: bool = False
 
 
-@dataclass
-class IGComment:
-    id: str
+@dataclass(kw_only=True)
+class IGComment(GraphComment):
     media_id: str
-    parent_id: str | None
     text: str
-    created: float
-    from_id: str
     username: str
-    seq: int
-    like_count: int = 0
-    deleted: bool = False
-    private_replied: bool = False
 
 
 #: Messenger and Instagram Direct: ``RESPONSE`` within 24 h of the customer's last message,

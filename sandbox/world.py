@@ -16,8 +16,8 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 from sandbox.faults import FaultQueue
 from sandbox.limits import RateLimits
@@ -34,6 +34,7 @@ from sandbox.records import (
     DMEvent,
     FBComment,
     FBPost,
+    GraphComment,
     GraphMessage,
     IGComment,
     IGMedia,
@@ -45,6 +46,15 @@ log = logging.getLogger("sandbox")
 
 #: The brand's side of each Graph messaging platform.
 MESSAGING_BRANDS = {"messenger": FB_PAGE_ID, "instagram": IG_USER_ID}
+CommentT = TypeVar("CommentT", bound=GraphComment)
+
+
+def _comment(table: Mapping[str, CommentT], comment_id: Any) -> CommentT:
+    """The comment `comment_id` of `table`; KeyError when there is none."""
+    comment = table.get(str(comment_id))
+    if comment is None:
+        raise KeyError(f"unknown comment {comment_id}")
+    return comment
 
 
 class ContentGenerator(Protocol):
@@ -145,6 +155,10 @@ class World:
     def now(self) -> float:
         return time.time() + self.clock_offset
 
+    def at(self, created_at: float | None) -> float:
+        """An item's creation time: the one given, or the world's now."""
+        return self.now() if created_at is None else float(created_at)
+
     def advance(self, seconds: float) -> None:
         """Move content time forward (ages data for 7-day windows without waiting)."""
         with self.lock:
@@ -226,7 +240,7 @@ class World:
             quote_id = int(quote_of) if quote_of is not None else None
             tweet = Tweet(
                 id=tid, text=text, author_id=user.id,
-                created_at=self.now() if created_at is None else float(created_at),
+                created_at=self.at(created_at),
                 conversation_id=conversation_id, in_reply_to_tweet_id=parent_id,
                 in_reply_to_user_id=reply_user, retweeted_id=rt_id, quoted_id=quote_id,
                 lang=lang, like_count=likes,
@@ -241,6 +255,20 @@ class World:
             return sorted((t for t in self.tweets.values() if not t.deleted),
                           key=lambda t: t.id, reverse=True)
 
+    def _visitor(self, users: dict[str, str], new_ids: Iterator[int], author: dict[str, Any],
+                 name_key: str, default_name: Callable[[str], str]) -> tuple[str, str]:
+        """(id, name) of a visitor's Graph account, found by id or else by name (`name_key`
+        in `author`), or made up; the latest name given is kept."""
+        with self.lock:
+            uid = str(author.get("id") or "")
+            name = author.get(name_key)
+            if not uid and name:
+                uid = next((k for k, v in users.items() if v == name), "")
+            if not uid:
+                uid = str(next(new_ids))
+            users[uid] = name or users.get(uid) or default_name(uid)
+            return uid, users[uid]
+
     # ------------------------------------------------------------- Facebook
     def ensure_fb_user(self, author: dict[str, Any] | str | None) -> tuple[str, str]:
         """Return (id, name) for the page (``"page"``) or a visitor description."""
@@ -248,15 +276,8 @@ class World:
                                          str(author.get("id")) == FB_PAGE_ID):
             return FB_PAGE_ID, BRAND_NAME
         assert isinstance(author, dict)
-        with self.lock:
-            uid = str(author.get("id") or "")
-            name = author.get("name")
-            if not uid and name:
-                uid = next((k for k, v in self.fb_users.items() if v == name), "")
-            if not uid:
-                uid = str(next(self._fb_user_ids))
-            self.fb_users[uid] = name or self.fb_users.get(uid) or f"User {uid[-4:]}"
-            return uid, self.fb_users[uid]
+        return self._visitor(self.fb_users, self._fb_user_ids, author, "name",
+                             lambda uid: f"User {uid[-4:]}")
 
     def add_fb_post(self, message: str, author: dict[str, Any] | str | None = "page",
                     created_at: float | None = None) -> FBPost:
@@ -264,7 +285,7 @@ class World:
             uid, name = self.ensure_fb_user(author)
             post = FBPost(
                 id=f"{FB_PAGE_ID}_{next(self._fb_post_nums)}", message=message,
-                created=self.now() if created_at is None else float(created_at),
+                created=self.at(created_at),
                 from_id=uid, from_name=name, seq=next(self._seq),
             )
             self.fb_posts[post.id] = post
@@ -276,9 +297,7 @@ class World:
         """Comment on a post, or reply to a comment (replies to replies attach to the top)."""
         with self.lock:
             if parent_id is not None:
-                parent = self.fb_comments.get(str(parent_id))
-                if parent is None:
-                    raise KeyError(f"unknown comment {parent_id}")
+                parent = _comment(self.fb_comments, parent_id)
                 if parent.parent_id is not None:
                     parent = self.fb_comments[parent.parent_id]
                 post_id, parent_id = parent.post_id, parent.id
@@ -289,7 +308,7 @@ class World:
             comment = FBComment(
                 id=f"{post_num}_{next(self._fb_comment_nums)}", post_id=str(post_id),
                 parent_id=parent_id, message=message,
-                created=self.now() if created_at is None else float(created_at),
+                created=self.at(created_at),
                 from_id=uid, from_name=name, seq=next(self._seq), like_count=likes,
             )
             self.fb_comments[comment.id] = comment
@@ -303,15 +322,8 @@ class World:
                                           or author.get("username") == IG_USERNAME)):
             return IG_USER_ID, IG_USERNAME
         assert isinstance(author, dict)
-        with self.lock:
-            uid = str(author.get("id") or "")
-            username = author.get("username")
-            if not uid and username:
-                uid = next((k for k, v in self.ig_users.items() if v == username), "")
-            if not uid:
-                uid = str(next(self._ig_user_ids))
-            self.ig_users[uid] = username or self.ig_users.get(uid) or f"user{uid[-5:]}"
-            return uid, self.ig_users[uid]
+        return self._visitor(self.ig_users, self._ig_user_ids, author, "username",
+                             lambda uid: f"user{uid[-5:]}")
 
     def add_ig_media(self, caption: str, *, author: dict[str, Any] | str | None = "brand",
                      created_at: float | None = None) -> IGMedia:
@@ -320,7 +332,7 @@ class World:
             uid, username = self.ensure_ig_user(author)
             media = IGMedia(
                 id=str(next(self._ig_media_ids)), owner_id=uid, username=username,
-                caption=caption, created=self.now() if created_at is None else float(created_at),
+                caption=caption, created=self.at(created_at),
                 seq=next(self._seq), tagged=uid != IG_USER_ID,
             )
             self.ig_media[media.id] = media
@@ -332,9 +344,7 @@ class World:
         """Comment on media, or reply to a top-level comment (replies cannot nest)."""
         with self.lock:
             if parent_id is not None:
-                parent = self.ig_comments.get(str(parent_id))
-                if parent is None:
-                    raise KeyError(f"unknown comment {parent_id}")
+                parent = _comment(self.ig_comments, parent_id)
                 if parent.parent_id is not None:
                     raise ValueError("replies can only be made to top-level comments")
                 media_id, parent_id = parent.media_id, parent.id
@@ -343,7 +353,7 @@ class World:
             uid, username = self.ensure_ig_user(author)
             comment = IGComment(
                 id=str(next(self._ig_comment_ids)), media_id=str(media_id), parent_id=parent_id,
-                text=text, created=self.now() if created_at is None else float(created_at),
+                text=text, created=self.at(created_at),
                 from_id=uid, username=username, seq=next(self._seq), like_count=likes,
             )
             self.ig_comments[comment.id] = comment
@@ -391,7 +401,7 @@ class World:
                     raise KeyError(f"unknown X user {uid}")
             event = DMEvent(id=int(self.next_dm_id()), sender_id=sender,
                             participant_id=participant, text=text,
-                            created_at=self.now() if created_at is None else float(created_at))
+                            created_at=self.at(created_at))
             self.dm_events.append(event)
             self.notify("x_dm", event)
             return event
@@ -458,7 +468,7 @@ class World:
             message = GraphMessage(
                 id=self.next_message_id(), conversation_id=conversation.id,
                 platform=conversation.platform, from_id=sender, to_id=recipient, text=text,
-                created=self.now() if created_at is None else float(created_at),
+                created=self.at(created_at),
                 seq=next(self._seq))
             conversation.messages.append(message)
             conversation.messages.sort(key=lambda m: (m.created, m.seq))

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from carewatch.platforms.x import x_weighted_length
 from sandbox.errors import X_UNAUTHORIZED, ApiError, x_invalid, x_problem, x_status
 from sandbox.faults import Fault
 from sandbox.front import (
@@ -186,14 +187,9 @@ def x_tweets(request: Request, world: World) -> Response:
 
 
 def weighted_length(text: str) -> int:
-    """X's weighted length (URLs count 23, CJK 2) via twitter-text-parser when installed."""
+    """X's weighted length (URLs count 23, CJK 2), counted by twitter-text-parser."""
     try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from twitter_text import parse_tweet
-        return int(parse_tweet(text).weightedLength)
+        return x_weighted_length(text)
     except Exception:  # library missing or failing: plain length is a fair stand-in
         return len(text)
 

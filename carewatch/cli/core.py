@@ -14,6 +14,8 @@ from storage.db import redact_url
 @app.command("init")
 def init_command(ctx: typer.Context) -> None:
     """Create or upgrade the database schema (safe to run any number of times)."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
+    from responders.teamwork import seed_canned_replies
     from storage.migrate import upgrade
 
     context = app_context(ctx)
@@ -25,8 +27,6 @@ def init_command(ctx: typer.Context) -> None:
         raise Failure(f"could not create the schema: {type(exc).__name__}: "
                       f"{str(exc).splitlines()[0]}") from None
     if settings.canned_replies:
-        from responders.teamwork import seed_canned_replies
-
         seed_canned_replies(db, settings)
     where = redact_url(settings.database_url)
     if before == after:
@@ -45,6 +45,7 @@ def sandbox_command(
                                     help="New mentions per minute while running."),
 ) -> None:
     """Run the local X and Graph API emulator alone, until Ctrl-C."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
     from sandbox.server import run_sandbox
 
     try:
@@ -62,6 +63,7 @@ def demo_command(
                                      help="Sandbox port (0: any free port)."),
 ) -> None:
     """Start the whole product on SQLite: sandbox, listener, responder, dashboard."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
     from carewatch.cli.demo_runner import run_demo
 
     run_demo(app_context(ctx), dashboard_port=port, sandbox_port=sandbox_port)

@@ -17,13 +17,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import requests
 
 from carewatch.cli.common import AppContext, Failure, UsageError
-from carewatch.log import get_logger
-
-if TYPE_CHECKING:
-    from listener.webhooks.server import ReceiverServer
+from carewatch.cli.jobs import run_listener_forever
+from carewatch.cli.webhooks import receiver_app
+from carewatch.log import configure_logging, get_logger
+from carewatch.settings import Settings, load_settings
+from listener.webhooks.server import ReceiverServer
+from responders.teamwork import seed_canned_replies
+from sandbox.control import SandboxControl
+from sandbox.server import SandboxServer
+from storage.db import Database, DatabaseError, open_database, redact_url
+from storage.migrate import upgrade
+from storage.users import create_or_update_user
 
 log = get_logger(__name__)
 
@@ -117,8 +125,6 @@ def _free_port(preferred: int) -> int:
 
 
 def _wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
-    import requests
-
     deadline = time.monotonic() + timeout
     session = requests.Session()
     session.trust_env = False
@@ -135,13 +141,6 @@ def _wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> b
 
 
 def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> None:
-    from carewatch.log import configure_logging
-    from carewatch.settings import load_settings
-    from sandbox.server import SandboxServer
-    from storage.db import DatabaseError, open_database
-    from storage.migrate import upgrade
-    from storage.users import create_or_update_user
-
     # The demo's terminal is for the banner and problems; routine polling stays quiet.
     configure_logging(os.environ.get("CAREWATCH_LOG_LEVEL", "WARNING"))
     DEMO_DIR.mkdir(exist_ok=True)
@@ -167,8 +166,6 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
         except DatabaseError as exc:
             raise UsageError(str(exc)) from None
         upgrade(db.engine)
-        from responders.teamwork import seed_canned_replies
-
         seed_canned_replies(db, settings)
         with db.write() as session:
             for role, (username, password) in DEMO_USERS.items():
@@ -218,10 +215,6 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
 def _start_webhooks(context: AppContext, sandbox_url: str) -> ReceiverServer:
     """The webhook receiver on a free port, subscribed in the sandbox with the demo's app
     secret and verify token (the sandbox checks the challenge first, as Meta does)."""
-    from carewatch.cli.webhooks import receiver_app
-    from listener.webhooks.server import ReceiverServer
-    from sandbox.control import SandboxControl
-
     receiver = ReceiverServer(receiver_app(context)).start()
     try:
         SandboxControl(sandbox_url).subscribe_webhooks(
@@ -233,9 +226,7 @@ def _start_webhooks(context: AppContext, sandbox_url: str) -> ReceiverServer:
     return receiver
 
 
-def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
-    from carewatch.cli.jobs import run_listener_forever
-
+def _run_scheduler(db: Database, settings: Settings, stop: threading.Event) -> None:
     try:
         run_listener_forever(db, settings, stop)
     except Exception as exc:
@@ -243,8 +234,6 @@ def _run_scheduler(db: object, settings: object, stop: threading.Event) -> None:
 
 
 def _banner(url: str, sandbox_url: str, webhooks_url: str, database_url: str) -> str:
-    from storage.db import redact_url
-
     logins = "\n".join(f"    {role:<8} user {u!r:<10} password {p!r}"
                        for role, (u, p) in DEMO_USERS.items())
     return (

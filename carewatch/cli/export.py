@@ -32,10 +32,18 @@ export_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 
-_FORMAT_HELP = "Output format: {}. Default: from the --out suffix."
-_SINCE = "Only items at or after this time (ISO 8601: 2026-11-01 or 2026-11-01T10:00:00Z; "
-_SINCE += "no offset = UTC)."
-_UNTIL = "Only items before this time (exclusive; same forms as --since)."
+
+# The options every export takes, declared once (typer reads them as parameter defaults).
+def _format_option(formats: tuple[str, ...]) -> Any:
+    return typer.Option(None, "--format", "-f", help=f"Output format: {'|'.join(formats)}. "
+                        "Default: from the --out suffix.")
+
+
+_OUT = typer.Option(None, "--out", "-o", help="File to write (replaced whole).")
+_SINCE = typer.Option(None, "--since", help="Only items at or after this time (ISO 8601: "
+                      "2026-11-01 or 2026-11-01T10:00:00Z; no offset = UTC).")
+_UNTIL = typer.Option(None, "--until", help="Only items before this time (exclusive; same "
+                      "forms as --since).")
 
 
 class ExportProgress:
@@ -49,6 +57,7 @@ class ExportProgress:
         self.bar: Any = None
 
     def start(self, total: int) -> None:
+        # Only an export that shows a bar pays for rich's progress widgets.
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -104,11 +113,10 @@ def _run(work: Callable[..., int], flags: ExportFlags, what: str, label: str) ->
 @export_app.command("mentions")
 def mentions(
     ctx: typer.Context,
-    fmt: str | None = typer.Option(None, "--format", "-f",
-                                   help=_FORMAT_HELP.format("|".join(MENTION_FORMATS))),
-    out: str | None = typer.Option(None, "--out", "-o", help="File to write (replaced whole)."),
-    since: str | None = typer.Option(None, "--since", help=_SINCE),
-    until: str | None = typer.Option(None, "--until", help=_UNTIL),
+    fmt: str | None = _format_option(MENTION_FORMATS),
+    out: str | None = _OUT,
+    since: str | None = _SINCE,
+    until: str | None = _UNTIL,
     platform: str | None = typer.Option(None, "--platform", help="x, facebook or instagram."),
     include_private: bool = typer.Option(
         False, "--include-private",
@@ -138,11 +146,10 @@ def mentions(
 @export_app.command("audit")
 def audit(
     ctx: typer.Context,
-    fmt: str | None = typer.Option(None, "--format", "-f",
-                                   help=_FORMAT_HELP.format("|".join(AUDIT_FORMATS))),
-    out: str | None = typer.Option(None, "--out", "-o", help="File to write (replaced whole)."),
-    since: str | None = typer.Option(None, "--since", help=_SINCE),
-    until: str | None = typer.Option(None, "--until", help=_UNTIL),
+    fmt: str | None = _format_option(AUDIT_FORMATS),
+    out: str | None = _OUT,
+    since: str | None = _SINCE,
+    until: str | None = _UNTIL,
 ) -> None:
     """The audit log: at, actor, action, target, details (JSON), oldest first."""
     flags = export_flags(fmt, out, since, until, AUDIT_FORMATS)

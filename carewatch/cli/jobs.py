@@ -6,12 +6,19 @@ import each other); `carewatch listen` and `carewatch demo` both run it.
 
 from __future__ import annotations
 
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from carewatch.log import get_logger
 from carewatch.settings import Settings
+from listener.ingest import default_alert_engine, default_scorer
+from listener.overrides import REFRESH_SECONDS, LiveOverrides
+from listener.schedule import listener_jobs, run_forever
+from responders.outbox import run_due
+from responders.teamwork import route_new_mentions
 from storage.db import Database
 
 log = get_logger(__name__)
@@ -21,27 +28,37 @@ log = get_logger(__name__)
 RESPOND_EVERY_SECONDS = 3.0
 
 
+@contextmanager
+def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """While the block runs, Ctrl-C and SIGTERM set `stop` instead of interrupting, so a
+    long-running loop ends cleanly after its current step; the previous handlers come back
+    afterwards."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def routing_hook(db: Database) -> Callable[[list[int]], Any]:
     """After each stored page: route a returning customer's new mentions to the agent who
     last helped them."""
-    from responders.teamwork import route_new_mentions
-
     return lambda ids: route_new_mentions(db, ids)
 
 
 def responder_job(db: Database, settings: Settings,
                   stop: threading.Event) -> Callable[[], Any]:
-    from responders.outbox import run_due
-
     return lambda: run_due(db, settings, stop=stop)
 
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
     """Poll every source on its schedule and send due replies until `stop` is set."""
-    from listener.ingest import default_alert_engine, default_scorer
-    from listener.overrides import REFRESH_SECONDS, LiveOverrides
-    from listener.schedule import listener_jobs, run_forever
-
     live = LiveOverrides(db, settings)
     live.refresh()  # the dashboard's settings apply from the first poll on
     engine = default_alert_engine(db, settings)

@@ -6,10 +6,8 @@ listener never imports responders): the foreground run also sends queued replies
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
-from typing import Any
 
 import typer
 
@@ -39,8 +37,10 @@ def listen_command(
                               "(every page since its stored cursor), then exit."),
 ) -> None:
     """Poll every configured source on its schedule (Ctrl-C or SIGTERM stops cleanly)."""
-    from carewatch.cli.jobs import routing_hook, run_listener_forever
+    # Imported when the command runs: `carewatch --help` imports every command module.
+    from carewatch.cli.jobs import routing_hook, run_listener_forever, stopped_by_signals
     from listener.ingest import Ingestor, default_alert_engine
+    from listener.overrides import LiveOverrides
 
     context = app_context(ctx)
     settings = context.settings
@@ -49,8 +49,6 @@ def listen_command(
                          "(add [[sources]] entries, see the README)")
     check_credentials(settings)
     db = context.database()
-    from listener.overrides import LiveOverrides
-
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     engine = default_alert_engine(db, settings)
     if once:
@@ -71,16 +69,7 @@ def listen_command(
         return
 
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stopped_by_signals(stop):
         print(f"listening to {len(settings.sources)} sources; Ctrl-C stops", file=sys.stderr)
         run_listener_forever(db, settings, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print("stopped", file=sys.stderr)

@@ -23,6 +23,7 @@ DEFAULT_PORT = 8600
 def receiver_app(context: AppContext) -> Starlette:
     """The receiver's application for the configured database and secrets; refuses (exit 2)
     when the app secret that signs deliveries is not set."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
     from carewatch.cli.jobs import routing_hook
     from listener.ingest import Ingestor, default_alert_engine
     from listener.overrides import LiveOverrides
@@ -47,6 +48,7 @@ def webhooks_command(
 ) -> None:
     """Receive Meta webhooks (Messenger, Instagram, page feed) at /webhooks/meta until
     Ctrl-C."""
+    # Imported when the command runs: `carewatch --help` imports every command module.
     from listener.webhooks.app import PATH
     from listener.webhooks.server import bind, serve
 

@@ -50,6 +50,7 @@ def check_credentials(settings: Any, *, writing: bool = False) -> str | None:
 def graph_client(settings: Any, *, writing: bool = False) -> Any:
     """A facebook-sdk client on the configured Graph version (the library itself only accepts
     versions up to 3.1 in its constructor, so the version is set after construction)."""
+    # Lazy, as the module docstring says: requests and facebook-sdk load on first client.
     import facebook
 
     from carewatch.platforms.session import platform_session
@@ -76,7 +77,7 @@ def _graph_error_fields(exc: Any) -> dict[str, Any]:
 def classify_graph_error(exc: BaseException, who: str,
                          now: Callable[[], float] = time.time) -> PlatformError | None:
     """facebook-sdk's GraphAPIError in carewatch's vocabulary; None for anything else."""
-    import facebook
+    import facebook  # lazy: see the module docstring
 
     if not isinstance(exc, facebook.GraphAPIError):
         return None

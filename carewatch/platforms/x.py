@@ -39,8 +39,8 @@ USER_KEYS = ("x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_
 def x_weighted_length(text: str) -> int:
     """X's own count: URLs are 23, CJK and emoji weigh 2 (twitter-text-parser)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from twitter_text import parse_tweet
+        warnings.simplefilter("ignore")  # twitter-text warns on import
+        from twitter_text import parse_tweet  # lazy: see the module docstring
 
         return int(parse_tweet(text).weightedLength)
 
@@ -64,6 +64,7 @@ def check_credentials(settings: Any, *, writing: bool = False) -> str | None:
 def x_client(settings: Any, *, writing: bool = False) -> Any:
     """A tweepy v2 client: app-only (bearer) for reading, or OAuth 1.0a user context for
     replies and direct messages. Rate limits are handled by carewatch.retry, not tweepy."""
+    # Lazy, as the module docstring says: requests and tweepy load on first client.
     import tweepy
 
     from carewatch.platforms.session import USER_AGENT, platform_session
@@ -82,7 +83,7 @@ def x_client(settings: Any, *, writing: bool = False) -> Any:
 def classify_x_error(exc: BaseException, who: str,
                      now: Callable[[], float] = time.time) -> PlatformError | None:
     """tweepy's exceptions in carewatch's vocabulary; None for anything else."""
-    import tweepy
+    import tweepy  # lazy: see the module docstring
 
     if isinstance(exc, tweepy.TooManyRequests):
         reset = float(exc.reset_time) if exc.reset_time else now() + 60.0

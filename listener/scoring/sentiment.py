@@ -31,6 +31,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
 from listener.scoring.language import detect, extend_english
+from listener.scoring.urgency import default_matcher, risk_hits
 from listener.scoring.vader_fast import FastVader
 
 MODEL_PATH = Path(__file__).with_name("data") / "care_model.json.gz"
@@ -198,8 +199,6 @@ def _risk(text: str, risk: int | None) -> int:
     by the built-in lists."""
     if risk is not None:
         return risk
-    from listener.scoring.urgency import default_matcher, risk_hits
-
     return risk_hits(default_matcher().counts(text))
 
 

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from listener.scoring import features as F
+
 REASONS = (
     "negative", "question", "complaint", "high_reach", "safety", "legal", "churn", "privacy",
     "discrimination", "waiting_sla", "repeat_contact", "engagement", "lang_unsupported",
@@ -251,8 +253,6 @@ def default_matcher() -> KeywordMatcher:
 
 def care_strong(text: str) -> int:
     """How many service failures the care rules name in `text` (strong words and phrases)."""
-    from listener.scoring import features as F
-
     masked, toks = F.normalise(text)
     return F.cues(masked, text, toks).strong
 

@@ -31,13 +31,21 @@ class Source(Protocol):
 
 
 class BaseSource:
-    """Shared plumbing: settings, retry policy, a stop flag honoured between calls."""
+    """Shared plumbing: settings, the platform's client, retry policy, a stop flag honoured
+    between calls.
 
-    def __init__(self, config: SourceConfig, settings: Settings, *,
+    `client` is the platform's client library object; without one, the spec makes it with
+    the credentials this kind of source reads with (X direct messages: the brand account's
+    user context)."""
+
+    def __init__(self, config: SourceConfig, settings: Settings, *, client: Any = None,
                  should_stop: Callable[[], bool] | None = None,
                  now: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.settings = settings
+        self.spec = spec_for(config.platform)
+        self.kind = self.spec.source_kind(config.kind or "")
+        self.client = client or self.spec.client(settings, writing=self.kind.reads_as_user)
         self.policy = RetryPolicy.from_settings(settings)
         self.should_stop: Callable[[], bool] = should_stop or (lambda: False)
         self._now = now or (lambda: datetime.now(UTC))
@@ -45,14 +53,14 @@ class BaseSource:
     @property
     def account(self) -> str:
         """Names the source in error messages (never a token)."""
-        return f"source {self.config.key}"
+        return f"{self.kind.account_label(self.config)} (source {self.config.key})"
 
     def now(self) -> datetime:
         return self._now()
 
     def call(self, fn: Callable[[], T]) -> T:
         """One platform call under the shared retry policy."""
-        return call_with_retry(fn, platform=spec_for(self.config.platform).label,
+        return call_with_retry(fn, platform=self.spec.label,
                                policy=self.policy, account=self.account,
                                should_stop=self.should_stop)
 

@@ -41,10 +41,6 @@ class FacebookSource(GraphSource):
         super().__init__(config, settings, **kwargs)
         self.page_id = str(config.page_id)
 
-    @property
-    def account(self) -> str:
-        return f"Facebook page {self.page_id} (source {self.config.key})"
-
     def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
         cursor = dict(cursor or {})
         now = self.now()

@@ -3,14 +3,12 @@ facebook-sdk client on the configured base URL and paged edges under the retry p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Any
 
 import facebook
 
 from carewatch.graph_paging import next_page_params
-from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource
 
@@ -37,12 +35,10 @@ class GraphPaging:
 
 
 class GraphSource(BaseSource):
-    """A source on the Graph API (Facebook or Instagram): its client and paging."""
+    """A source on the Graph API (Facebook or Instagram): its client (`graph`) and paging."""
 
     def __init__(self, config: SourceConfig, settings: Settings, *,
-                 graph: facebook.GraphAPI | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
-        super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.graph = graph or spec_for(config.platform).client(settings)
+                 graph: facebook.GraphAPI | None = None, **kwargs: Any) -> None:
+        super().__init__(config, settings, client=graph, **kwargs)
+        self.graph: facebook.GraphAPI = self.client
         self.paging = GraphPaging(self, self.graph)

@@ -45,7 +45,6 @@ class ConversationsSource(GraphSource):
     channel = "messenger"
     #: carewatch's platform of the messages (Messenger belongs to Facebook).
     platform = Platform.FACEBOOK
-    label = "Messenger of Facebook page"
 
     def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
         super().__init__(config, settings, **kwargs)
@@ -55,10 +54,6 @@ class ConversationsSource(GraphSource):
     def brand_id(self) -> str:
         """The brand's side of every conversation (the conversation key is made with it)."""
         return self.page_id
-
-    @property
-    def account(self) -> str:
-        return f"{self.label} {self.brand_id} (source {self.config.key})"
 
     def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
         stored = int(cursor["updated"]) if (cursor or {}).get("updated") else None
@@ -147,7 +142,6 @@ class InstagramDirectSource(ConversationsSource):
 
     channel = "instagram"
     platform = Platform.INSTAGRAM
-    label = "Instagram Direct of account"
 
     @property
     def brand_id(self) -> str:

@@ -42,10 +42,6 @@ class InstagramSource(GraphSource):
         self.ig_user_id = str(config.ig_user_id)
         self.brand_handles = {h.lower() for h in settings.brand.handles}
 
-    @property
-    def account(self) -> str:
-        return f"Instagram account {self.ig_user_id} (source {self.config.key})"
-
     def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
         cursor = dict(cursor or {})
         now = self.now()

@@ -14,7 +14,7 @@ The first poll of a new source backfills with `start_time` (7 days at most for s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,22 +39,12 @@ class XSource(BaseSource):
     """`kind = "search"` (GET /2/tweets/search/recent) or `"mentions"`
     (GET /2/users/:id/mentions)."""
 
-    def __init__(self, config: SourceConfig, settings: Settings, *,
-                 client: tweepy.Client | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
-        super().__init__(config, settings, should_stop=should_stop, now=now)
-        self.client = client or X.client(settings)
+    def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(config, settings, **kwargs)
         # App-only bearer for reading when we have it; else the user-context keys.
         self.user_auth = settings.x_bearer_token is None
         self.brand_handles = {h.lower() for h in settings.brand.handles}
         self.brand_ids: set[str] = {config.user_id} if config.user_id else set()
-
-    @property
-    def account(self) -> str:
-        what = (f"X search {self.config.query!r}" if self.config.kind == "search"
-                else f"X mentions of user {self.config.user_id}")
-        return f"{what} (source {self.config.key})"
 
     # ---------------------------------------------------------------- polling
     def _start_time(self) -> datetime:

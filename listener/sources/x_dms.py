@@ -17,14 +17,13 @@ back `backfill_days`, never more than the 30 days X keeps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import tweepy
 
 from carewatch.domain import Author, Mention, Page, Platform, Visibility, conversation_key
-from carewatch.platforms.x import X
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, parse_time
 
@@ -38,18 +37,11 @@ PAGE_SIZE = 100
 class XDirectMessageSource(BaseSource):
     """`kind = "dms"`: the brand account's one-to-one conversations, as private mentions."""
 
-    def __init__(self, config: SourceConfig, settings: Settings, *,
-                 client: tweepy.Client | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
-        super().__init__(config, settings, should_stop=should_stop, now=now)
-        # Direct messages are read in the brand account's user context (OAuth 1.0a).
-        self.client = client or X.client(settings, writing=True)
+    def __init__(self, config: SourceConfig, settings: Settings, **kwargs: Any) -> None:
+        # The client reads in the brand account's user context (OAuth 1.0a): the `dms` kind
+        # `reads_as_user`.
+        super().__init__(config, settings, **kwargs)
         self.brand_id = str(config.user_id)
-
-    @property
-    def account(self) -> str:
-        return f"X direct messages of user {self.brand_id} (source {self.config.key})"
 
     def _fetch(self, token: str | None) -> tweepy.Response:
         return self.client.get_direct_message_events(
