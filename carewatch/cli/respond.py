@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
 import sys
 import threading
 from typing import Any
@@ -123,7 +122,7 @@ def respond_command(
                               "exit (1 if one failed for good)."),
 ) -> None:
     """Send queued public replies and private messages, exactly once each."""
-    from carewatch.cli.jobs import RESPOND_EVERY_SECONDS
+    from carewatch.cli.jobs import RESPOND_EVERY_SECONDS, stopped_by_signals
     from responders.outbox import run_due
 
     context = app_context(ctx)
@@ -140,13 +139,8 @@ def respond_command(
                           "failed; see the reasons above")
         return
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     print("responding to queued replies; Ctrl-C stops", file=sys.stderr)
-    try:
+    with stopped_by_signals(stop):
         while not stop.is_set():
             try:
                 summary = run_due(db, settings, stop=stop)
@@ -155,9 +149,6 @@ def respond_command(
             except Exception:  # keep serving; the next round retries
                 log.exception("respond_round_failed")
             stop.wait(RESPOND_EVERY_SECONDS)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print("stopped", file=sys.stderr)
 
 
