@@ -8,7 +8,7 @@ stop listening. A failing source is marked in the `sources` table with one line 
 and the next step; the other sources go on.
 
 Several listener processes may share the database: a poll runs only under the source's lease
-(`storage.sources.claim_source`, renewed by `listener.lease.LeaseKeeper`), and each page's
+(`storage.sources.claim_source`, renewed by `listener.lease.lease_keeper`), and each page's
 cursor is saved compare-and-set, so a poll that another process has overtaken stops instead
 of moving the cursor back.
 """
@@ -32,7 +32,7 @@ from carewatch.log import get_logger, scrub
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
-from listener.lease import LeaseKeeper, process_name
+from listener.lease import lease_keeper, process_name
 from listener.scoring import Scorer
 from listener.sources import build_source
 from storage.conversations import settle_private_conversations
@@ -173,7 +173,7 @@ class Ingestor:
             if claim is None:
                 return result
             try:
-                with LeaseKeeper(self.db, key, self.holder, self.settings.lease_seconds):
+                with lease_keeper(self.db, key, self.holder, self.settings.lease_seconds):
                     source = self.source_factory(config, self.settings,
                                                  should_stop=self.should_stop)
                     for page in source.poll(dict(claim.cursor)):

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-from types import TracebackType
 
-from carewatch.log import get_logger
+from carewatch.heartbeat import Heartbeat
 from storage.db import Database
 from storage.sources import renew_lease
-
-log = get_logger(__name__)
 
 
 def process_name() -> str:
@@ -25,34 +21,13 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class LeaseKeeper:
-    """Renews `holder`'s lease on `key` in the background for the life of the `with` block.
-
-    A failed renewal is logged and retried on the next beat; a lease that passed to another
+def lease_keeper(db: Database, key: str, holder: str, lease_seconds: float) -> Heartbeat:
+    """Renews `holder`'s lease on source `key` in the background for the life of a `with`
+    block. A failed renewal is retried on the next beat; a lease that passed to another
     process is not taken back (the poll's next cursor save is refused and the poll stops)."""
 
-    def __init__(self, db: Database, key: str, holder: str, lease_seconds: float) -> None:
-        self.db, self.key, self.holder, self.lease_seconds = db, key, holder, lease_seconds
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease:{key}", daemon=True)
+    def renew() -> bool:
+        with db.write() as session:
+            return renew_lease(session, key, holder, lease_seconds)
 
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._done.wait(self.lease_seconds / 3):
-            try:
-                with self.db.write() as session:
-                    kept = renew_lease(session, self.key, self.holder, self.lease_seconds)
-            except Exception:  # the database is briefly unreachable: try again next beat
-                log.exception("lease_renew_failed", source=self.key)
-                continue
-            if not kept:
-                log.warning("lease_lost", source=self.key, holder=self.holder)
-                return
+    return Heartbeat(renew, lease_seconds / 3, name=f"lease:{key}")

@@ -5,7 +5,7 @@ The sequence for one reply, and why each step is where it is:
 1. **Claim** (short write transaction, committed): `queued` → `sending` with a random claim
    token and a lease (storage.outbox.claim_next, database time). Only the lease holder
    sends. While it works on the reply, a heartbeat thread renews the lease
-   (responders.heartbeat), and no single platform call can outlast the lease (see
+   (carewatch.heartbeat), and no single platform call can outlast the lease (see
    `request_cap`), so two responders never both hold a reply.
 2. **Reconcile** when an earlier attempt may have reached the platform, i.e. the reply
    carries a doubt (`Reply.doubt`: `timeout`, `server_error` for any 5xx, `unknown` for a
@@ -67,6 +67,7 @@ from carewatch.errors import (
     TokenRevoked,
     TransientError,
 )
+from carewatch.heartbeat import Heartbeat
 from carewatch.log import get_logger
 from carewatch.platforms import spec_for
 from carewatch.retry import RetryPolicy, classify
@@ -83,7 +84,6 @@ from responders.base import (
     Unverifiable,
 )
 from responders.conversation import conversation_window
-from responders.heartbeat import Heartbeat
 from responders.queue import mention_info
 from responders.senders import default_senders
 from storage import outbox as q

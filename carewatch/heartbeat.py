@@ -1,11 +1,12 @@
-"""Keeping a claim alive while its reply is being worked on.
+"""Keeping a lease alive while the work it guards runs longer than one lease.
 
-A reply's lease is what keeps other responders off it. Reading a conversation back, waiting
-out a short backoff and sending can together take longer than one lease, so while a
-responder holds a claim a heartbeat thread renews the lease (database time: `lease_until =
-now() + lease`) every third of it. A renewal that finds the claim gone (another responder
-took the reply over after the lease ran out, e.g. this process was paused) stops the
-heartbeat and says so in `lost`; the next conditional write of the holder then fails too.
+Source polls (a long backfill, a rate-limit wait) and reply sends (a read-back, a backoff and
+the send) can each outlast the lease that keeps other processes off them. While the work runs,
+a heartbeat thread renews the lease (in database time, by the caller's `renew`) every third of
+it. A renewal that finds the lease gone (another process took over after it ran out, e.g.
+this one was paused) stops the heartbeat and says so in `lost`; the holder's next
+conditional write then fails too. A process killed with -9 stops renewing, so its lease runs
+out and another process takes the work over.
 """
 
 from __future__ import annotations
