@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from carewatch.domain import conversation_key
+from carewatch.domain import ReplyKind, conversation_key
 from carewatch.errors import PermanentError
 from carewatch.graph_paging import next_page_params
 from carewatch.platforms import spec_for
@@ -26,6 +26,10 @@ from responders.window import MessagingWindow
 CLOCK_SKEW = timedelta(minutes=2)
 #: Pages of a conversation to read back at most (the lookup stops at the first older message).
 MESSAGE_LOOKUP_PAGES = 5
+#: Reply kinds answered in public (a reply, or the note left when a case moves private), and
+#: the kind answered inside a private conversation.
+PUBLIC_KINDS = (ReplyKind.PUBLIC.value, ReplyKind.PUBLIC_NOTE.value)
+MESSAGE = ReplyKind.MESSAGE.value
 
 
 @dataclass(frozen=True, slots=True)

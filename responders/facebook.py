@@ -17,11 +17,12 @@ from typing import Any
 
 import facebook
 
-from carewatch.domain import ReplyKind
 from carewatch.errors import PermanentError
 from carewatch.graph_paging import next_page_params
 from carewatch.retry import classify
 from responders.base import (
+    MESSAGE,
+    PUBLIC_KINDS,
     AlreadyReplied,
     GraphSender,
     MentionInfo,
@@ -31,8 +32,6 @@ from responders.base import (
     same_text,
 )
 
-PUBLIC_KINDS = ("public", "public_note")
-MESSAGE = ReplyKind.MESSAGE.value
 MAX_PAGES = 10
 
 

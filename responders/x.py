@@ -30,14 +30,15 @@ from typing import Any
 
 import tweepy
 
-from carewatch.domain import ReplyKind
 from carewatch.errors import PermanentError
 from carewatch.platforms.x import X
 from carewatch.retry import classify
 from carewatch.settings import Settings
 from responders.base import (
     CLOCK_SKEW,
+    MESSAGE,
     MESSAGE_LOOKUP_PAGES,
+    PUBLIC_KINDS,
     DuplicateContent,
     MentionInfo,
     OutboundReply,
@@ -46,8 +47,6 @@ from responders.base import (
     same_text,
 )
 
-PUBLIC_KINDS = ("public", "public_note")
-MESSAGE = ReplyKind.MESSAGE.value
 #: How X words its refusal of a tweet whose text the account already posted.
 DUPLICATE = "duplicate content"
 
