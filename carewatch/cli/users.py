@@ -1,8 +1,10 @@
-"""`carewatch users add NAME --role ROLE --password-stdin` and `carewatch users list`.
+"""`carewatch users add NAME --role ROLE --password-stdin`, `users set-role NAME --role ROLE
+--as ADMIN` and `users list`.
 
 The password is read from the first line of stdin (never a flag: flags end up in shell
 history and `ps`). Hashing (argon2), password rules and lockout live in storage.users, shared
-with the dashboard's login and Settings page.
+with the dashboard's login and Settings page. `add` never changes an existing user's role by
+the way: that is `set-role` (or `add --change-role`), audited with the old and new role.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import UsageError, acting_as, app_context
 from carewatch.domain import Role
 
 users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
@@ -32,11 +34,17 @@ def add_command(
     name: str = typer.Argument(..., help="Username for the dashboard login."),
     role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
     password_stdin: bool = typer.Option(False, "--password-stdin",
-                                        help="Read the password from the first line of stdin."),
+                                        help="Read the password from the first line of stdin "
+                                             "(at least 12 characters)."),
+    change_role: bool = typer.Option(False, "--change-role",
+                                     help="An existing user gets --role too (audited); "
+                                          "without it their role stays as it is."),
 ) -> None:
-    """Create a dashboard user, or set a new role and password for an existing one."""
+    """Create a dashboard user, or set a new password for an existing one. Passwords have at
+    least 12 characters (a passphrase of a few words works)."""
     from storage.users import (
         PasswordRuleError,
+        RoleChangeRefused,
         create_or_update_user,
         parse_role,
         validate_password,
@@ -57,16 +65,44 @@ def add_command(
         validate_password(password)
     except PasswordRuleError as exc:
         raise UsageError(str(exc)) from None
-    from storage.users import RECOMMENDED_PASSWORD_LENGTH
-
-    if len(password) < RECOMMENDED_PASSWORD_LENGTH:
-        print(f"warning: the password is shorter than {RECOMMENDED_PASSWORD_LENGTH} characters;"
-              " a long passphrase is safer", file=sys.stderr)
     db = app_context(ctx).database()
-    with db.write() as session:
-        _, created = create_or_update_user(session, username, parsed, password, actor="cli")
+    try:
+        with db.write() as session:
+            _, created = create_or_update_user(session, username, parsed, password,
+                                               actor="cli", change_role=change_role)
+    except RoleChangeRefused as exc:
+        raise UsageError(f"{exc}: use 'carewatch users set-role {username} --role "
+                         f"{parsed.value} --as ADMIN', or add --change-role") from None
     print(f"user {username} {'added' if created else 'updated'} with role {parsed.value}",
           file=sys.stderr)
+
+
+@users_app.command("set-role")
+def set_role_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The user whose role changes."),
+    role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
+    as_user: str = typer.Option(..., "--as", help="The admin making the change (audited)."),
+) -> None:
+    """Change a user's role; the audit log keeps who, the old role and the new one."""
+    from storage.users import PasswordRuleError, parse_role, set_role, user_by_exact_name
+
+    try:
+        parsed = parse_role(role)
+    except PasswordRuleError as exc:
+        raise UsageError(str(exc)) from None
+    admin = acting_as(as_user.strip())
+    db = app_context(ctx).database()
+    with db.write() as session:
+        actor = user_by_exact_name(session, admin)
+        if actor is None or actor.role != "admin":
+            raise UsageError(f"--as: {admin!r} is not an admin")
+        try:
+            user = set_role(session, name, parsed, actor=admin)
+        except PasswordRuleError as exc:
+            raise UsageError(str(exc)) from None
+        username = user.username
+    print(f"user {username} now has role {parsed.value}", file=sys.stderr)
 
 
 @users_app.command("list")
