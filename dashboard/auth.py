@@ -159,7 +159,7 @@ def _client() -> str:
         address = st.context.ip_address
     except AttributeError:
         address = None
-    if address:
+    if isinstance(address, str) and address:
         return f"ip:{address}"
     return "session:" + st.session_state.setdefault(CLIENT_KEY, uuid.uuid4().hex)
 
