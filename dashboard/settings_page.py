@@ -32,6 +32,7 @@ from storage.sources import source_health
 from storage.users import (
     PASSWORD_RULE,
     PasswordRuleError,
+    RoleChangeRefused,
     create_or_update_user,
     list_users,
     set_role,
@@ -222,6 +223,8 @@ def _users(db: Database, username: str) -> None:
                 with db.write() as session:
                     _, created = create_or_update_user(session, name, role, password,
                                                        actor=username)
+            except RoleChangeRefused as exc:
+                st.error(plain(f"{exc}: use Change role below."))
             except PasswordRuleError as exc:
                 st.error(plain(str(exc)))
             else:

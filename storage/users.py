@@ -164,7 +164,7 @@ def create_or_update_user(session: Session, username: str, role: str | Role, pas
     else:
         if user.role != role_value.value and not change_role:
             raise RoleChangeRefused(
-                f"{user.username} is already a {user.role}; changing the role to "
+                f"{user.username} already has the role {user.role}; changing it to "
                 f"{role_value.value} is a separate, explicit step")
         user.password_hash = hash_password(password)
         user.failed_attempts = 0

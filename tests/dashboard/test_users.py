@@ -234,7 +234,7 @@ def test_admin_unlock_and_update_resets(db) -> None:  # type: ignore[no-untyped-
 def test_a_role_changes_only_when_asked_and_is_audited(db) -> None:  # type: ignore[no-untyped-def]
     with db.write() as session:
         create_or_update_user(session, "ana", "agent", "correct horse")
-    with db.write() as session, pytest.raises(RoleChangeRefused, match="already a agent"):
+    with db.write() as session, pytest.raises(RoleChangeRefused, match="has the role agent"):
         create_or_update_user(session, "ana", "admin", "correct horse")
     with db.session() as session:
         assert find_user(session, "ana").role == "agent"  # type: ignore[union-attr]
