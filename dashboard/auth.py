@@ -142,10 +142,8 @@ def action(allowed: Iterable[str]) -> Callable[[Callable[Concatenate[CurrentUser
         @functools.wraps(callback)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
             user = check(roles)
-            if user is None:
-                set_flash("error", REFUSAL)
-                return
-            callback(user, *args, **kwargs)
+            if user is not None:
+                callback(user, *args, **kwargs)
 
         return guarded
 
