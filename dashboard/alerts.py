@@ -28,12 +28,13 @@ RANGES = {"24 hours": timedelta(hours=24), "48 hours": timedelta(hours=48),
           "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
 
 
-def _acknowledge(alert_id: int, username: str) -> None:
+@auth.action(auth.PAGE_ROLES["Alerts"])
+def _acknowledge(user: auth.CurrentUser, alert_id: int) -> None:
     from storage.alerts import AlertNotFound, acknowledge
 
     try:
         with context.database().write() as session:
-            acknowledge(session, alert_id, username)
+            acknowledge(session, alert_id, user.username)
     except AlertNotFound as exc:
         set_flash("error", str(exc))
         return
@@ -65,7 +66,7 @@ def _open_alerts(db: Database, user: auth.CurrentUser) -> None:
                                  f"{ago(alert.last_seen)}{ack}"))
             with button:
                 st.button("Acknowledge", key=f"cw_ack_{alert.id}", on_click=_acknowledge,
-                          args=(alert.id, user.username),
+                          args=(alert.id,),
                           disabled=alert.acknowledged_by is not None)
             rows = behind.get(alert.id, [])
             if rows:

@@ -50,6 +50,7 @@ REFRESH = "15s"
 TABLE_KEY = "cw_inbox_table"
 OPEN_KEY = "cw_open"
 REFS_KEY = "cw_inbox_refs"
+ROLES = auth.PAGE_ROLES["Inbox"]
 VISIBILITY_CHOICES = {"Both": None, "Public": Visibility.PUBLIC.value,
                       "Private": Visibility.PRIVATE.value}
 
@@ -129,7 +130,8 @@ COLUMNS = {
 }
 
 
-def _on_table_select() -> None:
+@auth.action(ROLES)
+def _on_table_select(_user: auth.CurrentUser) -> None:
     state = st.session_state.get(TABLE_KEY)
     selection = getattr(state, "selection", None) or (state or {}).get("selection", {})
     rows = getattr(selection, "rows", None)
@@ -156,7 +158,12 @@ def _top_card(top: InboxRow) -> None:
 
 @st.fragment(run_every=REFRESH)
 def _queue(filters: InboxFilters) -> None:
-    """The queue itself; reruns alone every 15 s so new mentions appear without a click."""
+    """The queue itself; reruns alone every 15 s so new mentions appear without a click.
+
+    Each run re-checks the user (without extending the idle timer: a refresh is no user
+    action); a refused one reruns the whole page, which shows the login or a refusal."""
+    if auth.check(ROLES, touch=False) is None:
+        st.rerun()
     db = context.database()
     with db.session() as session:
         page = inbox(session, filters)
@@ -177,19 +184,24 @@ def _queue(filters: InboxFilters) -> None:
         st.rerun()
 
 
-def _do_assign(ref: str, agent: str | None, user: auth.CurrentUser) -> None:
+@auth.action(ROLES)
+def _do_assign(user: auth.CurrentUser, ref: str, agent_key: str | None = None) -> None:
+    """Assign to the agent chosen in `agent_key`'s selectbox, or claim (no key)."""
+    agent = st.session_state.get(agent_key) if agent_key else user.username
     outcome = actions.assign(context.database(), ref, agent, by=user.username, role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
-def _do_status(ref: str, status_key: str, user: auth.CurrentUser) -> None:
+@auth.action(ROLES)
+def _do_status(user: auth.CurrentUser, ref: str, status_key: str) -> None:
     status = st.session_state.get(status_key) or Status.CLOSED.value
     outcome = actions.set_status(context.database(), ref, status, by=user.username,
                                  role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
 
 
-def _do_close(ref: str, user: auth.CurrentUser) -> None:
+@auth.action(ROLES)
+def _do_close(user: auth.CurrentUser, ref: str) -> None:
     outcome = actions.set_status(context.database(), ref, Status.CLOSED.value,
                                  by=user.username, role=user.role)
     set_flash("success" if outcome.ok else "error", outcome.message)
@@ -214,25 +226,24 @@ def _actions(db: Database, settings: Settings, row: InboxRow,
             people = assignees(session)
         col_claim, col_close = st.columns(2)
         with col_claim:
-            st.button("Claim", key=f"cw_claim_{mid}", on_click=_do_assign,
-                      args=(row.ref, user.username, user),
+            st.button("Claim", key=f"cw_claim_{mid}", on_click=_do_assign, args=(row.ref,),
                       disabled=row.assignee == user.username)
         with col_close:
-            st.button("Close", key=f"cw_close_{mid}", on_click=_do_close, args=(row.ref, user),
+            st.button("Close", key=f"cw_close_{mid}", on_click=_do_close, args=(row.ref,),
                       disabled=row.status == Status.CLOSED.value)
         if user.role == "manager" or row.assignee in (None, user.username):
             assign_key = f"cw_assign_to_{mid}"
             choices = [p for p in people] or [user.username]
             index = choices.index(row.assignee) if row.assignee in choices else 0
             st.selectbox("Assign to", choices, index=index, key=assign_key)
-            st.button("Assign", key=f"cw_assign_{mid}", on_click=lambda: _do_assign(
-                row.ref, st.session_state.get(assign_key), user))
+            st.button("Assign", key=f"cw_assign_{mid}", on_click=_do_assign,
+                      args=(row.ref, assign_key))
         status_key = f"cw_status_{mid}"
         statuses = [s.value for s in Status]
         st.selectbox("Status", statuses, index=statuses.index(row.status)
                      if row.status in statuses else 0, key=status_key)
         st.button("Set status", key=f"cw_set_status_{mid}", on_click=_do_status,
-                  args=(row.ref, status_key, user))
+                  args=(row.ref, status_key))
 
 
 def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) -> None:
@@ -272,7 +283,7 @@ def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) 
 
 
 def inbox_page() -> None:
-    user, db = auth.require(auth.PAGE_ROLES["Inbox"])
+    user, db = auth.require(ROLES)
     settings = context.settings()
     st.title("Inbox")
     flash()

@@ -26,6 +26,8 @@ from storage.canned import canned_replies
 from storage.db import Database
 from storage.inbox import InboxRow
 
+#: Who may use the reply box: the roles of the inbox, where it is shown.
+ROLES = auth.PAGE_ROLES["Inbox"]
 DEFAULT_PUBLIC_NOTE = "We've sent you a private message so we can look into this with you."
 
 
@@ -44,8 +46,9 @@ def _canned_options(db: Database, settings: Settings) -> dict[str, str]:
     return stored
 
 
-def _use_canned(text_key: str, choice_key: str, options: dict[str, str], ref: str,
-                user: auth.CurrentUser) -> None:
+@auth.action(ROLES)
+def _use_canned(user: auth.CurrentUser, text_key: str, choice_key: str,
+                options: dict[str, str], ref: str) -> None:
     choice = st.session_state.get(choice_key)
     if choice in options:
         st.session_state[text_key] = actions.render_canned(
@@ -65,7 +68,8 @@ def _sent(text_key: str) -> None:
     st.session_state.pop(f"{text_key}_nonce", None)
 
 
-def _do_reply(ref: str, text_key: str, user: auth.CurrentUser, what: str) -> None:
+@auth.action(ROLES)
+def _do_reply(user: auth.CurrentUser, ref: str, text_key: str, what: str) -> None:
     text = st.session_state.get(text_key, "") or ""
     if not text.strip():
         set_flash("error", f"Write the {what.lower()} first.")
@@ -79,7 +83,8 @@ def _do_reply(ref: str, text_key: str, user: auth.CurrentUser, what: str) -> Non
         _sent(text_key)
 
 
-def _do_private(ref: str, text_key: str, note_key: str, user: auth.CurrentUser) -> None:
+@auth.action(ROLES)
+def _do_private(user: auth.CurrentUser, ref: str, text_key: str, note_key: str) -> None:
     text = st.session_state.get(text_key, "") or ""
     if not text.strip():
         set_flash("error", "Write the private message first.")
@@ -105,7 +110,7 @@ def _canned_picker(db: Database, settings: Settings, row: InboxRow, text_key: st
         st.selectbox("Canned reply", list(options), key=choice_key)
     with col_use:
         st.button("Use canned reply", key=f"cw_use_canned_{row.id}", on_click=_use_canned,
-                  args=(text_key, choice_key, options, row.ref, user))
+                  args=(text_key, choice_key, options, row.ref))
 
 
 def public_reply(db: Database, settings: Settings, row: InboxRow,
@@ -116,7 +121,7 @@ def public_reply(db: Database, settings: Settings, row: InboxRow,
     st.text_area("Reply", key=text_key, height=110, placeholder="Public reply in the thread")
     fits = length_counter(row.platform, st.session_state.get(text_key, "") or "")
     st.button("Queue reply", key=f"cw_send_{row.id}", type="primary", disabled=not fits,
-              on_click=_do_reply, args=(row.ref, text_key, user, "Reply"))
+              on_click=_do_reply, args=(row.ref, text_key, "Reply"))
 
 
 def move_private(row: InboxRow, user: auth.CurrentUser) -> None:
@@ -133,7 +138,7 @@ def move_private(row: InboxRow, user: auth.CurrentUser) -> None:
     length_counter(row.platform, st.session_state.get(text_key, "") or "", "private")
     length_counter(row.platform, st.session_state.get(note_key, "") or "")
     st.button("Move to private", key=f"cw_move_{row.id}", type="primary",
-              on_click=_do_private, args=(row.ref, text_key, note_key, user))
+              on_click=_do_private, args=(row.ref, text_key, note_key))
 
 
 def show_window(window: MessagingWindow) -> None:
@@ -159,4 +164,4 @@ def private_message(db: Database, settings: Settings, row: InboxRow,
     fits = length_counter(row.platform, st.session_state.get(text_key, "") or "", "message")
     st.button(f"Send in {channel}", key=f"cw_send_{row.id}", type="primary",
               disabled=not (fits and window.open),
-              on_click=_do_reply, args=(row.ref, text_key, user, "Message"))
+              on_click=_do_reply, args=(row.ref, text_key, "Message"))

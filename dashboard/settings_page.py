@@ -30,7 +30,15 @@ from storage.settings_values import (
     set_kv,
 )
 from storage.sources import source_health
-from storage.users import PasswordRuleError, create_or_update_user, list_users, set_role, unlock
+from storage.users import (
+    PASSWORD_RULE,
+    PasswordRuleError,
+    RoleChangeRefused,
+    create_or_update_user,
+    list_users,
+    set_role,
+    unlock,
+)
 
 DEFAULT_REASONS = ("negative", "question", "high_reach", "safety", "legal", "churn",
                    "waiting_sla", "repeat_contact")
@@ -205,15 +213,20 @@ def _users(db: Database, username: str) -> None:
                  hide_index=True)
     roles = [r.value for r in Role]
     with st.form("cw_add_user", clear_on_submit=True):
-        st.caption("Add a user, or set a new password and role for an existing one")
+        st.caption("Add a user, or set a new password for an existing one (their role "
+                   "changes only with Change role below)")
         name = st.text_input("New user name")
         role = st.selectbox("Role", roles)
-        password = st.text_input("Initial password", type="password")
+        password = st.text_input("Initial password", type="password",
+                                 help=f"Passwords: {PASSWORD_RULE}.")
+        st.caption(f"Passwords: {PASSWORD_RULE}.")
         if st.form_submit_button("Save user"):
             try:
                 with db.write() as session:
                     _, created = create_or_update_user(session, name, role, password,
                                                        actor=username)
+            except RoleChangeRefused as exc:
+                st.error(plain(f"{exc}: use Change role below."))
             except PasswordRuleError as exc:
                 st.error(plain(str(exc)))
             else:

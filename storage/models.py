@@ -25,12 +25,15 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.audit_origin import current_via
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -282,6 +285,17 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LoginThrottle(Base):
+    """Failed logins per client (IP address or browser session) in a window of database
+    time: a client over the limit is refused before any account is looked at."""
+
+    __tablename__ = "login_throttle"
+
+    client: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Alert(Base):
     """A reputation-risk episode: one row per episode, extended while it stays open."""
 
@@ -338,6 +352,14 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(50))
     target: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+@event.listens_for(AuditEntry, "before_insert")
+def _stamp_origin(_mapper: Any, _connection: Any, entry: AuditEntry) -> None:
+    """Every audit row written under `audit_origin.acting_via` says where it came from."""
+    via = current_via()
+    if via is not None:
+        entry.details = {**(entry.details or {}), "via": via}
 
 
 class HourlyStat(Base):

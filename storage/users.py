@@ -2,41 +2,73 @@
 
 Why here and not in the dashboard: the CLI (`carewatch users add`) and the dashboard's login
 and Settings page share these rules, and both must agree on the lockout state kept in the
-`users` table (so it holds across dashboard processes and restarts).
+`users` table (so it holds across dashboard processes and restarts). A refused login says the
+same thing whether the username is unknown, the password wrong or the account locked; the
+lock itself is audited. Failures are counted in the database in one statement, so parallel
+logins never lose one, and each client is throttled first (`storage.login_throttle`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from carewatch.domain import Role
+from storage.db_clock import read_db_now
+from storage.login_throttle import client_throttled, count_client_failure
 from storage.models import AuditEntry, User, utcnow
+from storage.statements import rowcount
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
-# Refused below this; the CLI and Settings page warn below RECOMMENDED_PASSWORD_LENGTH.
-# Kept low on purpose: an organisation's own password policy decides, not carewatch.
-MIN_PASSWORD_LENGTH = 4
-RECOMMENDED_PASSWORD_LENGTH = 12
+# NIST 800-63B style: long enough, no composition rules, no truncation. Accounts created
+# before this rule keep logging in with their shorter password and are told to change it.
+MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
+PASSWORD_RULE = f"at least {MIN_PASSWORD_LENGTH} characters; a passphrase of a few words works"
+REFUSED = "Wrong username or password."
+THROTTLED = "Too many failed logins from here; wait 15 minutes and try again."
 _USERNAME_MAX = 100
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong username costs as long as a
-# wrong password and response time does not reveal which usernames exist.
+# argon2 takes 64 MiB per hash or check: at most this many run at once in one process, so a
+# burst of parallel logins queues instead of exhausting memory.
+_HASHING = threading.BoundedSemaphore(2)
+
+
+@contextlib.contextmanager
+def _hash_slot() -> Iterator[None]:
+    with _HASHING:
+        yield
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with _hash_slot():
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+# Verified against when the user does not exist or is locked, so those refusals cost as long
+# as a wrong password and response time does not reveal which usernames exist.
 _DUMMY_HASH = _hasher.hash("carewatch-dummy-password")
 
 
 class PasswordRuleError(ValueError):
     """A password or username breaks the rules; the message is one line for the user."""
+
+
+class RoleChangeRefused(PasswordRuleError):
+    """Saving an existing user with another role, without asking for the role change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +80,8 @@ class AuthResult:
     user_id: int | None = None
     username: str | None = None
     role: str | None = None
+    #: Logged in with a password shorter than today's rule (set before the rule existed).
+    short_password: bool = False
 
 
 def parse_role(value: str) -> Role:
@@ -75,7 +109,7 @@ def validate_password(password: str) -> None:
         raise PasswordRuleError("the password is empty")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordRuleError(
-            f"the password is shorter than {MIN_PASSWORD_LENGTH} characters"
+            f"the password is shorter than {MIN_PASSWORD_LENGTH} characters ({PASSWORD_RULE})"
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordRuleError(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
@@ -84,7 +118,8 @@ def validate_password(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hash_slot():
+        return _hasher.hash(password)
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -111,10 +146,12 @@ def existing_usernames(session: Session, usernames: Iterable[str]) -> set[str]:
 
 
 def create_or_update_user(session: Session, username: str, role: str | Role, password: str,
-                          *, actor: str = "cli") -> tuple[User, bool]:
-    """Create the user, or set a new role and password on an existing one (and unlock it).
+                          *, actor: str = "cli", change_role: bool = False
+                          ) -> tuple[User, bool]:
+    """Create the user, or set a new password on an existing one (and unlock it).
 
-    Returns (user, created)."""
+    An existing user keeps their role unless `change_role` says to change it (then audited
+    like `set_role`): a password reset never grants a role by accident. Returns (user, created)."""
     name = validate_username(username)
     role_value = role if isinstance(role, Role) else parse_role(role)
     validate_password(password)
@@ -126,26 +163,34 @@ def create_or_update_user(session: Session, username: str, role: str | Role, pas
                     needs_approval=False, failed_attempts=0, created_at=now, updated_at=now)
         session.add(user)
     else:
-        user.role = role_value.value
+        if user.role != role_value.value and not change_role:
+            raise RoleChangeRefused(
+                f"{user.username} already has the role {user.role}; changing it to "
+                f"{role_value.value} is a separate, explicit step")
         user.password_hash = hash_password(password)
         user.failed_attempts = 0
         user.locked_until = None
         user.updated_at = now
     session.add(AuditEntry(at=now, actor=actor, action="user_created" if created else
-                           "user_updated", target=name, details={"role": role_value.value}))
+                           "user_updated", target=user.username,
+                           details={"role": user.role}))
+    if not created and user.role != role_value.value:
+        set_role(session, user.username, role_value, actor=actor)
     session.flush()
     return user, created
 
 
 def set_role(session: Session, username: str, role: str | Role, *, actor: str) -> User:
+    """Change a user's role: an audited action of its own, with the old and the new role."""
     user = find_user(session, username)
     if user is None:
         raise PasswordRuleError(f"no user named {username!r}")
     role_value = role if isinstance(role, Role) else parse_role(role)
+    old = user.role
     user.role = role_value.value
     user.updated_at = utcnow()
     session.add(AuditEntry(actor=actor, action="user_role", target=user.username,
-                           details={"role": role_value.value}))
+                           details={"old": old, "new": role_value.value}))
     return user
 
 
@@ -172,41 +217,57 @@ def is_locked(user: User, now: datetime | None = None) -> bool:
     return user.locked_until is not None and user.locked_until > (now or utcnow())
 
 
-def authenticate(session: Session, username: str, password: str,
-                 *, now: datetime | None = None) -> AuthResult:
-    """Check a login; count failures, lock for 15 minutes after 5, reset on success.
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    """One more failure on the account, counted in the database in one statement (parallel
+    logins never lose one); the attempt that reaches `MAX_FAILURES` locks it, once."""
+    failures = session.execute(
+        update(User).where(User.id == user.id)
+        .values(failed_attempts=User.failed_attempts + 1, updated_at=now)
+        .returning(User.failed_attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if failures < MAX_FAILURES:
+        return
+    locked = rowcount(session.execute(
+        update(User).where(User.id == user.id, User.failed_attempts >= MAX_FAILURES)
+        .values(locked_until=now + LOCKOUT, failed_attempts=0)
+        .execution_options(synchronize_session=False)))
+    if locked:
+        session.add(AuditEntry(at=now, actor=user.username, action="user_locked",
+                               target=user.username, details={"failures": int(failures)}))
 
-    Run inside a write transaction: the failure counter is updated in the same one."""
-    now = now or utcnow()
-    refused = AuthResult(False, "Wrong username or password.")
+
+def authenticate(session: Session, username: str, password: str, *,
+                 client: str | None = None, now: datetime | None = None) -> AuthResult:
+    """Check a login: throttle the client, then count failures on the account (locked for
+    15 minutes after 5), reset on success. Unknown user, wrong password and locked account
+    all get `REFUSED`. `now` defaults to the database's clock.
+
+    Run inside a write transaction: the counters are updated in the same one."""
+    now = now or read_db_now(session)
+    if client is not None and client_throttled(session, client, now):
+        return AuthResult(False, THROTTLED)
+    refused = AuthResult(False, REFUSED)
     user = find_user(session, username) if username.strip() else None
-    if user is None:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password or "-")
-        return refused
-    if is_locked(user, now):
-        minutes = max(1, int(((user.locked_until or now) - now).total_seconds() // 60) + 1)
-        return AuthResult(False, f"This account is locked after {MAX_FAILURES} failed logins; "
-                                 f"try again in {minutes} minutes or ask an admin to unlock it.")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        user.failed_attempts = (user.failed_attempts or 0) + 1
-        if user.failed_attempts >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
-            user.failed_attempts = 0
-            session.add(AuditEntry(at=now, actor=user.username, action="user_locked",
+    if user is None or is_locked(user, now):
+        _verify(_DUMMY_HASH, password or "-")
+        if user is not None:
+            session.add(AuditEntry(at=now, actor=user.username, action="login_refused_locked",
                                    target=user.username, details={}))
-            return AuthResult(False, f"Wrong username or password. The account is now locked "
-                                     f"for {int(LOCKOUT.total_seconds() // 60)} minutes.")
-        return refused
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.failed_attempts = 0
-    user.locked_until = None
-    session.add(AuditEntry(at=now, actor=user.username, action="login", target=user.username,
-                           details={}))
-    return AuthResult(True, "Logged in.", user.id, user.username, user.role)
+    elif _verify(user.password_hash, password):
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.failed_attempts = 0
+        user.locked_until = None
+        session.add(AuditEntry(at=now, actor=user.username, action="login",
+                               target=user.username, details={}))
+        return AuthResult(True, "Logged in.", user.id, user.username, user.role,
+                          short_password=len(password) < MIN_PASSWORD_LENGTH)
+    else:
+        _count_failure(session, user, now)
+    if client is not None:
+        count_client_failure(session, client, now)
+    return refused
 
 
 def assignees(session: Session) -> list[str]:

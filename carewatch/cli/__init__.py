@@ -6,6 +6,7 @@ sets up the shared options and turns errors into one clear line with the right e
 
 from __future__ import annotations
 
+import contextvars
 import sys
 
 import typer
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to exit codes 2 (bad input) and 1 (failure)."""
     _register(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=argv, prog_name="carewatch", standalone_mode=False)
+        # A context of its own: what a command marks there (`common.acting_as`) ends with it.
+        result = contextvars.copy_context().run(app, args=argv, prog_name="carewatch",
+                                                standalone_mode=False)
     except UsageError as exc:
         print(f"carewatch: error: {scrub(str(exc))}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context, print_listing
+from carewatch.cli.common import UsageError, acting_as, app_context, print_listing
 from carewatch.log import scrub
 from listener.alerts.base import iso_z
 from storage import alerts as store
@@ -75,6 +75,7 @@ def ack(
     user = user.strip()
     if not user:
         raise UsageError("--as: give the name of who acknowledges the alert")
+    acting_as(user)
     db = app_context(ctx).database()
     with db.write() as session:
         try:

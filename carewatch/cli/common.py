@@ -22,6 +22,21 @@ if TYPE_CHECKING:  # the database layer is imported only by commands that use it
     from storage.db import Database
 
 
+#: How audit rows written under `--as NAME` say so (`details.via`): the CLI names a user
+#: without their password, so the log must not read as if they had acted themselves.
+AS_VIA = "cli --as"
+
+
+def acting_as(name: str) -> str:
+    """`--as NAME` for the running command: returns the name its actions are recorded under
+    and stamps every audit row the command writes with `details.via = "cli --as"` (`main`
+    runs each command in its own context, where the mark ends)."""
+    from storage.audit_origin import mark_via
+
+    mark_via(AS_VIA)
+    return name
+
+
 class UsageError(Exception):
     """Bad input: a file, value, flag or reference the user can fix. Exit 2."""
 

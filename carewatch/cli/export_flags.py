@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from carewatch.cli.common import UsageError, check_out_path
+from carewatch.cli.common import UsageError, acting_as, check_out_path
 from storage.export import PLATFORMS
 from storage.export_files import iso
 
@@ -68,7 +68,7 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
 def export_actor(as_user: str | None) -> str:
     """Who the audit log names for an export: `--as USER`, else the operating-system user."""
     if as_user and as_user.strip():
-        return as_user.strip()
+        return acting_as(as_user.strip())
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in the environment and no passwd entry

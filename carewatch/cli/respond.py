@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, app_context, print_listing
+from carewatch.cli.common import Failure, UsageError, acting_as, app_context, print_listing
 from carewatch.log import get_logger
 from responders.rules import RuleViolation
 
@@ -32,7 +32,7 @@ app.add_typer(canned_app, name="canned")
 
 def _actor(value: str | None) -> str:
     if value and value.strip():
-        return value.strip()
+        return acting_as(value.strip())
     try:
         return os.environ.get("USER") or getpass.getuser() or "cli"
     except Exception:  # no passwd entry in a container

@@ -1,8 +1,11 @@
-"""`carewatch users add NAME --role ROLE --password-stdin` and `carewatch users list`.
+"""`carewatch users add NAME --role ROLE --password-stdin`, `users set-role NAME --role ROLE
+--as ADMIN` and `users list`.
 
 The password is read from the first line of stdin (never a flag: flags end up in shell
 history and `ps`). Hashing (argon2), password rules and lockout live in storage.users, shared
-with the dashboard's login and Settings page.
+with the dashboard's login and Settings page. `add` creates or updates a user; when it
+changes an existing user's role it says so and audits the old and new role, as `set-role`
+(the explicit command for it) does.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import UsageError, acting_as, app_context
 from carewatch.domain import Role
 
 users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
@@ -35,12 +38,16 @@ def add_command(
     name: str = typer.Argument(..., help="Username for the dashboard login."),
     role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
     password_stdin: bool = typer.Option(False, "--password-stdin",
-                                        help="Read the password from the first line of stdin."),
+                                        help="Read the password from the first line of stdin "
+                                             "(at least 12 characters)."),
 ) -> None:
-    """Create a dashboard user, or set a new role and password for an existing one."""
+    """Create a dashboard user, or update an existing one (new password; a different --role
+    changes the role, said on stderr and audited with the old and new role, like
+    `users set-role`). Passwords have at least 12 characters (a passphrase works)."""
     from storage.users import (
         PasswordRuleError,
         create_or_update_user,
+        find_user,
         parse_role,
         validate_password,
         validate_username,
@@ -60,16 +67,47 @@ def add_command(
         validate_password(password)
     except PasswordRuleError as exc:
         raise UsageError(str(exc)) from None
-    from storage.users import RECOMMENDED_PASSWORD_LENGTH
-
-    if len(password) < RECOMMENDED_PASSWORD_LENGTH:
-        print(f"warning: the password is shorter than {RECOMMENDED_PASSWORD_LENGTH} characters;"
-              " a long passphrase is safer", file=sys.stderr)
     db = app_context(ctx).database()
     with db.write() as session:
-        _, created = create_or_update_user(session, username, parsed, password, actor="cli")
+        existing = find_user(session, username)
+        old_role = existing.role if existing is not None else None
+        # The command names the role the user should have, so it is applied (and audited
+        # as a role change) rather than refused: `users add` creates or updates a user.
+        _, created = create_or_update_user(session, username, parsed, password,
+                                           actor="cli", change_role=True)
+    if old_role is not None and old_role != parsed.value:
+        print(f"user {username}: role changed from {old_role} to {parsed.value} (audited)",
+              file=sys.stderr)
     print(f"user {username} {'added' if created else 'updated'} with role {parsed.value}",
           file=sys.stderr)
+
+
+@users_app.command("set-role")
+def set_role_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The user whose role changes."),
+    role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
+    as_user: str = typer.Option(..., "--as", help="The admin making the change (audited)."),
+) -> None:
+    """Change a user's role; the audit log keeps who, the old role and the new one."""
+    from storage.users import PasswordRuleError, parse_role, set_role, user_by_exact_name
+
+    try:
+        parsed = parse_role(role)
+    except PasswordRuleError as exc:
+        raise UsageError(str(exc)) from None
+    admin = acting_as(as_user.strip())
+    db = app_context(ctx).database()
+    with db.write() as session:
+        actor = user_by_exact_name(session, admin)
+        if actor is None or actor.role != "admin":
+            raise UsageError(f"--as: {admin!r} is not an admin")
+        try:
+            user = set_role(session, name, parsed, actor=admin)
+        except PasswordRuleError as exc:
+            raise UsageError(str(exc)) from None
+        username = user.username
+    print(f"user {username} now has role {parsed.value}", file=sys.stderr)
 
 
 @users_app.command("list")

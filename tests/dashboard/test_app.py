@@ -99,13 +99,20 @@ def test_wrong_password_is_refused_with_a_clear_message(store: Any) -> None:
 
 
 def test_lockout_after_five_failures(store: Any) -> None:
+    """Locked after five failures; the form never says so (a locked account reads like a
+    wrong password), the audit log does."""
     at = _app().run()
     for _ in range(5):
         _submit_login(at, "agent1", "wrong-password")
-    assert "locked" in at.error[0].value
-    _submit_login(at, "agent1", PASSWORDS["agent1"])
-    assert "locked" in at.error[0].value
+    assert [e.value for e in at.error] == ["Wrong username or password."]
+    _submit_login(_app().run(), "agent1", PASSWORDS["agent1"])  # another browser, same lock
+    assert [e.value for e in at.error] == ["Wrong username or password."]
     assert "Inbox" not in titles(at)
+    from storage.models import AuditEntry
+
+    with store.session() as session:
+        assert session.execute(select(AuditEntry.target).where(
+            AuditEntry.action == "user_locked")).scalars().all() == ["agent1"]
 
 
 @pytest.mark.parametrize("username", list(EXPECTED_PAGES))

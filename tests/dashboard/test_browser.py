@@ -287,3 +287,30 @@ def test_manager_alerts_page(served: dict[str, Any], page: Any) -> None:
     _wait_idle(page)
     page.get_by_text("Safety words in 2 mentions (smoke)").wait_for()
     _shot(page, "manager-alerts")
+
+
+def test_a_click_after_the_account_was_locked_lands_on_the_login(served: dict[str, Any],
+                                                                 page: Any) -> None:
+    """The button's callback re-reads the user: locked after logging in, the click changes
+    nothing and the browser shows the login form."""
+    from sqlalchemy import select
+
+    from storage.mentions import mention_by_ref
+    from storage.models import User, utcnow
+    from storage.users import LOCKOUT
+    from tests.dashboard.seed import TOP_REF
+
+    db = served["db"]
+    _login(page, served["url"], "cliagent", "cli-agent-pass")
+    _wait_title(page, "Inbox")
+    page.get_by_role("tab", name="Assign & status").click()
+    claim = page.get_by_role("button", name="Claim")
+    claim.wait_for()
+    with db.write() as session:
+        session.execute(select(User).where(User.username == "cliagent")).scalar_one() \
+            .locked_until = utcnow() + LOCKOUT
+    claim.click()
+    page.get_by_role("button", name="Log in").wait_for()
+    assert page.locator("h1", has_text="Inbox").count() == 0
+    with db.session() as session:
+        assert mention_by_ref(session, TOP_REF).assignee != "cliagent"  # type: ignore[union-attr]

@@ -116,7 +116,7 @@ def test_cli_include_private_is_audited_and_shown_in_audit_export(
     assert [r["text"] for r in rows if r["visibility"] == "private"] == [PRIVATE_TEXT]
     assert _audit(fresh_db) == [("dana", "everything.jsonl", {
         "format": "jsonl", "since": "2026-11-01T00:00:00Z", "until": None,
-        "platform": "facebook", "include_private": "yes"})]
+        "platform": "facebook", "include_private": "yes", "via": "cli --as"})]
 
     code, err = cli(["export", "mentions", "--format", "csv", "--out",
                      str(tmp_path / "again.csv"), "--include-private"], _url(fresh_db))
