@@ -224,8 +224,36 @@ class NotifyConfig(_Strict):
 
 
 class CannedReplyConfig(_Strict):
+    """A named reply text with placeholders; `topics` lets suggestions offer it for items of
+    those topics, `lang` (empty: any) for items in that language."""
+
     name: str
     text: str
+    topics: list[str] = Field(default_factory=list)
+    lang: str = ""
+
+
+class TopicConfig(_Strict):
+    """A configured topic: keywords (`*` at the end of a word matches any ending) and example
+    texts, both of which the topic model learns from alongside any labelled examples."""
+
+    name: str = Field(min_length=1, max_length=100)
+    keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a topic needs a name")
+        return value.strip()
+
+
+class KnowledgeConfig(_Strict):
+    """Markdown articles (glob patterns, relative to the config file's folder) that
+    suggestions may quote and link."""
+
+    paths: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -261,6 +289,8 @@ class Settings(BaseSettings):
     urgency: UrgencyConfig = Field(default_factory=UrgencyConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
     canned_replies: list[CannedReplyConfig] = Field(default_factory=list)
+    topics: list[TopicConfig] = Field(default_factory=list)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
 
     @field_validator("x_api_url", "graph_api_url")
     @classmethod
@@ -284,6 +314,13 @@ class Settings(BaseSettings):
             if source.key in seen:
                 raise ValueError(f"two sources share the key {source.key!r}; give one a 'name'")
             seen.add(source.key)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_topics(self) -> Settings:
+        names = [topic.name.casefold() for topic in self.topics]
+        if len(names) != len(set(names)):
+            raise ValueError("two [[topics]] share a name")
         return self
 
     @classmethod

@@ -211,7 +211,8 @@ def seed_canned_replies(db: Database, settings: Settings) -> int:
         for item in settings.canned_replies:
             if item.name not in existing:
                 _check_template(item.text)
-                session.add(CannedReply(name=item.name, text=item.text))
+                session.add(CannedReply(name=item.name, text=item.text,
+                                        topics=list(item.topics), lang=item.lang))
                 audit(session, "config", "canned_added", item.name)
                 added += 1
     return added
@@ -227,7 +228,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
     with db.write() as session:
         row = canned_reply_by_name(session, name)
         if row is None:
-            session.add(CannedReply(name=name, text=text))
+            session.add(CannedReply(name=name, text=text, topics=[], lang=""))
             audit(session, by, "canned_added", name)
         else:
             row.text = text

@@ -49,9 +49,8 @@ COLUMNS: tuple[str, ...] = (
     "urgency", "urgency_reasons", "status", "assignee", "first_response_at", "visibility",
     "topic",
 )
-# The `topic` column's value: the item's best topic. Mentions carry no topic yet, so every
-# row's is empty; a stored topic replaces this one expression.
-TOPIC: ColumnElement[str] = literal("", String()).label("topic")
+# The `topic` column's value: the item's best topic, empty when none is confident.
+TOPIC: ColumnElement[str] = func.coalesce(Mention.topic, literal("", String())).label("topic")
 PRIVATE_EXPORT_ACTION = "export.include_private"
 AUDIT_COLUMNS: tuple[str, ...] = ("at", "actor", "action", "target", "details")
 MENTION_FORMATS: tuple[str, ...] = ("csv", "jsonl", "xlsx", "parquet")

@@ -163,6 +163,7 @@ class Mention(Base):
         Index("ix_mentions_platform_created", "platform", "created_at"),
         Index("ix_mentions_thread", "thread_pk", "created_at"),
         Index("ix_mentions_author", "author_pk", "created_at"),
+        Index("ix_mentions_topic_created", "topic", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -190,6 +191,9 @@ class Mention(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     urgency: Mapped[float | None] = mapped_column(Float)
     urgency_reasons: Mapped[str] = mapped_column(String(500), default="")
+    # The item's best topic, None when no topic is confident (or none exist).
+    topic: Mapped[str | None] = mapped_column(String(100))
+    topic_confidence: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="new")
     assignee: Mapped[str | None] = mapped_column(String(100), index=True)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -338,6 +342,9 @@ class CannedReply(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     text: Mapped[str] = mapped_column(Text)
+    # Topics whose items suggestions may offer this reply to; lang "" means any language.
+    topics: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    lang: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
 class AuditEntry(Base):
