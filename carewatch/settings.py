@@ -256,6 +256,143 @@ class KnowledgeConfig(_Strict):
     paths: list[str] = Field(default_factory=list)
 
 
+# ---------------------------------------------------------------- rules (issue 11)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PRIORITIES = ("low", "normal", "high", "urgent")
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock_minutes(value: str) -> int:
+    match = _CLOCK.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time like '09:00' (24 h, HH:MM)")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _as_list(value: Any) -> Any:
+    """A single string where a list is expected is a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+class HoursConfig(_Strict):
+    """Business hours: `days` in `timezone` (an IANA name, DST handled by zoneinfo) from
+    `start` up to, not including, `end`."""
+
+    timezone: str = "UTC"
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    start: str = "09:00"
+    end: str = "17:00"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             "'Europe/London')") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.strip().lower()[:3] for d in value]
+        unknown = [d for d in days if d not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"unknown day {unknown[0]!r} (use {', '.join(WEEKDAYS)})")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        _clock_minutes(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _order(self) -> HoursConfig:
+        if _clock_minutes(self.end) <= _clock_minutes(self.start):
+            raise ValueError(f"end {self.end!r} must be after start {self.start!r}")
+        return self
+
+    @property
+    def start_minute(self) -> int:
+        return _clock_minutes(self.start)
+
+    @property
+    def end_minute(self) -> int:
+        return _clock_minutes(self.end)
+
+
+class TeamConfig(_Strict):
+    """A team a rule can assign to: its new items go round robin to its available members."""
+
+    name: str = Field(min_length=1, max_length=100)
+    members: list[str] = Field(min_length=1)
+
+
+class RuleWhen(_Strict):
+    """A rule's conditions; all given ones must hold (an empty `when` matches every item)."""
+
+    platform: list[Platform] | None = None
+    visibility: Literal["public", "private"] | None = None
+    topics: list[str] | None = None
+    sentiment: list[Literal["negative", "neutral", "positive"]] | None = None
+    urgency_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    urgency_at_least: float | None = Field(default=None, ge=0.0, le=1.0)
+    lang: list[str] | None = None
+    keywords: list[str] | None = None
+    followers_min: int | None = Field(default=None, ge=0)
+    followers_max: int | None = Field(default=None, ge=0)
+    in_hours: bool | None = None
+
+    @field_validator("platform", "topics", "sentiment", "lang", "keywords", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class RuleThen(_Strict):
+    """A rule's actions. `assign` names a user or a team; `reply_canned` queues that canned
+    reply, for approval unless `approval = false`; `acknowledge` + `move_private` queue a
+    public acknowledgement and a private message (canned replies), for approval unless
+    `approval = false`. A negative or high-urgency item's automatic reply always waits."""
+
+    assign: str | None = None
+    tag: list[str] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    reply_canned: str | None = None
+    acknowledge: str | None = None
+    move_private: str | None = None
+    approval: bool = True
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @model_validator(mode="after")
+    def _some_action(self) -> RuleThen:
+        if self.acknowledge and not self.move_private:
+            raise ValueError("'acknowledge' needs 'move_private' (the private message the "
+                             "public acknowledgement announces)")
+        if not (self.assign or self.tag or self.priority or self.reply_canned
+                or self.move_private):
+            raise ValueError("a rule needs at least one action (assign, tag, priority, "
+                             "reply_canned, move_private)")
+        return self
+
+
+class RuleConfig(_Strict):
+    """`[[rules]]`: applied in order to each new item, once."""
+
+    name: str = Field(min_length=1, max_length=80)
+    when: RuleWhen = Field(default_factory=RuleWhen)
+    then: RuleThen
+
+
 class Settings(BaseSettings):
     """Everything carewatch can be told. Environment variables use the `CAREWATCH_` prefix."""
 
@@ -291,6 +428,9 @@ class Settings(BaseSettings):
     canned_replies: list[CannedReplyConfig] = Field(default_factory=list)
     topics: list[TopicConfig] = Field(default_factory=list)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    hours: HoursConfig = Field(default_factory=HoursConfig)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
 
     @field_validator("x_api_url", "graph_api_url")
     @classmethod
@@ -321,6 +461,16 @@ class Settings(BaseSettings):
         names = [topic.name.casefold() for topic in self.topics]
         if len(names) != len(set(names)):
             raise ValueError("two [[topics]] share a name")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_refer_to_known(self) -> Settings:
+        """Rule names are unique, team names too, and a rule's canned replies exist in the
+        file (ones added in the dashboard are checked against the database at start)."""
+        for kind, names in (("rules", [r.name for r in self.rules]),
+                            ("teams", [t.name for t in self.teams])):
+            if len(names) != len(set(names)):
+                raise ValueError(f"two [[{kind}]] share a name")
         return self
 
     @classmethod

@@ -70,6 +70,23 @@ class OutboundReply:
     #: For a message in a private conversation: the messaging window as it is right before
     #: this attempt (the platform's messaging type and tag come from it).
     window: MessagingWindow | None = None
+    #: False for a reply a rule queued: its messaging window never includes the human-agent
+    #: extension (the `HUMAN_AGENT` tag is for a person's own messages).
+    by_person: bool = True
+
+
+#: How a rule is named where a person's name would be: the actor of its audit rows and the
+#: agent of the replies it queues (`rule:bags to maria`).
+RULE_ACTOR_PREFIX = "rule:"
+
+
+def rule_actor(rule_name: str) -> str:
+    return f"{RULE_ACTOR_PREFIX}{rule_name}"
+
+
+def is_rule_actor(agent: str | None) -> bool:
+    """Whether a reply was queued by a rule, not written by a person."""
+    return bool(agent and agent.startswith(RULE_ACTOR_PREFIX))
 
 
 class Doubt(enum.StrEnum):

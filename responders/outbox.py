@@ -82,6 +82,7 @@ from responders.base import (
     Sender,
     SentRef,
     Unverifiable,
+    is_rule_actor,
 )
 from responders.conversation import conversation_window
 from responders.queue import mention_info
@@ -223,7 +224,8 @@ class Outbox:
             info = mention_info(reply.mention)
             out = OutboundReply(id=reply.id, kind=reply.kind, text=reply.text,
                                 target_id=reply.target_id or "", attempts=reply.attempts,
-                                queued_at=reply.queued_at, doubt=reply.doubt)
+                                queued_at=reply.queued_at, doubt=reply.doubt,
+                                by_person=not is_rule_actor(reply.agent))
             sibling = (q.sibling(session, reply, ReplyKind.PRIVATE.value)
                        if reply.kind == ReplyKind.PUBLIC_NOTE.value else None)
             session.expunge_all()
@@ -276,7 +278,8 @@ class Outbox:
                     return done
             if reply.kind == ReplyKind.MESSAGE.value:
                 with self.db.session() as session:
-                    window = conversation_window(session, self.settings, mention, self.clock())
+                    window = conversation_window(session, self.settings, mention, self.clock(),
+                                                 by_person=reply.by_person)
                 if not window.open:
                     return self._fail(reply, outcome, window.reason, doubt=doubt)
                 reply = replace(reply, window=window)

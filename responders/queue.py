@@ -137,36 +137,48 @@ def _queue(db: Database, settings: Settings, ref: MentionRef | str,
                 return found
         mention = check_mention(_load_mention(session, parsed), parsed)
         check_assignment(mention, parsed, actor.name, actor.role)
-        now = utcnow()
-        if reply_kind(mention) == ReplyKind.MESSAGE.value:
-            items = _in_conversation(parsed, items)
-            check_window(parsed, conversation_window(session, settings,
-                                                     mention_info(mention), now))
-        texts = [check_text(mention.platform, kind, text, label=label)
-                 for kind, text, label in items]
-        if any(kind == ReplyKind.PRIVATE.value for kind, _, _ in items):
-            check_private(mention, parsed, replies_for_mention(session, mention.id))
         state = (ReplyState.PENDING_APPROVAL if actor.needs_approval
                  else ReplyState.QUEUED).value
-        rows: list[Reply] = []
-        for (kind, _, _), text, key in zip(items, texts, keys, strict=True):
-            target = target_for(kind, mention)
-            if not target:
-                raise RuleViolation(f"{parsed}: cannot tell where to send the {kind} reply")
-            row = Reply(mention_pk=mention.id, kind=kind, text=text, state=state,
-                        idempotency_key=key, agent=actor.name, queued_at=now,
-                        attempts=0, target_id=target)
-            session.add(row)
-            rows.append(row)
-        session.flush()
-        for row in rows:
-            audit(session, actor.name, "reply_queued", str(parsed), at=now, reply_id=row.id,
-                  kind=row.kind, state=row.state, target_id=row.target_id,
-                  text=row.text)
+        rows = add_replies(session, settings, parsed, mention, items, agent=actor.name,
+                           state=state, keys=keys)
         ids = [row.id for row in rows]
     log.info("reply_queued", mention=str(parsed), reply_ids=ids, agent=actor.name,
              state=state)
     return ids
+
+
+def add_replies(session: Session, settings: Settings, ref: MentionRef, mention: Mention,
+                items: Sequence[tuple[str, str | None, str]], *, agent: str, state: str,
+                keys: Sequence[str], by_person: bool = True) -> list[Reply]:
+    """Check and add the reply rows for `items` ((kind, text, label)) in the caller's
+    transaction, each audited as queued by `agent`. A private message's answer goes into its
+    conversation, only while its messaging window is open (`by_person=False`: an automatic
+    reply, which never gets the human-agent extension). RuleViolation when a rule is broken.
+    """
+    now = utcnow()
+    if reply_kind(mention) == ReplyKind.MESSAGE.value:
+        items = _in_conversation(ref, items)
+        check_window(ref, conversation_window(session, settings, mention_info(mention), now,
+                                              by_person=by_person))
+    texts = [check_text(mention.platform, kind, text, label=label)
+             for kind, text, label in items]
+    if any(kind == ReplyKind.PRIVATE.value for kind, _, _ in items):
+        check_private(mention, ref, replies_for_mention(session, mention.id))
+    rows: list[Reply] = []
+    for (kind, _, _), text, key in zip(items, texts, keys, strict=True):
+        target = target_for(kind, mention)
+        if not target:
+            raise RuleViolation(f"{ref}: cannot tell where to send the {kind} reply")
+        row = Reply(mention_pk=mention.id, kind=kind, text=text, state=state,
+                    idempotency_key=key, agent=agent, queued_at=now,
+                    attempts=0, target_id=target)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    for row in rows:
+        audit(session, agent, "reply_queued", str(ref), at=now, reply_id=row.id,
+              kind=row.kind, state=row.state, target_id=row.target_id, text=row.text)
+    return rows
 
 
 def _in_conversation(ref: MentionRef, items: Sequence[tuple[str, str | None, str]]

@@ -21,7 +21,13 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 from responders.audit import audit
 from responders.queue import resolve_actor
-from responders.rules import MANAGER_ROLES, AlreadyAssigned, RuleViolation, parse_ref
+from responders.rules import (
+    MANAGER_ROLES,
+    AlreadyAssigned,
+    RuleViolation,
+    check_text,
+    parse_ref,
+)
 from storage import outbox as q
 from storage.canned import canned_replies, canned_reply_by_name, canned_reply_names
 from storage.customers import routable_to_last_agent
@@ -174,6 +180,16 @@ def close(db: Database, ref: MentionRef | str, by: str, *,
 
 
 # --------------------------------------------------------------------- routing
+def put_on(session: Session, mention: Mention, agent: str, actor: str, **details: str) -> None:
+    """Assign an unassigned item for the router or a rule (`actor`), in the caller's
+    transaction: audited, and a new item becomes assigned."""
+    ref = f"{mention.platform}:{mention.external_id}"
+    mention.assignee = agent
+    audit(session, actor, "assigned", ref, assignee=agent, **details)
+    _set_status(session, mention, Status.ASSIGNED.value, actor, ref)
+    mention.updated_at = utcnow()
+
+
 def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, str]:
     """Assign new mentions from returning customers (any channel) to the agent who last
     helped them, when that agent is still a user. Returns {mention id: agent}. The listener
@@ -190,11 +206,7 @@ def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, st
         for mention, agent in rows:
             if agent not in known:
                 continue
-            ref = f"{mention.platform}:{mention.external_id}"
-            mention.assignee = agent
-            audit(session, "router", "assigned", ref, assignee=agent,
-                  reason="returning customer")
-            _set_status(session, mention, Status.ASSIGNED.value, "router", ref)
+            put_on(session, mention, agent, "router", reason="returning customer")
             routed[mention.id] = agent
     if routed:
         log.info("routed_returning_customers", count=len(routed))
@@ -256,23 +268,27 @@ def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) ->
     `{agent}`, `{case_id}` (CW-<mention id>)."""
     parsed = parse_ref(ref)
     with db.session() as session:
-        row = canned_reply_by_name(session, name)
-        if row is None:
-            raise RuleViolation(f"no canned reply named {name!r}")
-        mention = _mention(session, parsed)
-        author = mention.author
-        handle = (author.handle if author else None) or ""
-        full = (author.name if author else None) or handle
-        spec = spec_for(parsed.platform)
-        values = {
-            "first_name": (full.split()[0] if full.split() else "there"),
-            "handle": spec.format_handle(handle) if handle and spec.handle_format
-            else (full or "there"),
-            "agent": agent,
-            "case_id": f"CW-{mention.id}",
-        }
-        _check_template(row.text)
-        return row.text.format_map(values)
+        return canned_text(session, name, _mention(session, parsed), agent)
+
+
+def canned_text(session: Session, name: str, mention: Mention, agent: str) -> str:
+    """`render_canned` in the caller's transaction, for a mention already loaded."""
+    row = canned_reply_by_name(session, name)
+    if row is None:
+        raise RuleViolation(f"no canned reply named {name!r}")
+    author = mention.author
+    handle = (author.handle if author else None) or ""
+    full = (author.name if author else None) or handle
+    spec = spec_for(mention.platform)
+    values = {
+        "first_name": (full.split()[0] if full.split() else "there"),
+        "handle": spec.format_handle(handle) if handle and spec.handle_format
+        else (full or "there"),
+        "agent": agent,
+        "case_id": f"CW-{mention.id}",
+    }
+    _check_template(row.text)
+    return row.text.format_map(values)
 
 
 # ------------------------------------------------------------------ approvals
@@ -297,10 +313,11 @@ def pending_approvals(db: Database) -> list[PendingReply]:
 
 
 def approve(db: Database, reply_id: int, manager: str, *,
-            role: Role | str | None = None) -> list[int]:
+            role: Role | str | None = None, text: str | None = None) -> list[int]:
     """A manager releases a pending reply (and the rest of its move-private group) to the
-    outbox. Returns the ids now queued."""
-    return _decide(db, reply_id, manager, role, approve=True, reason=None)
+    outbox; with `text`, edited first (checked against the platform's limit, the old and
+    new text audited). Returns the ids now queued."""
+    return _decide(db, reply_id, manager, role, approve=True, reason=None, text=text)
 
 
 def reject(db: Database, reply_id: int, manager: str, reason: str | None = None, *,
@@ -311,7 +328,7 @@ def reject(db: Database, reply_id: int, manager: str, reason: str | None = None,
 
 
 def _decide(db: Database, reply_id: int, manager: str, role: Role | str | None, *,
-            approve: bool, reason: str | None) -> list[int]:
+            approve: bool, reason: str | None, text: str | None = None) -> list[int]:
     with db.write() as session:
         actor = resolve_actor(session, manager, role)
         if not _is_manager(actor.role):
@@ -325,6 +342,11 @@ def _decide(db: Database, reply_id: int, manager: str, role: Role | str | None, 
         rows = q.pending_approval_group(session, reply)
         mention = session.get(Mention, reply.mention_pk)
         target = f"{mention.platform}:{mention.external_id}" if mention else None
+        if approve and text is not None and text != reply.text and mention is not None:
+            edited = check_text(mention.platform, reply.kind, text)
+            audit(session, actor.name, "reply_edited", target, reply_id=reply.id,
+                  old=reply.text, new=edited)
+            reply.text = edited
         for row in rows:
             row.approved_by = actor.name
             if approve:

@@ -400,3 +400,42 @@ class KeyValue(Base):
     value: Mapped[Any] = mapped_column(JSONType)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ------------------------------------------------------------------ rules (issue 11)
+class MentionRouting(Base):
+    """What the `[[rules]]` made of one item: written once, when the rules first ran on it
+    (the primary key is the guard that makes that once across processes), with the tags and
+    priority they set."""
+
+    __tablename__ = "mention_routing"
+
+    mention_pk: Mapped[int] = mapped_column(ForeignKey("mentions.id"), primary_key=True)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    priority: Mapped[str | None] = mapped_column(String(10))
+
+
+class RuleRun(Base):
+    """One rule that matched one item and what it did (`actions`: short phrases such as
+    "assign maria"), so the dashboard can say why an item was routed."""
+
+    __tablename__ = "rule_runs"
+    __table_args__ = (UniqueConstraint("mention_pk", "rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_pk: Mapped[int] = mapped_column(ForeignKey("mentions.id"))
+    rule: Mapped[str] = mapped_column(String(80))
+    actions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamTurn(Base):
+    """Round robin state of a team: who got its last item. In the database, so several
+    listener processes share one fair rotation."""
+
+    __tablename__ = "team_turns"
+
+    team: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_member: Mapped[str | None] = mapped_column(String(100))
+    turns: Mapped[int] = mapped_column(Integer, default=0)

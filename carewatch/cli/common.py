@@ -87,6 +87,31 @@ class AppContext:
             self._db.dispose()
 
 
+def rules_ready(context: AppContext) -> Database:
+    """The database, once the `[[rules]]` are known to name only existing users, teams and
+    canned replies (else exit 2 with one line naming the key, nothing written); then the
+    file's canned replies are seeded so rules can use them. Every command that starts
+    routing or serving (listen, respond, webhooks, demo, dashboard) calls it first."""
+    from carewatch.settings import resolve_config_path
+    from responders.automation import check_rule_references
+    from responders.rules import RuleViolation
+    from responders.teamwork import seed_canned_replies
+
+    db = context.database()
+    settings = context.settings
+    try:
+        check_rule_references(db, settings)
+    except ConfigError as exc:
+        origin = resolve_config_path(context.config_path) or "configuration"
+        raise UsageError(f"{origin}: {exc}") from None
+    if settings.rules:
+        try:
+            seed_canned_replies(db, settings)
+        except RuleViolation as exc:
+            raise UsageError(str(exc)) from None
+    return db
+
+
 def check_out_path(out_path: str | os.PathLike[str] | None, flag: str = "--out") -> Path:
     """The output path, refused before any work when it cannot be written, so nothing is
     half-done: a folder, a missing folder (or a parent that is a file), a read-only file, or

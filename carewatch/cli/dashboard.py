@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context
+from carewatch.cli.common import UsageError, app_context, rules_ready
 
 APP_PATH = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
@@ -66,7 +66,7 @@ def dashboard_command(
 ) -> None:
     """Serve the Streamlit dashboard on 127.0.0.1 until Ctrl-C."""
     context = app_context(ctx)
-    context.database()  # a bad config or a store without schema fails here, in one line
+    rules_ready(context)  # a bad config or a store without schema fails here, in one line
     context.close()
     _check_port(port)
     print(f"dashboard: http://127.0.0.1:{port}", file=sys.stderr)

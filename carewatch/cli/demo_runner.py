@@ -110,6 +110,22 @@ reference and we'll sort it out. ^{agent}"
 [[canned_replies]]
 name = "Thanks"
 text = "Thank you {handle}, we're glad you flew with us! ^{agent}"
+
+# Rules: urgent complaints go round robin to the care team; praise on X gets a thank-you
+# queued for the manager's approval (Inbox, "Approval queue").
+[[teams]]
+name = "care"
+members = ["agent", "manager"]
+
+[[rules]]
+name = "urgent to care"
+when = { sentiment = ["negative"], urgency_at_least = 0.6 }
+then = { assign = "care", tag = "urgent", priority = "high" }
+
+[[rules]]
+name = "thank praise"
+when = { platform = ["x"], visibility = "public", sentiment = ["positive"], urgency_below = 0.3 }
+then = { reply_canned = "Thanks", approval = true }
 """
 
 

@@ -17,6 +17,7 @@ from carewatch.settings import Settings
 from listener.ingest import default_alert_engine, default_scorer
 from listener.overrides import REFRESH_SECONDS, LiveOverrides
 from listener.schedule import listener_jobs, run_forever
+from responders.automation import RuleEngine
 from responders.outbox import run_due
 from responders.teamwork import route_new_mentions
 from storage.db import Database
@@ -46,10 +47,17 @@ def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def routing_hook(db: Database) -> Callable[[list[int]], Any]:
+def routing_hook(db: Database, settings: Settings) -> Callable[[list[int]], Any]:
     """After each stored page: route a returning customer's new mentions to the agent who
-    last helped them."""
-    return lambda ids: route_new_mentions(db, ids)
+    last helped them, then apply the `[[rules]]` (a rule's assignment leaves an item the
+    returning customer's agent already has alone)."""
+    engine = RuleEngine(db, settings)
+
+    def hook(ids: list[int]) -> None:
+        route_new_mentions(db, ids)
+        engine.apply(ids)
+
+    return hook
 
 
 def responder_job(db: Database, settings: Settings,
@@ -68,4 +76,4 @@ def run_listener_forever(db: Database, settings: Settings, stop: threading.Event
     jobs.append(("respond", responder_job(db, settings, stop), RESPOND_EVERY_SECONDS))
     jobs.append(("settings", live.refresh, REFRESH_SECONDS))
     run_forever(db, settings, jobs, stop, alert_engine=engine, scorer=scorer,
-                on_new_mentions=routing_hook(db))
+                on_new_mentions=routing_hook(db, settings))

@@ -12,7 +12,7 @@ import threading
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.cli.common import Failure, UsageError, app_context, rules_ready
 from carewatch.log import get_logger
 from carewatch.platforms import all_specs
 from carewatch.settings import Settings
@@ -48,12 +48,12 @@ def listen_command(
         raise UsageError("no sources configured in carewatch.toml "
                          "(add [[sources]] entries, see the README)")
     check_credentials(settings)
-    db = context.database()
+    db = rules_ready(context)
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     engine = default_alert_engine(db, settings)
     if once:
         ingestor = Ingestor(db, settings, alert_engine=engine,
-                            on_new_mentions=routing_hook(db))
+                            on_new_mentions=routing_hook(db, settings))
         results = ingestor.poll_all(once=True)
         for result in results:
             print(result.summary(), file=sys.stderr)

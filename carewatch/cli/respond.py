@@ -17,7 +17,14 @@ from typing import Any
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, acting_as, app_context, print_listing
+from carewatch.cli.common import (
+    Failure,
+    UsageError,
+    acting_as,
+    app_context,
+    print_listing,
+    rules_ready,
+)
 from carewatch.log import get_logger
 from responders.rules import RuleViolation
 
@@ -127,7 +134,7 @@ def respond_command(
 
     context = app_context(ctx)
     settings = context.settings
-    db = context.database()
+    db = rules_ready(context)
     stop = threading.Event()
     if once:
         summary = run_due(db, settings, stop=stop, limit=10_000)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import AppContext, UsageError, app_context
+from carewatch.cli.common import AppContext, UsageError, app_context, rules_ready
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -33,10 +33,10 @@ def receiver_app(context: AppContext) -> Starlette:
     if settings.meta_app_secret is None:
         raise UsageError("CAREWATCH_META_APP_SECRET is not set: the receiver needs the Meta "
                          "app secret to check the signature of every delivery")
-    db = context.database()
+    db = rules_ready(context)
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
-                        on_new_mentions=routing_hook(db))
+                        on_new_mentions=routing_hook(db, settings))
     return create_app(ingestor, settings)
 
 
