@@ -50,8 +50,13 @@ def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
 def routing_hook(db: Database, settings: Settings) -> Callable[[list[int]], Any]:
     """After each stored page: route a returning customer's new mentions to the agent who
     last helped them, then apply the `[[rules]]` (a rule's assignment leaves an item the
-    returning customer's agent already has alone)."""
+    returning customer's agent already has alone). Creating the hook first routes the
+    recent items a process stored but died before routing (`RuleEngine.catch_up`)."""
     engine = RuleEngine(db, settings)
+    try:
+        engine.catch_up()
+    except Exception:  # routing never stops listening; the next start tries again
+        log.exception("rules_catch_up_failed")
 
     def hook(ids: list[int]) -> None:
         route_new_mentions(db, ids)
