@@ -194,6 +194,20 @@ def set_role(session: Session, username: str, role: str | Role, *, actor: str) -
     return user
 
 
+def set_needs_approval(session: Session, username: str, needed: bool, *, actor: str) -> User:
+    """Whether a manager must approve the user's replies before they are sent; audited with
+    the old and the new value."""
+    user = find_user(session, username)
+    if user is None:
+        raise PasswordRuleError(f"no user named {username!r}")
+    old = bool(user.needs_approval)
+    user.needs_approval = needed
+    user.updated_at = utcnow()
+    session.add(AuditEntry(actor=actor, action="user_needs_approval", target=user.username,
+                           details={"old": old, "new": needed}))
+    return user
+
+
 def unlock(session: Session, username: str, *, actor: str) -> User:
     user = find_user(session, username)
     if user is None:

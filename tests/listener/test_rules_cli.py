@@ -132,7 +132,8 @@ def test_the_webhook_receiver_applies_rules(
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
-    ('[[rules]]\nname = "r"\nthen = { tag = "x", bogus = 1 }\n', "rules[0].then.bogus: unknown key"),
+    ('[[rules]]\nname = "r"\nthen = { tag = "x", bogus = 1 }\n',
+     "rules[0].then.bogus: unknown key"),
     ('[[rules]]\nname = "r"\nwhen = { sentiment = ["angry"] }\nthen = { tag = "x" }\n',
      "rules[0].when.sentiment[0]: Input should be 'negative', 'neutral' or 'positive'"),
     ('[[rules]]\nname = "r"\nwhen = { urgency_below = 2 }\nthen = { tag = "x" }\n',
