@@ -103,3 +103,25 @@ def save_canned(db: Database, name: str, text: str, *, by: str) -> Outcome:
 
     outcome = _run("Save canned reply", lambda: teamwork.save_canned(db, name, text, by))
     return Outcome(True, f"Canned reply {name.strip()!r} saved.") if outcome.ok else outcome
+
+
+def approve_reply(db: Database, reply_id: int, *, by: str, role: str,
+                  text: str | None = None) -> Outcome:
+    """A manager approves a held reply (with `text`: their edited version)."""
+    from responders import teamwork
+
+    outcome = _run("Approve", lambda: teamwork.approve(db, reply_id, by, role=role, text=text))
+    if outcome.ok:
+        edited = " (edited)" if text is not None else ""
+        return Outcome(True, f"Reply #{reply_id} approved{edited}; it is sent by the "
+                             "responder.")
+    return outcome
+
+
+def reject_reply(db: Database, reply_id: int, *, by: str, role: str,
+                 reason: str | None = None) -> Outcome:
+    from responders import teamwork
+
+    outcome = _run("Reject", lambda: teamwork.reject(db, reply_id, by, reason, role=role))
+    return Outcome(True, f"Reply #{reply_id} rejected; it will not be sent.") if outcome.ok \
+        else outcome

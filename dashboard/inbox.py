@@ -16,6 +16,7 @@ import streamlit as st
 from carewatch.domain import OPEN_STATUSES, Status, Visibility
 from carewatch.settings import Settings
 from dashboard import actions, auth, context, reply_box
+from dashboard.approvals import approval_queue
 from dashboard.components import (
     LOCK,
     ago,
@@ -31,6 +32,7 @@ from dashboard.components import (
 )
 from dashboard.conversation import conversation_view, readable
 from dashboard.customer import customer_panel
+from dashboard.routing import routing_note
 from dashboard.safe import cell, one_line, plain
 from storage.db import Database
 from storage.inbox import (
@@ -276,6 +278,7 @@ def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) 
                 f"{f' ({row.sentiment:+.2f})' if row.sentiment is not None else ''} · "
                 f"language {row.lang or '?'} · status {row.status}")
         reason_chips(row.urgency_reasons)
+        routing_note(db, row.id)  # rules (issue 11)
         with st.container(border=True):
             st.text(row.text)
         _actions(db, settings, row, user)
@@ -289,6 +292,7 @@ def inbox_page() -> None:
     settings = context.settings()
     st.title("Inbox")
     flash()
+    approval_queue(db, user)  # managers (issue 11)
     filters = _filters(db, user.username)
     _queue(filters)
     refs: list[str] = list(st.session_state.get(REFS_KEY, []))

@@ -36,6 +36,7 @@ from storage.users import (
     RoleChangeRefused,
     create_or_update_user,
     list_users,
+    set_needs_approval,
     set_role,
     unlock,
 )
@@ -204,12 +205,14 @@ def _users(db: Database, username: str) -> None:
     with db.session() as session:
         users = [(u.username, u.role, u.locked_until, u.failed_attempts)
                  for u in list_users(session)]
+        held = {u.username for u in list_users(session) if u.needs_approval}
     from storage.models import utcnow
 
     now = utcnow()
     st.dataframe(pd.DataFrame([{"user": n, "role": r,
                                 "locked": bool(lock and lock > now),
-                                "failed logins": f} for n, r, lock, f in users]),
+                                "failed logins": f, "needs approval": n in held}
+                               for n, r, lock, f in users]),
                  hide_index=True)
     roles = [r.value for r in Role]
     with st.form("cw_add_user", clear_on_submit=True):
@@ -248,6 +251,26 @@ def _users(db: Database, username: str) -> None:
                 unlock(session, who, actor=username)
             set_flash("success", f"{who} unlocked.")
             st.rerun()
+        _approval_toggle(who, who in held)
+
+
+@auth.action(("admin",))
+def _set_needs_approval(user: auth.CurrentUser, who: str, needed: bool) -> None:
+    try:
+        with context.database().write() as session:
+            set_needs_approval(session, who, needed, actor=user.username)
+    except PasswordRuleError as exc:
+        set_flash("error", str(exc))
+        return
+    set_flash("success", f"Replies by {who} now need a manager's approval." if needed
+              else f"Replies by {who} are now sent without approval.")
+
+
+def _approval_toggle(who: str, held: bool) -> None:
+    """Mark the picked user `needs_approval` (their replies wait for a manager), or clear it."""
+    st.caption(f"{who}: replies {'wait for a manager' if held else 'are sent directly'}.")
+    st.button("Send without approval" if held else "Require approval",
+              key="cw_toggle_approval", on_click=_set_needs_approval, args=(who, not held))
 
 
 def settings_page() -> None:

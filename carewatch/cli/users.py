@@ -1,5 +1,6 @@
-"""`carewatch users add NAME --role ROLE --password-stdin`, `users set-role NAME --role ROLE
---as ADMIN` and `users list`.
+"""`carewatch users add NAME --role ROLE --password-stdin [--needs-approval|--no-needs-approval]`,
+`users set-role NAME --role ROLE --as ADMIN`, `users set-approval NAME --on|--off --as ADMIN`
+and `users list`.
 
 The password is read from the first line of stdin (never a flag: flags end up in shell
 history and `ps`). Hashing (argon2), password rules and lockout live in storage.users, shared
@@ -40,6 +41,10 @@ def add_command(
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="Read the password from the first line of stdin "
                                              "(at least 12 characters)."),
+    needs_approval: bool | None = typer.Option(
+        None, "--needs-approval/--no-needs-approval",
+        help="A manager must approve this user's replies before they are sent (default: a "
+             "new user does not; an existing user keeps the setting)."),
 ) -> None:
     """Create a dashboard user, or update an existing one (new password; a different --role
     changes the role, said on stderr and audited with the old and new role, like
@@ -49,6 +54,7 @@ def add_command(
         create_or_update_user,
         find_user,
         parse_role,
+        set_needs_approval,
         validate_password,
         validate_username,
     )
@@ -73,13 +79,18 @@ def add_command(
         old_role = existing.role if existing is not None else None
         # The command names the role the user should have, so it is applied (and audited
         # as a role change) rather than refused: `users add` creates or updates a user.
-        _, created = create_or_update_user(session, username, parsed, password,
-                                           actor="cli", change_role=True)
+        user, created = create_or_update_user(session, username, parsed, password,
+                                              actor="cli", change_role=True)
+        if needs_approval is not None and bool(user.needs_approval) != needs_approval:
+            set_needs_approval(session, username, needs_approval, actor="cli")
     if old_role is not None and old_role != parsed.value:
         print(f"user {username}: role changed from {old_role} to {parsed.value} (audited)",
               file=sys.stderr)
-    print(f"user {username} {'added' if created else 'updated'} with role {parsed.value}",
-          file=sys.stderr)
+    approval = ("" if needs_approval is None else
+                " (replies need a manager's approval)" if needs_approval
+                else " (replies are sent without approval)")
+    print(f"user {username} {'added' if created else 'updated'} with role {parsed.value}"
+          f"{approval}", file=sys.stderr)
 
 
 @users_app.command("set-role")
@@ -110,6 +121,33 @@ def set_role_command(
     print(f"user {username} now has role {parsed.value}", file=sys.stderr)
 
 
+@users_app.command("set-approval")
+def set_approval_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The user whose replies are (or stop being) held."),
+    on: bool = typer.Option(..., "--on/--off", help="--on: a manager must approve this "
+                            "user's replies; --off: they are sent without approval."),
+    as_user: str = typer.Option(..., "--as", help="The admin or manager making the change "
+                                "(audited)."),
+) -> None:
+    """Mark a user `needs_approval` (or clear it): their replies wait for a manager."""
+    from storage.users import PasswordRuleError, set_needs_approval, user_by_exact_name
+
+    who = acting_as(as_user.strip())
+    db = app_context(ctx).database()
+    with db.write() as session:
+        actor = user_by_exact_name(session, who)
+        if actor is None or actor.role not in ("admin", "manager"):
+            raise UsageError(f"--as: {who!r} is not an admin or manager")
+        try:
+            user = set_needs_approval(session, name, on, actor=who)
+        except PasswordRuleError as exc:
+            raise UsageError(str(exc)) from None
+        username = user.username
+    state = "need a manager's approval" if on else "are sent without approval"
+    print(f"replies by {username} now {state}", file=sys.stderr)
+
+
 @users_app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Users, their roles and whether they are locked out."""
@@ -119,8 +157,8 @@ def list_command(ctx: typer.Context) -> None:
     db = app_context(ctx).database()
     now = utcnow()
     with db.session() as session:
-        rows = [(u.username, u.role, bool(u.locked_until and u.locked_until > now))
-                for u in list_users(session)]
-    for username, role, locked in rows:
-        suffix = "\tlocked" if locked else ""
+        rows = [(u.username, u.role, bool(u.locked_until and u.locked_until > now),
+                 bool(u.needs_approval)) for u in list_users(session)]
+    for username, role, locked, held in rows:
+        suffix = ("\tlocked" if locked else "") + ("\tneeds approval" if held else "")
         print(f"{username}\t{role}{suffix}")
