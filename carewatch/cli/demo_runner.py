@@ -124,7 +124,7 @@ then = { assign = "care", tag = "urgent", priority = "high" }
 
 [[rules]]
 name = "thank praise"
-when = { platform = ["x"], visibility = "public", sentiment = ["positive"], urgency_below = 0.3 }
+when = { platform = ["x"], visibility = "public", sentiment = ["positive"] }
 then = { reply_canned = "Thanks", approval = true }
 """
 

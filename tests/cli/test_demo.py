@@ -58,8 +58,23 @@ def test_demo_serves_dashboard_fills_store_and_stops_on_ctrl_c(tmp_path: Path) -
             if count > 100:
                 break
             time.sleep(1)
+        # The demo's rules are at work: urgent complaints go to the care team, praise on X
+        # gets a thank-you held for the manager's approval.
+        runs: dict[str, int] = {}
+        for _ in range(60):
+            with engine.connect() as conn:
+                runs = dict(conn.execute(sql("SELECT rule, count(*) FROM rule_runs "
+                                             "GROUP BY rule")).all())
+                held = conn.execute(sql("SELECT count(*) FROM replies WHERE agent = "
+                                        "'rule:thank praise' AND state = 'pending_approval'")
+                                    ).scalar_one()
+            if len(runs) == 2 and held:
+                break
+            time.sleep(1)
         engine.dispose()
         assert count > 100
+        assert set(runs) == {"urgent to care", "thank praise"}, runs
+        assert held > 0
         # The webhook receiver is subscribed in the sandbox and takes its deliveries.
         assert "webhooks: http://127.0.0.1:" in text
         sandbox_url = re.search(r"platform sandbox: (\S+)", text).group(1)
