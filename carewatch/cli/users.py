@@ -12,12 +12,19 @@ changes an existing user's role it says so and audits the old and new role, as `
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from carewatch.cli import app
 from carewatch.cli.common import UsageError, acting_as, app_context
 from carewatch.domain import Role
+
+if TYPE_CHECKING:  # the database layer is imported only when a command runs
+    from sqlalchemy.orm import Session
+
+    from storage.models import User
 
 users_app = typer.Typer(help="Dashboard users and their roles.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -101,24 +108,33 @@ def set_role_command(
     as_user: str = typer.Option(..., "--as", help="The admin making the change (audited)."),
 ) -> None:
     """Change a user's role; the audit log keeps who, the old role and the new one."""
-    from storage.users import PasswordRuleError, parse_role, set_role, user_by_exact_name
+    from storage.users import PasswordRuleError, parse_role, set_role
 
     try:
         parsed = parse_role(role)
     except PasswordRuleError as exc:
         raise UsageError(str(exc)) from None
-    admin = acting_as(as_user.strip())
+    username = _change_user(ctx, as_user, ("admin",), "an admin",
+                            lambda session, admin: set_role(session, name, parsed, actor=admin))
+    print(f"user {username} now has role {parsed.value}", file=sys.stderr)
+
+
+def _change_user(ctx: typer.Context, as_user: str, roles: tuple[str, ...], who_may: str,
+                 change: Callable[[Session, str], User]) -> str:
+    """Run `change` (session, acting user) for `--as` when that user has one of `roles`;
+    returns the changed user's name. Exit 2 for anyone else or an unknown user."""
+    from storage.users import PasswordRuleError, user_by_exact_name
+
+    acting = acting_as(as_user.strip())
     db = app_context(ctx).database()
     with db.write() as session:
-        actor = user_by_exact_name(session, admin)
-        if actor is None or actor.role != "admin":
-            raise UsageError(f"--as: {admin!r} is not an admin")
+        actor = user_by_exact_name(session, acting)
+        if actor is None or actor.role not in roles:
+            raise UsageError(f"--as: {acting!r} is not {who_may}")
         try:
-            user = set_role(session, name, parsed, actor=admin)
+            return change(session, acting).username
         except PasswordRuleError as exc:
             raise UsageError(str(exc)) from None
-        username = user.username
-    print(f"user {username} now has role {parsed.value}", file=sys.stderr)
 
 
 @users_app.command("set-approval")
@@ -131,19 +147,11 @@ def set_approval_command(
                                 "(audited)."),
 ) -> None:
     """Mark a user `needs_approval` (or clear it): their replies wait for a manager."""
-    from storage.users import PasswordRuleError, set_needs_approval, user_by_exact_name
+    from storage.users import set_needs_approval
 
-    who = acting_as(as_user.strip())
-    db = app_context(ctx).database()
-    with db.write() as session:
-        actor = user_by_exact_name(session, who)
-        if actor is None or actor.role not in ("admin", "manager"):
-            raise UsageError(f"--as: {who!r} is not an admin or manager")
-        try:
-            user = set_needs_approval(session, name, on, actor=who)
-        except PasswordRuleError as exc:
-            raise UsageError(str(exc)) from None
-        username = user.username
+    username = _change_user(ctx, as_user, ("admin", "manager"), "an admin or manager",
+                            lambda session, actor: set_needs_approval(session, name, on,
+                                                                      actor=actor))
     state = "need a manager's approval" if on else "are sent without approval"
     print(f"replies by {username} now {state}", file=sys.stderr)
 

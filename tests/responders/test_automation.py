@@ -66,6 +66,26 @@ def with_rules(stand: Stand, rules: str, tmp_path: Path) -> None:
     check_rule_references(stand.db, stand.settings)
 
 
+def with_human_agent_messenger(tmp_path: Path) -> None:
+    """Add a Messenger source whose people may answer up to 7 days (HUMAN_AGENT tag)."""
+    config = tmp_path / "carewatch.toml"
+    config.write_text(config.read_text().replace(
+        '[[sources]]\nplatform = "facebook"\npage_id',
+        '[[sources]]\nplatform = "facebook"\nkind = "messenger"\npage_id = "100000000000001"\n'
+        'human_agent = true\n\n[[sources]]\nplatform = "facebook"\npage_id', 1))
+
+
+def thank_in_private(stand: Stand, tmp_path: Path, *, approval: bool) -> None:
+    """A human-agent Messenger source and a rule thanking every private message."""
+    with_human_agent_messenger(tmp_path)
+    with_rules(stand, f"""
+[[rules]]
+name = "thank in private"
+when = {{ visibility = "private" }}
+then = {{ reply_canned = "Thanks", approval = {str(approval).lower()} }}
+""", tmp_path)
+
+
 def scored(stand: Stand, mention: domain.Mention, *, label: str, urgency: float,
            topic: str | None = None) -> int:
     """Give a stored item the scores the listener would have (the rules read them)."""
@@ -214,17 +234,7 @@ then = { acknowledge = "After hours", move_private = "After hours DM" }
 
 def test_private_automatic_reply_respects_the_window_without_human_agent(
         stand: Stand, tmp_path: Path) -> None:
-    config = tmp_path / "carewatch.toml"
-    config.write_text(config.read_text().replace(
-        '[[sources]]\nplatform = "facebook"\npage_id',
-        '[[sources]]\nplatform = "facebook"\nkind = "messenger"\npage_id = "100000000000001"\n'
-        'human_agent = true\n\n[[sources]]\nplatform = "facebook"\npage_id', 1))
-    with_rules(stand, """
-[[rules]]
-name = "thank in private"
-when = { visibility = "private" }
-then = { reply_canned = "Thanks", approval = false }
-""", tmp_path)
+    thank_in_private(stand, tmp_path, approval=False)
     assert stand.settings.sources[1].human_agent
     old = stand.message(domain.Platform.FACEBOOK, "thanks for the help", customer="olga",
                         ago=30 * 3600)
@@ -248,17 +258,7 @@ then = { reply_canned = "Thanks", approval = false }
 
 def test_an_approved_rule_reply_never_gets_the_human_agent_tag_at_send(
         stand: Stand, tmp_path: Path) -> None:
-    config = tmp_path / "carewatch.toml"
-    config.write_text(config.read_text().replace(
-        '[[sources]]\nplatform = "facebook"\npage_id',
-        '[[sources]]\nplatform = "facebook"\nkind = "messenger"\npage_id = "100000000000001"\n'
-        'human_agent = true\n\n[[sources]]\nplatform = "facebook"\npage_id', 1))
-    with_rules(stand, """
-[[rules]]
-name = "thank in private"
-when = { visibility = "private" }
-then = { reply_canned = "Thanks" }
-""", tmp_path)
+    thank_in_private(stand, tmp_path, approval=True)
     message = stand.message(domain.Platform.FACEBOOK, "thanks", customer="gus",
                             ago=20 * 3600)
     mention_id = scored(stand, message, label="positive", urgency=0.1)
