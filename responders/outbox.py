@@ -464,7 +464,8 @@ class Outbox:
                 _mark_answered(session, item, row, now)
             if target.author is not None and target.author.customer_id is not None:
                 customer = session.get(Customer, target.author.customer_id)
-                if customer is not None and row.agent:
+                # A rule's automatic answer leaves the customer with the person who helped.
+                if customer is not None and row.agent and not is_rule_actor(row.agent):
                     customer.last_agent = row.agent
             audit(session, agent, "reply_sent", mention.ref, at=now, reply_id=row.id,
                   kind=row.kind, platform_id=row.platform_id, target_id=row.target_id,

@@ -17,7 +17,7 @@ from carewatch.settings import ConfigError, load_settings
 from responders import teamwork
 from responders.automation import RuleEngine, check_rule_references
 from responders.outbox import run_due
-from storage.models import AuditEntry, Mention, Reply, RuleRun, TeamTurn, User
+from storage.models import AuditEntry, Author, Customer, Mention, Reply, RuleRun, TeamTurn, User
 from storage.routing import routing_for
 
 from .conftest import Stand
@@ -160,6 +160,11 @@ then = { tag = ["luggage", "bags"], reply_canned = "Thanks", approval = false }
     assert run_due(stand.db, stand.settings).sent == 1
     assert run_due(stand.db, stand.settings).sent == 0
     assert [s["text"] for s in stand.ctl.sent()] == ["Hi Kim, on it. ^maria"]
+    # An automatic answer does not make the rule the customer's agent for next time.
+    with stand.db.session() as session:
+        customer = session.execute(select(Customer).join(Author).join(
+            Mention, Mention.author_pk == Author.id).where(Mention.id == bag_id)).scalar_one()
+        assert customer.last_agent is None
 
 
 def test_no_automatic_send_to_negative_or_urgent_items(stand: Stand, tmp_path: Path) -> None:
