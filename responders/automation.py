@@ -59,6 +59,8 @@ log = get_logger(__name__)
 TEAM_ROLES = (Role.AGENT.value, Role.MANAGER.value)
 #: How far back `catch_up` looks for items a dead process stored but did not route.
 CATCH_UP = timedelta(hours=1)
+#: Items routed in one transaction (each in a savepoint of its own).
+BATCH = 100
 
 
 def rule_item(mention: Mention) -> RuleItem:
@@ -91,19 +93,26 @@ class RuleEngine:
 
     def apply(self, mention_ids: Iterable[int]) -> dict[int, list[str]]:
         """Run the rules on each item the rules have not run on yet. Returns {item id: names
-        of the rules that matched} for the items routed by this call. One item's failure is
-        logged and leaves it unrouted (for `catch_up`); the others go on."""
+        of the rules that matched} for the items routed by this call.
+
+        A page's items share one transaction (a savepoint each, so one item's failure is
+        logged and leaves only that item unrouted, for `catch_up`); if the transaction
+        itself fails, each item is tried again on its own."""
         routed: dict[int, list[str]] = {}
         if not self.settings.rules:
             return routed
-        for mention_id in sorted(set(mention_ids)):
+        ids = sorted(set(mention_ids))
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start:start + BATCH]
             try:
-                matched = self._apply_one(mention_id)
+                routed.update(self._apply_batch(batch))
             except Exception:
-                log.exception("rules_failed", mention_id=mention_id)
-                continue
-            if matched is not None:
-                routed[mention_id] = matched
+                log.exception("rules_batch_failed", items=len(batch))
+                for mention_id in batch:
+                    try:
+                        routed.update(self._apply_batch([mention_id]))
+                    except Exception:
+                        log.exception("rules_failed", mention_id=mention_id)
         if routed:
             log.info("rules_applied", items=len(routed),
                      matched=sum(1 for names in routed.values() if names))
@@ -118,29 +127,42 @@ class RuleEngine:
         return self.apply(ids)
 
     # ------------------------------------------------------------------ one item
-    def _apply_one(self, mention_id: int) -> list[str] | None:
+    def _apply_batch(self, ids: list[int]) -> dict[int, list[str]]:
         now = self.clock()
+        routed: dict[int, list[str]] = {}
         with self.db.write() as session:
-            mention = session.execute(
+            mentions = session.execute(
                 select(Mention).options(selectinload(Mention.author))
-                .where(Mention.id == mention_id)).scalar_one_or_none()
-            if mention is None or mention.is_own or mention.is_echo:
-                return None
-            if not claim_routing(session, mention.id):
-                return None
-            item = rule_item(mention)
-            state = _State()
-            matched: list[str] = []
-            for rule in self.settings.rules:
-                if not matches(rule.when, item, hours=self.settings.hours, now=now):
+                .where(Mention.id.in_(ids), Mention.is_own.is_(False),
+                       Mention.is_echo.is_(False)).order_by(Mention.id)).scalars().all()
+            for mention in mentions:
+                try:
+                    with session.begin_nested():
+                        matched = self._route(session, mention, now)
+                except Exception:
+                    log.exception("rules_failed", mention_id=mention.id)
                     continue
-                done = self._act(session, mention, item, rule, state)
-                if record_rule_run(session, mention.id, rule.name, done):
-                    audit(session, rule_actor(rule.name), "rule_applied", _ref(mention),
-                          rule=rule.name, actions=done)
-                    matched.append(rule.name)
-            set_routing(session, mention.id, tags=sorted(state.tags), priority=state.priority)
-            return matched
+                if matched is not None:
+                    routed[mention.id] = matched
+        return routed
+
+    def _route(self, session: Session, mention: Mention, now: datetime) -> list[str] | None:
+        """The item's rules, or None when they already ran on it."""
+        if not claim_routing(session, mention.id):
+            return None
+        item = rule_item(mention)
+        state = _State()
+        matched: list[str] = []
+        for rule in self.settings.rules:
+            if not matches(rule.when, item, hours=self.settings.hours, now=now):
+                continue
+            done = self._act(session, mention, item, rule, state)
+            if record_rule_run(session, mention.id, rule.name, done):
+                audit(session, rule_actor(rule.name), "rule_applied", _ref(mention),
+                      rule=rule.name, actions=done)
+                matched.append(rule.name)
+        set_routing(session, mention.id, tags=sorted(state.tags), priority=state.priority)
+        return matched
 
     def _act(self, session: Session, mention: Mention, item: RuleItem, rule: RuleConfig,
              state: _State) -> list[str]:

@@ -349,3 +349,23 @@ then = { assign = "bags team", tag = "bags", reply_canned = "Thanks" }
     assert turn.turns == 30
     assert sorted(assigned) == [("maria", 15), ("omar", 15)]
     assert assigned_audits == 30
+
+
+def test_catch_up_routes_what_a_dead_process_left(stand: Stand, tmp_path: Path) -> None:
+    """Items stored but never routed (the process died between the page's commit and its
+    rules) are routed by the next start, if they arrived within the last hour."""
+    with_rules(stand, """
+[[rules]]
+name = "tag all"
+when = {}
+then = { tag = "seen" }
+""", tmp_path)
+    recent = scored(stand, stand.tweet("@acmeair one", username="r1"), label="neutral",
+                    urgency=0.1)
+    old = scored(stand, stand.tweet("@acmeair two", username="r2"), label="neutral",
+                 urgency=0.1)
+    with stand.db.write() as session:
+        session.execute(update(Mention).where(Mention.id == old).values(
+            fetched_at=datetime.now(UTC) - timedelta(hours=2)))
+    assert RuleEngine(stand.db, stand.settings).catch_up() == {recent: ["tag all"]}
+    assert RuleEngine(stand.db, stand.settings).catch_up() == {}
