@@ -16,7 +16,8 @@ Replies a rule queues are the brand's automatic answers, never a person's:
   when the item is negative or high urgency (`RuleItem.sensitive`);
 - in a private conversation they respect the messaging window and never use the
   `HUMAN_AGENT` tag (`by_person=False`, here and again at send time in the outbox);
-- at most one automatic answer per item: the first rule that queues one wins.
+- at most one automatic answer per item (the first rule that queues one wins), and in a
+  private conversation none while an earlier automatic answer there still waits.
 
 Every action is audited with the rule as the actor (`rule:<name>`), and each matching rule
 leaves a `rule_runs` row ("assign maria, tag bags") the dashboard shows as the reason.
@@ -36,7 +37,7 @@ from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role, Visibility
 from carewatch.log import get_logger
 from carewatch.settings import ConfigError, RuleConfig, Settings
 from responders.audit import audit
-from responders.base import rule_actor
+from responders.base import RULE_ACTOR_PREFIX, rule_actor
 from responders.queue import add_replies, reply_kind
 from responders.rule_conditions import RuleItem, matches
 from responders.rules import RuleViolation
@@ -45,6 +46,7 @@ from storage.canned import canned_reply_names
 from storage.db import Database
 from storage.models import Mention, User, utcnow
 from storage.routing import (
+    automatic_answer_waiting,
     claim_routing,
     next_member,
     record_rule_run,
@@ -222,6 +224,9 @@ class RuleEngine:
         rule waives it and the item is neither negative nor high urgency."""
         if state.answered:
             return f"{what} skipped: a rule already queued an answer"
+        if (mention.visibility == Visibility.PRIVATE.value and mention.thread_pk is not None
+                and automatic_answer_waiting(session, mention.thread_pk, RULE_ACTOR_PREFIX)):
+            return f"{what} skipped: an automatic answer in this conversation is waiting"
         actor = rule_actor(rule.name)
         held = rule.then.approval or item.sensitive
         reply_state = (ReplyState.PENDING_APPROVAL if held else ReplyState.QUEUED).value

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Mention, MentionRouting, RuleRun, TeamTurn, utcnow
+from storage.models import Mention, MentionRouting, Reply, RuleRun, TeamTurn, utcnow
 from storage.statements import dialect_insert
 
 
@@ -67,6 +67,17 @@ def next_member(session: Session, team: str, available: Sequence[str]) -> str | 
     turn.last_member = chosen
     turn.turns = (turn.turns or 0) + 1
     return chosen
+
+
+def automatic_answer_waiting(session: Session, thread_pk: int, prefix: str) -> bool:
+    """Whether a reply queued by a rule (agent starting with `prefix`) to an item of this
+    conversation is still waiting to be approved or sent: one automatic answer covers every
+    message the customer writes meanwhile."""
+    waiting = ("pending_approval", "queued", "sending")
+    return session.execute(
+        select(Reply.id).join(Mention, Reply.mention_pk == Mention.id)
+        .where(Mention.thread_pk == thread_pk, Reply.state.in_(waiting),
+               Reply.agent.like(f"{prefix}%")).limit(1)).first() is not None
 
 
 @dataclass(slots=True)

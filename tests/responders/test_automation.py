@@ -255,6 +255,18 @@ def test_private_automatic_reply_respects_the_window_without_human_agent(
     assert "never use the HUMAN_AGENT tag" in why
     [reply] = replies(stand)
     assert (reply.mention_pk, reply.kind, reply.state) == (fresh_id, "message", "queued")
+    # Fred writes again before the answer went out: the waiting answer covers it.
+    again = stand.message(domain.Platform.FACEBOOK, "thanks again", customer="fred")
+    again_id = scored(stand, again, label="positive", urgency=0.1)
+    with stand.db.session() as session:
+        same = {session.get(Mention, i).thread_pk for i in (fresh_id, again_id)}  # type: ignore[union-attr]
+    assert len(same) == 1
+    RuleEngine(stand.db, stand.settings).apply([again_id])
+    with stand.db.session() as session:
+        assert routing_for(session, again_id).lines() == [
+            "routed by rule 'thank in private': reply skipped: an automatic answer in this "
+            "conversation is waiting"]
+    assert len(replies(stand)) == 1
     assert run_due(stand.db, stand.settings).sent == 1
     [sent] = stand.ctl.sent()
     assert sent["messaging_type"] == "RESPONSE"
