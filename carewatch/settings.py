@@ -465,8 +465,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rules_refer_to_known(self) -> Settings:
-        """Rule names are unique, team names too, and a rule's canned replies exist in the
-        file (ones added in the dashboard are checked against the database at start)."""
+        """Rule names are unique, and team names too. Whether the users, team members and
+        canned replies they name exist is checked against the database at start
+        (`responders.automation.check_rule_references`): they may be added there."""
         for kind, names in (("rules", [r.name for r in self.rules]),
                             ("teams", [t.name for t in self.teams])):
             if len(names) != len(set(names)):

@@ -146,6 +146,10 @@ def test_the_webhook_receiver_applies_rules(
     ('[hours]\ntimezone = "Mars/Olympus"\n', "hours.timezone: unknown time zone 'Mars/Olympus'"),
     ('[hours]\nstart = "18:00"\nend = "09:00"\n', "hours: end '09:00' must be after start"),
     ('[hours]\ndays = ["funday"]\n', "hours.days: unknown day 'fun'"),
+    ('[[rules]]\nname = "r"\nthen = { tag = "x" }\n[[rules]]\nname = "r"\nthen = { tag = "y" }\n',
+     "two [[rules]] share a name"),
+    ('[[rules]]\nname = "r"\nthen = { acknowledge = "Ack" }\n',
+     "rules[0].then: 'acknowledge' needs 'move_private'"),
 ])
 @pytest.mark.parametrize("command", [("listen", "--once"), ("respond", "--once"),
                                      ("dashboard", "--port", "1")])
