@@ -54,7 +54,7 @@ def poll_spans(spawns: list[Spawn]) -> list[Span]:
             continue
         open_: dict[str, float] = {}
         for event in spawn.events():
-            kind, source = event.get("event"), event.get("source")
+            kind, source = event.get("event"), str(event.get("source"))
             if kind not in ("poll_started", "poll_ended"):
                 continue
             assert str(event["holder"]).endswith(f":{spawn.proc.pid}"), event

@@ -153,6 +153,10 @@ def test_dm_timeout_then_sigterm_and_restart_sends_once(stand: Stand) -> None:
         _wait_for(lambda: _reply(stand, rid).attempts == 1)
         time.sleep(0.2)  # the DM request is in flight
         proc.send_signal(signal.SIGTERM)
+        # The signal reached the process while X was still taking the DM: nothing written
+        # yet, and the process still running (it finishes the call in hand, then stops).
+        assert stand.ctl.sent(kind="x_dm") == []
+        assert proc.poll() is None
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
