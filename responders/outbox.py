@@ -317,6 +317,13 @@ class Outbox:
                 assert isinstance(error, TransientError)
                 doubt = doubt_of(raw, error)
                 if total >= self.policy.max_attempts:
+                    if doubt is not None:
+                        # The last attempt may have arrived (a 5xx after the write): look
+                        # before giving up, so what the platform took is recorded as sent,
+                        # never failed for an agent to queue again.
+                        found = self._reconcile(claim, reply, mention, sender, outcome, doubt)
+                        if found is not None:
+                            return found
                     return self._fail(reply, outcome,
                                       f"gave up after {total} attempts: {error}", doubt=doubt)
                 delay = self.policy.backoff(total)

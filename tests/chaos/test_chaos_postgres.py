@@ -13,7 +13,8 @@ to stop, and the work left is drained (`respond` with the leases of the dead exp
 
 - every item the sandbox holds is stored exactly once, by (platform, external_id);
 - every queued message reached the sandbox exactly once, or was failed with a reason (and
-  then reached it at most once); nothing is left queued or claimed;
+  reached it not at all, or once where it could not be checked and the reason says where
+  to look); nothing is left queued or claimed;
 - no two processes polled one source at the same time (`tests/chaos/evidence.py`: the
   listeners' poll spans, checked against the sandbox's per-process request log).
 
@@ -339,6 +340,10 @@ def test_three_listeners_three_responders_and_the_receiver_survive_kill_9(
             else:
                 assert reply.state == "failed", f"{marker} left {reply.state}"
                 assert reply.last_error, f"{marker} failed without a reason"
+                # Failed although it arrived: only where it could not be checked, and then
+                # the reason says where to look (an agent must not simply queue it again).
+                assert not sent[marker] or "look at" in reply.last_error, (
+                    f"{marker} arrived but is recorded failed: {reply.last_error}")
         # ---- no overlapping polls
         spans = poll_spans(procs.spawns)
         assert overlaps(spans) == []

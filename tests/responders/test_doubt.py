@@ -94,6 +94,25 @@ def test_504_is_read_back_before_the_resend(any_stand: Stand) -> None:
     assert len(stand.ctl.sent(kind="x_reply")) == 1
 
 
+def test_a_last_attempt_taken_after_all_is_recorded_sent_not_failed(any_stand: Stand) -> None:
+    """The last attempt the policy allows is answered 503 after X stored the reply (found by
+    the chaos test): it is read back and recorded as sent, not failed for an agent to queue
+    again."""
+    stand = any_stand
+    tweet = stand.tweet()
+    [rid] = queue_reply(stand.db, stand.settings, f"x:{tweet.external_id}", "Sorry Jane!",
+                        agent="alice")
+    stand.ctl.add_fault(TWEETS, "504", method="POST", count=2)
+    stand.ctl.add_fault(TWEETS, "drop_response", method="POST")
+    settings = stand.settings.model_copy(update={"max_retries": 3})
+    summary = Outbox(stand.db, settings, sleep=lambda _s: None).run_due()
+    assert summary.sent == 1, [o.line() for o in summary.outcomes]
+    row = _reply(stand, rid)
+    assert (row.state, row.doubt, row.attempts) == ("sent", "server_error", 3)
+    [posted] = stand.ctl.sent(kind="x_reply")
+    assert row.platform_id == posted["id"]
+
+
 def test_crash_mid_attempt_leaves_unknown(stand: Stand) -> None:
     fb = stand.fb_comment()
     [rid] = queue_reply(stand.db, stand.settings, f"facebook:{fb.external_id}", "Hi Bob",
