@@ -113,6 +113,25 @@ def test_a_last_attempt_taken_after_all_is_recorded_sent_not_failed(any_stand: S
     assert row.platform_id == posted["id"]
 
 
+def test_a_last_private_reply_that_cannot_be_read_back_says_where_to_look(
+        stand: Stand) -> None:
+    """Graph cannot read private replies back: a last allowed attempt answered 5xx after the
+    write fails, saying it may have arrived and where to look (found by the chaos test)."""
+    fb = stand.fb_comment(name="Bob Smith")
+    [rid] = queue_move_private(stand.db, stand.settings, f"facebook:{fb.external_id}",
+                               "Hi Bob, please send us your booking ref.", agent="alice")
+    stand.ctl.add_fault(r"/messages$", "500", method="POST", count=2)
+    stand.ctl.add_fault(r"/messages$", "drop_response", method="POST")
+    settings = stand.settings.model_copy(update={"max_retries": 3})
+    summary = Outbox(stand.db, settings, sleep=lambda _s: None).run_due()
+    assert summary.failed == 1, [o.line() for o in summary.outcomes]
+    row = _reply(stand, rid)
+    assert (row.state, row.doubt) == ("failed", "server_error")
+    assert "the last attempt may have arrived (server_error)" in (row.last_error or "")
+    assert "look at the conversation with" in (row.last_error or "")
+    assert len(stand.ctl.sent(kind="private_reply")) == 1
+
+
 def test_crash_mid_attempt_leaves_unknown(stand: Stand) -> None:
     fb = stand.fb_comment()
     [rid] = queue_reply(stand.db, stand.settings, f"facebook:{fb.external_id}", "Hi Bob",
