@@ -52,21 +52,25 @@ class BackgroundServer:
     """Context manager serving `app` on a socket bound at construction, in a daemon thread.
 
     `port` and `base_url` are known as soon as it is constructed; `name` names the thread
-    and, in the error raised when uvicorn does not come up, the server."""
+    and, in the error raised when uvicorn does not come up, the server. `extra_ports` more
+    free ports serve the same app (`extra_base_urls`): a client given a port of its own is
+    recognisable by the port its requests arrive at."""
 
     def __init__(self, app: Any, *, name: str, host: str = "127.0.0.1", port: int = 0,
-                 **config: Any) -> None:
+                 extra_ports: int = 0, **config: Any) -> None:
         self.name = name
         self._sock = bind(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"http://{host}:{self.port}"
+        self._extra = [bind(host, 0) for _ in range(extra_ports)]
+        self.extra_base_urls = [f"http://{host}:{s.getsockname()[1]}" for s in self._extra]
         self._server = uvicorn_server(app, **config)
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> Self:
         """Serve in a daemon thread; returns once uvicorn is accepting connections."""
         self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]},
+                                        kwargs={"sockets": [self._sock, *self._extra]},
                                         name=self.name, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -81,7 +85,8 @@ class BackgroundServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._sock.close()
+        for sock in (self._sock, *self._extra):
+            sock.close()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -172,6 +172,10 @@ class Ingestor:
             claim = self._claim(config, result, scheduled=scheduled)
             if claim is None:
                 return result
+            # One line when the poll starts (after the claim committed) and one when it
+            # ends (before the lease is given back): each process's polls of a source, as
+            # time spans inside its lease, for operators and for the several-process test.
+            log.info("poll_started", source=key, holder=self.holder)
             try:
                 with lease_keeper(self.db, key, self.holder, self.settings.lease_seconds):
                     source = self.source_factory(config, self.settings,
@@ -181,6 +185,7 @@ class Ingestor:
                         if self.should_stop():
                             break
             finally:
+                log.info("poll_ended", source=key, holder=self.holder, pages=result.pages)
                 self._release(key)
         except CursorMoved as exc:
             log.info("poll_superseded", source=key, reason=str(exc))

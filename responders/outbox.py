@@ -320,8 +320,17 @@ class Outbox:
                 assert isinstance(error, TransientError)
                 doubt = doubt_of(raw, error)
                 if total >= self.policy.max_attempts:
-                    return self._fail(reply, outcome,
-                                      f"gave up after {total} attempts: {error}", doubt=doubt)
+                    if doubt is not None:
+                        # The last attempt may have arrived (a 5xx after the write): look
+                        # before giving up, so what the platform took is recorded as sent,
+                        # never failed for an agent to queue again.
+                        found = self._reconcile(claim, reply, mention, sender, outcome, doubt)
+                        if found is not None:
+                            return found
+                    reason = f"gave up after {total} attempts: {error}"
+                    if doubt is not None:
+                        reason += "; " + unconfirmed_reason(mention, reply, doubt)
+                    return self._fail(reply, outcome, reason, doubt=doubt)
                 delay = self.policy.backoff(total)
                 if tries < INLINE_TRIES and not self.stop.is_set():
                     log.warning("reply_retry", reply_id=reply.id, error=str(error),
@@ -505,6 +514,19 @@ def unverifiable_reason(mention: MentionInfo, reply: OutboundReply, doubt: str,
     return (f"{why}, and {spec.label} offers no way to check whether the {what} arrived "
             f"({exc}); look at the conversation with {who} and queue it again if it is not "
             "there")
+
+
+def unconfirmed_reason(mention: MentionInfo, reply: OutboundReply, doubt: str) -> str:
+    """Where to look for a reply failed after an uncertain last attempt that could not be
+    confirmed (none found where it goes, or no way to look): it may still have arrived."""
+    spec = spec_for(mention.platform)
+    if reply.kind in (ReplyKind.PRIVATE.value, ReplyKind.MESSAGE.value):
+        who = spec.format_handle(mention.author_handle or mention.author_external_id or "")
+        where = f"the conversation with {who}"
+    else:
+        where = f"{mention.ref} on {spec.label}"
+    return (f"the last attempt may have arrived ({doubt}) although it could not be "
+            f"confirmed: look at {where} before queueing it again")
 
 
 def _mark_answered(session: Session, item: Mention, row: Reply, now: datetime) -> None:

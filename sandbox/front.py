@@ -180,7 +180,8 @@ async def serve(request: Request, platform: str, gate: Gate) -> Response:
         "method": request.method, "path": path, "platform": platform,
         "query": _masked(dict(request.query_params)),
         "body": _masked(body_of(request)) if request.method != "GET" else None,
-        "status": resp.status_code, "time": started,
+        "status": resp.status_code, "time": started, "done": time.time(),
+        "port": (request.scope.get("server") or (None, None))[1],
         "fault": applied.kind if applied else None,
     })
     return resp

@@ -14,15 +14,18 @@ class SandboxServer(BackgroundServer):
 
     ``port=0`` binds a free port before uvicorn starts (no race with other tests), exposed as
     ``.port`` and ``.base_url``; ``start()`` returns only once the server answers.
+    ``extra_ports`` serves the same world on more ports (``.extra_base_urls``): each request
+    log entry names the ``port`` it arrived at, so a test that gives every process a port
+    of its own knows which process made each request.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, world: World | None = None,
                  seed: int | None = None, live_rate: float = 0, seed_count: int = 200,
-                 access_log: bool = False) -> None:
+                 access_log: bool = False, extra_ports: int = 0) -> None:
         self.world = world if world is not None else World()
         self.app = create_app(self.world)
         super().__init__(self.app, name="sandbox", host=host, port=port,
-                         access_log=access_log)
+                         extra_ports=extra_ports, access_log=access_log)
         self._seed = seed
         self._seed_count = seed_count
         self._live_rate = live_rate

@@ -94,6 +94,44 @@ def test_504_is_read_back_before_the_resend(any_stand: Stand) -> None:
     assert len(stand.ctl.sent(kind="x_reply")) == 1
 
 
+def test_a_last_attempt_taken_after_all_is_recorded_sent_not_failed(any_stand: Stand) -> None:
+    """The last attempt the policy allows is answered 503 after X stored the reply (found by
+    the chaos test): it is read back and recorded as sent, not failed for an agent to queue
+    again."""
+    stand = any_stand
+    tweet = stand.tweet()
+    [rid] = queue_reply(stand.db, stand.settings, f"x:{tweet.external_id}", "Sorry Jane!",
+                        agent="alice")
+    stand.ctl.add_fault(TWEETS, "504", method="POST", count=2)
+    stand.ctl.add_fault(TWEETS, "drop_response", method="POST")
+    settings = stand.settings.model_copy(update={"max_retries": 3})
+    summary = Outbox(stand.db, settings, sleep=lambda _s: None).run_due()
+    assert summary.sent == 1, [o.line() for o in summary.outcomes]
+    row = _reply(stand, rid)
+    assert (row.state, row.doubt, row.attempts) == ("sent", "server_error", 3)
+    [posted] = stand.ctl.sent(kind="x_reply")
+    assert row.platform_id == posted["id"]
+
+
+def test_a_last_private_reply_that_cannot_be_read_back_says_where_to_look(
+        stand: Stand) -> None:
+    """Graph cannot read private replies back: a last allowed attempt answered 5xx after the
+    write fails, saying it may have arrived and where to look (found by the chaos test)."""
+    fb = stand.fb_comment(name="Bob Smith")
+    [rid] = queue_move_private(stand.db, stand.settings, f"facebook:{fb.external_id}",
+                               "Hi Bob, please send us your booking ref.", agent="alice")
+    stand.ctl.add_fault(r"/messages$", "500", method="POST", count=2)
+    stand.ctl.add_fault(r"/messages$", "drop_response", method="POST")
+    settings = stand.settings.model_copy(update={"max_retries": 3})
+    summary = Outbox(stand.db, settings, sleep=lambda _s: None).run_due()
+    assert summary.failed == 1, [o.line() for o in summary.outcomes]
+    row = _reply(stand, rid)
+    assert (row.state, row.doubt) == ("failed", "server_error")
+    assert "the last attempt may have arrived (server_error)" in (row.last_error or "")
+    assert "look at the conversation with" in (row.last_error or "")
+    assert len(stand.ctl.sent(kind="private_reply")) == 1
+
+
 def test_crash_mid_attempt_leaves_unknown(stand: Stand) -> None:
     fb = stand.fb_comment()
     [rid] = queue_reply(stand.db, stand.settings, f"facebook:{fb.external_id}", "Hi Bob",
@@ -153,6 +191,10 @@ def test_dm_timeout_then_sigterm_and_restart_sends_once(stand: Stand) -> None:
         _wait_for(lambda: _reply(stand, rid).attempts == 1)
         time.sleep(0.2)  # the DM request is in flight
         proc.send_signal(signal.SIGTERM)
+        # The signal reached the process while X was still taking the DM: nothing written
+        # yet, and the process still running (it finishes the call in hand, then stops).
+        assert stand.ctl.sent(kind="x_dm") == []
+        assert proc.poll() is None
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

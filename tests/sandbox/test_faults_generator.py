@@ -133,3 +133,22 @@ def test_gateway_timeout_and_empty_reads(x_user: tweepy.Client, x_app: tweepy.Cl
     post = ctl.add_fb_post("Summer sale")["id"]
     ctl.add_fault(f"/{post}", "empty", method="GET")
     assert graph.get_connections(post, "comments") == {"data": []}
+
+
+def test_extra_ports_serve_one_world_and_the_log_names_the_port() -> None:
+    """A client given a port of its own is recognisable in the request log (the chaos test
+    tells its processes apart this way), and a request's log entry says when it ended."""
+    with SandboxServer(extra_ports=2) as server:
+        first, second = server.extra_base_urls
+        ctl = SandboxControl(server.base_url)
+        ctl.add_fb_post("One world behind every port")
+        http = requests.Session()
+        http.trust_env = False
+        for base in (first, second, first):
+            resp = http.get(f"{base}/v21.0/{FB_PAGE_ID}/feed", params={"access_token": "t"})
+            assert [p["message"] for p in resp.json()["data"]] == ["One world behind every port"]
+        logged = ctl.requests(path="/v21.0/")
+        ports = [int(base.rsplit(":", 1)[1]) for base in (first, second, first)]
+        assert [r["port"] for r in logged] == ports
+        assert server.port not in ports
+        assert all(r["time"] <= r["done"] for r in logged)
