@@ -108,7 +108,7 @@ def likely_matches(session: Session, customer_id: int, *,
             # The same handle on the same platform is another account, not a match.
             if ours and other is not None:
                 reasons.setdefault(other, []).append(
-                    f"same handle @{handle} on {_names(ours)} and {_names({platform})}")
+                    f"same handle @{handle} on {_names(ours | {platform})}")
     if names:
         for other, platform, _, name in session.execute(
                 base.where(Author.name.in_(sorted(names))).limit(limit * 5)):
