@@ -47,10 +47,13 @@ depends_on = None
 
 ACTOR = "migration 0010"
 
-customers = sa.table("customers", sa.column("id", sa.Integer), sa.column("display_name"),
-                     sa.column("notes"), sa.column("tags", storage.models.JSONType),
-                     sa.column("last_agent"),
-                     sa.column("created_at", storage.models.UTCDateTime()))
+# A full Table (not a lightweight `sa.table`): a batched INSERT ... RETURNING in parameter
+# order needs to know the primary key.
+customers = sa.Table("customers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("display_name", sa.String(200)), sa.Column("notes", sa.Text),
+                     sa.Column("tags", storage.models.JSONType),
+                     sa.Column("last_agent", sa.String(100)),
+                     sa.Column("created_at", storage.models.UTCDateTime()))
 authors = sa.table("authors", sa.column("id", sa.Integer), sa.column("external_id"),
                    sa.column("handle"), sa.column("name"), sa.column("customer_id", sa.Integer))
 mentions = sa.table("mentions", sa.column("id", sa.Integer), sa.column("author_pk", sa.Integer),
@@ -133,17 +136,34 @@ def _evidence(conn: sa.Connection) -> _Groups:
     return groups
 
 
-def _last_agent(conn: sa.Connection, author_ids: list[int]) -> str | None:
-    return conn.execute(
-        sa.select(replies.c.agent).join(mentions, mentions.c.id == replies.c.mention_pk)
-        .where(mentions.c.author_pk.in_(author_ids), replies.c.state == "sent",
-               replies.c.agent.is_not(None))
-        .order_by(replies.c.sent_at.desc()).limit(1)
-    ).scalar_one_or_none()
+def _chunks(items: list[Any], size: int = 500) -> Any:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _last_agents(conn: sa.Connection, author_ids: list[int]) -> dict[int, tuple[Any, str]]:
+    """{author: (sent_at, agent)} of the latest sent reply to each author's mentions."""
+    latest: dict[int, tuple[Any, str]] = {}
+    for chunk in _chunks(author_ids):
+        for author, agent, at in conn.execute(
+            sa.select(mentions.c.author_pk, replies.c.agent, replies.c.sent_at)
+            .join(mentions, mentions.c.id == replies.c.mention_pk)
+            .where(mentions.c.author_pk.in_(chunk), replies.c.state == "sent",
+                   replies.c.agent.is_not(None), replies.c.sent_at.is_not(None))
+        ):
+            if author not in latest or at > latest[author][0]:
+                latest[author] = (at, agent)
+    return latest
+
+
+def _agent_of(latest: dict[int, tuple[Any, str]], ids: list[int]) -> str | None:
+    found = [latest[a] for a in ids if a in latest]
+    return max(found, key=lambda f: f[0])[1] if found else None
 
 
 def split_existing_customers(conn: sa.Connection) -> None:
-    """The data step (see the module docstring); also callable on its own in tests."""
+    """The data step (see the module docstring), in a few batched statements per 500
+    customers rather than several per customer."""
     now = datetime.now(UTC)
     anonymous = conn.execute(
         sa.select(authors.c.id, authors.c.customer_id)
@@ -151,38 +171,27 @@ def split_existing_customers(conn: sa.Connection) -> None:
     touched = {c for _, c in anonymous}
     if anonymous:
         conn.execute(sa.update(authors).where(_anonymous()).values(customer_id=None))
-    shared = conn.execute(
+    shared = list(conn.execute(
         sa.select(authors.c.customer_id).where(authors.c.customer_id.is_not(None))
-        .group_by(authors.c.customer_id).having(sa.func.count() > 1)).scalars().all()
+        .group_by(authors.c.customer_id).having(sa.func.count() > 1)).scalars())
     evidence = _evidence(conn) if shared else _Groups()
-    for customer_id in shared:
-        members = conn.execute(
-            sa.select(authors.c.id, authors.c.handle, authors.c.name)
-            .where(authors.c.customer_id == customer_id).order_by(authors.c.id)).all()
-        by_group: dict[int, list[Any]] = defaultdict(list)
-        for row in members:
-            by_group[evidence.find(row.id)].append(row)
-        if len(by_group) < 2:
-            continue
-        keep, *others = by_group.values()  # members are in id order: the first group keeps
-        moved: list[dict[str, Any]] = []
-        for group in others:
-            first = group[0]
-            ids = [r.id for r in group]
-            new_id = conn.execute(
-                sa.insert(customers).values(
-                    display_name=first.name or first.handle, notes="", tags=[],
-                    last_agent=_last_agent(conn, ids), created_at=now)
-                .returning(customers.c.id)).scalar_one()
-            conn.execute(sa.update(authors).where(authors.c.id.in_(ids))
-                         .values(customer_id=new_id))
-            moved.append({"customer": new_id, "authors": ids})
-        conn.execute(sa.update(customers).where(customers.c.id == customer_id)
-                     .values(last_agent=_last_agent(conn, [r.id for r in keep])))
-        conn.execute(sa.insert(audit).values(
-            at=now, actor=ACTOR, action="customer_split", target=f"customer:{customer_id}",
-            details={"reason": "linked on a handle or a name only", "kept": [r.id for r in keep],
-                     "moved": moved}))
+    for batch in _chunks(shared):
+        members: dict[int, list[Any]] = defaultdict(list)
+        for row in conn.execute(
+            sa.select(authors.c.id, authors.c.handle, authors.c.name, authors.c.customer_id)
+            .where(authors.c.customer_id.in_(batch)).order_by(authors.c.id)
+        ):
+            members[row.customer_id].append(row)
+        # {customer: [group, ...]}, each group in author id order, the first author's first.
+        splits: dict[int, list[list[Any]]] = {}
+        for customer_id, rows in members.items():
+            by_group: dict[int, list[Any]] = defaultdict(list)
+            for row in rows:
+                by_group[evidence.find(row.id)].append(row)
+            if len(by_group) > 1:
+                splits[customer_id] = list(by_group.values())
+        if splits:
+            _split(conn, splits, now)
     for customer_id in sorted(touched):
         still = conn.execute(sa.select(sa.func.count()).select_from(authors)
                              .where(authors.c.customer_id == customer_id)).scalar_one()
@@ -195,3 +204,35 @@ def split_existing_customers(conn: sa.Connection) -> None:
             details={"reason": "authors without a platform id are no customer",
                      "notes": gone.notes or "", "tags": list(gone.tags or [])}))
         conn.execute(sa.delete(customers).where(customers.c.id == customer_id))
+
+
+def _split(conn: sa.Connection, splits: dict[int, list[list[Any]]], now: datetime) -> None:
+    """Give every group but the first of each customer a new customer; recompute the
+    last agent of all of them; audit each customer split."""
+    latest = _last_agents(conn, [r.id for groups in splits.values() for g in groups for r in g])
+    moving = [(customer_id, group) for customer_id, groups in splits.items()
+              for group in groups[1:]]
+    created = conn.execute(
+        sa.insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
+        [{"display_name": group[0].name or group[0].handle, "notes": "", "tags": [],
+          "last_agent": _agent_of(latest, [r.id for r in group]), "created_at": now}
+         for _, group in moving]).scalars().all()
+    conn.execute(
+        sa.update(authors).where(authors.c.id == sa.bindparam("b_id"))
+        .values(customer_id=sa.bindparam("b_customer")),
+        [{"b_id": r.id, "b_customer": new_id}
+         for (_, group), new_id in zip(moving, created, strict=True) for r in group])
+    conn.execute(
+        sa.update(customers).where(customers.c.id == sa.bindparam("b_id"))
+        .values(last_agent=sa.bindparam("b_agent")),
+        [{"b_id": customer_id, "b_agent": _agent_of(latest, [r.id for r in groups[0]])}
+         for customer_id, groups in splits.items()])
+    moved: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for (customer_id, group), new_id in zip(moving, created, strict=True):
+        moved[customer_id].append({"customer": new_id, "authors": [r.id for r in group]})
+    conn.execute(sa.insert(audit), [
+        {"at": now, "actor": ACTOR, "action": "customer_split",
+         "target": f"customer:{customer_id}",
+         "details": {"reason": "linked on a handle or a name only",
+                     "kept": [r.id for r in groups[0]], "moved": moved[customer_id]}}
+        for customer_id, groups in splits.items()])
