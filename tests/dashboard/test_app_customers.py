@@ -113,8 +113,10 @@ def test_merge_and_split_need_a_live_session(store: Any, change: str) -> None:
     assert IG_TEXT not in texts(at)  # the page is gone too: login or refusal
 
 
-def test_the_merge_callback_refuses_a_forged_session(store: Any) -> None:
-    """The "Same person" callback itself, run for a forged session: nothing merges."""
+@pytest.mark.parametrize("change", ["forged", "expired", "demoted"])
+def test_the_merge_callback_refuses_a_bad_session(store: Any, change: str) -> None:
+    """The "Same person" callback itself, run for a forged, expired or demoted session:
+    nothing merges."""
     with store.write() as session:
         merge = session.execute(select(CustomerMerge)).scalar_one()
         keep, other = merge.customer_id, merge.merged_id
@@ -124,7 +126,7 @@ def test_the_merge_callback_refuses_a_forged_session(store: Any) -> None:
                         .values(customer_id=other))
     at = login("agent1")
     same = _button(at, SAME)
-    CHANGES["forged"](at, store)
+    CHANGES[change](at, store)
     same.click().run()
     assert not at.exception
     assert _customers(store) == {"x": keep, "instagram": other}
