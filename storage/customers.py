@@ -1,5 +1,10 @@
 """Authors and the customers behind them: one person across platforms, their history, and
 the counts and routing that depend on knowing them again.
+
+Accounts are one customer only on evidence (the platform's own ids, a platform's answer
+tying two ids together, or an agent's merge: `storage.customer_links`); an author without a
+platform id has no customer. Everything here reads `authors.customer_id`, so history,
+repeat-contact counts and routing to the last agent follow that rule by construction.
 """
 
 from __future__ import annotations
