@@ -124,6 +124,24 @@ def conversation_key(brand_id: str, customer_id: str) -> str:
     return f"{first}-{second}"
 
 
+#: The author id stored for an item whose platform names no author (a Graph comment
+#: without `from`). An Instagram comment that carries only a username is stored as
+#: `@<username>` (`handle_only_author_id`). Neither is the platform's id of a person.
+UNKNOWN_AUTHOR_ID = "unknown"
+
+
+def handle_only_author_id(handle: str | None) -> str:
+    """The stand-in id of an author the platform named only by username (or not at all)."""
+    return f"@{handle or UNKNOWN_AUTHOR_ID}"
+
+
+def identified_by_platform(external_id: str) -> bool:
+    """Whether an author id is the platform's own id of the account. Only such authors are
+    customers: a stand-in id (`UNKNOWN_AUTHOR_ID`, `@username`) may stand for anyone, so
+    linking it would show one stranger another person's history."""
+    return external_id != UNKNOWN_AUTHOR_ID and not external_id.startswith("@")
+
+
 @dataclass(slots=True)
 class Author:
     """A platform account as the platform describes it."""

@@ -4,6 +4,12 @@ its channel and whether it was said in public or in private, and the team's note
 
 Private items are only rendered for roles that may read them (`conversation.readable`).
 Texts are shown with `st.text`.
+
+Accounts are one customer only on evidence (the platform's ids, or an agent's merge). The
+panel offers likely matches (same handle on another platform, same full name), each with its
+reason, for a one-click "Same person" merge; every merge it shows can be split again. Both
+are callbacks that re-read the user (`auth.action`): agents and managers only, audited with
+the agent's name. An author the platform did not identify has no customer at all.
 """
 
 from __future__ import annotations
@@ -15,12 +21,30 @@ from typing import Literal
 import streamlit as st
 
 from carewatch.domain import Visibility
-from dashboard.components import channel_label, platform_label, stamp, visibility_mark
+from dashboard import auth, context
+from dashboard.components import (
+    channel_label,
+    platform_label,
+    set_flash,
+    stamp,
+    visibility_mark,
+)
 from dashboard.conversation import readable
 from dashboard.safe import one_line, plain
+from storage.customer_links import (
+    LikelyMatch,
+    MergedRecord,
+    likely_matches,
+    merge_customers,
+    split_merge,
+)
 from storage.customers import customer_history, save_customer
 from storage.db import Database
 from storage.inbox import PRIVATE_REPLY_KINDS
+
+ROLES = auth.PAGE_ROLES["Inbox"]
+UNKNOWN_AUTHOR = ("Author unknown: the platform did not say who wrote this, so it has no "
+                  "customer record, no history and no notes.")
 
 
 def _entry(when: datetime | None, platform: str, visibility: str, details: list[str],
@@ -36,20 +60,80 @@ def _scroll(entries: Sized, height: int) -> int | Literal["content"]:
     return height if len(entries) > 3 else "content"
 
 
+def _accounts_text(accounts: list[tuple[str, str]]) -> str:
+    # A person's public and private accounts on one platform often read the same.
+    return ", ".join(dict.fromkeys(f"{platform_label(p)} {one_line(h, 60)}"
+                                   for p, h in accounts))
+
+
+@auth.action(ROLES)
+def _do_merge(user: auth.CurrentUser, customer_id: int, other_id: int, reason: str) -> None:
+    """"Same person": the other customer's accounts join this one (audited as the agent)."""
+    try:
+        with context.database().write() as session:
+            merge_customers(session, customer_id, other_id, actor=user.username,
+                            reason=f"confirmed by {user.username}: {reason}")
+    except ValueError as exc:
+        set_flash("error", str(exc))
+        return
+    set_flash("success", "Merged: the accounts are one customer now.")
+
+
+@auth.action(ROLES)
+def _do_split(user: auth.CurrentUser, customer_id: int, merge_id: int) -> None:
+    """"Not the same person": undo a merge (audited as the agent)."""
+    try:
+        with context.database().write() as session:
+            split_merge(session, customer_id, merge_id, actor=user.username)
+    except ValueError as exc:
+        set_flash("error", str(exc))
+        return
+    set_flash("success", "Split: those accounts are a customer of their own again.")
+
+
+def _merged(customer_id: int, records: list[MergedRecord]) -> None:
+    for record in records:
+        with st.container(border=True, key=f"cw_merged_{record.merge_id}"):
+            st.caption(plain(f"Merged by {one_line(record.actor, 40)} · {stamp(record.merged_at)}"
+                             f" · {one_line(record.reason, 200)}"))
+            st.text(_accounts_text(record.accounts))
+            if record.notes or record.tags:
+                st.text(f"Their own notes: {one_line(record.notes, 300)}"
+                        + (f" · tags: {', '.join(record.tags)}" if record.tags else ""))
+            st.button("Not the same person (split)", key=f"cw_split_{record.merge_id}",
+                      on_click=_do_split, args=(customer_id, record.merge_id))
+
+
+def _matches(customer_id: int, matches: list[LikelyMatch]) -> None:
+    st.caption("Likely the same person? Not linked until you confirm.")
+    for match in matches:
+        with st.container(border=True, key=f"cw_match_{match.customer_id}"):
+            st.text(_accounts_text(match.accounts))
+            st.caption(plain(match.reason))
+            st.button("Same person", key=f"cw_merge_{customer_id}_{match.customer_id}",
+                      on_click=_do_merge, args=(customer_id, match.customer_id, match.reason))
+
+
 def customer_panel(db: Database, customer_id: int | None, current_id: int, username: str,
                    role: str) -> None:
     st.subheader("Customer")
     view = None
+    matches: list[LikelyMatch] = []
     if customer_id is not None:
         with db.session() as session:
             view = customer_history(session, customer_id)
-    if view is None or customer_id is None:
+            matches = likely_matches(session, customer_id)
+    if customer_id is None:
+        st.caption(UNKNOWN_AUTHOR)
+        return
+    if view is None:
         st.caption("No customer record for this author.")
         return
     st.text(one_line(view.display_name or "unnamed", 80))
-    # A person's public and private accounts on one platform often read the same.
-    st.text("Accounts: " + ", ".join(dict.fromkeys(f"{platform_label(p)} {one_line(h, 60)}"
-                                                   for p, h in view.accounts)))
+    st.text("Accounts: " + _accounts_text(view.accounts))
+    _merged(customer_id, view.merged)
+    if matches:
+        _matches(customer_id, matches)
     earlier = [m for m in view.mentions
                if m.id != current_id and readable(m.visibility, role)]
     st.caption(f"Earlier messages on every platform and channel ({len(earlier)})")

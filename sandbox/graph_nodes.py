@@ -131,10 +131,11 @@ def fb_comment_full(c: FBComment, world: World) -> dict[str, Any]:
     post_num = c.post_id.split("_", 1)[1]
     return {
         "id": c.id, "message": c.message, "created_time": iso_graph(c.created),
-        "from": _fb_from(c.from_id, c.from_name),
+        "from": None if c.from_hidden else _fb_from(c.from_id, c.from_name),
         "parent": {"id": parent.id, "message": parent.message,
                    "created_time": iso_graph(parent.created),
-                   "from": _fb_from(parent.from_id, parent.from_name)} if parent else None,
+                   "from": None if parent.from_hidden
+                   else _fb_from(parent.from_id, parent.from_name)} if parent else None,
         "comment_count": len(replies), "like_count": c.like_count,
         "can_reply_privately": (c.from_id != FB_PAGE_ID and not c.private_replied
                                 and window_ok),

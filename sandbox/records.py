@@ -182,6 +182,9 @@ class FBComment(GraphComment):
     post_id: str
     message: str
     from_name: str
+    # Graph leaves `from` out of a comment when the commenter's privacy settings (or the
+    # app's access) hide who wrote it: the comment then names no author at all.
+    from_hidden: bool = False
 
 
 @dataclass

@@ -293,8 +293,10 @@ class World:
 
     def add_fb_comment(self, message: str, *, post_id: str | None = None,
                        parent_id: str | None = None, author: dict[str, Any] | str | None = None,
-                       created_at: float | None = None, likes: int = 0) -> FBComment:
-        """Comment on a post, or reply to a comment (replies to replies attach to the top)."""
+                       created_at: float | None = None, likes: int = 0,
+                       hide_from: bool = False) -> FBComment:
+        """Comment on a post, or reply to a comment (replies to replies attach to the top).
+        ``hide_from``: Graph serves the comment without ``from`` (the commenter is hidden)."""
         with self.lock:
             if parent_id is not None:
                 parent = _comment(self.fb_comments, parent_id)
@@ -310,6 +312,7 @@ class World:
                 parent_id=parent_id, message=message,
                 created=self.at(created_at),
                 from_id=uid, from_name=name, seq=next(self._seq), like_count=likes,
+                from_hidden=hide_from,
             )
             self.fb_comments[comment.id] = comment
             self.notify("fb_comment", comment)

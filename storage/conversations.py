@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from carewatch import domain
+from storage.customer_links import merge_customers
 from storage.models import AuditEntry, Author, Mention, Reply, Thread
 from storage.statements import chunks, rowcount
 from storage.users import existing_usernames
@@ -77,21 +78,34 @@ def link_cases(session: Session, threads: Iterable[tuple[str, str]]) -> dict[int
 
 
 def _join_customer(session: Session, thread_pk: int, case_mention_pk: int) -> None:
-    """The conversation's customer accounts join the customer of the case mention's author."""
-    customer_id = session.execute(
-        select(Author.customer_id).join(Mention, Mention.author_pk == Author.id)
-        .where(Mention.id == case_mention_pk)
-    ).scalar_one_or_none()
-    if customer_id is None:
+    """The conversation's customer accounts join the customer of the case mention's author:
+    the platform's answer to the private reply named this conversation, which is evidence
+    the two ids are one person. Each joining customer is a `merge_customers` (actor: the
+    router), so an agent sees why and can split it."""
+    row = session.execute(
+        select(Author.customer_id, Mention.platform, Mention.external_id)
+        .join(Mention, Mention.author_pk == Author.id).where(Mention.id == case_mention_pk)
+    ).first()
+    if row is None or row.customer_id is None:
         return
+    customer_id = row.customer_id
     customer_authors = (select(Mention.author_pk)
                         .where(Mention.thread_pk == thread_pk, Mention.is_own.is_(False),
                                Mention.author_pk.is_not(None)))
-    session.execute(
-        update(Author)
+    joining: dict[int, list[int]] = {}
+    for author_id, other in session.execute(
+        select(Author.id, Author.customer_id)
         .where(Author.id.in_(customer_authors), Author.is_brand.is_(False),
-               Author.customer_id.is_distinct_from(customer_id))
-        .values(customer_id=customer_id))
+               Author.customer_id.is_not(None), Author.customer_id != customer_id)
+    ):
+        if other is None:  # the WHERE excludes it; this narrows the type
+            continue
+        joining.setdefault(other, []).append(author_id)
+    reason = f"platform evidence: the private reply to {row.platform}:{row.external_id} " \
+             "opened this conversation"
+    for other, author_ids in sorted(joining.items()):
+        merge_customers(session, customer_id, other, actor=ROUTER, reason=reason,
+                        author_ids=author_ids)
 
 
 def route_to_case_agents(session: Session, mention_ids: Sequence[int]) -> dict[int, str]:

@@ -1,11 +1,16 @@
 """Authors and the customers behind them: one person across platforms, their history, and
 the counts and routing that depend on knowing them again.
+
+Accounts are one customer only on evidence (the platform's own ids, a platform's answer
+tying two ids together, or an agent's merge: `storage.customer_links`); an author without a
+platform id has no customer. Everything here reads `authors.customer_id`, so history,
+repeat-contact counts and routing to the last agent follow that rule by construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,68 +18,38 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from carewatch import domain
+from storage.customer_links import MergedRecord, account_label, merged_records
 from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
 from storage.models import AuditEntry, Author, Customer, Mention, Reply, UTCDateTime, utcnow
 from storage.statements import chunks, dialect_insert
 
 
-def _link_customers(session: Session, new_authors: list[tuple[int, str, str | None,
-                                                               str | None]]) -> None:
-    """Give new authors a customer: the one behind the same handle (or the same full name) on
-    another platform when exactly one matches, else a new customer each. Batched: a page of
-    new authors costs a handful of statements, not a few per author."""
-    if not new_authors:
+def _give_customers(session: Session, new_authors: list[tuple[int, str, str | None,
+                                                              str | None]]) -> None:
+    """Give each new author the platform identifies (by its own id) a customer of its own.
+
+    Never a customer found by a matching handle or name: two strangers may share those, and
+    a shared customer would show one the other's history, notes and private messages. An
+    author joins another customer only on evidence: the same platform id (then it is the
+    same author row), a platform's answer tying two ids together
+    (`storage.conversations`), or an agent's explicit "Same person"
+    (`storage.customer_links.merge_customers`). Authors without a platform id get none.
+    Batched: a page of new authors costs two statements."""
+    known = [(a, h, n) for a, external_id, h, n in new_authors
+             if domain.identified_by_platform(external_id)]
+    if not known:
         return
-    handles = {h.lower() for _, _, h, _ in new_authors if h}
-    names = {n for _, _, _, n in new_authors if n and len(n.split()) >= 2}
-    by_handle: dict[tuple[str, str], set[int]] = {}
-    by_name: dict[tuple[str, str], set[int]] = {}
-    for chunk in chunks(sorted(handles)):
-        for platform, handle, customer_id in session.execute(
-            select(Author.platform, func.lower(Author.handle), Author.customer_id).where(
-                func.lower(Author.handle).in_(chunk), Author.customer_id.is_not(None))
-        ):
-            by_handle.setdefault((platform, handle), set()).add(customer_id)
-    for chunk in chunks(sorted(names)):
-        for platform, name, customer_id in session.execute(
-            select(Author.platform, Author.name, Author.customer_id).where(
-                Author.name.in_(chunk), Author.customer_id.is_not(None))
-        ):
-            assert name is not None  # the WHERE excludes NULL names
-            assert customer_id is not None  # and NULL customers
-            by_name.setdefault((platform, name), set()).add(customer_id)
-
-    def others(index: dict[tuple[str, str], set[int]], platform: str, value: str) -> set[int]:
-        found: set[int] = set()
-        for (p, v), ids in index.items():
-            if v == value and p != platform:
-                found |= ids
-        return found
-
-    links: dict[int, int] = {}
-    lonely: list[tuple[int, str | None, str | None]] = []
-    for author_id, platform, handle, name in new_authors:
-        candidates = others(by_handle, platform, handle.lower()) if handle else set()
-        if not candidates and name and name in names:
-            candidates = others(by_name, platform, name)
-        if len(candidates) == 1:
-            links[author_id] = next(iter(candidates))
-        else:
-            lonely.append((author_id, handle, name))
-    if lonely:
-        now = utcnow()
-        created = session.execute(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-            [{"display_name": name or handle, "notes": "", "tags": [], "created_at": now}
-             for _, handle, name in lonely],
-        ).scalars().all()
-        links.update({author_id: cid for (author_id, _, _), cid in zip(lonely, created,
-                                                                        strict=True)})
+    now = utcnow()
+    created = session.execute(
+        insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+        [{"display_name": name or handle, "notes": "", "tags": [], "created_at": now}
+         for _, handle, name in known],
+    ).scalars().all()
     authors = Author.__table__
     session.execute(
         update(authors).where(authors.c.id == bindparam("b_id")).values(
             customer_id=bindparam("b_customer")),
-        [{"b_id": a, "b_customer": c} for a, c in links.items()],
+        [{"b_id": a, "b_customer": c} for (a, _, _), c in zip(known, created, strict=True)],
     )
 
 
@@ -118,7 +93,7 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
             fresh,
         ).all()
         out.update({(r.platform, r.external_id): r.id for r in inserted})
-        _link_customers(session, [(r.id, r.platform, r.handle, r.name) for r in inserted
+        _give_customers(session, [(r.id, r.external_id, r.handle, r.name) for r in inserted
                                   if not r.is_brand])
         raced = [(r["platform"], r["external_id"]) for r in fresh
                  if (r["platform"], r["external_id"]) not in out]
@@ -208,12 +183,15 @@ class CustomerView:
     accounts: list[tuple[str, str]]  # (platform, handle or name)
     mentions: list[InboxRow]
     replies: list[dict[str, Any]]
+    merged: list[MergedRecord] = field(default_factory=list)  # each one a split away
 
 
 def customer_history(session: Session, customer_id: int, *, limit: int = 50) -> (
         CustomerView | None):
     """One person on every platform: their accounts, newest mentions, and the replies the
-    team sent or queued to them. Bounded by `limit` on the (author_pk, created_at) index."""
+    team sent or queued to them, and the merges that made them one customer. Bounded by
+    `limit` on the (author_pk, created_at) index. An author without a platform id has no
+    customer, so nothing here is ever shared between strangers."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         return None
@@ -244,8 +222,8 @@ def customer_history(session: Session, customer_id: int, *, limit: int = 50) -> 
     return CustomerView(
         customer_id=customer.id, display_name=customer.display_name, notes=customer.notes or "",
         tags=list(customer.tags or []), last_agent=customer.last_agent,
-        accounts=[(a[1], f"@{a[2]}" if a[2] else (a[3] or "?")) for a in authors],
-        mentions=mentions, replies=replies,
+        accounts=[(a[1], account_label(a[2], a[3])) for a in authors],
+        mentions=mentions, replies=replies, merged=merged_records(session, customer_id),
     )
 
 

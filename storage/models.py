@@ -102,7 +102,8 @@ class Author(Base):
     __tablename__ = "authors"
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
-        # Linking a new author to a customer looks authors up by handle (any case) and name.
+        # Likely matches for a customer (never automatic links) look authors up by handle
+        # (any case) and by name.
         Index("ix_authors_handle_lower", func.lower(text("handle"))),
         Index("ix_authors_name", "name"),
     )
@@ -118,6 +119,28 @@ class Author(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     customer: Mapped[Customer | None] = relationship(back_populates="authors")
+
+
+class CustomerMerge(Base):
+    """Two customers found to be one person: `merged_id`'s authors moved into `customer_id`.
+
+    Written by an agent's "Same person" (actor: the agent) or by platform evidence (actor:
+    the router, e.g. a private reply to a comment that Meta answered with the commenter's
+    PSID). The merged customer keeps its own row, notes and tags, so a split (`split_at`)
+    gives `author_ids` back to it exactly; a split pair is never offered as a match again.
+    """
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    author_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    reason: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(100))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    split_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    split_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class Thread(Base):

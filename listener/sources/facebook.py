@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.domain import UNKNOWN_AUTHOR_ID, Author, Mention, Page, Platform
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, epoch, parse_time
 from listener.sources.graph import GraphSource
@@ -101,7 +101,8 @@ class FacebookSource(GraphSource):
 
 def _author(frm: dict[str, Any] | None) -> Author:
     frm = frm or {}
-    return Author(platform=Platform.FACEBOOK, external_id=str(frm.get("id") or "unknown"),
+    return Author(platform=Platform.FACEBOOK,
+                  external_id=str(frm.get("id") or UNKNOWN_AUTHOR_ID),
                   handle=None, name=frm.get("name"))
 
 

@@ -24,7 +24,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from carewatch.domain import Author, Mention, Page, Platform, Visibility, conversation_key
+from carewatch.domain import (
+    UNKNOWN_AUTHOR_ID,
+    Author,
+    Mention,
+    Page,
+    Platform,
+    Visibility,
+    conversation_key,
+)
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import epoch, parse_time
 from listener.sources.graph import GraphSource
@@ -111,7 +119,8 @@ class ConversationsSource(GraphSource):
 
     def author(self, sender: dict[str, Any]) -> Author:
         """Messenger names people (they have no handle)."""
-        return Author(platform=self.platform, external_id=str(sender.get("id") or "unknown"),
+        return Author(platform=self.platform,
+                      external_id=str(sender.get("id") or UNKNOWN_AUTHOR_ID),
                       name=sender.get("name"))
 
     def to_mention(self, message: dict[str, Any], thread: str,
@@ -149,5 +158,6 @@ class InstagramDirectSource(ConversationsSource):
 
     def author(self, sender: dict[str, Any]) -> Author:
         """Instagram people have a username, which is their handle."""
-        return Author(platform=self.platform, external_id=str(sender.get("id") or "unknown"),
+        return Author(platform=self.platform,
+                      external_id=str(sender.get("id") or UNKNOWN_AUTHOR_ID),
                       handle=sender.get("username"))

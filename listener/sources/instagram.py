@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator
 from datetime import timedelta
 from typing import Any
 
-from carewatch.domain import Author, Mention, Page, Platform
+from carewatch.domain import Author, Mention, Page, Platform, handle_only_author_id
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import epoch, parse_time
 from listener.sources.graph import GraphSource
@@ -135,7 +135,7 @@ def comment_mention(comment: dict[str, Any], media_id: str, url: str | None, *,
     frm = comment.get("from") or {}
     handle = comment.get("username") or frm.get("username")
     author = Author(platform=Platform.INSTAGRAM,
-                    external_id=str(frm.get("id") or f"@{handle or 'unknown'}"),
+                    external_id=str(frm.get("id") or handle_only_author_id(handle)),
                     handle=handle)
     is_own = author.external_id == ig_user_id or (
         author.handle is not None and author.handle.lower() in brand_handles)

@@ -1,10 +1,13 @@
 """A small, realistic store for dashboard tests: users of every role, scored mentions on three
 platforms (hostile texts included), a thread with the brand's own post and reply, a customer
-on two platforms, an open alert and a source with a health problem."""
+on two platforms (@jdoe on X and Instagram, which an agent confirmed are one person: nothing
+links them by handle alone), an open alert and a source with a health problem."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from carewatch import domain
 from storage.db import Database
@@ -92,3 +95,19 @@ def seed(db: Database) -> None:
         assert mention is not None
         mention.assignee = "agent2"
         mention.status = "assigned"
+    merge_jdoe(db)
+
+
+JDOE_REASON = "same handle @jdoe on Instagram and X"
+
+
+def merge_jdoe(db: Database) -> None:
+    """agent1's "Same person" for @jdoe on X and on Instagram."""
+    from storage.customer_links import merge_customers
+    from storage.models import Author
+
+    with db.write() as session:
+        ids = dict(session.execute(select(Author.platform, Author.customer_id).where(
+            Author.external_id == "u-jdoe")).all())
+        merge_customers(session, ids["x"], ids["instagram"], actor="agent1",
+                        reason=JDOE_REASON)
