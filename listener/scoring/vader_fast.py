@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import string
+from itertools import compress
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
@@ -91,13 +92,12 @@ class FastVader(SentimentIntensityAnalyzer):
         sentiments: list[float] = [0] * n
         scored = self._scored
         if not scored.isdisjoint(lower):
+            # The positions of the words that can score, found by C-level scans.
             last = n - 1
-            for i, lw in enumerate(lower):
-                if lw not in scored:
-                    continue
-                if i < last and lw == "kind" and lower[i + 1] == "of":
-                    continue
-                sentiments[i] = self._valence(words, lower, i, lw, is_cap_diff)
+            for i in compress(range(n), map(scored.__contains__, lower)):
+                lw = lower[i]
+                if not (i < last and lw == "kind" and lower[i + 1] == "of"):
+                    sentiments[i] = self._valence(words, lower, i, lw, is_cap_diff)
         if "but" in lower:
             sentiments = self._but_check(words, sentiments)
         return self.score_valence(sentiments, text)
