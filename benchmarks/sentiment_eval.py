@@ -17,7 +17,7 @@ Why each figure is computed the way it is:
   r(carewatch, VADER compound) on texts without care cues (airline tweets labelled neutral or
   positive with no complaint words, plus ordinary sentences); VADER's own r with humans is
   0.87, so staying near 1.0 here means carewatch keeps VADER's behaviour on ordinary text.
-* Pearson r on general text: `benchmarks/general_proxy.py` generates 5,000 ordinary posts
+* Pearson r on general text: `benchmarks/_general_proxy.py` generates 5,000 ordinary posts
   (sport, films, weather, politics, food, music, tech... with emoji, slang, negation, caps);
   r(carewatch, VADER compound) there, where the care layer must stay out of the way.
 * Throughput: `score_csv` (all cores) on a temporary CSV of the dev texts against a plain
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_sentiment as T  # noqa: E402
-from general_proxy import generate  # noqa: E402
+from _general_proxy import generate  # noqa: E402
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
 
 from listener.scoring import Scorer  # noqa: E402
@@ -342,7 +342,7 @@ def main() -> int:
     r_general = float(np.corrcoef(g_ours, g_ref)[0, 1])
     exact = float(np.mean(np.abs(g_ours - np.round(g_ref, 4)) < 1e-9))
     print(f"{'Pearson r vs VADER, general':28}{1.0:>10.3f}{r_general:>12.3f}   "
-          f"({len(general):,} generated ordinary tweets, benchmarks/general_proxy.py; "
+          f"({len(general):,} generated ordinary tweets, benchmarks/_general_proxy.py; "
           f"{exact:.1%} exactly VADER's; target >= 0.87)")
     print(f"(cross-validated scoring took {time.perf_counter() - t0:.0f}s)\n")
 

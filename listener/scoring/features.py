@@ -265,7 +265,7 @@ class Cues:
 
         Service words, failure words, sarcasm or an @friend alone are not enough: ordinary
         posts say "waited 2 hours to get in", "the update is great", "@tommy worst day ever"
-        and must read exactly as VADER reads them (benchmarks/general_proxy.py measures it)."""
+        and must read exactly as VADER reads them (benchmarks/_general_proxy.py measures it)."""
         return self.brand or (self.strong > 0 and (self.service > 0 or self.handle))
 
 
@@ -395,13 +395,6 @@ _BUCKET: dict[int, dict[str, int]] = {}  # buckets -> n-gram -> bucket index
 _BUCKET_MAX = 300_000
 
 
-def _bucket(cache: dict[str, int], key: str, buckets: int) -> int:
-    if len(cache) >= _BUCKET_MAX:
-        cache.clear()  # bounded memory; the values are pure functions of the key
-    value = cache[key] = zlib.crc32(key.encode()) % buckets
-    return value
-
-
 def hashed(toks: list[str], buckets: int) -> list[int]:
     """Bucket indices of word unigrams and bigrams (with sentence boundaries). Bucket
     indices are memoised per n-gram and looked up with one C-level `map`: tweets repeat the
@@ -411,9 +404,15 @@ def hashed(toks: list[str], buckets: int) -> list[int]:
         cache = _BUCKET.setdefault(buckets, {})
     keys = [*toks, *map(" ".join, zip(["<s>", *toks], [*toks, "</s>"], strict=True))]
     out = list(map(cache.get, keys))
-    if None in out:
-        out = [v if v is not None else _bucket(cache, k, buckets)
-               for v, k in zip(out, keys, strict=True)]
+    if None in out:  # new n-grams (most bigrams of unseen text): hashed in one pass
+        if len(cache) >= _BUCKET_MAX:
+            cache.clear()  # bounded memory; the values are pure functions of the key
+            missing = keys
+        else:
+            missing = [k for v, k in zip(out, keys, strict=True) if v is None]
+        cache.update(zip(missing, [zlib.crc32(k.encode()) % buckets for k in missing],
+                         strict=True))
+        out = list(map(cache.__getitem__, keys))
     return out
 
 

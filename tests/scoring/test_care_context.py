@@ -18,7 +18,7 @@ from listener.scoring import Scorer
 from listener.scoring import features as F
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from general_proxy import generate
+from _general_proxy import generate
 
 
 @pytest.fixture(scope="module")

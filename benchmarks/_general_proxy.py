@@ -11,7 +11,7 @@ dataset is copied). There are no human ratings, so the reference is VADER's comp
 scorer that leaves ordinary text alone scores r = 1.0, and every point below it is the care
 layer bending text it should not touch.
 
-    .venv/bin/python benchmarks/general_proxy.py [--n 5000] [--show 20]
+    .venv/bin/python benchmarks/_general_proxy.py [--n 5000] [--show 20]
 """
 
 from __future__ import annotations
