@@ -17,6 +17,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import itertools
 import multiprocessing
@@ -26,7 +27,8 @@ import stat
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,21 @@ class ScoringInputError(Exception):
 
 OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", "lang")
 
+
+@dataclass(frozen=True, slots=True)
+class ColumnProducer:
+    """More output columns computed per chunk, after the score columns (e.g. `topic`,
+    `topic_confidence`). `produce` gets the chunk's texts and returns one row of cells per
+    text, in order, each as long as `columns`. It runs inside the workers (forked, so it
+    needs no pickling) and should do its per-process set-up before `score_csv` is called,
+    so the workers inherit it warm, as they do VADER and the care model."""
+
+    columns: tuple[str, ...]
+    produce: Callable[[list[str]], list[Sequence[str]]]
+
+
 _worker_scorer: Scorer | None = None
+_worker_extras: tuple[ColumnProducer, ...] = ()
 # Inputs up to this many rows are scored in-process: forking and feeding the pool costs
 # ~15 ms, about what 150 rows take to score, and each worker warms its own caches; measured
 # on two cores, the pool wins from ~400-600 rows (it was 3000, which left a 3,000-row input
@@ -51,14 +67,16 @@ _worker_scorer: Scorer | None = None
 IN_PROCESS_ROWS = 400
 
 
-def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float) -> None:
-    global _worker_scorer
+def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float,
+                 extras: tuple[ColumnProducer, ...] = ()) -> None:
+    global _worker_scorer, _worker_extras
     if _worker_scorer is None:  # forked workers inherit the parent's; spawned ones build one
         _worker_scorer = Scorer(urgency, first_response_minutes)
+    _worker_extras = extras
 
 
-def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None
-                ) -> tuple[int, str]:
+def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None,
+                extras: tuple[ColumnProducer, ...] | None = None) -> tuple[int, str]:
     """Score a chunk of rows and return (row count, the chunk's output CSV lines).
 
     Module-level so worker processes can run it. The worker formats whole output lines:
@@ -66,13 +84,23 @@ def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None
     tuples cost ~2 µs a row), and the CSV quoting work is spread over the workers instead
     of the parent, which on two cores competes with them for CPU."""
     scorer = scorer or _worker_scorer or Scorer()
-    scores = scorer.score_many([r[col] for r in rows])
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(
+    texts = [r[col] for r in rows]
+    scores = scorer.score_many(texts)
+    out_rows = [
         [*r, f"{s.sentiment:.4f}", s.sentiment_label.value, f"{s.urgency:.4f}",
          ";".join(s.urgency_reasons), s.lang or ""]
         for r, s in zip(rows, scores, strict=True)
-    )
+    ]
+    # Per-chunk extra columns (topics, ...): each producer sees the chunk's texts once.
+    for producer in _worker_extras if extras is None else extras:
+        cells = producer.produce(texts)
+        if len(cells) != len(out_rows):
+            raise RuntimeError(f"column producer {producer.columns} returned {len(cells)} "
+                               f"rows for {len(out_rows)} texts")
+        for row, extra in zip(out_rows, cells, strict=True):
+            row.extend(extra)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(out_rows)
     return len(rows), buf.getvalue()
 
 
@@ -162,14 +190,17 @@ def _chunks(reader: Iterator[list[str]], width: int, size: int, src: Path
 def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
               text_column: str = "text", workers: int | None = None, progress: bool = True,
               chunk_size: int = 1000, *, urgency: UrgencyConfig | None = None,
-              first_response_minutes: float = 60.0) -> int:
-    """Copy every column of IN and add the score columns; return the number of rows written.
+              first_response_minutes: float = 60.0,
+              extras: Sequence[ColumnProducer] = ()) -> int:
+    """Copy every column of IN and add the score columns, then each producer's columns in
+    `extras`; return the number of rows written.
 
     Raises ScoringInputError (and writes nothing) on a missing, unreadable, empty, non-CSV
     or non-UTF-8 input, when `text_column` is absent, or when OUT is a directory or its
     folder is missing or not writable.
     """
-    global _worker_scorer
+    global _worker_scorer, _worker_extras
+    extras = tuple(extras)
     src, dst = Path(in_path), Path(out_path)
     _check_input(src, text_column)
     if dst.is_dir():
@@ -202,7 +233,8 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
             col = header_row.index(text_column)
             width = len(header_row)
             writer = csv.writer(out, lineterminator="\n")
-            writer.writerow([*header_row, *OUTPUT_COLUMNS])
+            writer.writerow([*header_row, *OUTPUT_COLUMNS,
+                             *(c for p in extras for c in p.columns)])
             chunks = _chunks(reader, width, chunk_size, src)
             if progress and sys.stderr.isatty():
                 from rich.progress import Progress
@@ -234,15 +266,17 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                     bar.update(task, completed=counter.count)
 
             if ahead_rows <= IN_PROCESS_ROWS or workers == 1:
-                for chunk in ahead:
-                    write(_score_rows(chunk, col, scorer))
-                for chunk in chunks:
-                    write(_score_rows(chunk, col, scorer))
+                for chunk in itertools.chain(ahead, chunks):
+                    write(_score_rows(chunk, col, scorer, extras))
             else:
-                _worker_scorer = scorer  # inherited by the forked workers
+                _worker_scorer, _worker_extras = scorer, extras  # inherited by the forks
+                # Everything loaded so far (VADER, the model, the producers) is permanent:
+                # frozen, the workers' collector never walks it, so it never dirties (and
+                # copies) the pages the forks share with the parent.
+                gc.freeze()
                 ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
                 pool = ctx.Pool(workers, initializer=_init_worker,
-                                initargs=(urgency, first_response_minutes))
+                                initargs=(urgency, first_response_minutes, extras))
                 # Results are written in submission order; at most 2 chunks per worker are in
                 # flight, so memory stays flat however large the input.
                 pending: deque[AsyncResult[tuple[int, str]]] = deque()
@@ -265,7 +299,8 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        _worker_scorer = None
+        _worker_scorer, _worker_extras = None, ()
+        gc.unfreeze()
         if pool is not None:
             pool.terminate()  # results are all in (or the run failed): no need to wait
             pool.join()

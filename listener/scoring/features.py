@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 
 # --- masking ---------------------------------------------------------------------------------
@@ -250,13 +249,24 @@ class Cues:
 
     @property
     def care(self) -> bool:
-        """Whether the text is in a real customer-care context: a service failure named
-        (strong word or phrase), a service relationship (order, account, flight, signal...)
-        sarcasm around a failure, or a message to a company's care account (`BRAND_HANDLE_RE`).
-        A person's @handle, questions, thanks or generic negative words
-        alone do not count: "@jo what a beautiful morning" and "@jo worst day ever" are
-        ordinary text and must stay VADER's."""
+        """Whether the text carries any care cue: a service failure named (strong word or
+        phrase), a service word (order, account, flight, signal...), sarcasm around a failure,
+        or a company's care account (`BRAND_HANDLE_RE`). A model feature (`care_context`),
+        kept as the model was trained on it; whether the care layer may speak at all is the
+        stricter `context`."""
         return self.brand or self.strong > 0 or self.service > 0 or self.sarcasm
+
+    @property
+    def context(self) -> bool:
+        """Whether the text is in a real customer-care context, so that the care layer (model,
+        sarcasm, emoji and risk shaping) may change VADER's reading: addressed to a company's
+        care account, or naming a service failure ("never arrived", "cancelled", "on hold")
+        together with a service word or an addressed @handle ("@jo my order never arrived").
+
+        Service words, failure words, sarcasm or an @friend alone are not enough: ordinary
+        posts say "waited 2 hours to get in", "the update is great", "@tommy worst day ever"
+        and must read exactly as VADER reads them (benchmarks/_general_proxy.py measures it)."""
+        return self.brand or (self.strong > 0 and (self.service > 0 or self.handle))
 
 
 # Token classes of the care rules, one dict lookup per token instead of a chain of set
@@ -265,6 +275,7 @@ class Cues:
 _WEAK, _STRONG, _THANKS, _NEGATION, _CONTRAST, _HANDLE, _SERVICE = 1, 2, 3, 4, 5, 6, 8
 _CARE_CODES = frozenset([_WEAK, _STRONG, _WEAK | _SERVICE, _STRONG | _SERVICE])
 _CODE: dict[str, int] = {}
+_SERVICE_CODES = bytes(range(_SERVICE, 2 * _SERVICE))
 _CODE_MAX = 300_000
 
 
@@ -321,26 +332,18 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
     codes = list(map(get, toks))
     if None in codes:
         codes = [c if c is not None else _code(t) for c, t in zip(codes, toks, strict=True)]
-    counts = Counter(codes)
-    care_neg = strong = service = 0
-    thanks = negation = handle = False
-    for code, n in counts.items():
-        if code >= _SERVICE:
-            service += n
-            code -= _SERVICE
-        if code == _WEAK:
-            care_neg += n
-        elif code == _STRONG:
-            care_neg += n
-            strong += n
-        elif code == _THANKS:
-            thanks = True
-        elif code == _NEGATION:
-            negation = True
-        elif code == _HANDLE:
-            handle = True
+    # The classes are small ints: as bytes they are counted by C `bytes.count`, cheaper than
+    # building a Counter for every text.
+    packed = bytes(codes)
+    weak = packed.count(_WEAK) + packed.count(_WEAK | _SERVICE)
+    strong = packed.count(_STRONG) + packed.count(_STRONG | _SERVICE)
+    care_neg = weak + strong
+    service = len(packed) - len(packed.translate(None, _SERVICE_CODES))
+    thanks = _THANKS in packed or _THANKS | _SERVICE in packed
+    negation = _NEGATION in packed or _NEGATION | _SERVICE in packed
+    handle = _HANDLE in packed or _HANDLE | _SERVICE in packed
     contrast_neg = False
-    if care_neg and _CONTRAST in counts:  # a care word after the first "but"/"however"
+    if care_neg and _CONTRAST in packed:  # a care word after the first "but"/"however"
         contrast_neg = not _CARE_CODES.isdisjoint(codes[codes.index(_CONTRAST) + 1:])
     # Every phrase holds one of the gate words, so most texts skip the regex.
     phrases = 0 if _PHRASE_GATE.isdisjoint(toks) else len(CARE_NEG_PHRASES_RE.findall(masked))
@@ -392,13 +395,6 @@ _BUCKET: dict[int, dict[str, int]] = {}  # buckets -> n-gram -> bucket index
 _BUCKET_MAX = 300_000
 
 
-def _bucket(cache: dict[str, int], key: str, buckets: int) -> int:
-    if len(cache) >= _BUCKET_MAX:
-        cache.clear()  # bounded memory; the values are pure functions of the key
-    value = cache[key] = zlib.crc32(key.encode()) % buckets
-    return value
-
-
 def hashed(toks: list[str], buckets: int) -> list[int]:
     """Bucket indices of word unigrams and bigrams (with sentence boundaries). Bucket
     indices are memoised per n-gram and looked up with one C-level `map`: tweets repeat the
@@ -408,9 +404,15 @@ def hashed(toks: list[str], buckets: int) -> list[int]:
         cache = _BUCKET.setdefault(buckets, {})
     keys = [*toks, *map(" ".join, zip(["<s>", *toks], [*toks, "</s>"], strict=True))]
     out = list(map(cache.get, keys))
-    if None in out:
-        out = [v if v is not None else _bucket(cache, k, buckets)
-               for v, k in zip(out, keys, strict=True)]
+    if None in out:  # new n-grams (most bigrams of unseen text): hashed in one pass
+        if len(cache) >= _BUCKET_MAX:
+            cache.clear()  # bounded memory; the values are pure functions of the key
+            missing = keys
+        else:
+            missing = [k for v, k in zip(out, keys, strict=True) if v is None]
+        cache.update(zip(missing, [zlib.crc32(k.encode()) % buckets for k in missing],
+                         strict=True))
+        out = list(map(cache.__getitem__, keys))
     return out
 
 

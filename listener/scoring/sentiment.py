@@ -1,8 +1,10 @@
 """Care-tuned sentiment: VADER as the base, a customer-care layer on top.
 
-Ordinary text gets VADER's compound unchanged (its correlation with human ratings of ordinary
-tweets is what we must not lose). Text in a care context (addressed to an account, or carrying
-care cues such as "cancelled", "still waiting", sarcasm) is also read by a small logistic
+Ordinary text gets VADER's compound unchanged, exactly (its correlation with human ratings of
+ordinary tweets is what we must not lose). Only text in a care context (`Cues.context`:
+addressed to a company's care account, or naming a service failure together with a service
+word or an addressed @handle) or naming a risk (safety, legal, privacy, discrimination) is
+also read by a small logistic
 regression over masked, hashed word n-grams plus VADER's scores and the rule cues (trained by
 `scripts/train_sentiment.py`). Where VADER and the model agree on the label, VADER's compound
 is kept as is; where they disagree, the score is moved just inside the model's label band, so
@@ -162,25 +164,15 @@ def warm_up() -> None:
     _load()
 
 
-# Outside a care context the model may still override VADER, but only when it is sure, and
-# the surer the stronger VADER's reading: p >= CONFIDENT_BASE + CONFIDENT_SLOPE * |compound|.
-# Squeezing "@jo can't wait for the weekend!!" (VADER 0.6) to neutral would cost Pearson r
-# on ordinary tweets far more than a weak reading does. Tuned on the benchmark's ordinary
-# proxy (r >= 0.95 with @handles) against leave-one-airline-out macro-F1.
-CONFIDENT_BASE = 0.5
-CONFIDENT_SLOPE = 0.4
-
-
-def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool,
-            care: bool) -> float:
-    """Keep VADER's compound when its label agrees with the model's, or when there is no
-    care context and the model is not confident; otherwise move the score just inside the
-    model's label band, sized by VADER's strength and the model's confidence."""
+def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool) -> float:
+    """In a care context: keep VADER's compound when its label agrees with the model's;
+    otherwise move the score just inside the model's label band, sized by VADER's strength
+    and the model's confidence."""
     k = 0 if p[0] >= p[1] and p[0] >= p[2] else 1 if p[1] >= p[2] else 2
     if sarcasm and k == 2:
         k = 0  # "great job losing my bag": praise words around a care failure
     vk = 0 if compound <= NEG else 2 if compound >= POS else 1
-    if vk == k or not (care or p[k] >= CONFIDENT_BASE + CONFIDENT_SLOPE * abs(compound)):
+    if vk == k:
         return compound
     if k == 1:
         return _NEUTRAL_EDGE * compound
@@ -212,14 +204,15 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
     thank you") it reads as negative: neither VADER nor the airline-trained model know
     "smoke in the cabin" or "leaked my personal data" as complaints."""
     scores = vader.polarity_scores(text)
-    compound = base = scores["compound"]
+    compound = scores["compound"]
     masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
     cue = F.cues(masked, text, toks)
     risk = _risk(text, risk)
-    care = cue.care or risk > 0
-    if care or cue.handle or cue.care_neg:  # the model may speak; otherwise VADER as it is
-        p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
-        compound = _finish(compound, p, cue.sarcasm, care)
+    if not (cue.context or risk > 0):  # ordinary text: VADER's reading, untouched
+        return compound, cue
+    p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
+    base = compound
+    compound = _finish(compound, p, cue.sarcasm)
     if risk and compound < POS:
         compound = min(compound, -(RISK_BASE + 0.5 * abs(base)))
     return _emoji(text, compound), cue

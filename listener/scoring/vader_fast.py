@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import string
+from itertools import compress
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
@@ -56,6 +57,11 @@ class FastVader(SentimentIntensityAnalyzer):
     """A drop-in `SentimentIntensityAnalyzer` whose `polarity_scores` is faster and returns
     exactly the same dictionaries."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Lexicon words that are not boosters: the only words that can get a valence.
+        self._scored = frozenset(self.lexicon.keys() - BOOSTER_DICT.keys())
+
     def polarity_scores(self, text: str) -> dict[str, float]:  # type: ignore[override]
         if not text.isascii():  # no emoji key is ASCII: only non-ASCII text needs the pass
             emojis = self.emojis
@@ -78,24 +84,20 @@ class FastVader(SentimentIntensityAnalyzer):
             stripped = tok.strip(_PUNCT)
             words.append(tok if len(stripped) <= 2 else stripped)
         n = len(words)
-        lower = [w.lower() for w in words]
-        allcaps = sum(1 for w in words if w.isupper())
+        lower = list(map(str.lower, words))
+        allcaps = sum(map(str.isupper, words))
         is_cap_diff = 0 < n - allcaps < n
-        lexicon = self.lexicon
-        sentiments: list[float] = []
-        append = sentiments.append
-        last = n - 1
-        for i, lw in enumerate(lower):
-            if lw in BOOSTER_DICT:
-                append(0)
-                continue
-            if lw not in lexicon:
-                append(0)  # also when "kind" precedes "of": 0 either way
-                continue
-            if i < last and lw == "kind" and lower[i + 1] == "of":
-                append(0)
-                continue
-            append(self._valence(words, lower, i, lw, is_cap_diff))
+        # Words outside the lexicon, boosters and "kind" before "of" all score 0 (the int,
+        # as in the original): start from zeros and visit only the words that can score.
+        sentiments: list[float] = [0] * n
+        scored = self._scored
+        if not scored.isdisjoint(lower):
+            # The positions of the words that can score, found by C-level scans.
+            last = n - 1
+            for i in compress(range(n), map(scored.__contains__, lower)):
+                lw = lower[i]
+                if not (i < last and lw == "kind" and lower[i + 1] == "of"):
+                    sentiments[i] = self._valence(words, lower, i, lw, is_cap_diff)
         if "but" in lower:
             sentiments = self._but_check(words, sentiments)
         return self.score_valence(sentiments, text)
@@ -211,14 +213,13 @@ class FastVader(SentimentIntensityAnalyzer):
             compound = 1.0
         pos_sum = 0.0
         neg_sum = 0.0
-        neu_count = 0
-        for s in sentiments:
-            if s > 0:
-                pos_sum += (float(s) + 1)
-            if s < 0:
-                neg_sum += (float(s) - 1)
-            if s == 0:
-                neu_count += 1
+        neu_count = sentiments.count(0)  # == 0, as the original's test (0.0 included)
+        if neu_count < len(sentiments):
+            for s in sentiments:
+                if s > 0:
+                    pos_sum += (float(s) + 1)
+                elif s < 0:
+                    neg_sum += (float(s) - 1)
         if pos_sum > math.fabs(neg_sum):
             pos_sum += amp
         elif pos_sum < math.fabs(neg_sum):
