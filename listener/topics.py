@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from carewatch.domain import Mention
 from carewatch.log import get_logger
 from carewatch.settings import Settings
@@ -24,14 +26,17 @@ REFRESH_SECONDS = 30.0
 
 
 class TopicAssigner:
-    """Sets `topic` and `topic_confidence` on scored mentions. Thread-safe."""
+    """Sets `topic` and `topic_confidence` on scored mentions. Thread-safe. The model is
+    loaded at the first page, not at construction: an Ingestor is built before anything
+    is known about the database (a receiver may start before `init`)."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
-        with db.write() as session:
-            self.model: TopicModel | None = ensure_topic_model(session, settings)
-            self._model_id = current_model_id(session)
-        self._checked = time.monotonic()
+        self.settings = settings
+        self.model: TopicModel | None = None
+        self._model_id: int | None = None
+        self._loaded = False
+        self._checked = float("-inf")
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:
@@ -39,20 +44,31 @@ class TopicAssigner:
             if time.monotonic() - self._checked < REFRESH_SECONDS:
                 return
             self._checked = time.monotonic()
-            with self.db.session() as session:
-                model_id = current_model_id(session)
-                if model_id != self._model_id:
-                    self.model = load_topic_model(session)
-                    self._model_id = model_id
-                    log.info("topic_model_reloaded", topics=len(self.model.labels)
-                             if self.model else 0)
+            try:
+                if not self._loaded:
+                    with self.db.write() as session:
+                        self.model = ensure_topic_model(session, self.settings)
+                        self._model_id = current_model_id(session)
+                    self._loaded = True
+                    return
+                with self.db.session() as session:
+                    model_id = current_model_id(session)
+                    if model_id != self._model_id:
+                        self.model = load_topic_model(session)
+                        self._model_id = model_id
+                        log.info("topic_model_reloaded",
+                                 topics=len(self.model.labels) if self.model else 0)
+            except SQLAlchemyError as exc:  # tried again after REFRESH_SECONDS
+                log.warning("topic_model_unavailable", error=type(exc).__name__)
 
     def assign(self, mentions: Sequence[Mention]) -> None:
         """Topic the scored, non-own mentions in one batch (the fast path)."""
+        todo = [m for m in mentions if not m.is_own and m.score is not None]
+        if not todo:
+            return
         self._refresh()
         model = self.model
-        todo = [m for m in mentions if not m.is_own and m.score is not None]
-        if model is None or not todo:
+        if model is None:
             return
         guesses = model.predict_many([m.text for m in todo],
                                      [m.score.sentiment_label.value for m in todo if m.score])
