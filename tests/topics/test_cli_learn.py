@@ -5,7 +5,6 @@ exit 2, and changes nothing."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,8 @@ from carewatch.cli import main
 from storage.db import open_database
 from storage.models import AuditEntry, TopicModelRow
 from storage.topics import load_topic_model
+from tests.cli.test_bad_paths import _clean_env  # noqa: F401  (autouse: no CAREWATCH_*)
 from tests.topics.examples import labelled
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("CAREWATCH_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
 
 
 def write_examples(path: Path, rows: list[tuple[str, str]], text: str = "text",
