@@ -128,33 +128,6 @@ def test_unusable_paths_are_one_line_and_write_nothing(tmp_path: Path) -> None:
         assert sorted(tmp_path.rglob("*")) == before
 
 
-def _upper_and_length(texts: list[str]) -> list[list[str]]:
-    return [[t.upper(), str(len(t))] for t in texts]
-
-
-@pytest.mark.parametrize(("workers", "chunk", "pooled"), [(1, 1000, False), (2, 7, True)])
-def test_column_producers_add_columns_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               workers: int, chunk: int,
-                                               pooled: bool) -> None:
-    """A producer's columns follow the score columns, row for row, in the pool and in-process."""
-    from listener.scoring import batch
-
-    if pooled:
-        monkeypatch.setattr(batch, "IN_PROCESS_ROWS", 0)
-    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    data = [[str(i), f"@acmeair order {i} never arrived"] for i in range(40)]
-    write_csv(src, data, ["id", "text"])
-    producer = batch.ColumnProducer(("shout", "chars"), _upper_and_length)
-    assert score_csv(src, dst, workers=workers, chunk_size=chunk, progress=False,
-                     extras=[producer]) == 40
-    rows = list(csv.reader(dst.open(encoding="utf-8", newline="")))
-    assert rows[0] == ["id", "text", *OUTPUT_COLUMNS, "shout", "chars"]
-    for original, got in zip(data, rows[1:], strict=True):
-        assert got[:2] == original
-        assert got[-2:] == [original[1].upper(), str(len(original[1]))]
-        assert len(got) == 2 + len(OUTPUT_COLUMNS) + 2
-
-
 def test_bad_row_late_in_a_pooled_run_writes_nothing(tmp_path: Path, always_pool: None) -> None:
     """A malformed row found after workers have started still leaves no OUT behind."""
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
