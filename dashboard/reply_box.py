@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 
@@ -113,14 +114,20 @@ def _canned_picker(db: Database, settings: Settings, row: InboxRow, text_key: st
                   args=(text_key, choice_key, options, row.ref))
 
 
+def _beside_suggestions(row: InboxRow, user: auth.CurrentUser, text_key: str) -> Any:
+    """The column for the reply box, with the suggestions panel (filling `text_key`) in
+    the column beside it."""
+    box, side = st.columns([3, 2], gap="medium")
+    with side:
+        suggestions.panel(row, user, text_key)
+    return box
+
+
 def public_reply(db: Database, settings: Settings, row: InboxRow,
                  user: auth.CurrentUser) -> None:
     """A public reply in the item's thread."""
     text_key = f"cw_reply_{row.id}"
-    box, side = st.columns([3, 2], gap="medium")
-    with side:
-        suggestions.panel(row, user, text_key)
-    with box:
+    with _beside_suggestions(row, user, text_key):
         _canned_picker(db, settings, row, text_key, user)
         st.text_area("Reply", key=text_key, height=110,
                      placeholder="Public reply in the thread")
@@ -163,10 +170,7 @@ def private_message(db: Database, settings: Settings, row: InboxRow,
     if window is None:  # a public item: the public reply tab answers it
         return
     show_window(window)
-    box, side = st.columns([3, 2], gap="medium")
-    with side:
-        suggestions.panel(row, user, text_key)
-    with box:
+    with _beside_suggestions(row, user, text_key):
         _canned_picker(db, settings, row, text_key, user)
         st.text_area("Message", key=text_key, height=110,
                      placeholder=f"Sent in the {channel} conversation")

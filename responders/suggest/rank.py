@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from responders.suggest.fit import fit_answer, fits
 from responders.suggest.knowledge import Article
-from responders.suggest.textsim import TextIndex
+from responders.suggest.textsim import Match, TextIndex
 
 MIN_SCORE = 0.05
 PAST_MIN_SIMILARITY = 0.2
@@ -107,12 +107,14 @@ def _terms(terms: Sequence[str]) -> str:
     return ", ".join(terms)
 
 
+def _matches(item: Item, documents: Sequence[str]) -> dict[int, Match]:
+    """The documents that share words with the item, by position."""
+    return {m.index: m for m in TextIndex(documents).query(item.text)} if documents else {}
+
+
 def rank_canned(item: Item, canned: Sequence[Canned]) -> list[Suggestion]:
     usable = [c for c in canned if item.speaks(c.lang) and fits(item.platform, item.kind, c.text)]
-    if not usable:
-        return []
-    index = TextIndex([f"{c.name} {c.template}" for c in usable])
-    matches = {m.index: m for m in index.query(item.text)}
+    matches = _matches(item, [f"{c.name} {c.template}" for c in usable])
     out: list[Suggestion] = []
     for position, reply in enumerate(usable):
         match = matches.get(position)
@@ -134,10 +136,7 @@ def rank_canned(item: Item, canned: Sequence[Canned]) -> list[Suggestion]:
 
 def rank_knowledge(item: Item, articles: Sequence[Article]) -> list[Suggestion]:
     usable = [a for a in articles if item.speaks(a.lang)]
-    if not usable:
-        return []
-    index = TextIndex([f"{a.title} {a.title} {a.summary} {a.body}" for a in usable])
-    matches = {m.index: m for m in index.query(item.text)}
+    matches = _matches(item, [f"{a.title} {a.title} {a.summary} {a.body}" for a in usable])
     out: list[Suggestion] = []
     for position, article in enumerate(usable):
         match = matches.get(position)

@@ -127,16 +127,17 @@ def _past(session: Session, mention: Mention, agent: str, limit: int) -> list[Pa
 
 
 def suggest(db: Database, settings: Settings, ref: MentionRef | str, *, agent: str,
-            knowledge_dir: Path, model: ModelLoader | None = stored_model, n: int = 3,
+            knowledge_dir: Path, model: ModelLoader | None = None, n: int = 3,
             past_limit: int = PAST_LIMIT) -> Suggestions:
     """The `n` best replies for the item `ref`, best first. RuleViolation (one line) for an
     unknown or malformed ref or the brand's own post; KnowledgeError for `[knowledge]
-    paths` that match nothing or an article that cannot be read."""
+    paths` that match nothing or an article that cannot be read. `model` loads the topic
+    model (default: the stored one)."""
     parsed = parse_ref(ref)
     articles = load_articles(settings.knowledge.paths, knowledge_dir)
     with db.session() as session:
         mention = check_mention(mention_by_ref(session, parsed, with_author=True), parsed)
-        topics = item_topics(mention, model(session) if model is not None else None)
+        topics = item_topics(mention, (model or stored_model)(session))
         item = Item(mention.text, mention.platform, reply_kind(mention), mention.lang, topics)
         canned = _canned(session, settings, mention, agent)
         past = _past(session, mention, agent, past_limit)
