@@ -177,6 +177,9 @@ class Mention:
     is_echo: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
     score: Score | None = None
+    # The best topic and its confidence, set right after scoring (None: no confident topic).
+    topic: str | None = None
+    topic_confidence: float | None = None
 
     @property
     def ref(self) -> MentionRef:

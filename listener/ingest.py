@@ -35,6 +35,7 @@ from listener.alerts.engine import AlertEngine
 from listener.lease import lease_keeper, process_name
 from listener.scoring import Scorer
 from listener.sources import build_source
+from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
@@ -132,6 +133,8 @@ class Ingestor:
         self.on_new_mentions = on_new_mentions
         self._revoked: dict[str, str] = {}  # source key -> token fingerprint when revoked
         self._lock = threading.Lock()
+        # Topics: each new item's best topic, assigned right after scoring.
+        self.topics = TopicAssigner(db, settings) if self.scorer is not None else None
 
     # ----------------------------------------------------------------- polling
     def poll_all(self, once: bool = True, *, parallel: bool = True) -> list[PollResult]:
@@ -345,6 +348,11 @@ class Ingestor:
                     lang=m.lang, echo=m.is_echo)
             except Exception:  # one odd text must not stop the page; it is stored unscored
                 log.exception("scoring_failed", mention=str(m.ref))
+        if self.topics is not None:
+            try:
+                self.topics.assign(fresh)
+            except Exception:  # topics are an aid: the page is stored without them
+                log.exception("topics_failed", count=len(fresh))
 
     def _after_commit(self, inserted_ids: list[int]) -> None:
         """Hooks on newly stored mentions; their failures are logged, never stop listening."""

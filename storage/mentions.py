@@ -20,6 +20,7 @@ from carewatch import domain
 from storage.customers import upsert_authors
 from storage.models import Author, JSONType, Mention, Thread, UTCDateTime, utcnow
 from storage.statements import chunks, dialect_insert
+from storage.topics import add_topics_to_hourly
 from storage.trends import add_to_hourly
 
 
@@ -142,6 +143,8 @@ def upsert_mentions(
             "sentiment_label": score.sentiment_label.value if score else None,
             "urgency": score.urgency if score else None,
             "urgency_reasons": ";".join(score.urgency_reasons) if score else "",
+            "topic": m.topic,
+            "topic_confidence": m.topic_confidence,
             # The brand's own items and echoes are never work: they start closed, so no
             # queue, SLA clock or rescoring ever picks them up.
             "status": (domain.Status.CLOSED.value if m.is_own or m.is_echo
@@ -160,7 +163,9 @@ def upsert_mentions(
         result.inserted_ids.append(pk)
         result.inserted_refs.append(f"{platform}:{external_id}")
         inserted_keys.add((platform, external_id))
-    add_to_hourly(session, [r for r in rows if (r["platform"], r["external_id"]) in inserted_keys])
+    new_rows = [r for r in rows if (r["platform"], r["external_id"]) in inserted_keys]
+    add_to_hourly(session, new_rows)
+    add_topics_to_hourly(session, new_rows)
     seen_again = [
         {"b_platform": r["platform"], "b_external": r["external_id"],
          "b_likes": r["like_count"], "b_replies": r["reply_count"],

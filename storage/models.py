@@ -400,3 +400,49 @@ class KeyValue(Base):
     value: Mapped[Any] = mapped_column(JSONType)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ------------------------------------------------------------------------------ topics
+class TopicModelRow(Base):
+    """The current topic model (one row), as plain JSON, with the labelled examples it was
+    learned from (`carewatch topics learn`), so a rebuild with new corrections or new
+    configured topics is reproducible."""
+
+    __tablename__ = "topic_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # [[text, label], ...] from the last `topics learn`; "" labels teach "no topic".
+    examples: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+
+
+class TopicCorrection(Base):
+    """An agent's correction of one item's topic ("" = no topic); the latest per item is a
+    training example at the next learn or rebuild."""
+
+    __tablename__ = "topic_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"),
+                                            unique=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    previous: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HourlyTopicStat(Base):
+    """Per hour and topic: items (all but the brand's own) and how many read negative, so
+    the Trends topic series never scans mentions."""
+
+    __tablename__ = "hourly_topic_stats"
+    __table_args__ = (UniqueConstraint("bucket", "topic"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime)
+    topic: Mapped[str] = mapped_column(String(100))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    negative_count: Mapped[int] = mapped_column(Integer, default=0)
