@@ -86,12 +86,17 @@ def item_topics(mention: Mention, model: TopicPredictor | None
 def _canned(session: Session, settings: Settings, mention: Mention, agent: str
             ) -> list[Canned]:
     """Stored canned replies, plus configured ones not stored yet, filled for the item
-    (a reply whose template is broken is left out)."""
-    rows = [(r.name, r.text, tuple(r.topics or ()), r.lang or "")
-            for r in canned_replies(session)]
-    stored = {name for name, *_ in rows}
-    rows += [(c.name, c.text, tuple(c.topics), c.lang)
-             for c in settings.canned_replies if c.name not in stored]
+    (a reply whose template is broken is left out). A stored reply without topics or
+    language takes them from the configured reply of the same name: seeding never changes
+    a stored reply, so topics added to `carewatch.toml` later still count."""
+    configured = {c.name: c for c in settings.canned_replies}
+    rows = []
+    for row in canned_replies(session):
+        config = configured.pop(row.name, None)
+        rows.append((row.name, row.text,
+                     tuple(row.topics or (config.topics if config else ())),
+                     row.lang or (config.lang if config else "")))
+    rows += [(c.name, c.text, tuple(c.topics), c.lang) for c in configured.values()]
     out: list[Canned] = []
     for name, template, topics, lang in rows:
         try:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from carewatch.cli import main
+from responders.teamwork import save_canned
 from storage.models import Mention, Reply
 
 from .conftest import Stand
@@ -114,12 +115,16 @@ def test_suggestions_from_canned_knowledge_and_past_replies(
 
 def test_private_message_gets_suggestions_within_its_channel(
         stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    # Stored before its topics were written in carewatch.toml: the file's topics count.
+    save_canned(stand.db, "Bag trace", "Hi {first_name}, sorry your bag is late. ^{agent}",
+                "alice")
     _configure(stand)
     dm = stand.dm("my bag is still missing after two days", username="lee")
     _set_topic(stand, dm.external_id, "Lost Luggage", 0.9)
     found = _suggest_json([f"x:{dm.external_id}"], capsys)
-    assert found[0]["source"] == "canned"
-    assert str(found[0]["text"]).startswith("Hi Lee, sorry your bag")
+    assert found[0] == {"text": "Hi Lee, sorry your bag is late. ^alice", "source": "canned",
+                        "score": found[0]["score"],
+                        "why": "canned 'Bag trace' for topic Lost Luggage (0.90)"}
 
 
 def test_bad_input_exits_2_with_one_line(stand: Stand,
@@ -140,3 +145,33 @@ def test_bad_input_exits_2_with_one_line(stand: Stand,
     _refused(["suggest", ref, "--json"], capsys,
              "knowledge.paths[1]: 'faq/*.md' matches no file")
     assert _replies(stand) == 0
+
+
+def test_stored_topic_model_ranks_canned_replies_beyond_the_top_topic(
+        any_stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a learned model in the database, an item with no stored topic still gets the
+    canned replies of its likeliest topics, the second one included."""
+    from carewatch.topics import train
+    from storage.topics import save_topic_model
+    from tests.topics.examples import labelled
+
+    stand = any_stand
+    config = _configure(stand)
+    config.write_text(config.read_text() + '''
+[[canned_replies]]
+name = "Delay apology"
+text = "Hi {first_name}, sorry for the delay. DM us your flight if you'll miss a connection."
+topics = ["Late Flight"]
+''')
+    with stand.db.write() as session:
+        save_topic_model(session, train(labelled()), actor="test")
+    tweet = stand.tweet("@acmeair flight delayed 3 hours and my bag never arrived",
+                        username="ola", name="Ola Nordmann")
+    with stand.db.write() as session:  # as if no topic was confident at ingest
+        session.execute(update(Mention).where(Mention.external_id == tweet.external_id)
+                        .values(topic=None, topic_confidence=None))
+    found = _suggest_json([f"x:{tweet.external_id}", "--as", "maria"], capsys)
+    whys = [str(s["why"]) for s in found if s["source"] == "canned"]
+    assert {w.split(" for topic ")[0] for w in whys} == {"canned 'Bag trace'",
+                                                         "canned 'Delay apology'"}, whys
+    assert all(" for topic " in w for w in whys)
