@@ -73,3 +73,30 @@ def test_bad_knowledge_path_is_said_in_the_panel(store: Any) -> None:
     assert any("No suggestions: knowledge.paths[0]: 'missing/*.md' matches no file" in w
                for w in warnings), warnings
     assert any(t.label == "Reply" for t in at.text_area)  # the reply box still works
+
+
+def test_private_message_panel_fills_the_message_box(private_store: Any) -> None:
+    from tests.dashboard.private_seed import ANSWER_REF
+
+    config = Path(os.environ["CAREWATCH_CONFIG"])
+    config.write_text(config.read_text(encoding="utf-8") + """
+[[canned_replies]]
+name = "Refund check"
+text = "Thanks {first_name}, I'm checking your refund now. ^{agent}"
+topics = ["Refund"]
+""", encoding="utf-8")
+    with private_store.write() as session:
+        session.execute(update(Mention).where(Mention.external_id == ANSWER_REF.split(":")[1])
+                        .values(topic="Refund", topic_confidence=0.8))
+        before = len(session.execute(select(Reply.id)).all())
+    at = login("agent1")
+    at.selectbox(key="cw_open").set_value(ANSWER_REF).run()
+    message_key = next(t for t in at.text_area if t.label == "Message").key
+    use = next(b for b in at.button if b.label == "Use this reply")
+    use.click().run()
+    assert not at.exception, at.exception
+    filled = at.text_area(key=message_key).value
+    assert filled.startswith("Thanks ")
+    assert filled.endswith("I'm checking your refund now. ^agent1")
+    with private_store.session() as session:
+        assert len(session.execute(select(Reply.id)).all()) == before
