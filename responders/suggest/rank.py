@@ -25,7 +25,7 @@ from responders.suggest.fit import fit_answer, fits
 from responders.suggest.knowledge import Article
 from responders.suggest.textsim import Match, TextIndex
 
-MIN_SCORE = 0.05
+MIN_SCORE = 0.01
 PAST_MIN_SIMILARITY = 0.2
 
 

@@ -144,7 +144,7 @@ def test_best_keeps_three_distinct_above_the_floor() -> None:
         return Suggestion(text, source, score, "why")
 
     chosen = best([s("a", 0.5), s("A ", 0.9, Origin.PAST_REPLY), s("b", 0.5, Origin.KNOWLEDGE),
-                   s("c", 0.5, Origin.PAST_REPLY), s("d", 0.01), s("e", 0.4)], 3)
+                   s("c", 0.5, Origin.PAST_REPLY), s("d", 0.005), s("e", 0.4)], 3)
     assert [(c.text, c.source) for c in chosen] == [
         ("A ", Origin.PAST_REPLY), ("b", Origin.KNOWLEDGE), ("c", Origin.PAST_REPLY)]
     assert chosen[0].as_json() == {"text": "A ", "source": "past_reply", "score": 0.9,
@@ -170,3 +170,9 @@ def test_knowledge_files_and_their_errors(tmp_path: Path) -> None:
     (kb / "latin1.md").write_text("# Café\n\nOpen daily.", encoding="utf-8")
     titles = sorted(a.title for a in load_articles(["kb/*.md"], tmp_path))
     assert titles == ["Café", "late flights"]
+
+
+def test_nothing_below_the_floor() -> None:
+    weak = Suggestion("weak", Origin.CANNED, 0.005, "why")
+    fair = Suggestion("fair", Origin.CANNED, 0.02, "why")
+    assert best([weak, fair], 3) == [fair]
