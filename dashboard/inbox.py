@@ -15,7 +15,7 @@ import streamlit as st
 
 from carewatch.domain import OPEN_STATUSES, Status, Visibility
 from carewatch.settings import Settings
-from dashboard import actions, auth, context, reply_box
+from dashboard import actions, auth, context, reply_box, topics
 from dashboard.components import (
     LOCK,
     ago,
@@ -76,6 +76,7 @@ def _filters(db: Database, username: str) -> InboxFilters:
         lang_options = sorted(set(langs) | set(SUPPORTED_LANGS))
         chosen_langs = st.multiselect("Language", [*lang_options, LANG_UNSUPPORTED],
                                       key="cw_f_lang")
+        chosen_topics = topics.topic_filter(db)
         visibility = st.radio("Visibility", list(VISIBILITY_CHOICES), horizontal=True,
                               key="cw_f_visibility",
                               help="Private: direct messages, Messenger, Instagram Direct.")
@@ -89,7 +90,7 @@ def _filters(db: Database, username: str) -> InboxFilters:
                         [s.value for s in Status], sentiments=sentiments,
                         min_urgency=float(min_urgency), assignee=who,
                         langs=chosen_langs, search=search,
-                        visibility=VISIBILITY_CHOICES[visibility])
+                        visibility=VISIBILITY_CHOICES[visibility], topics=chosen_topics)
 
 
 def _where(row: InboxRow) -> str:
@@ -102,6 +103,7 @@ def _table(rows: list[InboxRow]) -> pd.DataFrame:
     return pd.DataFrame({
         "urgency": [round(r.urgency, 2) if r.urgency is not None else None for r in rows],
         "reasons": [short_reasons(r.urgency_reasons) for r in rows],
+        "topic": topics.chips(rows),
         "channel": [_where(r) for r in rows],
         "author": [cell("@" + r.author_handle if r.author_handle else r.author_name, 40)
                    for r in rows],
@@ -123,6 +125,7 @@ COLUMNS = {
                                                 "question, sla = waiting past the SLA, "
                                                 "reach = high reach, lang = unsupported "
                                                 "language"),
+    "topic": topics.COLUMN,
     "channel": st.column_config.TextColumn("channel", width=120),
     "author": st.column_config.TextColumn("author", width=90),
     "text": st.column_config.TextColumn("text", width=320),
@@ -278,6 +281,7 @@ def _detail(db: Database, settings: Settings, ref: str, user: auth.CurrentUser) 
         reason_chips(row.urgency_reasons)
         with st.container(border=True):
             st.text(row.text)
+        topics.topic_editor(db, row)
         _actions(db, settings, row, user)
         conversation_view(db, row.id, settings.brand.name, user.role)
     with right:

@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context
+from dashboard import auth, context, topics
 from dashboard.components import platform_choices, platform_label
 from storage.db import Database
 from storage.export import DEFAULT_MAX_BYTES_ROWS, ExportFilter, export_bytes
@@ -271,7 +271,11 @@ def trends_page() -> None:
     if not hourly:
         st.info("No mentions in this range.")
     else:
-        _volume(hourly, str(grain), periods(since, until, str(grain), datetime.now(UTC)))
+        buckets = periods(since, until, str(grain), datetime.now(UTC))
+        _volume(hourly, str(grain), buckets)
+        topics.topic_trends(db, since, until, str(grain), buckets,
+                            lambda moments: _period(moments, str(grain)),
+                            time_axis(buckets, str(grain)))
     left, right = st.columns(2, gap="large")
     with left:
         _terms(db, since, until, platforms, settings.brand.handles)

@@ -24,6 +24,7 @@ from storage.models import Author, Mention, Reply, Thread
 SUPPORTED_LANGS = ("en", "ko")
 LANG_UNSUPPORTED = "lang_unsupported"
 UNASSIGNED = "(unassigned)"
+NO_TOPIC = "(no topic)"  # the topic filter's choice for items without a confident topic
 COUNT_CAP = 10_000
 
 
@@ -40,6 +41,7 @@ class InboxFilters:
     search: str = ""
     visibility: str | None = None  # "public", "private", or None for both
     limit: int = 200
+    topics: list[str] = field(default_factory=list)  # topic names, or NO_TOPIC
 
 
 @dataclass(slots=True)
@@ -64,6 +66,8 @@ class InboxRow:
     customer_id: int | None
     url: str | None = None
     visibility: str = Visibility.PUBLIC.value
+    topic: str | None = None
+    topic_confidence: float | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +86,7 @@ INBOX_COLUMNS = (
     Author.name, Author.followers, Mention.text, Mention.urgency, Mention.urgency_reasons,
     Mention.sentiment, Mention.sentiment_label, Mention.status, Mention.assignee, Mention.lang,
     Mention.thread_pk, Author.customer_id, Mention.url, Mention.visibility,
+    Mention.topic, Mention.topic_confidence,
 )
 
 
@@ -91,7 +96,7 @@ def inbox_row(r: Any) -> InboxRow:
         author_handle=r[4], author_name=r[5], followers=r[6], text=r[7], urgency=r[8],
         urgency_reasons=_reasons(r[9]), sentiment=r[10], sentiment_label=r[11], status=r[12],
         assignee=r[13], lang=r[14], thread_pk=r[15], customer_id=r[16], url=r[17],
-        visibility=r[18],
+        visibility=r[18], topic=r[19], topic_confidence=r[20],
     )
 
 
@@ -121,6 +126,12 @@ def _extra_conditions(filters: InboxFilters) -> list[Any]:
         conds.append(Mention.visibility == filters.visibility)
     if filters.search.strip():
         conds.append(Mention.text.icontains(filters.search.strip(), autoescape=True))
+    if filters.topics:
+        names = [t for t in filters.topics if t != NO_TOPIC]
+        either: list[Any] = [Mention.topic.in_(names)] if names else []
+        if NO_TOPIC in filters.topics:
+            either.append(Mention.topic.is_(None))
+        conds.append(or_(*either))
     return conds
 
 

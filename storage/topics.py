@@ -9,7 +9,7 @@ never scans mentions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,14 +65,17 @@ def brand_words(settings: Settings) -> list[str]:
 
 
 def build_topic_model(session: Session, settings: Settings,
-                      examples: Sequence[tuple[str, str]] | None = None) -> TopicModel | None:
+                      examples: Sequence[tuple[str, str]] | None = None, *,
+                      on_progress: Callable[[int, int], None] | None = None
+                      ) -> TopicModel | None:
     """Train from `examples` (default: the stored ones), the agents' corrections and the
     configured topics; None when there is no topic at all."""
     learned = stored_examples(session) if examples is None else list(examples)
     rows = [*learned, *corrections_as_examples(session)]
     if not settings.topics and not any(label for _, label in rows):
         return None
-    return train(rows, settings.topics, mask_words=brand_words(settings))
+    return train(rows, settings.topics, mask_words=brand_words(settings),
+                 on_progress=on_progress)
 
 
 def ensure_topic_model(session: Session, settings: Settings, *, actor: str = "system"

@@ -103,6 +103,19 @@ every = "10s"
 [alerts]
 first_response_minutes = 60
 
+[[topics]]
+name = "Lost Luggage"
+keywords = ["lost bag*", "luggage", "suitcase", "baggage"]
+examples = ["my bag never arrived"]
+
+[[topics]]
+name = "Late Flight"
+keywords = ["delay*", "late", "waiting at the gate"]
+
+[[topics]]
+name = "Refund"
+keywords = ["refund*", "money back", "charged twice"]
+
 [[canned_replies]]
 name = "Apology + DM"
 text = "Hi {first_name}, I'm sorry about this. Please send us a DM with your booking \

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import UsageError, app_context, check_out_path
+from carewatch.cli.common import AppContext, UsageError, app_context, check_out_path
+
+if TYPE_CHECKING:
+    from carewatch.topics import TopicModel
+
+
+def stored_topic_model(context: AppContext) -> TopicModel | None:
+    """The topic model in the configured database, or None when there is none (no database
+    yet, an old schema, or topics never configured nor learned): then the topic columns
+    stay empty. A SQLite file that does not exist is not created just to look."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(context.settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not Path(url.database).exists():
+        return None
+    try:
+        db = context.database()
+    except UsageError:
+        return None
+    from storage.topics import load_topic_model
+
+    with db.session() as session:
+        return load_topic_model(session)
 
 
 @app.command("score")
@@ -16,12 +40,14 @@ def score_command(
     ctx: typer.Context,
     in_path: Path = typer.Option(..., "--in", help="Input CSV (UTF-8) with a text column."),
     out_path: Path = typer.Option(..., "--out", help="Output CSV: every input column plus "
-                                  "sentiment, sentiment_label, urgency, urgency_reasons, lang."),
+                                  "sentiment, sentiment_label, urgency, urgency_reasons, lang, "
+                                  "topic, topic_confidence."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Processes to use (default: all cores)."),
 ) -> None:
-    """Score every row of a CSV for sentiment, urgency and language, streamed in chunks."""
+    """Score every row of a CSV for sentiment, urgency, language and topic, streamed in
+    chunks."""
     from listener.scoring.batch import ScoringInputError, score_csv
 
     check_out_path(out_path)  # before any work: scoring never runs into an unwritable OUT
@@ -29,7 +55,8 @@ def score_command(
     try:
         rows = score_csv(in_path, out_path, text_column=text_column, workers=workers,
                          progress=sys.stderr.isatty(), urgency=settings.urgency,
-                         first_response_minutes=settings.alerts.first_response_minutes)
+                         first_response_minutes=settings.alerts.first_response_minutes,
+                         topic_model=stored_topic_model(app_context(ctx)))
     except ScoringInputError as exc:
         raise UsageError(str(exc)) from None
     print(f"scored {rows:,} rows into {out_path}", file=sys.stderr)

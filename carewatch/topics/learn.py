@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -57,13 +57,14 @@ def config_digest(topics: Sequence[TopicLike] = (), mask_words: Sequence[str] = 
 
 def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (), *,
           mask_words: Sequence[str] = (), steps: int = STEPS,
-          min_confidence: float = MIN_CONFIDENCE) -> TopicModel:
+          min_confidence: float = MIN_CONFIDENCE,
+          on_progress: Callable[[int, int], None] | None = None) -> TopicModel:
     """Learn a model from (text, label) examples and configured topics.
 
     Each distinct non-empty label is a topic; examples with an empty label teach the "no
     topic" class (praise, chit-chat). `mask_words` (the brand's names) are masked like
-    handles, so the model learns problems rather than brands. ValueError when there is no
-    topic at all.
+    handles, so the model learns problems rather than brands. `on_progress(done, total)`
+    follows the fit (for a progress bar). ValueError when there is no topic at all.
     """
     rows = training_set(examples, topics)
     masks = tuple(sorted({w.strip().lower() for w in mask_words if w.strip()},
@@ -80,7 +81,7 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
     vocab, idf = build_vocabulary(texts, masks, MIN_DF if len(rows) >= 50 else 1)
     x = Encoder(vocab, idf, masks).rows(texts)
     y = np.array([column[lab] for _, lab in rows], dtype=np.int64)
-    weights = _fit(x, y, len(vocab), len(classes), steps)
+    weights = _fit(x, y, len(vocab), len(classes), steps, on_progress)
     return TopicModel(
         labels=labels, vocabulary=tuple(vocab), idf=idf, weights=weights,
         has_none=has_none, keywords=keywords, mask_words=masks,
@@ -88,7 +89,8 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
     )
 
 
-def _fit(x: Rows, y: np.ndarray, n_features: int, n_classes: int, steps: int) -> F32:
+def _fit(x: Rows, y: np.ndarray, n_features: int, n_classes: int, steps: int,
+         on_progress: Callable[[int, int], None] | None = None) -> F32:
     """Class-balanced softmax regression by full-batch Adam from zeros."""
     n = x.count
     counts = Counter(y.tolist())
@@ -112,4 +114,6 @@ def _fit(x: Rows, y: np.ndarray, n_features: int, n_classes: int, steps: int) ->
         v += (1 - b2) * grad * grad
         lr = LEARNING_RATE * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)
         w -= (lr * m / (np.sqrt(v) + eps)).astype(np.float32)
+        if on_progress is not None:
+            on_progress(step, steps)
     return w

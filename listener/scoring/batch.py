@@ -29,20 +29,27 @@ from collections import deque
 from collections.abc import Iterator
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.scorer import Scorer
 from listener.scoring.sentiment import warm_up
+
+if TYPE_CHECKING:  # numpy loads only when a topic model exists: `score` stays quick without
+    from carewatch.topics import TopicModel
 
 
 class ScoringInputError(Exception):
     """Bad input to batch scoring, phrased as one line for the user."""
 
 
-OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", "lang")
+OUTPUT_COLUMNS = ("sentiment", "sentiment_label", "urgency", "urgency_reasons", "lang",
+                  "topic", "topic_confidence")
 
 _worker_scorer: Scorer | None = None
+# The topic model, like the scorer, is set before the fork, so workers inherit it for free.
+_worker_topics: TopicModel | None = None
 # Inputs up to this many rows are scored in-process: forking and feeding the pool costs
 # ~15 ms, about what 150 rows take to score, and each worker warms its own caches; measured
 # on two cores, the pool wins from ~400-600 rows (it was 3000, which left a 3,000-row input
@@ -51,14 +58,19 @@ _worker_scorer: Scorer | None = None
 IN_PROCESS_ROWS = 400
 
 
-def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float) -> None:
-    global _worker_scorer
+def _init_worker(urgency: UrgencyConfig | None, first_response_minutes: float,
+                 topics_json: dict[str, Any] | None = None) -> None:
+    global _worker_scorer, _worker_topics
     if _worker_scorer is None:  # forked workers inherit the parent's; spawned ones build one
         _worker_scorer = Scorer(urgency, first_response_minutes)
+    if _worker_topics is None and topics_json is not None:
+        from carewatch.topics import TopicModel
+
+        _worker_topics = TopicModel.from_json(topics_json)
 
 
-def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None
-                ) -> tuple[int, str]:
+def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None,
+                topics: TopicModel | None = None) -> tuple[int, str]:
     """Score a chunk of rows and return (row count, the chunk's output CSV lines).
 
     Module-level so worker processes can run it. The worker formats whole output lines:
@@ -67,13 +79,24 @@ def _score_rows(rows: list[list[str]], col: int, scorer: Scorer | None = None
     of the parent, which on two cores competes with them for CPU."""
     scorer = scorer or _worker_scorer or Scorer()
     scores = scorer.score_many([r[col] for r in rows])
+    topic_cells = _topic_cells([r[col] for r in rows], scores, topics or _worker_topics)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(
         [*r, f"{s.sentiment:.4f}", s.sentiment_label.value, f"{s.urgency:.4f}",
-         ";".join(s.urgency_reasons), s.lang or ""]
-        for r, s in zip(rows, scores, strict=True)
+         ";".join(s.urgency_reasons), s.lang or "", *t]
+        for r, s, t in zip(rows, scores, topic_cells, strict=True)
     )
     return len(rows), buf.getvalue()
+
+
+def _topic_cells(texts: list[str], scores: list[Score], model: TopicModel | None
+                 ) -> list[tuple[str, str]]:
+    """(topic, topic_confidence) per row; both empty when no topic is confident or no
+    model exists."""
+    if model is None:
+        return [("", "")] * len(texts)
+    guesses = model.predict_many(texts, [s.sentiment_label.value for s in scores])
+    return [(g.topic, f"{g.confidence:.4f}") if g.topic else ("", "") for g in guesses]
 
 
 class _CountingReader(io.RawIOBase):
@@ -162,14 +185,15 @@ def _chunks(reader: Iterator[list[str]], width: int, size: int, src: Path
 def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
               text_column: str = "text", workers: int | None = None, progress: bool = True,
               chunk_size: int = 1000, *, urgency: UrgencyConfig | None = None,
-              first_response_minutes: float = 60.0) -> int:
+              first_response_minutes: float = 60.0, topic_model: TopicModel | None = None
+              ) -> int:
     """Copy every column of IN and add the score columns; return the number of rows written.
 
     Raises ScoringInputError (and writes nothing) on a missing, unreadable, empty, non-CSV
     or non-UTF-8 input, when `text_column` is absent, or when OUT is a directory or its
     folder is missing or not writable.
     """
-    global _worker_scorer
+    global _worker_scorer, _worker_topics
     src, dst = Path(in_path), Path(out_path)
     _check_input(src, text_column)
     if dst.is_dir():
@@ -235,14 +259,17 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
 
             if ahead_rows <= IN_PROCESS_ROWS or workers == 1:
                 for chunk in ahead:
-                    write(_score_rows(chunk, col, scorer))
+                    write(_score_rows(chunk, col, scorer, topic_model))
                 for chunk in chunks:
-                    write(_score_rows(chunk, col, scorer))
+                    write(_score_rows(chunk, col, scorer, topic_model))
             else:
                 _worker_scorer = scorer  # inherited by the forked workers
-                ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+                _worker_topics = topic_model
+                fork = os.name == "posix"
+                ctx = multiprocessing.get_context("fork" if fork else "spawn")
+                topics_json = None if fork or topic_model is None else topic_model.to_json()
                 pool = ctx.Pool(workers, initializer=_init_worker,
-                                initargs=(urgency, first_response_minutes))
+                                initargs=(urgency, first_response_minutes, topics_json))
                 # Results are written in submission order; at most 2 chunks per worker are in
                 # flight, so memory stays flat however large the input.
                 pending: deque[AsyncResult[tuple[int, str]]] = deque()
@@ -265,7 +292,7 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        _worker_scorer = None
+        _worker_scorer = _worker_topics = None
         if pool is not None:
             pool.terminate()  # results are all in (or the run failed): no need to wait
             pool.join()

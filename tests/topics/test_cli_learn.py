@@ -1,0 +1,120 @@
+"""`carewatch topics learn` and `rebuild` as a user runs them, on SQLite and PostgreSQL:
+a good file stores a model the listener and `score` use; a bad file or column is one line,
+exit 2, and changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from carewatch.cli import main
+from storage.db import open_database
+from storage.models import AuditEntry, TopicModelRow
+from storage.topics import load_topic_model
+from tests.topics.examples import labelled
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("CAREWATCH_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def write_examples(path: Path, rows: list[tuple[str, str]], text: str = "text",
+                   label: str = "reason") -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", text, label])
+        writer.writerows((i, t, lab) for i, (t, lab) in enumerate(rows))
+    return path
+
+
+def _models(url: str) -> list[TopicModelRow]:
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            return list(s.execute(select(TopicModelRow)).scalars())
+    finally:
+        db.dispose()
+
+
+def test_learn_stores_a_model_of_each_label(database_url: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    (tmp_path / "carewatch.toml").write_text(
+        '[[topics]]\nname = "Wifi"\nkeywords = ["wifi*"]\n', encoding="utf-8")
+    assert main(["init"]) == 0
+    src = write_examples(tmp_path / "labelled.csv", [*labelled(), ("   ", "Refund")],
+                         text="body", label="reason")
+    assert main(["topics", "learn", "--in", str(src), "--label-column", "reason",
+                 "--text-column", "body"]) == 0
+    err = capsys.readouterr().err
+    assert "read 24 examples" in err
+    assert "4 topics: Late Flight, Lost Luggage, Refund, Wifi" in err
+    rows = _models(database_url)
+    assert len(rows) == 1
+    assert len(rows[0].examples) == 24
+    db = open_database(database_url)
+    try:
+        with db.session() as s:
+            model = load_topic_model(s)
+            assert model is not None
+            assert model.predict("where is my lost bag?").topic == "Lost Luggage"
+            assert model.predict("the wifi is down again").topic == "Wifi"
+            assert s.execute(select(AuditEntry.actor).where(
+                AuditEntry.action == "topic_model_saved")).scalars().all() == ["cli"]
+    finally:
+        db.dispose()
+    before = rows[0].model
+    assert main(["topics", "rebuild"]) == 0  # same inputs: the same model, byte for byte
+    assert _models(database_url)[0].model == before
+
+
+@pytest.mark.parametrize(("make", "args", "expected"), [
+    ("missing", ["--label-column", "reason"], "no such file"),
+    ("good", ["--label-column", "nope"], "no column 'nope'"),
+    ("good", ["--label-column", "reason", "--text-column", "body"], "no column 'body'"),
+    ("unlabelled", ["--label-column", "reason"], "has no labels"),
+    ("binary", ["--label-column", "reason"], "not a CSV file"),
+    ("latin1", ["--label-column", "reason"], "not UTF-8"),
+    ("empty", ["--label-column", "reason"], "is empty"),
+])
+def test_bad_input_is_one_line_exit_2_and_stores_nothing(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], make: str, args: list[str], expected: str) -> None:
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", sqlite_url)
+    assert main(["init"]) == 0
+    path = tmp_path / "in.csv"
+    if make == "good":
+        write_examples(path, labelled())
+    elif make == "unlabelled":
+        write_examples(path, [(t, "") for t, _ in labelled()])
+    elif make == "binary":
+        path.write_bytes(b"text,reason\n\x00\x01\x02,x\n")
+    elif make == "latin1":
+        path.write_bytes("text,reason\ncaf\xe9 bag lost,Bags\n".encode("latin-1"))
+    elif make == "empty":
+        path.write_text("")
+    capsys.readouterr()
+    assert main(["topics", "learn", "--in", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert expected in err
+    assert _models(sqlite_url) == []
+
+
+def test_rebuild_without_any_topic_is_exit_2(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", sqlite_url)
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main(["topics", "rebuild"]) == 2
+    assert "no topics" in capsys.readouterr().err
