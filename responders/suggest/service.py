@@ -90,7 +90,7 @@ def _canned(session: Session, settings: Settings, mention: Mention, agent: str
     language takes them from the configured reply of the same name: seeding never changes
     a stored reply, so topics added to `carewatch.toml` later still count."""
     configured = {c.name: c for c in settings.canned_replies}
-    rows = []
+    rows: list[tuple[str, str, tuple[str, ...], str]] = []
     for row in canned_replies(session):
         config = configured.pop(row.name, None)
         rows.append((row.name, row.text,
