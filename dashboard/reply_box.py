@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings
-from dashboard import actions, auth, context
+from dashboard import actions, auth, context, suggestions
 from dashboard.components import length_counter, set_flash
 from dashboard.safe import plain
 from responders.queue import message_window
@@ -113,15 +114,26 @@ def _canned_picker(db: Database, settings: Settings, row: InboxRow, text_key: st
                   args=(text_key, choice_key, options, row.ref))
 
 
+def _beside_suggestions(row: InboxRow, user: auth.CurrentUser, text_key: str) -> Any:
+    """The column for the reply box, with the suggestions panel (filling `text_key`) in
+    the column beside it."""
+    box, side = st.columns([3, 2], gap="medium")
+    with side:
+        suggestions.panel(row, user, text_key)
+    return box
+
+
 def public_reply(db: Database, settings: Settings, row: InboxRow,
                  user: auth.CurrentUser) -> None:
     """A public reply in the item's thread."""
     text_key = f"cw_reply_{row.id}"
-    _canned_picker(db, settings, row, text_key, user)
-    st.text_area("Reply", key=text_key, height=110, placeholder="Public reply in the thread")
-    fits = length_counter(row.platform, st.session_state.get(text_key, "") or "")
-    st.button("Queue reply", key=f"cw_send_{row.id}", type="primary", disabled=not fits,
-              on_click=_do_reply, args=(row.ref, text_key, "Reply"))
+    with _beside_suggestions(row, user, text_key):
+        _canned_picker(db, settings, row, text_key, user)
+        st.text_area("Reply", key=text_key, height=110,
+                     placeholder="Public reply in the thread")
+        fits = length_counter(row.platform, st.session_state.get(text_key, "") or "")
+        st.button("Queue reply", key=f"cw_send_{row.id}", type="primary", disabled=not fits,
+                  on_click=_do_reply, args=(row.ref, text_key, "Reply"))
 
 
 def move_private(row: InboxRow, user: auth.CurrentUser) -> None:
@@ -158,10 +170,12 @@ def private_message(db: Database, settings: Settings, row: InboxRow,
     if window is None:  # a public item: the public reply tab answers it
         return
     show_window(window)
-    _canned_picker(db, settings, row, text_key, user)
-    st.text_area("Message", key=text_key, height=110,
-                 placeholder=f"Sent in the {channel} conversation")
-    fits = length_counter(row.platform, st.session_state.get(text_key, "") or "", "message")
-    st.button(f"Send in {channel}", key=f"cw_send_{row.id}", type="primary",
-              disabled=not (fits and window.open),
-              on_click=_do_reply, args=(row.ref, text_key, "Message"))
+    with _beside_suggestions(row, user, text_key):
+        _canned_picker(db, settings, row, text_key, user)
+        st.text_area("Message", key=text_key, height=110,
+                     placeholder=f"Sent in the {channel} conversation")
+        fits = length_counter(row.platform, st.session_state.get(text_key, "") or "",
+                              "message")
+        st.button(f"Send in {channel}", key=f"cw_send_{row.id}", type="primary",
+                  disabled=not (fits and window.open),
+                  on_click=_do_reply, args=(row.ref, text_key, "Message"))

@@ -8,7 +8,6 @@ or taken over by a manager or admin.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from carewatch.domain import MentionRef, ReplyState, Role, Status
 from carewatch.log import get_logger
-from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 from responders.audit import audit
+from responders.placeholders import check_template, fill
 from responders.queue import resolve_actor
 from responders.rules import (
     MANAGER_ROLES,
@@ -48,7 +47,6 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.PRIVATE.value: {Status.REPLIED.value, Status.ASSIGNED.value, Status.CLOSED.value},
     Status.CLOSED.value: {Status.ASSIGNED.value},
 }
-PLACEHOLDERS = ("first_name", "handle", "agent", "case_id")
 
 
 def _mention(session: Session, ref: MentionRef) -> Mention:
@@ -222,7 +220,7 @@ def seed_canned_replies(db: Database, settings: Settings) -> int:
         existing = canned_reply_names(session)
         for item in settings.canned_replies:
             if item.name not in existing:
-                _check_template(item.text)
+                check_template(item.text)
                 session.add(CannedReply(name=item.name, text=item.text,
                                         topics=list(item.topics), lang=item.lang))
                 audit(session, "config", "canned_added", item.name)
@@ -236,7 +234,7 @@ def save_canned(db: Database, name: str, text: str, by: str) -> None:
         raise RuleViolation("a canned reply needs a name")
     if not text.strip():
         raise RuleViolation("the canned reply text is empty")
-    _check_template(text)
+    check_template(text)
     with db.write() as session:
         row = canned_reply_by_name(session, name)
         if row is None:
@@ -252,20 +250,8 @@ def list_canned(db: Database) -> list[tuple[str, str]]:
         return [(r.name, r.text) for r in canned_replies(session)]
 
 
-def _check_template(text: str) -> None:
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
-    except ValueError as exc:
-        raise RuleViolation(f"canned reply has a broken placeholder: {exc}") from None
-    for name in fields:
-        if name not in PLACEHOLDERS:
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise RuleViolation(f"unknown placeholder {{{name}}} in canned reply (use {known})")
-
-
 def render_canned(db: Database, name: str, ref: MentionRef | str, agent: str) -> str:
-    """The canned reply `name` filled in for the mention: `{first_name}`, `{handle}`,
-    `{agent}`, `{case_id}` (CW-<mention id>)."""
+    """The canned reply `name` filled in for the mention (`responders.placeholders`)."""
     parsed = parse_ref(ref)
     with db.session() as session:
         return canned_text(session, name, _mention(session, parsed), agent)
@@ -276,19 +262,7 @@ def canned_text(session: Session, name: str, mention: Mention, agent: str) -> st
     row = canned_reply_by_name(session, name)
     if row is None:
         raise RuleViolation(f"no canned reply named {name!r}")
-    author = mention.author
-    handle = (author.handle if author else None) or ""
-    full = (author.name if author else None) or handle
-    spec = spec_for(mention.platform)
-    values = {
-        "first_name": (full.split()[0] if full.split() else "there"),
-        "handle": spec.format_handle(handle) if handle and spec.handle_format
-        else (full or "there"),
-        "agent": agent,
-        "case_id": f"CW-{mention.id}",
-    }
-    _check_template(row.text)
-    return row.text.format_map(values)
+    return fill(row.text, mention, agent)
 
 
 # ------------------------------------------------------------------ approvals

@@ -45,7 +45,7 @@ def _root(
 _QUICK_COMMANDS = {"score"}
 COMMAND_MODULES = (
     "core", "listen", "respond", "score", "export", "alerts", "users", "dashboard",
-    "webhooks", "status", "topics",
+    "webhooks", "status", "topics", "suggest",
 )
 # Which module defines each top-level command, so a run imports only what it needs
 # (`carewatch score` should not pay for the database layer and the platform clients).
@@ -55,7 +55,7 @@ COMMAND_HOMES = {
     "approve": "respond", "reject": "respond", "approvals": "respond", "canned": "respond",
     "score": "score", "export": "export",
     "alerts": "alerts", "users": "users", "dashboard": "dashboard",
-    "webhooks": "webhooks", "status": "status", "topics": "topics",
+    "webhooks": "webhooks", "status": "status", "topics": "topics", "suggest": "suggest",
 }
 _GLOBAL_OPTIONS_WITH_VALUE = {"--config", "-c", "--log-level"}
 

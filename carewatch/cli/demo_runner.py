@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 
 from carewatch.cli.common import AppContext, Failure, UsageError
+from carewatch.cli.demo_knowledge import SUGGESTIONS_CONFIG, write_articles
 from carewatch.cli.jobs import run_listener_forever
 from carewatch.cli.webhooks import receiver_app
 from carewatch.log import configure_logging, get_logger
@@ -174,7 +175,8 @@ def run_demo(context: AppContext, *, dashboard_port: int, sandbox_port: int) -> 
     configure_logging(os.environ.get("CAREWATCH_LOG_LEVEL", "WARNING"))
     DEMO_DIR.mkdir(exist_ok=True)
     config_path = DEMO_DIR / "carewatch.toml"
-    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    config_path.write_text(DEMO_CONFIG + SUGGESTIONS_CONFIG, encoding="utf-8")
+    write_articles(DEMO_DIR / "kb")
     database_url = os.environ.get("CAREWATCH_DATABASE_URL",
                                   f"sqlite:///{(DEMO_DIR / 'carewatch.db').resolve()}")
     stop = threading.Event()

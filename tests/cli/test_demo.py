@@ -3,6 +3,7 @@ fills the store from the sandbox, prints a login for every role, and stops on Ct
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -75,6 +76,20 @@ def test_demo_serves_dashboard_fills_store_and_stops_on_ctrl_c(tmp_path: Path) -
         assert count > 100
         assert set(runs) == {"urgent to care", "thank praise"}, runs
         assert held > 0
+        # Suggestions work on the demo's data: its knowledge base answers a bag complaint.
+        with engine.connect() as conn:
+            bag = conn.execute(sql("SELECT platform || ':' || external_id FROM mentions "
+                                   "WHERE NOT is_own AND lower(text) LIKE '%lost luggage%' "
+                                   "LIMIT 1")).scalar_one()
+        engine.dispose()
+        demo_env = {**env, "CAREWATCH_CONFIG": str(tmp_path / ".demo" / "carewatch.toml"),
+                    "CAREWATCH_DATABASE_URL": f"sqlite:///{tmp_path / '.demo' / 'carewatch.db'}"}
+        suggested = subprocess.run([str(exe), "suggest", bag, "--json"], cwd=tmp_path,
+                                   env=demo_env, capture_output=True, text=True, timeout=60)
+        assert suggested.returncode == 0, suggested.stderr
+        found = json.loads(suggested.stdout)
+        assert any(s["source"] == "knowledge" and "help.acmeair.example/baggage" in s["text"]
+                   for s in found), found
         # The webhook receiver is subscribed in the sandbox and takes its deliveries.
         assert "webhooks: http://127.0.0.1:" in text
         sandbox_url = re.search(r"platform sandbox: (\S+)", text).group(1)
