@@ -1,0 +1,34 @@
+"""dashq: the inbox queue index covers the inbox filters
+
+ix_mentions_inbox (is_own, status, urgency) becomes ix_mentions_queue (is_own, status,
+urgency, created_at, platform, sentiment_label, visibility, assignee, lang, topic): the queue
+walk keeps its order, and a filtered walk or count checks its filters in the index instead
+of reading each row of the table (at a million mentions, counting one platform's open items
+read 300,000 rows through the platform index).
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+QUEUE_COLUMNS = ["is_own", "status", "urgency", "created_at", "platform", "sentiment_label",
+                 "visibility", "assignee", "lang", "topic"]
+
+
+def upgrade() -> None:
+    op.create_index("ix_mentions_queue", "mentions", QUEUE_COLUMNS)
+    op.drop_index("ix_mentions_inbox", table_name="mentions")
+
+
+def downgrade() -> None:
+    op.create_index("ix_mentions_inbox", "mentions", ["is_own", "status", "urgency"])
+    op.drop_index("ix_mentions_queue", table_name="mentions")
