@@ -198,9 +198,9 @@ def _fill_sqlite(db: Database, n: int) -> None:
         _insert_sqlite(cur, "replies", REPLY_COLUMNS, _replies(n))
         _insert_sqlite(cur, "hourly_stats", HOURLY_COLUMNS, _hourly_rows(hourly))
         cur.execute("COMMIT")
-        cur.execute("ANALYZE")
     finally:
         raw.close()
+    _vacuum(db)
 
 
 HOURLY_COLUMNS = ("bucket, platform, sentiment_label, source_key, count, sentiment_sum, "
@@ -249,17 +249,21 @@ def _fill_postgres(db: Database, n: int) -> None:
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"(SELECT max(id) FROM {table}))")
         conn.commit()
-        _vacuum(db)
     finally:
         raw.close()
+    _vacuum(db)
 
 
 def _vacuum(db: Database) -> None:
-    """VACUUM ANALYZE (PostgreSQL) / ANALYZE (SQLite): fresh statistics and visibility map,
-    as a store in use has after autovacuum."""
+    """The planner statistics a store in use has: on PostgreSQL fresh ones (autovacuum
+    analyzes), on SQLite none, as carewatch never runs ANALYZE there."""
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if db.engine.dialect.name == "postgresql"
-                          else "ANALYZE"))
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text("VACUUM ANALYZE"))
+        elif conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+                          ).first():
+            conn.execute(text("DELETE FROM sqlite_stat1"))
+    db.engine.dispose()  # new connections read the statistics (or their absence) afresh
 
 
 def _merge(hourly: dict[Any, list[float]], chunk: list[tuple[Any, ...]]) -> None:
@@ -307,14 +311,18 @@ def _database(backend: str, n: int, keep: Path | None) -> Iterator[Database]:
         admin.dispose()
 
 
-def _median(fn: Callable[[], Any], runs: int) -> float:
+def _median(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (ms). On a shared, loaded
+    machine the wall time includes waiting for a core; the CPU time does not (nor does it
+    count the PostgreSQL server's work)."""
     fn()  # warm caches once, as a dashboard that is in use would be
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(times) * 1000, statistics.median(cpu) * 1000
 
 
 Case = tuple[str, Callable[[Any], Any]]
@@ -409,10 +417,10 @@ def _filled(db: Database, n: int) -> bool:
 
 
 def bench(backend: str, n: int, runs: int, naive_runs: int, keep: Path | None,
-          show_plans: bool) -> list[tuple[str, float]]:
+          show_plans: bool) -> list[tuple[str, float, float]]:
     import pandas as pd
 
-    results: list[tuple[str, float]] = []
+    results: list[tuple[str, float, float]] = []
     with _database(backend, n, keep) as db:
         upgrade(db.engine)
         if keep is not None and _filled(db, n):
@@ -433,7 +441,7 @@ def bench(backend: str, n: int, runs: int, naive_runs: int, keep: Path | None,
         for label, fn in cases(db):
             if show_plans:
                 explain(db, label, fn)
-            results.append((label, _median(run(fn), runs)))
+            results.append((label, *_median(run(fn), runs)))
 
         def naive() -> Any:
             with db.engine.connect() as conn:
@@ -441,14 +449,9 @@ def bench(backend: str, n: int, runs: int, naive_runs: int, keep: Path | None,
             return frame.sort_values(["urgency", "created_at"],
                                      ascending=[False, True]).head(200)
 
-        naive_times = []
-        for _ in range(naive_runs):
-            start = time.perf_counter()
-            naive()
-            naive_times.append(time.perf_counter() - start)
-        if naive_times:
+        if naive_runs:
             results.append(("naive: whole table -> pandas -> sort",
-                            statistics.median(naive_times) * 1000))
+                            *_median(naive, naive_runs - 1 or 1)))
     return results
 
 
@@ -474,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             results = bench(backend, n, args.runs, args.naive_runs, args.reuse, args.explain)
             print(f"\n{backend}, {n:,} mentions (median of {args.runs}; naive of "
                   f"{args.naive_runs}; load {os.getloadavg()[0]:.2f}):", file=out)
-            for label, ms in results:
-                print(f"  {label:<42} {ms:10.1f} ms", file=out)
+            print(f"  {'':<42} {'wall':>10}    {'cpu':>7}", file=out)
+            for label, ms, cpu in results:
+                print(f"  {label:<42} {ms:10.1f} ms {cpu:7.1f} ms", file=out)
             if args.naive_runs:
                 print(f"  inbox page query is {results[-1][1] / results[1][1]:,.0f}x faster "
                       "than the naive load", file=out)

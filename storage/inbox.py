@@ -1,9 +1,9 @@
 """The agents' queue and what opens from it: inbox pages, single rows and the thread view.
 
 Why their shape: every query here must stay fast on a store with millions of mentions.
-The inbox walks the queue index `(is_own, status, urgency, ...)` once per status with a LIMIT and merges
-the short lists; a thread is read by its indexed key, bounded by a LIMIT. Nothing loads a
-whole table.
+The inbox walks the queue index `(is_own, status, urgency, ...)` once per status with a
+LIMIT and merges the short lists; a thread is read by its indexed key, bounded by a LIMIT.
+Nothing loads a whole table.
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ def _extra_conditions(filters: InboxFilters) -> list[Any]:
     if filters.assignee == UNASSIGNED:
         conds.append(Mention.assignee.is_(None))
     elif filters.assignee:
-        conds.append(Mention.assignee == filters.assignee)
+        # Written so it cannot use ix_mentions_assignee: each of that index's hits costs a
+        # table read to check the status, while ix_mentions_queue has the assignee in it
+        # (equal to `assignee = ?`, as the name is never empty).
+        conds.append(func.coalesce(Mention.assignee, "") == filters.assignee)
     if filters.langs:
         codes = [code for code in filters.langs if code != LANG_UNSUPPORTED]
         alternatives: list[Any] = []

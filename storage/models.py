@@ -147,7 +147,9 @@ class Thread(Base):
 
 
 #: ix_mentions_queue: the order of the queue walk, then every column the inbox filters on.
-QUEUE_INDEX_COLUMNS = ("is_own", "status", "urgency", "created_at", "platform",
+#: Status first: a query that only says `is_own = false` (every trend read does) must not
+#: find a prefix of this index to walk.
+QUEUE_INDEX_COLUMNS = ("status", "is_own", "urgency", "created_at", "platform",
                        "sentiment_label", "visibility", "assignee", "lang", "topic")
 
 

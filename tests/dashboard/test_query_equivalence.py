@@ -24,7 +24,7 @@ from storage.inbox import (
     inbox_count,
 )
 from storage.models import Author, Mention
-from storage.trends import STOPWORDS, _TOKEN, response_times, sla_waiting, top_negative_terms
+from storage.trends import _TOKEN, STOPWORDS, response_times, sla_waiting, top_negative_terms
 
 WORDS = "smoke bag refund delay crew seat 100%_off great thanks rude gate lounge".split()
 NOW = datetime.now(UTC).replace(microsecond=0)

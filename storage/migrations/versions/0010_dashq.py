@@ -1,10 +1,12 @@
 """dashq: the inbox queue index covers the inbox filters
 
-ix_mentions_inbox (is_own, status, urgency) becomes ix_mentions_queue (is_own, status,
+ix_mentions_inbox (is_own, status, urgency) becomes ix_mentions_queue (status, is_own,
 urgency, created_at, platform, sentiment_label, visibility, assignee, lang, topic): the queue
 walk keeps its order, and a filtered walk or count checks its filters in the index instead
 of reading each row of the table (at a million mentions, counting one platform's open items
-read 300,000 rows through the platform index).
+read 300,000 rows through the platform index). Status comes first so that the trend reads,
+which say only `is_own = false`, find no prefix of it to walk on a SQLite store without
+statistics (carewatch never runs ANALYZE).
 
 Revision ID: 0010
 Revises: 0009
@@ -20,7 +22,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-QUEUE_COLUMNS = ["is_own", "status", "urgency", "created_at", "platform", "sentiment_label",
+QUEUE_COLUMNS = ["status", "is_own", "urgency", "created_at", "platform", "sentiment_label",
                  "visibility", "assignee", "lang", "topic"]
 
 
