@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from storage.customers import customer_history
 from storage.db import Database, open_database
-from storage.inbox import UNASSIGNED, InboxFilters, inbox
+from storage.inbox import UNASSIGNED, InboxFilters, inbox, mention_row
+from storage.mentions import mention_by_ref
 from storage.migrate import upgrade
 from storage.trends import response_times, sla_waiting, top_negative_terms
-from tests.dashboard.seed import seed
+from tests.dashboard.seed import TOP_REF, seed
 
 
 @pytest.fixture
@@ -86,3 +88,13 @@ def test_trend_reads_do_not_walk_the_queue_index(sqlite_store: Database) -> None
         assert "created_at>? AND created_at<?" in plan, plan
     for plan in _plans(sqlite_store, lambda s: sla_waiting(s)):
         assert "ix_mentions_queue (status=? AND is_own=? AND urgency>?)" in plan, plan
+
+
+def test_customer_history_reads_by_author(sqlite_store: Database) -> None:
+    with sqlite_store.session() as session:
+        mention = mention_by_ref(session, TOP_REF)
+        row = mention_row(session, mention.id)
+    plans = _plans(sqlite_store, lambda s: customer_history(s, row.customer_id))
+    history = [p for p in plans if "ix_mentions_author" in p]
+    assert history, plans  # not the queue index on `is_own`, a walk of every mention
+    assert not any("ix_mentions_queue" in p for p in plans), plans
