@@ -160,25 +160,27 @@ def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
 
 def _walk(session: Session, status: str, extra: list[Any], limit: int) -> list[InboxRow]:
     """The `limit` most urgent matches of one status: scored ones by urgency, then the
-    unscored ones, oldest first."""
-    base = (
-        select(*INBOX_COLUMNS)
-        .outerjoin(Author, Author.id == Mention.author_pk)
-        .where(Mention.is_own.is_(False), Mention.status == status, *extra)
-    )
-    scored = session.execute(
+    unscored ones, oldest first. The ids are picked from the queue index alone (it holds
+    every filtered column and the id, so PostgreSQL checks the filters without reading the
+    table); only the picked rows are read, by id."""
+    base = select(Mention.id).where(Mention.is_own.is_(False), Mention.status == status, *extra)
+    ids = list(session.scalars(
         base.where(Mention.urgency.is_not(None))
         .order_by(Mention.urgency.desc(), Mention.created_at.asc())
         .limit(limit)
-    ).all()
-    found = [inbox_row(r) for r in scored]
-    if len(scored) < limit:
-        unscored = session.execute(
+    ))
+    if len(ids) < limit:
+        ids += session.scalars(
             base.where(Mention.urgency.is_(None))
-            .order_by(Mention.created_at.asc()).limit(limit - len(scored))
-        ).all()
-        found.extend(inbox_row(r) for r in unscored)
-    return found
+            .order_by(Mention.created_at.asc()).limit(limit - len(ids))
+        )
+    if not ids:
+        return []
+    found = {r[0]: r for r in session.execute(
+        select(*INBOX_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
+        .where(Mention.id.in_(ids))
+    )}
+    return [inbox_row(found[i]) for i in ids if i in found]
 
 
 def _count(session: Session, statuses: list[str], extra: list[Any], budget: int) -> int:

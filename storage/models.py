@@ -150,7 +150,7 @@ class Thread(Base):
 #: Status first: a query that only says `is_own = false` (every trend read does) must not
 #: find a prefix of this index to walk.
 QUEUE_INDEX_COLUMNS = ("status", "is_own", "urgency", "created_at", "platform",
-                       "sentiment_label", "visibility", "assignee", "lang", "topic")
+                       "sentiment_label", "visibility", "assignee", "lang", "topic", "id")
 
 
 class Mention(Base):
