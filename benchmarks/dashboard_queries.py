@@ -379,8 +379,9 @@ def cases(db: Database) -> list[Case]:
     ]
 
 
-def explain(db: Database, label: str, fn: Callable[[Any], Any]) -> None:
-    """Print the plan of every statement `fn` runs."""
+def statements(db: Database, fn: Callable[[Any], Any]) -> list[tuple[str, Any]]:
+    """Every statement (with its parameters) that `fn` runs in one session. The plan tests
+    (tests/dashboard/test_query_plans.py) use it too, so they check what --explain shows."""
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
@@ -393,6 +394,12 @@ def explain(db: Database, label: str, fn: Callable[[Any], Any]) -> None:
             fn(session)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def explain(db: Database, label: str, fn: Callable[[Any], Any]) -> None:
+    """Print the plan of every statement `fn` runs."""
+    seen = statements(db, fn)
     pg = db.engine.dialect.name == "postgresql"
     print(f"\n### {label}")
     raw = db.engine.raw_connection()

@@ -6,53 +6,28 @@ wrong pick is the difference between milliseconds and seconds
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
+from benchmarks.dashboard_queries import statements
 from storage.customers import customer_history
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.inbox import UNASSIGNED, InboxFilters, inbox, mention_row
 from storage.mentions import mention_by_ref
-from storage.migrate import upgrade
 from storage.trends import response_times, sla_waiting, top_negative_terms
-from tests.dashboard.seed import TOP_REF, seed
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path / 'plans.db'}")
-    upgrade(db.engine)
-    seed(db)
-    try:
-        yield db
-    finally:
-        db.dispose()
+from tests.dashboard.seed import TOP_REF
 
 
 def _plans(db: Database, fn: Callable[[Any], Any]) -> list[str]:
     """The query plan of every SELECT on mentions that `fn` runs, one line per step."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any,
-               _many: bool) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        with db.session() as session:
-            fn(session)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
         plans = []
-        for statement, parameters in seen:
+        for statement, parameters in statements(db, fn):
             if "FROM mentions" in statement:
                 cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
                 plans.append(" | ".join(row[3] for row in cursor.fetchall()))
@@ -68,9 +43,9 @@ def _plans(db: Database, fn: Callable[[Any], Any]) -> list[str]:
     InboxFilters(search="volcano", statuses=[]),
 ], ids=["default", "every-status", "platform", "assignee", "unassigned", "private",
         "negative-urgent", "search"])
-def test_every_inbox_read_walks_the_queue_index(sqlite_store: Database,
+def test_every_inbox_read_walks_the_queue_index(store: Database,
                                                 filters: InboxFilters) -> None:
-    plans = _plans(sqlite_store, lambda s: inbox(s, filters))
+    plans = _plans(store, lambda s: inbox(s, filters))
     walks = [p for p in plans if "ix_mentions_queue (status=? AND is_own=?" in p]
     # The rest read the picked rows by id.
     by_id = [p for p in plans if p.startswith("SEARCH mentions USING INTEGER PRIMARY KEY")]
@@ -78,25 +53,25 @@ def test_every_inbox_read_walks_the_queue_index(sqlite_store: Database,
     assert len(walks) + len(by_id) == len(plans), plans
 
 
-def test_trend_reads_do_not_walk_the_queue_index(sqlite_store: Database) -> None:
+def test_trend_reads_do_not_walk_the_queue_index(store: Database) -> None:
     now = datetime.now(UTC)
     since = now - timedelta(days=30)
-    plans = _plans(sqlite_store, lambda s: (top_negative_terms(s, since, now),
+    plans = _plans(store, lambda s: (top_negative_terms(s, since, now),
                                             response_times(s, since, now),
                                             response_times(s, since, now, ["x"])))
     assert len(plans) == 3
     for plan in plans:
         assert "ix_mentions_queue" not in plan, plan
         assert "created_at>? AND created_at<?" in plan, plan
-    for plan in _plans(sqlite_store, lambda s: sla_waiting(s)):
+    for plan in _plans(store, lambda s: sla_waiting(s)):
         assert "ix_mentions_queue (status=? AND is_own=? AND urgency>?)" in plan, plan
 
 
-def test_customer_history_reads_by_author(sqlite_store: Database) -> None:
-    with sqlite_store.session() as session:
+def test_customer_history_reads_by_author(store: Database) -> None:
+    with store.session() as session:
         mention = mention_by_ref(session, TOP_REF)
         row = mention_row(session, mention.id)
-    plans = _plans(sqlite_store, lambda s: customer_history(s, row.customer_id))
+    plans = _plans(store, lambda s: customer_history(s, row.customer_id))
     history = [p for p in plans if "ix_mentions_author" in p]
     assert history, plans  # not the queue index on `is_own`, a walk of every mention
     assert not any("ix_mentions_queue" in p for p in plans), plans
