@@ -160,27 +160,21 @@ def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
 
 def _walk(session: Session, status: str, extra: list[Any], limit: int) -> list[InboxRow]:
     """The `limit` most urgent matches of one status: scored ones by urgency, then the
-    unscored ones, oldest first. The ids are picked from the queue index alone (it holds
-    every filtered column and the id, so PostgreSQL checks the filters without reading the
-    table); only the picked rows are read, by id."""
+    unscored ones, oldest first. The ids are picked in a subquery from the queue index
+    alone (it holds every filtered column and the id, so PostgreSQL checks the filters
+    without reading the table); only the picked rows are read, by id."""
     base = select(Mention.id).where(Mention.is_own.is_(False), Mention.status == status, *extra)
-    ids = list(session.scalars(
-        base.where(Mention.urgency.is_not(None))
-        .order_by(Mention.urgency.desc(), Mention.created_at.asc())
-        .limit(limit)
-    ))
-    if len(ids) < limit:
-        ids += session.scalars(
-            base.where(Mention.urgency.is_(None))
-            .order_by(Mention.created_at.asc()).limit(limit - len(ids))
-        )
-    if not ids:
-        return []
-    found = {r[0]: r for r in session.execute(
-        select(*INBOX_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
-        .where(Mention.id.in_(ids))
-    )}
-    return [inbox_row(found[i]) for i in ids if i in found]
+    rows = select(*INBOX_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
+    scored = (base.where(Mention.urgency.is_not(None))
+              .order_by(Mention.urgency.desc(), Mention.created_at.asc()).limit(limit))
+    found = [inbox_row(r) for r in session.execute(
+        rows.where(Mention.id.in_(scored.scalar_subquery())))]
+    if len(found) < limit:
+        unscored = (base.where(Mention.urgency.is_(None))
+                    .order_by(Mention.created_at.asc()).limit(limit - len(found)))
+        found.extend(inbox_row(r) for r in session.execute(
+            rows.where(Mention.id.in_(unscored.scalar_subquery()))))
+    return found
 
 
 def _count(session: Session, statuses: list[str], extra: list[Any], budget: int) -> int:
