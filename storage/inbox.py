@@ -1,9 +1,9 @@
 """The agents' queue and what opens from it: inbox pages, single rows and the thread view.
 
 Why their shape: every query here must stay fast on a store with millions of mentions.
-The inbox walks the `(is_own, status, urgency)` index once per status with a LIMIT and merges
-the short lists; a thread is read by its indexed key, bounded by a LIMIT. Nothing loads a
-whole table.
+The inbox walks the queue index `(is_own, status, urgency, ...)` once per status with a
+LIMIT and merges the short lists; a thread is read by its indexed key, bounded by a LIMIT.
+Nothing loads a whole table.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from carewatch.domain import OPEN_STATUSES, MentionRef, ReplyKind, Status, Visibility
@@ -111,7 +111,10 @@ def _extra_conditions(filters: InboxFilters) -> list[Any]:
     if filters.assignee == UNASSIGNED:
         conds.append(Mention.assignee.is_(None))
     elif filters.assignee:
-        conds.append(Mention.assignee == filters.assignee)
+        # Written so it cannot use ix_mentions_assignee: each of that index's hits costs a
+        # table read to check the status, while ix_mentions_queue has the assignee in it
+        # (equal to `assignee = ?`, as the name is never empty).
+        conds.append(func.coalesce(Mention.assignee, "") == filters.assignee)
     if filters.langs:
         codes = [code for code in filters.langs if code != LANG_UNSUPPORTED]
         alternatives: list[Any] = []
@@ -142,47 +145,70 @@ def _statuses(filters: InboxFilters) -> list[str]:
 def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
     """The queue: most urgent first, then the longest waiting; at most `limit` rows.
 
-    One indexed walk per status (`is_own = false AND status = ? ORDER BY urgency DESC
-    LIMIT n`), merged here, so the cost follows the page size, not the store size."""
+    One walk of the `ix_mentions_queue` index per status (`is_own = false AND status = ?
+    ORDER BY urgency DESC LIMIT n`), merged here, so the cost follows the page size, not the
+    store size; the filters are columns of that index, checked there. A status whose walk
+    came back short has been counted by it: only the others are counted again."""
     filters = filters or InboxFilters()
     limit = max(1, min(filters.limit, 1000))
     extra = _extra_conditions(filters)
     rows: list[InboxRow] = []
+    counted = 0
+    uncounted: list[str] = []
     for status in _statuses(filters):
-        base = (
-            select(*INBOX_COLUMNS)
-            .outerjoin(Author, Author.id == Mention.author_pk)
-            .where(Mention.is_own.is_(False), Mention.status == status, *extra)
-        )
-        scored = session.execute(
-            base.where(Mention.urgency.is_not(None))
-            .order_by(Mention.urgency.desc(), Mention.created_at.asc())
-            .limit(limit)
-        ).all()
-        rows.extend(inbox_row(r) for r in scored)
-        if len(scored) < limit:
-            unscored = session.execute(
-                base.where(Mention.urgency.is_(None))
-                .order_by(Mention.created_at.asc()).limit(limit - len(scored))
-            ).all()
-            rows.extend(inbox_row(r) for r in unscored)
+        found = _walk(session, status, extra, limit)
+        rows.extend(found)
+        if len(found) < limit:
+            counted += len(found)  # every match of this status is in `found`
+        else:
+            uncounted.append(status)
     rows.sort(key=lambda r: (-(r.urgency if r.urgency is not None else -1.0),
                              r.created_at))
-    total, capped = inbox_count(session, filters)
-    return InboxPage(rows=rows[:limit], total=total, total_capped=capped)
+    total = counted + _count(session, uncounted, extra, COUNT_CAP + 1 - counted)
+    return InboxPage(rows=rows[:limit], total=min(total, COUNT_CAP),
+                     total_capped=total > COUNT_CAP)
+
+
+def _walk(session: Session, status: str, extra: list[Any], limit: int) -> list[InboxRow]:
+    """The `limit` most urgent matches of one status: scored ones by urgency, then the
+    unscored ones, oldest first. The ids are picked in a subquery from the queue index
+    alone (it holds every filtered column and the id, so PostgreSQL checks the filters
+    without reading the table); only the picked rows are read, by id."""
+    base = select(Mention.id).where(Mention.is_own.is_(False), Mention.status == status, *extra)
+    rows = select(*INBOX_COLUMNS).outerjoin(Author, Author.id == Mention.author_pk)
+    scored = (base.where(Mention.urgency.is_not(None))
+              .order_by(Mention.urgency.desc(), Mention.created_at.asc()).limit(limit))
+    found = [inbox_row(r) for r in session.execute(
+        rows.where(Mention.id.in_(scored.scalar_subquery())))]
+    if len(found) < limit:
+        unscored = (base.where(Mention.urgency.is_(None))
+                    .order_by(Mention.created_at.asc()).limit(limit - len(found)))
+        found.extend(inbox_row(r) for r in session.execute(
+            rows.where(Mention.id.in_(unscored.scalar_subquery()))))
+    return found
+
+
+def _count(session: Session, statuses: list[str], extra: list[Any], budget: int) -> int:
+    """Matches in `statuses`, counted up to `budget` (a text search must not scan millions
+    of rows just to print a number): one bounded walk per status, each on the queue index's
+    (is_own, status) prefix, where the filters are checked."""
+    total = 0
+    for status in statuses:
+        if total >= budget:
+            break
+        inner = (
+            select(literal(1))
+            .where(Mention.is_own.is_(False), Mention.status == status, *extra)
+            .limit(budget - total)
+            .subquery()
+        )
+        total += int(session.execute(select(func.count()).select_from(inner)).scalar_one())
+    return total
 
 
 def inbox_count(session: Session, filters: InboxFilters) -> tuple[int, bool]:
-    """How many mentions match, counted up to COUNT_CAP (a text search must not scan
-    millions of rows just to print a number)."""
-    inner = (
-        select(Mention.id)
-        .where(Mention.is_own.is_(False), Mention.status.in_(_statuses(filters)),
-               *_extra_conditions(filters))
-        .limit(COUNT_CAP + 1)
-        .subquery()
-    )
-    count = int(session.execute(select(func.count()).select_from(inner)).scalar_one())
+    """How many mentions match, counted up to COUNT_CAP."""
+    count = _count(session, _statuses(filters), _extra_conditions(filters), COUNT_CAP + 1)
     return min(count, COUNT_CAP), count > COUNT_CAP
 
 

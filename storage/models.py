@@ -169,6 +169,13 @@ class Thread(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+#: ix_mentions_queue: the order of the queue walk, then every column the inbox filters on.
+#: Status first: a query that only says `is_own = false` (every trend read does) must not
+#: find a prefix of this index to walk.
+QUEUE_INDEX_COLUMNS = ("status", "is_own", "urgency", "created_at", "platform",
+                       "sentiment_label", "visibility", "assignee", "lang", "topic", "id")
+
+
 class Mention(Base):
     """An inbound item, stored once per (platform, external_id) with its text as received.
 
@@ -181,7 +188,9 @@ class Mention(Base):
     __tablename__ = "mentions"
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
-        Index("ix_mentions_inbox", "is_own", "status", "urgency"),
+        # The queue walk (`storage.inbox`): per status by urgency, then created_at; the
+        # inbox filters' columns follow so a filter or a count is checked in the index.
+        Index("ix_mentions_queue", *QUEUE_INDEX_COLUMNS),
         Index("ix_mentions_created", "created_at"),
         Index("ix_mentions_platform_created", "platform", "created_at"),
         Index("ix_mentions_thread", "thread_pk", "created_at"),
