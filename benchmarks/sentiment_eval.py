@@ -11,7 +11,8 @@ Why each figure is computed the way it is:
   set with it would only measure memory, not unseen brands.
 * Urgency ROC-AUC: positive class = negative tweets whose reason is actionable (cancelled or
   late flight, lost or damaged luggage, booking problems, customer service); carewatch urgency
-  (from out-of-fold sentiment, text only: no reach/engagement/waiting in this data) against
+  (from out-of-fold sentiment and the out-of-fold model's actionable-complaint probability,
+  text only: no reach/engagement/waiting in this data) against
   VADER negativity (-compound).
 * Pearson r on ordinary text: there are no human ratings of ordinary tweets here, so this is
   r(carewatch, VADER compound) on texts without care cues (airline tweets labelled neutral or
@@ -54,13 +55,19 @@ from listener.scoring import Scorer  # noqa: E402
 from listener.scoring import features as F  # noqa: E402
 from listener.scoring.batch import score_csv  # noqa: E402
 from listener.scoring.language import detect  # noqa: E402
-from listener.scoring.sentiment import _Model, english_many, korean, label_of  # noqa: E402
+from listener.scoring.sentiment import (  # noqa: E402
+    _load,
+    _Model,
+    english_many,
+    english_parts,
+    korean,
+    label_of,
+)
 from listener.scoring.urgency import UrgencyRules, urgency  # noqa: E402
 from listener.scoring.vader_fast import FastVader  # noqa: E402
 
 CLASSES = ("negative", "neutral", "positive")
-ACTIONABLE = {"Cancelled Flight", "Late Flight", "Lost Luggage", "Damaged Luggage",
-              "Flight Booking Problems", "Customer Service Issue"}
+ACTIONABLE = T.ACTIONABLE  # the urgency positives are the care model's complaint output
 ORDINARY = [  # VADER's README examples and everyday sentences with no care context
     "VADER is smart, handsome, and funny.", "VADER is smart, handsome, and funny!",
     "VADER is very smart, handsome, and funny.", "VADER is VERY SMART, handsome, and FUNNY.",
@@ -170,24 +177,27 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 def fold_model(params: dict[str, np.ndarray]) -> _Model:
     raw = {"dense_names": list(F.DENSE_NAMES), "buckets": T.EN_BUCKETS,
-           "W": T.pack(params["W"]), "D": params["D"].tolist(), "b": params["b"].tolist()}
+           "classes": list(T.OUTPUTS), "W": T.pack(params["W"]), "D": params["D"].tolist(),
+           "b": params["b"].tolist()}
     return _Model(raw=raw)
 
 
-def out_of_fold(df: pd.DataFrame) -> np.ndarray:
-    """carewatch sentiment for each tweet from a model that never saw its airline."""
+def out_of_fold(df: pd.DataFrame) -> tuple[np.ndarray, list[float | None]]:
+    """carewatch sentiment and the care model's actionable-complaint probability (None where
+    the care layer stays out) for each tweet, from a model that never saw its airline
+    (`T.fit_care` on the other airlines: the shipped model's recipe)."""
     texts = df["text"].tolist()
-    y = df["airline_sentiment"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
     rows, cols, dense = T.en_matrix(texts)
     langs = np.array([detect(t) for t in texts])
     out = np.zeros(len(texts))
+    act: list[float | None] = [None] * len(texts)
+    _, vader = _load()
     for airline in sorted(df["airline"].unique()):
         test = (df["airline"] == airline).to_numpy()
-        tr_r, tr_c = T.subset(rows, cols, ~test)
-        model = fold_model(T.fit(tr_r, tr_c, dense[~test], y[~test], 3, T.EN_BUCKETS, 3e-4))
-        idx = np.flatnonzero(test & (langs == "en"))
-        out[idx] = english_many([texts[i] for i in idx], model=model)
-    return np.round(np.clip(out, -1, 1), 4)
+        model = fold_model(T.fit_care(rows, cols, dense, df, ~test, 3e-4))
+        for i in np.flatnonzero(test & (langs == "en")):
+            out[i], _, act[i] = english_parts(texts[i], vader, model)
+    return np.round(np.clip(out, -1, 1), 4), act
 
 
 VADER_LOOP = """
@@ -297,7 +307,7 @@ def main() -> int:
           "carewatch figures are leave-one-airline-out\n")
 
     t0 = time.perf_counter()
-    ours = out_of_fold(df)
+    ours, actionable = out_of_fold(df)
     v_f1, v_per = f1s(y, [label_of(c).value for c in compound])
     c_f1, c_per = f1s(y, [label_of(s).value for s in ours])
     print(f"{'':28}{'VADER':>10}{'carewatch':>12}")
@@ -312,7 +322,8 @@ def main() -> int:
         print(f"{'  macro-F1 held-out ' + airline_name:28}{fv:>10.3f}{fc:>12.3f}")
 
     rules = UrgencyRules.build()
-    urg = np.array([urgency(rules, t, s)[0] for t, s in zip(texts, ours, strict=True)])
+    urg = np.array([urgency(rules, t, s, actionable=a)[0]
+                    for t, s, a in zip(texts, ours, actionable, strict=True)])
     positive = ((df["airline_sentiment"] == "negative")
                 & df["negativereason"].isin(ACTIONABLE)).to_numpy()
     print(f"{'urgency ROC-AUC actionable':28}{roc_auc(positive, -compound):>10.3f}"

@@ -9,7 +9,12 @@ from __future__ import annotations
 from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.language import supported
-from listener.scoring.sentiment import SentimentResult, analyze, analyze_many
+from listener.scoring.sentiment import (
+    SentimentResult,
+    analyze,
+    analyze_many,
+    english_actionable,
+)
 from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
 
 ECHO = "echo"
@@ -52,10 +57,15 @@ class Scorer:
                         repeat_contacts: int = 0) -> Score:
         """Recompute urgency from a stored score (e.g. as waiting time grows) without
         re-running language detection or sentiment."""
+        text = text or ""
+        found = self.rules.matcher.counts(text)
+        # the care model's reading, as scoring computed it (English only; None otherwise)
+        actionable = (english_actionable(text, risk_hits(found)) if score.lang == "en"
+                      else None)
         value, reasons = urgency(
-            self.rules, text or "", score.sentiment, supported=supported(score.lang),
+            self.rules, text, score.sentiment, supported=supported(score.lang),
             followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
-            repeat_contacts=repeat_contacts,
+            repeat_contacts=repeat_contacts, found=found, actionable=actionable,
         )
         return Score(score.sentiment, score.sentiment_label, value, reasons, score.lang)
 
@@ -66,5 +76,6 @@ class Scorer:
             self.rules, text, result.sentiment, supported=result.supported,
             followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
             repeat_contacts=repeat_contacts, strong=result.strong, found=found,
+            actionable=result.actionable,
         )
         return Score(result.sentiment, result.label, value, reasons, result.lang)

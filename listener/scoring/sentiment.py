@@ -38,6 +38,7 @@ from listener.scoring.vader_fast import FastVader
 
 MODEL_PATH = Path(__file__).with_name("data") / "care_model.json.gz"
 NEG, POS = -0.05, 0.05
+SENTIMENT_OUTPUTS = ("negative", "neutral", "positive")
 _NEUTRAL_EDGE = 0.049
 
 # Korean care lexicon (tuned on kote_dev.tsv complaint/anger/irritation labels and nsmc):
@@ -82,6 +83,7 @@ class SentimentResult:
     lang: str
     supported: bool
     strong: int | None = None  # the care rules' named failures, for urgency (None: not read)
+    actionable: float | None = None  # the care model's complaint probability (None: not read)
 
 
 class _Model:
@@ -99,15 +101,25 @@ class _Model:
         if list(raw["dense_names"]) != list(F.DENSE_NAMES):
             raise RuntimeError(f"{path}: feature layout differs; rerun scripts/train_sentiment.py")
         self.buckets = int(raw["buckets"])
+        n_out = len(raw.get("classes") or SENTIMENT_OUTPUTS)
+        if n_out not in (3, 4):
+            raise RuntimeError(f"{path}: {n_out} outputs; rerun scripts/train_sentiment.py")
+        # Four outputs (complaint, other negative, neutral, positive): sentiment adds the first
+        # two; urgency reads the first. A three-output model (no complaint head) still loads.
+        self.actionable = n_out == 4
         flat = _unpack(raw["W"])
-        # One flat list per class: `sum(map(W0.__getitem__, idx))` adds a text's weights in
+        # One flat list per output: `sum(map(W0.__getitem__, idx))` adds a text's weights in
         # C, in the same order (so to the same float) as a Python loop, ~5x faster.
-        self.W0: list[float] = list(flat[0::3])
-        self.W1: list[float] = list(flat[1::3])
-        self.W2: list[float] = list(flat[2::3])
+        W = [list(flat[k::n_out]) for k in range(n_out)]
         D = [[float(x) for x in row] for row in raw["D"]]
-        self.D0, self.D1, self.D2 = ([row[k] for row in D] for k in range(3))
-        self.b: list[float] = [float(x) for x in raw["b"]]
+        Dk = [[row[k] for row in D] for k in range(n_out)]
+        b = [float(x) for x in raw["b"]]
+        if not self.actionable:  # a zero-weight complaint output that the softmax never uses
+            W, Dk, b = [[0.0] * len(W[0]), *W], [[0.0] * len(D), *Dk], [-math.inf, *b]
+        # unrolled attributes: one C-level `sum(map(...))` per output, no Python loop
+        self.W0, self.W1, self.W2, self.W3 = W
+        self.D0, self.D1, self.D2, self.D3 = Dk
+        self.b: list[float] = b
         ko = raw.get("ko")
         self.ko_buckets = int(ko["buckets"]) if ko else 0
         self._ko_packed: str | None = ko["W"] if ko else None
@@ -122,16 +134,25 @@ class _Model:
             self._ko_W = _unpack(self._ko_packed)
         return self._ko_W
 
-    def probs(self, idx: list[int], dense: list[float]) -> tuple[float, float, float]:
-        """Class probabilities (negative, neutral, positive) of one text."""
-        b0, b1, b2 = self.b
-        z0 = sum(map(_mul, dense, self.D0), sum(map(self.W0.__getitem__, idx), b0))
+    def probs(self, idx: list[int], dense: list[float]
+              ) -> tuple[tuple[float, float, float], float | None]:
+        """Sentiment probabilities (negative, neutral, positive) of one text, and the
+        probability that it is an actionable complaint (None for a three-output model)."""
+        b0, b1, b2, b3 = self.b
         z1 = sum(map(_mul, dense, self.D1), sum(map(self.W1.__getitem__, idx), b1))
         z2 = sum(map(_mul, dense, self.D2), sum(map(self.W2.__getitem__, idx), b2))
-        top = max(z0, z1, z2)
-        e0, e1, e2 = math.exp(z0 - top), math.exp(z1 - top), math.exp(z2 - top)
-        total = e0 + e1 + e2
-        return e0 / total, e1 / total, e2 / total
+        z3 = sum(map(_mul, dense, self.D3), sum(map(self.W3.__getitem__, idx), b3))
+        if not self.actionable:
+            top = max(z1, z2, z3)
+            e1, e2, e3 = math.exp(z1 - top), math.exp(z2 - top), math.exp(z3 - top)
+            total = e1 + e2 + e3
+            return (e1 / total, e2 / total, e3 / total), None
+        z0 = sum(map(_mul, dense, self.D0), sum(map(self.W0.__getitem__, idx), b0))
+        top = max(z0, z1, z2, z3)
+        e0, e1 = math.exp(z0 - top), math.exp(z1 - top)
+        e2, e3 = math.exp(z2 - top), math.exp(z3 - top)
+        total = e0 + e1 + e2 + e3
+        return ((e0 + e1) / total, e2 / total, e3 / total), e0 / total
 
 
 def _unpack(text: str) -> tuple[float, ...]:
@@ -195,8 +216,10 @@ def _risk(text: str, risk: int | None) -> int:
 
 
 def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
-                  risk: int | None = None) -> tuple[float, F.Cues]:
-    """Care-tuned sentiment of English text and its rule cues (urgency reuses them).
+                  risk: int | None = None) -> tuple[float, F.Cues, float | None]:
+    """Care-tuned sentiment of English text, its rule cues and the care model's probability
+    that it is an actionable complaint (None when the care layer stays out: ordinary text);
+    urgency reuses the last two.
 
     `risk` is how many safety / legal / privacy / discrimination keywords the text holds
     (None: count them with the built-in lists). Such a text is a care context, and unless
@@ -209,19 +232,27 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
     cue = F.cues(masked, text, toks)
     risk = _risk(text, risk)
     if not (cue.context or risk > 0):  # ordinary text: VADER's reading, untouched
-        return compound, cue
-    p = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
+        return compound, cue, None
+    p, actionable = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
     base = compound
     compound = _finish(compound, p, cue.sarcasm)
     if risk and compound < POS:
         compound = min(compound, -(RISK_BASE + 0.5 * abs(base)))
-    return _emoji(text, compound), cue
+    return _emoji(text, compound), cue, actionable
 
 
 def english(text: str, model: _Model | None = None) -> float:
     """Care-tuned sentiment of English text in [-1, 1] (`model` only for cross-validation)."""
     loaded, vader = _load()
     return english_parts(text, vader, model or loaded)[0]
+
+
+def english_actionable(text: str, risk: int | None = None) -> float | None:
+    """The care model's actionable-complaint probability of English `text`, exactly as
+    scoring computed it (None for ordinary text): urgency re-scoring needs it without the
+    stored score carrying it."""
+    model, vader = _load()
+    return english_parts(text, vader, model, risk)[2]
 
 
 def english_many(texts: list[str], model: _Model | None = None) -> list[float]:
@@ -244,9 +275,10 @@ def korean(text: str) -> float:
     return math.tanh(z / 2)
 
 
-def _result(s: float, lang: str, strong: int | None = None) -> SentimentResult:
+def _result(s: float, lang: str, strong: int | None = None,
+            actionable: float | None = None) -> SentimentResult:
     s = round(max(-1.0, min(1.0, s)), 4)
-    return SentimentResult(s, label_of(s), lang, True, strong)
+    return SentimentResult(s, label_of(s), lang, True, strong, actionable)
 
 
 def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
@@ -256,8 +288,8 @@ def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
     model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
     if lang == "en":
-        score, cue = english_parts(text, vader, model, risk)
-        return _result(score, lang, cue.strong)
+        score, cue, actionable = english_parts(text, vader, model, risk)
+        return _result(score, lang, cue.strong, actionable)
     if lang == "ko":
         return _result(korean(text), lang)
     return SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)
