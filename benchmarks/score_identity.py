@@ -1,6 +1,6 @@
 """Does a speed change leave `carewatch score`'s output as it was? Byte for byte, against a ref.
 
-    .venv/bin/python benchmarks/score_identity.py [--ref main] [--data ../shared/data]
+    .venv/bin/python benchmarks/score_identity.py [--ref REF] [--data ../shared/data]
         [--rows 30000]
 
 Why: speed work on the scorer (FastVader, the cue and n-gram passes, the batch pipeline)
@@ -8,7 +8,9 @@ must not move a single score; the unit tests pin VADER and the features on sampl
 checks the whole output on the dev data. The scoring code of `--ref` is exported with
 `git archive` into a temporary folder and both versions score the same CSVs (the airline dev
 file as it is, and its texts repeated to `--rows` rows so the pool runs many chunks with
-warm caches), each in its own interpreter. The outputs must be identical files; on a
+warm caches), each in its own interpreter. `--ref` defaults to where this branch left main
+(`git merge-base HEAD main`). The outputs must be identical files, or, when the ref writes
+other columns (main gained `topic` columns), identical in every column both write; on a
 difference the first differing rows are printed and the exit status is 1.
 
 The comparison is only meaningful for changes meant to be output-neutral: a change to the
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import subprocess
 import sys
 import tempfile
@@ -51,13 +54,19 @@ def score(tree: Path, src: Path, out: Path) -> None:
                    check=True, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin"})
 
 
-def first_differences(a: Path, b: Path, limit: int = 5) -> list[str]:
-    """Line numbers and both versions of the first rows that differ."""
-    shown: list[str] = []
+def compare(a: Path, b: Path, limit: int = 5) -> list[str]:
+    """The first rows that differ in a column both files have (none: the same output)."""
     with a.open(newline="", encoding="utf-8") as fa, b.open(newline="", encoding="utf-8") as fb:
-        for n, (ra, rb) in enumerate(zip(csv.reader(fa), csv.reader(fb), strict=False), 1):
-            if ra != rb:
-                shown.append(f"  row {n}: ref {ra[-5:]} | now {rb[-5:]}")
+        ra, rb = csv.reader(fa), csv.reader(fb)
+        ha, hb = next(ra), next(rb)
+        common = [c for c in hb if c in ha]
+        ia, ib = [ha.index(c) for c in common], [hb.index(c) for c in common]
+        shown: list[str] = []
+        for n, (row_a, row_b) in enumerate(itertools.zip_longest(ra, rb), 2):
+            va = [row_a[i] for i in ia] if row_a is not None else None
+            vb = [row_b[i] for i in ib] if row_b is not None else None
+            if va != vb:
+                shown.append(f"  row {n}: ref {va and va[-5:]} | now {vb and vb[-5:]}")
                 if len(shown) >= limit:
                     break
     return shown
@@ -65,10 +74,12 @@ def first_differences(a: Path, b: Path, limit: int = 5) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ref", default="main")
+    ap.add_argument("--ref", default=None, help="default: git merge-base HEAD main")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--rows", type=int, default=30_000)
     args = ap.parse_args()
+    ref = args.ref or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+                                     check=True, capture_output=True, text=True).stdout.strip()
     airline = args.data / "airline_dev.csv"
     if not airline.exists():
         print(f"skipped: {airline} is absent (the shared dev data is not in this checkout)")
@@ -77,7 +88,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         ref_tree = tmp / "ref"
         ref_tree.mkdir()
-        export_ref(args.ref, ref_tree)
+        export_ref(ref, ref_tree)
         with airline.open(newline="", encoding="utf-8") as fh:
             texts = [row["text"] for row in csv.DictReader(fh)]
         repeated = tmp / "repeated.csv"
@@ -91,12 +102,13 @@ def main() -> int:
             score(ref_tree, src, ref_out)
             score(ROOT, src, now_out)
             same = ref_out.read_bytes() == now_out.read_bytes()
-            rows = sum(1 for _ in now_out.open(encoding="utf-8")) - 1
-            print(f"{src.name}: {'identical' if same else 'DIFFERENT'} to {args.ref} "
-                  f"(~{rows:,} lines)")
-            if not same:
+            diffs = [] if same else compare(ref_out, now_out)
+            verdict = ("identical" if same else "same in the shared columns" if not diffs
+                       else "DIFFERENT")
+            print(f"{src.name}: {verdict} to {ref[:12]}")
+            if diffs:
                 failed = True
-                print("\n".join(first_differences(ref_out, now_out)))
+                print("\n".join(diffs))
     return 1 if failed else 0
 
 
