@@ -1,0 +1,57 @@
+"""The ASCII fast paths of the scorer's regexes find exactly what the general patterns find.
+
+Why: `features._brand_handle` and `language.detect` use case-sensitive ASCII patterns on
+lower-cased ASCII text instead of IGNORECASE / Unicode classes because they are faster;
+they are only worth having if no text can tell them apart. A seeded fuzz of handle-heavy
+ASCII text (mixed case, digits, underscores, punctuation glued on) and the dev tweets when
+present compare each fast path with the pattern it stands in for.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+from listener.scoring import features as F
+from listener.scoring import language as L
+
+DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "airline_dev.csv"
+PIECES = ["@", "@", "ask", "Ask", "help", "HELP", "support", "Cares", "care", "united",
+          "Delta", "air", "_uk", "hq", "official", "x", "Q", "7", "_", "-", ".", "!", "'",
+          " ", " ", "#", "http://t.co/x", "www.a.b", "el", "de", "the", "and"]
+
+
+def fuzz(n: int = 4000, seed: int = 5) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 14))) for _ in range(n)]
+
+
+def dev_texts() -> list[str]:
+    if not DEV.exists():
+        return []
+    with DEV.open(newline="", encoding="utf-8") as fh:
+        return [row["text"] for row in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_brand_handle_fast_path_matches_the_pattern(source: str) -> None:
+    texts = fuzz() if source == "fuzz" else dev_texts()
+    if not texts:
+        pytest.skip("the shared dev data is absent")
+    assert sum(F._brand_handle(t) for t in texts) > 10  # the fuzz does exercise matches
+    for text in texts:
+        assert F._brand_handle(text) == (F.BRAND_HANDLE_RE.search(text) is not None), text
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_ascii_words_match_the_unicode_class(source: str) -> None:
+    texts = fuzz() if source == "fuzz" else dev_texts()
+    if not texts:
+        pytest.skip("the shared dev data is absent")
+    for text in texts:
+        if text.isascii():
+            lowered = text.lower()
+            assert L._ASCII_WORD_RE.findall(lowered) == L._WORD_RE.findall(lowered), text
