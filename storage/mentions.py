@@ -56,15 +56,20 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
                 "root_is_own": bool(root and root.is_own),
                 "visibility": visibility[(platform, thread)]}
 
-    session.execute(
-        dialect_insert(session, threads).on_conflict_do_nothing(
-            index_elements=["platform", "external_id"]),
-        [row(p, t) for p, t in keys],
-    )
+    # New threads come back from the insert itself (with their root when the page holds
+    # it); only the ones stored before are read back.
     out: dict[tuple[str, str], int] = {}
+    for pk, platform, external_id in session.execute(
+        dialect_insert(session, threads).on_conflict_do_nothing(
+            index_elements=["platform", "external_id"]
+        ).returning(threads.c.id, threads.c.platform, threads.c.external_id),
+        [row(p, t) for p, t in keys],
+    ):
+        out[(platform, external_id)] = pk
+    stored_before = [(p, t) for p, t in keys if (p, t) not in out]
     rootless: set[int] = set()
-    for platform in {p for p, _ in keys}:
-        ids = [t for p, t in keys if p == platform]
+    for platform in {p for p, _ in stored_before}:
+        ids = [t for p, t in stored_before if p == platform]
         for chunk in chunks(ids):
             for pk, external_id, has_root in session.execute(
                 select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
