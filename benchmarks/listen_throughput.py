@@ -19,7 +19,7 @@ starts from an empty database and reads the same data through X recent search:
 Both load their models before the clock starts. Each measurement is repeated `--repeat`
 times, interleaved, and the median rate is reported with the carewatch/naive ratio per
 database (each ratio from the same run). `--profile` writes a cProfile of one carewatch run
-on SQLite.
+(on PostgreSQL, or on SQLite with `--no-postgres`).
 """
 
 from __future__ import annotations
@@ -189,13 +189,13 @@ def _measure(maker: Any, tmp: str, fn: Any) -> tuple[int, float]:
         return fn(url)
 
 
-def _profile(base_url: str, tmp: str, out: str) -> None:
+def _profile(base_url: str, tmp: str, out: str, maker: Any) -> None:
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
     profiler.enable()
-    _measure(None, tmp, lambda u: run_carewatch(base_url, u, scoring=True))
+    _measure(maker, tmp, lambda u: run_carewatch(base_url, u, scoring=True))
     profiler.disable()
     profiler.dump_stats(out)
     stats = pstats.Stats(out)
@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-scoring-run", action="store_true",
                         help="skip the carewatch run without scoring")
     parser.add_argument("--profile", metavar="OUT",
-                        help="cProfile one carewatch run on SQLite into OUT, print its top")
+                        help="cProfile one carewatch run into OUT and print its top "
+                        "(on PostgreSQL; with --no-postgres on SQLite)")
     args = parser.parse_args(argv)
 
     from carewatch.log import configure_logging
@@ -235,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.profile:
-                _profile(base_url, tmp, args.profile)
+                _profile(base_url, tmp, args.profile,
+                         None if args.no_postgres else TempPostgres)
                 return 0
             backends: list[tuple[str, Any]] = [("SQLite", None)]
             if not args.no_postgres:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from carewatch import domain
 from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
 from storage.models import AuditEntry, Author, Customer, Mention, Reply, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert
+from storage.statements import chunks, dialect_insert, keys_in
 
 
 def _link_customers(session: Session, new_authors: list[tuple[int, str, str | None,
@@ -100,7 +100,7 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
             for row in session.execute(
                 select(table.c.id, table.c.external_id, table.c.handle, table.c.name,
                        table.c.followers)
-                .where(table.c.platform == platform, table.c.external_id.in_(chunk))
+                .where(keys_in(session, table.c.platform, table.c.external_id, platform, chunk))
             ):
                 known[(platform, row.external_id)] = row
     now = utcnow()
@@ -162,7 +162,7 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
             ids = [e for p, e in chunk if p == platform]
             authors = session.execute(
                 select(Author.external_id, Author.customer_id)
-                .where(Author.platform == platform, Author.external_id.in_(ids))
+                .where(keys_in(session, Author.platform, Author.external_id, platform, ids))
             ).all()
             customers = {c for _, c in authors if c is not None}
             if not customers:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from carewatch import domain
 from storage.customers import upsert_authors
 from storage.models import Author, JSONType, Mention, Thread, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert
+from storage.statements import chunks, dialect_insert, keys_in
 from storage.trends import add_to_hourly
 
 
@@ -73,7 +73,8 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
         for chunk in chunks(ids):
             for pk, external_id, has_root in session.execute(
                 select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
-                .where(threads.c.platform == platform, threads.c.external_id.in_(chunk))
+                .where(keys_in(session, threads.c.platform, threads.c.external_id, platform,
+                               chunk))
             ):
                 out[(platform, external_id)] = pk
                 if not has_root:
@@ -261,8 +262,8 @@ def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]
     for platform, ids in by_platform.items():
         for chunk in chunks(ids, 500):
             found.update((platform, e) for e in session.execute(
-                select(Mention.external_id).where(Mention.platform == platform,
-                                                  Mention.external_id.in_(chunk))
+                select(Mention.external_id).where(
+                    keys_in(session, Mention.platform, Mention.external_id, platform, chunk))
             ).scalars())
     return found
 

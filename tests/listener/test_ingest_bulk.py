@@ -17,8 +17,7 @@ from carewatch.domain import Page
 from carewatch.settings import Settings, SourceConfig
 from listener.ingest import Ingestor, StoredMention
 from listener.read_ahead import ReadAhead
-from storage.db import Database, open_database
-from storage.migrate import upgrade
+from storage.db import Database
 from storage.models import Author as AuthorRow
 from storage.models import HourlyStat, Thread
 from storage.models import Mention as MentionRow
@@ -29,11 +28,8 @@ from tests.listener.helpers import sources, stored
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = open_database(database_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 class Scripted:
