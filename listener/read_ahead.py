@@ -24,8 +24,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-#: How long the background thread waits to hand over a page before it checks again whether
-#: the caller has gone: bounds how long a finished poll waits for the thread to end.
+#: How long the background thread waits for the caller to take a page before it checks
+#: again whether the caller has gone: bounds how long a finished poll waits for the thread.
 HANDOVER_STEP_SECONDS = 0.05
 
 
@@ -49,7 +49,8 @@ def stopping(done: threading.Event, should_stop: Callable[[], bool]) -> Callable
 
 
 class ReadAhead(Generic[T]):
-    """Iterate `source` on a background thread, `depth` items ahead of the caller.
+    """Iterate `source` on a background thread, one item ahead of the caller: item k+1 is
+    fetched while the caller works on item k, and no further.
 
     Use as a context manager: on leaving, the background thread is told to stop, closes the
     source iterator in its own thread (a generator must be closed where it runs) and is
@@ -57,10 +58,11 @@ class ReadAhead(Generic[T]):
     source a stop check that reads `done` too (see `stopping`), so a retry or rate-limit
     wait in flight ends with the poll instead of holding the join up."""
 
-    def __init__(self, source: Iterator[T], *, depth: int = 1, name: str = "read-ahead",
+    def __init__(self, source: Iterator[T], *, name: str = "read-ahead",
                  done: threading.Event | None = None) -> None:
         self._source = source
-        self._items: queue.Queue[T | _End | _Failed] = queue.Queue(maxsize=max(1, depth))
+        self._items: queue.SimpleQueue[T | _End | _Failed] = queue.SimpleQueue()
+        self._taken = threading.Semaphore(0)
         self._done = done or threading.Event()
         context = contextvars.copy_context()  # log context follows the poll into the thread
         self._thread = threading.Thread(target=context.run, args=(self._produce,),
@@ -77,6 +79,7 @@ class ReadAhead(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         while True:
             item = self._items.get()
+            self._taken.release()
             if isinstance(item, _End):
                 return
             if isinstance(item, _Failed):
@@ -84,13 +87,13 @@ class ReadAhead(Generic[T]):
             yield item
 
     def _hand_over(self, item: T | _End | _Failed) -> bool:
-        """Queue `item` for the caller; False when the caller has gone meanwhile."""
+        """Give `item` to the caller and wait until it is taken, so the next fetch starts
+        only when the caller starts on this item: at most one item is fetched ahead. False
+        when the caller has gone meanwhile."""
+        self._items.put(item)
         while not self._done.is_set():
-            try:
-                self._items.put(item, timeout=HANDOVER_STEP_SECONDS)
+            if self._taken.acquire(timeout=HANDOVER_STEP_SECONDS):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def _produce(self) -> None:
