@@ -1,16 +1,25 @@
 """Listener throughput: mentions per second from the sandbox into SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/listen_throughput.py [--count 20000] [--no-postgres]
+        [--no-sqlite] [--repeat 3] [--no-scoring-run] [--profile OUT.prof]
 
 The sandbox runs in its own process (so it does not share our GIL) with its rate limits
 raised, holding `--count` X mentions of the brand from the last two days. Each measurement
 starts from an empty database and reads the same data through X recent search:
 
-- carewatch: the real listener (`Ingestor.poll_source`: tweepy client, retry policy, mapping,
-  scoring, one transaction per page with upsert + cursor), with and without scoring;
-- naive: `tweepy.Paginator` over the same search → a pandas DataFrame → `DataFrame.to_sql`.
+- carewatch: the Ingestor exactly as `carewatch listen --once` wires it (alert engine and
+  the returning-customer routing hook included), polling the source under its lease:
+  tweepy client, retry policy, mapping, scoring, one transaction per page with the
+  exactly-once upserts of authors, customers, threads, mentions, the hourly pre-aggregates
+  and the cursor, then alerts and routing after each commit. With and without scoring.
+  Only process start-up (imports, config) is left out, as it is for the naive loop.
+- naive: `tweepy.Paginator` over the same search → a pandas DataFrame → plain VADER
+  (`vaderSentiment`'s compound per text) → `DataFrame.to_sql`.
 
-It prints mentions/s for each, and the carewatch/naive ratio per database.
+Both load their models before the clock starts. Each measurement is repeated `--repeat`
+times, interleaved, and the median rate is reported with the carewatch/naive ratio per
+database (each ratio from the same run). `--profile` writes a cProfile of one carewatch run
+(on PostgreSQL, or on SQLite with `--no-postgres`).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import argparse
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -98,12 +108,16 @@ def _settings(base_url: str, database_url: str) -> Any:
 
     return Settings(database_url=database_url, x_api_url=base_url, graph_api_url=base_url,
                     x_bearer_token="bench-token", fb_page_token="bench-token",
-                    sources=[SourceConfig(platform="x", kind="search", query=QUERY)])
+                    # The data spans two days: a backfill from there stays inside X's 7-day
+                    # search window however long a loaded machine takes over 100k items.
+                    sources=[SourceConfig(platform="x", kind="search", query=QUERY,
+                                          backfill_days=3)])
 
 
 # ---------------------------------------------------------------- measurements
 def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
-    from listener.ingest import Ingestor
+    from carewatch.cli.jobs import routing_hook
+    from listener.ingest import Ingestor, default_alert_engine
     from storage.db import open_database
     from storage.mentions import count_mentions
     from storage.migrate import upgrade
@@ -112,7 +126,9 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
     db = open_database(database_url)
     upgrade(db.engine)
     kwargs: dict[str, Any] = {} if scoring else {"scorer": None}
-    ingestor = Ingestor(db, settings, **kwargs)
+    # As `carewatch listen --once` builds it (carewatch/cli/listen.py).
+    ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
+                        on_new_mentions=routing_hook(db), **kwargs)
     if scoring and ingestor.scorer is not None:
         ingestor.scorer.score("warm up the models", followers=1)  # load outside the clock
     started = time.perf_counter()
@@ -130,11 +146,13 @@ def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
     import pandas as pd
     import tweepy
     from sqlalchemy import create_engine
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from carewatch.platforms.x import x_client
 
     client = x_client(_settings(base_url, database_url))
     engine = create_engine(database_url)
+    vader = SentimentIntensityAnalyzer()  # loads its lexicon outside the clock
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     users: dict[str, dict[str, Any]] = {}
@@ -156,16 +174,50 @@ def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
                          "conversation_id": d.get("conversation_id"), "lang": d.get("lang"),
                          "likes": (d.get("public_metrics") or {}).get("like_count")})
     frame = pd.DataFrame(rows)
+    frame["sentiment"] = [vader.polarity_scores(t)["compound"] for t in frame["text"]]
     frame.to_sql("tweets", engine, if_exists="append", index=False)
     elapsed = time.perf_counter() - started
     engine.dispose()
     return len(frame), elapsed
 
 
+NAIVE = "naive tweepy->pandas->VADER->to_sql"
+
+
+def _measure(maker: Any, tmp: str, fn: Any) -> tuple[int, float]:
+    """Run `fn` on a fresh database: a SQLite file in `tmp` or a throwaway PostgreSQL one."""
+    if maker is None:
+        return fn(f"sqlite:///{Path(tmp) / (uuid.uuid4().hex + '.db')}")
+    with maker() as url:
+        return fn(url)
+
+
+def _profile(base_url: str, tmp: str, out: str, maker: Any) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _measure(maker, tmp, lambda u: run_carewatch(base_url, u, scoring=True))
+    profiler.disable()
+    profiler.dump_stats(out)
+    stats = pstats.Stats(out)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000, help="mentions in the sandbox")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each measurement (the median is reported)")
+    parser.add_argument("--no-scoring-run", action="store_true",
+                        help="skip the carewatch run without scoring")
+    parser.add_argument("--profile", metavar="OUT",
+                        help="cProfile one carewatch run into OUT and print its top "
+                        "(on PostgreSQL; with --no-postgres on SQLite)")
     args = parser.parse_args(argv)
 
     from carewatch.log import configure_logging
@@ -177,41 +229,50 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     base_url = ready.get(timeout=600)
     print(f"sandbox at {base_url} with {args.count} X mentions (search, 100 per page)")
-    results: dict[str, dict[str, float]] = {}
+    print(f"load before: {os.getloadavg()}", flush=True)
+    runs: dict[str, Any] = {
+        "carewatch": lambda u: run_carewatch(base_url, u, scoring=True),
+        NAIVE: lambda u: run_naive(base_url, u),
+    }
+    if not args.no_scoring_run:
+        runs["carewatch, no scoring"] = lambda u: run_carewatch(base_url, u, scoring=False)
+    results: dict[str, dict[str, list[float]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            backends: list[tuple[str, Any]] = [("SQLite", None)]
+            if args.profile:
+                _profile(base_url, tmp, args.profile,
+                         None if args.no_postgres else TempPostgres)
+                return 0
+            backends: list[tuple[str, Any]] = [] if args.no_sqlite else [("SQLite", None)]
             if not args.no_postgres:
                 backends.append(("PostgreSQL", TempPostgres))
             for label, maker in backends:
-                figures: dict[str, float] = {}
-                for name, fn in (("carewatch", lambda u: run_carewatch(base_url, u,
-                                                                      scoring=True)),
-                                 ("carewatch, no scoring",
-                                  lambda u: run_carewatch(base_url, u, scoring=False)),
-                                 ("naive tweepy->pandas->to_sql",
-                                  lambda u: run_naive(base_url, u))):
-                    if maker is None:
-                        url = f"sqlite:///{Path(tmp) / (uuid.uuid4().hex + '.db')}"
-                        count, seconds = fn(url)
-                    else:
-                        with maker() as url:
-                            count, seconds = fn(url)
-                    rate = count / seconds
-                    figures[name] = rate
-                    print(f"{label:<11} {name:<30} {count:>7} mentions in {seconds:7.2f} s "
-                          f"= {rate:8.0f} mentions/s", flush=True)
+                figures: dict[str, list[float]] = {name: [] for name in runs}
+                for attempt in range(1, args.repeat + 1):
+                    for name, fn in runs.items():
+                        count, seconds = _measure(maker, tmp, fn)
+                        rate = count / seconds
+                        figures[name].append(rate)
+                        print(f"{label:<11} #{attempt} {name:<42} {count:>7} mentions in "
+                              f"{seconds:7.2f} s = {rate:8.0f} mentions/s", flush=True)
                 results[label] = figures
     finally:
         stop.set()
         server.join(timeout=10)
         if server.is_alive():
             server.terminate()
-    print()
+    print(f"\nload after: {os.getloadavg()}")
     for label, figures in results.items():
-        naive = figures["naive tweepy->pandas->to_sql"]
-        print(f"{label}: carewatch / naive = {figures['carewatch'] / naive:.2f} "
-              f"(without scoring {figures['carewatch, no scoring'] / naive:.2f})")
+        ratios = [c / n for c, n in zip(figures["carewatch"], figures[NAIVE], strict=True)]
+        line = (f"{label}: carewatch {statistics.median(figures['carewatch']):.0f}/s, "
+                f"naive {statistics.median(figures[NAIVE]):.0f}/s; carewatch / naive = "
+                f"{statistics.median(ratios):.2f} (median of {len(ratios)}: "
+                + ", ".join(f"{r:.2f}" for r in ratios) + ")")
+        if "carewatch, no scoring" in figures:
+            plain = [c / n for c, n in zip(figures["carewatch, no scoring"], figures[NAIVE],
+                                           strict=True)]
+            line += f"; without scoring {statistics.median(plain):.2f}"
+        print(line)
     return 0
 
 

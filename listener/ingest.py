@@ -33,6 +33,7 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.engine import AlertEngine
 from listener.lease import lease_keeper, process_name
+from listener.read_ahead import ReadAhead, stopping
 from listener.scoring import Scorer
 from listener.sources import build_source
 from listener.topics import TopicAssigner
@@ -89,6 +90,22 @@ class PollResult:
         return f"{self.source_key}: {self.state.replace('_', ' ')}{done}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class StoredMention:
+    """A mention the current page stored for the first time: its row id and the mention as
+    received, with its score."""
+
+    id: int
+    mention: Mention
+
+
+#: A step on each page's newly stored mentions, run after scoring and the upsert, inside the
+#: page's transaction (so it happens exactly once per mention: a page that fails or is
+#: replayed rolls the step back with the rows, and a replay finds no new mentions). It gets
+#: the open session and the page's new mentions; raising fails the page like a failed write.
+PageStep = Callable[[Session, Sequence[StoredMention]], None]
+
+
 def default_scorer(settings: Settings) -> Scorer:
     """The scorer for the configured urgency rules and first-response target."""
     return Scorer(settings.urgency, settings.alerts.first_response_minutes)
@@ -119,7 +136,8 @@ class Ingestor:
                  should_stop: Callable[[], bool] | None = None,
                  source_factory: Callable[..., Any] = build_source,
                  on_new_mentions: Callable[[list[int]], Any] | None = None,
-                 holder: str | None = None) -> None:
+                 holder: str | None = None,
+                 page_steps: Sequence[PageStep] = ()) -> None:
         self.db = db
         self.holder = holder or process_name()
         self.settings = settings
@@ -131,6 +149,9 @@ class Ingestor:
         # returning customers to their last agent through it; the listener never imports
         # the responders).
         self.on_new_mentions = on_new_mentions
+        # Post-scoring steps on each page's new mentions, in the page's transaction, in
+        # order (topics, rules, ...; see `PageStep`). Append to add one.
+        self.page_steps: list[PageStep] = list(page_steps)
         self._revoked: dict[str, str] = {}  # source key -> token fingerprint when revoked
         self._lock = threading.Lock()
         # Topics: each new item's best topic, assigned right after scoring.
@@ -180,13 +201,17 @@ class Ingestor:
             # time spans inside its lease, for operators and for the several-process test.
             log.info("poll_started", source=key, holder=self.holder)
             try:
+                # The next page is fetched while this one is stored (listener.read_ahead).
+                fetched = threading.Event()
                 with lease_keeper(self.db, key, self.holder, self.settings.lease_seconds):
-                    source = self.source_factory(config, self.settings,
-                                                 should_stop=self.should_stop)
-                    for page in source.poll(dict(claim.cursor)):
-                        self._store(config, claim, page, result)
-                        if self.should_stop():
-                            break
+                    source = self.source_factory(
+                        config, self.settings, should_stop=stopping(fetched, self.should_stop))
+                    with ReadAhead(source.poll(dict(claim.cursor)), name=f"fetch:{key}",
+                                   done=fetched) as pages:
+                        for page in pages:
+                            self._store(config, claim, page, result)
+                            if self.should_stop():
+                                break
             finally:
                 log.info("poll_ended", source=key, holder=self.holder, pages=result.pages)
                 self._release(key)
@@ -308,6 +333,8 @@ class Ingestor:
                     outcome = upsert_mentions(
                         session, mentions, source_key=source_key, brand_author_ids=brand_ids)
                     settle_private_conversations(session, mentions, outcome.inserted_ids)
+                    self._run_page_steps(session, mentions, outcome.inserted_refs,
+                                         outcome.inserted_ids)
                     if in_transaction is not None:
                         in_transaction(session, len(outcome.inserted_ids), newest)
                 break
@@ -325,6 +352,17 @@ class Ingestor:
         result.inserted_ids.extend(outcome.inserted_ids)
         if outcome.inserted_ids:
             self._after_commit(outcome.inserted_ids)
+
+    def _run_page_steps(self, session: Session, mentions: Sequence[Mention],
+                        refs: Sequence[str], ids: Sequence[int]) -> None:
+        """The post-scoring steps on the mentions this page stored for the first time."""
+        if not self.page_steps or not ids:
+            return
+        by_ref = {f"{m.platform.value}:{m.external_id}": m for m in mentions}  # last wins,
+        stored = [StoredMention(pk, by_ref[ref])  # as in the upsert
+                  for pk, ref in zip(ids, refs, strict=True)]
+        for step in self.page_steps:
+            step(session, stored)
 
     def _score_new(self, mentions: Sequence[Mention]) -> None:
         """Score the customer mentions not stored yet (own posts are context, unscored)."""

@@ -21,7 +21,7 @@ from carewatch import domain
 from storage.customer_links import MergedRecord, account_label, merged_records
 from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
 from storage.models import AuditEntry, Author, Customer, Mention, Reply, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert
+from storage.statements import chunks, dialect_insert, keys_in
 
 
 def _give_customers(session: Session, new_authors: list[tuple[int, str, str | None,
@@ -75,7 +75,7 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
             for row in session.execute(
                 select(table.c.id, table.c.external_id, table.c.handle, table.c.name,
                        table.c.followers)
-                .where(table.c.platform == platform, table.c.external_id.in_(chunk))
+                .where(keys_in(session, table.c.platform, table.c.external_id, platform, chunk))
             ):
                 known[(platform, row.external_id)] = row
     now = utcnow()
@@ -137,18 +137,23 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
             ids = [e for p, e in chunk if p == platform]
             authors = session.execute(
                 select(Author.external_id, Author.customer_id)
-                .where(Author.platform == platform, Author.external_id.in_(ids))
+                .where(keys_in(session, Author.platform, Author.external_id, platform, ids))
             ).all()
             customers = {c for _, c in authors if c is not None}
             if not customers:
                 continue
-            counts = dict(session.execute(
-                select(Author.customer_id, func.count(Mention.id))
+            # Grouped by `is_own` rather than filtered on it: with the filter SQLite walks
+            # every customer mention through the inbox index (is_own, ...), a cost that grew
+            # with the table on each page; without it, the (author_pk, created_at) index.
+            counts: dict[int | None, int] = {}
+            for customer_id, own, count in session.execute(
+                select(Author.customer_id, Mention.is_own, func.count(Mention.id))
                 .join(Mention, Mention.author_pk == Author.id)
-                .where(Author.customer_id.in_(customers), Mention.created_at >= since,
-                       Mention.is_own.is_(False))
-                .group_by(Author.customer_id)
-            ).all())
+                .where(Author.customer_id.in_(customers), Mention.created_at >= since)
+                .group_by(Author.customer_id, Mention.is_own)
+            ):
+                if not own:
+                    counts[customer_id] = count
             for external_id, customer_id in authors:
                 out[(platform, external_id)] = int(counts.get(customer_id, 0))
     return out
@@ -161,16 +166,26 @@ def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list
 
     The agent is `Customer.last_agent`; whether that agent is still a user is the caller's
     check (`storage.users.existing_usernames`)."""
-    rows = session.execute(
-        select(Mention, Customer.last_agent)
-        .join(Author, Mention.author_pk == Author.id)
-        .join(Customer, Author.customer_id == Customer.id)
-        .where(Mention.id.in_(mention_ids), Mention.is_own.is_(False),
-               Mention.assignee.is_(None), Mention.status == domain.Status.NEW.value,
-               Customer.last_agent.is_not(None))
-    ).all()
-    # `agent` is never None (the WHERE excludes it); the check narrows its type.
-    return [(mention, agent) for mention, agent in rows if agent is not None]
+    # Found by primary key first, the other conditions checked on those few rows: with them
+    # in the WHERE, SQLite walks the inbox index (is_own, status, ...) over every waiting
+    # mention instead, a cost that grew with the table on each stored page.
+    agents = {
+        mention_id: agent for mention_id, agent, own, assignee, status in session.execute(
+            select(Mention.id, Customer.last_agent, Mention.is_own, Mention.assignee,
+                   Mention.status)
+            .join(Author, Mention.author_pk == Author.id)
+            .join(Customer, Author.customer_id == Customer.id)
+            .where(Mention.id.in_(mention_ids), Customer.last_agent.is_not(None)))
+        # `agent` is never None (the WHERE excludes it); the check narrows its type.
+        if agent is not None and not own and assignee is None
+        and status == domain.Status.NEW.value
+    }
+    if not agents:
+        return []
+    found = session.execute(select(Mention).where(Mention.id.in_(list(agents)))).scalars()
+    return [(mention, agents[mention.id]) for mention in found  # as read, still
+            if not mention.is_own and mention.assignee is None
+            and mention.status == domain.Status.NEW.value]
 
 
 @dataclass(slots=True)

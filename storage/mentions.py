@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from carewatch import domain
 from storage.customers import upsert_authors
 from storage.models import Author, JSONType, Mention, Thread, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert
+from storage.statements import chunks, dialect_insert, keys_in
 from storage.topics import add_topics_to_hourly
 from storage.trends import add_to_hourly
 
@@ -57,19 +57,25 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
                 "root_is_own": bool(root and root.is_own),
                 "visibility": visibility[(platform, thread)]}
 
-    session.execute(
-        dialect_insert(session, threads).on_conflict_do_nothing(
-            index_elements=["platform", "external_id"]),
-        [row(p, t) for p, t in keys],
-    )
+    # New threads come back from the insert itself (with their root when the page holds
+    # it); only the ones stored before are read back.
     out: dict[tuple[str, str], int] = {}
+    for pk, platform, external_id in session.execute(
+        dialect_insert(session, threads).on_conflict_do_nothing(
+            index_elements=["platform", "external_id"]
+        ).returning(threads.c.id, threads.c.platform, threads.c.external_id),
+        [row(p, t) for p, t in keys],
+    ):
+        out[(platform, external_id)] = pk
+    stored_before = [(p, t) for p, t in keys if (p, t) not in out]
     rootless: set[int] = set()
-    for platform in {p for p, _ in keys}:
-        ids = [t for p, t in keys if p == platform]
+    for platform in {p for p, _ in stored_before}:
+        ids = [t for p, t in stored_before if p == platform]
         for chunk in chunks(ids):
             for pk, external_id, has_root in session.execute(
                 select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
-                .where(threads.c.platform == platform, threads.c.external_id.in_(chunk))
+                .where(keys_in(session, threads.c.platform, threads.c.external_id, platform,
+                               chunk))
             ):
                 out[(platform, external_id)] = pk
                 if not has_root:
@@ -261,8 +267,8 @@ def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]
     for platform, ids in by_platform.items():
         for chunk in chunks(ids, 500):
             found.update((platform, e) for e in session.execute(
-                select(Mention.external_id).where(Mention.platform == platform,
-                                                  Mention.external_id.in_(chunk))
+                select(Mention.external_id).where(
+                    keys_in(session, Mention.platform, Mention.external_id, platform, chunk))
             ).scalars())
     return found
 

@@ -42,20 +42,27 @@ def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         acc[1] += row["sentiment"] or 0.0
         acc[2] += row["visibility"] == Visibility.PRIVATE.value
         acc[3] += bool(row["is_echo"])
-    for (bucket, platform, label, source_key), (count, total, private, echoes) in \
-            buckets.items():
-        stmt = dialect_insert(session, HourlyStat).values(
-            bucket=bucket, platform=platform, sentiment_label=label, source_key=source_key,
-            count=count, sentiment_sum=total, private_count=private, echo_count=echoes,
-        )
-        stmt = stmt.on_conflict_do_update(
+    if not buckets:
+        return
+    table = HourlyStat.__table__
+    stmt = dialect_insert(session, table)
+    added = stmt.excluded
+    # One statement for the page's buckets (executemany), in key order so two writers
+    # adding to the same hours lock their rows in the same order.
+    session.execute(
+        stmt.on_conflict_do_update(
             index_elements=["bucket", "platform", "sentiment_label", "source_key"],
-            set_={"count": HourlyStat.count + count,
-                  "sentiment_sum": HourlyStat.sentiment_sum + total,
-                  "private_count": HourlyStat.private_count + private,
-                  "echo_count": HourlyStat.echo_count + echoes},
-        )
-        session.execute(stmt)
+            set_={"count": table.c.count + added.count,
+                  "sentiment_sum": table.c.sentiment_sum + added.sentiment_sum,
+                  "private_count": table.c.private_count + added.private_count,
+                  "echo_count": table.c.echo_count + added.echo_count},
+        ),
+        [{"bucket": bucket, "platform": platform, "sentiment_label": label,
+          "source_key": source_key, "count": count, "sentiment_sum": total,
+          "private_count": private, "echo_count": echoes}
+         for (bucket, platform, label, source_key), (count, total, private, echoes)
+         in sorted(buckets.items())],
+    )
 
 
 def hourly_volume(session: Session, since: datetime, until: datetime,

@@ -247,7 +247,9 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
     # Every page answers slowly, so the process is surely mid-run when it dies.
     control.add_fault(DM_PATH, "slow", delay=0.5, count=-1)
     control.add_fault(CONVERSATIONS_PATH, "slow", delay=0.5, count=-1)
-    listen_then_kill_9(env, control, DM_PATH, served=2)
+    # Page 3 is fetched only once page 2 is taken, after page 1 was stored (the next page
+    # is read ahead while one is stored).
+    listen_then_kill_9(env, control, DM_PATH, served=3)
     db = open_database(database_url)
     try:
         partial = len(stored(db, "x"))

@@ -263,6 +263,11 @@ def test_a_poll_whose_cursor_moved_stops_and_keeps_the_newer_cursor(
     class Overtaken:
         def poll(self, cursor: dict[str, Any]) -> Iterator[Page]:
             yield Page([mention(1)], {"since_id": "1"})
+            # The next page is read ahead while this one is stored: the other process
+            # overtakes once page 1 is stored, before page 2 is.
+            deadline = time.monotonic() + 30
+            while not stored_pairs(db) and time.monotonic() < deadline:
+                time.sleep(0.02)
             with db.write() as session:  # meanwhile, the other process
                 session.execute(update(Source).where(Source.key == config.key).values(
                     lease_holder="other:2", cursor={"since_id": "5"},
