@@ -76,9 +76,11 @@ def topic_editor(db: Database, row: InboxRow) -> None:
     options.append(NO_TOPIC)
     current = row.topic or NO_TOPIC
     key = f"cw_topic_{row.id}"
+    label = plain(describe(row))
+    label = label[:1].upper() + label[1:]  # not str.capitalize: it lowercases the topic
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     with left:
-        st.selectbox(plain(describe(row)).capitalize(), options,
+        st.selectbox(label, options,
                      index=options.index(current), key=key,
                      help="Correct the topic: the correction is audited and teaches the "
                           "topic model at the next learn or rebuild.")

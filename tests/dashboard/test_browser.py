@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,25 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
     raise AssertionError(f"the dashboard did not answer on {url} within {timeout:.0f}s")
 
 
+@contextmanager
+def running_dashboard(env: dict[str, str], folder: Path) -> Iterator[str]:
+    """A real `carewatch dashboard` process on a free port, answering, until the block ends;
+    yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(_dashboard_argv(port), env=env, cwd=folder,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _require_chromium()
@@ -95,19 +115,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
          "--password-stdin"], input=b"cli-agent-pass\n", env=env, cwd=folder,
         capture_output=True, timeout=60)
     assert added.returncode == 0, added.stderr.decode()
-    port = free_port()
-    proc = subprocess.Popen(_dashboard_argv(port), env=env, cwd=folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc)
-        yield {"url": base, "db": db}
+        with running_dashboard(env, folder) as base:
+            yield {"url": base, "db": db}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         db.dispose()
 
 

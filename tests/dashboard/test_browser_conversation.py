@@ -12,7 +12,6 @@ Chromium is required as in test_browser.py.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,14 @@ from tests.dashboard.private_seed import (
 from tests.dashboard.seed import PASSWORDS, seed
 from tests.dashboard.test_browser import (
     ROOT,
-    _dashboard_argv,
     _login,
     _open,
     _require_chromium,
     _shot,
-    _wait_healthy,
     _wait_idle,
     _wait_title,
+    running_dashboard,
 )
-from tests.receivers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,19 +58,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     upgrade(db.engine)
     seed(db)
     seed_private(db)
-    port = free_port()
-    proc = subprocess.Popen(_dashboard_argv(port), env=env, cwd=folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc)
-        yield {"url": base, "db": db}
+        with running_dashboard(env, folder) as base:
+            yield {"url": base, "db": db}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         db.dispose()
 
 
