@@ -42,6 +42,7 @@ def main() -> None:
     except context.DashboardUnavailable as exc:
         st.error(f"carewatch cannot start: {exc}")
         st.stop()
+        return  # st.stop() raises only inside a Streamlit run
     user = auth.current_user(db)
     if user is None:
         # The login form answers on every page URL, so a bookmarked /inbox still logs in

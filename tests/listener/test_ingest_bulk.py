@@ -5,7 +5,9 @@ read-ahead that fetches the next page while one is stored."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import threading
+import types
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -104,7 +106,11 @@ def test_duplicates_across_pages_count_once_and_late_roots_are_filled(db: Databa
     assert sources(db)[settings.sources[0].key].cursor == {"since_id": "6"}
 
 
-def test_two_processes_storing_the_same_items_store_each_once(db: Database) -> None:
+def test_two_processes_storing_the_same_items_store_each_once(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spawned process re-runs the parent's `__main__`; after a Streamlit AppTest in the
+    # same session that is the dashboard script. The workers need none of it.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     numbers = list(range(5, 305))
     forward = [numbers[i:i + 50] for i in range(0, len(numbers), 50)]
     backward = [list(reversed(b)) for b in reversed(forward)]

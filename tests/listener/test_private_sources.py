@@ -237,6 +237,10 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
         database_url: str, tmp_path: Path, sandbox: SandboxServer,
         control: SandboxControl) -> None:
     made = populate_private(sandbox.world)
+    now = sandbox.world.now()
+    for i in range(400):  # four more pages of DM events: the kill after page 3 leaves some
+        sandbox.world.add_dm(made["x0"], BRAND_X_ID, f"kill detail {i}",
+                             created_at=now - 1500 + i)
     for i in range(60):  # three pages of conversations
         conversation = sandbox.world.open_conversation("messenger", {"name": f"Kill {i}"})
         sandbox.world.add_graph_message(conversation.id, f"kill test {i}")
