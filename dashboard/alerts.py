@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, context
-from dashboard.components import ago, flash, platform_label, set_flash, stamp
+from dashboard.components import ago, flash, platform_label, stamp, write_then_flash
 from dashboard.safe import cell, plain
 from storage.alerts import alert_episodes
 from storage.db import Database
@@ -32,13 +32,9 @@ RANGES = {"24 hours": timedelta(hours=24), "48 hours": timedelta(hours=48),
 def _acknowledge(user: auth.CurrentUser, alert_id: int) -> None:
     from storage.alerts import AlertNotFound, acknowledge
 
-    try:
-        with context.database().write() as session:
-            acknowledge(session, alert_id, user.username)
-    except AlertNotFound as exc:
-        set_flash("error", str(exc))
-        return
-    set_flash("success", f"Alert {alert_id} acknowledged.")
+    write_then_flash(context.database(),
+                     lambda session: acknowledge(session, alert_id, user.username),
+                     f"Alert {alert_id} acknowledged.", refused=(AlertNotFound,))
 
 
 def _open_alerts(db: Database, user: auth.CurrentUser) -> None:

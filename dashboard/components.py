@@ -7,13 +7,16 @@ cells or `safe.plain()`, never as markup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from carewatch.domain import Visibility
 from carewatch.platforms import all_specs, spec_for
 from dashboard.safe import plain
+from storage.db import Database
 
 REASON_COLORS = {"safety": "red", "legal": "red", "churn": "orange", "negative": "orange",
                  "waiting_sla": "violet", "high_reach": "blue", "question": "blue",
@@ -115,3 +118,16 @@ def flash(key: str = "cw_flash") -> None:
 
 def set_flash(kind: str, text: str, key: str = "cw_flash") -> None:
     st.session_state[key] = (kind, text)
+
+
+def write_then_flash(db: Database, write: Callable[[Session], object], success: str, *,
+                     refused: tuple[type[Exception], ...] = (ValueError,)) -> None:
+    """Run a callback's one write in a transaction, then leave its outcome for the next
+    rerun: `success`, or the one-line reason of a `refused` error (nothing written)."""
+    try:
+        with db.write() as session:
+            write(session)
+    except refused as exc:
+        set_flash("error", str(exc))
+        return
+    set_flash("success", success)

@@ -25,9 +25,9 @@ from dashboard import auth, context
 from dashboard.components import (
     channel_label,
     platform_label,
-    set_flash,
     stamp,
     visibility_mark,
+    write_then_flash,
 )
 from dashboard.conversation import readable
 from dashboard.safe import one_line, plain
@@ -69,26 +69,20 @@ def _accounts_text(accounts: list[tuple[str, str]]) -> str:
 @auth.action(ROLES)
 def _do_merge(user: auth.CurrentUser, customer_id: int, other_id: int, reason: str) -> None:
     """"Same person": the other customer's accounts join this one (audited as the agent)."""
-    try:
-        with context.database().write() as session:
-            merge_customers(session, customer_id, other_id, actor=user.username,
-                            reason=f"confirmed by {user.username}: {reason}")
-    except ValueError as exc:
-        set_flash("error", str(exc))
-        return
-    set_flash("success", "Merged: the accounts are one customer now.")
+    write_then_flash(context.database(),
+                     lambda session: merge_customers(
+                         session, customer_id, other_id, actor=user.username,
+                         reason=f"confirmed by {user.username}: {reason}"),
+                     "Merged: the accounts are one customer now.")
 
 
 @auth.action(ROLES)
 def _do_split(user: auth.CurrentUser, customer_id: int, merge_id: int) -> None:
     """"Not the same person": undo a merge (audited as the agent)."""
-    try:
-        with context.database().write() as session:
-            split_merge(session, customer_id, merge_id, actor=user.username)
-    except ValueError as exc:
-        set_flash("error", str(exc))
-        return
-    set_flash("success", "Split: those accounts are a customer of their own again.")
+    write_then_flash(context.database(),
+                     lambda session: split_merge(session, customer_id, merge_id,
+                                                 actor=user.username),
+                     "Split: those accounts are a customer of their own again.")
 
 
 def _merged(customer_id: int, records: list[MergedRecord]) -> None:

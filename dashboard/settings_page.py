@@ -18,7 +18,7 @@ from carewatch.domain import Role
 from carewatch.platforms import all_specs, spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context
-from dashboard.components import ago, flash, platform_label, set_flash, stamp
+from dashboard.components import ago, flash, platform_label, set_flash, stamp, write_then_flash
 from dashboard.safe import cell, mask_secret, mask_url, mask_webhook, plain
 from storage.canned import canned_replies, delete_canned_reply, save_canned_reply
 from storage.db import Database, redact_url
@@ -256,14 +256,12 @@ def _users(db: Database, username: str) -> None:
 
 @auth.action(("admin",))
 def _set_needs_approval(user: auth.CurrentUser, who: str, needed: bool) -> None:
-    try:
-        with context.database().write() as session:
-            set_needs_approval(session, who, needed, actor=user.username)
-    except PasswordRuleError as exc:
-        set_flash("error", str(exc))
-        return
-    set_flash("success", f"Replies by {who} now need a manager's approval." if needed
-              else f"Replies by {who} are now sent without approval.")
+    write_then_flash(context.database(),
+                     lambda session: set_needs_approval(session, who, needed,
+                                                        actor=user.username),
+                     f"Replies by {who} now need a manager's approval." if needed
+                     else f"Replies by {who} are now sent without approval.",
+                     refused=(PasswordRuleError,))
 
 
 def _approval_toggle(who: str, held: bool) -> None:

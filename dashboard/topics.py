@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, context
-from dashboard.components import set_flash
+from dashboard.components import write_then_flash
 from dashboard.safe import plain
 from storage.db import Database
 from storage.inbox import NO_TOPIC, InboxRow
@@ -59,13 +59,10 @@ def describe(row: InboxRow) -> str:
 def _do_correct(user: auth.CurrentUser, mention_id: int, choice_key: str) -> None:
     choice = st.session_state.get(choice_key)
     topic = None if choice in (None, NO_TOPIC) else str(choice)
-    try:
-        with context.database().write() as session:
-            correct_topic(session, mention_id, topic, actor=user.username)
-    except ValueError as exc:
-        set_flash("error", str(exc))
-        return
-    set_flash("success", f"Topic set to {topic}." if topic else "Topic cleared.")
+    write_then_flash(context.database(),
+                     lambda session: correct_topic(session, mention_id, topic,
+                                                   actor=user.username),
+                     f"Topic set to {topic}." if topic else "Topic cleared.")
 
 
 def topic_editor(db: Database, row: InboxRow) -> None:
