@@ -15,6 +15,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from carewatch.settings import WEEKDAYS, HoursConfig, RuleWhen
+from carewatch.topics.keywords import keyword_pattern
 
 #: An item this urgent (or with one of these reasons) is "high urgency": a rule's reply to
 #: it is never sent without a manager's approval. The same bar as the SLA alert's "urgent".
@@ -55,16 +56,15 @@ def in_business_hours(hours: HoursConfig, now: datetime) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
-    """Any of the keywords as whole words, any case; `*` at a word's end matches any ending
-    (`refund*` matches "refunds"), and a phrase matches its words in order."""
-    parts = []
-    for keyword in keywords:
-        words = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "")
-                 for w in keyword.split()]
-        if words:
-            parts.append(r"\b" + r"\s+".join(words) + r"(?!\w)")
-    return re.compile("|".join(parts) or r"(?!x)x", re.IGNORECASE)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The rule's keywords as one pattern, matched as `[[topics]]` keywords are (whole
+    words, any case, `*` at a word's end for any ending), compiled once per rule."""
+    return keyword_pattern(keywords)
+
+
+def _has_keyword(keywords: Sequence[str], text: str) -> bool:
+    pattern = _keyword_pattern(tuple(keywords))
+    return pattern is not None and pattern.search(text) is not None
 
 
 def _in(value: str | None, allowed: Sequence[str] | None) -> bool:
@@ -88,7 +88,7 @@ def matches(when: RuleWhen, item: RuleItem, *, hours: HoursConfig, now: datetime
                                           and item.urgency >= when.urgency_at_least),
         when.followers_min is None or (item.followers or 0) >= when.followers_min,
         when.followers_max is None or (item.followers or 0) <= when.followers_max,
-        not when.keywords or bool(_keyword_pattern(tuple(when.keywords)).search(item.text)),
+        not when.keywords or _has_keyword(when.keywords, item.text),
         when.in_hours is None or in_business_hours(hours, now) == when.in_hours,
     )
     return all(checks)
