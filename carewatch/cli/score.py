@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ def stored_topic_model(context: AppContext) -> TopicModel | None:
     """The topic model in the configured database, or None when there is none (no database
     yet, an old schema, or topics never configured nor learned): then the topic columns
     stay empty. A SQLite file that does not exist is not created just to look."""
+    if _absent_sqlite_file(context.settings.database_url):
+        return None
     from sqlalchemy.engine import make_url
 
     url = make_url(context.settings.database_url)
@@ -33,6 +36,21 @@ def stored_topic_model(context: AppContext) -> TopicModel | None:
 
     with db.session() as session:
         return load_topic_model(session)
+
+
+_SQLITE_FILE_RE = re.compile(r"sqlite(?:\+\w+)?:///([^?%]+)(?:\?.*)?")
+
+
+def _absent_sqlite_file(database_url: str) -> bool:
+    """Whether the URL names a SQLite file that does not exist, told without SQLAlchemy:
+    importing it costs ~0.15 s, half of `carewatch score`'s start-up, and with no database
+    file there is no topic model to load. Anything else ("sqlite://", ":memory:", other
+    backends, a %-escaped name, a file that exists) returns False and goes through
+    `make_url`."""
+    match = _SQLITE_FILE_RE.fullmatch(database_url)
+    if match is None or match.group(1) == ":memory:":
+        return False
+    return not Path(match.group(1)).exists()
 
 
 @app.command("score")

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.scorer import Scorer
-from listener.scoring.sentiment import warm_up
+from listener.scoring.sentiment import enable_batch, warm_up
 
 if TYPE_CHECKING:  # numpy loads only when a topic model exists: `score` stays quick without
     from carewatch.topics import TopicModel
@@ -258,6 +258,10 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 if bar is not None:
                     bar.update(task, completed=counter.count)
 
+            if more or "numpy" in sys.modules:
+                # a large input (or numpy loaded already, for the topic model): the care
+                # model runs a chunk at a time, ~3x cheaper a row, for ~0.1 s of import
+                enable_batch()
             if ahead_rows <= IN_PROCESS_ROWS or workers == 1:
                 for chunk in ahead:
                     write(_score_rows(chunk, col, scorer, topic_model))

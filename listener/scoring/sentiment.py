@@ -24,6 +24,7 @@ import re
 import struct
 import threading
 from dataclasses import dataclass
+from itertools import chain
 from operator import mul as _mul
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ class _Model:
         self._ko_packed: str | None = ko["W"] if ko else None
         self._ko_W: tuple[float, ...] | None = None
         self.ko_b = float(ko["b"]) if ko else 0.0
+        self._np_arrays: tuple[Any, Any, Any] | None = None
 
     @property
     def ko_W(self) -> tuple[float, ...] | None:
@@ -143,16 +145,83 @@ class _Model:
         z2 = sum(map(_mul, dense, self.D2), sum(map(self.W2.__getitem__, idx), b2))
         z3 = sum(map(_mul, dense, self.D3), sum(map(self.W3.__getitem__, idx), b3))
         if not self.actionable:
+            return self._softmax(0.0, z1, z2, z3)
+        z0 = sum(map(_mul, dense, self.D0), sum(map(self.W0.__getitem__, idx), b0))
+        return self._softmax(z0, z1, z2, z3)
+
+    def _softmax(self, z0: float, z1: float, z2: float, z3: float
+                 ) -> tuple[tuple[float, float, float], float | None]:
+        """Probabilities from the four outputs' logits (z0 unused by a three-output model)."""
+        if not self.actionable:
             top = max(z1, z2, z3)
             e1, e2, e3 = math.exp(z1 - top), math.exp(z2 - top), math.exp(z3 - top)
             total = e1 + e2 + e3
             return (e1 / total, e2 / total, e3 / total), None
-        z0 = sum(map(_mul, dense, self.D0), sum(map(self.W0.__getitem__, idx), b0))
         top = max(z0, z1, z2, z3)
         e0, e1 = math.exp(z0 - top), math.exp(z1 - top)
         e2, e3 = math.exp(z2 - top), math.exp(z3 - top)
         total = e0 + e1 + e2 + e3
         return ((e0 + e1) / total, e2 / total, e3 / total), e0 / total
+
+    def probs_many(self, idx_lists: list[list[int]], dense_rows: list[list[float]]
+                   ) -> list[tuple[tuple[float, float, float], float | None]]:
+        """`probs` of many texts at once, with numpy (`enable_batch` must have run): the
+        same floats as `probs`, ~10x cheaper a text.
+
+        Why it gives the very same floats: `probs` adds, per output, the bias, then each
+        n-gram weight in order, then each dense product in order, one double addition at a
+        time (`sum` of floats in Python 3.11). Here the texts' n-gram indices are laid out
+        as a padded matrix, one column per position, and the logits of all texts grow by
+        one column at a time (`z += W[column]`): the same additions in the same order, done
+        for a whole chunk of texts by one numpy call. numpy's own `sum`/`reduceat` would
+        add pairwise, in another order, and move the last bits. Texts are sorted longest
+        first, so the column step only touches the texts that are that long (no padding is
+        ever added). The softmax stays in Python (`math.exp`), shared with `probs`."""
+        np = _np
+        assert np is not None, "enable_batch() first"
+        n = len(idx_lists)
+        if n == 0:
+            return []
+        W, D, b = self._arrays()
+        lens = list(map(len, idx_lists))
+        order = sorted(range(n), key=lens.__getitem__, reverse=True)
+        lens_sorted = np.fromiter(map(lens.__getitem__, order), dtype=np.intp, count=n)
+        total = int(lens_sorted.sum())
+        width = int(lens_sorted[0])
+        # cols[j, r]: the j-th n-gram index of the r-th longest text (column-major, so each
+        # step reads one contiguous row)
+        cols = np.zeros((width, n), dtype=np.intp)
+        flat = np.fromiter(chain.from_iterable(map(idx_lists.__getitem__, order)),
+                           dtype=np.intp, count=total)
+        starts = np.cumsum(lens_sorted) - lens_sorted
+        rows = np.repeat(np.arange(n), lens_sorted)
+        cols[np.arange(total) - np.repeat(starts, lens_sorted), rows] = flat
+        # active[j]: how many texts have more than j n-grams (lengths are descending)
+        active = (n - np.searchsorted(lens_sorted[::-1], np.arange(width), side="right")
+                  ).tolist()
+        z = np.empty((n, 4))
+        z[:] = b
+        for j, k in enumerate(active):
+            z[:k] += W[cols[j, :k]]
+        dense = np.array([dense_rows[i] for i in order], dtype=np.float64)
+        for j in range(dense.shape[1]):
+            z += dense[:, j:j + 1] * D[j]
+        out: list[tuple[tuple[float, float, float], float | None]] = [None] * n  # type: ignore[list-item]
+        softmax = self._softmax
+        for r, (z0, z1, z2, z3) in zip(order, z.tolist(), strict=True):
+            out[r] = softmax(z0, z1, z2, z3)
+        return out
+
+    def _arrays(self) -> tuple[Any, Any, Any]:
+        """The weights as numpy arrays for `probs_many`: W (buckets, 4), D (dense, 4) and
+        b (4,), built once (before any fork, by `enable_batch`, so workers share them)."""
+        if self._np_arrays is None:
+            np = _np
+            assert np is not None
+            W = np.array([self.W0, self.W1, self.W2, self.W3], dtype=np.float64).T.copy()
+            D = np.array([self.D0, self.D1, self.D2, self.D3], dtype=np.float64).T.copy()
+            self._np_arrays = (W, D, np.array(self.b, dtype=np.float64))
+        return self._np_arrays
 
 
 def _unpack(text: str) -> tuple[float, ...]:
@@ -163,6 +232,11 @@ def _unpack(text: str) -> tuple[float, ...]:
 _model: _Model | None = None
 _vader: SentimentIntensityAnalyzer | None = None
 _lock = threading.Lock()
+# numpy, once `enable_batch` has imported it: only then do batches use `_Model.probs_many`.
+_np: Any = None
+# Batches smaller than this score text by text: a few numpy calls per batch cost more than
+# the pure-Python model on a handful of texts.
+BATCH_MIN = 64
 
 
 def _load() -> tuple[_Model, SentimentIntensityAnalyzer]:
@@ -183,6 +257,18 @@ def _load() -> tuple[_Model, SentimentIntensityAnalyzer]:
 def warm_up() -> None:
     """Load everything now (e.g. before forking workers, so they share the pages)."""
     _load()
+
+
+def enable_batch() -> None:
+    """Let `analyze_many` run the care model a batch at a time with numpy (see
+    `_Model.probs_many`). Opt-in because importing numpy costs ~0.1 s, more than the model
+    costs on a few thousand texts: `score_csv` enables it for large inputs, before forking."""
+    global _np
+    import numpy
+
+    model, _ = _load()
+    _np = numpy
+    model._arrays()
 
 
 def _finish(compound: float, p: tuple[float, float, float], sarcasm: bool) -> float:
@@ -226,19 +312,31 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
     the result is clearly positive ("the crew were amazing during the medical emergency,
     thank you") it reads as negative: neither VADER nor the airline-trained model know
     "smoke in the cabin" or "leaked my personal data" as complaints."""
-    scores = vader.polarity_scores(text)
+    scores, cue, risk, toks = _english_head(text, vader, risk)
     compound = scores["compound"]
-    masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
-    cue = F.cues(masked, text, toks)
-    risk = _risk(text, risk)
     if not (cue.context or risk > 0):  # ordinary text: VADER's reading, untouched
         return compound, cue, None
     p, actionable = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
+    return _english_tail(text, compound, p, cue, risk), cue, actionable
+
+
+def _english_head(text: str, vader: SentimentIntensityAnalyzer, risk: int | None
+                  ) -> tuple[dict[str, float], F.Cues, int, list[str]]:
+    """What `english_parts` reads before the care model: VADER's scores, the rule cues, the
+    risk hits and the tokens. The care layer speaks when `cue.context or risk > 0`."""
+    scores = vader.polarity_scores(text)
+    masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
+    return scores, F.cues(masked, text, toks), _risk(text, risk), toks
+
+
+def _english_tail(text: str, compound: float, p: tuple[float, float, float], cue: F.Cues,
+                  risk: int) -> float:
+    """The care layer's score from VADER's compound and the model's probabilities `p`."""
     base = compound
     compound = _finish(compound, p, cue.sarcasm)
     if risk and compound < POS:
         compound = min(compound, -(RISK_BASE + 0.5 * abs(base)))
-    return _emoji(text, compound), cue, actionable
+    return _emoji(text, compound)
 
 
 def english(text: str, model: _Model | None = None) -> float:
@@ -296,7 +394,39 @@ def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
 
 
 def analyze_many(texts: list[str], risks: list[int] | None = None) -> list[SentimentResult]:
-    """`analyze` for a batch (no language hints); `risks` as `analyze`'s `risk`, per text."""
-    if risks is None:
-        return [analyze(t) for t in texts]
-    return [analyze(t, None, r) for t, r in zip(texts, risks, strict=True)]
+    """`analyze` for a batch (no language hints); `risks` as `analyze`'s `risk`, per text.
+
+    Once `enable_batch` has run, a batch of `BATCH_MIN` texts or more reads each text as
+    `analyze` does up to the care model, then runs the model once for all the texts in a
+    care context (`_Model.probs_many`, the same floats) and finishes each: the same results
+    as `analyze`, text by text."""
+    if _np is None or len(texts) < BATCH_MIN:
+        if risks is None:
+            return [analyze(t) for t in texts]
+        return [analyze(t, None, r) for t, r in zip(texts, risks, strict=True)]
+    model, vader = _load()
+    out: list[SentimentResult | None] = [None] * len(texts)
+    waiting: list[tuple[int, str, float, F.Cues, int]] = []
+    idx_lists: list[list[int]] = []
+    dense_rows: list[list[float]] = []
+    buckets = model.buckets
+    for i, (text, risk) in enumerate(zip(texts, risks or [None] * len(texts), strict=True)):
+        lang = detect(text)
+        if lang == "en":
+            scores, cue, hits, toks = _english_head(text, vader, risk)
+            compound = scores["compound"]
+            if cue.context or hits > 0:
+                waiting.append((i, text, compound, cue, hits))
+                idx_lists.append(F.hashed(toks, buckets))
+                dense_rows.append(F.dense(scores, cue))
+            else:
+                out[i] = _result(compound, lang, cue.strong)
+        elif lang == "ko":
+            out[i] = _result(korean(text), lang)
+        else:
+            out[i] = SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)
+    for (i, text, compound, cue, hits), (p, actionable) in zip(
+            waiting, model.probs_many(idx_lists, dense_rows), strict=True):
+        out[i] = _result(_english_tail(text, compound, p, cue, hits), "en", cue.strong,
+                         actionable)
+    return out  # type: ignore[return-value]
