@@ -90,3 +90,29 @@ def test_score_many_batched_equals_score(batch_on: None) -> None:
         for start in range(0, len(sample), size):
             batched += scorer.score_many(sample[start:start + size])
         assert batched == one_by_one
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_batch_hasher_gives_hashed_indices(size: int) -> None:
+    import numpy as np
+
+    sample = [*texts(), "x" * 200 + " lost " + "é" * 70 + " bag", "!!! ???", "a b"]
+    tok_lists = [F.normalise(t)[1] for t in sample]
+    hasher = F.BatchHasher(np, 1 << 16)
+    for start in range(0, len(tok_lists), size):
+        chunk = tok_lists[start:start + size]
+        flat, lens = hasher.flat(chunk)
+        offsets = np.cumsum(lens) - lens
+        got = [flat[o:o + n].tolist() for o, n in zip(offsets, lens, strict=True)]
+        assert got == [F.hashed(toks, 1 << 16) for toks in chunk]
+
+
+def test_batch_hasher_resets_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(F, "_BUCKET_MAX", 5)
+    hasher = F.BatchHasher(np, 1 << 10)
+    for words in (["the", "bag", "was", "lost"], ["again", "and", "again"], ["new", "w"]):
+        flat, lens = hasher.flat([words, words[:1]])
+        assert flat.tolist() == F.hashed(words, 1 << 10) + F.hashed(words[:1], 1 << 10)
+        assert lens.tolist() == [2 * len(words) + 1, 3]
