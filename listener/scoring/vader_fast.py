@@ -38,6 +38,22 @@ def _negated(word: str) -> bool:
     return word in _NEGATE or "n't" in word
 
 
+# VADER's word for each whitespace token (punctuation stripped unless that leaves <= 2
+# characters), memoised: tweets repeat the same few thousand tokens.
+_WORDS: dict[str, str] = {}
+_WORDS_MAX = 300_000
+
+
+def _word(tok: str) -> str:
+    """VADER's word for `tok` (vaderSentiment's `_strip_punc_if_word`), memoised."""
+    stripped = tok.strip(_PUNCT)
+    word = tok if len(stripped) <= 2 else stripped
+    if len(_WORDS) >= _WORDS_MAX:
+        _WORDS.clear()  # bounded memory; the values are pure functions of the token
+    _WORDS[tok] = word
+    return word
+
+
 def _scalar(word: str, lower: str, valence: float, is_cap_diff: bool) -> float:
     """vaderSentiment.scalar_inc_dec with the lower-cased word passed in."""
     scalar = 0.0
@@ -79,10 +95,10 @@ class FastVader(SentimentIntensityAnalyzer):
                         prev_space = ch == " "
                 text = "".join(out)
         text = text.strip()
-        words = []
-        for tok in text.split():
-            stripped = tok.strip(_PUNCT)
-            words.append(tok if len(stripped) <= 2 else stripped)
+        toks = text.split()
+        words = list(map(_WORDS.get, toks))  # one memoised look-up a token
+        if None in words:
+            words = [w if w is not None else _word(t) for w, t in zip(words, toks, strict=True)]
         n = len(words)
         lower = list(map(str.lower, words))
         allcaps = sum(map(str.isupper, words))

@@ -55,3 +55,16 @@ def test_ascii_words_match_the_unicode_class(source: str) -> None:
         if text.isascii():
             lowered = text.lower()
             assert L._ASCII_WORD_RE.findall(lowered) == L._WORD_RE.findall(lowered), text
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_keyword_ascii_words_match_the_unicode_class(source: str) -> None:
+    from listener.scoring import urgency as U
+
+    texts = fuzz() if source == "fuzz" else dev_texts()
+    if not texts:
+        pytest.skip("the shared dev data is absent")
+    for text in [*texts, "don't WON'T it's 'quoted' a_b 3'4 x''y"]:
+        lowered = text.lower()
+        if lowered.isascii():
+            assert U._ASCII_WORD_RE.findall(lowered) == U._WORD_RE.findall(lowered), text
