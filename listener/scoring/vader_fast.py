@@ -231,7 +231,7 @@ class FastVader(SentimentIntensityAnalyzer):
         neg_sum = 0.0
         neu_count = sentiments.count(0)  # == 0, as the original's test (0.0 included)
         if neu_count < len(sentiments):
-            for s in sentiments:
+            for s in filter(None, sentiments):  # zeros add nothing: skipped in C
                 if s > 0:
                     pos_sum += (float(s) + 1)
                 elif s < 0:

@@ -57,14 +57,33 @@ def test_ascii_words_match_the_unicode_class(source: str) -> None:
             assert L._ASCII_WORD_RE.findall(lowered) == L._WORD_RE.findall(lowered), text
 
 
+
+MIXED = "HTTPS://X.co/a Www.Site.com @Jo_1 #tag hTtP://a don't WON'T 'quoted' a_b 3'4 x''y"
+
+
 @pytest.mark.parametrize("source", ["fuzz", "dev"])
-def test_keyword_ascii_words_match_the_unicode_class(source: str) -> None:
+@pytest.mark.parametrize("pair", ["keyword words", "language strip"])
+def test_ascii_patterns_match_the_general_ones(source: str, pair: str) -> None:
     from listener.scoring import urgency as U
 
     texts = fuzz() if source == "fuzz" else dev_texts()
     if not texts:
         pytest.skip("the shared dev data is absent")
-    for text in [*texts, "don't WON'T it's 'quoted' a_b 3'4 x''y"]:
-        lowered = text.lower()
-        if lowered.isascii():
-            assert U._ASCII_WORD_RE.findall(lowered) == U._WORD_RE.findall(lowered), text
+    texts = [*texts, MIXED]
+    if pair == "keyword words":  # on lower-cased text, as `KeywordMatcher.counts` uses it
+        texts = [t.lower() for t in texts]
+
+        def fast(t: str) -> object:
+            return U._ASCII_WORD_RE.findall(t)
+
+        def general(t: str) -> object:
+            return U._WORD_RE.findall(t)
+    else:
+        def fast(t: str) -> object:
+            return L._ASCII_STRIP_RE.sub(" ", t)
+
+        def general(t: str) -> object:
+            return L._STRIP_RE.sub(" ", t)
+    for text in texts:
+        if text.isascii():
+            assert fast(text) == general(text), text
