@@ -12,8 +12,8 @@ Each stage is timed alone, in a tight loop over its precomputed inputs, so the s
 to less than `Scorer.score_many` (the rest is the calls between them and cache misses of
 running every stage per text); the figure that matters is `score_many` against plain VADER.
 `score_many` runs in chunks of 1,000 texts with the batch care model (`enable_batch`), as
-`score_csv` does on large inputs; "care model" is the per-text model, "care model x1k" the
-batch one.
+`score_csv` does on large inputs; "hashed n-grams" and "care model" are the per-text steps,
+"n-grams+model x1k" the batch ones that replace them there.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E4
 from listener.scoring import features as F  # noqa: E402
 from listener.scoring.language import detect  # noqa: E402
 from listener.scoring.scorer import Scorer  # noqa: E402
-from listener.scoring.sentiment import _load, enable_batch  # noqa: E402
+from listener.scoring.sentiment import _hasher, _load, enable_batch  # noqa: E402
 from listener.scoring.urgency import urgency  # noqa: E402
 
 
 def stages(texts: list[str]) -> dict[str, Callable[[], object]]:
     """Each stage of scoring as a call over all `texts`, with its inputs precomputed."""
+    enable_batch()  # as `score_csv` does for large inputs: the care model a chunk at a time
     model, fast = _load()
     plain = SentimentIntensityAnalyzer()
     scorer = Scorer()
@@ -50,7 +51,8 @@ def stages(texts: list[str]) -> dict[str, Callable[[], object]]:
     idx = [F.hashed(toks, model.buckets) for _, toks in norm]
     dense = [F.dense(v, c) for v, c in zip(vader, cues, strict=True)]
     found = [matcher.counts(t) for t in texts]
-    enable_batch()  # as `score_csv` does for large inputs: the care model a chunk at a time
+    toks = [tk for _, tk in norm]
+    hasher = _hasher(model)
     chunks = [texts[i:i + 1000] for i in range(0, len(texts), 1000)]
     return {
         "plain VADER": lambda: [plain.polarity_scores(t) for t in texts],
@@ -64,8 +66,9 @@ def stages(texts: list[str]) -> dict[str, Callable[[], object]]:
         "hashed n-grams": lambda: [F.hashed(toks, model.buckets) for _, toks in norm],
         "dense": lambda: list(map(F.dense, vader, cues)),
         "care model": lambda: list(map(model.probs, idx, dense)),
-        "care model x1k": lambda: [model.probs_many(idx[i:i + 1000], dense[i:i + 1000])
-                                   for i in range(0, len(idx), 1000)],
+        "n-grams+model x1k": lambda: [
+            model.probs_flat(*hasher.flat(toks[i:i + 1000]), dense[i:i + 1000])
+            for i in range(0, len(toks), 1000)],
         "urgency": lambda: [urgency(scorer.rules, t, -0.3, found=f, strong=c.strong)
                             for t, f, c in zip(texts, found, cues, strict=True)],
     }
