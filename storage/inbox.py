@@ -147,6 +147,9 @@ def _statuses(filters: InboxFilters) -> list[str]:
 def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
     """The queue: most urgent first, then the longest waiting; at most `limit` rows.
 
+    A text search the trigram index narrows to a few candidates (`storage.search`) reads
+    those by id instead.
+
     One walk of the `ix_mentions_queue` index per status (`is_own = false AND status = ?
     ORDER BY urgency DESC LIMIT n`), merged here, so the cost follows the page size, not the
     store size; the filters are columns of that index, checked there. A status whose walk
@@ -154,9 +157,9 @@ def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
     filters = filters or InboxFilters()
     limit = max(1, min(filters.limit, 1000))
     extra = _extra_conditions(filters)
-    found = _search_candidates(session, filters)
-    if found is not None:
-        return _candidates_page(session, found, filters, limit)
+    candidates = _search_candidates(session, filters)
+    if candidates is not None:
+        return _candidates_page(session, candidates, filters, limit)
     rows: list[InboxRow] = []
     counted = 0
     uncounted: list[str] = []

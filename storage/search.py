@@ -32,6 +32,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import MENTION_SEARCH_TABLE, Mention, SearchWatermark
+from storage.statements import rowcount
 
 #: The trigram indexes answer only for terms of three characters or more.
 MIN_INDEXED_CHARS = 3
@@ -144,12 +145,12 @@ def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
         top = session.scalar(select(func.min(Mention.id)).where(Mention.id > start))
         if top is None:
             return 0
-    added = session.execute(
+    added = rowcount(session.execute(
         text(f"INSERT INTO {MENTION_SEARCH_TABLE} (rowid, text) "
              "SELECT id, text FROM mentions WHERE id > :start AND id <= :top"),
-        {"start": start, "top": top}).rowcount
+        {"start": start, "top": top}))
     _set_watermark(session, top)
-    return int(added or 0)
+    return added
 
 
 def catch_up_all(session: Session, batch: int = CATCH_UP_BATCH) -> int:
