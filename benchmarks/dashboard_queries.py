@@ -364,7 +364,7 @@ def cases(db: Database) -> list[Case]:
         ("inbox: search 'smoke'", lambda s: inbox(s, InboxFilters(search="smoke"))),
         ("inbox: search, no match", lambda s: inbox(s, InboxFilters(search="volcano"))),
         ("inbox: search rare phrase", lambda s: inbox(s, InboxFilters(search=RARE))),
-        ("inbox: search Korean (no match)", lambda s: inbox(s, InboxFilters(search="연착"))),
+        ("inbox: search Korean (no match)", lambda s: inbox(s, InboxFilters(search="수하물"))),
         ("inbox: search 'smoke', every status", lambda s: inbox(
             s, InboxFilters(search="smoke", statuses=[]))),
         ("inbox: search, no match, every status", lambda s: inbox(

@@ -44,8 +44,13 @@ CATCH_UP_BATCH = 20_000
 
 
 def matches(term: str, column: Any = Mention.text) -> Any:
-    """The search filter itself: what every result satisfies, on every path."""
-    return column.icontains(term, autoescape=True)
+    """The search filter itself: what every result satisfies, on every path.
+
+    `lower(text) LIKE lower(pattern)` on both backends (what `icontains` meant on SQLite;
+    PostgreSQL's ILIKE compares the same lower()ed strings). Not ILIKE: that would let
+    PostgreSQL's planner put the trigram index under a queue walk, where a term with no
+    usable trigram (two Korean syllables) has it recheck every row of the table."""
+    return func.lower(column).like(func.lower(_like_pattern(term)), escape="/")
 
 
 def _like_pattern(term: str) -> str:
