@@ -9,6 +9,7 @@ Nothing loads a whole table.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from carewatch.domain import OPEN_STATUSES, MentionRef, ReplyKind, Status, Visibility
 from storage.models import Author, Mention, Reply, Thread
-from storage.search import candidate_ids, matches
+from storage.search import candidate_ids, matches, planner_without
 
 # Languages the scorer understands (listener.scoring.language.SUPPORTED); storage may not
 # import the listener, so the list is repeated here.
@@ -163,16 +164,17 @@ def inbox(session: Session, filters: InboxFilters | None = None) -> InboxPage:
     rows: list[InboxRow] = []
     counted = 0
     uncounted: list[str] = []
-    for status in _statuses(filters):
-        found = _walk(session, status, extra, limit)
-        rows.extend(found)
-        if len(found) < limit:
-            counted += len(found)  # every match of this status is in `found`
-        else:
-            uncounted.append(status)
+    with _walking(session, filters):
+        for status in _statuses(filters):
+            found = _walk(session, status, extra, limit)
+            rows.extend(found)
+            if len(found) < limit:
+                counted += len(found)  # every match of this status is in `found`
+            else:
+                uncounted.append(status)
+        total = counted + _count(session, uncounted, extra, COUNT_CAP + 1 - counted)
     rows.sort(key=lambda r: (-(r.urgency if r.urgency is not None else -1.0),
                              r.created_at))
-    total = counted + _count(session, uncounted, extra, COUNT_CAP + 1 - counted)
     return InboxPage(rows=rows[:limit], total=min(total, COUNT_CAP),
                      total_capped=total > COUNT_CAP)
 
@@ -257,8 +259,19 @@ def inbox_count(session: Session, filters: InboxFilters) -> tuple[int, bool]:
     if found is not None:
         matched = len(_candidate_matches(session, found, filters))
         return min(matched, COUNT_CAP), matched > COUNT_CAP
-    count = _count(session, _statuses(filters), _extra_conditions(filters), COUNT_CAP + 1)
+    with _walking(session, filters):
+        count = _count(session, _statuses(filters), _extra_conditions(filters), COUNT_CAP + 1)
     return min(count, COUNT_CAP), count > COUNT_CAP
+
+
+def _walking(session: Session, filters: InboxFilters) -> AbstractContextManager[None]:
+    """The queue walks and counts of a text search on PostgreSQL go through the queue index
+    only: the planner has no good estimate of a term's rows and would otherwise scan the
+    table (a common word's capped count: 965 ms against 300 ms) or take the trigram index,
+    which for a term without trigrams (two Korean syllables) rechecks every row."""
+    if not filters.search.strip():
+        return nullcontext()
+    return planner_without(session, "seqscan", "bitmapscan")
 
 
 def recent_langs(session: Session, sample: int = 2000) -> list[str]:
