@@ -21,9 +21,9 @@ counts and filters for them are exercised.
         --backends sqlite,postgresql [--reuse DIR] [--explain]
 
 `--reuse DIR` keeps the filled stores (SQLite `DIR/dashboard-N.db`, PostgreSQL database
-`cw_bench_dash_N`) and reuses them on the next run (migrated to the newest schema first), so
-a 1M-row store is filled once. `--explain` prints each query's plan (EXPLAIN QUERY PLAN on
-SQLite, EXPLAIN ANALYZE on PostgreSQL).
+`cw_bench_dash_N`, or `$CAREWATCH_BENCH_PG_PREFIX` + `_N`) and reuses them on the next run
+(migrated to the newest schema first), so a 1M-row store is filled once. `--explain` prints
+each query's plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ LABELS = ("negative", "neutral", "positive")
 _VOCABULARY = ("flight delayed bag lost refund crew seat gate cancelled help please thanks "
                "great service rude smoke waiting hours app booking upgrade lounge luggage")
 WORDS = _VOCABULARY.split()
+# Three words in this order: about 1 mention in 1,000, made of trigrams that are everywhere.
+RARE = "rude smoke lounge"
 SOURCES = {"x": "x:search:bench", "facebook": "facebook:page:1", "instagram": "instagram:media:1"}
 DAYS = 60
 AUTHORS = 20_000
@@ -292,7 +294,8 @@ def _database(backend: str, n: int, keep: Path | None) -> Iterator[Database]:
             finally:
                 db.dispose()
         return
-    name = f"cw_bench_dash_{n}" if keep is not None else f"cw_bench_{uuid.uuid4().hex[:10]}"
+    prefix = os.environ.get("CAREWATCH_BENCH_PG_PREFIX", "cw_bench_dash")
+    name = f"{prefix}_{n}" if keep is not None else f"cw_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
@@ -360,6 +363,10 @@ def cases(db: Database) -> list[Case]:
         ("inbox: assigned to me", lambda s: inbox(s, InboxFilters(assignee="agent3"))),
         ("inbox: search 'smoke'", lambda s: inbox(s, InboxFilters(search="smoke"))),
         ("inbox: search, no match", lambda s: inbox(s, InboxFilters(search="volcano"))),
+        ("inbox: search rare phrase", lambda s: inbox(s, InboxFilters(search=RARE))),
+        ("inbox: search Korean (no match)", lambda s: inbox(s, InboxFilters(search="수하물"))),
+        ("inbox: search 'smoke', every status", lambda s: inbox(
+            s, InboxFilters(search="smoke", statuses=[]))),
         ("inbox: search, no match, every status", lambda s: inbox(
             s, InboxFilters(search="volcano", statuses=[]))),
         ("item: row", detail),

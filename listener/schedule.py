@@ -26,6 +26,7 @@ from carewatch.log import get_logger
 from carewatch.settings import Settings
 from listener.ingest import Ingestor, default_alert_engine
 from storage.db import Database
+from storage.search import catch_up
 
 log = get_logger(__name__)
 
@@ -33,6 +34,7 @@ Job = tuple[str, Callable[[], Any], float]
 
 ALERTS_EVERY_SECONDS = 60.0
 RESCORE_EVERY_SECONDS = 300.0
+SEARCH_INDEX_EVERY_SECONDS = 15.0
 
 
 def _guarded(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
@@ -50,7 +52,8 @@ def _guarded(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
 
 def listener_jobs(db: Database, settings: Settings, alert_engine: Any = None,
                   scorer: Any = None) -> list[Job]:
-    """The listener's own periodic jobs: alert evaluation + notification, urgency rescoring.
+    """The listener's own periodic jobs: alert evaluation + notification, urgency rescoring,
+    and on SQLite the search index's catch-up.
 
     (The responder job is added by the CLI: the listener never imports responders.)
     """
@@ -68,7 +71,23 @@ def listener_jobs(db: Database, settings: Settings, alert_engine: Any = None,
         rescore_open_mentions(db, settings, scorer)
 
     jobs.append(("rescore", rescore, RESCORE_EVERY_SECONDS))
+    if db.engine.dialect.name == "sqlite":
+        jobs.append(("search_index", lambda: index_new_mentions(db),
+                     SEARCH_INDEX_EVERY_SECONDS))
     return jobs
+
+
+def index_new_mentions(db: Database) -> int:
+    """Add the mentions stored since the last run to SQLite's search index
+    (`storage.search.catch_up`): here, not in the ingest transaction, so storing a page
+    never pays for it; one short transaction per batch. Returns how many were added."""
+    total = 0
+    while True:
+        with db.write() as session:
+            added = catch_up(session)
+        if not added:
+            return total
+        total += added
 
 
 def build_scheduler(ingestor: Ingestor, settings: Settings,

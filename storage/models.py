@@ -517,3 +517,33 @@ class HourlyTopicStat(Base):
     topic: Mapped[str] = mapped_column(String(100))
     count: Mapped[int] = mapped_column(Integer, default=0)
     negative_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ------------------------------------------------------------------ text search (issue 12)
+#: SQLite: the FTS5 trigram index of mention text (`storage.search`), a virtual table (and
+#: its shadow tables `mention_search_*`) that the models cannot describe.
+MENTION_SEARCH_TABLE = "mention_search"
+#: PostgreSQL: the pg_trgm GIN index on mentions.text; an operator-class index that the
+#: models do not declare, because SQLite has no equivalent to create from them.
+MENTION_TEXT_TRGM_INDEX = "ix_mentions_text_trgm"
+
+
+def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
+              _compare_to: Any) -> bool:
+    """Alembic's `include_object`: leave the search index objects above out of a comparison
+    of the models with a database (autogenerate, tests/storage/test_migrations.py)."""
+    if not reflected or name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(MENTION_SEARCH_TABLE)
+    return not (type_ == "index" and name == MENTION_TEXT_TRGM_INDEX)
+
+
+class SearchWatermark(Base):
+    """How far a search index built in batches has got: every mention id up to
+    `indexed_to` is in it (SQLite's `mention_search`, filled by `storage.search.catch_up`)."""
+
+    __tablename__ = "search_watermarks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    indexed_to: Mapped[int] = mapped_column(BigInteger, default=0)

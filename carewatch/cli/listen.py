@@ -41,6 +41,7 @@ def listen_command(
     from carewatch.cli.jobs import routing_hook, run_listener_forever, stopped_by_signals
     from listener.ingest import Ingestor, default_alert_engine
     from listener.overrides import LiveOverrides
+    from listener.schedule import index_new_mentions
 
     context = app_context(ctx)
     settings = context.settings
@@ -57,6 +58,7 @@ def listen_command(
         results = ingestor.poll_all(once=True)
         for result in results:
             print(result.summary(), file=sys.stderr)
+        index_new_mentions(db)  # what the scheduled listener's job does after polls
         try:
             engine.evaluate_periodic()
             engine.notify_pending()

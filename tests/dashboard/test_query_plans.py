@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.dashboard_queries import statements
+from listener.schedule import index_new_mentions
 from storage.customers import customer_history
 from storage.db import Database
 from storage.inbox import UNASSIGNED, InboxFilters, inbox, mention_row
@@ -40,15 +41,28 @@ def _plans(db: Database, fn: Callable[[Any], Any]) -> list[str]:
     InboxFilters(), InboxFilters(statuses=[]), InboxFilters(platforms=["x"]),
     InboxFilters(assignee="agent2"), InboxFilters(assignee=UNASSIGNED),
     InboxFilters(visibility="private"), InboxFilters(sentiments=["negative"], min_urgency=0.5),
-    InboxFilters(search="volcano", statuses=[]),
+    InboxFilters(search="ke", statuses=[]),
 ], ids=["default", "every-status", "platform", "assignee", "unassigned", "private",
-        "negative-urgent", "search"])
+        "negative-urgent", "search-too-short-for-the-index"])
 def test_every_inbox_read_walks_the_queue_index(store: Database,
                                                 filters: InboxFilters) -> None:
     plans = _plans(store, lambda s: inbox(s, filters))
     assert plans
     for plan in plans:
         assert "ix_mentions_queue (status=? AND is_own=?" in plan, plan
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "not-indexed-yet"])
+def test_a_search_reads_its_candidates_by_id(store: Database, indexed: bool) -> None:
+    """The trigram index names the candidates (storage.search); mentions above its
+    watermark are read by id range; the candidates by id, never by walking the queue."""
+    if indexed:
+        index_new_mentions(store)
+    plans = _plans(store, lambda s: inbox(s, InboxFilters(search="smoke", statuses=[])))
+    assert len(plans) == 3, plans  # the range above the watermark, the candidates, the page
+    for plan in plans:
+        assert "ix_mentions_queue" not in plan, plan
+        assert "INTEGER PRIMARY KEY" in plan, plan
 
 
 def test_trend_reads_do_not_walk_the_queue_index(store: Database) -> None:

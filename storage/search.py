@@ -1,0 +1,214 @@
+"""Text search over mentions that stays fast at a million rows, with the filter's meaning
+unchanged: a case-insensitive substring of the text (`lower(text) LIKE '%term%'`), any
+language.
+
+A scan checks every row's text; on a big store a term that matches few rows (or none)
+costs seconds. So a term of at least three characters first asks a trigram index which
+mentions can contain it:
+
+- PostgreSQL: a pg_trgm GIN index on `mentions.text` (`ix_mentions_text_trgm`), kept by
+  PostgreSQL itself.
+- SQLite: an FTS5 table with the trigram tokenizer (`mention_search`, external content =
+  `mentions`). It is *not* kept by triggers: a trigger would cost every insert of the
+  listener's ingest. `catch_up()` adds the mentions above a watermark
+  (`search_watermarks.indexed_to`) in batches, run by a listener job after ingest; a search
+  looks in the index for ids up to the watermark and scans the few ids above it, so its
+  result is complete whether or not the index has caught up.
+
+The index only proposes candidates: every row is checked again with the filter itself, so
+the result is exactly the scan's. When a term has more candidates than `CANDIDATE_CAP` it
+is common, and the queue walk in `storage.inbox` finds a page of it quickly by itself (on
+PostgreSQL the planner's estimate says so before the index is read). What stays slow: a
+rare phrase made only of common trigrams (three frequent words in a row), whose trigrams
+are in a tenth of the rows; and the capped count of a common word, which reads the text
+of some 20,000 rows whatever the index.
+
+Mention text never changes once stored and mentions are never deleted. Were that to change
+(an erasure request), the check above would keep such rows out of the results; `forget()`
+removes them from the SQLite index, and `rebuild()` rebuilds it whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from storage.models import MENTION_SEARCH_TABLE, Mention, SearchWatermark
+from storage.statements import rowcount
+
+#: The trigram indexes answer only for terms of three characters or more.
+MIN_INDEXED_CHARS = 3
+#: More candidates than this: a common term, left to the queue walk (its first page is
+#: among the first rows it reads). Fewer: the candidates are read by id and sorted.
+CANDIDATE_CAP = 5_000
+#: Mentions added to the SQLite index per statement of `catch_up`.
+CATCH_UP_BATCH = 20_000
+
+
+def matches(term: str, column: Any = Mention.text) -> Any:
+    """The search filter itself: what every result satisfies, on every path. ILIKE on
+    PostgreSQL, `lower(text) LIKE lower(pattern)` on SQLite (the same comparison: ILIKE
+    lower()s both sides); LIKE's wildcards in `term` are taken literally."""
+    return column.ilike(_like_pattern(term), escape="/")
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def _fts_phrase(term: str) -> str:
+    """The FTS5 query for a substring: one quoted phrase (the trigrams of `term`, in a row)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def candidate_ids(session: Session, term: str, cap: int | None = None) -> list[int] | None:
+    """Ids of every mention whose text can contain `term` (a superset of the matches; the
+    caller applies `matches`), or None when the index cannot say or there are more than
+    `cap` (CANDIDATE_CAP) of them: the caller walks instead."""
+    if len(term) < MIN_INDEXED_CHARS:
+        return None
+    cap = CANDIDATE_CAP if cap is None else cap
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_candidates(session, term, cap)
+    return _sqlite_candidates(session, term, cap)
+
+
+def _pg_candidates(session: Session, term: str, cap: int) -> list[int] | None:
+    if not _pg_has_index(session):
+        return None
+    pattern = _like_pattern(term)
+    # A common term is left to the walk before the index is read: the bitmap of a word in
+    # 40% of a million rows takes 150 ms to build. The planner's estimate (from the text's
+    # statistics) says which terms those are, in a millisecond.
+    plan = session.execute(text("EXPLAIN (FORMAT JSON) SELECT id FROM mentions "
+                                "WHERE text ILIKE :p ESCAPE '/'"), {"p": pattern})
+    if plan.scalar_one()[0]["Plan"]["Plan Rows"] > cap:
+        return None
+    by_index = select(Mention.id).where(Mention.text.ilike(pattern, escape="/"))
+    # A bitmap scan of the trigram index, and only that: with a LIMIT the planner may
+    # rather read the table in order. Rows are rechecked by PostgreSQL (ILIKE compares the
+    # lower() of both sides, as `matches` does).
+    with planner_without(session, "seqscan", "indexscan"):
+        ids = list(session.scalars(by_index.limit(cap + 1)))
+    return ids if len(ids) <= cap else None
+
+
+@contextmanager
+def planner_without(session: Session, *methods: str) -> Iterator[None]:
+    """PostgreSQL: plan the statements inside without these scan methods (`seqscan`,
+    `indexscan`); elsewhere nothing. SET LOCAL would end with the transaction; the RESETs
+    give the page's next reads in it the whole planner back."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    for method in methods:
+        session.execute(text(f"SET LOCAL enable_{method} = off"))
+    yield
+    for method in methods:
+        session.execute(text(f"RESET enable_{method}"))
+
+
+def _pg_has_index(session: Session) -> bool:
+    return bool(session.execute(text(
+        "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_mentions_text_trgm'")).first())
+
+
+def _sqlite_has_index(session: Session) -> bool:
+    """False where this SQLite has no FTS5 trigram tokenizer (before 3.34): the migration
+    then leaves the index out and searches scan."""
+    return bool(session.execute(
+        text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": MENTION_SEARCH_TABLE}
+    ).first())
+
+
+def _sqlite_candidates(session: Session, term: str, cap: int) -> list[int] | None:
+    if not _sqlite_has_index(session):
+        return None
+    watermark = indexed_to(session)
+    ids = list(session.scalars(
+        text(f"SELECT rowid FROM {MENTION_SEARCH_TABLE} "
+             f"WHERE {MENTION_SEARCH_TABLE} MATCH :q LIMIT :n"),
+        {"q": _fts_phrase(term), "n": cap + 1}))
+    if len(ids) > cap:
+        return None
+    # Not indexed yet: a short range of the table, read by id.
+    ids.extend(session.scalars(
+        select(Mention.id).where(Mention.id > watermark, matches(term)).limit(cap + 1)))
+    return ids if len(ids) <= cap else None
+
+
+def indexed_to(session: Session) -> int:
+    """The highest mention id in the SQLite index (every id up to it is in)."""
+    value = session.scalar(select(SearchWatermark.indexed_to)
+                           .where(SearchWatermark.name == MENTION_SEARCH_TABLE))
+    return int(value or 0)
+
+
+def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
+    """Add up to `batch` mentions above the watermark to the SQLite index and move the
+    watermark (same transaction). Returns how many were added; cheap when none are
+    waiting. A no-op on PostgreSQL."""
+    if session.get_bind().dialect.name != "sqlite" or not _sqlite_has_index(session):
+        return 0
+    start = indexed_to(session)
+    top = session.scalar(
+        select(func.max(Mention.id)).where(Mention.id > start, Mention.id <= start + batch))
+    if top is None:
+        # Ids can have gaps; the next one may be further than `batch` away.
+        top = session.scalar(select(func.min(Mention.id)).where(Mention.id > start))
+        if top is None:
+            return 0
+    added = rowcount(session.execute(
+        text(f"INSERT INTO {MENTION_SEARCH_TABLE} (rowid, text) "
+             "SELECT id, text FROM mentions WHERE id > :start AND id <= :top"),
+        {"start": start, "top": top}))
+    _set_watermark(session, top)
+    return added
+
+
+def catch_up_all(session: Session, batch: int = CATCH_UP_BATCH) -> int:
+    """`catch_up` until nothing is waiting."""
+    total = 0
+    while added := catch_up(session, batch):
+        total += added
+    return total
+
+
+def _set_watermark(session: Session, value: int) -> None:
+    row = session.get(SearchWatermark, MENTION_SEARCH_TABLE)
+    if row is None:
+        session.add(SearchWatermark(name=MENTION_SEARCH_TABLE, indexed_to=value))
+    else:
+        row.indexed_to = value
+    session.flush()
+
+
+def forget(session: Session, rows: list[tuple[int, str]]) -> None:
+    """Take mentions out of the SQLite index before their text is changed or they are
+    deleted: `rows` are (id, text as indexed). An external-content FTS5 table must be told
+    the old text to remove its trigrams."""
+    if session.get_bind().dialect.name != "sqlite" or not rows \
+            or not _sqlite_has_index(session):
+        return
+    watermark = indexed_to(session)
+    session.execute(
+        text(f"INSERT INTO {MENTION_SEARCH_TABLE} ({MENTION_SEARCH_TABLE}, rowid, text) "
+             "VALUES ('delete', :id, :text)"),
+        [{"id": pk, "text": old} for pk, old in rows if pk <= watermark])
+
+
+def rebuild(session: Session) -> int:
+    """Rebuild the SQLite index from the mentions (after a bulk change); returns the new
+    watermark."""
+    if session.get_bind().dialect.name != "sqlite" or not _sqlite_has_index(session):
+        return 0
+    session.execute(text(f"INSERT INTO {MENTION_SEARCH_TABLE} ({MENTION_SEARCH_TABLE}) "
+                         "VALUES ('rebuild')"))
+    top = int(session.scalar(select(func.coalesce(func.max(Mention.id), 0))) or 0)
+    _set_watermark(session, top)
+    return top
