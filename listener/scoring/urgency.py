@@ -242,6 +242,15 @@ class UrgencyRules:
 # leave-one-airline-out folds of the training data (0.8 > 0.9 > 1.0 > keyword-only).
 COMPLAINT_LEARNED = 0.8
 
+# Where the care model read the text, the `negative` and `question` strengths are scaled by
+# FLOOR + (1 - FLOOR) * actionable: a negative or a question the model finds actionable
+# ("my flight is cancelled, how do I rebook?") keeps its full strength, venting or a
+# curious question ("the food was bad", "is there wifi?") keeps a quarter of it. Without it
+# a sharp-worded rant outranked a calm "on hold 2 hours, flight cancelled". Chosen on
+# leave-one-airline-out folds (urgency ROC-AUC for actionable complaints 0.865 -> 0.872 at
+# 0.25; 0.5: 0.870, 0: 0.872). Text the model did not read keeps the plain strengths.
+ACTIONABLE_FLOOR = 0.25
+
 # The risk categories: a mention that names one of these and is not clearly positive reads
 # as negative (see `sentiment.english_parts`), like a named service failure.
 RISK_REASONS = ("safety", "legal", "privacy", "discrimination")
@@ -297,14 +306,17 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
         found = rules.matcher.counts(text)
     if not supported:
         add("lang_unsupported", 1.0)
+    # how much of the negative / question strength stays (see ACTIONABLE_FLOOR)
+    keep = 1.0 if actionable is None else (
+        ACTIONABLE_FLOOR + (1 - ACTIONABLE_FLOOR) * min(1.0, max(0.0, actionable)))
     if sentiment <= -0.05:
-        add("negative", 0.35 + 0.65 * min(1.0, -sentiment))
+        add("negative", (0.35 + 0.65 * min(1.0, -sentiment)) * keep)
     # Text that is not negative reads weaker: a question or a complaint word in a positive
     # text ("thanks for the quick refund") hardly needs an agent first; in a neutral one
     # ("what time does boarding start?", "my flight is delayed, any update") it is halfway.
     tone = 1.0 if sentiment <= -0.05 else 0.35 if sentiment >= 0.05 else 0.7
     if "?" in text or "question" in found or _QUESTION_START_RE.match(text):
-        add("question", 1.0 if tone == 1.0 else 0.5)
+        add("question", (1.0 if tone == 1.0 else 0.5) * keep)
     if strong is None:
         strong = care_strong(text) if supported else 0
     n = found.get("complaint", 0)

@@ -18,7 +18,7 @@ import pytest
 from listener.scoring import Scorer
 from listener.scoring import features as F
 from listener.scoring.sentiment import MODEL_PATH, _load, _Model, analyze, english_actionable
-from listener.scoring.urgency import COMPLAINT_LEARNED, UrgencyRules, urgency
+from listener.scoring.urgency import ACTIONABLE_FLOOR, COMPLAINT_LEARNED, UrgencyRules, urgency
 
 ACTIONABLE = [
     "@acmeair my flight was cancelled and I've been on hold for 3 hours, please rebook me",
@@ -90,6 +90,19 @@ def test_learned_complaint_strength() -> None:
     assert "complaint" in urgency(rules, "@acmeair hmm", -0.5, actionable=0.9)[1]
     assert "complaint" not in urgency(rules, "@acmeair hmm", -0.5, actionable=0.2)[1]
     assert 0 < COMPLAINT_LEARNED <= 1
+
+
+def test_venting_and_curious_questions_count_less_where_the_model_read_them() -> None:
+    """Negativity and questions count in full when the model finds the text actionable, a
+    quarter when it finds it venting; text the model did not read keeps the plain rule."""
+    rules = UrgencyRules.build(weights={"complaint": 0.0})
+    text = "@acmeair why was the food so bad?"
+    plain = urgency(rules, text, -0.6)[0]
+    assert urgency(rules, text, -0.6, actionable=1.0)[0] == pytest.approx(plain)
+    venting = urgency(rules, text, -0.6, actionable=0.0)
+    assert venting[0] < plain
+    assert venting[1] == ["negative", "question"]  # still listed, only weaker
+    assert 0 < ACTIONABLE_FLOOR < 1
 
 
 def test_three_output_model_still_loads() -> None:
