@@ -41,7 +41,7 @@ from listener.scoring import Scorer
 from listener.sources import build_source
 from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
-from storage.customers import customers_of, recent_contacts
+from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
 from storage.mentions import stored_external_ids, upsert_mentions
 from storage.sources import (
@@ -448,8 +448,8 @@ class Ingestor:
 
         With a worker, repeat contacts were counted before the page ahead of this one
         (`committed`) was stored; where that page changed an author's count, the mention is
-        scored again here with the new count, so every score is what scoring the pages one
-        after the other gives."""
+        scored again here with the new count (`_recount_contacts`), so the scores are what
+        scoring the pages one after the other gives."""
         if scoring is None:
             return
         inputs = scoring.inputs
@@ -468,18 +468,19 @@ class Ingestor:
 
     def _recount_contacts(self, scoring: _Scoring, scores: list[Score | None],
                           committed: Sequence[StoredMention]) -> None:
-        """Score again, here, the mentions whose authors' repeat-contact count changed since
-        it was read: those whose customer wrote in the `committed` page (committed after the
-        count was read). Counted again only for those customers, so a page costs one cheap
-        lookup, not the count of every author's mentions."""
-        fresh_keys = _author_keys(scoring.fresh)
+        """Score again, here, the mentions whose author also wrote in the `committed` page
+        (committed after their repeat-contact count was read), with the count read again.
+        Only those authors are counted again: a page costs one small query, and usually
+        rescores a handful of mentions.
+
+        Left as read: a count that changed only through *another* account of the same
+        customer (accounts an agent merged) in the page just before; it is one page late,
+        the same as for a mention stored while another source's page commits."""
         committed_keys = {_author_key(s.mention) for s in committed if not s.mention.is_own}
+        affected = _author_keys(scoring.fresh) & committed_keys
+        if not affected:
+            return
         with self.db.session() as session:
-            customers = customers_of(session, fresh_keys | committed_keys)
-            touched = {customers[k] for k in committed_keys if k in customers}
-            affected = {k for k in fresh_keys if customers.get(k) in touched}
-            if not affected:
-                return
             contacts = recent_contacts(session, affected)
         for i, m in enumerate(scoring.fresh):
             item = scoring.inputs[i]

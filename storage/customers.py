@@ -122,24 +122,6 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
     return out
 
 
-def customers_of(session: Session, author_keys: Iterable[tuple[str, str]]
-                 ) -> dict[tuple[str, str], int]:
-    """{(platform, author external id): customer id} for the stored authors that have a
-    customer (a cheap indexed read: which repeat-contact counts a page can change)."""
-    keys = sorted(set(author_keys))
-    out: dict[tuple[str, str], int] = {}
-    for platform in {p for p, _ in keys}:
-        ids = [e for p, e in keys if p == platform]
-        for chunk in chunks(ids):
-            for external_id, customer_id in session.execute(
-                select(Author.external_id, Author.customer_id)
-                .where(keys_in(session, Author.platform, Author.external_id, platform, chunk))
-            ):
-                if customer_id is not None:
-                    out[(platform, external_id)] = customer_id
-    return out
-
-
 def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
                     *, days: float = 7.0, now: datetime | None = None) -> dict[tuple[str, str],
                                                                                int]:
