@@ -8,7 +8,9 @@ the three sets the pace instead of their sum.
 
 How, and why it cannot lose or duplicate anything:
 * One worker, forked on the first page that is worth it (`WORKER_MIN_ITEMS`) from a process
-  whose scorer is already warm, so the worker shares its loaded models and starts at once.
+  whose scorer is warmed first (`WARM_TEXTS`), so the worker shares its loaded models,
+  starts at once and never needs a lock that was held in another thread at the fork. A
+  worker stuck anyway is killed after `RESULT_TIMEOUT_SECONDS` and its page scored here.
   A poll of a single page, or of a few items, never forks.
 * The worker only turns texts and their context into `Score`s; it never touches the database.
   The page, its scores and its cursor are still written by the listener in one transaction,
@@ -43,6 +45,14 @@ log = get_logger(__name__)
 WORKER_MIN_ITEMS = 20
 #: How often the worker checks that the listener that forked it is still alive.
 PARENT_CHECK_SECONDS = 1.0
+#: A page the worker has not scored after this long is scored in-process and the worker is
+#: killed: a stuck worker (a lock inherited held through the fork) costs a delay, not a poll.
+RESULT_TIMEOUT_SECONDS = 30.0
+#: Scored once in the listener before the fork, through every lazily loaded part (VADER and
+#: the care model, the language identifier for non-English text): once they are loaded no
+#: lock guards them, so the worker never waits on a lock another thread of the listener (a
+#: second source loading the identifier) held at the moment of the fork.
+WARM_TEXTS = ("warm up: where is my bag?", "¿Dónde está mi maleta? ⚠️", "가방이 어디 있나요?")
 
 
 class ScoreInput(NamedTuple):
@@ -125,6 +135,8 @@ class ScorePool:
             return None
         try:
             if self._executor is None:
+                for text in WARM_TEXTS:
+                    score_one(self.scorer, ScoreInput(text, 1, 0, 0.0, 0, None, False))
                 self._executor = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context("fork"),
                     initializer=_init_worker, initargs=(self.scorer, os.getpid()))
@@ -139,8 +151,8 @@ class ScorePool:
         otherwise computed here."""
         if future is not None:
             try:
-                return future.result()
-            except Exception as exc:  # the worker died under the page: score it here
+                return future.result(timeout=RESULT_TIMEOUT_SECONDS)
+            except Exception as exc:  # the worker died or hangs under the page: score it here
                 self._give_up(exc)
         return score_inputs(self.scorer, items)
 
@@ -149,8 +161,21 @@ class ScorePool:
             log.warning("score_worker_failed", error=type(exc).__name__,
                         next_step="scoring in-process for the rest of this poll")
         self.broken = True
+        self._kill()
+
+    def _kill(self) -> None:
+        """End the worker without waiting for it (it is dead, stuck or no longer wanted)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        processes = dict(getattr(executor, "_processes", None) or {})
+        for process in processes.values():
+            if process.is_alive():
+                process.kill()
+        executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
+        """Shut the worker down: it finishes the page in hand, if any, and exits."""
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
