@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,14 +27,16 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from carewatch.domain import Mention, Page
+from carewatch.domain import Mention, Page, Score
 from carewatch.errors import MissingCredentials, PlatformError, RateLimited, TokenRevoked
 from carewatch.log import get_logger, scrub
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
+from listener.alerts.base import MentionFacts
 from listener.alerts.engine import AlertEngine
 from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
+from listener.score_pool import ScoreInput, ScorePool, score_inputs
 from listener.scoring import Scorer
 from listener.sources import build_source
 from listener.topics import TopicAssigner
@@ -137,7 +140,8 @@ class Ingestor:
                  source_factory: Callable[..., Any] = build_source,
                  on_new_mentions: Callable[[list[int]], Any] | None = None,
                  holder: str | None = None,
-                 page_steps: Sequence[PageStep] = ()) -> None:
+                 page_steps: Sequence[PageStep] = (),
+                 score_worker: bool = True) -> None:
         self.db = db
         self.holder = holder or process_name()
         self.settings = settings
@@ -152,6 +156,8 @@ class Ingestor:
         # Post-scoring steps on each page's new mentions, in the page's transaction, in
         # order (topics, rules, ...; see `PageStep`). Append to add one.
         self.page_steps: list[PageStep] = list(page_steps)
+        # Score page N+1 in a worker process while page N is stored (listener.score_pool).
+        self.score_worker = score_worker
         self._revoked: dict[str, str] = {}  # source key -> token fingerprint when revoked
         self._lock = threading.Lock()
         # Topics: each new item's best topic, assigned right after scoring.
@@ -207,11 +213,8 @@ class Ingestor:
                     source = self.source_factory(
                         config, self.settings, should_stop=stopping(fetched, self.should_stop))
                     with ReadAhead(source.poll(dict(claim.cursor)), name=f"fetch:{key}",
-                                   done=fetched) as pages:
-                        for page in pages:
-                            self._store(config, claim, page, result)
-                            if self.should_stop():
-                                break
+                                   done=fetched) as pages, self._score_pool() as pool:
+                        self._store_pages(config, claim, pages, result, pool)
             finally:
                 log.info("poll_ended", source=key, holder=self.holder, pages=result.pages)
                 self._release(key)
@@ -308,21 +311,76 @@ class Ingestor:
         self._store_batch(source_key, list(mentions), result)
         return result
 
-    def _store(self, config: SourceConfig, claim: Claim, page: Page,
-               result: PollResult) -> None:
+    def _score_pool(self) -> AbstractContextManager[ScorePool | None]:
+        """A scoring worker for one poll, when scoring can move out of this process: the
+        project's own `Scorer` (a stand-in scorer, e.g. a test's probe, stays here, where its
+        side effects are seen)."""
+        if self.score_worker and isinstance(self.scorer, Scorer):
+            return ScorePool(self.scorer)
+        return nullcontext()
+
+    def _store_pages(self, config: SourceConfig, claim: Claim, pages: Iterable[Page],
+                     result: PollResult, pool: ScorePool | None) -> None:
+        """Store the pages in order, each with its cursor, until they end or the poll stops.
+
+        With a scoring worker, page N+1 is scored there while page N is stored here (and the
+        read-ahead fetches page N+2): each page is handed to the worker as soon as it
+        arrives and stored once the page before it is committed. A page scored ahead and
+        never stored (the poll stopped) is fetched again by the next poll from the stored
+        cursor, like a page fetched ahead. A fetch error is raised after the page in hand is
+        stored, as without the pipeline."""
+        if pool is None:
+            for page in pages:
+                self._store(config, claim, page, result)
+                if self.should_stop():
+                    return
+            return
+        ahead: tuple[Page, _Scoring | None] | None = None
+        committed: list[StoredMention] = []  # the new mentions of the page stored last
+        it = iter(pages)
+        while True:
+            try:
+                following = next(it, None)
+            except BaseException:
+                if ahead is not None:  # pages before a failed fetch are kept
+                    self._store(config, claim, ahead[0], result, ahead=(ahead[1], committed),
+                                pool=pool)
+                raise
+            if following is None:
+                break
+            scoring = self._start_scoring(following.mentions, pool)
+            if ahead is not None:
+                committed = self._store(config, claim, ahead[0], result,
+                                        ahead=(ahead[1], committed), pool=pool)
+                if self.should_stop():
+                    return
+            ahead = (following, scoring)
+        if ahead is not None:
+            self._store(config, claim, ahead[0], result, ahead=(ahead[1], committed), pool=pool)
+
+    def _store(self, config: SourceConfig, claim: Claim, page: Page, result: PollResult, *,
+               ahead: tuple[_Scoring | None, Sequence[StoredMention]] | None = None,
+               pool: ScorePool | None = None) -> list[StoredMention]:
+        """Store one page with its cursor; `ahead`: its scoring, started before the page
+        stored last (whose new mentions come with it), to be collected now."""
         def save(session: Session, inserted: int, newest: datetime | None) -> None:
             save_cursor(session, claim, page.cursor, new_items=inserted, last_item_at=newest)
 
-        self._store_batch(config.key, page.mentions, result, in_transaction=save)
+        if ahead is not None:
+            self._finish_scoring(ahead[0], pool, ahead[1])
+        new = self._store_batch(config.key, page.mentions, result, in_transaction=save,
+                                scored=ahead is not None)
         claim.version += 1  # committed: the stored cursor is this page's now
+        return new
 
     def _store_batch(self, source_key: str, mentions: list[Mention], result: PollResult, *,
                      in_transaction: Callable[[Session, int, datetime | None], None]
-                     | None = None) -> None:
-        """Score, then upsert `mentions` in one transaction (with `in_transaction`, e.g. the
-        cursor that follows them), then run the hooks on what was new."""
-        if mentions:
-            self._score_new(mentions)
+                     | None = None, scored: bool = False) -> list[StoredMention]:
+        """Score (unless `scored` already), then upsert `mentions` in one transaction (with
+        `in_transaction`, e.g. the cursor that follows them), then run the hooks on what was
+        new. Returns the mentions stored for the first time."""
+        if mentions and not scored:
+            self._finish_scoring(self._start_scoring(mentions, None), None)
         brand_ids = {(m.author.platform.value, m.author.external_id)
                      for m in mentions if m.is_own}
         newest = max((m.created_at for m in mentions if not m.is_own), default=None)
@@ -333,8 +391,9 @@ class Ingestor:
                     outcome = upsert_mentions(
                         session, mentions, source_key=source_key, brand_author_ids=brand_ids)
                     settle_private_conversations(session, mentions, outcome.inserted_ids)
-                    self._run_page_steps(session, mentions, outcome.inserted_refs,
-                                         outcome.inserted_ids)
+                    new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
+                    for step in self.page_steps if new else ():
+                        step(session, new)
                     if in_transaction is not None:
                         in_transaction(session, len(outcome.inserted_ids), newest)
                 break
@@ -351,54 +410,89 @@ class Ingestor:
         result.seen += outcome.existing
         result.inserted_ids.extend(outcome.inserted_ids)
         if outcome.inserted_ids:
-            self._after_commit(outcome.inserted_ids)
+            self._after_commit(outcome.inserted_ids, source_key, new)
+        return new
 
-    def _run_page_steps(self, session: Session, mentions: Sequence[Mention],
-                        refs: Sequence[str], ids: Sequence[int]) -> None:
-        """The post-scoring steps on the mentions this page stored for the first time."""
-        if not self.page_steps or not ids:
-            return
-        by_ref = {f"{m.platform.value}:{m.external_id}": m for m in mentions}  # last wins,
-        stored = [StoredMention(pk, by_ref[ref])  # as in the upsert
-                  for pk, ref in zip(ids, refs, strict=True)]
-        for step in self.page_steps:
-            step(session, stored)
-
-    def _score_new(self, mentions: Sequence[Mention]) -> None:
-        """Score the customer mentions not stored yet (own posts are context, unscored)."""
+    # ----------------------------------------------------------------- scoring
+    def _start_scoring(self, mentions: Sequence[Mention],
+                       pool: ScorePool | None) -> _Scoring | None:
+        """Read what scoring needs from the database (which customer mentions are new, how
+        often their authors wrote lately) and hand the texts to the worker, if any. None when
+        nothing is to be scored (own posts are context, unscored)."""
         if self.scorer is None:
-            return
+            return None
         candidates = [m for m in mentions if not m.is_own and m.score is None]
         if not candidates:
-            return
+            return None
         with self.db.session() as session:
             stored = stored_external_ids(
                 session, ((m.platform.value, m.external_id) for m in candidates))
             fresh = [m for m in candidates if (m.platform.value, m.external_id) not in stored]
             if not fresh:
-                return
-            contacts = recent_contacts(
-                session, {(m.author.platform.value, m.author.external_id) for m in fresh})
+                return None
+            contacts = recent_contacts(session, _author_keys(fresh))
         now = datetime.now(UTC)
-        for m in fresh:
-            try:
-                m.score = self.scorer.score(
-                    m.text, followers=m.author.followers,
-                    engagement=m.like_count + m.reply_count + m.repost_count,
-                    waiting_minutes=max(0.0, (now - m.created_at).total_seconds() / 60),
-                    repeat_contacts=contacts.get((m.author.platform.value,
-                                                  m.author.external_id), 0),
-                    lang=m.lang, echo=m.is_echo)
-            except Exception:  # one odd text must not stop the page; it is stored unscored
-                log.exception("scoring_failed", mention=str(m.ref))
+        inputs = [ScoreInput(m.text, m.author.followers,
+                             m.like_count + m.reply_count + m.repost_count,
+                             max(0.0, (now - m.created_at).total_seconds() / 60),
+                             contacts.get(_author_key(m), 0), m.lang, m.is_echo)
+                  for m in fresh]
+        scoring = _Scoring(fresh, inputs)
+        if pool is not None:
+            scoring.future = pool.submit(inputs)
+        return scoring
+
+    def _finish_scoring(self, scoring: _Scoring | None, pool: ScorePool | None,
+                        committed: Sequence[StoredMention] = ()) -> None:
+        """Put the scores on the page's new mentions, then their topics.
+
+        With a worker, repeat contacts were counted before the page ahead of this one
+        (`committed`) was stored; where that page changed an author's count, the mention is
+        scored again here with the new count (`_recount_contacts`), so the scores are what
+        scoring the pages one after the other gives."""
+        if scoring is None:
+            return
+        inputs = scoring.inputs
+        scores = (pool.result(scoring.future, inputs) if pool is not None
+                  else score_inputs(self.scorer, inputs))
+        if committed:
+            self._recount_contacts(scoring, scores, committed)
+        for m, score in zip(scoring.fresh, scores, strict=True):
+            if score is not None:
+                m.score = score
         if self.topics is not None:
             try:
-                self.topics.assign(fresh)
+                self.topics.assign(scoring.fresh)
             except Exception:  # topics are an aid: the page is stored without them
-                log.exception("topics_failed", count=len(fresh))
+                log.exception("topics_failed", count=len(scoring.fresh))
 
-    def _after_commit(self, inserted_ids: list[int]) -> None:
-        """Hooks on newly stored mentions; their failures are logged, never stop listening."""
+    def _recount_contacts(self, scoring: _Scoring, scores: list[Score | None],
+                          committed: Sequence[StoredMention]) -> None:
+        """Score again, here, the mentions whose author also wrote in the `committed` page
+        (committed after their repeat-contact count was read), with the count read again.
+        Only those authors are counted again: a page costs one small query, and usually
+        rescores a handful of mentions.
+
+        Left as read: a count that changed only through *another* account of the same
+        customer (accounts an agent merged) in the page just before; it is one page late,
+        the same as for a mention stored while another source's page commits."""
+        committed_keys = {_author_key(s.mention) for s in committed if not s.mention.is_own}
+        affected = _author_keys(scoring.fresh) & committed_keys
+        if not affected:
+            return
+        with self.db.session() as session:
+            contacts = recent_contacts(session, affected)
+        for i, m in enumerate(scoring.fresh):
+            item = scoring.inputs[i]
+            count = contacts.get(_author_key(m), 0)
+            if _author_key(m) in affected and count != item.repeat_contacts:
+                scores[i] = score_inputs(self.scorer, [item._replace(repeat_contacts=count)])[0]
+
+    def _after_commit(self, inserted_ids: list[int], source_key: str,
+                      new: Sequence[StoredMention]) -> None:
+        """Hooks on newly stored mentions; their failures are logged, never stop listening.
+        The alert engine gets the page's new mentions as stored (it need not read them
+        back); a stand-in engine with only `on_new_mentions` gets their ids."""
         if self.on_new_mentions is not None:
             try:
                 self.on_new_mentions(inserted_ids)
@@ -406,9 +500,41 @@ class Ingestor:
                 log.exception("new_mentions_hook_failed", count=len(inserted_ids))
         if self.alert_engine is not None:
             try:
-                self.alert_engine.on_new_mentions(inserted_ids)
+                on_facts = getattr(self.alert_engine, "on_new_facts", None)
+                if on_facts is not None:
+                    on_facts([MentionFacts.of(s.id, s.mention, source_key) for s in new])
+                else:
+                    self.alert_engine.on_new_mentions(inserted_ids)
             except Exception:
                 log.exception("alert_hook_failed", count=len(inserted_ids))
+
+
+@dataclass(slots=True)
+class _Scoring:
+    """One page's scoring under way: its new customer mentions, what scoring them needs,
+    and the worker's answer to come (None: scored here)."""
+
+    fresh: list[Mention]
+    inputs: list[ScoreInput]
+    future: Future[list[Score | None]] | None = None
+
+
+def _author_key(m: Mention) -> tuple[str, str]:
+    return (m.author.platform.value, m.author.external_id)
+
+
+def _author_keys(mentions: Sequence[Mention]) -> set[tuple[str, str]]:
+    return {_author_key(m) for m in mentions}
+
+
+def _stored(mentions: Sequence[Mention], refs: Sequence[str],
+            ids: Sequence[int]) -> list[StoredMention]:
+    """The mentions a page stored for the first time, with their row ids."""
+    if not ids:
+        return []
+    by_ref = {f"{m.platform.value}:{m.external_id}": m for m in mentions}  # last wins,
+    return [StoredMention(pk, by_ref[ref])  # as in the upsert
+            for pk, ref in zip(ids, refs, strict=True)]
 
 
 def _is_conflict(exc: DBAPIError) -> bool:

@@ -99,6 +99,21 @@ def open_episode(session: Session, episode_key: str) -> Alert | None:
     ).scalar_one_or_none()
 
 
+def open_episodes(session: Session, episode_keys: Iterable[str]) -> dict[str, Alert]:
+    """`open_episode` for many keys in one query: {key: its newest not-closed alert}; keys
+    without one are left out."""
+    keys = sorted(set(episode_keys))
+    found: dict[str, Alert] = {}
+    for start in range(0, len(keys), _BATCH):
+        for alert in session.execute(
+            select(Alert).where(Alert.episode_key.in_(keys[start:start + _BATCH]),
+                                Alert.closed_at.is_(None))
+            .order_by(Alert.id)
+        ).scalars():
+            found[alert.episode_key] = alert  # ordered by id: the newest wins
+    return found
+
+
 def close_quiet(session: Session, quiet_before: datetime, now: datetime) -> list[int]:
     """Close every open alert whose last activity is older than `quiet_before`."""
     ids = list(session.execute(

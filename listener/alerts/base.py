@@ -10,7 +10,9 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+from carewatch.domain import Mention
 
 SEVERITIES = ("low", "medium", "high", "critical")
 KINDS = ("spike", "high_reach", "risk_words", "sla_breach", "source_health")
@@ -94,3 +96,34 @@ class Candidate:
     details: dict[str, Any] = field(default_factory=dict)
     seen_at: datetime | None = None
     refresh: bool = False
+
+
+class MentionFacts(NamedTuple):
+    """What the detectors read of a newly stored mention: the columns of
+    `storage.alerts.mentions_by_ids`, built by the listener from the page it just stored
+    (same values as the row: it was inserted from them), so detection does not read back
+    what was just written."""
+
+    id: int
+    platform: str
+    external_id: str
+    source_key: str | None
+    text: str
+    created_at: datetime
+    sentiment_label: str | None
+    urgency: float | None
+    urgency_reasons: str
+    is_own: bool
+    url: str | None
+    handle: str | None
+    author_id: str | None
+    followers: int | None
+
+    @classmethod
+    def of(cls, pk: int, m: Mention, source_key: str | None) -> MentionFacts:
+        score = m.score
+        return cls(pk, m.platform.value, m.external_id, source_key, m.text, m.created_at,
+                   score.sentiment_label.value if score else None,
+                   score.urgency if score else None,
+                   ";".join(score.urgency_reasons) if score else "", m.is_own, m.url,
+                   m.author.handle, m.author.external_id, m.author.followers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from carewatch.log import get_logger
 from carewatch.settings import Settings
@@ -63,12 +64,26 @@ class AlertEngine:
         if not ids:
             return []
         try:
-            now = self.now()
             with self.db.session() as session:
-                facts = [f for f in store.mentions_by_ids(session, ids) if not f.is_own]
-                if not facts:
-                    return []
-                candidates = spike.detect(session, facts, self.settings.alerts, now)
+                facts = store.mentions_by_ids(session, ids)
+        except Exception as exc:
+            log_failure(log, "alert detection failed", exc)
+            return []
+        return self.on_new_facts(facts)
+
+    def on_new_facts(self, facts: Sequence[Any]) -> list[int]:
+        """`on_new_mentions` for a caller that has the new mentions' facts at hand (the
+        listener, from the page it just stored: `base.MentionFacts`), so they are not read
+        back from the database."""
+        try:
+            now = self.now()
+            facts = [f for f in facts if not f.is_own]
+            if not facts:
+                return []
+            candidates: list[Candidate] = []
+            if spike.any_recent(facts, self.settings.alerts, now):  # else no query at all
+                with self.db.session() as session:
+                    candidates = spike.detect(session, facts, self.settings.alerts, now)
             recent = [f for f in facts if aware(f.created_at) >= now - RECENT]
             candidates += self.risk_words.detect(recent, now)
             candidates += high_reach.detect(recent, self.settings.alerts)
@@ -108,9 +123,11 @@ class AlertEngine:
         touched: list[int] = []
         with _BOOKKEEPING, self.db.write() as session:
             store.lock_episodes(session)
+            known = episodes.preload(session, candidates)
             for candidate in candidates:
                 alert_id, action = episodes.record(session, candidate, now=now,
-                                                   cooldown=self.cooldown, targets=self.targets)
+                                                   cooldown=self.cooldown, targets=self.targets,
+                                                   open_alerts=known)
                 if action != episodes.UNCHANGED and alert_id not in touched:
                     touched.append(alert_id)
         return touched

@@ -35,12 +35,35 @@ def qualifying_targets(targets: Sequence[tuple[str, str]], severity: str) -> lis
 
 
 def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: timedelta,
-           targets: Sequence[tuple[str, str]]) -> tuple[int, str]:
+           targets: Sequence[tuple[str, str]],
+           open_alerts: dict[str, Alert | None] | None = None) -> tuple[int, str]:
     """Open or extend the candidate's episode; returns (alert id, OPENED|EXTENDED|UNCHANGED).
 
-    Call inside a write transaction after `store.lock_episodes(session)`.
+    Call inside a write transaction after `store.lock_episodes(session)`. `open_alerts`:
+    the open alert of each episode already read in this transaction (`preload`), kept up to
+    date here, so a batch of candidates reads the episodes once instead of once each.
     """
-    alert = store.open_episode(session, candidate.episode_key)
+    key = candidate.episode_key
+    if open_alerts is not None and key in open_alerts:
+        alert = open_alerts[key]
+    else:
+        alert = store.open_episode(session, key)
+    result = _record(session, candidate, alert, now=now, cooldown=cooldown, targets=targets)
+    if open_alerts is not None:
+        open_alerts[key] = result[2]
+    return result[0], result[1]
+
+
+def preload(session: Session, candidates: Sequence[Candidate]) -> dict[str, Alert | None]:
+    """The open alert (or None) of every candidate's episode, in one query."""
+    keys = {c.episode_key for c in candidates}
+    found = store.open_episodes(session, keys)
+    return {key: found.get(key) for key in keys}
+
+
+def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now: datetime,
+            cooldown: timedelta, targets: Sequence[tuple[str, str]]
+            ) -> tuple[int, str, Alert | None]:
     # A persisting condition (refresh) is the same episode even if no evaluation ran for a
     # while (listener down); only evidence-based episodes go cold between two candidates.
     if alert is not None and not candidate.refresh and aware(alert.last_seen) < now - cooldown:
@@ -60,11 +83,11 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
                                 qualifying_targets(targets, candidate.severity), now)
         log.info("alert opened", alert_id=alert.id, kind=alert.kind, severity=alert.severity,
                  episode=alert.episode_key, mentions=len(refs))
-        return alert.id, OPENED
+        return alert.id, OPENED, alert
     known = set(alert.mention_ids or [])
     new_refs = [r for r in dict.fromkeys(candidate.refs) if r not in known]
     if not new_refs and not candidate.refresh:
-        return alert.id, UNCHANGED
+        return alert.id, UNCHANGED, alert
     severity = max_severity(alert.severity, candidate.severity)
     details = dict(alert.details or {})
     details.update(candidate.details)
@@ -83,8 +106,8 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
     if new_refs or escalated:
         log.info("alert extended", alert_id=alert.id, kind=alert.kind, severity=severity,
                  episode=alert.episode_key, new_mentions=len(new_refs))
-        return alert.id, EXTENDED
-    return alert.id, UNCHANGED
+        return alert.id, EXTENDED, alert
+    return alert.id, UNCHANGED, alert
 
 
 def close_quiet(session: Session, *, now: datetime, cooldown: timedelta) -> list[int]:

@@ -188,11 +188,22 @@ def _summary(platform: str, facts: dict[str, Any], base: Baseline, cfg: AlertsCo
     return "; ".join(parts)
 
 
+def _horizon(cfg: AlertsConfig, now: datetime) -> datetime:
+    """Windows ending before this are history (baseline), not news."""
+    return now - timedelta(minutes=cfg.cooldown_minutes + cfg.spike_window_minutes)
+
+
+def any_recent(facts: list[Any], cfg: AlertsConfig, now: datetime) -> bool:
+    """Whether `detect` has anything to judge: a backfill's older pages need no query."""
+    horizon = _horizon(cfg, now)
+    return any(not f.is_own and aware(f.created_at) >= horizon for f in facts)
+
+
 def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
            now: datetime) -> list[Candidate]:
     """Spike candidates for the platforms that just received new mentions."""
     width = timedelta(minutes=cfg.spike_window_minutes)
-    horizon = now - timedelta(minutes=cfg.cooldown_minutes) - width
+    horizon = _horizon(cfg, now)
     times: dict[str, set[datetime]] = defaultdict(set)
     for fact in facts:
         created = aware(fact.created_at)
