@@ -128,7 +128,7 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
     kwargs: dict[str, Any] = {} if scoring else {"scorer": None}
     # As `carewatch listen --once` builds it (carewatch/cli/listen.py).
     ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
-                        on_new_mentions=routing_hook(db), **kwargs)
+                        on_new_mentions=routing_hook(db, settings), **kwargs)
     if scoring and ingestor.scorer is not None:
         ingestor.scorer.score("warm up the models", followers=1)  # load outside the clock
     started = time.perf_counter()
