@@ -148,8 +148,10 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
         if postgres:
             cursor.execute(
                 f"SELECT a.customer_id, {count.format(mark='%s')} FROM unnest(%s::bigint[]) "
+                # OFFSET 0 keeps the subquery a probe per customer, never a join
+                # the planner could turn into a scan of every author.
                 "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
-                "WHERE customer_id = k.id) AS a", (since, customers))
+                "WHERE customer_id = k.id OFFSET 0) AS a", (since, customers))
         else:
             cursor.execute(
                 f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
@@ -171,15 +173,16 @@ def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list
     check (`storage.users.existing_usernames`)."""
     # Found by primary key first, the other conditions checked on those few rows: with them
     # in the WHERE, SQLite walks the inbox index (is_own, status, ...) over every waiting
-    # mention instead, a cost that grew with the table on each stored page.
+    # mention instead, a cost that grew with the table on each stored page. The agent is a
+    # subquery per mention (author, then customer, each by primary key): as a join,
+    # PostgreSQL without fresh statistics hashed every author and every customer with an
+    # agent for each page.
+    agent_of = (select(Customer.last_agent).join(Author, Author.customer_id == Customer.id)
+                .where(Author.id == Mention.author_pk).scalar_subquery())
     agents = {
         mention_id: agent for mention_id, agent, own, assignee, status in session.execute(
-            select(Mention.id, Customer.last_agent, Mention.is_own, Mention.assignee,
-                   Mention.status)
-            .join(Author, Mention.author_pk == Author.id)
-            .join(Customer, Author.customer_id == Customer.id)
-            .where(Mention.id.in_(mention_ids), Customer.last_agent.is_not(None)))
-        # `agent` is never None (the WHERE excludes it); the check narrows its type.
+            select(Mention.id, agent_of, Mention.is_own, Mention.assignee, Mention.status)
+            .where(Mention.id.in_(mention_ids), Mention.author_pk.is_not(None)))
         if agent is not None and not own and assignee is None
         and status == domain.Status.NEW.value
     }
