@@ -58,7 +58,7 @@ def _give_customers(session: Session, new_authors: list[tuple[int, str, str | No
     for customer_id, name in created:
         by_name.setdefault(name, []).append(customer_id)
     update_rows(session, Author.__table__, [
-        {"customer_id": by_name[name].pop(), "id": author_id}
+        {"customer_id": by_name[name].pop(0), "id": author_id}
         for (author_id, _, _), name in zip(known, names, strict=True)], keys=("id",))
 
 
@@ -87,11 +87,10 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
             known[(platform, row[1])] = row
     now = utcnow()
     out: dict[tuple[str, str], int] = {key: row[0] for key, row in known.items()}
-    # Sorted, so two writers inserting the same new authors lock them in the same order.
     fresh: list[dict[str, Any]] = [
         {"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
          "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
-        for (p, e), a in sorted(latest.items()) if (p, e) not in known]
+        for (p, e), a in latest.items() if (p, e) not in known]
     if fresh:
         inserted = insert_rows(session, table, fresh, conflict=UNIQUE_KEY,
                                returning=("id", "platform", "external_id", "handle", "name",
