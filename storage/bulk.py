@@ -24,7 +24,8 @@ it was planned as a walk over every row of the platform, a cost that grew with e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,11 +40,16 @@ UNIQUE_KEY = ("platform", "external_id")
 SQLITE_MAX_VALUES = 30_000
 
 
-def driver_cursor(session: Session) -> Any:
-    """A DBAPI cursor on the session's connection, inside its transaction. Pending ORM
-    changes are flushed first, as `Session.execute` would."""
+@contextmanager
+def driver_cursor(session: Session) -> Iterator[Any]:
+    """A DBAPI cursor on the session's connection, inside its transaction, closed after
+    use. Pending ORM changes are flushed first, as `Session.execute` would."""
     session.flush()
-    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def is_postgres(session: Session) -> bool:
@@ -140,23 +146,23 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     tail = f" ON CONFLICT ({', '.join(conflict)}) {on_conflict}" if conflict else ""
     if returning:
         tail += f" RETURNING {', '.join(returning)}"
-    cursor = driver_cursor(session)
     out: list[tuple[Any, ...]] = []
-    if postgres:
-        cursor.execute(f"{target} SELECT {', '.join(names)} FROM json_populate_recordset("
-                       f"NULL::{table.name}, %s::json){tail}", (pg_json(rows),))
-        if returning:
-            out.extend(cursor.fetchall())
-        return out
-    per = max(1, SQLITE_MAX_VALUES // len(names))
-    one = "(" + ", ".join("?" * len(names)) + ")"
-    for start in range(0, len(rows), per):
-        part = rows[start:start + per]
-        values = column_values(False, table, names, part)
-        flat = [v for row in zip(*values, strict=True) for v in row]
-        cursor.execute(f"{target} VALUES {', '.join([one] * len(part))}{tail}", flat)
-        if returning:
-            out.extend(cursor.fetchall())
+    with driver_cursor(session) as cursor:
+        if postgres:
+            cursor.execute(f"{target} SELECT {', '.join(names)} FROM json_populate_recordset("
+                           f"NULL::{table.name}, %s::json){tail}", (pg_json(rows),))
+            if returning:
+                out.extend(cursor.fetchall())
+            return out
+        per = max(1, SQLITE_MAX_VALUES // len(names))
+        one = "(" + ", ".join("?" * len(names)) + ")"
+        for start in range(0, len(rows), per):
+            part = rows[start:start + per]
+            values = column_values(False, table, names, part)
+            flat = [v for row in zip(*values, strict=True) for v in row]
+            cursor.execute(f"{target} VALUES {', '.join([one] * len(part))}{tail}", flat)
+            if returning:
+                out.extend(cursor.fetchall())
     return out
 
 
@@ -181,7 +187,8 @@ def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = {mark(n)}' for n in names)} "
            f"WHERE {' AND '.join(f'{k} = {mark(k)}' for k in keys)}")
     values = column_values(postgres, table, [*names, *keys], rows)
-    driver_cursor(session).executemany(sql, list(zip(*values, strict=True)))
+    with driver_cursor(session) as cursor:
+        cursor.executemany(sql, list(zip(*values, strict=True)))
 
 
 # ----------------------------------------------------------------------------- lookups
@@ -191,19 +198,21 @@ def rows_by_keys(session: Session, table: Table, columns: Sequence[str], platfor
     `ids`), each found through the unique (platform, external_id) index."""
     if not ids:
         return []
-    cursor = driver_cursor(session)
     picked = ", ".join(columns)
-    if is_postgres(session):
-        cursor.execute(
-            f"SELECT {', '.join('t.' + c for c in columns)} FROM unnest(%s::text[]) AS k(id) "
-            f"CROSS JOIN LATERAL (SELECT {picked} FROM {table.name} "
-            "WHERE platform = %s AND external_id = k.id LIMIT 1) AS t", (list(ids), platform))
-        return list(cursor.fetchall())
-    out: list[tuple[Any, ...]] = []
-    per = SQLITE_MAX_VALUES - 1
-    for start in range(0, len(ids), per):
-        part = ids[start:start + per]
-        cursor.execute(f"SELECT {picked} FROM {table.name} WHERE platform = ? "
-                       f"AND external_id IN ({', '.join('?' * len(part))})", [platform, *part])
-        out.extend(cursor.fetchall())
-    return out
+    with driver_cursor(session) as cursor:
+        if is_postgres(session):
+            cursor.execute(
+                f"SELECT {', '.join('t.' + c for c in columns)} FROM unnest(%s::text[]) "
+                f"AS k(id) CROSS JOIN LATERAL (SELECT {picked} FROM {table.name} "
+                "WHERE platform = %s AND external_id = k.id LIMIT 1) AS t",
+                (list(ids), platform))
+            return list(cursor.fetchall())
+        out: list[tuple[Any, ...]] = []
+        per = SQLITE_MAX_VALUES - 1
+        for start in range(0, len(ids), per):
+            part = ids[start:start + per]
+            cursor.execute(f"SELECT {picked} FROM {table.name} WHERE platform = ? "
+                           f"AND external_id IN ({', '.join('?' * len(part))})",
+                           [platform, *part])
+            out.extend(cursor.fetchall())
+        return out

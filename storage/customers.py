@@ -126,7 +126,7 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     Asked for every page the listener scores, so each step is an index probe whatever the
     planner's statistics say: the page's authors by their unique key, each customer's
     authors by `customer_id`, and each of those authors' recent mentions counted on the
-    (author_pk, created_at) index. A join over all customers' mentions was planned, on a
+    (author_pk, created_at, is_own) index. A join over all customers' mentions was planned, on a
     PostgreSQL table not analyzed since it grew, as a scan of every mention."""
     keys = set(author_keys)
     if not keys:
@@ -143,20 +143,21 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
         counts: dict[int, int] = {}
         count = ("(SELECT count(*) FROM mentions m WHERE m.author_pk = a.id "
                  "AND m.created_at >= {mark} AND m.is_own = false)")
-        cursor = driver_cursor(session)
         if postgres:
-            cursor.execute(
-                f"SELECT a.customer_id, {count.format(mark='%s')} FROM unnest(%s::bigint[]) "
-                # OFFSET 0 keeps the subquery a probe per customer, never a join
-                # the planner could turn into a scan of every author.
-                "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
-                "WHERE customer_id = k.id OFFSET 0) AS a", (since, customers))
+            # OFFSET 0 keeps the subquery a probe per customer, never a join the planner
+            # could turn into a scan of every author.
+            sql = (f"SELECT a.customer_id, {count.format(mark='%s')} FROM unnest(%s::bigint[]) "
+                   "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
+                   "WHERE customer_id = k.id OFFSET 0) AS a")
+            params: Sequence[Any] = (since, customers)
         else:
-            cursor.execute(
-                f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
-                f"WHERE a.customer_id IN ({', '.join('?' * len(customers))})",
-                [sqlite_time(since), *customers])
-        for customer_id, n in cursor.fetchall():
+            sql = (f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
+                   f"WHERE a.customer_id IN ({', '.join('?' * len(customers))})")
+            params = [sqlite_time(since), *customers]
+        with driver_cursor(session) as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+        for customer_id, n in found:
             counts[customer_id] = counts.get(customer_id, 0) + int(n)
         for external_id, customer_id in authors:
             out[(platform, external_id)] = counts.get(customer_id, 0)
