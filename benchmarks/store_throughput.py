@@ -198,14 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         for label, maker in backends:
             ratios = []
             for attempt in range(1, args.repeat + 1):
+                cpu = time.process_time()
                 mine, reads = _fresh(maker, tmp, lambda db: store_carewatch(db, pages))
+                cpu = time.process_time() - cpu  # this process only: all of SQLite's work
                 plain = _fresh(maker, tmp, lambda db: store_plain(db, pages))
                 rate, floor = args.count / sum(mine), args.count / sum(plain)
                 ratios.append(rate / floor)
                 print(f"{label:<10} #{attempt} upsert_mentions {rate:7.0f}/s "
                       f"(per fifth: {_fifths(mine, args.page)}), score-side reads "
                       f"{args.count / sum(reads):7.0f}/s (per fifth: "
-                      f"{_fifths(reads, args.page)}); plain executemany {floor:7.0f}/s "
+                      f"{_fifths(reads, args.page)}), {1000 * cpu / len(pages):.1f} ms CPU a page; "
+                      f"plain executemany {floor:7.0f}/s "
                       f"(per fifth: {_fifths(plain, args.page)}); ratio {rate / floor:.2f}",
                       flush=True)
             print(f"{label}: upsert_mentions / plain executemany = "
