@@ -14,14 +14,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carewatch import domain
+from storage.bulk import (
+    UNIQUE_KEY,
+    driver_cursor,
+    insert_rows,
+    is_postgres,
+    rows_by_keys,
+    sqlite_time,
+    update_rows,
+)
 from storage.customer_links import MergedRecord, account_label, merged_records
 from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
-from storage.models import AuditEntry, Author, Customer, Mention, Reply, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert, keys_in
+from storage.models import AuditEntry, Author, Customer, Mention, Reply, utcnow
 
 
 def _give_customers(session: Session, new_authors: list[tuple[int, str, str | None,
@@ -40,17 +48,21 @@ def _give_customers(session: Session, new_authors: list[tuple[int, str, str | No
     if not known:
         return
     now = utcnow()
-    created = session.execute(
-        insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-        [{"display_name": name or handle, "notes": "", "tags": [], "created_at": now}
-         for _, handle, name in known],
-    ).scalars().all()
-    authors = Author.__table__
-    session.execute(
-        update(authors).where(authors.c.id == bindparam("b_id")).values(
-            customer_id=bindparam("b_customer")),
-        [{"b_id": a, "b_customer": c} for (a, _, _), c in zip(known, created, strict=True)],
-    )
+    names = [name or handle for _, handle, name in known]
+    created = insert_rows(session, Customer.__table__, [
+        {"display_name": name, "notes": "", "tags": [], "created_at": now} for name in names],
+        returning=("id", "display_name"))
+    # New customers differ only by display name, so any one of those created with an
+    # author's name is that author's (RETURNING promises no order).
+    by_name: dict[str | None, list[int]] = {}
+    for customer_id, name in created:
+        by_name.setdefault(name, []).append(customer_id)
+    update_rows(session, Author.__table__, [
+        {"customer_id": by_name[name].pop(0), "id": author_id}
+        for (author_id, _, _), name in zip(known, names, strict=True)], keys=("id",))
+
+
+AUTHOR_COLUMNS = ("id", "external_id", "handle", "name", "followers")
 
 
 def upsert_authors(session: Session, authors: Iterable[domain.Author],
@@ -68,57 +80,40 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
         return {}
     brand_ids = brand_ids or set()
     table = Author.__table__
-    known: dict[tuple[str, str], Any] = {}
-    for platform in {p for p, _ in latest}:
-        ids = [e for p, e in latest if p == platform]
-        for chunk in chunks(ids):
-            for row in session.execute(
-                select(table.c.id, table.c.external_id, table.c.handle, table.c.name,
-                       table.c.followers)
-                .where(keys_in(session, table.c.platform, table.c.external_id, platform, chunk))
-            ):
-                known[(platform, row.external_id)] = row
+    known: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for platform in sorted({p for p, _ in latest}):
+        for row in rows_by_keys(session, table, AUTHOR_COLUMNS, platform,
+                                [e for p, e in latest if p == platform]):
+            known[(platform, row[1])] = row
     now = utcnow()
-    out: dict[tuple[str, str], int] = {key: row.id for key, row in known.items()}
+    out: dict[tuple[str, str], int] = {key: row[0] for key, row in known.items()}
     fresh: list[dict[str, Any]] = [
         {"platform": p, "external_id": e, "handle": a.handle, "name": a.name,
          "followers": a.followers, "is_brand": (p, e) in brand_ids, "updated_at": now}
         for (p, e), a in latest.items() if (p, e) not in known]
     if fresh:
-        inserted = session.execute(
-            dialect_insert(session, table).on_conflict_do_nothing(
-                index_elements=["platform", "external_id"]
-            ).returning(table.c.id, table.c.platform, table.c.external_id, table.c.handle,
-                        table.c.name, table.c.is_brand),
-            fresh,
-        ).all()
-        out.update({(r.platform, r.external_id): r.id for r in inserted})
-        _give_customers(session, [(r.id, r.external_id, r.handle, r.name) for r in inserted
-                                  if not r.is_brand])
+        inserted = insert_rows(session, table, fresh, conflict=UNIQUE_KEY,
+                               returning=("id", "platform", "external_id", "handle", "name",
+                                          "is_brand"))
+        out.update({(platform, external_id): pk
+                    for pk, platform, external_id, _, _, _ in inserted})
+        _give_customers(session, [(pk, external_id, handle, name)
+                                  for pk, _, external_id, handle, name, brand in inserted
+                                  if not brand])
         raced = [(r["platform"], r["external_id"]) for r in fresh
                  if (r["platform"], r["external_id"]) not in out]
         for platform, external_id in raced:  # stored meanwhile by another writer
-            out[(platform, external_id)] = session.execute(
-                select(table.c.id).where(table.c.platform == platform,
-                                         table.c.external_id == external_id)
-            ).scalar_one()
-    changed = [
-        {"b_id": row.id, "b_handle": a.handle or row.handle, "b_name": a.name or row.name,
-         "b_followers": a.followers if a.followers is not None else row.followers,
-         "b_now": now}
-        for key, row in known.items()
-        for a in (latest[key],)
-        if (a.handle and a.handle != row.handle) or (a.name and a.name != row.name)
-        or (a.followers is not None and a.followers != row.followers)
-    ]
-    if changed:
-        session.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                handle=bindparam("b_handle"), name=bindparam("b_name"),
-                followers=bindparam("b_followers"),
-                updated_at=bindparam("b_now", type_=UTCDateTime)),
-            changed,
-        )
+            ((pk,),) = rows_by_keys(session, table, ("id",), platform, [external_id])
+            out[(platform, external_id)] = pk
+    changed = []
+    for key, (pk, _, handle, name, followers) in known.items():
+        a = latest[key]
+        if ((a.handle and a.handle != handle) or (a.name and a.name != name)
+                or (a.followers is not None and a.followers != followers)):
+            changed.append({"handle": a.handle or handle, "name": a.name or name,
+                            "followers": a.followers if a.followers is not None else followers,
+                            "updated_at": now, "id": pk})
+    update_rows(session, table, changed, keys=("id",))
     return out
 
 
@@ -126,36 +121,46 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
                     *, days: float = 7.0, now: datetime | None = None) -> dict[tuple[str, str],
                                                                                int]:
     """How many mentions each author's customer made on any platform in the last `days`:
-    repeat contact is an urgency signal across channels."""
-    keys = list(set(author_keys))
+    repeat contact is an urgency signal across channels.
+
+    Asked for every page the listener scores, so each step is an index probe whatever the
+    planner's statistics say: the page's authors by their unique key, each customer's
+    authors by `customer_id`, and each of those authors' recent mentions counted on the
+    (author_pk, created_at, is_own) index. A join over all customers' mentions was planned, on a
+    PostgreSQL table not analyzed since it grew, as a scan of every mention."""
+    keys = set(author_keys)
     if not keys:
         return {}
     since = (now or utcnow()) - timedelta(days=days)
+    postgres = is_postgres(session)
     out: dict[tuple[str, str], int] = {}
-    for chunk in chunks(keys):
-        for platform in {p for p, _ in chunk}:
-            ids = [e for p, e in chunk if p == platform]
-            authors = session.execute(
-                select(Author.external_id, Author.customer_id)
-                .where(keys_in(session, Author.platform, Author.external_id, platform, ids))
-            ).all()
-            customers = {c for _, c in authors if c is not None}
-            if not customers:
-                continue
-            # Grouped by `is_own` rather than filtered on it: with the filter SQLite walks
-            # every customer mention through the inbox index (is_own, ...), a cost that grew
-            # with the table on each page; without it, the (author_pk, created_at) index.
-            counts: dict[int | None, int] = {}
-            for customer_id, own, count in session.execute(
-                select(Author.customer_id, Mention.is_own, func.count(Mention.id))
-                .join(Mention, Mention.author_pk == Author.id)
-                .where(Author.customer_id.in_(customers), Mention.created_at >= since)
-                .group_by(Author.customer_id, Mention.is_own)
-            ):
-                if not own:
-                    counts[customer_id] = count
-            for external_id, customer_id in authors:
-                out[(platform, external_id)] = int(counts.get(customer_id, 0))
+    for platform in sorted({p for p, _ in keys}):
+        authors = rows_by_keys(session, Author.__table__, ("external_id", "customer_id"),
+                               platform, [e for p, e in keys if p == platform])
+        customers = sorted({c for _, c in authors if c is not None})
+        if not customers:
+            continue
+        counts: dict[int, int] = {}
+        count = ("(SELECT count(*) FROM mentions m WHERE m.author_pk = a.id "
+                 "AND m.created_at >= {mark} AND m.is_own = false)")
+        if postgres:
+            # OFFSET 0 keeps the subquery a probe per customer, never a join the planner
+            # could turn into a scan of every author.
+            sql = (f"SELECT a.customer_id, {count.format(mark='%s')} FROM unnest(%s::bigint[]) "
+                   "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
+                   "WHERE customer_id = k.id OFFSET 0) AS a")
+            params: Sequence[Any] = (since, customers)
+        else:
+            sql = (f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
+                   f"WHERE a.customer_id IN ({', '.join('?' * len(customers))})")
+            params = [sqlite_time(since), *customers]
+        with driver_cursor(session) as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+        for customer_id, n in found:
+            counts[customer_id] = counts.get(customer_id, 0) + int(n)
+        for external_id, customer_id in authors:
+            out[(platform, external_id)] = counts.get(customer_id, 0)
     return out
 
 
@@ -168,15 +173,16 @@ def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list
     check (`storage.users.existing_usernames`)."""
     # Found by primary key first, the other conditions checked on those few rows: with them
     # in the WHERE, SQLite walks the inbox index (is_own, status, ...) over every waiting
-    # mention instead, a cost that grew with the table on each stored page.
+    # mention instead, a cost that grew with the table on each stored page. The agent is a
+    # subquery per mention (author, then customer, each by primary key): as a join,
+    # PostgreSQL without fresh statistics hashed every author and every customer with an
+    # agent for each page.
+    agent_of = (select(Customer.last_agent).join(Author, Author.customer_id == Customer.id)
+                .where(Author.id == Mention.author_pk).scalar_subquery())
     agents = {
         mention_id: agent for mention_id, agent, own, assignee, status in session.execute(
-            select(Mention.id, Customer.last_agent, Mention.is_own, Mention.assignee,
-                   Mention.status)
-            .join(Author, Mention.author_pk == Author.id)
-            .join(Customer, Author.customer_id == Customer.id)
-            .where(Mention.id.in_(mention_ids), Customer.last_agent.is_not(None)))
-        # `agent` is never None (the WHERE excludes it); the check narrows its type.
+            select(Mention.id, agent_of, Mention.is_own, Mention.assignee, Mention.status)
+            .where(Mention.id.in_(mention_ids), Mention.author_pk.is_not(None)))
         if agent is not None and not own and assignee is None
         and status == domain.Status.NEW.value
     }

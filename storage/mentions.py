@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from carewatch import domain
+from storage.bulk import UNIQUE_KEY, insert_rows, rows_by_keys, update_rows
 from storage.customers import upsert_authors
-from storage.models import Author, JSONType, Mention, Thread, UTCDateTime, utcnow
-from storage.statements import chunks, dialect_insert, keys_in
+from storage.models import Author, Mention, Thread, utcnow
 from storage.topics import add_topics_to_hourly
 from storage.trends import add_to_hourly
 
@@ -58,44 +58,28 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
                 "visibility": visibility[(platform, thread)]}
 
     # New threads come back from the insert itself (with their root when the page holds
-    # it); only the ones stored before are read back.
-    out: dict[tuple[str, str], int] = {}
-    for pk, platform, external_id in session.execute(
-        dialect_insert(session, threads).on_conflict_do_nothing(
-            index_elements=["platform", "external_id"]
-        ).returning(threads.c.id, threads.c.platform, threads.c.external_id),
-        [row(p, t) for p, t in keys],
-    ):
-        out[(platform, external_id)] = pk
+    # it); only the ones stored before are read back. Keys go in sorted order, so two
+    # writers inserting the same new threads lock them in the same order.
+    out: dict[tuple[str, str], int] = {
+        (platform, external_id): pk for pk, platform, external_id in insert_rows(
+            session, threads, [row(p, t) for p, t in keys], conflict=UNIQUE_KEY,
+            returning=("id", "platform", "external_id"))}
     stored_before = [(p, t) for p, t in keys if (p, t) not in out]
     rootless: set[int] = set()
-    for platform in {p for p, _ in stored_before}:
+    for platform in sorted({p for p, _ in stored_before}):
         ids = [t for p, t in stored_before if p == platform]
-        for chunk in chunks(ids):
-            for pk, external_id, has_root in session.execute(
-                select(threads.c.id, threads.c.external_id, threads.c.root_text.is_not(None))
-                .where(keys_in(session, threads.c.platform, threads.c.external_id, platform,
-                               chunk))
-            ):
-                out[(platform, external_id)] = pk
-                if not has_root:
-                    rootless.add(pk)
-    roots = [
-        {"b_id": out[(m.platform.value, m.external_id)], "b_text": m.text,
-         "b_author": m.author.handle or m.author.name, "b_url": m.url,
-         "b_created": m.created_at, "b_own": m.is_own}
+        for pk, external_id, root_text in rows_by_keys(
+                session, threads, ("id", "external_id", "root_text"), platform, ids):
+            out[(platform, external_id)] = pk
+            if root_text is None:
+                rootless.add(pk)
+    update_rows(session, threads, [
+        {"root_text": m.text, "root_author": m.author.handle or m.author.name,
+         "root_url": m.url, "root_created_at": m.created_at, "root_is_own": m.is_own,
+         "id": out[(m.platform.value, m.external_id)]}
         for m in mentions
         if m.thread_id == m.external_id and out.get((m.platform.value, m.external_id)) in rootless
-    ]
-    if roots:
-        session.execute(
-            update(threads).where(threads.c.id == bindparam("b_id")).values(
-                root_text=bindparam("b_text"), root_author=bindparam("b_author"),
-                root_url=bindparam("b_url"),
-                root_created_at=bindparam("b_created", type_=UTCDateTime),
-                root_is_own=bindparam("b_own")),
-            roots,
-        )
+    ], keys=("id",))
     return out
 
 
@@ -111,6 +95,7 @@ def upsert_mentions(
     New (platform, external_id) pairs are inserted with their text as received and their
     scores; ones already stored get their counters, reach and raw payload refreshed, and keep
     their text, scores and workflow state. Duplicates inside the page collapse to the last.
+    The statements go to the driver as page-sized batches (`storage.bulk`).
     """
     result = UpsertResult()
     if not mentions:
@@ -158,14 +143,9 @@ def upsert_mentions(
             "updated_at": now,
         })
     inserted_keys: set[tuple[str, str]] = set()
-    mentions_table = Mention.__table__
-    stmt = (
-        dialect_insert(session, mentions_table)
-        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-        .returning(mentions_table.c.id, mentions_table.c.platform,
-                   mentions_table.c.external_id)
-    )
-    for pk, platform, external_id in session.execute(stmt, rows):
+    for pk, platform, external_id in insert_rows(
+            session, Mention.__table__, rows, conflict=UNIQUE_KEY,
+            returning=("id", "platform", "external_id")):
         result.inserted_ids.append(pk)
         result.inserted_refs.append(f"{platform}:{external_id}")
         inserted_keys.add((platform, external_id))
@@ -173,23 +153,13 @@ def upsert_mentions(
     add_to_hourly(session, new_rows)
     add_topics_to_hourly(session, new_rows)
     seen_again = [
-        {"b_platform": r["platform"], "b_external": r["external_id"],
-         "b_likes": r["like_count"], "b_replies": r["reply_count"],
-         "b_reposts": r["repost_count"], "b_raw": r["raw"], "b_now": now}
+        {"like_count": r["like_count"], "reply_count": r["reply_count"],
+         "repost_count": r["repost_count"], "raw": r["raw"], "fetched_at": now,
+         "platform": r["platform"], "external_id": r["external_id"]}
         for r in rows if (r["platform"], r["external_id"]) not in inserted_keys
     ]
     result.existing = len(seen_again)
-    if seen_again:
-        table = Mention.__table__
-        session.execute(
-            update(table)
-            .where(table.c.platform == bindparam("b_platform"),
-                   table.c.external_id == bindparam("b_external"))
-            .values(like_count=bindparam("b_likes"), reply_count=bindparam("b_replies"),
-                    repost_count=bindparam("b_reposts"), raw=bindparam("b_raw", type_=JSONType),
-                    fetched_at=bindparam("b_now", type_=UTCDateTime)),
-            seen_again,
-        )
+    update_rows(session, Mention.__table__, seen_again, keys=UNIQUE_KEY)
     return result
 
 
@@ -265,11 +235,8 @@ def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]
         by_platform.setdefault(platform, []).append(external_id)
     found: set[tuple[str, str]] = set()
     for platform, ids in by_platform.items():
-        for chunk in chunks(ids, 500):
-            found.update((platform, e) for e in session.execute(
-                select(Mention.external_id).where(
-                    keys_in(session, Mention.platform, Mention.external_id, platform, chunk))
-            ).scalars())
+        found.update((platform, e) for (e,) in rows_by_keys(
+            session, Mention.__table__, ("external_id",), platform, ids))
     return found
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from carewatch.domain import OPEN_STATUSES
 from carewatch.settings import Settings
 from carewatch.topics import TopicModel, config_digest, train
+from storage.bulk import insert_rows
 from storage.models import AuditEntry, HourlyTopicStat, Mention, TopicCorrection, TopicModelRow
 from storage.statements import dialect_insert
 
@@ -148,15 +149,16 @@ def _move(cells: dict[Cell, list[int]], created_at: datetime, topic: str | None,
 
 
 def _apply(session: Session, cells: dict[Cell, list[int]]) -> None:
-    for (bucket, topic), (count, negative) in sorted(cells.items()):
-        if count == 0 and negative == 0:
-            continue
-        stmt = dialect_insert(session, HourlyTopicStat).values(
-            bucket=bucket, topic=topic, count=count, negative_count=negative)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["bucket", "topic"],
-            set_={"count": HourlyTopicStat.count + count,
-                  "negative_count": HourlyTopicStat.negative_count + negative}))
+    """Add the cells' changes to the hourly topic counts: one statement, cells in key
+    order (two writers then lock shared rows in the same order)."""
+    insert_rows(
+        session, HourlyTopicStat.__table__,
+        [{"bucket": bucket, "topic": topic, "count": count, "negative_count": negative}
+         for (bucket, topic), (count, negative) in sorted(cells.items())
+         if count != 0 or negative != 0],
+        conflict=("bucket", "topic"),
+        on_conflict="DO UPDATE SET count = hourly_topic_stats.count + excluded.count, "
+        "negative_count = hourly_topic_stats.negative_count + excluded.negative_count")
 
 
 def add_topics_to_hourly(session: Session, rows: Iterable[dict[str, Any]]) -> None:

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carewatch.domain import OPEN_STATUSES, Visibility
+from storage.bulk import insert_rows
 from storage.inbox import INBOX_COLUMNS, UNASSIGNED, InboxRow, inbox_row
 from storage.models import Author, HourlyStat, Mention, utcnow
-from storage.statements import dialect_insert
 
 
 def _hour(moment: datetime) -> datetime:
@@ -44,25 +44,19 @@ def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         acc[3] += bool(row["is_echo"])
     if not buckets:
         return
-    table = HourlyStat.__table__
-    stmt = dialect_insert(session, table)
-    added = stmt.excluded
-    # One statement for the page's buckets (executemany), in key order so two writers
-    # adding to the same hours lock their rows in the same order.
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["bucket", "platform", "sentiment_label", "source_key"],
-            set_={"count": table.c.count + added.count,
-                  "sentiment_sum": table.c.sentiment_sum + added.sentiment_sum,
-                  "private_count": table.c.private_count + added.private_count,
-                  "echo_count": table.c.echo_count + added.echo_count},
-        ),
+    # One statement for the page's buckets, in key order so two writers adding to the
+    # same hours lock their rows in the same order.
+    insert_rows(
+        session, HourlyStat.__table__,
         [{"bucket": bucket, "platform": platform, "sentiment_label": label,
           "source_key": source_key, "count": count, "sentiment_sum": total,
           "private_count": private, "echo_count": echoes}
          for (bucket, platform, label, source_key), (count, total, private, echoes)
          in sorted(buckets.items())],
-    )
+        conflict=("bucket", "platform", "sentiment_label", "source_key"),
+        on_conflict="DO UPDATE SET " + ", ".join(
+            f"{c} = hourly_stats.{c} + excluded.{c}"
+            for c in ("count", "sentiment_sum", "private_count", "echo_count")))
 
 
 def hourly_volume(session: Session, since: datetime, until: datetime,

@@ -137,3 +137,50 @@ def test_private_messages_and_echoes_are_stored_with_their_kind(migrated_db) -> 
         assert rows["103"].status == "closed"  # counted, never queued
         threads = {t.external_id: t.visibility for t in s.execute(select(Thread)).scalars()}
         assert threads == {"100-5001": "private", "103": "public"}
+
+
+def test_values_written_page_by_page_read_back_as_stored(migrated_db) -> None:
+    """The page-sized statements (`storage.bulk`) store what the ORM reads back: times to
+    the microsecond and aware, JSON with non-ASCII text, a root filled in after its reply,
+    refreshed counters and reach, and the hourly counts."""
+    from dataclasses import replace
+
+    from storage.models import HourlyTopicStat
+
+    at = NOW.replace(second=5, microsecond=123456)
+
+    def item(external_id: str, text: str, **kw) -> Mention:
+        return replace(_mention(external_id, text, thread="1", handle=kw.pop("handle", "carol"),
+                                followers=kw.pop("followers", 50)),
+                       created_at=at, topic="bags", **kw)
+
+    with migrated_db.write() as s:
+        assert len(upsert_mentions(s, [item("2", "reply")], source_key="k").inserted_ids) == 1
+    root_text = "root \u202e'\"\\ %s ?"
+    with migrated_db.write() as s:
+        again = upsert_mentions(s, [
+            item("1", root_text, handle="carol2", followers=90),
+            item("2", "reply", like_count=7, raw={"x": None, "é": "😀"}, handle="carol2",
+                 followers=90)], source_key="k")
+    assert again.inserted_refs == ["x:1"]
+    assert again.existing == 1
+    with migrated_db.session() as s:
+        thread = s.execute(select(Thread)).scalar_one()
+        assert (thread.root_text, thread.root_created_at, thread.root_author) == (
+            root_text, at, "carol2")
+        rows = {r.external_id: r for r in s.execute(select(MentionRow)).scalars()}
+        assert (rows["2"].like_count, rows["2"].raw) == (7, {"x": None, "é": "😀"})
+        assert rows["2"].text == "reply"
+        assert rows["2"].fetched_at.tzinfo is not None
+        assert rows["1"].created_at == at
+        assert rows["1"].thread_pk == thread.id
+        author = s.execute(select(AuthorRow)).scalar_one()
+        assert (author.handle, author.followers) == ("carol2", 90)
+        assert author.customer_id is not None
+        hourly = s.execute(select(HourlyStat)).scalar_one()
+        assert (hourly.bucket, hourly.count) == (at.replace(minute=0, second=0,
+                                                            microsecond=0), 2)
+        topics = s.execute(select(HourlyTopicStat)).scalar_one()
+        assert (topics.topic, topics.count, topics.negative_count) == ("bags", 2, 2)
+        assert recent_contacts(s, [("x", "u1")], now=at + timedelta(days=1)) == {
+            ("x", "u1"): 2}

@@ -1,0 +1,218 @@
+"""Page-sized writes and key lookups at the driver: the listener's per-page transaction.
+
+Every page the listener stores inserts a hundred rows or so into authors, threads and
+mentions and looks up as many keys. Through SQLAlchemy's insert-many-values each of those
+statements is rebuilt per page with a placeholder per value (2,800 for a page of
+mentions), every value passes a Python type processor, and on PostgreSQL psycopg re-parses
+the whole text for its placeholders: measured, that was most of the storing time. Here the
+same statements go straight to the DBAPI cursor of the session's connection (so inside the
+session's transaction), with values converted once:
+
+- PostgreSQL: one array parameter per column, `INSERT ... SELECT * FROM unnest(...)`. The
+  statement text is the same for every page (psycopg parses it once and, after a few runs,
+  the server keeps it prepared), whatever the number of rows.
+- SQLite: a multi-row `VALUES` list, sized to the page; sqlite3 keeps the compiled
+  statement in its cache, and binding happens in C.
+
+Key lookups on PostgreSQL join an `unnest` of the keys to the table through a `LATERAL`
+subquery: each key is then an equality on the whole unique index, which the planner always
+answers with an index probe. The plain `platform = :p AND external_id = ANY(:ids)` form
+depends on statistics: on a fresh or fast-growing table (before autovacuum's first ANALYZE)
+it was planned as a walk over every row of the platform, a cost that grew with each page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, Table
+from sqlalchemy.orm import Session
+
+from storage.models import UTCDateTime
+
+#: The (platform, external_id) unique key of authors, threads and mentions.
+UNIQUE_KEY = ("platform", "external_id")
+# SQLite allows 32,766 bound values per statement; a page stays well under it.
+SQLITE_MAX_VALUES = 30_000
+
+
+@contextmanager
+def driver_cursor(session: Session) -> Iterator[Any]:
+    """A DBAPI cursor on the session's connection, inside its transaction, closed after
+    use. Pending ORM changes are flushed first, as `Session.execute` would."""
+    session.flush()
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --------------------------------------------------------------------- value conversion
+def sqlite_time(value: datetime | None) -> str | None:
+    # The text SQLAlchemy's SQLite DATETIME stores (naive UTC, always with microseconds), so
+    # rows written here compare and sort with rows written through the ORM.
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _json_time(value: Any) -> str:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    # UTCDateTime stores a naive time as UTC.
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
+
+
+def pg_json(rows: Sequence[dict[str, Any]]) -> str:
+    """`rows` as one JSON array for `json_populate_recordset`: the C encoder does the work
+    that psycopg would do per value, and times go as ISO 8601 with their offset."""
+    return json.dumps(rows, default=_json_time, ensure_ascii=False)
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _sqlite_bool(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _json(value: Any) -> str:
+    # SQLAlchemy's JSON type stores None as JSON null too (none_as_null is off).
+    return json.dumps(value)
+
+
+def _kind(column: Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz"
+    if isinstance(kind, Boolean):
+        return "boolean"
+    if isinstance(kind, JSON):
+        return "json"
+    if isinstance(kind, BigInteger | Integer):
+        return "bigint"
+    if isinstance(kind, Float):
+        return "float8"
+    return "text"
+
+
+_SQLITE_CONVERT: dict[str, Callable[[Any], Any] | None] = {
+    "timestamptz": sqlite_time, "boolean": _sqlite_bool, "json": _json}
+_PG_CONVERT: dict[str, Callable[[Any], Any] | None] = {"timestamptz": _pg_time,
+                                                        "json": _json}
+
+
+def _columns(table: Table, names: Sequence[str]) -> list[tuple[str, str]]:
+    return [(name, _kind(table.c[name])) for name in names]
+
+
+def column_values(postgres: bool, table: Table, names: Sequence[str],
+                  rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """Each column's values over `rows` (column-major), converted for the driver."""
+    convert = _PG_CONVERT if postgres else _SQLITE_CONVERT
+    out = []
+    for name, kind in _columns(table, names):
+        fn = convert.get(kind)
+        out.append([fn(r[name]) for r in rows] if fn else [r[name] for r in rows])
+    return out
+
+
+# ------------------------------------------------------------------------------ writes
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
+                conflict: Sequence[str] = (), returning: Sequence[str] = (),
+                on_conflict: str = "DO NOTHING") -> list[tuple[Any, ...]]:
+    """INSERT `rows` (dicts with the same keys, every column the table needs) with
+    `ON CONFLICT (conflict) <on_conflict>`; returns the `returning` columns of the rows
+    the statement wrote (with DO NOTHING: only the new ones)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    postgres = is_postgres(session)
+    target = f"INSERT INTO {table.name} ({', '.join(names)})"
+    tail = f" ON CONFLICT ({', '.join(conflict)}) {on_conflict}" if conflict else ""
+    if returning:
+        tail += f" RETURNING {', '.join(returning)}"
+    out: list[tuple[Any, ...]] = []
+    with driver_cursor(session) as cursor:
+        if postgres:
+            cursor.execute(f"{target} SELECT {', '.join(names)} FROM json_populate_recordset("
+                           f"NULL::{table.name}, %s::json){tail}", (pg_json(rows),))
+            if returning:
+                out.extend(cursor.fetchall())
+            return out
+        per = max(1, SQLITE_MAX_VALUES // len(names))
+        one = "(" + ", ".join("?" * len(names)) + ")"
+        for start in range(0, len(rows), per):
+            part = rows[start:start + per]
+            values = column_values(False, table, names, part)
+            flat = [v for row in zip(*values, strict=True) for v in row]
+            cursor.execute(f"{target} VALUES {', '.join([one] * len(part))}{tail}", flat)
+            if returning:
+                out.extend(cursor.fetchall())
+    return out
+
+
+def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
+                keys: Sequence[str]) -> None:
+    """UPDATE each row found by its `keys` columns (a unique key) with its other values.
+
+    One statement run for many parameter sets: psycopg sends them in one pipeline, sqlite3
+    binds them in C. Each finds its row by equality on a unique key, an index probe
+    whatever the table's statistics say."""
+    if not rows:
+        return
+    names = [n for n in rows[0] if n not in keys]
+    postgres = is_postgres(session)
+
+    def mark(name: str) -> str:
+        if not postgres:
+            return "?"
+        return {"json": "%s::jsonb", "timestamptz": "%s::timestamptz"}.get(
+            _kind(table.c[name]), "%s")
+
+    sql = (f"UPDATE {table.name} SET {', '.join(f'{n} = {mark(n)}' for n in names)} "
+           f"WHERE {' AND '.join(f'{k} = {mark(k)}' for k in keys)}")
+    values = column_values(postgres, table, [*names, *keys], rows)
+    with driver_cursor(session) as cursor:
+        cursor.executemany(sql, list(zip(*values, strict=True)))
+
+
+# ----------------------------------------------------------------------------- lookups
+def rows_by_keys(session: Session, table: Table, columns: Sequence[str], platform: str,
+                 ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """`columns` of the rows of `table` whose (platform, external_id) is (platform, one of
+    `ids`), each found through the unique (platform, external_id) index."""
+    if not ids:
+        return []
+    picked = ", ".join(columns)
+    with driver_cursor(session) as cursor:
+        if is_postgres(session):
+            cursor.execute(
+                f"SELECT {', '.join('t.' + c for c in columns)} FROM unnest(%s::text[]) "
+                f"AS k(id) CROSS JOIN LATERAL (SELECT {picked} FROM {table.name} "
+                "WHERE platform = %s AND external_id = k.id LIMIT 1) AS t",
+                (list(ids), platform))
+            return list(cursor.fetchall())
+        out: list[tuple[Any, ...]] = []
+        per = SQLITE_MAX_VALUES - 1
+        for start in range(0, len(ids), per):
+            part = ids[start:start + per]
+            cursor.execute(f"SELECT {picked} FROM {table.name} WHERE platform = ? "
+                           f"AND external_id IN ({', '.join('?' * len(part))})",
+                           [platform, *part])
+            out.extend(cursor.fetchall())
+        return out
