@@ -8,8 +8,8 @@ scattered rows per page. With it in the index the count reads the index alone (S
 PostgreSQL where the visibility map allows). The index keeps its name and its first two
 columns, so the customer history reads it as before.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
