@@ -84,6 +84,26 @@ def extend_english(words: Iterable[str]) -> None:
     _en_extra = _en_extra | frozenset(
         w for w in words if len(w) >= 4 and w.isalpha() and w.isascii())
 
+# How many `_EN_WORDS` each whitespace-separated piece of ASCII text holds, memoised per
+# piece: one table for text that `detect` strips of URLs, @handles and "#", one for text it
+# does not. Most English text is decided by these counts alone (two English words or more),
+# without the strip, the word regex and the set lookups over the whole text (~9 µs a tweet).
+_EN_COUNTS: tuple[dict[str, int], dict[str, int]] = ({}, {})
+_EN_COUNTS_MAX = 300_000
+
+
+def _english_in(piece: str, strip: bool) -> int:
+    """`_EN_WORDS` among the words `detect` reads in one piece of ASCII text (memoised).
+
+    The sum over a text's pieces is the count over the whole text: the strip pattern and the
+    word pattern never match whitespace, so no match spans two pieces (the strip puts a
+    space where it removes something, which only separates words further)."""
+    table = _EN_COUNTS[strip]
+    body = _ASCII_STRIP_RE.sub(" ", piece) if strip else piece
+    count = table[piece] = sum(map(_EN_WORDS.__contains__, _ASCII_WORD_RE.findall(body.lower())))
+    return count
+
+
 _identifier: Any = None
 _lock = threading.Lock()
 
@@ -108,8 +128,19 @@ def detect(text: str, hint: str | None = None) -> str:
     `hint` is the platform's own guess (X's `lang`); it is used only when the text itself is
     undecided, because platforms tag many short English replies as "und" or "in".
     """
-    body = (_ASCII_STRIP_RE if text.isascii() else _STRIP_RE).sub(" ", text) if (
-        "@" in text or "http" in text or "www" in text or "#" in text) else text
+    strip = "@" in text or "http" in text or "www" in text or "#" in text
+    if text.isascii():  # two English words decide, counted piece by piece (`_english_in`)
+        pieces = text.split()
+        table = _EN_COUNTS[strip]
+        try:
+            english = sum(map(table.get, pieces))  # type: ignore[arg-type]
+        except TypeError:  # a piece not seen yet (its count is None)
+            if len(table) >= _EN_COUNTS_MAX:
+                table.clear()  # bounded memory; the values are pure functions of the piece
+            english = sum([table[p] if p in table else _english_in(p, strip) for p in pieces])
+        if english >= 2:
+            return "en"
+    body = (_ASCII_STRIP_RE if text.isascii() else _STRIP_RE).sub(" ", text) if strip else text
     if body.isascii():  # the common case, decided without counting characters one by one
         words = _ASCII_WORD_RE.findall(body.lower())
         return _latin(body, words, -1, hint)

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 
 from listener.scoring import features as F
 
@@ -111,6 +112,7 @@ _QUESTION_START_RE = re.compile(
     r"does|did|should|any)\b", re.IGNORECASE,
 )
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_PIECES_MAX = 300_000  # bound of each matcher's per-piece memo
 
 
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -143,6 +145,9 @@ class KeywordMatcher:
         self.phrases: dict[str, list[tuple[str, str, str]]] = {}
         self.korean: list[tuple[str, str]] = []
         self._cache: dict[str, tuple[str, ...]] = {}
+        # whitespace-separated piece of lower-cased text -> (the reasons its words hit, its
+        # words that start a phrase), or () when it has neither (most pieces)
+        self._pieces: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]] = {}
         for reason, items in keywords.items():
             for raw in items:
                 word = " ".join(raw.strip().lower().split())
@@ -174,25 +179,44 @@ class KeywordMatcher:
         value = cache[tok] = tuple(hit)
         return value
 
+    def _piece(self, piece: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
+        """What one whitespace-separated piece of lower-cased text holds (memoised): the
+        reasons its words hit, in order, and its words that start a phrase."""
+        toks = (_ASCII_WORD_RE if piece.isascii() else _WORD_RE).findall(piece)
+        cache = self._cache
+        hits = tuple(chain.from_iterable(
+            [cache[t] if t in cache else self._reasons(t) for t in toks]))
+        starts = tuple(t for t in toks if t in self.phrases)
+        value = self._pieces[piece] = (hits, starts) if hits or starts else ()
+        return value
+
     def counts(self, text: str) -> dict[str, int]:
-        """How many keyword hits each reason has in `text`."""
+        """How many keyword hits each reason has in `text`.
+
+        The text is read piece by piece (whitespace-separated), each piece's words and hits
+        memoised (`_piece`): the word patterns never match whitespace, so a text's words are
+        its pieces' words in order, and most pieces (~9 in 10) hit nothing."""
         lowered = text.lower()
         found: dict[str, int] = {}
-        toks = (_ASCII_WORD_RE if lowered.isascii() else _WORD_RE).findall(lowered)
-        hits = list(map(self._cache.get, toks))
-        if None in hits:
-            hits = [h if h is not None else self._reasons(t)
-                    for h, t in zip(hits, toks, strict=True)]
-        for hit in filter(None, hits):
-            for reason in hit:
+        pieces = lowered.split()
+        memo = self._pieces
+        values = list(map(memo.get, pieces))
+        if None in values:
+            if len(memo) >= _PIECES_MAX:
+                memo.clear()  # bounded memory; the values are pure functions of the piece
+            values = [v if v is not None else self._piece(p)
+                      for v, p in zip(values, pieces, strict=True)]
+        starts: set[str] = set()
+        for hits, first in filter(None, values):
+            for reason in hits:
                 found[reason] = found.get(reason, 0) + 1
-        phrases = self.phrases
-        starts = phrases.keys() & toks
+            starts.update(first)
         if starts:
+            phrases = self.phrases
             # A phrase can only match where its words occur with single spaces between them
             # once runs of whitespace are collapsed: a C substring test rules most out, and
             # the boundary regex (compiled on first need) confirms the rest.
-            spaced = " ".join(lowered.split())
+            spaced = " ".join(pieces)
             for tok in starts:
                 for reason, literal, pattern in phrases[tok]:
                     if literal in spaced and _regex(pattern).search(lowered):
