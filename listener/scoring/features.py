@@ -127,24 +127,54 @@ CARE_WEAK_WORDS = frozenset(
 CARE_NEG_WORDS = CARE_STRONG_WORDS | CARE_WEAK_WORDS
 # Prefixes are strong: "cancelled", "delayed", "refund", "complained", "rebooking".
 CARE_NEG_PREFIXES = ("cancel", "delay", "refund", "complain", "rebook", "reimburs")
-CARE_NEG_PHRASES_RE = re.compile(
-    r"\b(?:on hold|still waiting|waiting for|been waiting|los(?:e|ing|t) my|"
-    r"never (?:arrived|came|received|got|showed|delivered|refunded)|no one|no response|"
-    r"no reply|no answer|no help|not helpful|missed (?:my )?(?:connection|flight)|"
-    r"charged (?:me )?(?:twice|again|double)|double charged|hung up|"
-    r"can'?t get through|cannot get through|still no|still not|yet again|fix (?:this|it)|"
-    r"doesn'?t work|not working|stopped working|won'?t (?:load|work|connect|open)|"
-    r"keeps? (?:crashing|dropping|freezing|failing|cutting)|down again|never again|"
-    r"call(?:ed)? back|dm'?d|no (?:signal|service|internet|wifi|wi-fi|connection|power|"
-    r"network|coverage|refund)|(?:is|are|been|still|went) down|"
-    r"(?:can'?t|cannot|unable to) (?:log ?in|sign ?in|access|connect|pay|cancel|"
-    r"get a refund|reach|track)|locked out|"
-    r"where(?:'s| is) my|(?:haven'?t|hasn'?t|didn'?t|not|never) (?:been )?"
-    r"(?:received|delivered|arrived|refunded|credited|fixed|resolved)|"
-    r"wrong (?:order|item|size|charge|address|amount)|money back|my money|"
-    r"(?:days|weeks|hours) (?:later|now|ago)|for (?:an? |\d+ )?(?:hours?|days|weeks)|"
-    r"customer (?:service|care|support)|nobody (?:cares|helps|answers|called))\b"
+# Each entry a regex alternative that starts with a plain letter and matches text ending in
+# a letter, matched on whole words (`CARE_NEG_PHRASES_RE`).
+CARE_NEG_PHRASES = (
+    "on hold", "still waiting", "waiting for", "been waiting", "los(?:e|ing|t) my",
+    "never (?:arrived|came|received|got|showed|delivered|refunded)", "no one", "no response",
+    "no reply", "no answer", "no help", "not helpful", "missed (?:my )?(?:connection|flight)",
+    "charged (?:me )?(?:twice|again|double)", "double charged", "hung up", "can'?t get through",
+    "cannot get through", "still no", "still not", "yet again", "fix (?:this|it)",
+    "doesn'?t work", "not working", "stopped working", "won'?t (?:load|work|connect|open)",
+    "keeps? (?:crashing|dropping|freezing|failing|cutting)", "down again", "never again",
+    "call(?:ed)? back", "dm'?d",
+    "no (?:signal|service|internet|wifi|wi-fi|connection|power|network|coverage|refund)",
+    "is down", "are down", "been down", "still down", "went down",
+    *(f"{who} (?:log ?in|sign ?in|access|connect|pay|cancel|get a refund|reach|track)"
+      for who in ("can'?t", "cannot", "unable to")),
+    "locked out", "where(?:'s| is) my",
+    *(f"{who} (?:been )?(?:received|delivered|arrived|refunded|credited|fixed|resolved)"
+      for who in ("haven'?t", "hasn'?t", "didn'?t", "not", "never")),
+    "wrong (?:order|item|size|charge|address|amount)", "money back", "my money",
+    "days (?:later|now|ago)", "weeks (?:later|now|ago)", "hours (?:later|now|ago)",
+    r"for (?:an? |\d+ )?(?:hours?|days|weeks)", "customer (?:service|care|support)",
+    "nobody (?:cares|helps|answers|called)",
 )
+CARE_NEG_PHRASES_RE = re.compile(r"\b(?:" + "|".join(CARE_NEG_PHRASES) + r")\b")
+
+
+def _word_scan(alternatives: tuple[str, ...], tail: str = "") -> re.Pattern[str]:
+    """`\\b(?:alternatives)\\b` (then `tail`) in a form the regex engine runs ~2x faster,
+    to be searched in " " + text: the same matches, each with one more character in front.
+
+    Why it is faster: a pattern that starts with `\\b` gives the engine nothing to skip
+    ahead with, so it tries all ~50 alternatives at every character. Here the pattern starts
+    with `\\W` (a non-word character, which the leading space supplies at the start), so it
+    only tries at spaces and punctuation, and the alternatives are grouped by their first
+    letter, so it tries one group there, not every alternative. The order of alternatives
+    with the same first letter is kept, so each position matches the same alternative.
+    `findall` finds as many matches: no alternative can match right where the previous
+    match ended, since each ends on a letter and `\\b` then forbids a letter next."""
+    groups: dict[str, list[str]] = {}
+    for alt in alternatives:
+        if not alt[:1].isalpha() or alt[1:2] in ("?", "*", "+", "{"):
+            raise ValueError(f"{alt!r}: an alternative must start with a plain letter")
+        groups.setdefault(alt[0], []).append(alt[1:])
+    body = "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in groups.items())
+    return re.compile(rf"\W(?:(?:{body})\b{tail})")
+
+
+_PHRASES_SCAN = _word_scan(CARE_NEG_PHRASES)
 # Nouns and verbs of a service relationship: who you talk to when something breaks, and the
 # things they sell. Ordinary chatter rarely has them; "@friend I love you" has none.
 SERVICE_WORDS = frozenset(
@@ -180,13 +210,19 @@ SERVICE_WORDS = frozenset(
 THANKS_WORDS = frozenset(
     ["thanks", "thank", "thx", "ty", "appreciate", "appreciated", "kudos", "props"]
 )
-SARCASM_RE = re.compile(
-    r"\b(?:thanks? (?:a lot )?for nothing|thanks a lot|great job|nice job|good job|way to go|"
-    r"love (?:how|that|it when|being|waiting|sitting)|so helpful|very helpful|yeah right|"
-    r"just what i needed|how nice|what a (?:great|joke)|real(?:ly)? great|"
-    r"thanks for (?:the|making|losing|ruining|cancell?ing|delaying|leaving|nothing|"
-    r"wasting|keeping)|awesome job|brilliant)\b|#(?:not|sarcasm)\b"
+SARCASM_PHRASES = (
+    "thanks? (?:a lot )?for nothing", "thanks a lot", "great job", "nice job", "good job",
+    "way to go", "love (?:how|that|it when|being|waiting|sitting)", "so helpful",
+    "very helpful", "yeah right", "just what i needed", "how nice", "what a (?:great|joke)",
+    "real(?:ly)? great",
+    "thanks for (?:the|making|losing|ruining|cancell?ing|delaying|leaving|nothing|wasting|"
+    "keeping)",
+    "awesome job", "brilliant",
 )
+SARCASM_RE = re.compile(r"\b(?:" + "|".join(SARCASM_PHRASES) + r")\b|#(?:not|sarcasm)\b")
+# `SARCASM_RE` as `_word_scan` runs it; "#" is a non-word character, so "#not" is one more
+# branch after the leading `\W`.
+_SARCASM_SCAN = _word_scan(SARCASM_PHRASES, r"|(?<=#)(?:not|sarcasm)\b")
 NEGATION_WORDS = frozenset(
     [
         "not", "no", "never", "dont", "don't", "didnt", "didn't", "doesnt", "doesn't", "isnt",
@@ -359,7 +395,7 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
     if care_neg and _CONTRAST in packed:  # a care word after the first "but"/"however"
         contrast_neg = not _CARE_CODES.isdisjoint(codes[codes.index(_CONTRAST) + 1:])
     # Every phrase holds one of the gate words, so most texts skip the regex.
-    phrases = 0 if _PHRASE_GATE.isdisjoint(toks) else len(CARE_NEG_PHRASES_RE.findall(masked))
+    phrases = 0 if _PHRASE_GATE.isdisjoint(toks) else len(_PHRASES_SCAN.findall(" " + masked))
     care_neg += phrases
     strong += phrases
     first = toks[1] if toks and toks[0] == "usertoken" and len(toks) > 1 else (
@@ -369,7 +405,7 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
         care_neg=care_neg,
         thanks=thanks,
         sarcasm=care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked)
-        and SARCASM_RE.search(masked) is not None,
+        and _SARCASM_SCAN.search(" " + masked) is not None,
         question=question,
         negation=negation,
         contrast_neg=contrast_neg,

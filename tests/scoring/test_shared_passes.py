@@ -27,7 +27,8 @@ PIECES = ["on", "hold", "On", "HOLD", "still", "waiting", "for", "hours", "can't
           "there", "any", "updates", "wifi", "wi-fi", "don't", "x'y'z", "'", "''", "3pm", "12:30",
           "@united", "@AskPayPal", "@jo_1", "#fail", "#", "http://t.co/AbC", "HTTPS://X.co/a",
           "www.site.com", "Www.Foo.com", "😡", "👍", "환불", "취소", "해지", "ㅋㅋ", "café",
-          "İstanbul", "ß", "٣", "Привет", "!", "?", ".", ",", "-", "_", "…", "’"]
+          "İstanbul", "ß", "٣", "Привет", "!", "?", ".", ",", "-", "_", "…", "’", "great",
+          "job", "#not", "thanks", "a lot", "no one", "hung up", "keeps crashing"]
 SEPARATORS = [" ", " ", " ", "", "  ", "\n", "\t", "\xa0", "\u3000", "\u2009", "\x1c",
               "\x85", "\u200b", ", ", "'", "-", "@", "#"]
 
@@ -130,3 +131,53 @@ def test_english_count_on_tricky_ascii(text: str, english: int) -> None:
     strip = "@" in text or "http" in text or "www" in text or "#" in text
     assert whole_text_english(text) == english
     assert sum(L._english_in(p, strip) for p in text.split()) == english
+
+
+def masked_texts(source: str) -> list[str]:
+    from listener.scoring import features as F
+
+    sample = texts(source)
+    return [*map(F.mask, sample), *(t.lower() for t in sample), *sample]
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_phrase_and_sarcasm_scans_find_what_the_plain_patterns_find(source: str) -> None:
+    from listener.scoring import features as F
+
+    phrases = sarcasm = 0
+    for text in masked_texts(source):
+        n = len(F.CARE_NEG_PHRASES_RE.findall(text))
+        assert len(F._PHRASES_SCAN.findall(" " + text)) == n, text
+        found = F.SARCASM_RE.search(text) is not None
+        assert (F._SARCASM_SCAN.search(" " + text) is not None) == found, text
+        phrases += n
+        sarcasm += found
+    assert phrases > 20  # the sample does exercise both
+    assert sarcasm > 10
+
+
+@pytest.mark.parametrize(("text", "phrases"), [
+    ("on hold on hold", 2),  # back to back
+    ("on hold'on hold", 2),  # an apostrophe is a word boundary
+    ("x'on hold", 1),
+    ("3on hold", 0),  # no boundary after a digit
+    ("éon hold", 0),  # nor after a non-ASCII letter
+    ("on holdé", 0),
+    ("on hold_", 0),
+    ("no wi-fi, no signal", 2),
+    ("for 12 hours", 1),
+    ("we're still waiting for hours", 2),  # "still waiting", then "for hours", not "waiting for"
+])
+def test_phrase_scan_on_word_boundaries(text: str, phrases: int) -> None:
+    from listener.scoring import features as F
+
+    assert len(F.CARE_NEG_PHRASES_RE.findall(text)) == phrases
+    assert len(F._PHRASES_SCAN.findall(" " + text)) == phrases
+
+
+def test_word_scan_refuses_alternatives_it_cannot_group() -> None:
+    from listener.scoring import features as F
+
+    for bad in ("(?:a|b)c", "s?x", "'tis"):
+        with pytest.raises(ValueError, match="must start with a plain letter"):
+            F._word_scan(("ok", bad))
