@@ -29,16 +29,29 @@ BRAND_NAMES_RE = re.compile(
     r"us ?airways|usair|jet ?blue|virgin ?america|virginamerica|delta(?:assist)?|"
     r"swa|aa)\b"
 )
-# Every BRAND_NAMES_RE match holds one of these: a few C substring tests spare most texts
-# the alternation (~2.5 µs a text).
+# Every BRAND_NAMES_RE match holds one of these: finding one spares most texts the
+# alternation (~2.5 µs a text). One search of the substrings grouped by first letter (no
+# word boundaries, so the engine skips to the next u/a/s/b/v/d in C) costs less than the ten
+# substring tests it replaced.
 _BRAND_GATE = ("united", "american", "southwest", "airways", "usair", "blue", "virgin",
                "delta", "swa", "aa")
+_BRAND_GATE_RE = re.compile("u(?:nited|sair)|a(?:merican|irways|a)|s(?:outhwest|wa)|blue|"
+                            "virgin|delta")
 # The published airline set replaced words by "Late Flight" / "Cancelled Flight"
 # ("Cancelled Flightled"); undo the glue so the words are seen as words.
 QUIRK_RE = re.compile(r"(Late Flight|Cancelled Flight)(?=\w)")
 
 TOKEN_RE = re.compile(
     r"[a-z][a-z0-9']*|\d+(?:[.,:]\d+)*|[!?]|[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2764]"
+)
+# `TOKEN_RE` with its first character taken out of the four branches: a pattern that opens
+# with one character class lets the regex engine skip to the next possible token in C
+# instead of trying every branch at every space and punctuation mark (~15% faster). The
+# branches start with disjoint characters, so the lookbehind picks the branch the first
+# character began (tests/scoring/test_shared_passes.py holds both to the same tokens).
+_TOKEN_SCAN = re.compile(
+    r"[a-z\d!?\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2764]"
+    r"(?:(?<=[a-z])[a-z0-9']*|(?<=\d)\d*(?:[.,:]\d+)*|)"
 )
 
 
@@ -51,12 +64,21 @@ def mask(text: str) -> str:
     if "@" in text:
         text = HANDLE_RE.sub(" usertoken ", text)
     lowered = text.lower()
-    if any(map(lowered.__contains__, _BRAND_GATE)):
+    if _BRAND_GATE_RE.search(lowered) is not None:
         return BRAND_NAMES_RE.sub(" brandtoken ", lowered)
     return lowered
 
 
 _DIGIT_RE = re.compile(r"\d")
+_ZEROED: dict[str, str] = {}  # token -> itself, or "0" for a number or an id with digits
+_ZEROED_MAX = 300_000
+
+
+def _zeroed(tok: str) -> str:
+    """`tok`, or "0" when it is a number or holds a digit (memoised in `_ZEROED`)."""
+    value = _ZEROED[tok] = (
+        "0" if tok[0].isdigit() or (not tok.isalpha() and _DIGIT_RE.search(tok)) else tok)
+    return value
 
 
 def tokens(masked: str) -> list[str]:
@@ -68,11 +90,15 @@ def tokens(masked: str) -> list[str]:
     in the airline data tweets ending in a flight number are mostly neutral questions, so a
     "0 </s>" bigram learned "neutral" and a stray " #3" after a complaint flipped its label.
     A number inside the text ("on hold for 3 hours") keeps its place."""
-    toks = TOKEN_RE.findall(masked)
+    toks = _TOKEN_SCAN.findall(masked)
     if _DIGIT_RE.search(masked) is None:  # no number to collapse: skip the per-token pass
         return toks
-    toks = ["0" if tok[0].isdigit() or (not tok.isalpha() and _DIGIT_RE.search(tok))
-            else tok for tok in toks]
+    zeroed = list(map(_ZEROED.get, toks))
+    if None in zeroed:
+        if len(_ZEROED) >= _ZEROED_MAX:
+            _ZEROED.clear()  # bounded memory; the values are pure functions of the token
+        zeroed = [z if z is not None else _zeroed(t) for z, t in zip(zeroed, toks, strict=True)]
+    toks = zeroed  # type: ignore[assignment]
     while toks and toks[-1] == "0":
         toks.pop()
     return toks

@@ -181,3 +181,13 @@ def test_word_scan_refuses_alternatives_it_cannot_group() -> None:
     for bad in ("(?:a|b)c", "s?x", "'tis"):
         with pytest.raises(ValueError, match="must start with a plain letter"):
             F._word_scan(("ok", bad))
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_token_scan_and_brand_gate_match_their_plain_forms(source: str) -> None:
+    from listener.scoring import features as F
+
+    for text in masked_texts(source):
+        assert F._TOKEN_SCAN.findall(text) == F.TOKEN_RE.findall(text), text
+        gate = any(map(text.__contains__, F._BRAND_GATE))
+        assert (F._BRAND_GATE_RE.search(text) is not None) == gate, text
