@@ -137,7 +137,8 @@ def detect(text: str, hint: str | None = None) -> str:
         except TypeError:  # a piece not seen yet (its count is None)
             if len(table) >= _EN_COUNTS_MAX:
                 table.clear()  # bounded memory; the values are pure functions of the piece
-            english = sum([table[p] if p in table else _english_in(p, strip) for p in pieces])
+            english = sum([c if (c := table.get(p)) is not None else _english_in(p, strip)
+                           for p in pieces])
         if english >= 2:
             return "en"
     body = (_ASCII_STRIP_RE if text.isascii() else _STRIP_RE).sub(" ", text) if strip else text

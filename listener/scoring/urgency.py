@@ -183,9 +183,9 @@ class KeywordMatcher:
         """What one whitespace-separated piece of lower-cased text holds (memoised): the
         reasons its words hit, in order, and its words that start a phrase."""
         toks = (_ASCII_WORD_RE if piece.isascii() else _WORD_RE).findall(piece)
-        cache = self._cache
+        get = self._cache.get  # get, not `in` then [], so another thread's clear() is harmless
         hits = tuple(chain.from_iterable(
-            [cache[t] if t in cache else self._reasons(t) for t in toks]))
+            [h if (h := get(t)) is not None else self._reasons(t) for t in toks]))
         starts = tuple(t for t in toks if t in self.phrases)
         value = self._pieces[piece] = (hits, starts) if hits or starts else ()
         return value
