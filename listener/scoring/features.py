@@ -427,22 +427,14 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
     first = toks[1] if toks and toks[0] == "usertoken" and len(toks) > 1 else (
         toks[0] if toks else "")
     question = "?" in toks or first in QUESTION_WORDS
-    return Cues(
-        care_neg=care_neg,
-        thanks=thanks,
-        sarcasm=care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked)
-        and _SARCASM_SCAN.search(" " + masked) is not None,
-        question=question,
-        negation=negation,
-        contrast_neg=contrast_neg,
-        exclaim=min(toks.count("!"), 3),
-        caps=_caps(raw),
-        n_tokens=len(toks),
-        strong=strong,
-        service=service,
-        handle=handle,
-        brand=handle and _brand_handle(raw),
-    )
+    sarcasm = care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked) and (
+        _SARCASM_SCAN.search(" " + masked) is not None)
+    # Positional, in the order of the fields (care_neg, thanks, sarcasm, question, negation,
+    # contrast_neg, exclaim, caps, n_tokens, strong, service, handle, brand): keyword
+    # arguments made the dataclass call ~0.6 µs slower, for every text.
+    return Cues(care_neg, thanks, sarcasm, question, negation, contrast_neg,
+                min(toks.count("!"), 3), _caps(raw), len(toks), strong, service, handle,
+                handle and _brand_handle(raw))
 
 
 # --- features --------------------------------------------------------------------------------
