@@ -527,6 +527,9 @@ MENTION_SEARCH_TABLE = "mention_search"
 #: PostgreSQL: the pg_trgm GIN index on mentions.text; an operator-class index that the
 #: models do not declare, because SQLite has no equivalent to create from them.
 MENTION_TEXT_TRGM_INDEX = "ix_mentions_text_trgm"
+#: PostgreSQL: the GIN index of each mention's word joins (`carewatch_word_joins(text)`),
+#: an expression index on a function the models do not declare.
+MENTION_TEXT_JOINS_INDEX = "ix_mentions_text_joins"
 
 
 def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
@@ -537,7 +540,8 @@ def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
         return True
     if type_ == "table":
         return not name.startswith(MENTION_SEARCH_TABLE)
-    return not (type_ == "index" and name == MENTION_TEXT_TRGM_INDEX)
+    return not (type_ == "index"
+                and name in (MENTION_TEXT_TRGM_INDEX, MENTION_TEXT_JOINS_INDEX))
 
 
 class SearchWatermark(Base):

@@ -18,10 +18,14 @@ mentions can contain it:
 The index only proposes candidates: every row is checked again with the filter itself, so
 the result is exactly the scan's. When a term has more candidates than `CANDIDATE_CAP` it
 is common, and the queue walk in `storage.inbox` finds a page of it quickly by itself (on
-PostgreSQL the planner's estimate says so before the index is read). What stays slow: a
-rare phrase made only of common trigrams (three frequent words in a row), whose trigrams
-are in a tenth of the rows; and the capped count of a common word, which reads the text
-of some 20,000 rows whatever the index.
+PostgreSQL the planner's estimate says so before the index is read).
+
+A rare phrase made only of common words ("rude smoke lounge") has trigrams that are in
+nearly half the rows; what is rare is the order of its words. SQLite's FTS5 trigram phrase
+query checks the trigrams' positions, so its candidates are the matches; pg_trgm keeps no
+positions (and no trigram across a space), so PostgreSQL also has an index of each text's
+*word joins* (migration 0016, `term_joins`): a phrase's joins narrow the candidates to the
+texts with its words next to each other.
 
 Mention text never changes once stored and mentions are never deleted. Were that to change
 (an erasure request), the check above would keep such rows out of the results; `forget()`
@@ -37,7 +41,13 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from storage.models import MENTION_SEARCH_TABLE, Mention, SearchWatermark
+from storage.models import (
+    MENTION_SEARCH_TABLE,
+    MENTION_TEXT_JOINS_INDEX,
+    MENTION_TEXT_TRGM_INDEX,
+    Mention,
+    SearchWatermark,
+)
 from storage.statements import rowcount
 
 #: The trigram indexes answer only for terms of three characters or more.
@@ -45,6 +55,8 @@ MIN_INDEXED_CHARS = 3
 #: More candidates than this: a common term, left to the queue walk (its first page is
 #: among the first rows it reads). Fewer: the candidates are read by id and sorted.
 CANDIDATE_CAP = 5_000
+#: PostgreSQL: the function of migration 0016 giving a text's word joins.
+WORD_JOINS_FUNCTION = "carewatch_word_joins"
 #: Mentions added to the SQLite index per statement of `catch_up`.
 CATCH_UP_BATCH = 20_000
 
@@ -79,23 +91,59 @@ def candidate_ids(session: Session, term: str, cap: int | None = None) -> list[i
 
 
 def _pg_candidates(session: Session, term: str, cap: int) -> list[int] | None:
-    if not _pg_has_index(session):
+    if not _pg_has_index(session, MENTION_TEXT_TRGM_INDEX):
         return None
     pattern = _like_pattern(term)
-    # A common term is left to the walk before the index is read: the bitmap of a word in
-    # 40% of a million rows takes 150 ms to build. The planner's estimate (from the text's
-    # statistics) says which terms those are, in a millisecond.
-    plan = session.execute(text("EXPLAIN (FORMAT JSON) SELECT id FROM mentions "
-                                "WHERE text ILIKE :p ESCAPE '/'"), {"p": pattern})
+    joins = term_joins(session, term)
+    if joins:
+        # A phrase: the mentions with all its word joins, rechecked by the filter. Read
+        # below an OFFSET 0 fence so the planner takes the joins index alone (adding the
+        # trigram index to it costs a bitmap of every mention with the words).
+        with_joins = (f"SELECT id, text FROM mentions "
+                      f"WHERE {WORD_JOINS_FUNCTION}(text) @> CAST(:j AS text[])")
+        ids = _pg_bitmap_ids(
+            session, with_joins,
+            f"SELECT id FROM ({with_joins} OFFSET 0) AS c WHERE text ILIKE :p ESCAPE '/'",
+            {"j": joins, "p": pattern}, cap)
+        if ids is not None:
+            return ids
+    by_trigrams = "SELECT id FROM mentions WHERE text ILIKE :p ESCAPE '/'"
+    return _pg_bitmap_ids(session, by_trigrams, by_trigrams, {"p": pattern}, cap)
+
+
+def _pg_bitmap_ids(session: Session, candidates: str, query: str, params: dict[str, Any],
+                   cap: int) -> list[int] | None:
+    """The ids `query` selects through a bitmap index scan, or None when the planner
+    expects more than `cap` rows from `candidates` (the rows it will read) or there are
+    more than `cap`. A common term is left to the walk before the index is read: the
+    bitmap of a word in 40% of a million rows takes 150 ms to build. The planner's estimate
+    (from the statistics of the text and of the joins index) says which terms those are,
+    in a millisecond."""
+    plan = session.execute(text(f"EXPLAIN (FORMAT JSON) {candidates}"), params)
     if plan.scalar_one()[0]["Plan"]["Plan Rows"] > cap:
         return None
-    by_index = select(Mention.id).where(Mention.text.ilike(pattern, escape="/"))
-    # A bitmap scan of the trigram index, and only that: with a LIMIT the planner may
-    # rather read the table in order. Rows are rechecked by PostgreSQL (ILIKE compares the
-    # lower() of both sides, as `matches` does).
+    # A bitmap scan of the index, and only that: with a LIMIT the planner may rather read
+    # the table in order. Rows are rechecked by PostgreSQL (ILIKE compares the lower() of
+    # both sides, as `matches` does).
     with planner_without(session, "seqscan", "indexscan"):
-        ids = list(session.scalars(by_index.limit(cap + 1)))
+        ids = list(session.scalars(text(f"{query} LIMIT :cw_n"), {**params, "cw_n": cap + 1}))
     return ids if len(ids) <= cap else None
+
+
+def term_joins(session: Session, term: str) -> list[str]:
+    """The word joins (see migration 0016) every text containing `term` has: those of two
+    words next to each other in the term, where the first word is whole (a word before it
+    in the term) or gives its last three characters, and the second likewise its first
+    three. Computed by PostgreSQL, with the folding and word characters of the index."""
+    if not _pg_has_index(session, MENTION_TEXT_JOINS_INDEX):
+        return []
+    return list(session.scalar(text(
+        "SELECT coalesce(array_agg(right(w, 3) || ' ' || left(n, 3)), '{}') FROM ("
+        " SELECT w, lead(w) OVER (ORDER BY i) AS n, i, count(*) OVER () AS k"
+        " FROM unnest(regexp_split_to_array(lower(:t), '[^[:alnum:]]+'))"
+        " WITH ORDINALITY AS u(w, i)) AS s"
+        " WHERE w <> '' AND n <> '' AND (i > 1 OR length(w) >= 3)"
+        " AND (i + 1 < k OR length(n) >= 3)"), {"t": term}) or [])
 
 
 @contextmanager
@@ -113,9 +161,9 @@ def planner_without(session: Session, *methods: str) -> Iterator[None]:
         session.execute(text(f"RESET enable_{method}"))
 
 
-def _pg_has_index(session: Session) -> bool:
-    return bool(session.execute(text(
-        "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_mentions_text_trgm'")).first())
+def _pg_has_index(session: Session, name: str) -> bool:
+    return bool(session.execute(
+        text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": name}).first())
 
 
 def _sqlite_has_index(session: Session) -> bool:

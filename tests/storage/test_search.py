@@ -5,11 +5,13 @@ literally, terms too short for the index, and terms too common for it."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
+from benchmarks.dashboard_queries import statements
 from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
 from listener.schedule import index_new_mentions, listener_jobs
 from storage import search
@@ -141,3 +143,67 @@ def test_catch_up_after_more_mentions_and_no_stale_hits(searched) -> None:
 def test_the_listener_catches_the_sqlite_index_up(migrated_db) -> None:
     names = [name for name, _fn, _every in listener_jobs(migrated_db, settings=None)]
     assert ("search_index" in names) == (migrated_db.engine.dialect.name == "sqlite")
+
+
+PHRASE_TEXTS = [
+    "prude smoke loungers", "Rude  smoke lounge", "rude-smoke lounge", "RUDE SMOKE LOUNGE!",
+    "rude smoke", "smoke lounge rude", "a rude smoke-lounge", "ok, so smoke",
+    "수하물 분실 신고 again", "x1 y2 z3", "smoke lounge, rude smoke lounge",
+]
+PHRASE_TERMS = [
+    "rude smoke lounge", "ude smoke lou", "e smoke l", "rude smoke", "smoke lounge",
+    "rude-smoke", "smoke-lounge", "ok, so", "k, so sm", "수하물 분실", "물 분", "x1 y2 z3",
+    "1 y2 z", "rude  smoke", "smoke lounge!", "lounge, rude smoke",
+]
+
+
+@pytest.mark.parametrize("term", PHRASE_TERMS)
+def test_a_phrase_search_finds_what_a_scan_finds(searched, term: str) -> None:
+    """Phrases, whose words at the edges may be longer in the text (PostgreSQL narrows
+    them by their word joins)."""
+    _store(searched, PHRASE_TEXTS, 200)
+    index_new_mentions(searched)
+    expected = _scan(searched, term)
+    assert expected
+    assert _found(searched, term) == (expected, len(expected))
+
+
+def test_the_word_joins_of_a_phrase(migrated_db) -> None:
+    """Two words next to each other give a join when three characters of each (or all of
+    a whole word) are in the term: a word at an edge may be longer in the text."""
+    if migrated_db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word joins index")
+    with migrated_db.session() as session:
+        assert search.term_joins(session, "Rude smoke LOUNGE") == ["ude smo", "oke lou"]
+        assert search.term_joins(session, "e smoke l") == []
+        assert search.term_joins(session, "de smoke, lounge") == ["oke lou"]
+        assert search.term_joins(session, " a b ") == ["a b"]  # whole words
+        assert search.term_joins(session, "smoke") == []
+        plans = [s for s, _ in statements(migrated_db, lambda s: search.candidate_ids(
+            s, "rude smoke lounge"))]
+    assert any(search.WORD_JOINS_FUNCTION in s and "ILIKE" in s for s in plans), plans
+
+
+def test_every_text_with_a_term_has_its_word_joins(migrated_db) -> None:
+    """The joins index only narrows: a text that matches a term (PostgreSQL's own ILIKE)
+    has every join of it, for random texts of words, separators, cases and scripts."""
+    if migrated_db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word joins index")
+    rnd = random.Random(12)
+    alphabet = "abcAB1 ,-.é수하"
+    with_joins = 0
+    with migrated_db.session() as session:
+        for _ in range(400):
+            value = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 30)))
+            start = rnd.randrange(len(value))
+            term = value[start:rnd.randrange(start + 1, len(value) + 1)]
+            term = "".join(c.swapcase() if c.isascii() and rnd.random() < 0.3 else c
+                           for c in term)
+            joins = search.term_joins(session, term)
+            with_joins += bool(joins)
+            holds = session.scalar(text(
+                f"SELECT NOT (:t ILIKE :p ESCAPE '/') OR "
+                f"{search.WORD_JOINS_FUNCTION}(:t) @> CAST(:j AS text[])"),
+                {"t": value, "p": search._like_pattern(term), "j": joins})
+            assert holds, (value, term, joins)
+    assert with_joins > 40  # the property is about terms with joins: enough of them
