@@ -21,11 +21,14 @@ is common, and the queue walk in `storage.inbox` finds a page of it quickly by i
 PostgreSQL the planner's estimate says so before the index is read).
 
 A rare phrase made only of common words ("rude smoke lounge") has trigrams that are in
-nearly half the rows; what is rare is the order of its words. SQLite's FTS5 trigram phrase
-query checks the trigrams' positions, so its candidates are the matches; pg_trgm keeps no
-positions (and no trigram across a space), so PostgreSQL also has an index of each text's
-*word joins* (migration 0016, `term_joins`): a phrase's joins narrow the candidates to the
-texts with its words next to each other.
+nearly half the rows; what is rare is the order of its words. pg_trgm keeps no positions
+(and no trigram across a space); SQLite's FTS5 phrase query checks the positions, but of
+every trigram, each in half the rows (over 100 ms). So both also index each text's *word
+joins* (`storage.word_joins`): a phrase's joins narrow the candidates to the texts with
+its words next to each other. PostgreSQL: a GIN index on `carewatch_word_joins(text)`
+(migration 0016, `term_joins`). SQLite: the FTS5 table `mention_joins` (migration 0017),
+filled by `catch_up` with the trigram index from its own watermark, and asked only once
+it has caught up with it.
 
 Mention text never changes once stored and mentions are never deleted. Were that to change
 (an erasure request), the check above would keep such rows out of the results; `forget()`
@@ -34,14 +37,16 @@ removes them from the SQLite index, and `rebuild()` rebuilds it whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from storage import word_joins
 from storage.models import (
+    MENTION_JOINS_TABLE,
     MENTION_SEARCH_TABLE,
     MENTION_TEXT_JOINS_INDEX,
     MENTION_TEXT_TRGM_INDEX,
@@ -166,22 +171,23 @@ def _pg_has_index(session: Session, name: str) -> bool:
         text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": name}).first())
 
 
-def _sqlite_has_index(session: Session) -> bool:
-    """False where this SQLite has no FTS5 trigram tokenizer (before 3.34): the migration
-    then leaves the index out and searches scan."""
+def _sqlite_has_index(session: Session, name: str = MENTION_SEARCH_TABLE) -> bool:
+    """False where this SQLite has no FTS5 trigram tokenizer (before 3.34): the migrations
+    then leave the indexes out and searches scan."""
     return bool(session.execute(
-        text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": MENTION_SEARCH_TABLE}
-    ).first())
+        text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": name}).first())
 
 
 def _sqlite_candidates(session: Session, term: str, cap: int) -> list[int] | None:
     if not _sqlite_has_index(session):
         return None
     watermark = indexed_to(session)
-    ids = list(session.scalars(
-        text(f"SELECT rowid FROM {MENTION_SEARCH_TABLE} "
-             f"WHERE {MENTION_SEARCH_TABLE} MATCH :q LIMIT :n"),
-        {"q": _fts_phrase(term), "n": cap + 1}))
+    ids = _sqlite_joins_candidates(session, term, watermark, cap)
+    if ids is None:
+        ids = list(session.scalars(
+            text(f"SELECT rowid FROM {MENTION_SEARCH_TABLE} "
+                 f"WHERE {MENTION_SEARCH_TABLE} MATCH :q LIMIT :n"),
+            {"q": _fts_phrase(term), "n": cap + 1}))
     if len(ids) > cap:
         return None
     # Not indexed yet: a short range of the table, read by id.
@@ -190,20 +196,49 @@ def _sqlite_candidates(session: Session, term: str, cap: int) -> list[int] | Non
     return ids if len(ids) <= cap else None
 
 
-def indexed_to(session: Session) -> int:
-    """The highest mention id in the SQLite index (every id up to it is in)."""
+def _sqlite_joins_candidates(session: Session, term: str, watermark: int,
+                             cap: int) -> list[int] | None:
+    """The indexed mentions (ids up to `watermark`) with every word join of `term`, or
+    None: the term has no joins, the joins index is behind the trigram index (just
+    created), or more than `cap` mentions have them (the trigram phrase query is exact)."""
+    joins = word_joins.of_term(term)
+    if not joins or indexed_to(session, MENTION_JOINS_TABLE) < watermark:
+        return None
+    ids = list(session.scalars(
+        text(f"SELECT rowid FROM {MENTION_JOINS_TABLE} WHERE {MENTION_JOINS_TABLE} MATCH :q "
+             "AND rowid <= :w LIMIT :n"),
+        {"q": " AND ".join(f'"{join}"' for join in joins), "w": watermark, "n": cap + 1}))
+    return ids if len(ids) <= cap else None
+
+
+def indexed_to(session: Session, name: str = MENTION_SEARCH_TABLE) -> int:
+    """The highest mention id in a SQLite search index (every id up to it is in); 0 when
+    the index is not there."""
     value = session.scalar(select(SearchWatermark.indexed_to)
-                           .where(SearchWatermark.name == MENTION_SEARCH_TABLE))
+                           .where(SearchWatermark.name == name))
     return int(value or 0)
 
 
 def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
-    """Add up to `batch` mentions above the watermark to the SQLite index and move the
-    watermark (same transaction). Returns how many were added; cheap when none are
-    waiting. A no-op on PostgreSQL."""
+    """Add up to `batch` mentions above their watermarks to the SQLite indexes (trigrams,
+    word joins) and move the watermarks (same transaction). Returns how many were added to
+    the one furthest behind; cheap when none are waiting. A no-op on PostgreSQL."""
     if session.get_bind().dialect.name != "sqlite" or not _sqlite_has_index(session):
         return 0
-    start = indexed_to(session)
+    added = _catch_up_one(session, MENTION_SEARCH_TABLE, batch, lambda start, top: rowcount(
+        session.execute(text(f"INSERT INTO {MENTION_SEARCH_TABLE} (rowid, text) "
+                             "SELECT id, text FROM mentions WHERE id > :start AND id <= :top"),
+                        {"start": start, "top": top})))
+    if not _sqlite_has_index(session, MENTION_JOINS_TABLE):
+        return added
+    return max(added, _catch_up_one(session, MENTION_JOINS_TABLE, batch,
+                                    lambda start, top: _add_joins(session, start, top)))
+
+
+def _catch_up_one(session: Session, name: str, batch: int,
+                  add: Callable[[int, int], int]) -> int:
+    """`add(start, top)` the mentions above the watermark `name`, `batch` ids at most."""
+    start = indexed_to(session, name)
     top = session.scalar(
         select(func.max(Mention.id)).where(Mention.id > start, Mention.id <= start + batch))
     if top is None:
@@ -211,12 +246,20 @@ def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
         top = session.scalar(select(func.min(Mention.id)).where(Mention.id > start))
         if top is None:
             return 0
-    added = rowcount(session.execute(
-        text(f"INSERT INTO {MENTION_SEARCH_TABLE} (rowid, text) "
-             "SELECT id, text FROM mentions WHERE id > :start AND id <= :top"),
-        {"start": start, "top": top}))
-    _set_watermark(session, top)
+    added = add(start, top)
+    _set_watermark(session, top, name)
     return added
+
+
+def _add_joins(session: Session, start: int, top: int) -> int:
+    """Put the word joins of the mentions with ids in (start, top] in the joins index."""
+    rows = [{"id": pk, "joins": " ".join(word_joins.of_text(value))}
+            for pk, value in session.execute(
+                select(Mention.id, Mention.text).where(Mention.id > start, Mention.id <= top))]
+    if rows:
+        session.execute(text(f"INSERT INTO {MENTION_JOINS_TABLE} (rowid, joins) "
+                             "VALUES (:id, :joins)"), rows)
+    return len(rows)
 
 
 def catch_up_all(session: Session, batch: int = CATCH_UP_BATCH) -> int:
@@ -227,19 +270,19 @@ def catch_up_all(session: Session, batch: int = CATCH_UP_BATCH) -> int:
     return total
 
 
-def _set_watermark(session: Session, value: int) -> None:
-    row = session.get(SearchWatermark, MENTION_SEARCH_TABLE)
+def _set_watermark(session: Session, value: int, name: str = MENTION_SEARCH_TABLE) -> None:
+    row = session.get(SearchWatermark, name)
     if row is None:
-        session.add(SearchWatermark(name=MENTION_SEARCH_TABLE, indexed_to=value))
+        session.add(SearchWatermark(name=name, indexed_to=value))
     else:
         row.indexed_to = value
     session.flush()
 
 
 def forget(session: Session, rows: list[tuple[int, str]]) -> None:
-    """Take mentions out of the SQLite index before their text is changed or they are
-    deleted: `rows` are (id, text as indexed). An external-content FTS5 table must be told
-    the old text to remove its trigrams."""
+    """Take mentions out of the SQLite indexes before their text is changed or they are
+    deleted: `rows` are (id, text as indexed). An FTS5 table without its own copy of the
+    text must be told the old text (or its joins) to remove its tokens."""
     if session.get_bind().dialect.name != "sqlite" or not rows \
             or not _sqlite_has_index(session):
         return
@@ -248,10 +291,18 @@ def forget(session: Session, rows: list[tuple[int, str]]) -> None:
         text(f"INSERT INTO {MENTION_SEARCH_TABLE} ({MENTION_SEARCH_TABLE}, rowid, text) "
              "VALUES ('delete', :id, :text)"),
         [{"id": pk, "text": old} for pk, old in rows if pk <= watermark])
+    if not _sqlite_has_index(session, MENTION_JOINS_TABLE):
+        return
+    joined = indexed_to(session, MENTION_JOINS_TABLE)
+    session.execute(
+        text(f"INSERT INTO {MENTION_JOINS_TABLE} ({MENTION_JOINS_TABLE}, rowid, joins) "
+             "VALUES ('delete', :id, :joins)"),
+        [{"id": pk, "joins": " ".join(word_joins.of_text(old))}
+         for pk, old in rows if pk <= joined])
 
 
 def rebuild(session: Session) -> int:
-    """Rebuild the SQLite index from the mentions (after a bulk change); returns the new
+    """Rebuild the SQLite indexes from the mentions (after a bulk change); returns the new
     watermark."""
     if session.get_bind().dialect.name != "sqlite" or not _sqlite_has_index(session):
         return 0
@@ -259,4 +310,12 @@ def rebuild(session: Session) -> int:
                          "VALUES ('rebuild')"))
     top = int(session.scalar(select(func.coalesce(func.max(Mention.id), 0))) or 0)
     _set_watermark(session, top)
+    if _sqlite_has_index(session, MENTION_JOINS_TABLE):
+        # No content to rebuild from: emptied, then filled again in batches.
+        session.execute(text(f"INSERT INTO {MENTION_JOINS_TABLE} ({MENTION_JOINS_TABLE}) "
+                             "VALUES ('delete-all')"))
+        _set_watermark(session, 0, MENTION_JOINS_TABLE)
+        while _catch_up_one(session, MENTION_JOINS_TABLE, CATCH_UP_BATCH,
+                            lambda start, end: _add_joins(session, start, end)):
+            pass
     return top

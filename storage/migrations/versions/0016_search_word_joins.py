@@ -11,8 +11,7 @@ of them are in the term), and every mention containing the phrase has them all.
 - PostgreSQL: the function `carewatch_word_joins(text)` and a GIN index on it
   (`ix_mentions_text_joins`), kept by PostgreSQL. Words are runs of `[[:alnum:]]` in
   `lower(text)`: the folding ILIKE applies.
-- SQLite: nothing here; its FTS5 trigram index matches a phrase by the positions of its
-  trigrams already.
+- SQLite: migration 0017 (an FTS5 table of the joins, computed by `storage.word_joins`).
 
 Revision ID: 0016
 Revises: 0015
