@@ -31,6 +31,15 @@ from vaderSentiment.vaderSentiment import (
 _PUNCT = string.punctuation
 _NEGATE = frozenset(NEGATE)
 _NEVER_SO = ("so", "this")
+# The second words of VADER's multi-word idioms and boosters ("kiss of death", "kind of"):
+# every n-gram `_special_idioms_check` looks up starts with a pair of adjacent words, the
+# second of which is one of these, so a word with none of them around it skips the check.
+_IDIOM_SECOND = frozenset(k.split()[1] for k in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in k)
+# Words that change a lexicon word's valence when they precede it within three words
+# (boosters, negations, "never so", "without doubt", "no", "at least") or can start an idiom:
+# a lexicon word with none of them before it (and no word with "n't") keeps its valence.
+_BEFORE = frozenset({*BOOSTER_DICT, *_NEGATE, *_IDIOM_SECOND,
+                     "never", "without", "so", "this", "no", "least"})
 
 
 def _negated(word: str) -> bool:
@@ -94,8 +103,7 @@ class FastVader(SentimentIntensityAnalyzer):
                         out.append(ch)
                         prev_space = ch == " "
                 text = "".join(out)
-        text = text.strip()
-        toks = text.split()
+        toks = text.split()  # (the original strips the text first: no count below changes)
         words = list(map(_WORDS.get, toks))  # one memoised look-up a token
         if None in words:
             words = [w if w is not None else _word(t) for w, t in zip(words, toks, strict=True)]
@@ -108,12 +116,31 @@ class FastVader(SentimentIntensityAnalyzer):
         sentiments: list[float] = [0] * n
         scored = self._scored
         if not scored.isdisjoint(lower):
+            lexicon = self.lexicon
+            before = _BEFORE.isdisjoint
+            second = _IDIOM_SECOND
+            apostrophe = "'" in text  # "n't" words negate: without an apostrophe there are none
             # The positions of the words that can score, found by C-level scans.
             last = n - 1
             for i in compress(range(n), map(scored.__contains__, lower)):
                 lw = lower[i]
-                if not (i < last and lw == "kind" and lower[i + 1] == "of"):
+                if i < last and lw == "kind" and lower[i + 1] == "of":
+                    continue
+                prev = lower[i - 3:i] if i >= 3 else lower[:i]
+                if (lw == "no" or lw in second or (i < last and lower[i + 1] in second)
+                        or not before(prev)
+                        or (apostrophe and any("n't" in w for w in prev))):
                     sentiments[i] = self._valence(words, lower, i, lw, is_cap_diff)
+                    continue
+                # No rule applies: every step of `_valence` would leave the valence as it
+                # is, but the capitals one.
+                valence = lexicon[lw]
+                if is_cap_diff and words[i].isupper():
+                    if valence > 0:
+                        valence += C_INCR
+                    else:
+                        valence -= C_INCR
+                sentiments[i] = valence
         if "but" in lower:
             sentiments = self._but_check(words, sentiments)
         return self.score_valence(sentiments, text)
@@ -205,10 +232,15 @@ class FastVader(SentimentIntensityAnalyzer):
         return valence
 
     def score_valence(self, sentiments: list[float], text: str) -> dict[str, float]:
-        """The original's arithmetic, inlined (same order of float operations)."""
+        """The original's arithmetic, inlined (same order of float operations) and run on
+        the non-zero sentiments only: zeros add nothing to the sums (skipping them leaves
+        every partial sum as it was) and count as neutral words."""
         if not sentiments:
             return {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
-        sum_s = float(sum(sentiments))
+        valenced = list(filter(None, sentiments))  # == 0 (0.0 included) is neutral
+        if not valenced:  # what the arithmetic below gives for neutral words only
+            return {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
+        sum_s = float(sum(valenced))
         ep = text.count("!")
         if ep > 4:
             ep = 4
@@ -229,16 +261,16 @@ class FastVader(SentimentIntensityAnalyzer):
             compound = 1.0
         pos_sum = 0.0
         neg_sum = 0.0
-        neu_count = sentiments.count(0)  # == 0, as the original's test (0.0 included)
-        if neu_count < len(sentiments):
-            for s in filter(None, sentiments):  # zeros add nothing: skipped in C
-                if s > 0:
-                    pos_sum += (float(s) + 1)
-                elif s < 0:
-                    neg_sum += (float(s) - 1)
-        if pos_sum > math.fabs(neg_sum):
+        neu_count = len(sentiments) - len(valenced)
+        for s in valenced:
+            if s > 0:
+                pos_sum += (float(s) + 1)
+            else:
+                neg_sum += (float(s) - 1)
+        fabs_neg = math.fabs(neg_sum)
+        if pos_sum > fabs_neg:
             pos_sum += amp
-        elif pos_sum < math.fabs(neg_sum):
+        elif pos_sum < fabs_neg:
             neg_sum -= amp
         total = pos_sum + math.fabs(neg_sum) + neu_count
         return {"neg": round(math.fabs(neg_sum / total), 3),
