@@ -130,8 +130,6 @@ class FastVader(SentimentIntensityAnalyzer):
         # A token is upper-case exactly when its word is (stripping punctuation, which has no
         # case, changes neither), so the tokens stand in for VADER's words in every
         # `isupper` test below.
-        allcaps = sum(map(str.isupper, toks))
-        is_cap_diff = 0 < n - allcaps < n
         # Words outside the lexicon, boosters and "kind" before "of" all score 0 (the int,
         # as in the original): start from zeros and visit only the words that can score.
         sentiments: list[float] = [0] * n
@@ -146,13 +144,15 @@ class FastVader(SentimentIntensityAnalyzer):
                 # but for the capitals rule (the common case, decided once for the text).
                 for i in positions:
                     valence = lexicon[lower[i]]
-                    if is_cap_diff and toks[i].isupper():
+                    # (whether the text mixes cases is counted only for a word in capitals)
+                    if toks[i].isupper() and 0 < n - sum(map(str.isupper, toks)) < n:
                         if valence > 0:
                             valence += C_INCR
                         else:
                             valence -= C_INCR
                     sentiments[i] = valence
             else:
+                is_cap_diff = 0 < n - sum(map(str.isupper, toks)) < n
                 self._rules(toks, lower, sentiments, positions, is_cap_diff, apostrophe)
         if "but" in lower:
             sentiments = self._but_check(_words(toks), sentiments)
