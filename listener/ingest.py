@@ -38,6 +38,7 @@ from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import ScoreInput, ScorePool, score_inputs
 from listener.scoring import Scorer
+from listener.scoring.urgency import REPEAT_CONTACT_CAP, repeat_contact_level
 from listener.sources import build_source
 from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
@@ -471,21 +472,31 @@ class Ingestor:
         """Score again, here, the mentions whose author also wrote in the `committed` page
         (committed after their repeat-contact count was read), with the count read again.
         Only those authors are counted again: a page costs one small query, and usually
-        rescores a handful of mentions.
+        rescores a handful of mentions. An author whose count was already at the level
+        urgency stops reading (`repeat_contact_level`) is not counted again: a stored page
+        only adds to it, so the score cannot change; nor is a mention whose count changed
+        only above that level scored again.
 
         Left as read: a count that changed only through *another* account of the same
         customer (accounts an agent merged) in the page just before; it is one page late,
         the same as for a mention stored while another source's page commits."""
         committed_keys = {_author_key(s.mention) for s in committed if not s.mention.is_own}
-        affected = _author_keys(scoring.fresh) & committed_keys
+        if not committed_keys:
+            return
+        keys = [_author_key(m) for m in scoring.fresh]
+        affected = {key for key, item in zip(keys, scoring.inputs, strict=True)
+                    if key in committed_keys
+                    and repeat_contact_level(item.repeat_contacts) < REPEAT_CONTACT_CAP}
         if not affected:
             return
         with self.db.session() as session:
             contacts = recent_contacts(session, affected)
-        for i, m in enumerate(scoring.fresh):
+        for i, key in enumerate(keys):
+            if key not in affected:
+                continue
             item = scoring.inputs[i]
-            count = contacts.get(_author_key(m), 0)
-            if _author_key(m) in affected and count != item.repeat_contacts:
+            count = contacts.get(key, 0)
+            if repeat_contact_level(count) != repeat_contact_level(item.repeat_contacts):
                 scores[i] = score_inputs(self.scorer, [item._replace(repeat_contacts=count)])[0]
 
     def _after_commit(self, inserted_ids: list[int], source_key: str,

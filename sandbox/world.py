@@ -12,6 +12,7 @@ into the world it serves), and the live trickle is run by ``sandbox.generator.Li
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
@@ -98,6 +99,9 @@ class World:
     def _reset_state(self) -> None:
         self.x_users: dict[str, XUser] = {}
         self.tweets: dict[int, Tweet] = {}
+        #: Tweet ids in ascending order (ids come from a counter), so timeline reads can
+        #: bisect to their starting point instead of sorting every tweet per request.
+        self._tweet_order: list[int] = []
         self.fb_posts: dict[str, FBPost] = {}
         self.fb_comments: dict[str, FBComment] = {}
         self.ig_media: dict[str, IGMedia] = {}
@@ -246,14 +250,27 @@ class World:
                 lang=lang, like_count=likes,
             )
             self.tweets[tid] = tweet
+            self._tweet_order.append(tid)
             user.tweet_count += 1
             return tweet
 
     def visible_tweets(self) -> list[Tweet]:
         """Live tweets, newest (highest id) first."""
         with self.lock:
-            return sorted((t for t in self.tweets.values() if not t.deleted),
-                          key=lambda t: t.id, reverse=True)
+            return list(self.tweets_newest_first())
+
+    def tweets_newest_first(self, below: int | None = None) -> Iterator[Tweet]:
+        """Live tweets with an id under ``below`` (all if None), newest first, read lazily.
+
+        Bisection finds the start, so a page of a timeline costs O(log n + what it reads)
+        rather than a sort of the whole store per request.  Iterate under ``lock``."""
+        ids = self._tweet_order
+        start = len(ids) if below is None else bisect.bisect_left(ids, below)
+        tweets = self.tweets
+        for k in range(start - 1, -1, -1):
+            tweet = tweets[ids[k]]
+            if not tweet.deleted:
+                yield tweet
 
     def _visitor(self, users: dict[str, str], new_ids: Iterator[int], author: dict[str, Any],
                  name_key: str, default_name: Callable[[str], str]) -> tuple[str, str]:

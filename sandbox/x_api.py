@@ -8,8 +8,9 @@ as tweepy waits on them.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from sandbox.front import (
     malformed_response,
     serve,
 )
-from sandbox.records import MENTIONS_CAP, SEARCH_WINDOW_SECONDS, iso_x
+from sandbox.records import MENTIONS_CAP, SEARCH_WINDOW_SECONDS, Tweet, iso_x
 from sandbox.world import World
 from sandbox.x_dms import (
     x_dm_events,
@@ -81,9 +82,11 @@ def x_search(request: Request, world: World) -> Response:
                                 f"Invalid 'since_id':'{since_id}'. 'since_id' must be a tweet "
                                 f"id created after {iso_x(oldest)}. Please use a 'since_id' "
                                 "that is larger than the oldest tweet in the window")
-        tweets = [t for t in world.visible_tweets()
-                  if oldest <= t.created_at <= now + 5 and pred(t, world)]
-        return json_response(timeline(query, world, tweets, token_param="next_token", low=10,
+        def matching(below: int | None) -> Iterator[Tweet]:
+            return (t for t in world.tweets_newest_first(below)
+                    if oldest <= t.created_at <= now + 5 and pred(t, world))
+
+        return json_response(timeline(query, world, matching, token_param="next_token", low=10,
                                       high=100))
 
 
@@ -110,8 +113,12 @@ def x_mentions(request: Request, world: World) -> Response:
         if user is None:
             return json_response(_user_not_found(user_id))
         pattern = word_re("@" + user.username)
-        mentions = [t for t in world.visible_tweets()
-                    if t.author_id != user.id and pattern.search(t.text)][:MENTIONS_CAP]
+        def mentions(_below: int | None) -> Iterator[Tweet]:
+            # The cap counts from the newest mention, so the walk starts at the top.
+            return itertools.islice((t for t in world.tweets_newest_first()
+                                     if t.author_id != user.id and pattern.search(t.text)),
+                                    MENTIONS_CAP)
+
         return json_response(timeline(request.query_params, world, mentions,
                                       token_param="pagination_token", low=5, high=100))
 

@@ -7,8 +7,9 @@ Parameter mistakes answer with X's own 400 bodies, so tweepy raises what it rais
 from __future__ import annotations
 
 import base64
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -162,9 +163,18 @@ def time_param(query: Mapping[str, str], name: str) -> float | None:
                                    "RFC 3339 date-time") from None
 
 
-def timeline(query: Mapping[str, str], world: World, tweets: list[Tweet], *, token_param: str,
+#: Newest-first candidates for a timeline, given the exclusive upper id bound the request
+#: implies (``until_id`` / paging token); a source may start above it (the timeline still
+#: filters) but never leaves out a tweet below it.
+NewestFirst = Callable[[int | None], Iterable[Tweet]]
+
+
+def timeline(query: Mapping[str, str], world: World, tweets: NewestFirst, *, token_param: str,
              low: int, high: int) -> dict[str, Any]:
-    """Apply since/until/time filters and id-based pagination to newest-first tweets."""
+    """Apply since/until/time filters and id-based pagination to newest-first tweets.
+
+    Reads lazily and stops one tweet past the page (or at ``since_id``), so a page costs what
+    it reads rather than the size of the store."""
     max_results = int_param(query, "max_results", 10, low, high)
     since_id = query.get("since_id")
     until_id = query.get("until_id")
@@ -180,19 +190,25 @@ def timeline(query: Mapping[str, str], world: World, tweets: list[Tweet], *, tok
         raise x_invalid("since_id", since_id or until_id, "Invalid 'since_id'/'until_id'") from None
     token = query.get(token_param)
     before = decode_token(token_param, token) if token else None
-    selected = [
-        t for t in tweets
-        if (since is None or t.id > since) and (until is None or t.id < until)
+    bounds = [b for b in (until, before) if b is not None]
+    candidates = tweets(min(bounds) if bounds else None)
+    if since is not None:
+        candidates = itertools.takewhile(lambda t: t.id > since, candidates)
+    selected = (
+        t for t in candidates
+        if (until is None or t.id < until)
         and (start is None or t.created_at >= start) and (end is None or t.created_at < end)
         and (before is None or t.id < before)
-    ]
-    page = selected[:max_results]
+    )
+    page = list(itertools.islice(selected, max_results + 1))
+    more = len(page) > max_results
+    del page[max_results:]
     if not page:
         return {"meta": {"result_count": 0}}
     payload = tweets_payload(page, query, world)
     meta: dict[str, Any] = {"newest_id": str(page[0].id), "oldest_id": str(page[-1].id),
                             "result_count": len(page)}
-    if len(selected) > max_results:
+    if more:
         meta["next_token"] = encode_token(page[-1].id)
     if before is not None:
         meta["previous_token"] = encode_token(page[0].id + 1)

@@ -126,7 +126,12 @@ def close_quiet(session: Session, quiet_before: datetime, now: datetime) -> list
 
 def add_notifications(session: Session, alert_id: int, target_keys: Iterable[str],
                       now: datetime) -> int:
-    """Queue the alert for each target that has no row yet (one row per alert and target)."""
+    """Queue the alert for each target that has no row yet (one row per alert and target).
+    No targets (none configured, or none the severity reaches): nothing to read or write,
+    which spares a query per alert opened after each stored page."""
+    target_keys = list(target_keys)
+    if not target_keys:
+        return 0
     existing = set(session.execute(
         select(AlertNotification.target_key).where(AlertNotification.alert_id == alert_id)
     ).scalars())

@@ -62,7 +62,9 @@ def sqlite_time(value: datetime | None) -> str | None:
     # rows written here compare and sort with rows written through the ORM.
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is UTC:  # the usual case: no conversion needed
+        value = value.replace(tzinfo=None)
+    elif value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 
@@ -127,7 +129,25 @@ def column_values(postgres: bool, table: Table, names: Sequence[str],
     out = []
     for name, kind in _columns(table, names):
         fn = convert.get(kind)
-        out.append([fn(r[name]) for r in rows] if fn else [r[name] for r in rows])
+        if fn is None:
+            out.append([r[name] for r in rows])
+        elif kind == "timestamptz":
+            out.append(_convert_runs(fn, [r[name] for r in rows]))
+        else:
+            out.append([fn(r[name]) for r in rows])
+    return out
+
+
+def _convert_runs(fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """`fn` over `values`, converting a value once while the same object repeats: a page's
+    rows share one `now` in fetched_at and updated_at."""
+    out: list[Any] = []
+    last: Any = out  # nothing is this list
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, fn(value)
+        out.append(done)
     return out
 
 

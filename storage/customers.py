@@ -164,6 +164,30 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     return out
 
 
+def any_routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> bool:
+    """Whether `routable_to_last_agent` could find anything among these mentions (a new,
+    unassigned customer mention whose customer has a last agent): the listener asks after
+    every stored page and almost always hears no, so this is one statement at the driver
+    with the same lookups (each mention by primary key, its agent by author then customer
+    primary key) instead of a statement built by the ORM."""
+    ids = [int(i) for i in mention_ids]
+    if not ids:
+        return False
+    agent_of = ("(SELECT c.last_agent FROM authors a JOIN customers c ON c.id = a.customer_id "
+                "WHERE a.id = m.author_pk)")
+    columns = f"m.is_own, m.assignee, m.status, {agent_of}"
+    with driver_cursor(session) as cursor:
+        if is_postgres(session):
+            cursor.execute(f"SELECT t.* FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL "
+                           f"(SELECT {columns} FROM mentions m WHERE m.id = k.id) AS t", (ids,))
+        else:
+            cursor.execute(f"SELECT {columns} FROM mentions m WHERE m.id IN "
+                           f"({', '.join('?' * len(ids))})", ids)
+        rows = cursor.fetchall()
+    return any(agent is not None and not own and assignee is None
+               and status == domain.Status.NEW.value for own, assignee, status, agent in rows)
+
+
 def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list[
         tuple[Mention, str]]:
     """(mention, agent) for each of these mentions that is new, unassigned, not the brand's

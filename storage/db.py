@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: the OS page cache backs it
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000  # pages of the WAL (4 KB each) between checkpoints
+SQLITE_WAL_LIMIT_BYTES = 64 << 20  # what a checkpointed WAL file is truncated to
 
 
 class DatabaseError(Exception):
@@ -45,6 +47,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # queue walk and a search's checks read pages all over a big store (measured at 1M
     # mentions: a common word's capped count 316 -> 146 ms).
     cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    # Checkpoint the WAL every ~40 MB instead of every 4 MB: each checkpoint syncs the WAL and
+    # the database file, and a listener page (mentions plus their index entries) fills 4 MB
+    # every few commits. Measured on 20k X mentions into SQLite: time in COMMIT 5.3 -> 1.9-3.0
+    # s. The WAL file is truncated back to the limit below after a checkpoint.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")
     cursor.close()
 
 

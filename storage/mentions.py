@@ -108,16 +108,20 @@ def upsert_mentions(
     thread_ids = _upsert_threads(session, items)
     now = utcnow()
     rows: list[dict[str, Any]] = []
+    # Enum values read once (a Python-level property read per access, and the loop runs
+    # for every row of every page).
+    closed, waiting = domain.Status.CLOSED.value, domain.Status.NEW.value
     for m in items:
         score = m.score
+        platform = m.platform.value
         rows.append({
-            "platform": m.platform.value,
+            "platform": platform,
             "external_id": m.external_id,
             "source_key": source_key,
-            "thread_pk": thread_ids.get((m.platform.value, m.thread_id)) if m.thread_id else None,
+            "thread_pk": thread_ids.get((platform, m.thread_id)) if m.thread_id else None,
             "thread_id": m.thread_id,
             "parent_id": m.parent_id,
-            "author_pk": author_ids.get((m.platform.value, m.author.external_id)),
+            "author_pk": author_ids.get((platform, m.author.external_id)),
             "text": m.text,
             "created_at": m.created_at,
             "fetched_at": now,
@@ -138,8 +142,7 @@ def upsert_mentions(
             "topic_confidence": m.topic_confidence,
             # The brand's own items and echoes are never work: they start closed, so no
             # queue, SLA clock or rescoring ever picks them up.
-            "status": (domain.Status.CLOSED.value if m.is_own or m.is_echo
-                       else domain.Status.NEW.value),
+            "status": closed if m.is_own or m.is_echo else waiting,
             "updated_at": now,
         })
     inserted_keys: set[tuple[str, str]] = set()

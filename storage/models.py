@@ -524,9 +524,14 @@ class HourlyTopicStat(Base):
 #: SQLite: the FTS5 trigram index of mention text (`storage.search`), a virtual table (and
 #: its shadow tables `mention_search_*`) that the models cannot describe.
 MENTION_SEARCH_TABLE = "mention_search"
+#: SQLite: the FTS5 index of each mention's word joins (`storage.search`), contentless.
+MENTION_JOINS_TABLE = "mention_joins"
 #: PostgreSQL: the pg_trgm GIN index on mentions.text; an operator-class index that the
 #: models do not declare, because SQLite has no equivalent to create from them.
 MENTION_TEXT_TRGM_INDEX = "ix_mentions_text_trgm"
+#: PostgreSQL: the GIN index of each mention's word joins (`carewatch_word_joins(text)`),
+#: an expression index on a function the models do not declare.
+MENTION_TEXT_JOINS_INDEX = "ix_mentions_text_joins"
 
 
 def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
@@ -536,13 +541,15 @@ def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
     if not reflected or name is None:
         return True
     if type_ == "table":
-        return not name.startswith(MENTION_SEARCH_TABLE)
-    return not (type_ == "index" and name == MENTION_TEXT_TRGM_INDEX)
+        return not name.startswith((MENTION_SEARCH_TABLE, MENTION_JOINS_TABLE))
+    return not (type_ == "index"
+                and name in (MENTION_TEXT_TRGM_INDEX, MENTION_TEXT_JOINS_INDEX))
 
 
 class SearchWatermark(Base):
     """How far a search index built in batches has got: every mention id up to
-    `indexed_to` is in it (SQLite's `mention_search`, filled by `storage.search.catch_up`)."""
+    `indexed_to` is in it (SQLite's `mention_search` and `mention_joins`, filled by
+    `storage.search.catch_up`)."""
 
     __tablename__ = "search_watermarks"
 

@@ -51,6 +51,8 @@ def ref(platform: str, external_id: str) -> str:
 
 
 def aware(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # the usual case, asked for every new mention: as it is
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

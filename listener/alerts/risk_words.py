@@ -56,10 +56,18 @@ class RiskWords:
             pattern = _pattern(chosen)
             if pattern is not None:
                 self.patterns[category] = pattern
+        # Any category's word: most mentions name none, and one search of the union then
+        # answers for every category (it matches exactly where some category's pattern does).
+        self.any_word: re.Pattern[str] | None = re.compile(
+            "|".join(f"(?:{p.pattern})" for p in self.patterns.values()),
+            re.IGNORECASE) if self.patterns else None
 
     def match(self, text: str, reasons: set[str]) -> dict[str, list[str]]:
         """{category: matched words} for one mention (a reason code counts as its category)."""
         found: dict[str, list[str]] = {}
+        if (self.any_word is None or self.any_word.search(text or "") is None) and not (
+                reasons & self.patterns.keys()):
+            return found
         for category, pattern in self.patterns.items():
             words = sorted({m.group(0).lower() for m in pattern.finditer(text or "")})
             if words or category in reasons:

@@ -15,9 +15,10 @@ from listener.scoring.sentiment import (
     analyze_many,
     english_actionable,
 )
-from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
+from listener.scoring.urgency import RISK_REASONS, UrgencyRules, risk_hits, urgency
 
 ECHO = "echo"
+_RISK = frozenset(RISK_REASONS)
 
 
 class Scorer:
@@ -44,13 +45,21 @@ class Scorer:
                                   repeat_contacts, found)
 
     def score_many(self, texts: list[str]) -> list[Score]:
-        """Score a batch without context (no reach, engagement or waiting time): the CSV path."""
+        """Score a batch without context (no reach, engagement or waiting time): the CSV path.
+
+        The same calls as `score` a text, without its per-text wrappers: a text with no
+        risk keyword (nearly all) has 0 risk hits without counting them."""
         clean = [t or "" for t in texts]
-        counts = self.rules.matcher.counts
-        founds = [counts(t) for t in clean]
-        results = analyze_many(clean, [risk_hits(f) for f in founds])
-        return [self._with_urgency(r, t, None, 0, None, 0, f)
-                for r, t, f in zip(results, clean, founds, strict=True)]
+        rules = self.rules
+        founds = list(map(rules.matcher.counts, clean))
+        no_risk = _RISK.isdisjoint
+        results = analyze_many(clean, [0 if no_risk(f) else risk_hits(f) for f in founds])
+        out = []
+        for r, t, f in zip(results, clean, founds, strict=True):
+            value, reasons = urgency(rules, t, r.sentiment, supported=r.supported,
+                                     strong=r.strong, found=f, actionable=r.actionable)
+            out.append(Score(r.sentiment, r.label, value, reasons, r.lang))
+        return out
 
     def rescore_urgency(self, score: Score, text: str, *, followers: int | None = None,
                         engagement: int = 0, waiting_minutes: float | None = None,

@@ -278,6 +278,16 @@ ACTIONABLE_FLOOR = 0.25
 # The risk categories: a mention that names one of these and is not clearly positive reads
 # as negative (see `sentiment.english_parts`), like a named service failure.
 RISK_REASONS = ("safety", "legal", "privacy", "discrimination")
+#: Repeat contacts past this many add nothing more: the reason's strength (0.4 + 0.2 per
+#: contact) is full at three. The listener relies on it to skip rescoring a mention whose
+#: author's count changed only above it (`repeat_contact_level`).
+REPEAT_CONTACT_CAP = 3
+
+
+def repeat_contact_level(repeat_contacts: int) -> int:
+    """The part of a repeat-contact count that urgency reads: two counts with the same level
+    give the same score."""
+    return min(max(repeat_contacts, 0), REPEAT_CONTACT_CAP)
 
 
 def risk_hits(found: Mapping[str, int]) -> int:
@@ -364,7 +374,7 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
         over = ratio > 1
         add("waiting_sla", 0.5 + 0.5 * min(1.0, ratio - 1) if over else 0.3 * ratio, show=over)
     if repeat_contacts > 0:
-        add("repeat_contact", 0.4 + 0.2 * repeat_contacts)
+        add("repeat_contact", 0.4 + 0.2 * repeat_contact_level(repeat_contacts))
     remaining = 1.0
     for reason, s in strength.items():
         remaining *= 1.0 - rules.weights.get(reason, 0.0) * s

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Iterator
 from itertools import compress
 
 from vaderSentiment.vaderSentiment import (
@@ -31,6 +32,15 @@ from vaderSentiment.vaderSentiment import (
 _PUNCT = string.punctuation
 _NEGATE = frozenset(NEGATE)
 _NEVER_SO = ("so", "this")
+# The second words of VADER's multi-word idioms and boosters ("kiss of death", "kind of"):
+# every n-gram `_special_idioms_check` looks up starts with a pair of adjacent words, the
+# second of which is one of these, so a word with none of them around it skips the check.
+_IDIOM_SECOND = frozenset(k.split()[1] for k in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in k)
+# Words that change a lexicon word's valence when they precede it within three words
+# (boosters, negations, "never so", "without doubt", "no", "at least") or can start an idiom:
+# a lexicon word with none of them before it (and no word with "n't") keeps its valence.
+_BEFORE = frozenset({*BOOSTER_DICT, *_NEGATE, *_IDIOM_SECOND,
+                     "never", "without", "so", "this", "no", "least"})
 
 
 def _negated(word: str) -> bool:
@@ -39,19 +49,37 @@ def _negated(word: str) -> bool:
 
 
 # VADER's word for each whitespace token (punctuation stripped unless that leaves <= 2
-# characters), memoised: tweets repeat the same few thousand tokens.
+# characters), memoised: tweets repeat the same few thousand tokens. Every token in `_LOWER`
+# is in `_WORDS`.
 _WORDS: dict[str, str] = {}
 _WORDS_MAX = 300_000
 
 
-def _word(tok: str) -> str:
-    """VADER's word for `tok` (vaderSentiment's `_strip_punc_if_word`), memoised."""
+_LOWER: dict[str, str] = {}  # the same, lower-cased
+
+
+def _lower(tok: str) -> str:
+    """VADER's lower-cased word for `tok` (vaderSentiment's `_strip_punc_if_word`), memoised
+    with the word itself (`_WORDS`, for the original's `_but_check`)."""
     stripped = tok.strip(_PUNCT)
     word = tok if len(stripped) <= 2 else stripped
     if len(_WORDS) >= _WORDS_MAX:
         _WORDS.clear()  # bounded memory; the values are pure functions of the token
+        _LOWER.clear()
     _WORDS[tok] = word
-    return word
+    lower = _LOWER[tok] = word.lower()
+    return lower
+
+
+def _words(toks: list[str]) -> list[str]:
+    """VADER's words for `toks` (a bounded memo may have been cleared since they were
+    lower-cased: then they are stripped again)."""
+    words = list(map(_WORDS.get, toks))
+    if None in words:
+        strip = _PUNCT
+        words = [w if w is not None else t if len(t.strip(strip)) <= 2 else t.strip(strip)
+                 for w, t in zip(words, toks, strict=True)]
+    return words
 
 
 def _scalar(word: str, lower: str, valence: float, is_cap_diff: bool) -> float:
@@ -94,33 +122,74 @@ class FastVader(SentimentIntensityAnalyzer):
                         out.append(ch)
                         prev_space = ch == " "
                 text = "".join(out)
-        text = text.strip()
-        toks = text.split()
-        words = list(map(_WORDS.get, toks))  # one memoised look-up a token
-        if None in words:
-            words = [w if w is not None else _word(t) for w, t in zip(words, toks, strict=True)]
-        n = len(words)
-        lower = list(map(str.lower, words))
-        allcaps = sum(map(str.isupper, words))
-        is_cap_diff = 0 < n - allcaps < n
+        toks = text.split()  # (the original strips the text first: no count below changes)
+        lower = list(map(_LOWER.get, toks))  # one memoised look-up a token
+        if None in lower:
+            lower = [w if w is not None else _lower(t) for w, t in zip(lower, toks, strict=True)]
+        n = len(toks)
+        # A token is upper-case exactly when its word is (stripping punctuation, which has no
+        # case, changes neither), so the tokens stand in for VADER's words in every
+        # `isupper` test below.
         # Words outside the lexicon, boosters and "kind" before "of" all score 0 (the int,
         # as in the original): start from zeros and visit only the words that can score.
         sentiments: list[float] = [0] * n
         scored = self._scored
         if not scored.isdisjoint(lower):
+            lexicon = self.lexicon
             # The positions of the words that can score, found by C-level scans.
-            last = n - 1
-            for i in compress(range(n), map(scored.__contains__, lower)):
-                lw = lower[i]
-                if not (i < last and lw == "kind" and lower[i + 1] == "of"):
-                    sentiments[i] = self._valence(words, lower, i, lw, is_cap_diff)
+            positions = compress(range(n), map(scored.__contains__, lower))
+            apostrophe = "'" in text  # "n't" words negate: without an apostrophe there are none
+            if _BEFORE.isdisjoint(lower) and not (apostrophe and any("n't" in w for w in lower)):
+                # No word of the text can change another's valence: each keeps its own,
+                # but for the capitals rule (the common case, decided once for the text).
+                for i in positions:
+                    valence = lexicon[lower[i]]
+                    # (whether the text mixes cases is counted only for a word in capitals)
+                    if toks[i].isupper() and 0 < n - sum(map(str.isupper, toks)) < n:
+                        if valence > 0:
+                            valence += C_INCR
+                        else:
+                            valence -= C_INCR
+                    sentiments[i] = valence
+            else:
+                is_cap_diff = 0 < n - sum(map(str.isupper, toks)) < n
+                self._rules(toks, lower, sentiments, positions, is_cap_diff, apostrophe)
         if "but" in lower:
-            sentiments = self._but_check(words, sentiments)
+            sentiments = self._but_check(_words(toks), sentiments)
         return self.score_valence(sentiments, text)
+
+    def _rules(self, toks: list[str], lower: list[str], sentiments: list[float],
+               positions: Iterator[int], is_cap_diff: bool, apostrophe: bool) -> None:
+        """Each lexicon word's valence into `sentiments`, for a text where some word may
+        change another's (a booster, a negation, "no", "least", an idiom's word)."""
+        lexicon = self.lexicon
+        before = _BEFORE.isdisjoint
+        second = _IDIOM_SECOND
+        last = len(lower) - 1
+        for i in positions:
+            lw = lower[i]
+            if i < last and lw == "kind" and lower[i + 1] == "of":
+                continue
+            prev = lower[i - 3:i] if i >= 3 else lower[:i]
+            if (lw == "no" or lw in second or (i < last and lower[i + 1] in second)
+                    or not before(prev)
+                    or (apostrophe and any("n't" in w for w in prev))):
+                sentiments[i] = self._valence(toks, lower, i, lw, is_cap_diff)
+                continue
+            # No rule applies to this word: every step of `_valence` would leave its
+            # valence as it is, but the capitals one.
+            valence = lexicon[lw]
+            if is_cap_diff and toks[i].isupper():
+                if valence > 0:
+                    valence += C_INCR
+                else:
+                    valence -= C_INCR
+            sentiments[i] = valence
 
     def _valence(self, words: list[str], lower: list[str], i: int, lw: str,
                  is_cap_diff: bool) -> float:
-        """sentiment_valence for a word that is in the lexicon."""
+        """sentiment_valence for a word that is in the lexicon. `words` may be the tokens:
+        only their `isupper` is read, the same for a token and its word."""
         lexicon = self.lexicon
         valence = lexicon[lw]
         if lw == "no" and i != len(words) - 1 and lower[i + 1] in lexicon:
@@ -205,10 +274,15 @@ class FastVader(SentimentIntensityAnalyzer):
         return valence
 
     def score_valence(self, sentiments: list[float], text: str) -> dict[str, float]:
-        """The original's arithmetic, inlined (same order of float operations)."""
+        """The original's arithmetic, inlined (same order of float operations) and run on
+        the non-zero sentiments only: zeros add nothing to the sums (skipping them leaves
+        every partial sum as it was) and count as neutral words."""
         if not sentiments:
             return {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
-        sum_s = float(sum(sentiments))
+        valenced = list(filter(None, sentiments))  # == 0 (0.0 included) is neutral
+        if not valenced:  # what the arithmetic below gives for neutral words only
+            return {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
+        sum_s = float(sum(valenced))
         ep = text.count("!")
         if ep > 4:
             ep = 4
@@ -229,16 +303,16 @@ class FastVader(SentimentIntensityAnalyzer):
             compound = 1.0
         pos_sum = 0.0
         neg_sum = 0.0
-        neu_count = sentiments.count(0)  # == 0, as the original's test (0.0 included)
-        if neu_count < len(sentiments):
-            for s in filter(None, sentiments):  # zeros add nothing: skipped in C
-                if s > 0:
-                    pos_sum += (float(s) + 1)
-                elif s < 0:
-                    neg_sum += (float(s) - 1)
-        if pos_sum > math.fabs(neg_sum):
+        neu_count = len(sentiments) - len(valenced)
+        for s in valenced:
+            if s > 0:
+                pos_sum += (float(s) + 1)
+            else:
+                neg_sum += (float(s) - 1)
+        fabs_neg = math.fabs(neg_sum)
+        if pos_sum > fabs_neg:
             pos_sum += amp
-        elif pos_sum < math.fabs(neg_sum):
+        elif pos_sum < fabs_neg:
             neg_sum -= amp
         total = pos_sum + math.fabs(neg_sum) + neu_count
         return {"neg": round(math.fabs(neg_sum / total), 3),

@@ -348,3 +348,22 @@ def test_settings_page_shows_which_listener_polls_each_source(
     row = sources[sources["source"] == key].iloc[0]
     assert row["polled by"] == "node-b:4242"
     assert row["next due"].endswith("UTC")
+
+
+def test_a_search_counts_to_a_thousand_and_other_filters_further(store: Any) -> None:
+    """1,205 open mentions say "lounge": the search's count stops at SEARCH_COUNT_CAP
+    ("1,000+"), the unfiltered queue's is exact."""
+    from storage.models import Mention
+
+    with store.write() as session:
+        session.add_all(Mention(platform="x", external_id=f"lounge-{i}", source_key="s",
+                                text=f"lounge closed again #{i}", created_at=utcnow(),
+                                urgency=0.1, status="new") for i in range(1205))
+    at = login("agent1")
+    unfiltered = [c.value for c in at.caption if "matching" in c.value]
+    assert unfiltered[0].startswith("1,2"), unfiltered
+    assert "+" not in unfiltered[0], unfiltered
+    at.text_input(key="cw_f_search").input("LOUNGE").run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("1,000+ matching") for c in at.caption), \
+        [c.value for c in at.caption]

@@ -97,7 +97,11 @@ def _matches(m: Any, f: InboxFilters) -> bool:
     return not (f.search.strip() and f.search.strip().lower() not in m.text.lower())
 
 
-def naive_inbox(rows: list[Any], f: InboxFilters, cap: int) -> tuple[list[str], int, bool]:
+def naive_inbox(rows: list[Any], f: InboxFilters, cap: int,
+                search_cap: int) -> tuple[list[str], int, bool]:
+    """The page's refs, its shown count and whether it is capped; a text search is counted
+    up to `search_cap`, anything else up to `cap`."""
+    cap = search_cap if f.search.strip() else cap
     found = [m for m in rows if _matches(m, f)]
     found.sort(key=lambda m: (-(m.urgency if m.urgency is not None else -1.0), m.created_at))
     return ([f"{m.platform}:{m.external_id}" for m in found[:f.limit]],
@@ -127,15 +131,17 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("cap", [10_000, 15, 1])
-def test_inbox_matches_the_naive_query(filled: Database, cap: int,
+@pytest.mark.parametrize(("cap", "search_cap"), [(10_000, 1_000), (15, 4), (3, 40), (1, 1)])
+def test_inbox_matches_the_naive_query(filled: Database, cap: int, search_cap: int,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every filter combination, with the count cap above, inside and below the matches."""
+    """Every filter combination, with the count caps (the text search's own and the
+    others') above, inside and below the matches."""
     monkeypatch.setattr("storage.inbox.COUNT_CAP", cap)
+    monkeypatch.setattr("storage.inbox.SEARCH_COUNT_CAP", search_cap)
     rows = _all(filled)
     with filled.session() as session:
         for i, filters in enumerate(FILTERS):
-            refs, total, capped = naive_inbox(rows, filters, cap)
+            refs, total, capped = naive_inbox(rows, filters, cap, search_cap)
             page = inbox(session, filters)
             assert [r.ref for r in page.rows] == refs, f"filters #{i}: {filters}"
             assert (page.total, page.total_capped) == (total, capped), f"#{i}: {filters}"

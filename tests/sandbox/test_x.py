@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -9,7 +10,9 @@ import requests
 import tweepy
 
 from sandbox.control import SandboxControl
+from sandbox.records import iso_x, parse_time
 from sandbox.world import BRAND_X_ID, World
+from sandbox.x_payload import decode_token, encode_token, timeline
 from sandbox.x_query import compile_query
 
 FIELDS = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id",
@@ -207,3 +210,52 @@ def test_duplicate_reply_is_refused(x_user: tweepy.Client, ctl: SandboxControl) 
     ctl.delete_tweet(first.data["id"])
     x_user.create_tweet(text="Sorry, DM us", in_reply_to_tweet_id=root)
     assert len(ctl.sent("x_reply")) == 3
+
+
+def _reference_page(tweets: list, query: dict[str, str], max_results: int) -> list[int]:
+    """The page a full scan picks: every filter over the whole newest-first list."""
+    since = int(query["since_id"]) if "since_id" in query else None
+    until = int(query["until_id"]) if "until_id" in query else None
+    before = decode_token("next_token", query["next_token"]) if "next_token" in query else None
+    start = parse_time(query["start_time"]) if "start_time" in query else None
+    selected = [t.id for t in tweets
+                if (since is None or t.id > since) and (until is None or t.id < until)
+                and (before is None or t.id < before)
+                and (start is None or t.created_at >= start)]
+    return selected[:max_results + 1]
+
+
+def test_timeline_reads_lazily_but_pages_like_a_full_scan() -> None:
+    """The bisecting, early-stopping timeline gives the same pages and tokens as filtering
+    every tweet, with deleted tweets and created_at out of id order in the store."""
+    w = World()
+    rng = random.Random(7)
+    now = w.now()
+    made = [w.add_tweet(f"tweet {i}", {"username": f"u{i % 5}"},
+                        created_at=now - rng.randrange(3600)) for i in range(120)]
+    for t in rng.sample(made, 20):
+        w.delete_object("x", str(t.id))
+    live = w.visible_tweets()
+    assert [t.id for t in live] == sorted((t.id for t in made if not t.deleted), reverse=True)
+    ids = [t.id for t in made]
+    cases: list[dict[str, str]] = [{}]
+    for _ in range(60):
+        q: dict[str, str] = {"max_results": str(rng.choice([10, 25, 100]))}
+        if rng.random() < 0.5:
+            q["since_id"] = str(rng.choice(ids))
+        if rng.random() < 0.4:
+            q["until_id"] = str(rng.choice(ids))
+        if rng.random() < 0.5:
+            q["next_token"] = encode_token(rng.choice(ids) + rng.choice([0, 1]))
+        if rng.random() < 0.3:
+            q["start_time"] = iso_x(now - rng.randrange(3600))
+        cases.append(q)
+    for q in cases:
+        size = int(q.get("max_results", "10"))
+        with w.lock:
+            got = timeline(q, w, w.tweets_newest_first, token_param="next_token", low=10,
+                           high=100)
+        want = _reference_page(live, q, size)
+        assert [int(t["id"]) for t in got.get("data", [])] == want[:size], q
+        assert got["meta"]["result_count"] == len(want[:size])
+        assert ("next_token" in got["meta"]) == (len(want) > size), q

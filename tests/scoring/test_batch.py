@@ -149,3 +149,20 @@ def test_scores_match_in_process_and_pooled(tmp_path: Path, always_pool: None) -
     score_csv(src, one, workers=1, progress=False)
     score_csv(src, two, workers=2, chunk_size=5, progress=False)
     assert one.read_bytes() == two.read_bytes()
+
+
+def test_pooled_run_leaves_the_parents_collector_as_it_was(tmp_path: Path,
+                                                           always_pool: None) -> None:
+    """The objects frozen out of the cyclic GC for the fork are unfrozen in the parent at
+    once, after a run and after a failed one: a long-lived caller keeps collecting them."""
+    import gc
+
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, [[f"row {i} is fine"] for i in range(40)], ["text"])
+    assert gc.get_freeze_count() == 0
+    assert score_csv(src, dst, workers=2, chunk_size=10, progress=False) == 40
+    assert gc.get_freeze_count() == 0
+    src.write_text("text\n" + "ok\n" * 30 + "a,b\n", encoding="utf-8")
+    with pytest.raises(ScoringInputError):
+        score_csv(src, dst, workers=2, chunk_size=10, progress=False)
+    assert gc.get_freeze_count() == 0

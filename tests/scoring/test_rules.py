@@ -8,6 +8,7 @@ from carewatch.domain import SentimentLabel
 from carewatch.settings import UrgencyConfig
 from listener.scoring import REASONS, Scorer
 from listener.scoring.language import detect
+from listener.scoring.urgency import REPEAT_CONTACT_CAP, repeat_contact_level
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +191,13 @@ def test_keyword_phrases_span_any_whitespace() -> None:
     assert "churn" in matcher.counts("I am switching   to another bank")
     assert "churn" not in matcher.counts("the light switching tone")
     assert matcher.counts("any updates??").get("question") == 1  # "any update*"
+
+
+def test_repeat_contacts_past_the_cap_score_the_same(scorer: Scorer) -> None:
+    """The listener skips rescoring a mention whose author's count changed only above
+    `REPEAT_CONTACT_CAP`; that is sound only while such counts give the same score."""
+    text = "@acmeair still no answer about my refund"
+    by_count = {n: scorer.score(text, repeat_contacts=n).urgency for n in range(8)}
+    assert [repeat_contact_level(n) for n in range(6)] == [0, 1, 2, 3, 3, 3]
+    assert by_count[0] < by_count[1] < by_count[2] < by_count[REPEAT_CONTACT_CAP]
+    assert {by_count[n] for n in range(REPEAT_CONTACT_CAP, 8)} == {by_count[REPEAT_CONTACT_CAP]}

@@ -184,3 +184,25 @@ def test_values_written_page_by_page_read_back_as_stored(migrated_db) -> None:
         assert (topics.topic, topics.count, topics.negative_count) == ("bags", 2, 2)
         assert recent_contacts(s, [("x", "u1")], now=at + timedelta(days=1)) == {
             ("x", "u1"): 2}
+
+
+def test_sqlite_connections_checkpoint_the_wal_in_large_steps(tmp_path) -> None:
+    """Every SQLite connection is WAL with synchronous=NORMAL and checkpoints every
+    SQLITE_WAL_CHECKPOINT_PAGES (each checkpoint syncs; the default 1000 pages made the
+    listener's commits several times slower), with the WAL file bounded after one."""
+    from sqlalchemy import text
+
+    from storage.db import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_LIMIT_BYTES, open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with db.engine.connect() as conn:
+            pragma = {name: conn.execute(text(f"PRAGMA {name}")).scalar_one()
+                      for name in ("journal_mode", "synchronous", "wal_autocheckpoint",
+                                   "journal_size_limit")}
+    finally:
+        db.dispose()
+    assert pragma == {"journal_mode": "wal", "synchronous": 1,
+                      "wal_autocheckpoint": SQLITE_WAL_CHECKPOINT_PAGES,
+                      "journal_size_limit": SQLITE_WAL_LIMIT_BYTES}
+    assert SQLITE_WAL_CHECKPOINT_PAGES * 4096 <= SQLITE_WAL_LIMIT_BYTES

@@ -5,16 +5,19 @@ literally, terms too short for the index, and terms too common for it."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
+from benchmarks.dashboard_queries import statements
 from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
 from listener.schedule import index_new_mentions, listener_jobs
-from storage import search
+from storage import search, word_joins
 from storage.inbox import InboxFilters, inbox, inbox_count
 from storage.mentions import upsert_mentions
+from storage.models import MENTION_JOINS_TABLE, SearchWatermark
 from storage.models import Mention as MentionRow
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -122,6 +125,8 @@ def test_catch_up_after_more_mentions_and_no_stale_hits(searched) -> None:
     sqlite = searched.engine.dialect.name == "sqlite"
     assert index_new_mentions(searched) == (len(NEW_TEXTS) if sqlite else 0)
     assert index_new_mentions(searched) == 0  # nothing waiting: a cheap no-op
+    if sqlite:
+        assert _joined(searched, "smoke in the cabin") == {"s0"}
     # A mention deleted or whose text is erased (no feature does either yet) is never a
     # false hit: candidates are checked against the stored text.
     with searched.write() as session:
@@ -132,12 +137,147 @@ def test_catch_up_after_more_mentions_and_no_stale_hits(searched) -> None:
                         .values(text="(erased)"))
         session.execute(delete(MentionRow).where(MentionRow.external_id == "s1"))
     assert _found(searched, "smoke")[0] == {"s2", "s7", "s100", "s102"}
+    if sqlite:  # the forgotten text's word joins are out of the joins index
+        assert _joined(searched, "smoke in the cabin") == set()
+        assert _joined(searched, "rude smoke lounge") == {"s7", "s102"}
     with searched.write() as session:
         search.rebuild(session)
+    if sqlite:
+        assert _joined(searched, "rude smoke lounge") == {"s7", "s102"}
+        assert _joined(searched, "smoke in the cabin") == set()
     assert _found(searched, "erased")[0] == {"s0"}
     assert _found(searched, "smoke")[0] == {"s2", "s7", "s100", "s102"}
+
+
+def _reads_joins(db, term: str) -> bool:
+    """Whether the candidates of `term` are asked of the word joins index."""
+    name = MENTION_JOINS_TABLE if db.engine.dialect.name == "sqlite" \
+        else search.WORD_JOINS_FUNCTION
+    seen = statements(db, lambda s: search.candidate_ids(s, term))
+    return any(f"{name} MATCH" in s or f"{name}(text) @>" in s for s, _ in seen)
+
+
+def test_a_phrase_is_narrowed_by_its_word_joins(searched) -> None:
+    _store(searched, PHRASE_TEXTS, 200)
+    index_new_mentions(searched)
+    assert _reads_joins(searched, "rude smoke lounge")
+    assert not _reads_joins(searched, "smoke")
+    expected = _scan(searched, "rude smoke lounge")
+    assert _found(searched, "rude smoke lounge") == (expected, len(expected))
+    if searched.engine.dialect.name == "sqlite":
+        # Behind the trigram index (as just after the migration): the trigrams answer.
+        with searched.write() as session:
+            session.execute(update(SearchWatermark).values(indexed_to=0).where(
+                SearchWatermark.name == MENTION_JOINS_TABLE))
+        assert not _reads_joins(searched, "rude smoke lounge")
+        assert _found(searched, "rude smoke lounge") == (expected, len(expected))
+
+
+def _joined(db, term: str) -> set[str]:
+    """The mentions SQLite's word joins index names for `term` (no recheck)."""
+    query = " AND ".join(f'"{j}"' for j in word_joins.of_term(term))
+    with db.session() as session:
+        ids = session.scalars(text(
+            f"SELECT rowid FROM {MENTION_JOINS_TABLE} WHERE {MENTION_JOINS_TABLE} MATCH :q"),
+            {"q": query}).all()
+        return set(session.scalars(select(MentionRow.external_id)
+                                   .where(MentionRow.id.in_(ids))))
 
 
 def test_the_listener_catches_the_sqlite_index_up(migrated_db) -> None:
     names = [name for name, _fn, _every in listener_jobs(migrated_db, settings=None)]
     assert ("search_index" in names) == (migrated_db.engine.dialect.name == "sqlite")
+
+
+PHRASE_TEXTS = [
+    "prude smoke loungers", "Rude  smoke lounge", "rude-smoke lounge", "RUDE SMOKE LOUNGE!",
+    "rude smoke", "smoke lounge rude", "a rude smoke-lounge", "ok, so smoke",
+    "수하물 분실 신고 again", "x1 y2 z3", "smoke lounge, rude smoke lounge",
+]
+PHRASE_TERMS = [
+    "rude smoke lounge", "ude smoke lou", "e smoke l", "rude smoke", "smoke lounge",
+    "rude-smoke", "smoke-lounge", "ok, so", "k, so sm", "수하물 분실", "물 분", "x1 y2 z3",
+    "1 y2 z", "rude  smoke", "smoke lounge!", "lounge, rude smoke",
+]
+
+
+@pytest.mark.parametrize("term", PHRASE_TERMS)
+def test_a_phrase_search_finds_what_a_scan_finds(searched, term: str) -> None:
+    """Phrases, whose words at the edges may be longer in the text (PostgreSQL narrows
+    them by their word joins)."""
+    _store(searched, PHRASE_TEXTS, 200)
+    index_new_mentions(searched)
+    expected = _scan(searched, term)
+    assert expected
+    assert _found(searched, term) == (expected, len(expected))
+
+
+def _hex(*joins: str) -> list[str]:
+    return [j.encode().hex() for j in joins]
+
+
+def test_the_word_joins_of_a_phrase_on_sqlite() -> None:
+    """The same rule as PostgreSQL's, as FTS5 tokens; case folded for ASCII only."""
+    assert word_joins.of_term("Rude smoke LOUNGE") == _hex("ude smo", "oke lou")
+    assert word_joins.of_term("e smoke l") == []
+    assert word_joins.of_term("de smoke, lounge") == _hex("oke lou")
+    assert word_joins.of_term(" a b ") == _hex("a b")
+    assert word_joins.of_term("수하물 분실") == []  # "분실" may go on in the text
+    assert word_joins.of_term("수하물 분실 ") == _hex("수하물 분실")
+    assert word_joins.of_term("smoke_lounge") == _hex("oke lou")  # "_" separates words
+    assert word_joins.of_text("É b, É b") == _hex("É b", "b É")
+
+
+def test_every_text_with_a_term_has_its_word_joins_on_sqlite() -> None:
+    """A text that contains a term (ASCII case folded, as SQLite's LIKE) has every join of
+    the term, for random texts of words, separators, cases and scripts."""
+    rnd = random.Random(12)
+    alphabet = "abcAB1 ,-._é수하"
+    with_joins = 0
+    for _ in range(5000):
+        value = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 30)))
+        start = rnd.randrange(len(value))
+        term = "".join(c.swapcase() if c.isascii() and rnd.random() < 0.3 else c
+                       for c in value[start:rnd.randrange(start + 1, len(value) + 1)])
+        joins = word_joins.of_term(term)
+        with_joins += bool(joins)
+        assert set(joins) <= set(word_joins.of_text(value)), (value, term)
+    assert with_joins > 500
+
+
+def test_the_word_joins_of_a_phrase(migrated_db) -> None:
+    """Two words next to each other give a join when three characters of each (or all of
+    a whole word) are in the term: a word at an edge may be longer in the text."""
+    if migrated_db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word joins index")
+    with migrated_db.session() as session:
+        assert search.term_joins(session, "Rude smoke LOUNGE") == ["ude smo", "oke lou"]
+        assert search.term_joins(session, "e smoke l") == []
+        assert search.term_joins(session, "de smoke, lounge") == ["oke lou"]
+        assert search.term_joins(session, " a b ") == ["a b"]  # whole words
+        assert search.term_joins(session, "smoke") == []
+
+
+def test_every_text_with_a_term_has_its_word_joins(migrated_db) -> None:
+    """The joins index only narrows: a text that matches a term (PostgreSQL's own ILIKE)
+    has every join of it, for random texts of words, separators, cases and scripts."""
+    if migrated_db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's word joins index")
+    rnd = random.Random(12)
+    alphabet = "abcAB1 ,-.é수하"
+    with_joins = 0
+    with migrated_db.session() as session:
+        for _ in range(400):
+            value = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(1, 30)))
+            start = rnd.randrange(len(value))
+            term = value[start:rnd.randrange(start + 1, len(value) + 1)]
+            term = "".join(c.swapcase() if c.isascii() and rnd.random() < 0.3 else c
+                           for c in term)
+            joins = search.term_joins(session, term)
+            with_joins += bool(joins)
+            holds = session.scalar(text(
+                f"SELECT NOT (:t ILIKE :p ESCAPE '/') OR "
+                f"{search.WORD_JOINS_FUNCTION}(:t) @> CAST(:j AS text[])"),
+                {"t": value, "p": search._like_pattern(term), "j": joins})
+            assert holds, (value, term, joins)
+    assert with_joins > 40  # the property is about terms with joins: enough of them
