@@ -29,7 +29,7 @@ from responders.rules import (
 )
 from storage import outbox as q
 from storage.canned import canned_replies, canned_reply_by_name, canned_reply_names
-from storage.customers import any_routable_to_last_agent, routable_to_last_agent
+from storage.customers import routable_to_last_agent
 from storage.db import Database
 from storage.mentions import mention_by_ref
 from storage.models import CannedReply, Mention, Reply, utcnow
@@ -200,7 +200,7 @@ def route_new_mentions(db: Database, mention_ids: Iterable[int]) -> dict[int, st
     # a write transaction per page (BEGIN IMMEDIATE, a commit) only to find that out cost
     # the listener ~15 ms a page. The write below reads again: its answer is the one used.
     with db.session() as session:
-        if not any_routable_to_last_agent(session, ids):
+        if not routable_to_last_agent(session, ids):
             return {}
     with db.write() as session:
         rows = routable_to_last_agent(session, ids)

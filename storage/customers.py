@@ -164,18 +164,40 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     return out
 
 
-def any_routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> bool:
-    """Whether `routable_to_last_agent` could find anything among these mentions (a new,
-    unassigned customer mention whose customer has a last agent): the listener asks after
-    every stored page and almost always hears no, so this is one statement at the driver
-    with the same lookups (each mention by primary key, its agent by author then customer
-    primary key) instead of a statement built by the ORM."""
+def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list[
+        tuple[Mention, str]]:
+    """(mention, agent) for each of these mentions that is new, unassigned, not the brand's
+    own, and whose author belongs to a customer some agent helped before (on any channel).
+
+    The agent is `Customer.last_agent`; whether that agent is still a user is the caller's
+    check (`storage.users.existing_usernames`)."""
+    agents = _last_agents(session, mention_ids)
+    if not agents:
+        return []
+    found = session.execute(select(Mention).where(Mention.id.in_(list(agents)))).scalars()
+    return [(mention, agents[mention.id]) for mention in found  # as read, still
+            if not mention.is_own and mention.assignee is None
+            and mention.status == domain.Status.NEW.value]
+
+
+def _last_agents(session: Session, mention_ids: Sequence[int]) -> dict[int, str]:
+    """{mention id: its customer's last agent} for those of these mentions that are new,
+    unassigned and not the brand's own, as one statement at the driver: the listener asks
+    after every stored page and almost always hears none, so the ORM's statement building
+    cost more than the lookups.
+
+    Found by primary key first, the other conditions checked on those few rows: with them
+    in the WHERE, SQLite walks the inbox index (is_own, status, ...) over every waiting
+    mention instead, a cost that grew with the table on each stored page. The agent is a
+    subquery per mention (author, then customer, each by primary key): as a join,
+    PostgreSQL without fresh statistics hashed every author and every customer with an
+    agent for each page."""
     ids = [int(i) for i in mention_ids]
     if not ids:
-        return False
+        return {}
     agent_of = ("(SELECT c.last_agent FROM authors a JOIN customers c ON c.id = a.customer_id "
                 "WHERE a.id = m.author_pk)")
-    columns = f"m.is_own, m.assignee, m.status, {agent_of}"
+    columns = f"m.id, {agent_of}, m.is_own, m.assignee, m.status"
     with driver_cursor(session) as cursor:
         if is_postgres(session):
             cursor.execute(f"SELECT t.* FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL "
@@ -184,38 +206,9 @@ def any_routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> 
             cursor.execute(f"SELECT {columns} FROM mentions m WHERE m.id IN "
                            f"({', '.join('?' * len(ids))})", ids)
         rows = cursor.fetchall()
-    return any(agent is not None and not own and assignee is None
-               and status == domain.Status.NEW.value for own, assignee, status, agent in rows)
-
-
-def routable_to_last_agent(session: Session, mention_ids: Sequence[int]) -> list[
-        tuple[Mention, str]]:
-    """(mention, agent) for each of these mentions that is new, unassigned, not the brand's
-    own, and whose author belongs to a customer some agent helped before (on any channel).
-
-    The agent is `Customer.last_agent`; whether that agent is still a user is the caller's
-    check (`storage.users.existing_usernames`)."""
-    # Found by primary key first, the other conditions checked on those few rows: with them
-    # in the WHERE, SQLite walks the inbox index (is_own, status, ...) over every waiting
-    # mention instead, a cost that grew with the table on each stored page. The agent is a
-    # subquery per mention (author, then customer, each by primary key): as a join,
-    # PostgreSQL without fresh statistics hashed every author and every customer with an
-    # agent for each page.
-    agent_of = (select(Customer.last_agent).join(Author, Author.customer_id == Customer.id)
-                .where(Author.id == Mention.author_pk).scalar_subquery())
-    agents = {
-        mention_id: agent for mention_id, agent, own, assignee, status in session.execute(
-            select(Mention.id, agent_of, Mention.is_own, Mention.assignee, Mention.status)
-            .where(Mention.id.in_(mention_ids), Mention.author_pk.is_not(None)))
-        if agent is not None and not own and assignee is None
-        and status == domain.Status.NEW.value
-    }
-    if not agents:
-        return []
-    found = session.execute(select(Mention).where(Mention.id.in_(list(agents)))).scalars()
-    return [(mention, agents[mention.id]) for mention in found  # as read, still
-            if not mention.is_own and mention.assignee is None
-            and mention.status == domain.Status.NEW.value]
+    return {mention_id: agent for mention_id, agent, own, assignee, status in rows
+            if agent is not None and not own and assignee is None
+            and status == domain.Status.NEW.value}
 
 
 @dataclass(slots=True)

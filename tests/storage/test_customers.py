@@ -25,12 +25,7 @@ from carewatch.domain import (
 )
 from storage.conversations import settle_private_conversations
 from storage.customer_links import likely_matches, merge_customers, split_merge
-from storage.customers import (
-    any_routable_to_last_agent,
-    customer_history,
-    recent_contacts,
-    routable_to_last_agent,
-)
+from storage.customers import customer_history, recent_contacts, routable_to_last_agent
 from storage.mentions import mention_by_ref, upsert_mentions
 from storage.models import AuditEntry, Customer, CustomerMerge, Reply
 from storage.models import Author as AuthorRow
@@ -189,16 +184,15 @@ def test_a_stranger_with_the_same_handle_is_not_routed_to_the_last_agent(migrate
         assert routed == [("2", "alice")]
         assert recent_contacts(s, [("instagram", "ig-kim")], now=NOW) == {
             ("instagram", "ig-kim"): 1}
-        # the listener's quick look says the same as the full read, item by item
-        assert [any_routable_to_last_agent(s, [i]) for i in ids] == [False, True]
-        assert any_routable_to_last_agent(s, ids)
-        assert not any_routable_to_last_agent(s, [])
+        # item by item, and none asked for
+        assert [len(routable_to_last_agent(s, [i])) for i in ids] == [0, 1]
+        assert routable_to_last_agent(s, []) == []
 
 
-def test_the_quick_look_for_returning_customers_skips_what_is_not_new_work(
+def test_returning_customers_items_that_are_not_new_work_are_not_routed(
         migrated_db) -> None:
     """Assigned, closed and the brand's own items of a customer with a last agent are not
-    routed again, so the quick look reports none of them."""
+    routed again."""
     kim = Author(X, "x-kim", "kim", "Kim Park")
     _store(migrated_db, _m(X, "1", kim, minutes_ago=60))
     with migrated_db.write() as s:
@@ -210,7 +204,6 @@ def test_the_quick_look_for_returning_customers_skips_what_is_not_new_work(
     with migrated_db.session() as s:
         ids = [mention_by_ref(s, f"x:{n}").id for n in (2, 3, 4)]
         assert routable_to_last_agent(s, ids) == []
-        assert not any_routable_to_last_agent(s, ids)
 
 
 def test_a_private_reply_the_platform_answered_links_the_psid(migrated_db) -> None:
