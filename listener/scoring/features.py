@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 # --- masking ---------------------------------------------------------------------------------
 
@@ -69,16 +70,38 @@ def mask(text: str) -> str:
     return lowered
 
 
+#: How many entries each per-token or per-piece memo of the scoring passes holds at most.
+MEMO_MAX = 300_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def memoised(memo: dict[_K, _V], keys: list[_K], compute: Callable[[_K], _V],
+             limit: int = MEMO_MAX) -> list[_V]:
+    """`compute` of each key, read from `memo` where it is there and stored in it where it
+    is not: the scoring passes see the same tokens and whitespace pieces over and over, and
+    a dict read costs far less than the regexes behind `compute`.
+
+    `compute` must be a pure function of its key (never None), so a full memo is simply
+    emptied (bounded memory), and reads use get(), so another thread's clear() is
+    harmless."""
+    values = list(map(memo.get, keys))
+    if None in values:
+        if len(memo) >= limit:
+            memo.clear()
+        for i, key in enumerate(keys):
+            if values[i] is None:
+                values[i] = memo[key] = compute(key)
+    return values  # type: ignore[return-value]
+
+
 _DIGIT_RE = re.compile(r"\d")
 _ZEROED: dict[str, str] = {}  # token -> itself, or "0" for a number or an id with digits
-_ZEROED_MAX = 300_000
 
 
 def _zeroed(tok: str) -> str:
-    """`tok`, or "0" when it is a number or holds a digit (memoised in `_ZEROED`)."""
-    value = _ZEROED[tok] = (
-        "0" if tok[0].isdigit() or (not tok.isalpha() and _DIGIT_RE.search(tok)) else tok)
-    return value
+    """`tok`, or "0" when it is a number or holds a digit."""
+    return "0" if tok[0].isdigit() or (not tok.isalpha() and _DIGIT_RE.search(tok)) else tok
 
 
 def tokens(masked: str) -> list[str]:
@@ -93,12 +116,7 @@ def tokens(masked: str) -> list[str]:
     toks = _TOKEN_SCAN.findall(masked)
     if _DIGIT_RE.search(masked) is None:  # no number to collapse: skip the per-token pass
         return toks
-    zeroed = list(map(_ZEROED.get, toks))
-    if None in zeroed:
-        if len(_ZEROED) >= _ZEROED_MAX:
-            _ZEROED.clear()  # bounded memory; the values are pure functions of the token
-        zeroed = [z if z is not None else _zeroed(t) for z, t in zip(zeroed, toks, strict=True)]
-    toks = zeroed  # type: ignore[assignment]
+    toks = memoised(_ZEROED, toks, _zeroed)
     while toks and toks[-1] == "0":
         toks.pop()
     return toks

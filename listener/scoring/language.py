@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from listener.scoring.features import memoised
+
 SUPPORTED = frozenset({"en", "ko"})
 UNKNOWN = "und"
 
@@ -89,19 +91,24 @@ def extend_english(words: Iterable[str]) -> None:
 # does not. Most English text is decided by these counts alone (two English words or more),
 # without the strip, the word regex and the set lookups over the whole text (~9 µs a tweet).
 _EN_COUNTS: tuple[dict[str, int], dict[str, int]] = ({}, {})
-_EN_COUNTS_MAX = 300_000
 
 
 def _english_in(piece: str, strip: bool) -> int:
-    """`_EN_WORDS` among the words `detect` reads in one piece of ASCII text (memoised).
+    """`_EN_WORDS` among the words `detect` reads in one piece of ASCII text.
 
     The sum over a text's pieces is the count over the whole text: the strip pattern and the
     word pattern never match whitespace, so no match spans two pieces (the strip puts a
     space where it removes something, which only separates words further)."""
-    table = _EN_COUNTS[strip]
     body = _ASCII_STRIP_RE.sub(" ", piece) if strip else piece
-    count = table[piece] = sum(map(_EN_WORDS.__contains__, _ASCII_WORD_RE.findall(body.lower())))
-    return count
+    return sum(map(_EN_WORDS.__contains__, _ASCII_WORD_RE.findall(body.lower())))
+
+
+def _english_stripped(piece: str) -> int:
+    return _english_in(piece, True)
+
+
+def _english_plain(piece: str) -> int:
+    return _english_in(piece, False)
 
 
 _identifier: Any = None
@@ -130,15 +137,8 @@ def detect(text: str, hint: str | None = None) -> str:
     """
     strip = "@" in text or "http" in text or "www" in text or "#" in text
     if text.isascii():  # two English words decide, counted piece by piece (`_english_in`)
-        pieces = text.split()
-        table = _EN_COUNTS[strip]
-        try:
-            english = sum(map(table.get, pieces))  # type: ignore[arg-type]
-        except TypeError:  # a piece not seen yet (its count is None)
-            if len(table) >= _EN_COUNTS_MAX:
-                table.clear()  # bounded memory; the values are pure functions of the piece
-            english = sum([c if (c := table.get(p)) is not None else _english_in(p, strip)
-                           for p in pieces])
+        english = sum(memoised(_EN_COUNTS[strip], text.split(),
+                               _english_stripped if strip else _english_plain))
         if english >= 2:
             return "en"
     body = (_ASCII_STRIP_RE if text.isascii() else _STRIP_RE).sub(" ", text) if strip else text

@@ -15,10 +15,9 @@ from listener.scoring.sentiment import (
     analyze_many,
     english_actionable,
 )
-from listener.scoring.urgency import RISK_REASONS, UrgencyRules, risk_hits, urgency
+from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
 
 ECHO = "echo"
-_RISK = frozenset(RISK_REASONS)
 
 
 class Scorer:
@@ -47,13 +46,11 @@ class Scorer:
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path.
 
-        The same calls as `score` a text, without its per-text wrappers: a text with no
-        risk keyword (nearly all) has 0 risk hits without counting them."""
+        The same calls as `score` a text, without its per-text wrappers."""
         clean = [t or "" for t in texts]
         rules = self.rules
         founds = list(map(rules.matcher.counts, clean))
-        no_risk = _RISK.isdisjoint
-        results = analyze_many(clean, [0 if no_risk(f) else risk_hits(f) for f in founds])
+        results = analyze_many(clean, list(map(risk_hits, founds)))
         out = []
         for r, t, f in zip(results, clean, founds, strict=True):
             value, reasons = urgency(rules, t, r.sentiment, supported=r.supported,

@@ -112,7 +112,7 @@ _QUESTION_START_RE = re.compile(
     r"does|did|should|any)\b", re.IGNORECASE,
 )
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_PIECES_MAX = 300_000  # bound of each matcher's per-piece memo
+_PIECES_MAX = F.MEMO_MAX  # bound of each matcher's per-piece memo
 
 
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -180,15 +180,14 @@ class KeywordMatcher:
         return value
 
     def _piece(self, piece: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
-        """What one whitespace-separated piece of lower-cased text holds (memoised): the
-        reasons its words hit, in order, and its words that start a phrase."""
+        """What one whitespace-separated piece of lower-cased text holds: the reasons its
+        words hit, in order, and its words that start a phrase."""
         toks = (_ASCII_WORD_RE if piece.isascii() else _WORD_RE).findall(piece)
         get = self._cache.get  # get, not `in` then [], so another thread's clear() is harmless
         hits = tuple(chain.from_iterable(
             [h if (h := get(t)) is not None else self._reasons(t) for t in toks]))
         starts = tuple(t for t in toks if t in self.phrases)
-        value = self._pieces[piece] = (hits, starts) if hits or starts else ()
-        return value
+        return (hits, starts) if hits or starts else ()
 
     def counts(self, text: str) -> dict[str, int]:
         """How many keyword hits each reason has in `text`.
@@ -199,15 +198,9 @@ class KeywordMatcher:
         lowered = text.lower()
         found: dict[str, int] = {}
         pieces = lowered.split()
-        memo = self._pieces
-        values = list(map(memo.get, pieces))
-        if None in values:
-            if len(memo) >= _PIECES_MAX:
-                memo.clear()  # bounded memory; the values are pure functions of the piece
-            values = [v if v is not None else self._piece(p)
-                      for v, p in zip(values, pieces, strict=True)]
         starts: set[str] = set()
-        for hits, first in filter(None, values):
+        for hits, first in filter(None, F.memoised(self._pieces, pieces, self._piece,
+                                                   _PIECES_MAX)):
             for reason in hits:
                 found[reason] = found.get(reason, 0) + 1
             starts.update(first)
@@ -290,8 +283,14 @@ def repeat_contact_level(repeat_contacts: int) -> int:
     return min(max(repeat_contacts, 0), REPEAT_CONTACT_CAP)
 
 
+_RISK = frozenset(RISK_REASONS)
+
+
 def risk_hits(found: Mapping[str, int]) -> int:
-    """How many risk keywords (`RISK_REASONS`) a `KeywordMatcher.counts` result holds."""
+    """How many risk keywords (`RISK_REASONS`) a `KeywordMatcher.counts` result holds.
+    Nearly every text holds none: one set test answers for those."""
+    if _RISK.isdisjoint(found):
+        return 0
     return sum(found.get(reason, 0) for reason in RISK_REASONS)
 
 
