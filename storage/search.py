@@ -282,23 +282,26 @@ def _set_watermark(session: Session, value: int, name: str = MENTION_SEARCH_TABL
 def forget(session: Session, rows: list[tuple[int, str]]) -> None:
     """Take mentions out of the SQLite indexes before their text is changed or they are
     deleted: `rows` are (id, text as indexed). An FTS5 table without its own copy of the
-    text must be told the old text (or its joins) to remove its tokens."""
+    text must be told the old text (or its joins) to remove its tokens. Rows above an
+    index's watermark are not in it yet: nothing to take out."""
     if session.get_bind().dialect.name != "sqlite" or not rows \
             or not _sqlite_has_index(session):
         return
-    watermark = indexed_to(session)
-    session.execute(
-        text(f"INSERT INTO {MENTION_SEARCH_TABLE} ({MENTION_SEARCH_TABLE}, rowid, text) "
-             "VALUES ('delete', :id, :text)"),
-        [{"id": pk, "text": old} for pk, old in rows if pk <= watermark])
-    if not _sqlite_has_index(session, MENTION_JOINS_TABLE):
-        return
-    joined = indexed_to(session, MENTION_JOINS_TABLE)
-    session.execute(
-        text(f"INSERT INTO {MENTION_JOINS_TABLE} ({MENTION_JOINS_TABLE}, rowid, joins) "
-             "VALUES ('delete', :id, :joins)"),
-        [{"id": pk, "joins": " ".join(word_joins.of_text(old))}
-         for pk, old in rows if pk <= joined])
+    _forget_in(session, MENTION_SEARCH_TABLE, "text", rows, lambda old: old)
+    if _sqlite_has_index(session, MENTION_JOINS_TABLE):
+        _forget_in(session, MENTION_JOINS_TABLE, "joins", rows,
+                   lambda old: " ".join(word_joins.of_text(old)))
+
+
+def _forget_in(session: Session, name: str, column: str, rows: list[tuple[int, str]],
+               indexed: Callable[[str], str]) -> None:
+    """FTS5's 'delete' of the rows of index `name` up to its watermark; `indexed` gives
+    the value the index was given for a text."""
+    upto = indexed_to(session, name)
+    params = [{"id": pk, "old": indexed(old)} for pk, old in rows if pk <= upto]
+    if params:  # an empty parameter list is not "no rows" to SQLAlchemy but an error
+        session.execute(text(f"INSERT INTO {name} ({name}, rowid, {column}) "
+                             "VALUES ('delete', :id, :old)"), params)
 
 
 def rebuild(session: Session) -> int:

@@ -173,6 +173,18 @@ def test_a_phrase_is_narrowed_by_its_word_joins(searched) -> None:
         assert _found(searched, "rude smoke lounge") == (expected, len(expected))
 
 
+def test_forgetting_mentions_not_indexed_yet_is_a_no_op(searched) -> None:
+    """A mention above the watermark (stored after the last catch-up) is in no index yet:
+    forgetting it takes nothing out, and the indexed rows stay found."""
+    with searched.write() as session:
+        fresh = session.execute(select(MentionRow.id, MentionRow.text)
+                                .where(MentionRow.external_id == "s102")).one()
+        search.forget(session, [(fresh.id, fresh.text)])
+    assert index_new_mentions(searched) == (
+        len(NEW_TEXTS) if searched.engine.dialect.name == "sqlite" else 0)
+    assert _found(searched, "rude smoke lounge")[0] == {"s7", "s102"}
+
+
 def _joined(db, term: str) -> set[str]:
     """The mentions SQLite's word joins index names for `term` (no recheck)."""
     query = " AND ".join(f'"{j}"' for j in word_joins.of_term(term))
