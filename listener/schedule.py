@@ -71,14 +71,12 @@ def listener_jobs(db: Database, settings: Settings, alert_engine: Any = None,
         rescore_open_mentions(db, settings, scorer)
 
     jobs.append(("rescore", rescore, RESCORE_EVERY_SECONDS))
-    if db.engine.dialect.name == "sqlite":
-        jobs.append(("search_index", lambda: index_new_mentions(db),
-                     SEARCH_INDEX_EVERY_SECONDS))
+    jobs.append(("search_index", lambda: index_new_mentions(db), SEARCH_INDEX_EVERY_SECONDS))
     return jobs
 
 
 def index_new_mentions(db: Database) -> int:
-    """Add the mentions stored since the last run to SQLite's search index
+    """Add the mentions stored since the last run to the search indexes
     (`storage.search.catch_up`): here, not in the ingest transaction, so storing a page
     never pays for it; one short transaction per batch. Returns how many were added."""
     total = 0

@@ -526,12 +526,19 @@ class HourlyTopicStat(Base):
 MENTION_SEARCH_TABLE = "mention_search"
 #: SQLite: the FTS5 index of each mention's word joins (`storage.search`), contentless.
 MENTION_JOINS_TABLE = "mention_joins"
-#: PostgreSQL: the pg_trgm GIN index on mentions.text; an operator-class index that the
+#: PostgreSQL: the indexed mentions' texts (migration 0018), filled after ingest by
+#: `storage.search.catch_up` from `MENTION_SEARCH_PENDING` (filled by a trigger on mentions).
+MENTION_SEARCH_TEXTS = "mention_search_texts"
+MENTION_SEARCH_PENDING = "mention_search_pending"
+#: PostgreSQL: the pg_trgm GIN index on the search texts; an operator-class index that the
 #: models do not declare, because SQLite has no equivalent to create from them.
-MENTION_TEXT_TRGM_INDEX = "ix_mentions_text_trgm"
-#: PostgreSQL: the GIN index of each mention's word joins (`carewatch_word_joins(text)`),
+MENTION_TEXT_TRGM_INDEX = "ix_mention_search_texts_trgm"
+#: PostgreSQL: the GIN index of each text's word joins (`carewatch_word_joins(text)`),
 #: an expression index on a function the models do not declare.
-MENTION_TEXT_JOINS_INDEX = "ix_mentions_text_joins"
+MENTION_TEXT_JOINS_INDEX = "ix_mention_search_texts_joins"
+#: PostgreSQL: mentions (not the brand's own) per author and UTC day, kept by triggers on
+#: mentions (migration 0019) for `storage.customers.recent_contacts`.
+AUTHOR_DAY_COUNTS_TABLE = "author_day_counts"
 
 
 def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
@@ -541,7 +548,8 @@ def in_models(_obj: Any, name: str | None, type_: str, reflected: bool,
     if not reflected or name is None:
         return True
     if type_ == "table":
-        return not name.startswith((MENTION_SEARCH_TABLE, MENTION_JOINS_TABLE))
+        return not name.startswith((MENTION_SEARCH_TABLE, MENTION_JOINS_TABLE,
+                                    AUTHOR_DAY_COUNTS_TABLE))
     return not (type_ == "index"
                 and name in (MENTION_TEXT_TRGM_INDEX, MENTION_TEXT_JOINS_INDEX))
 

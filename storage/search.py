@@ -6,8 +6,11 @@ A scan checks every row's text; on a big store a term that matches few rows (or 
 costs seconds. So a term of at least three characters first asks a trigram index which
 mentions can contain it:
 
-- PostgreSQL: a pg_trgm GIN index on `mentions.text` (`ix_mentions_text_trgm`), kept by
-  PostgreSQL itself.
+- PostgreSQL: a pg_trgm GIN index on a side table of the texts (`mention_search_texts`,
+  migration 0018), not on `mentions`: kept there, the GIN indexes were the largest cost of
+  storing a listener page. A trigger on `mentions` notes each new id in
+  `mention_search_pending` (ids commit out of order on PostgreSQL, so no watermark);
+  `catch_up()` moves them into the texts table, and a search checks the pending ones by id.
 - SQLite: an FTS5 table with the trigram tokenizer (`mention_search`, external content =
   `mentions`). It is *not* kept by triggers: a trigger would cost every insert of the
   listener's ingest. `catch_up()` adds the mentions above a watermark
@@ -47,7 +50,9 @@ from sqlalchemy.orm import Session
 from storage import word_joins
 from storage.models import (
     MENTION_JOINS_TABLE,
+    MENTION_SEARCH_PENDING,
     MENTION_SEARCH_TABLE,
+    MENTION_SEARCH_TEXTS,
     MENTION_TEXT_JOINS_INDEX,
     MENTION_TEXT_TRGM_INDEX,
     Mention,
@@ -99,12 +104,25 @@ def _pg_candidates(session: Session, term: str, cap: int) -> list[int] | None:
     if not _pg_has_index(session, MENTION_TEXT_TRGM_INDEX):
         return None
     pattern = _like_pattern(term)
+    ids = _pg_indexed_candidates(session, term, pattern, cap)
+    if ids is None:
+        return None
+    # Stored but not indexed yet: the few pending ids, each read by primary key.
+    ids.extend(session.scalars(text(
+        f"SELECT m.id FROM {MENTION_SEARCH_PENDING} AS p CROSS JOIN LATERAL (SELECT id, text "
+        "FROM mentions WHERE id = p.id OFFSET 0) AS m WHERE m.text ILIKE :p ESCAPE '/' "
+        "LIMIT :n"), {"p": pattern, "n": cap + 1}))
+    return ids if len(ids) <= cap else None
+
+
+def _pg_indexed_candidates(session: Session, term: str, pattern: str,
+                           cap: int) -> list[int] | None:
     joins = term_joins(session, term)
     if joins:
         # A phrase: the mentions with all its word joins, rechecked by the filter. Read
         # below an OFFSET 0 fence so the planner takes the joins index alone (adding the
         # trigram index to it costs a bitmap of every mention with the words).
-        with_joins = (f"SELECT id, text FROM mentions "
+        with_joins = (f"SELECT id, text FROM {MENTION_SEARCH_TEXTS} "
                       f"WHERE {WORD_JOINS_FUNCTION}(text) @> CAST(:j AS text[])")
         ids = _pg_bitmap_ids(
             session, with_joins,
@@ -112,7 +130,7 @@ def _pg_candidates(session: Session, term: str, cap: int) -> list[int] | None:
             {"j": joins, "p": pattern}, cap)
         if ids is not None:
             return ids
-    by_trigrams = "SELECT id FROM mentions WHERE text ILIKE :p ESCAPE '/'"
+    by_trigrams = f"SELECT id FROM {MENTION_SEARCH_TEXTS} WHERE text ILIKE :p ESCAPE '/'"
     return _pg_bitmap_ids(session, by_trigrams, by_trigrams, {"p": pattern}, cap)
 
 
@@ -221,8 +239,11 @@ def indexed_to(session: Session, name: str = MENTION_SEARCH_TABLE) -> int:
 
 def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
     """Add up to `batch` mentions above their watermarks to the SQLite indexes (trigrams,
-    word joins) and move the watermarks (same transaction). Returns how many were added to
-    the one furthest behind; cheap when none are waiting. A no-op on PostgreSQL."""
+    word joins) and move the watermarks (same transaction); on PostgreSQL, move up to
+    `batch` pending mentions into the indexed texts table. Returns how many were added (on
+    SQLite to the index furthest behind); cheap when none are waiting."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_catch_up(session, batch)
     if session.get_bind().dialect.name != "sqlite" or not _sqlite_has_index(session):
         return 0
     added = _catch_up_one(session, MENTION_SEARCH_TABLE, batch, lambda start, top: rowcount(
@@ -233,6 +254,22 @@ def catch_up(session: Session, batch: int = CATCH_UP_BATCH) -> int:
         return added
     return max(added, _catch_up_one(session, MENTION_JOINS_TABLE, batch,
                                     lambda start, top: _add_joins(session, start, top)))
+
+
+def _pg_catch_up(session: Session, batch: int) -> int:
+    """Move up to `batch` of the pending ids (lowest first; ones another process is moving
+    are skipped) into the texts table, and index them there."""
+    if not _pg_has_table(session, MENTION_SEARCH_PENDING):
+        return 0
+    return rowcount(session.execute(text(
+        f"WITH moved AS (DELETE FROM {MENTION_SEARCH_PENDING} WHERE id IN (SELECT id FROM "
+        f"{MENTION_SEARCH_PENDING} ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING id) "
+        f"INSERT INTO {MENTION_SEARCH_TEXTS} (id, text) SELECT m.id, m.text FROM moved "
+        "JOIN mentions m ON m.id = moved.id ON CONFLICT (id) DO NOTHING"), {"n": batch}))
+
+
+def _pg_has_table(session: Session, name: str) -> bool:
+    return session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}) is True
 
 
 def _catch_up_one(session: Session, name: str, batch: int,
@@ -280,10 +317,20 @@ def _set_watermark(session: Session, value: int, name: str = MENTION_SEARCH_TABL
 
 
 def forget(session: Session, rows: list[tuple[int, str]]) -> None:
-    """Take mentions out of the SQLite indexes before their text is changed or they are
+    """Take mentions out of the search indexes before their text is changed or they are
     deleted: `rows` are (id, text as indexed). An FTS5 table without its own copy of the
     text must be told the old text (or its joins) to remove its tokens. Rows above an
-    index's watermark are not in it yet: nothing to take out."""
+    index's watermark are not in it yet: nothing to take out. On PostgreSQL their texts
+    leave the texts table and they are pending again (`catch_up` indexes the new text, or
+    drops them if they are gone)."""
+    if session.get_bind().dialect.name == "postgresql" and rows \
+            and _pg_has_table(session, MENTION_SEARCH_TEXTS):
+        ids = [pk for pk, _ in rows]
+        session.execute(text(f"DELETE FROM {MENTION_SEARCH_TEXTS} WHERE id = ANY(:ids)"),
+                        {"ids": ids})
+        session.execute(text(f"INSERT INTO {MENTION_SEARCH_PENDING} (id) SELECT unnest("
+                             "CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING"), {"ids": ids})
+        return
     if session.get_bind().dialect.name != "sqlite" or not rows \
             or not _sqlite_has_index(session):
         return
