@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +29,15 @@ from storage.bulk import (
 )
 from storage.customer_links import MergedRecord, account_label, merged_records
 from storage.inbox import INBOX_COLUMNS, InboxRow, inbox_row
-from storage.models import AuditEntry, Author, Customer, Mention, Reply, utcnow
+from storage.models import (
+    AUTHOR_DAY_COUNTS_TABLE,
+    AuditEntry,
+    Author,
+    Customer,
+    Mention,
+    Reply,
+    utcnow,
+)
 
 
 def _give_customers(session: Session, new_authors: list[tuple[int, str, str | None,
@@ -144,12 +152,21 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
         count = ("(SELECT count(*) FROM mentions m WHERE m.author_pk = a.id "
                  "AND m.created_at >= {mark} AND m.is_own = false)")
         if postgres:
-            # OFFSET 0 keeps the subquery a probe per customer, never a join the planner
+            # Whole UTC days after the window's first one from the day counts (migration
+            # 0019), that first day's part from the mentions index: exact, and only a
+            # day's mentions read (each one's heap row too, without a fresh VACUUM).
+            since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+            first_day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+            later_days = (f"(SELECT coalesce(sum(d.count), 0) FROM {AUTHOR_DAY_COUNTS_TABLE} d "
+                          "WHERE d.author_pk = a.id AND d.day > %s)")
+            first = count.format(mark="%s AND m.created_at < %s")
+            # OFFSET 0 keeps the subqueries a probe per customer, never a join the planner
             # could turn into a scan of every author.
-            sql = (f"SELECT a.customer_id, {count.format(mark='%s')} FROM unnest(%s::bigint[]) "
+            sql = (f"SELECT a.customer_id, {later_days} + {first} FROM unnest(%s::bigint[]) "
                    "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
                    "WHERE customer_id = k.id OFFSET 0) AS a")
-            params: Sequence[Any] = (since, customers)
+            params: Sequence[Any] = (first_day.replace(tzinfo=None), since,
+                                     first_day + timedelta(days=1), customers)
         else:
             sql = (f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
                    f"WHERE a.customer_id IN ({', '.join('?' * len(customers))})")

@@ -6,10 +6,11 @@ the last agent all follow the same rule."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from carewatch.domain import (
     UNKNOWN_AUTHOR_ID,
@@ -29,6 +30,7 @@ from storage.customers import customer_history, recent_contacts, routable_to_las
 from storage.mentions import mention_by_ref, upsert_mentions
 from storage.models import AuditEntry, Customer, CustomerMerge, Reply
 from storage.models import Author as AuthorRow
+from storage.models import Mention as MentionRow
 
 NOW = datetime.now(UTC)
 PAGE = "100000000000001"
@@ -226,3 +228,35 @@ def test_a_private_reply_the_platform_answered_links_the_psid(migrated_db) -> No
         merge = s.execute(select(CustomerMerge)).scalar_one()
         assert merge.actor == "router"
         assert "private reply to facebook:p_1" in merge.reason
+
+
+def test_recent_contacts_count_exactly_across_days(migrated_db) -> None:
+    """Repeat contact counts every mention (not the brand's own) of the last 7 days, to the
+    second: on PostgreSQL whole days come from the day counts the triggers keep (through
+    inserts, moves to another author, and deletes), the first day's part from the mentions."""
+    rnd = random.Random(7)
+    eve, fay = Author(X, "7001", "eve", "Eve"), Author(X, "7002", "fay", "Fay")
+    mentions = [_m(X, f"d{i}", rnd.choice([eve, fay]), minutes_ago=rnd.uniform(0, 10 * 1440),
+                   own=rnd.random() < 0.1) for i in range(300)]
+    _store(migrated_db, *mentions)
+    keys = [("x", "7001"), ("x", "7002")]
+
+    def expected(session) -> dict[tuple[str, str], int]:
+        since = NOW - timedelta(days=7)
+        rows = session.execute(select(AuthorRow.external_id, MentionRow.created_at)
+                               .join(AuthorRow, AuthorRow.id == MentionRow.author_pk)
+                               .where(MentionRow.is_own.is_(False))).all()
+        return {("x", a): sum(1 for e, at in rows if e == a and at >= since)
+                for a in ("7001", "7002")}
+
+    with migrated_db.session() as s:
+        assert recent_contacts(s, keys, now=NOW) == expected(s)
+    with migrated_db.write() as s:
+        eve_pk = s.execute(select(AuthorRow.id).where(AuthorRow.external_id == "7001")
+                           ).scalar_one()
+        s.execute(update(MentionRow).where(MentionRow.external_id.in_(["d1", "d2", "d3"]))
+                  .values(author_pk=eve_pk))
+        s.execute(delete(MentionRow).where(MentionRow.external_id.in_(["d4", "d5"])))
+    with migrated_db.session() as s:
+        assert recent_contacts(s, keys, now=NOW) == expected(s)
+        assert sum(expected(s).values()) > 100
