@@ -82,6 +82,26 @@ def pg_json(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps(rows, default=_json_time, ensure_ascii=False)
 
 
+def _times_as_text(table: Table, names: Sequence[str],
+                   rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """`rows` with their time columns already in ISO 8601: the encoder's `default` hook
+    would be called for each of them (five a mention), and a page's rows share one `now`,
+    converted here once."""
+    times = [name for name, kind in _columns(table, names) if kind == "timestamptz"]
+    if not times:
+        return rows
+    out = [dict(r) for r in rows]
+    for name in times:
+        for row, value in zip(out, _convert_runs(_iso_time, [r[name] for r in rows]),
+                              strict=True):
+            row[name] = value
+    return out
+
+
+def _iso_time(value: datetime | None) -> str | None:
+    return None if value is None else _json_time(value)
+
+
 def _pg_time(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -170,7 +190,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     with driver_cursor(session) as cursor:
         if postgres:
             cursor.execute(f"{target} SELECT {', '.join(names)} FROM json_populate_recordset("
-                           f"NULL::{table.name}, %s::json){tail}", (pg_json(rows),))
+                           f"NULL::{table.name}, %s::json){tail}",
+                           (pg_json(_times_as_text(table, names, rows)),))
             if returning:
                 out.extend(cursor.fetchall())
             return out

@@ -32,6 +32,7 @@ def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add newly stored mentions to the hourly pre-aggregates the trend pages read: every
     item but the brand's own, and of those how many are private messages and echoes."""
     buckets: dict[tuple[datetime, str, str, str], list[float]] = {}
+    private = Visibility.PRIVATE.value  # an enum value is a property read: once, not per row
     for row in rows:
         if row["is_own"]:
             continue
@@ -40,7 +41,7 @@ def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         acc = buckets.setdefault(key, [0, 0.0, 0, 0])
         acc[0] += 1
         acc[1] += row["sentiment"] or 0.0
-        acc[2] += row["visibility"] == Visibility.PRIVATE.value
+        acc[2] += row["visibility"] == private
         acc[3] += bool(row["is_echo"])
     if not buckets:
         return
