@@ -179,9 +179,10 @@ class KeywordMatcher:
         value = cache[tok] = tuple(hit)
         return value
 
-    def _piece(self, piece: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
-        """What one whitespace-separated piece of lower-cased text holds: the reasons its
-        words hit, in order, and its words that start a phrase."""
+    def _piece(self, raw: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
+        """What one whitespace-separated piece of text holds (its lower-cased words): the
+        reasons its words hit, in order, and its words that start a phrase."""
+        piece = raw.lower()
         toks = (_ASCII_WORD_RE if piece.isascii() else _WORD_RE).findall(piece)
         get = self._cache.get  # get, not `in` then [], so another thread's clear() is harmless
         hits = tuple(chain.from_iterable(
@@ -189,15 +190,18 @@ class KeywordMatcher:
         starts = tuple(t for t in toks if t in self.phrases)
         return (hits, starts) if hits or starts else ()
 
-    def counts(self, text: str) -> dict[str, int]:
+    def counts(self, text: str, pieces: list[str] | None = None) -> dict[str, int]:
         """How many keyword hits each reason has in `text`.
 
-        The text is read piece by piece (whitespace-separated), each piece's words and hits
-        memoised (`_piece`): the word patterns never match whitespace, so a text's words are
-        its pieces' words in order, and most pieces (~9 in 10) hit nothing."""
-        lowered = text.lower()
+        The text is read piece by piece (whitespace-separated: `pieces` is `text.split()`
+        when the caller has it, shared with language detection and VADER), each piece's
+        words and hits memoised (`_piece`): the word patterns never match whitespace, so a
+        text's words are its pieces' words in order, and most pieces (~9 in 10) hit nothing.
+        Lower-casing never makes or removes whitespace, so lower-casing piece by piece gives
+        the pieces of the lower-cased text."""
+        if pieces is None:
+            pieces = text.split()
         found: dict[str, int] = {}
-        pieces = lowered.split()
         starts: set[str] = set()
         for hits, first in filter(None, F.memoised(self._pieces, pieces, self._piece,
                                                    _PIECES_MAX)):
@@ -205,16 +209,18 @@ class KeywordMatcher:
                 found[reason] = found.get(reason, 0) + 1
             starts.update(first)
         if starts:
+            lowered = text.lower()
             phrases = self.phrases
             # A phrase can only match where its words occur with single spaces between them
             # once runs of whitespace are collapsed: a C substring test rules most out, and
             # the boundary regex (compiled on first need) confirms the rest.
-            spaced = " ".join(pieces)
+            spaced = " ".join(lowered.split())
             for tok in starts:
                 for reason, literal, pattern in phrases[tok]:
                     if literal in spaced and _regex(pattern).search(lowered):
                         found[reason] = found.get(reason, 0) + 1
-        if self.korean and not lowered.isascii():
+        if self.korean and not text.isascii():
+            lowered = text.lower()
             for probe, reason in self.korean:
                 if probe in lowered:
                     found[reason] = found.get(reason, 0) + 1
