@@ -147,15 +147,15 @@ def normalise_pieces(text: str, pieces: list[str]) -> tuple[str | None, list[str
 
     Why: the batch path splits each text once for the keyword counts, language and VADER;
     most pieces recur ("my", "flight", "@united"), so a dict read replaces the masking
-    regexes and the token scan. Why the same tokens: on ASCII text without "Flight" (the
-    quirk fix spans words), a brand name with a space or a URL start not in lower case
+    regexes and the token scan. Why the same tokens: on ASCII text without a glued
+    "Late Flight" (the quirk fix spans words), a brand name with a space or a URL start not in lower case
     ("HTTP", "Www": `mask` looks for URLs in the whole text when it holds a lower-case
     "http" or "www", so a piece alone could see none), no masking pattern and no token
     spans whitespace, and lower-casing works letter by letter; each piece's tokens are
     zeroed whatever the rest holds, which on ASCII text changes only tokens with a digit,
     as `tokens` does (it zeroes only when the text holds a digit, and then only those);
     trailing `0`s are dropped from the whole text's tokens."""
-    if not text.isascii() or "Flight" in text:
+    if not text.isascii() or ("Flight" in text and QUIRK_RE.search(text) is not None):
         return normalise(text)
     lowered = text.lower()
     if " " in lowered and any(brand in lowered for brand in _SPACED_BRANDS):
@@ -168,6 +168,7 @@ def normalise_pieces(text: str, pieces: list[str]) -> tuple[str | None, list[str
     while toks and toks[-1] == "0":
         toks.pop()
     return None, toks
+
 
 
 # --- care rules ------------------------------------------------------------------------------
@@ -457,8 +458,9 @@ def _brand_handle(raw: str) -> bool:
 
 
 def cues(masked: str | None, raw: str, toks: list[str]) -> Cues:
-    """Rule cues of a text (`masked` from `mask`, or None to mask `raw` only if a phrase
-    or sarcasm rule needs it; `raw` as written; `toks` from `tokens`).
+    """Rule cues of a text (`masked` from `mask`, or None, as `normalise_pieces` gives it,
+    to mask `raw` only if a phrase or sarcasm rule needs it; `raw` as written; `toks` from
+    `tokens`).
 
     Each token is classified by one memoised dict lookup (`_code`) and the classes are
     counted in C (`Counter`); only texts holding one of the phrase gate words run the phrase
