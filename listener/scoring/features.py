@@ -148,13 +148,13 @@ def normalise_pieces(text: str, pieces: list[str]) -> tuple[str | None, list[str
     Why: the batch path splits each text once for the keyword counts, language and VADER;
     most pieces recur ("my", "flight", "@united"), so a dict read replaces the masking
     regexes and the token scan. Why the same tokens: on ASCII text without a glued
-    "Late Flight" (the quirk fix spans words), a brand name with a space or a URL start not in lower case
-    ("HTTP", "Www": `mask` looks for URLs in the whole text when it holds a lower-case
-    "http" or "www", so a piece alone could see none), no masking pattern and no token
-    spans whitespace, and lower-casing works letter by letter; each piece's tokens are
-    zeroed whatever the rest holds, which on ASCII text changes only tokens with a digit,
-    as `tokens` does (it zeroes only when the text holds a digit, and then only those);
-    trailing `0`s are dropped from the whole text's tokens."""
+    "Late Flight" (the quirk fix spans words), a brand name with a space or a URL start
+    not in lower case ("HTTP", "Www": `mask` looks for URLs in the whole text when it
+    holds a lower-case "http" or "www", so a piece alone could see none), no masking
+    pattern and no token spans whitespace, and lower-casing works letter by letter; each
+    piece's tokens are zeroed whatever the rest holds, which on ASCII text changes only
+    tokens with a digit, as `tokens` does (it zeroes only when the text holds a digit,
+    and then only those); trailing `0`s are dropped from the whole text's tokens."""
     if not text.isascii() or ("Flight" in text and QUIRK_RE.search(text) is not None):
         return normalise(text)
     lowered = text.lower()
@@ -168,7 +168,6 @@ def normalise_pieces(text: str, pieces: list[str]) -> tuple[str | None, list[str
     while toks and toks[-1] == "0":
         toks.pop()
     return None, toks
-
 
 
 # --- care rules ------------------------------------------------------------------------------
