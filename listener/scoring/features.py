@@ -129,47 +129,6 @@ def normalise(text: str) -> tuple[str, list[str]]:
     return masked, tokens(masked)
 
 
-# Brand names of `BRAND_NAMES_RE` that may hold a space ("jet blue"): a text holding one is
-# not masked piece by piece (`normalise_pieces`).
-_SPACED_BRANDS = ("american air", "us air", "jet blue", "virgin america")
-_PIECE_TOKENS: dict[str, tuple[str, ...]] = {}  # whitespace piece -> its zeroed tokens
-
-
-def _piece_tokens(piece: str) -> tuple[str, ...]:
-    """The tokens of one whitespace piece of ASCII text, masked, numbers and ids zeroed."""
-    return tuple(map(_zeroed, _TOKEN_SCAN.findall(mask(piece))))
-
-
-def normalise_pieces(text: str, pieces: list[str]) -> tuple[str | None, list[str]]:
-    """`normalise(text)` read from its whitespace pieces (`pieces` is `text.split()`), with
-    the tokens of each piece memoised: (None, the tokens) where that gives the very same
-    tokens, `normalise(text)` otherwise. `cues` masks the text itself when it needs it.
-
-    Why: the batch path splits each text once for the keyword counts, language and VADER;
-    most pieces recur ("my", "flight", "@united"), so a dict read replaces the masking
-    regexes and the token scan. Why the same tokens: on ASCII text without a glued
-    "Late Flight" (the quirk fix spans words), a brand name with a space or a URL start
-    not in lower case ("HTTP", "Www": `mask` looks for URLs in the whole text when it
-    holds a lower-case "http" or "www", so a piece alone could see none), no masking
-    pattern and no token spans whitespace, and lower-casing works letter by letter; each
-    piece's tokens are zeroed whatever the rest holds, which on ASCII text changes only
-    tokens with a digit, as `tokens` does (it zeroes only when the text holds a digit,
-    and then only those); trailing `0`s are dropped from the whole text's tokens."""
-    if not text.isascii() or ("Flight" in text and QUIRK_RE.search(text) is not None):
-        return normalise(text)
-    lowered = text.lower()
-    if " " in lowered and any(brand in lowered for brand in _SPACED_BRANDS):
-        return normalise(text)
-    if ("http" in lowered or "www" in lowered) and (
-            lowered.count("http") != text.count("http")
-            or lowered.count("www") != text.count("www")):
-        return normalise(text)
-    toks = list(chain.from_iterable(memoised(_PIECE_TOKENS, pieces, _piece_tokens)))
-    while toks and toks[-1] == "0":
-        toks.pop()
-    return None, toks
-
-
 # --- care rules ------------------------------------------------------------------------------
 
 # Things that go wrong in customer care. Single words are looked up in sets of tokens and
@@ -456,10 +415,8 @@ def _brand_handle(raw: str) -> bool:
     return BRAND_HANDLE_RE.search(raw) is not None
 
 
-def cues(masked: str | None, raw: str, toks: list[str]) -> Cues:
-    """Rule cues of a text (`masked` from `mask`, or None, as `normalise_pieces` gives it,
-    to mask `raw` only if a phrase or sarcasm rule needs it; `raw` as written; `toks` from
-    `tokens`).
+def cues(masked: str, raw: str, toks: list[str]) -> Cues:
+    """Rule cues of a text (`masked` from `mask`, `raw` as written, `toks` from `tokens`).
 
     Each token is classified by one memoised dict lookup (`_code`) and the classes are
     counted in C (`Counter`); only texts holding one of the phrase gate words run the phrase
@@ -482,25 +439,14 @@ def cues(masked: str | None, raw: str, toks: list[str]) -> Cues:
     if care_neg and _CONTRAST in packed:  # a care word after the first "but"/"however"
         contrast_neg = not _CARE_CODES.isdisjoint(codes[codes.index(_CONTRAST) + 1:])
     # Every phrase holds one of the gate words, so most texts skip the regex.
-    if _PHRASE_GATE.isdisjoint(toks):
-        phrases = 0
-    else:
-        if masked is None:
-            masked = mask(raw)
-        phrases = len(_PHRASES_SCAN.findall(" " + masked))
+    phrases = 0 if _PHRASE_GATE.isdisjoint(toks) else len(_PHRASES_SCAN.findall(" " + masked))
     care_neg += phrases
     strong += phrases
     first = toks[1] if toks and toks[0] == "usertoken" and len(toks) > 1 else (
         toks[0] if toks else "")
     question = "?" in toks or first in QUESTION_WORDS
-    sarcasm = False
-    if care_neg > 0:
-        gate = not _SARCASM_GATE.isdisjoint(toks)
-        if gate or "'" in raw:  # masking only replaces: no "'" in `raw`, none in `masked`
-            if masked is None:
-                masked = mask(raw)
-            sarcasm = (gate or "'" in masked) and (
-                _SARCASM_SCAN.search(" " + masked) is not None)
+    sarcasm = care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked) and (
+        _SARCASM_SCAN.search(" " + masked) is not None)
     # Positional, in the order of the fields (care_neg, thanks, sarcasm, question, negation,
     # contrast_neg, exclaim, caps, n_tokens, strong, service, handle, brand): keyword
     # arguments made the dataclass call ~0.6 µs slower, for every text.

@@ -347,11 +347,10 @@ def _english_head(text: str, vader: SentimentIntensityAnalyzer, risk: int | None
                   ) -> tuple[dict[str, float], F.Cues, int, list[str]]:
     """What `english_parts` reads before the care model: VADER's scores, the rule cues, the
     risk hits and the tokens. The care layer speaks when `cue.context or risk > 0`.
-    `pieces`: `text.split()` when the caller has it (VADER and the tokens read it)."""
+    `pieces`: `text.split()` when the caller has it (only `FastVader` takes it)."""
     scores = (vader.polarity_scores(text) if pieces is None or not isinstance(vader, FastVader)
               else vader.polarity_scores(text, pieces))
-    # one pass, shared by the cues and the hashed features
-    masked, toks = F.normalise(text) if pieces is None else F.normalise_pieces(text, pieces)
+    masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
     return scores, F.cues(masked, text, toks), _risk(text, risk), toks
 
 
