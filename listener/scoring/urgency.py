@@ -214,7 +214,7 @@ class KeywordMatcher:
             # A phrase can only match where its words occur with single spaces between them
             # once runs of whitespace are collapsed: a C substring test rules most out, and
             # the boundary regex (compiled on first need) confirms the rest.
-            spaced = " ".join(lowered.split())
+            spaced = " ".join(pieces).lower()  # (no second split of the text)
             for tok in starts:
                 for reason, literal, pattern in phrases[tok]:
                     if literal in spaced and _regex(pattern).search(lowered):
