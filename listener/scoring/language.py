@@ -129,15 +129,16 @@ def _langid() -> Any:
     return _identifier
 
 
-def detect(text: str, hint: str | None = None) -> str:
+def detect(text: str, hint: str | None = None, pieces: list[str] | None = None) -> str:
     """ISO 639-1 code of `text` ("en", "ko", "es", ...), biased towards English on doubt.
 
     `hint` is the platform's own guess (X's `lang`); it is used only when the text itself is
     undecided, because platforms tag many short English replies as "und" or "in".
+    `pieces` is `text.split()` when the caller has it (the batch path shares one split).
     """
     strip = "@" in text or "http" in text or "www" in text or "#" in text
     if text.isascii():  # two English words decide, counted piece by piece (`_english_in`)
-        english = sum(memoised(_EN_COUNTS[strip], text.split(),
+        english = sum(memoised(_EN_COUNTS[strip], text.split() if pieces is None else pieces,
                                _english_stripped if strip else _english_plain))
         if english >= 2:
             return "en"

@@ -49,8 +49,10 @@ class Scorer:
         The same calls as `score` a text, without its per-text wrappers."""
         clean = [t or "" for t in texts]
         rules = self.rules
-        founds = list(map(rules.matcher.counts, clean))
-        results = analyze_many(clean, list(map(risk_hits, founds)))
+        # one whitespace split a text, shared by the keyword counts, language and VADER
+        splits = [t.split() for t in clean]
+        founds = list(map(rules.matcher.counts, clean, splits))
+        results = analyze_many(clean, list(map(risk_hits, founds)), splits)
         out = []
         for r, t, f in zip(results, clean, founds, strict=True):
             value, reasons = urgency(rules, t, r.sentiment, supported=r.supported,

@@ -342,11 +342,14 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
     return _english_tail(text, compound, p, cue, risk), cue, actionable
 
 
-def _english_head(text: str, vader: SentimentIntensityAnalyzer, risk: int | None
+def _english_head(text: str, vader: SentimentIntensityAnalyzer, risk: int | None,
+                  pieces: list[str] | None = None
                   ) -> tuple[dict[str, float], F.Cues, int, list[str]]:
     """What `english_parts` reads before the care model: VADER's scores, the rule cues, the
-    risk hits and the tokens. The care layer speaks when `cue.context or risk > 0`."""
-    scores = vader.polarity_scores(text)
+    risk hits and the tokens. The care layer speaks when `cue.context or risk > 0`.
+    `pieces`: `text.split()` when the caller has it (only `FastVader` takes it)."""
+    scores = (vader.polarity_scores(text) if pieces is None or not isinstance(vader, FastVader)
+              else vader.polarity_scores(text, pieces))
     masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
     return scores, F.cues(masked, text, toks), _risk(text, risk), toks
 
@@ -415,8 +418,11 @@ def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
     return SentimentResult(0.0, SentimentLabel.NEUTRAL, lang, supported=False)
 
 
-def analyze_many(texts: list[str], risks: list[int] | None = None) -> list[SentimentResult]:
-    """`analyze` for a batch (no language hints); `risks` as `analyze`'s `risk`, per text.
+def analyze_many(texts: list[str], risks: list[int] | None = None,
+                 splits: list[list[str]] | None = None) -> list[SentimentResult]:
+    """`analyze` for a batch (no language hints); `risks` as `analyze`'s `risk`, per text;
+    `splits`, when given, each text's `text.split()` (one split shared by the keyword
+    counts, language detection and VADER).
 
     Once `enable_batch` has run, a batch of `BATCH_MIN` texts or more reads each text as
     `analyze` does up to the care model, then runs the model once for all the texts in a
@@ -432,10 +438,11 @@ def analyze_many(texts: list[str], risks: list[int] | None = None) -> list[Senti
     waiting: list[tuple[int, str, float, F.Cues, int]] = []
     tok_lists: list[list[str]] = []
     dense_rows: list[list[float]] = []
-    for i, (text, risk) in enumerate(zip(texts, risks or [None] * len(texts), strict=True)):
-        lang = detect(text)
+    for i, (text, risk, pieces) in enumerate(zip(texts, risks or [None] * len(texts),
+                                                 splits or [None] * len(texts), strict=True)):
+        lang = detect(text, None, pieces)
         if lang == "en":
-            scores, cue, hits, toks = _english_head(text, vader, risk)
+            scores, cue, hits, toks = _english_head(text, vader, risk, pieces)
             compound = scores["compound"]
             if cue.context or hits > 0:
                 waiting.append((i, text, compound, cue, hits))

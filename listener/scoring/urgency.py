@@ -179,9 +179,10 @@ class KeywordMatcher:
         value = cache[tok] = tuple(hit)
         return value
 
-    def _piece(self, piece: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
-        """What one whitespace-separated piece of lower-cased text holds: the reasons its
-        words hit, in order, and its words that start a phrase."""
+    def _piece(self, raw: str) -> tuple[tuple[str, ...], tuple[str, ...]] | tuple[()]:
+        """What one whitespace-separated piece of text holds (its lower-cased words): the
+        reasons its words hit, in order, and its words that start a phrase."""
+        piece = raw.lower()
         toks = (_ASCII_WORD_RE if piece.isascii() else _WORD_RE).findall(piece)
         get = self._cache.get  # get, not `in` then [], so another thread's clear() is harmless
         hits = tuple(chain.from_iterable(
@@ -189,15 +190,18 @@ class KeywordMatcher:
         starts = tuple(t for t in toks if t in self.phrases)
         return (hits, starts) if hits or starts else ()
 
-    def counts(self, text: str) -> dict[str, int]:
+    def counts(self, text: str, pieces: list[str] | None = None) -> dict[str, int]:
         """How many keyword hits each reason has in `text`.
 
-        The text is read piece by piece (whitespace-separated), each piece's words and hits
-        memoised (`_piece`): the word patterns never match whitespace, so a text's words are
-        its pieces' words in order, and most pieces (~9 in 10) hit nothing."""
-        lowered = text.lower()
+        The text is read piece by piece (whitespace-separated: `pieces` is `text.split()`
+        when the caller has it, shared with language detection and VADER), each piece's
+        words and hits memoised (`_piece`): the word patterns never match whitespace, so a
+        text's words are its pieces' words in order, and most pieces (~9 in 10) hit nothing.
+        Lower-casing never makes or removes whitespace, so lower-casing piece by piece gives
+        the pieces of the lower-cased text."""
+        if pieces is None:
+            pieces = text.split()
         found: dict[str, int] = {}
-        pieces = lowered.split()
         starts: set[str] = set()
         for hits, first in filter(None, F.memoised(self._pieces, pieces, self._piece,
                                                    _PIECES_MAX)):
@@ -205,16 +209,18 @@ class KeywordMatcher:
                 found[reason] = found.get(reason, 0) + 1
             starts.update(first)
         if starts:
+            lowered = text.lower()
             phrases = self.phrases
             # A phrase can only match where its words occur with single spaces between them
             # once runs of whitespace are collapsed: a C substring test rules most out, and
             # the boundary regex (compiled on first need) confirms the rest.
-            spaced = " ".join(pieces)
+            spaced = " ".join(pieces).lower()  # (no second split of the text)
             for tok in starts:
                 for reason, literal, pattern in phrases[tok]:
                     if literal in spaced and _regex(pattern).search(lowered):
                         found[reason] = found.get(reason, 0) + 1
-        if self.korean and not lowered.isascii():
+        if self.korean and not text.isascii():
+            lowered = text.lower()
             for probe, reason in self.korean:
                 if probe in lowered:
                     found[reason] = found.get(reason, 0) + 1
@@ -326,43 +332,88 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
     is `rules.matcher.counts(text)` when the caller has it (the Scorer, which also feeds the
     risk hits to sentiment).
     """
+    # Each reason is met at most once here, so a reason's strength is its value clipped to
+    # 1, kept only when positive; `strength` keeps the order reasons are met in, which is
+    # the order of the product below (float products depend on it). Written out without a
+    # helper closure: on the CSV path this runs for every row (~1.5 µs a row saved).
     strength: dict[str, float] = {}
-    listed: set[str] = set()
-
-    def add(reason: str, value: float, show: bool = True) -> None:
-        if value > 0:
-            strength[reason] = max(strength.get(reason, 0.0), min(1.0, value))
-            if show:
-                listed.add(reason)
-
+    listed: list[str] = []
     if found is None:
         found = rules.matcher.counts(text)
     if not supported:
-        add("lang_unsupported", 1.0)
+        strength["lang_unsupported"] = 1.0
+        listed.append("lang_unsupported")
     # how much of the negative / question strength stays (see ACTIONABLE_FLOOR)
     keep = 1.0 if actionable is None else (
         ACTIONABLE_FLOOR + (1 - ACTIONABLE_FLOOR) * min(1.0, max(0.0, actionable)))
-    if sentiment <= -0.05:
-        add("negative", (0.35 + 0.65 * min(1.0, -sentiment)) * keep)
     # Text that is not negative reads weaker: a question or a complaint word in a positive
     # text ("thanks for the quick refund") hardly needs an agent first; in a neutral one
     # ("what time does boarding start?", "my flight is delayed, any update") it is halfway.
-    tone = 1.0 if sentiment <= -0.05 else 0.35 if sentiment >= 0.05 else 0.7
+    if sentiment <= -0.05:
+        tone = 1.0
+        value = (0.35 + 0.65 * min(1.0, -sentiment)) * keep
+        if value > 0:
+            strength["negative"] = min(1.0, value)
+            listed.append("negative")
+    else:
+        tone = 0.35 if sentiment >= 0.05 else 0.7
     if "?" in text or "question" in found or _QUESTION_START_RE.match(text):
-        add("question", (1.0 if tone == 1.0 else 0.5) * keep)
+        value = (1.0 if tone == 1.0 else 0.5) * keep
+        if value > 0:
+            strength["question"] = min(1.0, value)
+            listed.append("question")
     if strong is None:
         strong = care_strong(text) if supported else 0
     n = found.get("complaint", 0)
     # keywords and the care rules' named failures ("never arrived", "charged twice")
     rule = min(1.0, (0.5 + 0.25 * n if n else 0.25) + 0.25 * strong) * tone if n or strong else 0.0
     if actionable is None:
-        add("complaint", rule)
+        value, show = rule, True
     else:
-        add("complaint", COMPLAINT_LEARNED * actionable + (1 - COMPLAINT_LEARNED) * rule,
-            show=rule > 0 or actionable >= 0.5)
-    for reason in ("safety", "legal", "churn", "privacy", "discrimination"):
-        if reason in found:
-            add(reason, 1.0)
+        value = COMPLAINT_LEARNED * actionable + (1 - COMPLAINT_LEARNED) * rule
+        show = rule > 0 or actionable >= 0.5
+    if value > 0:
+        strength["complaint"] = min(1.0, value)
+        if show:
+            listed.append("complaint")
+    if not _FOUND_REASONS.isdisjoint(found):
+        for reason in _FOUND_REASONS_ORDER:
+            if reason in found:
+                strength[reason] = 1.0
+                listed.append(reason)
+    if followers or engagement > 0 or (waiting_minutes is not None and waiting_minutes > 0) \
+            or repeat_contacts > 0:
+        _context(rules, strength, listed, followers, engagement, waiting_minutes,
+                 repeat_contacts)
+    remaining = 1.0
+    weights = rules.weights
+    for reason, s in strength.items():
+        remaining *= 1.0 - weights.get(reason, 0.0) * s
+    score = round(1.0 - remaining, 4)
+    if len(listed) > 1:
+        listed.sort(key=_REASON_RANK.__getitem__)
+    reasons = [r for r in listed if weights.get(r, 0.0) > 0]
+    return score, reasons
+
+
+_FOUND_REASONS_ORDER = ("safety", "legal", "churn", "privacy", "discrimination")
+_FOUND_REASONS = frozenset(_FOUND_REASONS_ORDER)
+_REASON_RANK = {reason: i for i, reason in enumerate(REASONS)}
+
+
+def _context(rules: UrgencyRules, strength: dict[str, float], listed: list[str],
+             followers: int | None, engagement: int, waiting_minutes: float | None,
+             repeat_contacts: int) -> None:
+    """The reasons a mention's context adds (reach, engagement, waiting, repeat contacts),
+    into `strength` and `listed` in `urgency`'s order; a reason already there keeps the
+    larger strength and is listed once."""
+
+    def add(reason: str, value: float, show: bool = True) -> None:
+        if value > 0:
+            strength[reason] = max(strength.get(reason, 0.0), min(1.0, value))
+            if show and reason not in listed:
+                listed.append(reason)
+
     if followers:
         reach = math.log10(1 + followers) / math.log10(1 + rules.high_reach_followers)
         add("high_reach", reach if reach >= 1 else 0.3 * reach ** 2, show=reach >= 1)
@@ -374,9 +425,3 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
         add("waiting_sla", 0.5 + 0.5 * min(1.0, ratio - 1) if over else 0.3 * ratio, show=over)
     if repeat_contacts > 0:
         add("repeat_contact", 0.4 + 0.2 * repeat_contact_level(repeat_contacts))
-    remaining = 1.0
-    for reason, s in strength.items():
-        remaining *= 1.0 - rules.weights.get(reason, 0.0) * s
-    score = round(1.0 - remaining, 4)
-    reasons = [r for r in REASONS if r in listed and rules.weights.get(r, 0.0) > 0]
-    return score, reasons

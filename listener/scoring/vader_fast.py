@@ -106,7 +106,9 @@ class FastVader(SentimentIntensityAnalyzer):
         # Lexicon words that are not boosters: the only words that can get a valence.
         self._scored = frozenset(self.lexicon.keys() - BOOSTER_DICT.keys())
 
-    def polarity_scores(self, text: str) -> dict[str, float]:  # type: ignore[override]
+    def polarity_scores(self, text: str,  # type: ignore[override]
+                        pieces: list[str] | None = None) -> dict[str, float]:
+        """VADER's scores of `text`; `pieces` is `text.split()` when the caller has it."""
         if not text.isascii():  # no emoji key is ASCII: only non-ASCII text needs the pass
             emojis = self.emojis
             if not emojis.keys().isdisjoint(text):
@@ -122,7 +124,9 @@ class FastVader(SentimentIntensityAnalyzer):
                         out.append(ch)
                         prev_space = ch == " "
                 text = "".join(out)
-        toks = text.split()  # (the original strips the text first: no count below changes)
+                pieces = None  # the emoji pass changed the text
+        # (the original strips the text first: no count below changes)
+        toks = text.split() if pieces is None else pieces
         lower = list(map(_LOWER.get, toks))  # one memoised look-up a token
         if None in lower:
             lower = [w if w is not None else _lower(t) for w, t in zip(lower, toks, strict=True)]

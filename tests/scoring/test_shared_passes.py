@@ -191,3 +191,11 @@ def test_token_scan_and_brand_gate_match_their_plain_forms(source: str) -> None:
         assert F._TOKEN_SCAN.findall(text) == F.TOKEN_RE.findall(text), text
         gate = any(map(text.__contains__, F._BRAND_GATE))
         assert (F._BRAND_GATE_RE.search(text) is not None) == gate, text
+
+
+def test_score_many_with_the_shared_split_scores_as_score() -> None:
+    from listener.scoring.scorer import Scorer
+
+    scorer = Scorer()
+    sample = [*fuzz(400, seed=11), *texts("fuzz", ascii_only=True)[:400]]
+    assert scorer.score_many(sample) == [scorer.score(t) for t in sample]
