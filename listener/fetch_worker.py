@@ -29,10 +29,13 @@ in its own process from the last stored cursor.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -152,9 +155,25 @@ def _freeze_once() -> None:
 _frozen = False
 
 
+def _die_with(parent: int) -> None:
+    """End with the listener at once when it is killed (Linux: the kernel sends SIGKILL), so
+    a dead listener's worker never makes one more request under a lease that is running
+    out for another process to take over; elsewhere the parent watch ends it within
+    `PARENT_CHECK_SECONDS`."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before the above took effect
+        os._exit(0)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer | None,
             parent: int) -> None:
     """The worker's whole life: run the source, score each page, send it when asked."""
+    _die_with(parent)
     gc.freeze()  # all inherited from the listener: never garbage here, never scanned
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
