@@ -118,6 +118,7 @@ def _settings(base_url: str, database_url: str) -> Any:
 def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
     from carewatch.cli.jobs import routing_hook
     from listener.ingest import Ingestor, default_alert_engine
+    from listener.score_pool import WARM_TEXTS
     from storage.db import open_database
     from storage.mentions import count_mentions
     from storage.migrate import upgrade
@@ -130,7 +131,10 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
     ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
                         on_new_mentions=routing_hook(db, settings), **kwargs)
     if scoring and ingestor.scorer is not None:
-        ingestor.scorer.score("warm up the models", followers=1)  # load outside the clock
+        # Load every model outside the clock (VADER, the care model and the language
+        # identifier, which only non-English text loads), as the naive loop loads VADER.
+        for text in WARM_TEXTS:
+            ingestor.scorer.score(text, followers=1)
     started = time.perf_counter()
     result = ingestor.poll_source(settings.sources[0])
     elapsed = time.perf_counter() - started

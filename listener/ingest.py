@@ -15,9 +15,10 @@ of moving the cursor back.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.base import MentionFacts
 from listener.alerts.engine import AlertEngine
+from listener.fetch_worker import FetchWorker, Scored, WorkerLost, to_score
 from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import ScoreInput, ScorePool, score_inputs
@@ -208,14 +210,11 @@ class Ingestor:
             # time spans inside its lease, for operators and for the several-process test.
             log.info("poll_started", source=key, holder=self.holder)
             try:
-                # The next page is fetched while this one is stored (listener.read_ahead).
-                fetched = threading.Event()
                 with lease_keeper(self.db, key, self.holder, self.settings.lease_seconds):
-                    source = self.source_factory(
-                        config, self.settings, should_stop=stopping(fetched, self.should_stop))
-                    with ReadAhead(source.poll(dict(claim.cursor)), name=f"fetch:{key}",
-                                   done=fetched) as pages, self._score_pool() as pool:
-                        self._store_pages(config, claim, pages, result, pool)
+                    if self._fetches_in_worker():
+                        self._poll_in_worker(config, claim, result)
+                    else:
+                        self._poll_here(config, claim, result)
             finally:
                 log.info("poll_ended", source=key, holder=self.holder, pages=result.pages)
                 self._release(key)
@@ -252,6 +251,49 @@ class Ingestor:
         log.info("source_polled", source=key, new=result.new, seen=result.seen,
                  pages=result.pages)
         return result
+
+    def _poll_here(self, config: SourceConfig, claim: Claim, result: PollResult) -> None:
+        """Poll in this process: the next page is fetched while this one is stored
+        (listener.read_ahead), and scored in a worker process (listener.score_pool)."""
+        fetched = threading.Event()
+        source = self.source_factory(
+            config, self.settings, should_stop=stopping(fetched, self.should_stop))
+        with ReadAhead(source.poll(dict(claim.cursor)), name=f"fetch:{config.key}",
+                       done=fetched) as pages, self._score_pool() as pool:
+            self._store_pages(config, claim, pages, result, pool)
+
+    def _fetches_in_worker(self) -> bool:
+        """Whether the source runs in a fetch worker (listener.fetch_worker): a real source
+        and the project's own scorer, or none (stand-ins stay here, where a test sees their
+        side effects), on a platform that forks."""
+        return (self.score_worker and os.name == "posix"
+                and self.source_factory is build_source
+                and (self.scorer is None or isinstance(self.scorer, Scorer)))
+
+    def _poll_in_worker(self, config: SourceConfig, claim: Claim,
+                        result: PollResult) -> None:
+        """Poll with fetching, mapping and scoring in a worker process and storing here, page
+        by page with each page's cursor. If the worker dies, the poll goes on in this
+        process from the cursor stored last (the pages it held are fetched again)."""
+        cursor = dict(claim.cursor)
+
+        def open_pages(should_stop: Callable[[], bool]) -> Iterator[Page]:
+            source = self.source_factory(config, self.settings, should_stop=should_stop)
+            pages: Iterator[Page] = source.poll(cursor)
+            return pages
+
+        try:
+            with FetchWorker(open_pages, self.scorer, self.should_stop) as pages:
+                for page, scored in pages:
+                    self._apply_scores(page.mentions, scored)
+                    self._store(config, claim, page, result, ahead=(None, ()))
+                    claim.cursor = dict(page.cursor)
+                    if self.should_stop():
+                        return
+        except WorkerLost as exc:
+            log.warning("fetch_worker_failed", source=config.key, error=str(exc),
+                        next_step="polling in-process from the stored cursor")
+            self._poll_here(config, claim, result)
 
     def _claim(self, config: SourceConfig, result: PollResult, *,
                scheduled: bool) -> Claim | None:
@@ -443,6 +485,37 @@ class Ingestor:
             scoring.future = pool.submit(inputs)
         return scoring
 
+    def _apply_scores(self, mentions: Sequence[Mention], scored: Sequence[Scored]) -> None:
+        """Put a worker's scores on the page's new customer mentions, at the repeat-contact
+        level their authors have now (read right before the page is stored, as scoring the
+        pages one after the other reads it), then their topics."""
+        if self.scorer is None:
+            return
+        candidates = [(m, s) for m, s in zip(mentions, scored, strict=True)
+                      if not m.is_own and m.score is None]
+        if not candidates:
+            return
+        with self.db.session() as session:
+            stored = stored_external_ids(
+                session, ((m.platform.value, m.external_id) for m, _ in candidates))
+            fresh = [(m, s) for m, s in candidates
+                     if (m.platform.value, m.external_id) not in stored]
+            if not fresh:
+                return
+            contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
+        for m, s in fresh:
+            score = to_score(s, repeat_contact_level(contacts.get(_author_key(m), 0)))
+            if score is not None:
+                m.score = score
+        self._assign_topics([m for m, _ in fresh])
+
+    def _assign_topics(self, fresh: list[Mention]) -> None:
+        if self.topics is not None:
+            try:
+                self.topics.assign(fresh)
+            except Exception:  # topics are an aid: the page is stored without them
+                log.exception("topics_failed", count=len(fresh))
+
     def _finish_scoring(self, scoring: _Scoring | None, pool: ScorePool | None,
                         committed: Sequence[StoredMention] = ()) -> None:
         """Put the scores on the page's new mentions, then their topics.
@@ -461,11 +534,7 @@ class Ingestor:
         for m, score in zip(scoring.fresh, scores, strict=True):
             if score is not None:
                 m.score = score
-        if self.topics is not None:
-            try:
-                self.topics.assign(scoring.fresh)
-            except Exception:  # topics are an aid: the page is stored without them
-                log.exception("topics_failed", count=len(scoring.fresh))
+        self._assign_topics(scoring.fresh)
 
     def _recount_contacts(self, scoring: _Scoring, scores: list[Score | None],
                           committed: Sequence[StoredMention]) -> None:

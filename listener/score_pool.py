@@ -30,15 +30,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from carewatch.domain import Score
 from carewatch.log import get_logger
 from listener.scoring import Scorer
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 #: Pages with fewer items to score are scored in-process: handing a page over costs ~1 ms of
 #: pickling each way, more than a handful of items take to score.
@@ -77,10 +78,16 @@ def score_one(scorer: Any, item: ScoreInput) -> Score:
 def score_inputs(scorer: Any, items: Sequence[ScoreInput]) -> list[Score | None]:
     """Scores in order; None for an item whose scoring failed (logged): one odd text must not
     stop the page, it is stored unscored."""
-    out: list[Score | None] = []
+    return score_each(scorer, items, score_one)
+
+
+def score_each(scorer: Any, items: Sequence[ScoreInput],
+               score: Callable[[Any, ScoreInput], T]) -> list[T | None]:
+    """`score` of each item, in order, None where it failed (logged; see `score_inputs`)."""
+    out: list[T | None] = []
     for item in items:
         try:
-            out.append(score_one(scorer, item))
+            out.append(score(scorer, item))
         except Exception:
             log.exception("scoring_failed", text_chars=len(item.text or ""))
             out.append(None)

@@ -120,14 +120,7 @@ class AlertEngine:
     def _record(self, candidates: list[Candidate], now: datetime) -> list[int]:
         if not candidates:
             return []
-        touched: list[int] = []
         with _BOOKKEEPING, self.db.write() as session:
             store.lock_episodes(session)
-            known = episodes.preload(session, candidates)
-            for candidate in candidates:
-                alert_id, action = episodes.record(session, candidate, now=now,
-                                                   cooldown=self.cooldown, targets=self.targets,
-                                                   open_alerts=known)
-                if action != episodes.UNCHANGED and alert_id not in touched:
-                    touched.append(alert_id)
-        return touched
+            return episodes.record_all(session, candidates, now=now, cooldown=self.cooldown,
+                                       targets=self.targets)

@@ -54,6 +54,39 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
     return result[0], result[1]
 
 
+def record_all(session: Session, candidates: Sequence[Candidate], *, now: datetime,
+               cooldown: timedelta, targets: Sequence[tuple[str, str]]) -> list[int]:
+    """`record` for a batch (one stored page's candidates), in order; returns the ids of
+    the alerts opened or extended, each once, in the order they were first touched.
+
+    Why a batch: a page can open many episodes (a high-reach author each), and opening
+    one alone needs a flush to learn its id for its notifications. Here the episodes are
+    read once and the alerts opened are flushed together at the end, then queued for the
+    targets their final severity reaches (the same rows as opening at the first severity
+    and escalating later in the batch). Call after `store.lock_episodes(session)`."""
+    known = preload(session, candidates)
+    touched: list[Alert] = []
+    opened: list[Alert] = []
+    for candidate in candidates:
+        key = candidate.episode_key
+        _, action, alert = _record(session, candidate, known[key], now=now,
+                                   cooldown=cooldown, targets=targets, defer=True)
+        known[key] = alert
+        if action == OPENED:
+            opened.append(alert)
+        if action != UNCHANGED and not any(alert is t for t in touched):
+            touched.append(alert)
+    if opened:
+        session.flush()
+        for alert in opened:
+            store.add_notifications(session, alert.id,
+                                    qualifying_targets(targets, alert.severity), now)
+            log.info("alert opened", alert_id=alert.id, kind=alert.kind,
+                     severity=alert.severity, episode=alert.episode_key,
+                     mentions=(alert.details or {}).get("mention_count"))
+    return [alert.id for alert in touched]
+
+
 def preload(session: Session, candidates: Sequence[Candidate]) -> dict[str, Alert | None]:
     """The open alert (or None) of every candidate's episode, in one query."""
     keys = {c.episode_key for c in candidates}
@@ -62,8 +95,8 @@ def preload(session: Session, candidates: Sequence[Candidate]) -> dict[str, Aler
 
 
 def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now: datetime,
-            cooldown: timedelta, targets: Sequence[tuple[str, str]]
-            ) -> tuple[int, str, Alert | None]:
+            cooldown: timedelta, targets: Sequence[tuple[str, str]], defer: bool = False
+            ) -> tuple[int, str, Alert]:
     # A persisting condition (refresh) is the same episode even if no evaluation ran for a
     # while (listener down); only evidence-based episodes go cold between two candidates.
     if alert is not None and not candidate.refresh and aware(alert.last_seen) < now - cooldown:
@@ -78,6 +111,8 @@ def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now:
                       mention_ids=refs[:MAX_REFS], details=details, first_seen=now,
                       last_seen=now)
         session.add(alert)
+        if defer:  # `record_all` flushes, queues and logs the batch's new alerts at once
+            return 0, OPENED, alert
         session.flush()
         store.add_notifications(session, alert.id,
                                 qualifying_targets(targets, candidate.severity), now)
@@ -101,7 +136,7 @@ def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now:
     alert.severity = severity
     alert.details = details
     alert.last_seen = now
-    if escalated:
+    if escalated and alert.id is not None:  # else opened in this batch: queued then
         store.add_notifications(session, alert.id, qualifying_targets(targets, severity), now)
     if new_refs or escalated:
         log.info("alert extended", alert_id=alert.id, kind=alert.kind, severity=severity,

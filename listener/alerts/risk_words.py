@@ -80,6 +80,8 @@ class RiskWords:
             if fact.is_own:
                 continue
             reasons = {r for r in (fact.urgency_reasons or "").split(";") if r}
+            if fact.sentiment_label == "positive" and not reasons & self.patterns.keys():
+                continue  # a positive mention counts only for categories scoring flagged
             for category, words in self.match(fact.text, reasons).items():
                 flagged = category in reasons
                 if fact.sentiment_label == "positive" and not flagged:

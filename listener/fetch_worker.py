@@ -1,0 +1,278 @@
+"""Fetch, map and score a source's pages in a worker process; store them here.
+
+Why: the listener's process was the pipeline's bottleneck, and a third of its time was not
+storing at all: tweepy parsing the JSON and building its objects, mapping them to
+`Mention`s (on the read-ahead thread, taking the GIL from the thread that stores), and
+handing texts to a scoring worker and back. A forked worker now runs the whole source:
+request, parsing, mapping and scoring, page after page, and sends each page with its
+scores. The listener's process only reads what scoring needs from the database, stores,
+and runs the hooks; on the listener's two cores the two processes work side by side.
+
+Why exactly-once is untouched: the worker never writes to the database. Each page reaches
+the listener in order, with its cursor, and is committed with that cursor in one
+transaction, as before. A page fetched or scored ahead and never stored (the poll stopped,
+the worker died) is fetched again from the stored cursor. The worker is one page ahead of
+the listener (plus the page its read-ahead fetches), never more.
+
+Repeat contacts: a mention's urgency depends on how often its author wrote lately, which
+only the database knows once the page before it is committed. The worker therefore sends
+the score at every repeat-contact level (`REPEAT_CONTACT_CAP` + 1 urgencies on one
+sentiment reading: the costly part runs once), and the listener picks the level from the
+count it reads right before storing the page, so the scores are exactly those of scoring
+the pages one after the other (no rescoring here).
+
+Errors of the source (rate limits, revoked tokens, bugs) are sent over and raised in the
+listener where the page would have been handed over, after every earlier page was stored.
+A worker that dies (killed, out of memory) raises `WorkerLost`; the listener goes on polling
+in its own process from the last stored cursor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from carewatch.domain import Mention, Page, Score, SentimentLabel
+from carewatch.log import get_logger
+from listener.read_ahead import ReadAhead, stopping
+from listener.score_pool import (
+    WARM_TEXTS,
+    ScoreInput,
+    _watch_parent,
+    score_each,
+    score_one,
+)
+from listener.scoring import Scorer
+from listener.scoring.scorer import ECHO
+from listener.scoring.sentiment import analyze
+from listener.scoring.urgency import REPEAT_CONTACT_CAP, risk_hits
+
+log = get_logger(__name__)
+
+#: How often the listener, waiting for the next page, checks whether it is asked to stop.
+STOP_CHECK_SECONDS = 0.1
+#: How long a worker told to stop gets to end by itself (a request in flight) before it is
+#: killed; nothing it holds needs saving.
+EXIT_GRACE_SECONDS = 5.0
+
+#: One mention's scoring as sent back: None (scoring failed: stored unscored) or
+#: (sentiment, label, lang, urgencies) with urgencies[level] = (urgency, reasons) for each
+#: repeat-contact level 0..REPEAT_CONTACT_CAP (one entry for an echo: it has no urgency).
+Scored = tuple[float, SentimentLabel, str | None, tuple[tuple[float, list[str]], ...]] | None
+#: Opens the source's page iterator (in the worker), given the stop check it must honour.
+OpenPages = Callable[[Callable[[], bool]], Iterator[Page]]
+
+
+class WorkerLost(Exception):
+    """The fetch worker died under a poll; the pages it had not sent are fetched again."""
+
+
+def to_score(scored: Scored, repeat_contacts: int) -> Score | None:
+    """The mention's score for its author's repeat-contact count as read now."""
+    if scored is None:
+        return None
+    sentiment, label, lang, urgencies = scored
+    value, reasons = urgencies[min(max(repeat_contacts, 0), len(urgencies) - 1)]
+    return Score(sentiment, label, value, list(reasons), lang)
+
+
+def score_levels(scorer: Scorer, item: ScoreInput) -> Scored:
+    """`Scorer.score` of `item` at every repeat-contact level, reading the text once.
+    The same calls as `Scorer.score`, so each level's score is byte-identical to it."""
+    text = item.text or ""
+    found = scorer.rules.matcher.counts(text)
+    result = analyze(text, item.lang, risk_hits(found))
+    if item.echo:
+        return (result.sentiment, result.label, result.lang, ((0.0, [ECHO]),))
+    levels = []
+    for level in range(REPEAT_CONTACT_CAP + 1):
+        score = scorer._with_urgency(result, text, item.followers, item.engagement,
+                                     item.waiting_minutes, level, found)
+        levels.append((score.urgency, score.urgency_reasons))
+    return (result.sentiment, result.label, result.lang, tuple(levels))
+
+
+def _score_page(scorer: Scorer | None, mentions: list[Mention]) -> list[Scored]:
+    """Per mention: its scoring, or None for own posts, mentions already scored and texts
+    whose scoring failed (logged); all None without a scorer."""
+    out: list[Scored] = [None] * len(mentions)
+    if scorer is None:
+        return out
+    now = datetime.now(UTC)
+    wanted = [i for i, m in enumerate(mentions) if not m.is_own and m.score is None]
+    items = [ScoreInput(m.text, m.author.followers,
+                        m.like_count + m.reply_count + m.repost_count,
+                        max(0.0, (now - m.created_at).total_seconds() / 60), 0, m.lang,
+                        m.is_echo)
+             for m in (mentions[i] for i in wanted)]
+    for i, scored in zip(wanted, score_each(scorer, items, score_levels), strict=True):
+        out[i] = scored
+    return out
+
+
+# ---------------------------------------------------------------- the worker process
+def _portable(exc: BaseException) -> tuple[type[BaseException], tuple[Any, ...], dict[str, Any],
+                                           str]:
+    """An exception as parts that always pickle (ours take keyword-only arguments, which
+    plain pickling of an exception loses), with the worker's traceback."""
+    return (type(exc), exc.args, dict(vars(exc)),
+            "".join(traceback.format_exception(exc)))
+
+
+def _rebuilt(parts: tuple[type[BaseException], tuple[Any, ...], dict[str, Any], str]
+             ) -> BaseException:
+    cls, args, attrs, trace = parts
+    exc = cls.__new__(cls)
+    exc.args = args
+    vars(exc).update(attrs)
+    exc.add_note(f"raised in the fetch worker:\n{trace}")
+    return exc
+
+
+def _freeze_once() -> None:
+    """Move what is alive now (modules, the scoring models, settings: what lives as long as
+    the process) out of the cyclic garbage collector's reach, once per process. Why: with
+    the models loaded, each full collection walked millions of objects that never die,
+    ~15% of the listener's time on a large poll; a few objects frozen that die later are
+    simply never collected (bounded: this happens once)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
+
+
+_frozen = False
+
+
+def _die_with(parent: int) -> None:
+    """End with the listener at once when it is killed (Linux: the kernel sends SIGKILL), so
+    a dead listener's worker never makes one more request under a lease that is running
+    out for another process to take over; elsewhere the parent watch ends it within
+    `PARENT_CHECK_SECONDS`."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before the above took effect
+        os._exit(0)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer | None,
+            parent: int) -> None:
+    """The worker's whole life: run the source, score each page, send it when asked."""
+    _die_with(parent)
+    gc.freeze()  # all inherited from the listener: never garbage here, never scanned
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch",
+                     daemon=True).start()
+    fetched = threading.Event()
+    try:
+        with ReadAhead(open_pages(stopping(fetched, stop.is_set)), name="fetch",
+                       done=fetched) as pages:
+            for page in pages:
+                scored = _score_page(scorer, page.mentions)
+                if not _asked(conn, stop):
+                    return
+                conn.send(("page", page, scored))
+        if _asked(conn, stop):
+            conn.send(("end",))
+    except BaseException as exc:  # sent to the listener, who raises it after earlier pages
+        if _asked(conn, stop):
+            conn.send(("error", _portable(exc)))
+
+
+def _asked(conn: Connection, stop: Any) -> bool:
+    """Wait until the listener asks for the next page; False once it is gone or stops."""
+    while not stop.is_set():
+        try:
+            if conn.poll(STOP_CHECK_SECONDS):
+                return bool(conn.recv() == "next")
+        except (EOFError, OSError):
+            return False
+    return False
+
+
+# ---------------------------------------------------------------- the listener's side
+class FetchWorker:
+    """One poll's pages from a forked worker, as (page, scorings) in order. Use as a
+    context manager: leaving it stops the worker (it never outlives the poll)."""
+
+    def __init__(self, open_pages: OpenPages, scorer: Scorer | None,
+                 should_stop: Callable[[], bool]) -> None:
+        self.open_pages = open_pages
+        self.scorer = scorer
+        self.should_stop = should_stop
+        context = multiprocessing.get_context("fork")
+        self._stop = context.Event()
+        self._conn, self._child_conn = context.Pipe()
+        self._context = context
+        self._process: Any = None
+
+    def __enter__(self) -> FetchWorker:
+        # Loaded before the fork, so the worker never needs a lock that another thread of
+        # the listener held at the moment of the fork (as for the scoring worker).
+        for text in WARM_TEXTS if self.scorer is not None else ():
+            score_one(self.scorer, ScoreInput(text, 1, 0, 0.0, 0, None, False))
+        _freeze_once()
+        self._process = self._context.Process(
+            target=_worker, name="carewatch-fetch", daemon=True,
+            args=(self._child_conn, self._stop, self.open_pages, self.scorer, os.getpid()))
+        self._process.start()
+        self._child_conn.close()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        process = self._process
+        if process is not None:
+            process.join(EXIT_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._conn.close()
+
+    def __iter__(self) -> Iterator[tuple[Page, list[Scored]]]:
+        self._send("next")
+        while True:
+            message = self._receive()
+            if message is None:
+                return
+            kind = message[0]
+            if kind == "end":
+                return
+            if kind == "error":
+                raise _rebuilt(message[1])
+            self._send("next")  # the worker starts on the next page while this is stored
+            yield message[1], message[2]
+
+    def _send(self, what: str) -> None:
+        try:
+            self._conn.send(what)
+        except OSError as exc:
+            raise WorkerLost(str(exc)) from exc
+
+    def _receive(self) -> Any:
+        """The worker's next message; None when the listener is asked to stop first."""
+        while True:
+            if self.should_stop():
+                return None
+            try:
+                if self._conn.poll(STOP_CHECK_SECONDS):
+                    return self._conn.recv()
+            except (EOFError, OSError) as exc:
+                raise WorkerLost(f"fetch worker ended (exit code "
+                                 f"{self._process.exitcode})") from exc

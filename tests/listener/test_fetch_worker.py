@@ -1,0 +1,96 @@
+"""The fetch worker (listener.fetch_worker) against the sandbox through the real X source:
+the same stored scores as polling in-process, and a worker killed mid-poll loses and repeats
+no page."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from carewatch.settings import Settings, SourceConfig
+from listener.ingest import Ingestor, StoredMention
+from sandbox.server import SandboxServer
+from storage.db import Database, open_database
+from storage.migrate import upgrade
+from tests.listener.helpers import sources, stored
+
+COUNT = 350  # four pages of X search
+TEXTS = ["@acmeair my flight {i} was cancelled and nobody can tell me why",
+         "@acmeair where is my bag?? landed 3 hours ago, flight {i}",
+         "Thanks @acmeair, the crew on {i} was wonderful",
+         "@acmeair refund for {i} still not processed after 6 weeks, unacceptable"]
+
+
+def _fill(sandbox: SandboxServer) -> None:
+    world = sandbox.world
+    for i in range(COUNT):
+        # 30 authors: most write again on the next page (repeat contacts across pages)
+        world.add_tweet(TEXTS[i % len(TEXTS)].format(i=i),
+                        {"username": f"cust{i % 30}", "followers": 100 * (i % 30)},
+                        created_at=world.now() - 3 * 3600 + i)
+
+
+def _settings(sandbox: SandboxServer) -> Settings:
+    return Settings(x_api_url=sandbox.base_url, x_bearer_token="tok-1",
+                    sources=[SourceConfig(platform="x", kind="search", query="@acmeair",
+                                          backfill_days=1)])
+
+
+def _scores(db: Database) -> dict[str, tuple[Any, ...]]:
+    return {k: (m.sentiment_label, m.sentiment, m.urgency_reasons, m.topic)
+            for k, m in stored(db, "x").items()}
+
+
+def test_pages_from_the_worker_score_as_polled_in_process(migrated_db: Database,
+                                                          sandbox: SandboxServer,
+                                                          tmp_path: Path) -> None:
+    _fill(sandbox)
+    settings = _settings(sandbox)
+    reference = open_database(f"sqlite:///{tmp_path / 'in-process.db'}")
+    upgrade(reference.engine)
+    try:
+        here = Ingestor(reference, settings, score_worker=False).poll_source(
+            settings.sources[0])
+        expected = _scores(reference)
+    finally:
+        reference.dispose()
+    result = Ingestor(migrated_db, settings).poll_source(settings.sources[0])
+    assert result.ok
+    assert here.ok
+    assert result.new == here.new == COUNT
+    assert result.pages == here.pages > 1
+    got = _scores(migrated_db)
+    assert got == expected
+    assert any("repeat_contact" in (r[2] or "") for r in got.values())
+    assert not mp.active_children()
+
+
+def test_a_killed_fetch_worker_loses_and_repeats_no_page(migrated_db: Database,
+                                                         sandbox: SandboxServer) -> None:
+    _fill(sandbox)
+    settings = _settings(sandbox)
+    killed: list[int] = []
+
+    def kill_worker(session: Session, new: Sequence[StoredMention]) -> None:
+        if not killed:  # page 1's transaction: the worker holds the pages after it
+            for child in mp.active_children():
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+
+    result = Ingestor(migrated_db, settings, page_steps=[kill_worker]).poll_source(
+        settings.sources[0])
+    assert killed
+    assert result.ok, result.summary()
+    assert result.new == COUNT
+    rows = stored(migrated_db, "x")
+    assert len(rows) == COUNT
+    assert all(r.sentiment_label is not None for r in rows.values())
+    assert "until_id" not in sources(migrated_db)[settings.sources[0].key].cursor
+    assert not mp.active_children()
