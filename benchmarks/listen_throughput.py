@@ -115,6 +115,25 @@ def _settings(base_url: str, database_url: str) -> Any:
 
 
 # ---------------------------------------------------------------- measurements
+#: CPU seconds of the last clocked span of `run_carewatch` or `run_naive`: "own" (this
+#: process, every thread) and "workers" (child processes reaped within it, e.g. the
+#: listener's fetch worker). Read by listen_cpu.py.
+LAST_CPU: dict[str, float] = {}
+
+
+def _cpu_now() -> tuple[float, float]:
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def _note_cpu(before: tuple[float, float]) -> None:
+    after = _cpu_now()
+    LAST_CPU.update(own=after[0] - before[0], workers=after[1] - before[1])
+
+
 def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
     from carewatch.cli.jobs import routing_hook
     from listener.ingest import Ingestor, default_alert_engine
@@ -135,9 +154,10 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
         # identifier, which only non-English text loads), as the naive loop loads VADER.
         for text in WARM_TEXTS:
             ingestor.scorer.score(text, followers=1)
-    started = time.perf_counter()
+    cpu, started = _cpu_now(), time.perf_counter()
     result = ingestor.poll_source(settings.sources[0])
     elapsed = time.perf_counter() - started
+    _note_cpu(cpu)
     with db.session() as session:
         total = count_mentions(session, include_own=True)
     db.dispose()
@@ -157,7 +177,7 @@ def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
     client = x_client(_settings(base_url, database_url))
     engine = create_engine(database_url)
     vader = SentimentIntensityAnalyzer()  # loads its lexicon outside the clock
-    started = time.perf_counter()
+    cpu, started = _cpu_now(), time.perf_counter()
     rows: list[dict[str, Any]] = []
     users: dict[str, dict[str, Any]] = {}
     for page in tweepy.Paginator(client.search_recent_tweets, QUERY, max_results=100,
@@ -181,6 +201,7 @@ def run_naive(base_url: str, database_url: str) -> tuple[int, float]:
     frame["sentiment"] = [vader.polarity_scores(t)["compound"] for t in frame["text"]]
     frame.to_sql("tweets", engine, if_exists="append", index=False)
     elapsed = time.perf_counter() - started
+    _note_cpu(cpu)
     engine.dispose()
     return len(frame), elapsed
 

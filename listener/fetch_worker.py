@@ -49,9 +49,9 @@ from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import (
     WARM_TEXTS,
     ScoreInput,
-    _watch_parent,
     score_each,
     score_one,
+    watch_parent,
 )
 from listener.scoring import Scorer
 from listener.scoring.scorer import ECHO
@@ -177,7 +177,7 @@ def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer |
     gc.freeze()  # all inherited from the listener: never garbage here, never scanned
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch",
+    threading.Thread(target=watch_parent, args=(parent,), name="parent-watch",
                      daemon=True).start()
     fetched = threading.Event()
     try:

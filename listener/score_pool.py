@@ -98,7 +98,9 @@ def score_each(scorer: Any, items: Sequence[ScoreInput],
 _worker_scorer: Scorer | None = None
 
 
-def _watch_parent(parent: int) -> None:
+def watch_parent(parent: int) -> None:
+    """Exit this worker once its parent is gone (re-parented): an orphan must not go on
+    scoring, or fetching under a lease the dead listener no longer holds."""
     while True:
         time.sleep(PARENT_CHECK_SECONDS)
         if os.getppid() != parent:
@@ -111,7 +113,7 @@ def _init_worker(scorer: Scorer, parent: int) -> None:
     _worker_scorer = scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch",
+    threading.Thread(target=watch_parent, args=(parent,), name="parent-watch",
                      daemon=True).start()
 
 
