@@ -54,9 +54,7 @@ from listener.score_pool import (
     watch_parent,
 )
 from listener.scoring import Scorer
-from listener.scoring.scorer import ECHO
-from listener.scoring.sentiment import analyze
-from listener.scoring.urgency import REPEAT_CONTACT_CAP, risk_hits
+from listener.scoring.urgency import REPEAT_CONTACT_CAP
 
 log = get_logger(__name__)
 
@@ -68,7 +66,7 @@ EXIT_GRACE_SECONDS = 5.0
 
 #: One mention's scoring as sent back: None (scoring failed: stored unscored) or
 #: (sentiment, label, lang, urgencies) with urgencies[level] = (urgency, reasons) for each
-#: repeat-contact level 0..REPEAT_CONTACT_CAP (one entry for an echo: it has no urgency).
+#: repeat-contact level 0..REPEAT_CONTACT_CAP (an echo's are all urgency 0, reason echo).
 Scored = tuple[float, SentimentLabel, str | None, tuple[tuple[float, list[str]], ...]] | None
 #: Opens the source's page iterator (in the worker), given the stop check it must honour.
 OpenPages = Callable[[Callable[[], bool]], Iterator[Page]]
@@ -78,29 +76,27 @@ class WorkerLost(Exception):
     """The fetch worker died under a poll; the pages it had not sent are fetched again."""
 
 
-def to_score(scored: Scored, repeat_contacts: int) -> Score | None:
-    """The mention's score for its author's repeat-contact count as read now."""
+def to_score(scored: Scored, level: int) -> Score | None:
+    """The mention's score at its author's repeat-contact level as read now
+    (`repeat_contact_level`)."""
     if scored is None:
         return None
     sentiment, label, lang, urgencies = scored
-    value, reasons = urgencies[min(max(repeat_contacts, 0), len(urgencies) - 1)]
+    value, reasons = urgencies[level]
     return Score(sentiment, label, value, list(reasons), lang)
 
 
 def score_levels(scorer: Scorer, item: ScoreInput) -> Scored:
-    """`Scorer.score` of `item` at every repeat-contact level, reading the text once.
-    The same calls as `Scorer.score`, so each level's score is byte-identical to it."""
-    text = item.text or ""
-    found = scorer.rules.matcher.counts(text)
-    result = analyze(text, item.lang, risk_hits(found))
-    if item.echo:
-        return (result.sentiment, result.label, result.lang, ((0.0, [ECHO]),))
-    levels = []
-    for level in range(REPEAT_CONTACT_CAP + 1):
-        score = scorer._with_urgency(result, text, item.followers, item.engagement,
-                                     item.waiting_minutes, level, found)
-        levels.append((score.urgency, score.urgency_reasons))
-    return (result.sentiment, result.label, result.lang, tuple(levels))
+    """`Scorer.score` of `item` at every repeat-contact level (`Scorer.score_levels`: the
+    text read once), packed to be sent to the listener."""
+    scores = scorer.score_levels(item.text, followers=item.followers,
+                                 engagement=item.engagement,
+                                 waiting_minutes=item.waiting_minutes, lang=item.lang,
+                                 echo=item.echo,
+                                 repeat_contacts=range(REPEAT_CONTACT_CAP + 1))
+    first = scores[0]
+    return (first.sentiment, first.sentiment_label, first.lang,
+            tuple((s.urgency, s.urgency_reasons) for s in scores))
 
 
 def _score_page(scorer: Scorer | None, mentions: list[Mention]) -> list[Scored]:

@@ -6,6 +6,8 @@ loaded lazily once per process, so a Scorer is cheap to create and to share betw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.language import supported
@@ -35,13 +37,24 @@ class Scorer:
         """Score one mention; `lang` is the platform's hint, used only when the text is
         undecided. An `echo` (a retweet) gets its sentiment, for trends, but urgency 0 with
         the reason `echo`: it repeats someone else's words and asks nothing of the team."""
+        return self.score_levels(text, followers=followers, engagement=engagement,
+                                 waiting_minutes=waiting_minutes, lang=lang, echo=echo,
+                                 repeat_contacts=(repeat_contacts,))[0]
+
+    def score_levels(self, text: str, *, followers: int | None = None, engagement: int = 0,
+                     waiting_minutes: float | None = None, lang: str | None = None,
+                     echo: bool = False, repeat_contacts: Sequence[int] = (0,)) -> list[Score]:
+        """`score` at each repeat-contact count of `repeat_contacts`, in order, reading the
+        text once: the listener's fetch worker scores a mention before it knows how often
+        its author wrote lately, at every level urgency tells apart."""
         text = text or ""
         found = self.rules.matcher.counts(text)  # once: sentiment's risk cue and urgency
         result = analyze(text, lang, risk_hits(found))
         if echo:
-            return Score(result.sentiment, result.label, 0.0, [ECHO], result.lang)
-        return self._with_urgency(result, text, followers, engagement, waiting_minutes,
-                                  repeat_contacts, found)
+            return [Score(result.sentiment, result.label, 0.0, [ECHO], result.lang)
+                    for _ in repeat_contacts]
+        return [self._with_urgency(result, text, followers, engagement, waiting_minutes,
+                                   count, found) for count in repeat_contacts]
 
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path.

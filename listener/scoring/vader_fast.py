@@ -29,6 +29,8 @@ from vaderSentiment.vaderSentiment import (
     SentimentIntensityAnalyzer,
 )
 
+from listener.scoring.features import MEMO_MAX
+
 _PUNCT = string.punctuation
 _NEGATE = frozenset(NEGATE)
 _NEVER_SO = ("so", "this")
@@ -52,7 +54,7 @@ def _negated(word: str) -> bool:
 # characters), memoised: tweets repeat the same few thousand tokens. Every token in `_LOWER`
 # is in `_WORDS`.
 _WORDS: dict[str, str] = {}
-_WORDS_MAX = 300_000
+_WORDS_MAX = MEMO_MAX
 
 
 _LOWER: dict[str, str] = {}  # the same, lower-cased
@@ -95,6 +97,12 @@ def _scalar(word: str, lower: str, valence: float, is_cap_diff: bool) -> float:
             else:
                 scalar -= C_INCR
     return scalar
+
+
+def _capitals(valence: float) -> float:
+    """VADER's emphasis of a lexicon word written in capitals in mixed-case text: `C_INCR`
+    further from zero (the original's `valence += C_INCR` / `-= C_INCR`, same floats)."""
+    return valence + C_INCR if valence > 0 else valence - C_INCR
 
 
 class FastVader(SentimentIntensityAnalyzer):
@@ -150,10 +158,7 @@ class FastVader(SentimentIntensityAnalyzer):
                     valence = lexicon[lower[i]]
                     # (whether the text mixes cases is counted only for a word in capitals)
                     if toks[i].isupper() and 0 < n - sum(map(str.isupper, toks)) < n:
-                        if valence > 0:
-                            valence += C_INCR
-                        else:
-                            valence -= C_INCR
+                        valence = _capitals(valence)
                     sentiments[i] = valence
             else:
                 is_cap_diff = 0 < n - sum(map(str.isupper, toks)) < n
@@ -184,10 +189,7 @@ class FastVader(SentimentIntensityAnalyzer):
             # valence as it is, but the capitals one.
             valence = lexicon[lw]
             if is_cap_diff and toks[i].isupper():
-                if valence > 0:
-                    valence += C_INCR
-                else:
-                    valence -= C_INCR
+                valence = _capitals(valence)
             sentiments[i] = valence
 
     def _valence(self, words: list[str], lower: list[str], i: int, lw: str,
@@ -202,10 +204,7 @@ class FastVader(SentimentIntensityAnalyzer):
                 i > 2 and lower[i - 3] == "no" and lower[i - 1] in ("or", "nor")):
             valence = lexicon[lw] * N_SCALAR
         if is_cap_diff and words[i].isupper():
-            if valence > 0:
-                valence += C_INCR
-            else:
-                valence -= C_INCR
+            valence = _capitals(valence)
         for start_i in range(3):
             j = i - (start_i + 1)
             if i > start_i and lower[j] not in lexicon:
