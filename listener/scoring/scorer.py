@@ -12,12 +12,11 @@ from carewatch.domain import Score
 from carewatch.settings import UrgencyConfig
 from listener.scoring.language import supported
 from listener.scoring.sentiment import (
-    SentimentResult,
     analyze,
     analyze_many,
     english_actionable,
 )
-from listener.scoring.urgency import UrgencyRules, risk_hits, urgency
+from listener.scoring.urgency import UrgencyRules, risk_hits, urgency, urgency_levels
 
 ECHO = "echo"
 
@@ -53,8 +52,15 @@ class Scorer:
         if echo:
             return [Score(result.sentiment, result.label, 0.0, [ECHO], result.lang)
                     for _ in repeat_contacts]
-        return [self._with_urgency(result, text, followers, engagement, waiting_minutes,
-                                   count, found) for count in repeat_contacts]
+        # the text's reasons once, the repeat-contact one per count (`urgency_levels`)
+        levels = urgency_levels(
+            self.rules, text, result.sentiment, supported=result.supported,
+            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts, strong=result.strong, found=found,
+            actionable=result.actionable,
+        )
+        return [Score(result.sentiment, result.label, value, reasons, result.lang)
+                for value, reasons in levels]
 
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path.
@@ -89,14 +95,3 @@ class Scorer:
             repeat_contacts=repeat_contacts, found=found, actionable=actionable,
         )
         return Score(score.sentiment, score.sentiment_label, value, reasons, score.lang)
-
-    def _with_urgency(self, result: SentimentResult, text: str, followers: int | None,
-                      engagement: int, waiting_minutes: float | None,
-                      repeat_contacts: int, found: dict[str, int] | None = None) -> Score:
-        value, reasons = urgency(
-            self.rules, text, result.sentiment, supported=result.supported,
-            followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,
-            repeat_contacts=repeat_contacts, strong=result.strong, found=found,
-            actionable=result.actionable,
-        )
-        return Score(result.sentiment, result.label, value, reasons, result.lang)

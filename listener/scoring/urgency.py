@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -332,6 +332,50 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
     is `rules.matcher.counts(text)` when the caller has it (the Scorer, which also feeds the
     risk hits to sentiment).
     """
+    strength, listed = _strengths(rules, text, sentiment, supported, strong, found,
+                                  actionable)
+    if followers or engagement > 0 or (waiting_minutes is not None and waiting_minutes > 0) \
+            or repeat_contacts > 0:
+        _context(rules, strength, listed, followers, engagement, waiting_minutes,
+                 repeat_contacts)
+    return round(1.0 - _remaining(rules.weights, strength), 4), _listed(rules.weights, listed)
+
+
+def urgency_levels(rules: UrgencyRules, text: str, sentiment: float, *,
+                   supported: bool = True, followers: int | None = None, engagement: int = 0,
+                   waiting_minutes: float | None = None, repeat_contacts: Sequence[int] = (0,),
+                   strong: int | None = None, found: Mapping[str, int] | None = None,
+                   actionable: float | None = None) -> list[tuple[float, list[str]]]:
+    """`urgency` at each count of `repeat_contacts`, in order, bit for bit, the rest of the
+    reasons computed once.
+
+    Why it can: the repeat-contact reason is the only one the count changes, and it is the
+    last one `urgency` meets (no other reason sets it), so its factor is the last of the
+    noisy-OR product: the product over the other reasons, times that factor, is the very
+    float `urgency` multiplies out. The listener's fetch worker scores every mention at all
+    `REPEAT_CONTACT_CAP` + 1 levels, and the rest was three quarters of that work.
+    """
+    strength, listed = _strengths(rules, text, sentiment, supported, strong, found,
+                                  actionable)
+    if followers or engagement > 0 or (waiting_minutes is not None and waiting_minutes > 0):
+        _context(rules, strength, listed, followers, engagement, waiting_minutes, 0)
+    weights = rules.weights
+    remaining = _remaining(weights, strength)
+    reasons = _listed(weights, listed)
+    weight = weights.get(REPEAT_REASON, 0.0)
+    with_repeat = (sorted([*reasons, REPEAT_REASON], key=_REASON_RANK.__getitem__)
+                   if weight > 0 else reasons)
+    strengths = _REPEAT_STRENGTHS
+    return [(round(1.0 - remaining * (1.0 - weight * strengths[repeat_contact_level(count)]), 4),
+             list(with_repeat)) if count > 0 else (round(1.0 - remaining, 4), list(reasons))
+            for count in repeat_contacts]
+
+
+def _strengths(rules: UrgencyRules, text: str, sentiment: float, supported: bool,
+               strong: int | None, found: Mapping[str, int] | None,
+               actionable: float | None) -> tuple[dict[str, float], list[str]]:
+    """The strengths of the reasons the text gives (all but the context's), in the order
+    `urgency` meets them, and the reasons listed so far."""
     # Each reason is met at most once here, so a reason's strength is its value clipped to
     # 1, kept only when positive; `strength` keeps the order reasons are met in, which is
     # the order of the product below (float products depend on it). Written out without a
@@ -381,19 +425,22 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
             if reason in found:
                 strength[reason] = 1.0
                 listed.append(reason)
-    if followers or engagement > 0 or (waiting_minutes is not None and waiting_minutes > 0) \
-            or repeat_contacts > 0:
-        _context(rules, strength, listed, followers, engagement, waiting_minutes,
-                 repeat_contacts)
+    return strength, listed
+
+
+def _remaining(weights: Mapping[str, float], strength: Mapping[str, float]) -> float:
+    """The noisy-OR's 1 - urgency, multiplied in `strength`'s order (floats depend on it)."""
     remaining = 1.0
-    weights = rules.weights
     for reason, s in strength.items():
         remaining *= 1.0 - weights.get(reason, 0.0) * s
-    score = round(1.0 - remaining, 4)
+    return remaining
+
+
+def _listed(weights: Mapping[str, float], listed: list[str]) -> list[str]:
+    """The listed reasons in REASONS order, without those weighted 0."""
     if len(listed) > 1:
         listed.sort(key=_REASON_RANK.__getitem__)
-    reasons = [r for r in listed if weights.get(r, 0.0) > 0]
-    return score, reasons
+    return [r for r in listed if weights.get(r, 0.0) > 0]
 
 
 _FOUND_REASONS_ORDER = ("safety", "legal", "churn", "privacy", "discrimination")
@@ -424,4 +471,18 @@ def _context(rules: UrgencyRules, strength: dict[str, float], listed: list[str],
         over = ratio > 1
         add("waiting_sla", 0.5 + 0.5 * min(1.0, ratio - 1) if over else 0.3 * ratio, show=over)
     if repeat_contacts > 0:
-        add("repeat_contact", 0.4 + 0.2 * repeat_contact_level(repeat_contacts))
+        add(REPEAT_REASON, _repeat_strength(repeat_contacts))
+
+
+REPEAT_REASON = "repeat_contact"
+
+
+def _repeat_strength(repeat_contacts: int) -> float:
+    """The repeat-contact reason's strength before clipping (0.4 + 0.2 per contact, up to
+    `REPEAT_CONTACT_CAP`), for a count above 0."""
+    return 0.4 + 0.2 * repeat_contact_level(repeat_contacts)
+
+
+#: `_repeat_strength` clipped to 1, by repeat-contact level (1 and up): as `_context` adds it.
+_REPEAT_STRENGTHS = (0.0, *(min(1.0, _repeat_strength(level))
+                            for level in range(1, REPEAT_CONTACT_CAP + 1)))

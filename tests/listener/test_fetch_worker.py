@@ -94,3 +94,37 @@ def test_a_killed_fetch_worker_loses_and_repeats_no_page(migrated_db: Database,
     assert all(r.sentiment_label is not None for r in rows.values())
     assert "until_id" not in sources(migrated_db)[settings.sources[0].key].cursor
     assert not mp.active_children()
+
+
+def test_a_page_sent_as_tuples_arrives_equal() -> None:
+    """`_packed` / `_unpacked` (tuples over the pipe instead of pickled dataclasses) keep
+    every field, the score, raw JSON and defaults included; anything but a plain Mention
+    goes as it is."""
+    import pickle
+    from datetime import UTC, datetime
+
+    from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel, Visibility
+    from listener.fetch_worker import _packed, _unpacked
+
+    full = Mention(platform=Platform.X, external_id="1", text="where is my bag?",
+                   created_at=datetime(2026, 5, 1, 12, tzinfo=UTC),
+                   author=Author(Platform.X, "7", "ann", "Ann", 12), thread_id="1",
+                   parent_id="0", url="https://x.com/ann/status/1", lang="en", like_count=2,
+                   reply_count=1, repost_count=3, is_own=False,
+                   visibility=Visibility.PRIVATE, is_echo=True,
+                   raw={"id": "1", "nested": {"a": [1, 2]}},
+                   score=Score(-0.4, SentimentLabel.NEGATIVE, 0.7, ["negative"], "en"),
+                   topic="baggage", topic_confidence=0.8)
+    bare = Mention(Platform.FACEBOOK, "2", "", datetime(2026, 5, 2, tzinfo=UTC),
+                   Author(Platform.FACEBOOK, "unknown"))
+    sent = pickle.loads(pickle.dumps(_packed([full, bare])))
+    assert all(isinstance(m, tuple) for m in sent)
+    assert _unpacked(sent) == [full, bare]
+    assert _unpacked(pickle.loads(pickle.dumps(_packed([])))) == []
+
+    class Odd(Mention):
+        __slots__ = ()
+
+    odd = Odd(Platform.X, "3", "x", datetime(2026, 5, 3, tzinfo=UTC), Author(Platform.X, "8"))
+    assert _packed([full, odd]) == [full, odd]
+    assert _unpacked(_packed([full, odd])) == [full, odd]

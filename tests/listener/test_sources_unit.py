@@ -182,6 +182,28 @@ def test_x_mapping_threads_own_and_retweets() -> None:
     assert not source.to_mention(old_style, users).is_echo
 
 
+def test_x_maps_tweepy_objects_and_json_dicts_alike() -> None:
+    """The source's own client returns the JSON (`return_type=dict`); a client handed in
+    returns tweepy's objects: both map to the same Mention, raw JSON included."""
+    source = _x(FakeTimeline([]))
+    user = {"id": "7", "username": "ann", "name": "Ann", "public_metrics": {"followers_count": 12}}
+    tweet = {"id": "30", "edit_history_tweet_ids": ["30"], "text": "where is my bag?",
+             "author_id": "7", "conversation_id": "10", "lang": "en",
+             "created_at": "2026-05-01T10:00:00.000Z",
+             "referenced_tweets": [{"type": "replied_to", "id": "20"}],
+             "public_metrics": {"like_count": 2, "reply_count": 1, "retweet_count": 3,
+                                "quote_count": 1}}
+    from_json = source.to_mention(tweet, {"7": user})
+    from_tweepy = source.to_mention(tweepy.Tweet(dict(tweet)), {"7": tweepy.User(dict(user))})
+    assert from_json == from_tweepy
+    assert from_json.raw == tweet
+    assert from_json.raw is not tweet  # a copy: the mention owns its raw JSON
+    assert (from_json.author.handle, from_json.author.followers) == ("ann", 12)
+    assert source.to_mention({**tweet, "author_id": "9"}, {"7": user}).author.handle is None
+    assert XSource(SourceConfig(platform="x", kind="search", query="q"),
+                   _settings()).client.return_type is dict
+
+
 def test_facebook_mapping() -> None:
     src = FacebookSource(SourceConfig(platform="facebook", page_id="100"), _settings(),
                          graph=object(), now=lambda: NOW)  # type: ignore[arg-type]
