@@ -36,6 +36,10 @@ def _native_reason(native: Path, here: Path) -> str | None:
     if manifest.get("python") != f"{sys.version_info.major}.{sys.version_info.minor}":
         return "built for another Python"
     modules = manifest.get("modules") or {}
+    for entry in native.iterdir():  # e.g. copied in by hand: never load what was not checked
+        if entry.name.endswith(tuple(EXTENSION_SUFFIXES)) and \
+                entry.name.partition(".")[0] not in modules:
+            return f"{entry.name} is not in the manifest"
     for module, files in modules.items():
         if not any((native / f"{module}{s}").exists() for s in EXTENSION_SUFFIXES):
             return f"{module} not built"

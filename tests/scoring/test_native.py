@@ -163,6 +163,7 @@ def mode_of(pythonpath: Path, **env: str) -> str:
 
 
 def test_a_stale_build_never_loads(tmp_path: Path) -> None:
+    """Each change since the build turns the copy to pure Python, and undoing it back."""
     if not scoring.compiled():
         pytest.skip(f"scoring is {scoring.mode()}: no build to go stale")
     root = copy_package(tmp_path)
@@ -174,6 +175,13 @@ def test_a_stale_build_never_loads(tmp_path: Path) -> None:
     urgency.write_text(urgency.read_text().removesuffix("\n# edited after the build\n"))
     (root / "listener" / "scoring" / "features.pxd").write_text("# new static types\n")
     assert mode_of(root) == "pure (features: sources changed since the build)"
+    (root / "listener" / "scoring" / "features.pxd").unlink()
+    assert mode_of(root) == "compiled"
+    # an extension the manifest does not vouch for (left over, copied in) is never loaded
+    built = next(p for p in (root / ".native").iterdir() if p.name.startswith("features."))
+    stray = built.with_name(built.name.replace("features", "batch", 1))
+    shutil.copy(built, stray)
+    assert mode_of(root) == f"pure ({stray.name} is not in the manifest)"
 
 
 def test_no_build_is_pure(tmp_path: Path) -> None:
