@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NATIVE := .native/.stamp
 
 .PHONY: install demo test lint unit services browser benchmarks lock clean
 
@@ -16,7 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Optional compiled scoring: Cython builds the per-mention scoring modules into .native/
+# (never beside the .py files); listener.scoring loads them only while their sources are
+# unchanged. No compiler or a failed build: one line, and scoring stays pure Python.
+$(NATIVE): $(STAMP) scripts/build_native.py $(wildcard listener/scoring/*.py listener/scoring/*.pxd)
+	@$(BIN)/python scripts/build_native.py
+	@mkdir -p .native && touch $(NATIVE)
+
+install: $(STAMP) $(NATIVE)
 
 demo: install
 	$(BIN)/carewatch demo
@@ -51,4 +59,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .native artifacts .pytest_cache .ruff_cache *.egg-info

@@ -38,6 +38,9 @@ def main() -> None:
     from carewatch.log import configure_logging
 
     configure_logging("WARNING")
+    from listener.scoring import mode
+
+    print(f"scoring {mode()}", flush=True)
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
     server = ctx.Process(target=lt._serve, args=(args.count, ready, stop), daemon=True)

@@ -96,7 +96,9 @@ def main() -> int:
             call()
             seconds[name].append(time.process_time() - t)
     base = statistics.median(seconds["plain VADER"])
-    print(f"{len(texts):,} dev tweets, CPU, median of {args.rounds} rounds:")
+    from listener.scoring import mode
+
+    print(f"{len(texts):,} dev tweets, CPU, median of {args.rounds} rounds, scoring {mode()}:")
     for name, values in seconds.items():
         med = statistics.median(values)
         print(f"  {name:15s} {med * 1e6 / len(texts):6.1f} µs/text  {med / base:5.2f}x plain VADER")

@@ -269,9 +269,11 @@ def end_to_end(texts: list[str], rounds: int = 3) -> float:
     ratio = med_v / med_c
     cpu_v = statistics.median(c for _, c in vader_runs)
     cpu_c = statistics.median(c for _, c in ours)
+    from listener.scoring import mode
+
     print(f"end-to-end ({len(texts):,} texts, {os.cpu_count()} cores, median of {rounds}, "
-          f"with start-up): VADER read/write loop {med_v:.2f}s, `carewatch score` "
-          f"{med_c:.2f}s, ratio {ratio:.2f}")
+          f"scoring {mode()}, with start-up): VADER read/write loop {med_v:.2f}s, "
+          f"`carewatch score` {med_c:.2f}s, ratio {ratio:.2f}")
     print(f"  rounds (wall s): VADER {[round(w, 2) for w, _ in vader_runs]}, carewatch "
           f"{[round(w, 2) for w, _ in ours]}")
     print(f"  CPU s (median): VADER {cpu_v:.2f}, carewatch {cpu_c:.2f} "

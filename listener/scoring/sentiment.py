@@ -24,6 +24,7 @@ import re
 import struct
 import threading
 from dataclasses import dataclass
+from importlib import resources
 from itertools import chain
 from operator import mul as _mul
 from pathlib import Path
@@ -37,7 +38,8 @@ from listener.scoring.language import detect, extend_english
 from listener.scoring.urgency import default_matcher, risk_hits
 from listener.scoring.vader_fast import FastVader
 
-MODEL_PATH = Path(__file__).with_name("data") / "care_model.json.gz"
+# Looked up from the package, not `__file__`: compiled, this module's file is in `.native/`.
+MODEL_PATH = Path(str(resources.files("listener.scoring").joinpath("data", "care_model.json.gz")))
 NEG, POS = -0.05, 0.05
 SENTIMENT_OUTPUTS = ("negative", "neutral", "positive")
 _NEUTRAL_EDGE = 0.049
