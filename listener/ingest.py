@@ -68,6 +68,9 @@ WRITE_ATTEMPTS = 4
 #: that ends, the usual live case, stores what it has at once).
 PAGES_PER_COMMIT = 8
 BATCH_WAIT_SECONDS = 0.2
+#: How long committed pages' routing hook and alert bookkeeping may wait to run together
+#: (`Ingestor._run_held`) during a long poll.
+HOOKS_WAIT_SECONDS = 0.5
 #: Pages the fetch worker may fetch and score ahead of the one being stored: two batches,
 #: so it goes on working while a batch is stored.
 WORKER_AHEAD = 2 * PAGES_PER_COMMIT
@@ -298,9 +301,10 @@ class Ingestor:
         # sorted), so two sources backfilling the same items could deadlock, and it
         # measured no CPU gain there.
         most = PAGES_PER_COMMIT if self.db.dialect == "sqlite" else 1
-        # The hooks and alert bookkeeping of committed pages, run together while the next
-        # page is already waiting (up to PAGES_PER_COMMIT pages' worth), else at once: each
-        # run costs a few transactions whatever its size. Always run before this returns.
+        # The hooks and alert bookkeeping of committed pages, run together for up to
+        # PAGES_PER_COMMIT pages or HOOKS_WAIT_SECONDS (each run costs a few transactions
+        # whatever its size), and always before this returns: a poll that ends, the usual
+        # live case, routes and alerts at once.
         held = _Held()
         try:
             with FetchWorker(open_pages, self.scorer, self.should_stop,
@@ -324,7 +328,8 @@ class Ingestor:
                         claim.cursor = dict(batch[-1][0].cursor)
                         if failure is not None:
                             raise failure
-                        if held.pages >= PAGES_PER_COMMIT or not worker.ready():
+                        if (held.pages >= PAGES_PER_COMMIT
+                                or time.monotonic() - held.since >= HOOKS_WAIT_SECONDS):
                             self._run_held(config.key, held)
                         if self.should_stop():
                             return
@@ -603,7 +608,7 @@ class Ingestor:
         so this is what a call per page did), then their alerts, recorded page after page
         in one transaction (`AlertEngine.record_judged`). Never raises."""
         ids, judged = held.ids, held.judged
-        held.ids, held.judged, held.pages = [], [], 0
+        held.ids, held.judged, held.pages, held.since = [], [], 0, time.monotonic()
         if ids:
             self._after_commit(ids, source_key, [], alerts=False)
         if judged:
@@ -723,6 +728,7 @@ class _Held:
     pages: int = 0
     ids: list[int] = field(default_factory=list)
     judged: list[Judged] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)  # when they were last run
 
 
 @dataclass(slots=True)
