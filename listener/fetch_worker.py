@@ -11,8 +11,8 @@ and runs the hooks; on the listener's two cores the two processes work side by s
 Why exactly-once is untouched: the worker never writes to the database. Each page reaches
 the listener in order, with its cursor, and is committed with that cursor in one
 transaction, as before. A page fetched or scored ahead and never stored (the poll stopped,
-the worker died) is fetched again from the stored cursor. The worker is one page ahead of
-the listener (plus the page its read-ahead fetches), never more.
+the worker died) is fetched again from the stored cursor. The worker is at most `ahead`
+pages ahead of the listener (plus the page its read-ahead fetches), never more.
 
 Repeat contacts: a mention's urgency depends on how often its author wrote lately, which
 only the database knows once the page before it is committed. The worker therefore sends
@@ -248,10 +248,14 @@ class FetchWorker:
     context manager: leaving it stops the worker (it never outlives the poll)."""
 
     def __init__(self, open_pages: OpenPages, scorer: Scorer | None,
-                 should_stop: Callable[[], bool]) -> None:
+                 should_stop: Callable[[], bool], *, ahead: int = 1) -> None:
         self.open_pages = open_pages
         self.scorer = scorer
         self.should_stop = should_stop
+        # Pages the worker may have fetched and not yet handed over: with more than one,
+        # pages pile up while the listener stores, and it can store those together
+        # (`ready`), one transaction for several.
+        self.ahead = max(1, ahead)
         context = multiprocessing.get_context("fork")
         self._stop = context.Event()
         self._conn, self._child_conn = context.Pipe()
@@ -281,8 +285,17 @@ class FetchWorker:
                 process.join()
         self._conn.close()
 
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether the worker's next message is here, waiting up to `timeout` seconds for
+        it (then the next `next()` on the iteration does not wait)."""
+        try:
+            return bool(self._conn.poll(max(0.0, timeout)))
+        except (EOFError, OSError):
+            return True  # the iteration raises WorkerLost without waiting
+
     def __iter__(self) -> Iterator[tuple[Page, list[Scored]]]:
-        self._send("next")
+        for _ in range(self.ahead):
+            self._send("next")
         while True:
             message = self._receive()
             if message is None:
@@ -292,7 +305,12 @@ class FetchWorker:
                 return
             if kind == "error":
                 raise _rebuilt(message[1])
-            self._send("next")  # the worker starts on the next page while this is stored
+            # The worker starts on the next page while this is stored. It may have ended
+            # already (with `ahead` > 1 it can send its last pages and "end" before this
+            # asks for more): what it sent is still read, and a worker that died is
+            # noticed there (`_receive` raises WorkerLost).
+            with contextlib.suppress(OSError):
+                self._conn.send("next")
             yield Page(_unpacked(message[1]), message[2]), message[3]
 
     def _send(self, what: str) -> None:

@@ -34,7 +34,7 @@ from carewatch.log import get_logger, scrub
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.base import MentionFacts
-from listener.alerts.engine import AlertEngine
+from listener.alerts.engine import AlertEngine, Judged
 from listener.fetch_worker import FetchWorker, Scored, WorkerLost, to_score
 from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
@@ -46,7 +46,7 @@ from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
-from storage.mentions import stored_external_ids, upsert_mentions
+from storage.mentions import UpsertResult, stored_external_ids, upsert_mentions
 from storage.sources import (
     Claim,
     CursorMoved,
@@ -62,6 +62,18 @@ log = get_logger(__name__)
 
 _DEFAULT = object()
 WRITE_ATTEMPTS = 4
+#: The most pages stored in one transaction on SQLite (`Ingestor._store_scored`, ~100
+#: mentions each), and how long after the first of them the listener waits for more: a
+#: page reaches the dashboard at most that long after it was fetched and scored (a poll
+#: that ends, the usual live case, stores what it has at once).
+PAGES_PER_COMMIT = 8
+BATCH_WAIT_SECONDS = 0.2
+#: How long committed pages' routing hook and alert bookkeeping may wait to run together
+#: (`Ingestor._run_held`) during a long poll.
+HOOKS_WAIT_SECONDS = 0.5
+#: Pages the fetch worker may fetch and score ahead of the one being stored: two batches,
+#: so it goes on working while a batch is stored.
+WORKER_AHEAD = 2 * PAGES_PER_COMMIT
 LEASE_WAIT_STEP = 0.25
 #: Outcomes that are not failures: polled, or left to the database's decision that this run
 #: is not needed (the source is not due yet, or another process is polling it).
@@ -273,7 +285,8 @@ class Ingestor:
     def _poll_in_worker(self, config: SourceConfig, claim: Claim,
                         result: PollResult) -> None:
         """Poll with fetching, mapping and scoring in a worker process and storing here, page
-        by page with each page's cursor. If the worker dies, the poll goes on in this
+        by page with each page's cursor (several pages a transaction on SQLite:
+        `_store_scored`). If the worker dies, the poll goes on in this
         process from the cursor stored last (the pages it held are fetched again)."""
         cursor = dict(claim.cursor)
 
@@ -282,14 +295,46 @@ class Ingestor:
             pages: Iterator[Page] = source.poll(cursor)
             return pages
 
+        # Several pages a transaction on SQLite only: there writers take turns anyway, and
+        # each commit writes the index pages it touched to the WAL again. On PostgreSQL the
+        # new rows' locks of several pages would be taken out of key order (each page's are
+        # sorted), so two sources backfilling the same items could deadlock, and it
+        # measured no CPU gain there.
+        most = PAGES_PER_COMMIT if self.db.dialect == "sqlite" else 1
+        # The hooks and alert bookkeeping of committed pages, run together for up to
+        # PAGES_PER_COMMIT pages or HOOKS_WAIT_SECONDS (each run costs a few transactions
+        # whatever its size), and always before this returns: a poll that ends, the usual
+        # live case, routes and alerts at once.
+        held = _Held()
         try:
-            with FetchWorker(open_pages, self.scorer, self.should_stop) as pages:
-                for page, scored in pages:
-                    self._apply_scores(page.mentions, scored)
-                    self._store(config, claim, page, result, ahead=(None, ()))
-                    claim.cursor = dict(page.cursor)
-                    if self.should_stop():
-                        return
+            with FetchWorker(open_pages, self.scorer, self.should_stop,
+                             ahead=WORKER_AHEAD) as worker:
+                try:
+                    pages = iter(worker)
+                    for first in pages:
+                        batch = [first]
+                        failure: BaseException | None = None
+                        until = time.monotonic() + BATCH_WAIT_SECONDS
+                        try:  # pages that come within the wait share the transaction
+                            while len(batch) < most and worker.ready(
+                                    until - time.monotonic()):
+                                following = next(pages, None)
+                                if following is None:
+                                    break
+                                batch.append(following)
+                        except BaseException as exc:  # raised once the pages before are stored
+                            failure = exc
+                        self._store_scored(config, claim, batch, result, held)
+                        claim.cursor = dict(batch[-1][0].cursor)
+                        if failure is not None:
+                            raise failure
+                        if (held.pages >= PAGES_PER_COMMIT
+                                or time.monotonic() - held.since >= HOOKS_WAIT_SECONDS):
+                            self._run_held(config.key, held)
+                        if self.should_stop():
+                            return
+                finally:
+                    self._run_held(config.key, held)
         except WorkerLost as exc:
             log.warning("fetch_worker_failed", source=config.key, error=str(exc),
                         next_step="polling in-process from the stored cursor")
@@ -485,34 +530,118 @@ class Ingestor:
             scoring.future = pool.submit(inputs)
         return scoring
 
-    def _apply_scores(self, mentions: Sequence[Mention], scored: Sequence[Scored]) -> None:
+    def _store_scored(self, config: SourceConfig, claim: Claim,
+                      batch: Sequence[tuple[Page, Sequence[Scored]]],
+                      result: PollResult, held: _Held) -> None:
+        """Store pages the fetch worker scored, in order, in one transaction with the last
+        one's cursor; their new mentions and alert candidates go to `held`, for
+        `_run_held` (a stand-in alert engine gets each page's at once).
+
+        Why several pages at once: each transaction costs a BEGIN/COMMIT, the cursor's
+        compare-and-set and, on SQLite, index pages written to the WAL again for each
+        commit; pages that piled up while the one before was stored share that. Exactly-once
+        is the same as page by page: the pages and the cursor that follows the last of them
+        commit or roll back together (after a crash the poll resumes from the cursor before
+        them), and the cursor's version moves on by one per page. Each page's scores are
+        applied inside the transaction, right before it is upserted, so the repeat-contact
+        counts include the pages before it in the batch, as when each page committed alone.
+        Pages are batched as they come, up to `PAGES_PER_COMMIT` and for at most
+        `BATCH_WAIT_SECONDS` after the first (`FetchWorker.ready`): the worker, allowed
+        `WORKER_AHEAD` pages ahead, keeps fetching meanwhile, so the wait costs no
+        throughput, only that much latency."""
+        if self.topics is not None:
+            self.topics.refresh()  # may write: never inside the transaction below
+        prepared = [(page.mentions, scored,
+                     {_author_key(m) for m in page.mentions if m.is_own},
+                     max((m.created_at for m in page.mentions if not m.is_own), default=None))
+                    for page, scored in batch]
+        newest = max((n for *_, n in prepared if n is not None), default=None)
+        key = config.key  # a property that builds the key: read once, not per mention
+        # An engine that can judge a page inside this transaction (AlertEngine) gets each
+        # page there, and records their alerts after the commit in one transaction.
+        judge = getattr(self.alert_engine, "judge_page", None)
+        stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            stored = []
+            try:
+                with self.db.write() as session:
+                    relax_commit_durability(session)
+                    for mentions, scored, brand_ids, _ in prepared:
+                        self._apply_scores(session, mentions, scored)
+                        outcome = upsert_mentions(session, mentions, source_key=key,
+                                                  brand_author_ids=brand_ids)
+                        settle_private_conversations(session, mentions, outcome.inserted_ids)
+                        new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
+                        for step in self.page_steps if new else ():
+                            step(session, new)
+                        facts = [MentionFacts.of(s.id, s.mention, key) for s in new]
+                        stored.append((outcome, new,
+                                       judge(session, facts) if judge and facts else None))
+                    save_cursor(session, claim, batch[-1][0].cursor,
+                                new_items=sum(len(o.inserted_ids) for o, *_ in stored),
+                                last_item_at=newest, pages=len(batch))
+                break
+            except Exception as exc:  # a driver error too (storage.bulk): see _is_conflict
+                if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                # Two sources storing the same new authors or threads at once (PostgreSQL
+                # lets both try; SQLite serialises writers): the loser rolls back and
+                # replays the batch, which now finds the winner's rows.
+                log.info("write_conflict_retry", source=config.key, attempt=attempt)
+                time.sleep(0.05 * attempt)
+        claim.version += len(batch)  # committed: the stored cursor is the last page's now
+        for outcome, _, _ in stored:
+            result.pages += 1
+            result.new += len(outcome.inserted_ids)
+            result.seen += outcome.existing
+            result.inserted_ids.extend(outcome.inserted_ids)
+        held.pages += len(batch)
+        held.ids.extend(pk for outcome, *_ in stored for pk in outcome.inserted_ids)
+        held.judged.extend(j for *_, j in stored if j is not None)
+        if judge is None:
+            for outcome, new, _ in stored:
+                if outcome.inserted_ids:
+                    self._after_commit(outcome.inserted_ids, key, new, hook=False)
+
+    def _run_held(self, source_key: str, held: _Held) -> None:
+        """The hook on the held pages' new mentions, once (routing decides item by item,
+        so this is what a call per page did), then their alerts, recorded page after page
+        in one transaction (`AlertEngine.record_judged`). Never raises."""
+        ids, judged = held.ids, held.judged
+        held.ids, held.judged, held.pages, held.since = [], [], 0, time.monotonic()
+        if ids:
+            self._after_commit(ids, source_key, [], alerts=False)
+        if judged:
+            self.alert_engine.record_judged(judged)
+
+    def _apply_scores(self, session: Session, mentions: Sequence[Mention],
+                      scored: Sequence[Scored]) -> None:
         """Put a worker's scores on the page's new customer mentions, at the repeat-contact
-        level their authors have now (read right before the page is stored, as scoring the
-        pages one after the other reads it), then their topics."""
+        level their authors have now (read in the page's transaction right before it is
+        upserted, as scoring the pages one after the other reads it), then their topics."""
         if self.scorer is None:
             return
         candidates = [(m, s) for m, s in zip(mentions, scored, strict=True)
                       if not m.is_own and m.score is None]
         if not candidates:
             return
-        with self.db.session() as session:
-            stored = stored_external_ids(
-                session, ((m.platform.value, m.external_id) for m, _ in candidates))
-            fresh = [(m, s) for m, s in candidates
-                     if (m.platform.value, m.external_id) not in stored]
-            if not fresh:
-                return
-            contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
+        stored = stored_external_ids(
+            session, ((m.platform.value, m.external_id) for m, _ in candidates))
+        fresh = [(m, s) for m, s in candidates
+                 if (m.platform.value, m.external_id) not in stored]
+        if not fresh:
+            return
+        contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
         for m, s in fresh:
             score = to_score(s, repeat_contact_level(contacts.get(_author_key(m), 0)))
             if score is not None:
                 m.score = score
-        self._assign_topics([m for m, _ in fresh])
+        self._assign_topics([m for m, _ in fresh], refresh=False)
 
-    def _assign_topics(self, fresh: list[Mention]) -> None:
+    def _assign_topics(self, fresh: list[Mention], *, refresh: bool = True) -> None:
         if self.topics is not None:
             try:
-                self.topics.assign(fresh)
+                self.topics.assign(fresh, refresh=refresh)
             except Exception:  # topics are an aid: the page is stored without them
                 log.exception("topics_failed", count=len(fresh))
 
@@ -569,16 +698,18 @@ class Ingestor:
                 scores[i] = score_inputs(self.scorer, [item._replace(repeat_contacts=count)])[0]
 
     def _after_commit(self, inserted_ids: list[int], source_key: str,
-                      new: Sequence[StoredMention]) -> None:
+                      new: Sequence[StoredMention], *, alerts: bool = True,
+                      hook: bool = True) -> None:
         """Hooks on newly stored mentions; their failures are logged, never stop listening.
         The alert engine gets the page's new mentions as stored (it need not read them
-        back); a stand-in engine with only `on_new_mentions` gets their ids."""
-        if self.on_new_mentions is not None:
+        back); a stand-in engine with only `on_new_mentions` gets their ids. `hook` /
+        `alerts` False: that part is done by the caller (`_store_scored`)."""
+        if hook and self.on_new_mentions is not None:
             try:
                 self.on_new_mentions(inserted_ids)
             except Exception:
                 log.exception("new_mentions_hook_failed", count=len(inserted_ids))
-        if self.alert_engine is not None:
+        if alerts and self.alert_engine is not None:
             try:
                 on_facts = getattr(self.alert_engine, "on_new_facts", None)
                 if on_facts is not None:
@@ -587,6 +718,17 @@ class Ingestor:
                     self.alert_engine.on_new_mentions(inserted_ids)
             except Exception:
                 log.exception("alert_hook_failed", count=len(inserted_ids))
+
+
+@dataclass(slots=True)
+class _Held:
+    """Committed pages whose hooks and alert bookkeeping have not run yet (`Ingestor.
+    _run_held`): how many, their new mentions' ids, their alert candidates."""
+
+    pages: int = 0
+    ids: list[int] = field(default_factory=list)
+    judged: list[Judged] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)  # when they were last run
 
 
 @dataclass(slots=True)
@@ -617,9 +759,10 @@ def _stored(mentions: Sequence[Mention], refs: Sequence[str],
             for pk, ref in zip(ids, refs, strict=True)]
 
 
-def _is_conflict(exc: DBAPIError) -> bool:
-    """A unique violation, deadlock or serialization failure: worth replaying the page."""
+def _is_conflict(exc: Exception) -> bool:
+    """A unique violation, deadlock or serialization failure: worth replaying the page.
+    Also as the driver raises it: `storage.bulk` runs its statements on the DBAPI cursor."""
     if isinstance(exc, IntegrityError):
         return True
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    code = getattr(getattr(exc, "orig", exc), "sqlstate", None)
     return code in {"40001", "40P01", "23505"}

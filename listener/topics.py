@@ -39,7 +39,11 @@ class TopicAssigner:
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Load or re-read the model if due. The listener calls it before it opens a
+        page's write transaction and then assigns with `refresh=False`: the first load
+        writes (`ensure_topic_model`), which on SQLite would wait for that very
+        transaction's write lock."""
         with self._lock:
             if time.monotonic() - self._checked < REFRESH_SECONDS:
                 return
@@ -61,12 +65,14 @@ class TopicAssigner:
             except SQLAlchemyError as exc:  # tried again after REFRESH_SECONDS
                 log.warning("topic_model_unavailable", error=type(exc).__name__)
 
-    def assign(self, mentions: Sequence[Mention]) -> None:
-        """Topic the scored, non-own mentions in one batch (the fast path)."""
+    def assign(self, mentions: Sequence[Mention], *, refresh: bool = True) -> None:
+        """Topic the scored, non-own mentions in one batch (the fast path); `refresh`:
+        load or re-read the model first if due (see `refresh`)."""
         todo = [m for m in mentions if not m.is_own and m.score is not None]
         if not todo:
             return
-        self._refresh()
+        if refresh:
+            self.refresh()
         model = self.model
         if model is None:
             return

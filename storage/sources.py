@@ -107,14 +107,19 @@ def lease_holder(session: Session, key: str) -> str | None:
 
 
 def save_cursor(session: Session, claim: Claim, cursor: dict[str, Any], *,
-                new_items: int = 0, last_item_at: datetime | None = None) -> None:
+                new_items: int = 0, last_item_at: datetime | None = None,
+                pages: int = 1) -> None:
     """Store the cursor that follows the page just upserted, in the same transaction, only
     if the stored cursor is still the one `claim` last saw and its lease is still held.
     Raises `CursorMoved` otherwise, which rolls the page back. (The caller raises
-    `claim.version` once the transaction has committed.)"""
+    `claim.version` by `pages` once the transaction has committed.)
+
+    `pages`: how many pages the transaction stored (the cursor is the last one's, the
+    counts their sums): the version moves on by one per page, as saving each page's
+    cursor in turn would, in one statement."""
     newest = _sources.c.last_item_at
     values: dict[str, Any] = {"cursor": dict(cursor),
-                              "cursor_version": _sources.c.cursor_version + 1,
+                              "cursor_version": _sources.c.cursor_version + pages,
                               "items_total": _sources.c.items_total + new_items}
     if last_item_at is not None:
         at = literal(last_item_at, UTCDateTime())

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from carewatch.log import get_logger
 from carewatch.settings import Settings
 from listener.alerts import episodes, high_reach, sla, source_health, spike
@@ -25,6 +27,9 @@ from storage import alerts as store
 from storage.db import Database
 
 log = get_logger(__name__)
+
+#: One page's candidates and the time they were judged at (`AlertEngine.judge_page`).
+Judged = tuple[list[Candidate], datetime]
 
 # One lock per process: the listener thread and the scheduler thread share it.
 _BOOKKEEPING = threading.Lock()
@@ -77,20 +82,54 @@ class AlertEngine:
         back from the database."""
         try:
             now = self.now()
-            facts = [f for f in facts if not f.is_own]
-            if not facts:
-                return []
-            candidates: list[Candidate] = []
-            if spike.any_recent(facts, self.settings.alerts, now):  # else no query at all
-                with self.db.session() as session:
-                    candidates = spike.detect(session, facts, self.settings.alerts, now)
-            recent = [f for f in facts if aware(f.created_at) >= now - RECENT]
-            candidates += self.risk_words.detect(recent, now)
-            candidates += high_reach.detect(recent, self.settings.alerts)
-            return self._record(candidates, now)
+            return self._record_pages([(self._detect(facts, now), now)])
         except Exception as exc:
             log_failure(log, "alert detection failed", exc)
             return []
+
+    def judge_page(self, session: Session, facts: Sequence[Any]) -> Judged | None:
+        """Detection for one page, in the transaction that stores it (`session`), right
+        after its upsert: the listener stores several pages in one transaction, and the
+        spike detector then reads the mentions stored up to this page, no later one, as
+        when each page committed alone. Recorded after the commit (`record_judged`).
+        Never raises, nor breaks the transaction (the reads run in a savepoint)."""
+        try:
+            now = self.now()
+            candidates = self._detect(facts, now, session)
+            return (candidates, now) if candidates else None
+        except Exception as exc:
+            log_failure(log, "alert detection failed", exc)
+            return None
+
+    def record_judged(self, judged: Sequence[Judged]) -> list[int]:
+        """Record pages' candidates (`judge_page`), in order, in one bookkeeping transaction
+        instead of one per page: the same alerts, a write transaction and a read of the
+        open episodes less per page (a backfill's recent pages nearly all have some)."""
+        try:
+            return self._record_pages(judged)
+        except Exception as exc:
+            log_failure(log, "alert detection failed", exc)
+            return []
+
+    def _detect(self, facts: Sequence[Any], now: datetime,
+                session: Session | None = None) -> list[Candidate]:
+        """Spike, risk-word and high-reach candidates for one page's new mentions (own
+        posts ignored); the spike detector reads in `session` if given (in a savepoint)."""
+        facts = [f for f in facts if not f.is_own]
+        if not facts:
+            return []
+        candidates: list[Candidate] = []
+        if spike.any_recent(facts, self.settings.alerts, now):  # else no query at all
+            if session is None:
+                with self.db.session() as reading:
+                    candidates = spike.detect(reading, facts, self.settings.alerts, now)
+            else:
+                with session.begin_nested():
+                    candidates = spike.detect(session, facts, self.settings.alerts, now)
+        recent = [f for f in facts if aware(f.created_at) >= now - RECENT]
+        candidates += self.risk_words.detect(recent, now)
+        candidates += high_reach.detect(recent, self.settings.alerts)
+        return candidates
 
     def evaluate_periodic(self) -> list[int]:
         """SLA breaches and source health; closes episodes quiet past the cooldown.
@@ -118,9 +157,19 @@ class AlertEngine:
     # -------------------------------------------------------------- internals
 
     def _record(self, candidates: list[Candidate], now: datetime) -> list[int]:
-        if not candidates:
+        return self._record_pages([(candidates, now)])
+
+    def _record_pages(self, judged: Sequence[Judged]) -> list[int]:
+        """Record each page's candidates (`episodes.record_all`, at its own detection time)
+        in order, in one transaction; the ids of the alerts opened or extended, each once."""
+        judged = [(c, now) for c, now in judged if c]
+        if not judged:
             return []
+        touched: dict[int, None] = {}
         with _BOOKKEEPING, self.db.write() as session:
             store.lock_episodes(session)
-            return episodes.record_all(session, candidates, now=now, cooldown=self.cooldown,
-                                       targets=self.targets)
+            for candidates, now in judged:
+                touched.update(dict.fromkeys(episodes.record_all(
+                    session, candidates, now=now, cooldown=self.cooldown,
+                    targets=self.targets)))
+        return list(touched)

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
 from carewatch.settings import Settings, SourceConfig
+from listener import ingest
 from listener.ingest import Ingestor, StoredMention
 from sandbox.server import SandboxServer
 from storage.db import Database, open_database
@@ -72,7 +74,13 @@ def test_pages_from_the_worker_score_as_polled_in_process(migrated_db: Database,
 
 
 def test_a_killed_fetch_worker_loses_and_repeats_no_page(migrated_db: Database,
-                                                         sandbox: SandboxServer) -> None:
+                                                         sandbox: SandboxServer,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    # One page ahead and one per transaction, so the worker still holds pages when page
+    # 1 is stored (with more, it may have sent all four and ended by then).
+    monkeypatch.setattr(ingest, "WORKER_AHEAD", 1)
+    monkeypatch.setattr(ingest, "PAGES_PER_COMMIT", 1)
     _fill(sandbox)
     settings = _settings(sandbox)
     killed: list[int] = []
@@ -128,3 +136,45 @@ def test_a_page_sent_as_tuples_arrives_equal() -> None:
     odd = Odd(Platform.X, "3", "x", datetime(2026, 5, 3, tzinfo=UTC), Author(Platform.X, "8"))
     assert _packed([full, odd]) == [full, odd]
     assert _unpacked(_packed([full, odd])) == [full, odd]
+
+
+def test_pages_stored_together_commit_or_roll_back_with_their_cursor(
+        migrated_db: Database, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Long enough a wait that on SQLite all four pages go into one transaction; on
+    # PostgreSQL each page still has its own.
+    monkeypatch.setattr(ingest, "BATCH_WAIT_SECONDS", 10.0)
+    _fill(sandbox)
+    settings = _settings(sandbox)
+    key = settings.sources[0].key
+    steps: list[int] = []
+
+    def fail_on_page_3(session: Session, new: Sequence[StoredMention]) -> None:
+        steps.append(len(new))
+        if len(steps) == 3:
+            raise RuntimeError("the listener fails while storing page 3")
+
+    first = Ingestor(migrated_db, settings, page_steps=[fail_on_page_3]).poll_source(
+        settings.sources[0])
+    assert not first.ok
+    assert len(steps) == 3
+    kept = len(stored(migrated_db, "x"))
+    source = sources(migrated_db)[key]
+    if migrated_db.dialect == "sqlite":  # pages 1 and 2 rolled back with page 3
+        assert (first.new, first.pages, kept) == (0, 0, 0)
+        assert source.cursor_version == 0
+        assert not source.cursor
+    else:
+        assert (first.new, first.pages, kept) == (200, 2, 200)
+        assert source.cursor_version == 2
+    assert source.items_total == kept
+
+    second = Ingestor(migrated_db, settings).poll_source(settings.sources[0])
+    assert second.ok, second.summary()
+    assert first.new + second.new == COUNT
+    rows = stored(migrated_db, "x")
+    assert len(rows) == COUNT
+    assert all(r.sentiment_label is not None for r in rows.values())
+    source = sources(migrated_db)[key]
+    assert source.cursor_version == 4  # one step per page, however they were committed
+    assert source.items_total == COUNT
+    assert "until_id" not in source.cursor
