@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carewatch.domain import Mention, Page, Score
@@ -451,8 +451,11 @@ class Ingestor:
                pool: ScorePool | None = None) -> list[StoredMention]:
         """Store one page with its cursor; `ahead`: its scoring, started before the page
         stored last (whose new mentions come with it), to be collected now."""
-        def save(session: Session, inserted: int, newest: datetime | None) -> None:
-            save_cursor(session, claim, page.cursor, new_items=inserted, last_item_at=newest)
+        newest = _newest(page.mentions)
+
+        def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
+            save_cursor(session, claim, page.cursor, new_items=len(outcomes[0].inserted_ids),
+                        last_item_at=newest)
 
         if ahead is not None:
             self._finish_scoring(ahead[0], pool, ahead[1])
@@ -462,44 +465,67 @@ class Ingestor:
         return new
 
     def _store_batch(self, source_key: str, mentions: list[Mention], result: PollResult, *,
-                     in_transaction: Callable[[Session, int, datetime | None], None]
+                     in_transaction: Callable[[Session, Sequence[UpsertResult]], None]
                      | None = None, scored: bool = False) -> list[StoredMention]:
         """Score (unless `scored` already), then upsert `mentions` in one transaction (with
         `in_transaction`, e.g. the cursor that follows them), then run the hooks on what was
         new. Returns the mentions stored for the first time."""
         if mentions and not scored:
             self._finish_scoring(self._start_scoring(mentions, None), None)
-        brand_ids = {(m.author.platform.value, m.author.external_id)
-                     for m in mentions if m.is_own}
-        newest = max((m.created_at for m in mentions if not m.is_own), default=None)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self.db.write() as session:
-                    relax_commit_durability(session)
-                    outcome = upsert_mentions(
-                        session, mentions, source_key=source_key, brand_author_ids=brand_ids)
-                    settle_private_conversations(session, mentions, outcome.inserted_ids)
-                    new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
-                    for step in self.page_steps if new else ():
-                        step(session, new)
-                    if in_transaction is not None:
-                        in_transaction(session, len(outcome.inserted_ids), newest)
-                break
-            except (IntegrityError, DBAPIError) as exc:
-                # Two sources storing the same new author or thread at once (PostgreSQL lets
-                # both try; SQLite serialises writers): the loser rolls back and replays the
-                # page, which now finds the winner's rows.
-                if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
-                    raise
-                log.info("write_conflict_retry", source=source_key, attempt=attempt)
-                time.sleep(0.05 * attempt)
-        result.pages += 1
-        result.new += len(outcome.inserted_ids)
-        result.seen += outcome.existing
-        result.inserted_ids.extend(outcome.inserted_ids)
+        [(outcome, new, _)] = self._write(source_key, [mentions], result,
+                                          in_transaction=in_transaction)
         if outcome.inserted_ids:
             self._after_commit(outcome.inserted_ids, source_key, new)
         return new
+
+    def _write(self, source_key: str, pages: Sequence[Sequence[Mention]], result: PollResult,
+               *, before_upsert: Callable[[Session, int], None] | None = None,
+               judge: Callable[[Session, list[MentionFacts]], Judged | None] | None = None,
+               in_transaction: Callable[[Session, Sequence[UpsertResult]], None] | None = None,
+               ) -> list[tuple[UpsertResult, list[StoredMention], Judged | None]]:
+        """Upsert `pages` in order in one write transaction, each page's private
+        conversations settled and `page_steps` run on its new mentions; `before_upsert`
+        (session, page index) runs right before each page's upsert, `judge` on each page's
+        new mentions right after it, `in_transaction` (e.g. the cursor that follows them)
+        last. The transaction is replayed on a write conflict. Counts the pages in `result`
+        and returns, a page, its upsert's outcome, its new mentions and its judged alerts."""
+        stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            stored = []
+            try:
+                with self.db.write() as session:
+                    relax_commit_durability(session)
+                    for index, mentions in enumerate(pages):
+                        if before_upsert is not None:
+                            before_upsert(session, index)
+                        outcome = upsert_mentions(
+                            session, mentions, source_key=source_key,
+                            brand_author_ids={_author_key(m) for m in mentions if m.is_own})
+                        settle_private_conversations(session, mentions, outcome.inserted_ids)
+                        new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
+                        for step in self.page_steps if new else ():
+                            step(session, new)
+                        facts = ([MentionFacts.of(s.id, s.mention, source_key) for s in new]
+                                 if judge is not None else [])
+                        stored.append((outcome, new,
+                                       judge(session, facts) if judge and facts else None))
+                    if in_transaction is not None:
+                        in_transaction(session, [outcome for outcome, *_ in stored])
+                break
+            except Exception as exc:  # a driver error too (storage.bulk): see _is_conflict
+                if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                # Two sources storing the same new authors or threads at once (PostgreSQL
+                # lets both try; SQLite serialises writers): the loser rolls back and
+                # replays the transaction, which now finds the winner's rows.
+                log.info("write_conflict_retry", source=source_key, attempt=attempt)
+                time.sleep(0.05 * attempt)
+        for outcome, _, _ in stored:
+            result.pages += 1
+            result.new += len(outcome.inserted_ids)
+            result.seen += outcome.existing
+            result.inserted_ids.extend(outcome.inserted_ids)
+        return stored
 
     # ----------------------------------------------------------------- scoring
     def _start_scoring(self, mentions: Sequence[Mention],
@@ -551,57 +577,30 @@ class Ingestor:
         throughput, only that much latency."""
         if self.topics is not None:
             self.topics.refresh()  # may write: never inside the transaction below
-        prepared = [(page.mentions, scored,
-                     {_author_key(m) for m in page.mentions if m.is_own},
-                     max((m.created_at for m in page.mentions if not m.is_own), default=None))
-                    for page, scored in batch]
-        newest = max((n for *_, n in prepared if n is not None), default=None)
-        key = config.key  # a property that builds the key: read once, not per mention
+        pages = [page.mentions for page, _ in batch]
+        newest = max((n for n in map(_newest, pages) if n is not None), default=None)
+
+        def apply_scores(session: Session, index: int) -> None:
+            self._apply_scores(session, pages[index], batch[index][1])
+
+        def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
+            save_cursor(session, claim, batch[-1][0].cursor,
+                        new_items=sum(len(o.inserted_ids) for o in outcomes),
+                        last_item_at=newest, pages=len(batch))
+
         # An engine that can judge a page inside this transaction (AlertEngine) gets each
         # page there, and records their alerts after the commit in one transaction.
         judge = getattr(self.alert_engine, "judge_page", None)
-        stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            stored = []
-            try:
-                with self.db.write() as session:
-                    relax_commit_durability(session)
-                    for mentions, scored, brand_ids, _ in prepared:
-                        self._apply_scores(session, mentions, scored)
-                        outcome = upsert_mentions(session, mentions, source_key=key,
-                                                  brand_author_ids=brand_ids)
-                        settle_private_conversations(session, mentions, outcome.inserted_ids)
-                        new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
-                        for step in self.page_steps if new else ():
-                            step(session, new)
-                        facts = [MentionFacts.of(s.id, s.mention, key) for s in new]
-                        stored.append((outcome, new,
-                                       judge(session, facts) if judge and facts else None))
-                    save_cursor(session, claim, batch[-1][0].cursor,
-                                new_items=sum(len(o.inserted_ids) for o, *_ in stored),
-                                last_item_at=newest, pages=len(batch))
-                break
-            except Exception as exc:  # a driver error too (storage.bulk): see _is_conflict
-                if attempt == WRITE_ATTEMPTS or not _is_conflict(exc):
-                    raise
-                # Two sources storing the same new authors or threads at once (PostgreSQL
-                # lets both try; SQLite serialises writers): the loser rolls back and
-                # replays the batch, which now finds the winner's rows.
-                log.info("write_conflict_retry", source=config.key, attempt=attempt)
-                time.sleep(0.05 * attempt)
+        stored = self._write(config.key, pages, result, before_upsert=apply_scores,
+                             judge=judge, in_transaction=save)
         claim.version += len(batch)  # committed: the stored cursor is the last page's now
-        for outcome, _, _ in stored:
-            result.pages += 1
-            result.new += len(outcome.inserted_ids)
-            result.seen += outcome.existing
-            result.inserted_ids.extend(outcome.inserted_ids)
         held.pages += len(batch)
         held.ids.extend(pk for outcome, *_ in stored for pk in outcome.inserted_ids)
         held.judged.extend(j for *_, j in stored if j is not None)
         if judge is None:
             for outcome, new, _ in stored:
                 if outcome.inserted_ids:
-                    self._after_commit(outcome.inserted_ids, key, new, hook=False)
+                    self._after_commit(outcome.inserted_ids, config.key, new, hook=False)
 
     def _run_held(self, source_key: str, held: _Held) -> None:
         """The hook on the held pages' new mentions, once (routing decides item by item,
@@ -743,6 +742,11 @@ class _Scoring:
 
 def _author_key(m: Mention) -> tuple[str, str]:
     return (m.author.platform.value, m.author.external_id)
+
+
+def _newest(mentions: Sequence[Mention]) -> datetime | None:
+    """When the newest customer mention of a page was written (the source's last item)."""
+    return max((m.created_at for m in mentions if not m.is_own), default=None)
 
 
 def _author_keys(mentions: Sequence[Mention]) -> set[tuple[str, str]]:

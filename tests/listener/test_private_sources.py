@@ -16,6 +16,7 @@ import pytest
 from carewatch.domain import conversation_key
 from carewatch.platforms import spec_for
 from carewatch.settings import load_settings
+from listener import ingest
 from listener.ingest import Ingestor
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer
@@ -274,7 +275,11 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
 
 def test_interrupted_dm_run_resumes_without_writing_its_pages_again(
         sqlite_url: str, sandbox: SandboxServer, private_env: Callable, cli: CliRunner,
-        open_db: Callable[[str], Database]) -> None:
+        open_db: Callable[[str], Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A page a transaction, each followed by its hooks, as on PostgreSQL: the hook below
+    # then stops the run after exactly one page (on SQLite pages that are ready together
+    # would otherwise share a transaction, test_fetch_worker covers that).
+    monkeypatch.setattr(ingest, "PAGES_PER_COMMIT", 1)
     populate_private(sandbox.world)
     env = private_env(sqlite_url)
     assert cli("init")[0] == 0
