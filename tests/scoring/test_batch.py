@@ -166,3 +166,49 @@ def test_pooled_run_leaves_the_parents_collector_as_it_was(tmp_path: Path,
     with pytest.raises(ScoringInputError):
         score_csv(src, dst, workers=2, chunk_size=10, progress=False)
     assert gc.get_freeze_count() == 0
+
+
+def _collector_enabled(rows: list[list[str]], col: int) -> tuple[int, str]:
+    """A pool task that reports, as its one output line, whether its worker collects."""
+    import gc
+
+    return 1, f"{gc.isenabled()}\n"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_paused_while_scoring_and_restored(tmp_path: Path, always_pool: None,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      enabled: bool) -> None:
+    """Rows are scored with the cyclic GC paused, in the parent and in the workers it forks;
+    the caller's collector is left as it was, after a run and after a failed one."""
+    import gc
+
+    from listener.scoring import batch
+
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, [[f"row {i} is fine"] for i in range(40)], ["text"])
+    seen: list[bool] = []
+    real = batch._score_rows
+
+    def in_process(rows: list[list[str]], col: int, *args: object) -> tuple[int, str]:
+        seen.append(gc.isenabled())
+        return real(rows, col, *args)  # type: ignore[arg-type]
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        monkeypatch.setattr(batch, "_score_rows", in_process)
+        assert score_csv(src, dst, workers=1, progress=False) == 40
+        assert seen
+        assert not any(seen)
+        assert gc.isenabled() is enabled
+        monkeypatch.setattr(batch, "_score_rows", _collector_enabled)
+        assert score_csv(src, dst, workers=2, chunk_size=10, progress=False) == 4
+        assert dst.read_text().splitlines()[1:] == ["False"] * 4
+        assert gc.isenabled() is enabled
+        src.write_text("text\n" + "ok\n" * 30 + "a,b\n", encoding="utf-8")
+        with pytest.raises(ScoringInputError):
+            score_csv(src, dst, workers=2, chunk_size=10, progress=False)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
