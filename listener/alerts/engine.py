@@ -141,7 +141,7 @@ class AlertEngine:
             with self.db.session() as session:
                 candidates = sla.detect(session, self.settings.alerts, now)
                 candidates += source_health.detect(session, self.settings, now)
-            touched = self._record(candidates, now)
+            touched = self._record_pages([(candidates, now)])
             with _BOOKKEEPING, self.db.write() as session:
                 store.lock_episodes(session)
                 episodes.close_quiet(session, now=now, cooldown=self.cooldown)
@@ -155,9 +155,6 @@ class AlertEngine:
         return self.dispatcher.run()
 
     # -------------------------------------------------------------- internals
-
-    def _record(self, candidates: list[Candidate], now: datetime) -> list[int]:
-        return self._record_pages([(candidates, now)])
 
     def _record_pages(self, judged: Sequence[Judged]) -> list[int]:
         """Record each page's candidates (`episodes.record_all`, at its own detection time)
