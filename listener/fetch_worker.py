@@ -94,11 +94,13 @@ def score_levels(scorer: Scorer, item: ScoreInput) -> Scored:
     scores = scorer.score_levels(item.text, followers=item.followers,
                                  engagement=item.engagement,
                                  waiting_minutes=item.waiting_minutes, lang=item.lang,
-                                 echo=item.echo,
-                                 repeat_contacts=range(REPEAT_CONTACT_CAP + 1))
+                                 echo=item.echo, repeat_contacts=_LEVELS)
     first = scores[0]
     return (first.sentiment, first.sentiment_label, first.lang,
-            tuple((s.urgency, s.urgency_reasons) for s in scores))
+            tuple([(s.urgency, s.urgency_reasons) for s in scores]))
+
+
+_LEVELS = tuple(range(REPEAT_CONTACT_CAP + 1))
 
 
 def _score_page(scorer: Scorer | None, mentions: list[Mention]) -> list[Scored]:
