@@ -29,6 +29,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -61,15 +63,32 @@ def is_postgres(session: Session) -> bool:
 
 # --------------------------------------------------------------------- value conversion
 def sqlite_time(value: datetime | None) -> str | None:
-    # The text SQLAlchemy's SQLite DATETIME stores (naive UTC, always with microseconds), so
-    # rows written here compare and sort with rows written through the ORM.
+    """The text SQLAlchemy's SQLite DATETIME stores (naive UTC, always with microseconds), so
+    rows written here compare and sort with rows written through the ORM.
+
+    Remembered for the last few thousand times: a page's mentions' times are converted
+    again for their threads' roots (the same instants), and formatting costs ~30x a dict
+    look-up. Equal datetimes are the same instant (or the same naive time), whose text is
+    the same."""
     if value is None:
         return None
+    text = _SQLITE_TIMES.get(value)
+    if text is not None:
+        return text
     if value.tzinfo is UTC:  # the usual case: the offset ("+00:00") is cut off the text
-        return value.isoformat(" ", "microseconds")[:26]
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
+        text = value.isoformat(" ", "microseconds")[:26]
+    else:
+        naive = (value if value.tzinfo is None
+                 else value.astimezone(UTC).replace(tzinfo=None))
+        text = naive.isoformat(" ", "microseconds")
+    if len(_SQLITE_TIMES) >= SQLITE_TIMES_KEPT:
+        _SQLITE_TIMES.clear()
+    _SQLITE_TIMES[value] = text
+    return text
+
+
+SQLITE_TIMES_KEPT = 4096
+_SQLITE_TIMES: dict[datetime, str] = {}
 
 
 def _json_time(value: Any) -> str:
@@ -168,23 +187,33 @@ _PG_CONVERT: dict[str, Callable[[Any], Any] | None] = {"timestamptz": _pg_time,
                                                         "json": _json}
 
 
+_COLUMN_KINDS: dict[tuple[Table, tuple[str, ...]], list[tuple[str, str]]] = {}
+
+
 def _columns(table: Table, names: Sequence[str]) -> list[tuple[str, str]]:
-    return [(name, _kind(table.c[name])) for name in names]
+    # Asked for every statement of every page, about the same few column lists.
+    key = (table, tuple(names))
+    kinds = _COLUMN_KINDS.get(key)
+    if kinds is None:
+        kinds = _COLUMN_KINDS[key] = [(name, _kind(table.c[name])) for name in names]
+    return kinds
 
 
 def column_values(postgres: bool, table: Table, names: Sequence[str],
                   rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """Each column's values over `rows` (column-major), converted for the driver."""
+    """Each column's values over `rows` (column-major), converted for the driver (`map`
+    over `itemgetter`: the loop over a page's rows runs in C)."""
     convert = _PG_CONVERT if postgres else _SQLITE_CONVERT
     out = []
     for name, kind in _columns(table, names):
         fn = convert.get(kind)
+        values = list(map(itemgetter(name), rows))
         if fn is None:
-            out.append([r[name] for r in rows])
+            out.append(values)
         elif kind == "timestamptz":
-            out.append(_convert_runs(fn, [r[name] for r in rows]))
+            out.append(_convert_runs(fn, values))
         else:
-            out.append([fn(r[name]) for r in rows])
+            out.append(list(map(fn, values)))
     return out
 
 
@@ -230,7 +259,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
         for start in range(0, len(rows), per):
             part = rows[start:start + per]
             values = column_values(False, table, names, part)
-            flat = [v for row in zip(*values, strict=True) for v in row]
+            flat = list(chain.from_iterable(zip(*values, strict=True)))
             cursor.execute(f"{target} VALUES {', '.join([one] * len(part))}{tail}", flat)
             if returning:
                 out.extend(cursor.fetchall())
