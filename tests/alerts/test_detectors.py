@@ -212,3 +212,31 @@ def test_risk_words_prefilter_agrees_with_the_patterns():
     assert default._may_name_a_word("smoke at the gate")
     assert not default._may_name_a_word("smokey at the gate")
     assert folding._may_name_a_word("\u017fcalded")  # matches only through case folding
+
+
+def test_spike_windows_are_the_rows_of_each_span():
+    """listener.alerts.spike._windows: each window (end - width, end] holds exactly the rows
+    a filter over all rows keeps, in their order: from rows oldest first (slices), naive or
+    aware times, ends on and between row times, and rows out of order (filtered)."""
+    import random
+    from types import SimpleNamespace
+
+    from listener.alerts.base import aware
+    from listener.alerts.spike import _windows
+
+    rnd = random.Random(3)
+    for trial in range(200):
+        times = sorted(T0 + timedelta(seconds=rnd.randrange(3600))
+                       for _ in range(rnd.randrange(40)))
+        if trial % 3 == 0:
+            times = [t.replace(tzinfo=None) for t in times]
+        rows = [SimpleNamespace(created_at=t) for t in times]
+        if trial % 7 == 0:
+            rnd.shuffle(rows)
+        width = timedelta(minutes=rnd.choice([1, 5, 15]))
+        window = _windows(rows, width)
+        for _ in range(20):
+            end = (aware(rnd.choice(rows).created_at) if rows and rnd.random() < 0.5
+                   else T0 + timedelta(seconds=rnd.randrange(-100, 3700)))
+            assert window(end) == [r for r in rows
+                                   if end - width < aware(r.created_at) <= end]
