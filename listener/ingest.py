@@ -540,8 +540,8 @@ class Ingestor:
             return None
         with self.db.session() as session:
             stored = stored_external_ids(
-                session, ((m.platform.value, m.external_id) for m in candidates))
-            fresh = [m for m in candidates if (m.platform.value, m.external_id) not in stored]
+                session, ((m.platform._value_, m.external_id) for m in candidates))
+            fresh = [m for m in candidates if (m.platform._value_, m.external_id) not in stored]
             if not fresh:
                 return None
             contacts = recent_contacts(session, _author_keys(fresh))
@@ -625,9 +625,9 @@ class Ingestor:
         if not candidates:
             return
         stored = stored_external_ids(
-            session, ((m.platform.value, m.external_id) for m, _ in candidates))
+            session, ((m.platform._value_, m.external_id) for m, _ in candidates))
         fresh = [(m, s) for m, s in candidates
-                 if (m.platform.value, m.external_id) not in stored]
+                 if (m.platform._value_, m.external_id) not in stored]
         if not fresh:
             return
         contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
@@ -741,7 +741,7 @@ class _Scoring:
 
 
 def _author_key(m: Mention) -> tuple[str, str]:
-    return (m.author.platform.value, m.author.external_id)
+    return (m.author.platform._value_, m.author.external_id)
 
 
 def _newest(mentions: Sequence[Mention]) -> datetime | None:
@@ -758,7 +758,7 @@ def _stored(mentions: Sequence[Mention], refs: Sequence[str],
     """The mentions a page stored for the first time, with their row ids."""
     if not ids:
         return []
-    by_ref = {f"{m.platform.value}:{m.external_id}": m for m in mentions}  # last wins,
+    by_ref = {f"{m.platform._value_}:{m.external_id}": m for m in mentions}  # last wins,
     return [StoredMention(pk, by_ref[ref])  # as in the upsert
             for pk, ref in zip(ids, refs, strict=True)]
 

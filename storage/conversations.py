@@ -182,7 +182,7 @@ def settle_private_conversations(session: Session, mentions: Sequence[domain.Men
     touched to their cases, record the brand's new messages as first responses, then route
     its new customer messages in linked conversations. Returns {mention id: agent} for the
     messages routed."""
-    threads = {(m.platform.value, m.thread_id) for m in mentions
+    threads = {(m.platform._value_, m.thread_id) for m in mentions
                if m.visibility == domain.Visibility.PRIVATE and m.thread_id}
     if not threads:
         return {}

@@ -23,6 +23,7 @@ from storage.bulk import (
     driver_cursor,
     insert_rows,
     is_postgres,
+    json_list,
     rows_by_keys,
     sqlite_time,
     update_rows,
@@ -83,7 +84,7 @@ def upsert_authors(session: Session, authors: Iterable[domain.Author],
     nothing."""
     latest: dict[tuple[str, str], domain.Author] = {}
     for author in authors:
-        latest[(author.platform.value, author.external_id)] = author
+        latest[(author.platform._value_, author.external_id)] = author
     if not latest:
         return {}
     brand_ids = brand_ids or set()
@@ -162,11 +163,11 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
             first = count.format(mark="%s AND m.created_at < %s")
             # OFFSET 0 keeps the subqueries a probe per customer, never a join the planner
             # could turn into a scan of every author.
-            sql = (f"SELECT a.customer_id, {later_days} + {first} FROM unnest(%s::bigint[]) "
-                   "AS k(id) CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
-                   "WHERE customer_id = k.id OFFSET 0) AS a")
+            sql = (f"SELECT a.customer_id, {later_days} + {first} FROM "
+                   "json_array_elements_text(%s::json) AS k(id) CROSS JOIN LATERAL (SELECT id, "
+                   "customer_id FROM authors WHERE customer_id = k.id::bigint OFFSET 0) AS a")
             params: Sequence[Any] = (first_day.replace(tzinfo=None), since,
-                                     first_day + timedelta(days=1), customers)
+                                     first_day + timedelta(days=1), json_list(customers))
         else:
             sql = (f"SELECT a.customer_id, {count.format(mark='?')} FROM authors a "
                    f"WHERE a.customer_id IN ({', '.join('?' * len(customers))})")
@@ -217,8 +218,9 @@ def _last_agents(session: Session, mention_ids: Sequence[int]) -> dict[int, str]
     columns = f"m.id, {agent_of}, m.is_own, m.assignee, m.status"
     with driver_cursor(session) as cursor:
         if is_postgres(session):
-            cursor.execute(f"SELECT t.* FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL "
-                           f"(SELECT {columns} FROM mentions m WHERE m.id = k.id) AS t", (ids,))
+            cursor.execute("SELECT t.* FROM json_array_elements_text(%s::json) AS k(id) CROSS "
+                           f"JOIN LATERAL (SELECT {columns} FROM mentions m "
+                           "WHERE m.id = k.id::bigint) AS t", (json_list(ids),))
         else:
             cursor.execute(f"SELECT {columns} FROM mentions m WHERE m.id IN "
                            f"({', '.join('?' * len(ids))})", ids)

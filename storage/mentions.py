@@ -37,15 +37,15 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
                                                                                     int]:
     """Make sure every thread of the page exists; fill in its root post once it is seen.
     Returns {(platform, thread external id): thread pk}."""
-    keys = sorted({(m.platform.value, m.thread_id) for m in mentions if m.thread_id})
+    keys = sorted({(m.platform._value_, m.thread_id) for m in mentions if m.thread_id})
     if not keys:
         return {}
     threads = Thread.__table__
     now = utcnow()
-    root_of = {(m.platform.value, m.external_id): m for m in mentions
+    root_of = {(m.platform._value_, m.external_id): m for m in mentions
                if m.thread_id and m.thread_id == m.external_id}
     # A private conversation holds only private messages, so any of them says what it is.
-    visibility = {(m.platform.value, m.thread_id): m.visibility.value for m in mentions}
+    visibility = {(m.platform._value_, m.thread_id): m.visibility._value_ for m in mentions}
 
     def row(platform: str, thread: str) -> dict[str, Any]:
         root = root_of.get((platform, thread))
@@ -76,9 +76,10 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
     update_rows(session, threads, [
         {"root_text": m.text, "root_author": m.author.handle or m.author.name,
          "root_url": m.url, "root_created_at": m.created_at, "root_is_own": m.is_own,
-         "id": out[(m.platform.value, m.external_id)]}
+         "id": out[(m.platform._value_, m.external_id)]}
         for m in mentions
-        if m.thread_id == m.external_id and out.get((m.platform.value, m.external_id)) in rootless
+        if m.thread_id == m.external_id
+        and out.get((m.platform._value_, m.external_id)) in rootless
     ], keys=("id",))
     return out
 
@@ -102,18 +103,19 @@ def upsert_mentions(
         return result
     unique: dict[tuple[str, str], domain.Mention] = {}
     for mention in mentions:
-        unique[(mention.platform.value, mention.external_id)] = mention
+        unique[(mention.platform._value_, mention.external_id)] = mention
     items = list(unique.values())
     author_ids = upsert_authors(session, (m.author for m in items), brand_author_ids)
     thread_ids = _upsert_threads(session, items)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     # Enum values read once (a Python-level property read per access, and the loop runs
-    # for every row of every page).
+    # for every row of every page); per row, a member's `_value_` (the same string, a plain
+    # attribute: 5x faster than `.value`), as in the listener's other per-mention loops.
     closed, waiting = domain.Status.CLOSED.value, domain.Status.NEW.value
     for m in items:
         score = m.score
-        platform = m.platform.value
+        platform = m.platform._value_
         rows.append({
             "platform": platform,
             "external_id": m.external_id,
@@ -131,11 +133,11 @@ def upsert_mentions(
             "reply_count": m.reply_count,
             "repost_count": m.repost_count,
             "is_own": m.is_own,
-            "visibility": m.visibility.value,
+            "visibility": m.visibility._value_,
             "is_echo": m.is_echo,
             "raw": m.raw,
             "sentiment": score.sentiment if score else None,
-            "sentiment_label": score.sentiment_label.value if score else None,
+            "sentiment_label": score.sentiment_label._value_ if score else None,
             "urgency": score.urgency if score else None,
             "urgency_reasons": ";".join(score.urgency_reasons) if score else "",
             "topic": m.topic,

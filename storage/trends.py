@@ -25,7 +25,9 @@ from storage.models import Author, HourlyStat, Mention, utcnow
 
 
 def _hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if moment.tzinfo is not UTC:  # asked for every stored mention: UTC ones as they are
+        moment = moment.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -124,8 +124,8 @@ class MentionFacts(NamedTuple):
     @classmethod
     def of(cls, pk: int, m: Mention, source_key: str | None) -> MentionFacts:
         score = m.score
-        return cls(pk, m.platform.value, m.external_id, source_key, m.text, m.created_at,
-                   score.sentiment_label.value if score else None,
+        return cls(pk, m.platform._value_, m.external_id, source_key, m.text, m.created_at,
+                   score.sentiment_label._value_ if score else None,
                    score.urgency if score else None,
                    ";".join(score.urgency_reasons) if score else "", m.is_own, m.url,
                    m.author.handle, m.author.external_id, m.author.followers)

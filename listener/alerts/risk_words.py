@@ -46,16 +46,48 @@ def _pattern(words: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
+def _ascii_needles(needles: set[str]) -> tuple[str, ...] | None:
+    """What an ASCII text must hold, lower-cased, to match any keyword: the keywords'
+    literal parts (lower-cased, without a trailing `*`) that are ASCII. In ASCII text
+    case-insensitive matching pairs only a-z with A-Z, and a keyword holding a character
+    that no ASCII character matches (Hangul: uncased) cannot match there at all. So one
+    case-sensitive search for them in the lower-cased text rules a text out faster than the
+    search of the union of patterns, which tries every keyword at each word start (most
+    mentions name none). None when some
+    keyword's non-ASCII characters all fold to ASCII ones (e.g. the long s, U+017F, matches "s")."""
+    out: list[str] = []
+    for needle in needles:
+        if needle.isascii():
+            out.append(needle)
+        elif all(_folds_to_ascii(ch) for ch in needle if not ch.isascii()):
+            return None
+    return tuple(sorted(out, key=len, reverse=True))
+
+
+def _folds_to_ascii(ch: str) -> bool:
+    """Whether `ch` changes case (or folds) into something holding an ASCII character."""
+    return any(c.isascii() for form in (ch.lower(), ch.upper(), ch.casefold()) for c in form)
+
+
 class RiskWords:
     """Compiled keyword lists per category."""
 
     def __init__(self, overrides: Mapping[str, list[str]] | None = None) -> None:
         self.patterns: dict[str, re.Pattern[str]] = {}
+        needles: set[str] = set()
         for category, words in DEFAULT_KEYWORDS.items():
             chosen = list((overrides or {}).get(category) or words)
             pattern = _pattern(chosen)
             if pattern is not None:
                 self.patterns[category] = pattern
+                needles.update(w.strip().lower().removesuffix("*") for w in chosen
+                               if w.strip())
+        self.needles = _ascii_needles(needles)
+        # The needles as one case-sensitive search of the lower-cased text: ~3x faster than
+        # `any_word` (no case folding, no look-arounds), ~2x faster than testing each.
+        self.any_needle: re.Pattern[str] | None = (
+            re.compile("|".join(map(re.escape, self.needles)))
+            if self.needles is not None else None)
         # Any category's word: most mentions name none, and one search of the union then
         # answers for every category (it matches exactly where some category's pattern does).
         self.any_word: re.Pattern[str] | None = re.compile(
@@ -65,14 +97,22 @@ class RiskWords:
     def match(self, text: str, reasons: set[str]) -> dict[str, list[str]]:
         """{category: matched words} for one mention (a reason code counts as its category)."""
         found: dict[str, list[str]] = {}
-        if (self.any_word is None or self.any_word.search(text or "") is None) and not (
-                reasons & self.patterns.keys()):
+        if not self._may_name_a_word(text or "") and not reasons & self.patterns.keys():
             return found
         for category, pattern in self.patterns.items():
             words = sorted({m.group(0).lower() for m in pattern.finditer(text or "")})
             if words or category in reasons:
                 found[category] = words or [f"reason:{category}"]
         return found
+
+    def _may_name_a_word(self, text: str) -> bool:
+        """Whether some category's pattern matches `text` (False only when none does)."""
+        if self.any_word is None:
+            return False
+        if (self.any_needle is not None and text.isascii()
+                and self.any_needle.search(text.lower()) is None):
+            return False
+        return self.any_word.search(text) is not None
 
     def detect(self, facts: list[Any], now: datetime) -> list[Candidate]:
         hits: dict[str, list[tuple[Any, list[str]]]] = defaultdict(list)

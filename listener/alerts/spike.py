@@ -25,9 +25,12 @@ is baseline, not news.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -199,6 +202,20 @@ def any_recent(facts: list[Any], cfg: AlertsConfig, now: datetime) -> bool:
     return any(not f.is_own and aware(f.created_at) >= horizon for f in facts)
 
 
+def _windows(rows: list[Any], width: timedelta) -> Callable[[datetime], list[Any]]:
+    """For a window end, the rows created in (end - width, end], in their order.
+
+    A page of live mentions asks for a window per new mention's time, each over every row
+    of the span: rows come oldest first (`store.window_mentions`), so each window is a slice
+    found by bisection instead of a pass over all rows. Should the times not be in order
+    after all, each window is filtered from all rows, as the slice is meant to equal."""
+    times = [aware(r.created_at) for r in rows]
+    if any(later < earlier for earlier, later in pairwise(times)):
+        return lambda end: [r for r, t in zip(rows, times, strict=True)
+                            if end - width < t <= end]
+    return lambda end: rows[bisect_right(times, end - width):bisect_right(times, end)]
+
+
 def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
            now: datetime) -> list[Candidate]:
     """Spike candidates for the platforms that just received new mentions."""
@@ -214,9 +231,10 @@ def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
         ends = sorted(moments)
         base = baseline(session, platform, ends[0] - width, width)
         rows = store.window_mentions(session, platform, ends[0] - width, ends[-1])
+        in_window = _windows(rows, width)
         best: tuple[float, _Window, dict[str, Any]] | None = None
         for end in ends:
-            win = _Window(end, [r for r in rows if end - width < aware(r.created_at) <= end])
+            win = _Window(end, in_window(end))
             score, judged = _judge(win, base, cfg)
             if score > 0 and (best is None or score >= best[0]):
                 best = (score, win, judged)

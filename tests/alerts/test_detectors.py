@@ -187,3 +187,56 @@ def test_risk_word_categories_and_overrides(db, clock):
     keys = {a.episode_key: a for a in _open(db, "risk_words")}
     assert set(keys) == {"risk_words:discrimination", "risk_words:privacy", "risk_words:legal"}
     assert keys["risk_words:legal"].mention_ids == [str(items[2].ref)]
+
+
+def test_risk_words_prefilter_agrees_with_the_patterns():
+    """The ASCII pre-check (listener.alerts.risk_words._ascii_needles) only ever rules out
+    texts no pattern matches: the same answer as searching the union of patterns, for ASCII
+    and other text, any case, a `*` keyword, and keywords whose characters fold to ASCII."""
+    from listener.alerts.risk_words import RiskWords
+
+    default, folding = RiskWords(), RiskWords({"safety": ["\u017fcald*"], "legal": ["sue"]})
+    assert default.any_needle is not None
+    assert folding.any_needle is None
+    texts = ["", "nothing to see", "SMOKE at gate 3", "smokey crashed", "a smokestack",
+             "I'll SUE you", "pursue it", "discriminated against", "DISCRIMINATION!",
+             "data breach", "data-breach", "\u017fcalded by coffee", "scalded", "SCALDING",
+             "\ud654\uc7ac \ubc1c\uc0dd", "smoke \U0001f525", "the \u212aelvin sign", "\u017fue",
+             "evacuated", "EVACUATION", "s\u0131ck"]
+    for engine in (default, folding):
+        for text in texts:
+            for variant in (text, text.upper(), text.swapcase()):
+                expected = engine.any_word is not None and engine.any_word.search(
+                    variant) is not None
+                assert engine._may_name_a_word(variant) == expected, (variant, expected)
+    assert default._may_name_a_word("smoke at the gate")
+    assert not default._may_name_a_word("smokey at the gate")
+    assert folding._may_name_a_word("\u017fcalded")  # matches only through case folding
+
+
+def test_spike_windows_are_the_rows_of_each_span():
+    """listener.alerts.spike._windows: each window (end - width, end] holds exactly the rows
+    a filter over all rows keeps, in their order: from rows oldest first (slices), naive or
+    aware times, ends on and between row times, and rows out of order (filtered)."""
+    import random
+    from types import SimpleNamespace
+
+    from listener.alerts.base import aware
+    from listener.alerts.spike import _windows
+
+    rnd = random.Random(3)
+    for trial in range(200):
+        times = sorted(T0 + timedelta(seconds=rnd.randrange(3600))
+                       for _ in range(rnd.randrange(40)))
+        if trial % 3 == 0:
+            times = [t.replace(tzinfo=None) for t in times]
+        rows = [SimpleNamespace(created_at=t) for t in times]
+        if trial % 7 == 0:
+            rnd.shuffle(rows)
+        width = timedelta(minutes=rnd.choice([1, 5, 15]))
+        window = _windows(rows, width)
+        for _ in range(20):
+            end = (aware(rnd.choice(rows).created_at) if rows and rnd.random() < 0.5
+                   else T0 + timedelta(seconds=rnd.randrange(-100, 3700)))
+            assert window(end) == [r for r in rows
+                                   if end - width < aware(r.created_at) <= end]

@@ -206,3 +206,22 @@ def test_sqlite_connections_checkpoint_the_wal_in_large_steps(tmp_path) -> None:
                       "wal_autocheckpoint": SQLITE_WAL_CHECKPOINT_PAGES,
                       "journal_size_limit": SQLITE_WAL_LIMIT_BYTES}
     assert SQLITE_WAL_CHECKPOINT_PAGES * 4096 <= SQLITE_WAL_LIMIT_BYTES
+
+
+def test_json_column_text_on_sqlite_reads_back_as_written():
+    """storage.bulk._json: orjson's text where it encodes as `json.dumps` would (compact,
+    UTF-8), the standard encoder where orjson refuses (an integer beyond 64 bits, a key
+    that is not a string), and what `json.dumps` refuses (a time) still refused."""
+    import json
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from storage.bulk import _json
+
+    for value in ({"x": None, "\u00e9": "\U0001f600", "n": [1, 2.5, True]}, None, [],
+                  {"big": 2**70}, {1: "int key"}, "text", {"nested": {"a": [{"b": "c"}]}}):
+        assert json.loads(_json(value)) == json.loads(json.dumps(value))
+    assert _json({"a": 1, "b": "\u00e9"}) == '{"a":1,"b":"\u00e9"}'
+    with pytest.raises(TypeError):
+        _json({"at": datetime.now(UTC)})
