@@ -27,11 +27,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from carewatch.config_source import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_FIRST_RESPONSE_MINUTES,
+    resolve_config_path,
+)
 from carewatch.domain import URGENCY_REASONS, Platform
 from carewatch.platforms import all_specs, spec_for
 from carewatch.platforms.base import quoted_list, secret
 
-DEFAULT_CONFIG_FILE = "carewatch.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 # A webhook path this long is treated as a secret of its own (Slack's is ~60 characters);
 # shorter ones such as `/hook` carry none, and masking them would garble unrelated log text.
@@ -116,7 +120,7 @@ class SourceConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    first_response_minutes: float = 60.0
+    first_response_minutes: float = DEFAULT_FIRST_RESPONSE_MINUTES
     spike_min_count: int = 8
     spike_sigma: float = 3.0
     spike_window_minutes: float = 15.0
@@ -400,7 +404,7 @@ class Settings(BaseSettings):
         env_prefix="CAREWATCH_", extra="forbid", env_nested_delimiter="__"
     )
 
-    database_url: str = "sqlite:///carewatch.db"
+    database_url: str = DEFAULT_DATABASE_URL
     x_api_url: str = "https://api.twitter.com"
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v21.0"
@@ -511,17 +515,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first so it overrides the file, which arrives as init kwargs.
         return (env_settings, init_settings)
-
-
-def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
-    """The file to read: `--config`, else `$CAREWATCH_CONFIG`, else `./carewatch.toml`."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("CAREWATCH_CONFIG")
-    if env:
-        return Path(env)
-    default = Path(DEFAULT_CONFIG_FILE)
-    return default if default.exists() else None
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

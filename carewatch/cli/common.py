@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from carewatch.config_source import defaults_only
 from carewatch.log import register_secrets
-from carewatch.settings import ConfigError, Settings, load_settings
 
-if TYPE_CHECKING:  # the database layer is imported only by commands that use it
+if TYPE_CHECKING:  # the database layer is imported only by commands that use it; the
+    # settings (pydantic, ~0.2 s) only when a command reads them (`AppContext.settings`)
+    from carewatch.settings import Settings
     from storage.db import Database
 
 
@@ -57,12 +59,20 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from carewatch.settings import ConfigError, load_settings
+
             try:
                 self._settings = load_settings(self.config_path)
             except ConfigError as exc:
                 raise UsageError(str(exc)) from None
             register_secrets(self._settings.platform_secrets())
         return self._settings
+
+    def defaults_only(self) -> bool:
+        """Whether every setting is its default (no configuration file, no `CAREWATCH_*`
+        variable that sets one), so a command may use `carewatch.config_source`'s defaults
+        without loading the settings: `carewatch score`'s quick start."""
+        return self._settings is None and defaults_only(self.config_path)
 
     def database(self, *, require_schema: bool = True) -> Database:
         """The configured database; with `require_schema`, refuse a store `init` never set up."""
@@ -92,7 +102,7 @@ def rules_ready(context: AppContext) -> Database:
     canned replies (else exit 2 with one line naming the key, nothing written); then the
     file's canned replies are seeded so rules can use them. Every command that starts
     routing or serving (listen, respond, webhooks, demo, dashboard) calls it first."""
-    from carewatch.settings import resolve_config_path
+    from carewatch.settings import ConfigError, resolve_config_path
     from responders.automation import check_rule_references
     from responders.rules import RuleViolation
     from responders.teamwork import seed_canned_replies

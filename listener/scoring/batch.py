@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carewatch.domain import Score, SentimentLabel
-from carewatch.settings import UrgencyConfig
 from listener.scoring.scorer import Scorer
 from listener.scoring.sentiment import enable_batch, warm_up
 
-if TYPE_CHECKING:  # numpy loads only when a topic model exists: `score` stays quick without
+if TYPE_CHECKING:  # numpy loads only when a topic model exists: `score` stays quick without;
+    # the settings (pydantic, ~0.2 s) only when a configuration sets something
+    from carewatch.settings import UrgencyConfig
     from carewatch.topics import TopicModel
 
 

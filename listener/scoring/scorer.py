@@ -7,9 +7,9 @@ loaded lazily once per process, so a Scorer is cheap to create and to share betw
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from carewatch.domain import Score
-from carewatch.settings import UrgencyConfig
 from listener.scoring.language import supported
 from listener.scoring.sentiment import (
     analyze,
@@ -17,6 +17,10 @@ from listener.scoring.sentiment import (
     english_actionable,
 )
 from listener.scoring.urgency import UrgencyRules, risk_hits, urgency, urgency_levels
+
+if TYPE_CHECKING:  # importing the settings costs ~0.2 s (pydantic): `carewatch score`
+    # without a configuration passes None and never loads them
+    from carewatch.settings import UrgencyConfig
 
 ECHO = "echo"
 
@@ -26,9 +30,12 @@ class Scorer:
 
     def __init__(self, urgency: UrgencyConfig | None = None,
                  first_response_minutes: float = 60.0) -> None:
-        cfg = urgency or UrgencyConfig()
-        self.rules = UrgencyRules.build(cfg.weights, cfg.keywords, cfg.high_reach_followers,
-                                        first_response_minutes)
+        if urgency is None:  # the built-in rules: what `UrgencyConfig()` resolves to
+            self.rules = UrgencyRules.build(first_response_minutes=first_response_minutes)
+        else:
+            self.rules = UrgencyRules.build(urgency.weights, urgency.keywords,
+                                            urgency.high_reach_followers,
+                                            first_response_minutes)
 
     def score(self, text: str, *, followers: int | None = None, engagement: int = 0,
               waiting_minutes: float | None = None, repeat_contacts: int = 0,

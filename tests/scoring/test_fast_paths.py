@@ -87,3 +87,31 @@ def test_ascii_patterns_match_the_general_ones(source: str, pair: str) -> None:
     for text in texts:
         if text.isascii():
             assert fast(text) == general(text), text
+
+
+# Handles whose end is a question word ("@show", "@Travis"), several handles, whitespace
+# runs and separators before the word, words glued to more letters, digits or underscores.
+QUESTION_PIECES = ["@", "@show", "@Travis", "@SouthwestAir", "@x_1", "how", "HOW", "Is",
+                   "iS", "any", "anyone", "whY", "what's", "who", "doesn't", "did_", "can7",
+                   "Should", "x", "_", "'", " ", " ", "\t", "\n", "\x1c", ".", "!", "-"]
+
+
+@pytest.mark.parametrize("source", ["fuzz", "dev"])
+def test_ascii_question_start_matches_the_general_pattern(source: str) -> None:
+    from listener.scoring import urgency as U
+
+    if source == "fuzz":
+        rng = random.Random(9)
+        texts = ["".join(rng.choice(QUESTION_PIECES) for _ in range(rng.randint(1, 8)))
+                 for _ in range(6000)]
+    else:
+        texts = dev_texts()
+        if not texts:
+            pytest.skip("the shared dev data is absent")
+    hits = 0
+    for text in [*texts, "@show thanks", "@Travis ok", "@a @b\tWhere", "@a@b how", "Isn't"]:
+        general = U._QUESTION_START_RE.match(text) is not None
+        hits += general
+        if text.isascii():
+            assert (U._ASCII_QUESTION_START_RE.match(text) is not None) == general, text
+    assert hits > 50  # the texts do exercise matches
