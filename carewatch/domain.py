@@ -169,7 +169,9 @@ class Score:
 class Mention:
     """One inbound item (tweet, comment, reply) as a listener produced it.
 
-    `text` is exactly what the platform sent; `raw` is the platform's own JSON object for it.
+    `text` is exactly what the platform sent; `raw` is the platform's own JSON object for it,
+    or that object already encoded as UTF-8 JSON text (bytes: how the fetch worker hands it
+    to the listener, which stores it as it is); both store the same JSON value.
     `thread_id` groups a conversation (X `conversation_id`, Graph post id); `parent_id` is the
     item it answers, if any. `is_own` marks the brand's own posts, replies and messages: they
     are stored as conversation context but never shown as mentions. `visibility` says whether
@@ -193,7 +195,7 @@ class Mention:
     is_own: bool = False
     visibility: Visibility = Visibility.PUBLIC
     is_echo: bool = False
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] | bytes = field(default_factory=dict)
     score: Score | None = None
     # The best topic and its confidence, set right after scoring (None: no confident topic).
     topic: str | None = None

@@ -101,7 +101,15 @@ def _json_time(value: Any) -> str:
 def pg_json(rows: Sequence[dict[str, Any]]) -> str:
     """`rows` as one JSON array for `json_populate_recordset`: the C encoder does the work
     that psycopg would do per value, and times go as ISO 8601 with their offset."""
-    return json.dumps(rows, default=_json_time, ensure_ascii=False)
+    return json.dumps(rows, default=_json_default, ensure_ascii=False)
+
+
+def _json_default(value: Any) -> Any:
+    """`json.dumps`'s hook: a time as ISO 8601; a JSON value already encoded (bytes,
+    `encoded_json`) as the value it encodes (the standard encoder cannot embed text)."""
+    if type(value) is bytes:
+        return json.loads(value)
+    return _json_time(value)
 
 
 def _pg_rows_json(table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
@@ -109,11 +117,21 @@ def _pg_rows_json(table: Table, names: Sequence[str], rows: Sequence[dict[str, A
     page of mentions (their raw payloads are most of the text), and it writes times as
     RFC 3339 with their offset itself (a naive time as UTC, as UTCDateTime stores it), so
     they need no conversion first. What orjson refuses (an integer beyond 64 bits, a key
-    that is not a string, a string that is not valid UTF-8) goes the standard way."""
+    that is not a string, a string that is not valid UTF-8) goes the standard way. A JSON
+    column's value already encoded (bytes: `encoded_json`) is embedded as it is."""
     try:
-        return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
+        return orjson.dumps(rows, default=_fragment, option=orjson.OPT_NAIVE_UTC).decode()
     except TypeError:  # orjson.JSONEncodeError
         return pg_json(_times_as_text(table, names, rows))
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    """orjson's hook for what it does not encode itself: a JSON value already encoded
+    (bytes, `encoded_json`) goes into the page's JSON as its text; anything else is
+    refused, as without the hook."""
+    if type(value) is bytes:
+        return orjson.Fragment(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _times_as_text(table: Table, names: Sequence[str],
@@ -155,11 +173,27 @@ def _json(value: Any) -> str:
     are passed through to the failing `default` instead of being encoded (so what
     `json.dumps` refuses is still refused), and an integer beyond 64 bits, a key that is not
     a string or a string that is not valid UTF-8 make orjson raise. SQLAlchemy's JSON type
-    stores None as JSON null too (none_as_null is off)."""
+    stores None as JSON null too (none_as_null is off). Bytes are a value already encoded
+    (`encoded_json`: the fetch worker's raw payloads), stored as they are."""
+    if type(value) is bytes:
+        return value.decode()
+    encoded = encoded_json(value)
+    return json.dumps(value) if encoded is None else encoded.decode()
+
+
+def encoded_json(value: Any) -> bytes | None:
+    """`value` as UTF-8 JSON text, exactly what `_json` stores for it, or None where
+    orjson would encode it differently from `json.dumps` or refuses it (see `_json`).
+
+    Why: the fetch worker encodes each mention's raw payload with this and sends the bytes
+    instead of the nested object: a string pickles, and unpickles in the listener, for a
+    fraction of the cost of ~500 bytes of dicts, and the listener stores the text as it is
+    (`_json` on SQLite, `_fragment` in PostgreSQL's page JSON) instead of encoding it again.
+    A JSON column given bytes takes them for such text, unchecked."""
     try:
-        return orjson.dumps(value, option=_ORJSON_STRICT).decode()
+        return orjson.dumps(value, option=_ORJSON_STRICT)
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value)
+        return None
 
 
 _ORJSON_STRICT = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -106,13 +106,17 @@ def test_a_killed_fetch_worker_loses_and_repeats_no_page(migrated_db: Database,
 
 def test_a_page_sent_as_tuples_arrives_equal() -> None:
     """`_packed` / `_unpacked` (tuples over the pipe instead of pickled dataclasses) keep
-    every field, the score, raw JSON and defaults included; anything but a plain Mention
-    goes as it is."""
+    every field, the score and defaults included, and the raw payload as its JSON text;
+    anything but a plain Mention goes as it is."""
     import pickle
+    from dataclasses import replace
     from datetime import UTC, datetime
+
+    import orjson
 
     from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel, Visibility
     from listener.fetch_worker import _packed, _unpacked
+    from storage.bulk import encoded_json
 
     full = Mention(platform=Platform.X, external_id="1", text="where is my bag?",
                    created_at=datetime(2026, 5, 1, 12, tzinfo=UTC),
@@ -127,7 +131,16 @@ def test_a_page_sent_as_tuples_arrives_equal() -> None:
                    Author(Platform.FACEBOOK, "unknown"))
     sent = pickle.loads(pickle.dumps(_packed([full, bare])))
     assert all(isinstance(m, tuple) for m in sent)
-    assert _unpacked(sent) == [full, bare]
+    got = _unpacked(sent)
+    # The raw payload arrives as its JSON text, what the listener stores for the dict.
+    assert [m.raw for m in got] == [encoded_json(full.raw), b"{}"]
+    assert [orjson.loads(m.raw) for m in got] == [full.raw, {}]  # type: ignore[arg-type]
+    assert [replace(m, raw=orjson.loads(m.raw)) for m in got] == [full, bare]  # type: ignore[arg-type]
+    # One orjson does not encode as stored goes as it is; one already encoded stays so.
+    odd_raw = replace(full, raw={"big": 2**70})
+    encoded = replace(full, raw=b'{"id":"1"}')
+    assert _unpacked(pickle.loads(pickle.dumps(_packed([odd_raw, encoded])))) == [
+        odd_raw, encoded]
     assert _unpacked(pickle.loads(pickle.dumps(_packed([])))) == []
 
     class Odd(Mention):

@@ -186,6 +186,44 @@ def test_values_written_page_by_page_read_back_as_stored(migrated_db) -> None:
             ("x", "u1"): 2}
 
 
+def test_a_pre_encoded_raw_payload_stores_as_its_dict_does(migrated_db) -> None:
+    """A raw payload handed over as its JSON text (`storage.bulk.encoded_json`: the fetch
+    worker's) stores the same column as the dict it encodes: inserted, refreshed, and on a
+    page that PostgreSQL's orjson encoding refuses (an integer beyond 64 bits) and encodes
+    the standard way."""
+    from dataclasses import replace
+
+    from sqlalchemy import text
+
+    from storage.bulk import encoded_json
+
+    payload = {"id": "1", "text": "naïve 😀 \"q\" \\", "n": [1, 2.5, True, None],
+               "user": {"id": "7", "entities": {"urls": [], "tags": ["a", "é"]}}}
+    encoded = encoded_json(payload)
+    assert isinstance(encoded, bytes)
+
+    def pair(first: str, second: str, *, big: bool = False) -> list[Mention]:
+        other = {**payload, "big": 2**70} if big else payload
+        return [replace(_mention(first, "as dict"), raw=payload),
+                replace(_mention(second, "as text"), raw=encoded),
+                replace(_mention(f"{first}-big", "refused"), raw=other)]
+
+    with migrated_db.write() as s:
+        upsert_mentions(s, pair("1", "2"), source_key="k")  # inserted
+        upsert_mentions(s, pair("3", "4", big=True), source_key="k")  # the standard way
+    with migrated_db.write() as s:  # seen again: the raw payload refreshed by UPDATE
+        upsert_mentions(s, [replace(_mention("1", "as dict"), raw={"old": 1}),
+                            replace(_mention("2", "as text"), raw=encoded_json({"old": 1}))],
+                        source_key="k")
+        upsert_mentions(s, pair("1", "2"), source_key="k")
+    column = "raw::text" if migrated_db.engine.dialect.name == "postgresql" else "raw"
+    with migrated_db.session() as s:
+        rows = {r.external_id: r.raw for r in s.execute(select(MentionRow)).scalars()}
+        texts = dict(s.execute(text(f"SELECT external_id, {column} FROM mentions")).all())
+    assert rows["1"] == rows["2"] == rows["3"] == rows["4"] == payload
+    assert texts["1"] == texts["2"] == texts["3"] == texts["4"]
+
+
 def test_sqlite_connections_checkpoint_the_wal_in_large_steps(tmp_path) -> None:
     """Every SQLite connection is WAL with synchronous=NORMAL and checkpoints every
     SQLITE_WAL_CHECKPOINT_PAGES (each checkpoint syncs; the default 1000 pages made the
