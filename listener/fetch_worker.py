@@ -45,7 +45,7 @@ from multiprocessing.connection import Connection
 from operator import attrgetter
 from typing import Any
 
-from carewatch.domain import Author, Mention, Page, Score, SentimentLabel
+from carewatch.domain import Author, Mention, Page, Score
 from carewatch.log import get_logger
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import (
@@ -56,6 +56,7 @@ from listener.score_pool import (
     watch_parent,
 )
 from listener.scoring import Scorer
+from listener.scoring.scorer import Levels
 from listener.scoring.urgency import REPEAT_CONTACT_CAP
 from storage.bulk import encoded_json
 
@@ -69,8 +70,9 @@ EXIT_GRACE_SECONDS = 5.0
 
 #: One mention's scoring as sent back: None (scoring failed: stored unscored) or
 #: (sentiment, label, lang, urgencies) with urgencies[level] = (urgency, reasons) for each
-#: repeat-contact level 0..REPEAT_CONTACT_CAP (an echo's are all urgency 0, reason echo).
-Scored = tuple[float, SentimentLabel, str | None, tuple[tuple[float, list[str]], ...]] | None
+#: repeat-contact level 0..REPEAT_CONTACT_CAP (an echo's are all urgency 0, reason echo);
+#: levels share their lists of reasons (`to_score` copies the one it gives).
+Scored = Levels | None
 #: Opens the source's page iterator (in the worker), given the stop check it must honour.
 OpenPages = Callable[[Callable[[], bool]], Iterator[Page]]
 
@@ -90,15 +92,11 @@ def to_score(scored: Scored, level: int) -> Score | None:
 
 
 def score_levels(scorer: Scorer, item: ScoreInput) -> Scored:
-    """`Scorer.score` of `item` at every repeat-contact level (`Scorer.score_levels`: the
-    text read once), packed to be sent to the listener."""
-    scores = scorer.score_levels(item.text, followers=item.followers,
-                                 engagement=item.engagement,
-                                 waiting_minutes=item.waiting_minutes, lang=item.lang,
-                                 echo=item.echo, repeat_contacts=_LEVELS)
-    first = scores[0]
-    return (first.sentiment, first.sentiment_label, first.lang,
-            tuple([(s.urgency, s.urgency_reasons) for s in scores]))
+    """`Scorer.score` of `item` at every repeat-contact level as it is sent to the listener
+    (`Scorer.levels`: the text read once, no `Score` built per level)."""
+    return scorer.levels(item.text, followers=item.followers, engagement=item.engagement,
+                         waiting_minutes=item.waiting_minutes, lang=item.lang,
+                         echo=item.echo, repeat_contacts=_LEVELS)
 
 
 _LEVELS = tuple(range(REPEAT_CONTACT_CAP + 1))

@@ -376,6 +376,11 @@ def urgency_levels(rules: UrgencyRules, text: str, sentiment: float, *,
     noisy-OR product: the product over the other reasons, times that factor, is the very
     float `urgency` multiplies out. The listener's fetch worker scores every mention at all
     `REPEAT_CONTACT_CAP` + 1 levels, and the rest was three quarters of that work.
+
+    The levels share their lists of reasons (one with the repeat-contact reason, one
+    without): copy one before changing it (`Scorer.score_levels` does). Why: the fetch
+    worker sends them as they are and the listener copies only the one it stores, so a
+    copy per level was work for nothing.
     """
     strength, listed = _strengths(rules, text, sentiment, supported, strong, found,
                                   actionable)
@@ -388,8 +393,9 @@ def urgency_levels(rules: UrgencyRules, text: str, sentiment: float, *,
     with_repeat = (sorted([*reasons, REPEAT_REASON], key=_REASON_RANK.__getitem__)
                    if weight > 0 else reasons)
     strengths = _REPEAT_STRENGTHS
+    alone = (round(1.0 - remaining, 4), reasons)
     return [(round(1.0 - remaining * (1.0 - weight * strengths[repeat_contact_level(count)]), 4),
-             list(with_repeat)) if count > 0 else (round(1.0 - remaining, 4), list(reasons))
+             with_repeat) if count > 0 else alone
             for count in repeat_contacts]
 
 

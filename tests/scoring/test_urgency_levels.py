@@ -80,3 +80,20 @@ def test_scorer_levels_are_the_scores_of_each_count() -> None:
         # each score owns its reasons list (the listener may change one)
         assert len({id(s.urgency_reasons) for s in scores}) == len(scores)
     assert seen_repeat
+
+
+def test_plain_levels_are_the_scores_values() -> None:
+    """`Scorer.levels` (what the fetch worker sends) holds, per count, the very values of
+    `score_levels`' scores, echoes included; its levels may share their reasons' lists."""
+    scorer = Scorer()
+    texts = _texts()
+    for text, (followers, engagement, waiting) in zip(texts, _contexts(len(texts)),
+                                                      strict=True):
+        for echo in (False, True):
+            kw = {"followers": followers, "engagement": engagement,
+                  "waiting_minutes": waiting, "echo": echo, "repeat_contacts": COUNTS}
+            sentiment, label, lang, levels = scorer.levels(text, **kw)
+            scores = scorer.score_levels(text, **kw)
+            assert [(sentiment, label, value, reasons, lang) for value, reasons in levels] == [
+                (s.sentiment, s.sentiment_label, s.urgency, s.urgency_reasons, s.lang)
+                for s in scores], (text, echo)
