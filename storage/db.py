@@ -6,6 +6,7 @@ into a `DatabaseError` with one clear line instead of a driver traceback.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,13 +14,16 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: the OS page cache backs it
 SQLITE_WAL_CHECKPOINT_PAGES = 10_000  # pages of the WAL (4 KB each) between checkpoints
 SQLITE_WAL_LIMIT_BYTES = 64 << 20  # what a checkpointed WAL file is truncated to
+#: A PostgreSQL connection back from the pool is pinged first only when it sat unused this
+#: long (`_ping_if_idle`).
+PING_AFTER_IDLE_SECONDS = 30.0
 
 
 class DatabaseError(Exception):
@@ -64,6 +68,38 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """A pool checkout hook that pings a connection only when it may have died unseen: it
+    sat in the pool for `PING_AFTER_IDLE_SECONDS` or more (a server restart, a firewall or
+    idle timeout in between), or the driver already knows it is broken. `pool_pre_ping`
+    pinged on every checkout: one "SELECT 1" round trip per transaction, i.e. per page the
+    listener stores, of ~15 round trips a page. A connection that dies while in use still
+    fails its statement (the listener's poll fails and the next one starts over), and it is
+    pinged and replaced at its next checkout after the idle time, as before; one returned
+    broken is replaced at once."""
+    dialect = engine.dialect
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_connection, "broken", False) or getattr(
+                dbapi_connection, "closed", False):
+            raise DisconnectionError("connection was broken")
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new (it just connected) or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc  # the pool connects anew
+            raise
+
+    return checkout
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url` with carewatch's connection settings applied."""
     try:
@@ -93,10 +129,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        kwargs.setdefault("pool_pre_ping", True)
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("connect_timeout", 10)
-        return create_engine(parsed, connect_args=connect_args, **kwargs)
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            # Dead-connection recovery without a round trip per transaction.
+            event.listen(engine, "checkin", _note_checkin)
+            event.listen(engine, "checkout", _ping_if_idle(engine))
+        return engine
     except NoSuchModuleError:
         raise DatabaseError(
             f"database URL {redact_url(url)!r}: unsupported database "

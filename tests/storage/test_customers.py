@@ -260,3 +260,25 @@ def test_recent_contacts_count_exactly_across_days(migrated_db) -> None:
     with migrated_db.session() as s:
         assert recent_contacts(s, keys, now=NOW) == expected(s)
         assert sum(expected(s).values()) > 100
+
+
+def test_each_new_author_gets_a_customer_of_its_own_named_after_it(migrated_db) -> None:
+    """A page of new authors, several sharing a name and some with no name or handle at
+    all: each gets a distinct new customer, named after it (one statement on PostgreSQL)."""
+    from storage.customers import upsert_authors
+
+    names = ["Sam", "Sam", None, "Ana", "Sam", None]
+    authors = [Author(Platform.X, str(9000 + i), handle=None if n is None else n.lower(),
+                      name=n) for i, n in enumerate(names)]
+    authors.append(Author(Platform.X, "9100", handle=None, name=None))
+    with migrated_db.write() as session:
+        ids = upsert_authors(session, authors, set())
+    with migrated_db.session() as session:
+        rows = session.execute(
+            select(AuthorRow.id, AuthorRow.name, AuthorRow.handle, Customer.id,
+                   Customer.display_name)
+            .join(Customer, Customer.id == AuthorRow.customer_id)).all()
+    assert len(rows) == len(authors) == len(ids)
+    assert len({customer for *_, customer, _ in rows}) == len(authors)
+    for _, name, handle, _, display_name in rows:
+        assert display_name == (name or handle)
