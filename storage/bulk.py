@@ -327,10 +327,11 @@ def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
 
 # ----------------------------------------------------------------------------- lookups
 def json_list(values: Sequence[Any]) -> str:
-    """`values` (strings or integers) as one JSON array, a parameter for
-    `json_array_elements_text(%s::json)` on PostgreSQL: psycopg would dump a list as an
-    array element by element in Python, while orjson encodes the page's hundred keys in C
-    (measured: the lists' dumping was a few % of the listener's CPU)."""
+    """`values` as one JSON array parameter on PostgreSQL: keys (strings or integers) for
+    `json_array_elements_text(%s::json)`, or flat rows (dicts) for `json_to_recordset`.
+    psycopg would dump a list as an array element by element in Python, while orjson
+    encodes the page's hundred keys in C (measured: the lists' dumping was a few % of the
+    listener's CPU)."""
     try:
         return orjson.dumps(values if isinstance(values, list) else list(values)).decode()
     except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
