@@ -544,7 +544,8 @@ class Ingestor:
             fresh = [m for m in candidates if (m.platform._value_, m.external_id) not in stored]
             if not fresh:
                 return None
-            contacts = recent_contacts(session, _author_keys(fresh))
+            contacts = recent_contacts(session, _author_keys(fresh),
+                                       enough=REPEAT_CONTACT_CAP)
         now = datetime.now(UTC)
         inputs = [ScoreInput(m.text, m.author.followers,
                              m.like_count + m.reply_count + m.repost_count,
@@ -630,7 +631,8 @@ class Ingestor:
                  if (m.platform._value_, m.external_id) not in stored]
         if not fresh:
             return
-        contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
+        contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]),
+                                    enough=REPEAT_CONTACT_CAP)
         for m, s in fresh:
             score = to_score(s, repeat_contact_level(contacts.get(_author_key(m), 0)))
             if score is not None:
@@ -687,7 +689,7 @@ class Ingestor:
         if not affected:
             return
         with self.db.session() as session:
-            contacts = recent_contacts(session, affected)
+            contacts = recent_contacts(session, affected, enough=REPEAT_CONTACT_CAP)
         for i, key in enumerate(keys):
             if key not in affected:
                 continue

@@ -163,10 +163,11 @@ class AlertEngine:
         if not judged:
             return []
         touched: dict[int, None] = {}
+        known: dict[str, Any] = {}  # the episodes read so far: each is read once
         with _BOOKKEEPING, self.db.write() as session:
             store.lock_episodes(session)
             for candidates, now in judged:
                 touched.update(dict.fromkeys(episodes.record_all(
                     session, candidates, now=now, cooldown=self.cooldown,
-                    targets=self.targets)))
+                    targets=self.targets, known=known)))
         return list(touched)

@@ -113,6 +113,20 @@ def test_the_same_platform_id_is_one_customer_in_public_and_private(migrated_db)
         assert recent_contacts(s, [("x", "2001")], now=NOW) == {("x", "2001"): 2}
 
 
+def test_a_count_asked_only_up_to_enough_reads_the_same_level(migrated_db) -> None:
+    """`enough`: below it a count is exact; from it up, any count of at least `enough`
+    (SQLite stops counting each account there), across a customer's accounts too."""
+    eve, lou = Author(X, "3001", "eve", "Eve"), Author(X, "3002", "lou", "Lou")
+    _store(migrated_db, *(_m(X, f"e{i}", eve, minutes_ago=10 + i) for i in range(5)),
+           _m(X, "l1", lou), _m(X, "own-1", lou, own=True))
+    with migrated_db.session() as s:
+        exact = recent_contacts(s, [("x", "3001"), ("x", "3002")], now=NOW)
+        capped = recent_contacts(s, [("x", "3001"), ("x", "3002")], now=NOW, enough=3)
+    assert exact == {("x", "3001"): 5, ("x", "3002"): 1}
+    assert capped[("x", "3002")] == 1
+    assert 3 <= capped[("x", "3001")] <= 5
+
+
 def test_merge_then_split_gives_everything_back(migrated_db) -> None:
     _store(migrated_db, _m(X, "1", Author(X, "x-jo", "jo", "Jo Park")),
            _m(IG, "c1", Author(IG, "ig-jo", "jo")))
