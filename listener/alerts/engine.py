@@ -157,17 +157,12 @@ class AlertEngine:
     # -------------------------------------------------------------- internals
 
     def _record_pages(self, judged: Sequence[Judged]) -> list[int]:
-        """Record each page's candidates (`episodes.record_all`, at its own detection time)
+        """Record each page's candidates (`episodes.record_pages`, at its own detection time)
         in order, in one transaction; the ids of the alerts opened or extended, each once."""
         judged = [(c, now) for c, now in judged if c]
         if not judged:
             return []
-        touched: dict[int, None] = {}
-        known: dict[str, Any] = {}  # the episodes read so far: each is read once
         with _BOOKKEEPING, self.db.write() as session:
             store.lock_episodes(session)
-            for candidates, now in judged:
-                touched.update(dict.fromkeys(episodes.record_all(
-                    session, candidates, now=now, cooldown=self.cooldown,
-                    targets=self.targets, known=known)))
-        return list(touched)
+            return episodes.record_pages(session, judged, cooldown=self.cooldown,
+                                         targets=self.targets)

@@ -182,3 +182,54 @@ def test_concurrent_callers_open_one_episode(any_db, clock):
         t.join()
     assert len(_alerts(any_db, "spike")) == 1
     assert len(_alerts(any_db, "risk_words")) == 1
+
+
+def _pages_state(db) -> tuple[list[tuple], list[tuple]]:
+    with db.session() as session:
+        alerts = [(a.id, a.episode_key, a.severity, a.summary, a.mention_ids, a.details,
+                   a.first_seen, a.last_seen, a.closed_at)
+                  for a in session.execute(select(Alert).order_by(Alert.id)).scalars()]
+        queued = [(n.id, n.alert_id, n.target_key, n.next_attempt_at) for n in session.execute(
+            select(AlertNotification).order_by(AlertNotification.id)).scalars()]
+    return alerts, queued
+
+
+def test_pages_recorded_together_match_pages_recorded_one_by_one(tmp_path, clock):
+    """`record_judged` over several pages (episodes read once, alerts opened flushed and
+    queued at the end) stores the same alerts and notifications, ids and times included,
+    as recording the pages one after the other: escalations in the same page and in later
+    ones queue the targets they reach at their own page's time."""
+    from carewatch.settings import NotifyConfig
+    from listener.alerts.base import Candidate
+    from storage.db import open_database
+    from storage.migrate import upgrade
+
+    notify = [NotifyConfig(**NOTIFY[0]), NotifyConfig(**NOTIFY[1], min_severity="high")]
+
+    def cand(key: str, severity: str, *refs: str) -> Candidate:
+        return Candidate(kind="risk_words", episode_key=key, severity=severity,
+                         summary=f"{key} {severity}", refs=list(refs), details={"n": len(refs)})
+
+    t1, t2, t3 = T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    pages = [([cand("a", "low", "x:1"), cand("b", "medium", "x:2"), cand("a", "medium", "x:3")],
+              t1),
+             ([cand("a", "high", "x:4"), cand("c", "critical", "x:5"), cand("b", "low", "x:6")],
+              t2),
+             ([cand("b", "high", "x:7"), cand("c", "low", "x:8"), cand("a", "high", "x:4")],
+              t3)]
+    states, touched = [], []
+    for name, batches in (("one_by_one", [[p] for p in pages]), ("together", [pages])):
+        (tmp_path / name).mkdir()
+        db = open_database(f"sqlite:///{tmp_path / name / 'alerts.db'}")
+        upgrade(db.engine)
+        engine = engine_for(db, clock, make_settings(notify))
+        touched.append([i for batch in batches for i in engine.record_judged(batch)])
+        states.append(_pages_state(db))
+        db.dispose()
+    assert touched[0] == [1, 2, 1, 3, 2, 2, 3] and list(dict.fromkeys(touched[1])) == [1, 2, 3]
+    assert states[0] == states[1]
+    alerts, queued = states[1]
+    assert [a[2] for a in alerts] == ["high", "high", "critical"]
+    assert [(n[1], n[2].split(":")[0], n[3]) for n in queued] == [
+        (1, "email", t1), (2, "email", t1), (1, "webhook", t2), (3, "email", t2),
+        (3, "webhook", t2), (2, "webhook", t3)]
