@@ -83,26 +83,29 @@ def record_pages(session: Session, pages: Sequence[tuple[Sequence[Candidate], da
     time; one escalated in a later page for the targets it reaches then, at that later
     page's time (add_notifications skips the targets already queued). Measured on the
     listener benchmark (20k mentions, ~400 alerts opened, 8 pages a batch): a read and a
-    flush per page were most of the bookkeeping's CPU. Call after `store.lock_episodes(session)`."""
+    flush per page were most of the bookkeeping's CPU. Call after
+    `store.lock_episodes(session)`."""
     known = preload(session, [c for candidates, _ in pages for c in candidates])
     queue: _Queue = []
     opened_all: list[Alert] = []
-    touched: list[Alert] = []
+    touched: dict[int, Alert] = {}  # by id(): an alert opened here has no id yet
     for candidates, now in pages:
         opened: list[Alert] = []
+        fresh: set[int] = set()  # id() of those
         for candidate in candidates:
             key = candidate.episode_key
             alert = known[key]
             # One opened in this page is queued at its end, at its severity then.
-            later = None if any(alert is o for o in opened) else queue
+            later = None if id(alert) in fresh else queue
             _, action, alert = _record(session, candidate, alert, now=now,
                                        cooldown=cooldown, targets=targets, defer=True,
                                        queue=later)
             known[key] = alert
             if action == OPENED:
                 opened.append(alert)
-            if action != UNCHANGED and not any(alert is t for t in touched):
-                touched.append(alert)
+                fresh.add(id(alert))
+            if action != UNCHANGED:
+                touched.setdefault(id(alert), alert)
         queue.extend((alert, qualifying_targets(targets, alert.severity), now)
                      for alert in opened)
         opened_all.extend(opened)
@@ -114,7 +117,7 @@ def record_pages(session: Session, pages: Sequence[tuple[Sequence[Candidate], da
         log.info("alert opened", alert_id=alert.id, kind=alert.kind,
                  severity=alert.severity, episode=alert.episode_key,
                  mentions=(alert.details or {}).get("mention_count"))
-    return [alert.id for alert in touched]
+    return [alert.id for alert in touched.values()]
 
 
 def preload(session: Session, candidates: Sequence[Candidate]) -> dict[str, Alert | None]:
