@@ -169,8 +169,9 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     `enough`: a caller that reads counts only up to this many (urgency's repeat-contact
     level stops at `REPEAT_CONTACT_CAP`) lets SQLite stop counting an account there, so a
     count of `enough` or more may come back as any number from `enough` up. Why: each
-    account's recent mentions were read one by one in its index, a cost per page that grew
-    with the store (at 100k mentions in the listener benchmark, ~5 us per stored mention).
+    account's recent mentions were read one by one in its index, a cost per page that grows
+    with the store: the count's statement was ~5 us per stored mention at 100k mentions in
+    the listener benchmark; for 100 customers with 50 recent mentions each, 398 -> 145 us.
 
     Asked for every page the listener scores, so each step is an index probe whatever the
     planner's statistics say: the page's authors by their unique key, each customer's

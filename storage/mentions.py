@@ -73,6 +73,8 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
             out[(platform, external_id)] = pk
             if root_text is None:
                 rootless.add(pk)
+    if not rootless:  # the usual case: no pass over the page for roots to fill in
+        return out
     update_rows(session, threads, [
         {"root_text": m.text, "root_author": m.author.handle or m.author.name,
          "root_url": m.url, "root_created_at": m.created_at, "root_is_own": m.is_own,
@@ -154,10 +156,13 @@ def upsert_mentions(
         result.inserted_ids.append(pk)
         result.inserted_refs.append(f"{platform}:{external_id}")
         inserted_keys.add((platform, external_id))
-    new_rows = [r for r in rows if (r["platform"], r["external_id"]) in inserted_keys]
+    # A page all new (a backfill, most live pages): no passes over it to tell them apart.
+    everything_new = len(inserted_keys) == len(rows)
+    new_rows = rows if everything_new else [
+        r for r in rows if (r["platform"], r["external_id"]) in inserted_keys]
     add_to_hourly(session, new_rows)
     add_topics_to_hourly(session, new_rows)
-    seen_again = [
+    seen_again = [] if everything_new else [
         {"like_count": r["like_count"], "reply_count": r["reply_count"],
          "repost_count": r["repost_count"], "raw": r["raw"], "fetched_at": now,
          "platform": r["platform"], "external_id": r["external_id"]}
