@@ -54,14 +54,6 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
     return result[0], result[1]
 
 
-def record_all(session: Session, candidates: Sequence[Candidate], *, now: datetime,
-               cooldown: timedelta, targets: Sequence[tuple[str, str]]) -> list[int]:
-    """`record` for a batch (one stored page's candidates), in order; returns the ids of
-    the alerts opened or extended, each once, in the order they were first touched
-    (`record_pages` for one page). Call after `store.lock_episodes(session)`."""
-    return record_pages(session, [(candidates, now)], cooldown=cooldown, targets=targets)
-
-
 #: Notifications to queue once the alerts have ids: (alert, target keys, queued at).
 _Queue = list[tuple[Alert, list[str], datetime]]
 
