@@ -55,7 +55,8 @@ def record(session: Session, candidate: Candidate, *, now: datetime, cooldown: t
 
 
 def record_all(session: Session, candidates: Sequence[Candidate], *, now: datetime,
-               cooldown: timedelta, targets: Sequence[tuple[str, str]]) -> list[int]:
+               cooldown: timedelta, targets: Sequence[tuple[str, str]],
+               known: dict[str, Alert | None] | None = None) -> list[int]:
     """`record` for a batch (one stored page's candidates), in order; returns the ids of
     the alerts opened or extended, each once, in the order they were first touched.
 
@@ -63,8 +64,18 @@ def record_all(session: Session, candidates: Sequence[Candidate], *, now: dateti
     one alone needs a flush to learn its id for its notifications. Here the episodes are
     read once and the alerts opened are flushed together at the end, then queued for the
     targets their final severity reaches (the same rows as opening at the first severity
-    and escalating later in the batch). Call after `store.lock_episodes(session)`."""
-    known = preload(session, candidates)
+    and escalating later in the batch). Call after `store.lock_episodes(session)`.
+
+    `known`: the open alert of each episode already read or written in this transaction
+    (by `record_all` on the pages before, under the same lock), kept up to date here: only
+    the episodes not in it are read. What a read would find for those is what it holds (the
+    newest alert not closed, as the pages before left it), and their changes are flushed
+    once, at the end, instead of before each page's read."""
+    if known is None:
+        known = {}
+    missing = [c for c in candidates if c.episode_key not in known]
+    if missing:
+        known.update(preload(session, missing))
     touched: list[Alert] = []
     opened: list[Alert] = []
     for candidate in candidates:
