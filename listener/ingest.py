@@ -46,7 +46,7 @@ from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
-from storage.mentions import UpsertResult, stored_external_ids, upsert_mentions
+from storage.mentions import UpsertResult, fresh_with_contacts, upsert_mentions
 from storage.sources import (
     Claim,
     CursorMoved,
@@ -539,12 +539,10 @@ class Ingestor:
         if not candidates:
             return None
         with self.db.session() as session:
-            stored = stored_external_ids(
-                session, ((m.platform._value_, m.external_id) for m in candidates))
-            fresh = [m for m in candidates if (m.platform._value_, m.external_id) not in stored]
-            if not fresh:
-                return None
-            contacts = recent_contacts(session, _author_keys(fresh))
+            new, contacts = fresh_with_contacts(session, candidates)
+        fresh = [m for m, is_new in zip(candidates, new, strict=True) if is_new]
+        if not fresh:
+            return None
         now = datetime.now(UTC)
         inputs = [ScoreInput(m.text, m.author.followers,
                              m.like_count + m.reply_count + m.repost_count,
@@ -624,13 +622,10 @@ class Ingestor:
                       if not m.is_own and m.score is None]
         if not candidates:
             return
-        stored = stored_external_ids(
-            session, ((m.platform._value_, m.external_id) for m, _ in candidates))
-        fresh = [(m, s) for m, s in candidates
-                 if (m.platform._value_, m.external_id) not in stored]
+        new, contacts = fresh_with_contacts(session, [m for m, _ in candidates])
+        fresh = [pair for pair, is_new in zip(candidates, new, strict=True) if is_new]
         if not fresh:
             return
-        contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]))
         for m, s in fresh:
             score = to_score(s, repeat_contact_level(contacts.get(_author_key(m), 0)))
             if score is not None:

@@ -9,7 +9,7 @@ repeat-contact counts and routing to the last agent follow that rule by construc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from storage.bulk import (
     insert_rows,
     is_postgres,
     json_list,
+    pipelined_reads,
     rows_by_keys,
     sqlite_time,
     update_rows,
@@ -174,20 +175,47 @@ def recent_contacts(session: Session, author_keys: Iterable[tuple[str, str]],
     keys = set(author_keys)
     if not keys:
         return {}
+    if is_postgres(session):
+        statements, collect = pg_recent_contacts(keys, days=days, now=now)
+        return collect(pipelined_reads(session, statements))
     since = (now or utcnow()) - timedelta(days=days)
-    postgres = is_postgres(session)
     out: dict[tuple[str, str], int] = {}
     for platform in sorted({p for p, _ in keys}):
         ids = [e for p, e in keys if p == platform]
-        if postgres:
-            authors, counts = _recent_contacts_pg(session, platform, ids, since)
-        else:
-            authors, counts = _recent_contacts_sqlite(session, platform, ids, since)
-        if not counts:
-            continue
-        for external_id, customer_id in authors:
-            out[(platform, external_id)] = counts.get(customer_id, 0)
+        _add_contacts(out, platform, *_recent_contacts_sqlite(session, platform, ids, since))
     return out
+
+
+def pg_recent_contacts(author_keys: Iterable[tuple[str, str]], *, days: float = 7.0,
+                       now: datetime | None = None) -> tuple[
+                           list[tuple[str, tuple[Any, ...]]],
+                           Callable[[Sequence[Sequence[tuple[Any, ...]]]],
+                                    dict[tuple[str, str], int]]]:
+    """`recent_contacts` on PostgreSQL as the statements to run (a platform each; with
+    other reads, `storage.bulk.pipelined_reads`) and what makes its answer of their rows."""
+    keys = set(author_keys)
+    since = (now or utcnow()) - timedelta(days=days)
+    platforms = sorted({p for p, _ in keys})
+    statements = [contacts_statement_pg(platform, [e for p, e in keys if p == platform], since)
+                  for platform in platforms]
+
+    def collect(results: Sequence[Sequence[tuple[Any, ...]]]) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for platform, rows in zip(platforms, results, strict=True):
+            _add_contacts(out, platform, *contacts_of_rows(rows))
+        return out
+
+    return statements, collect
+
+
+def _add_contacts(out: dict[tuple[str, str], int], platform: str,
+                  authors: Sequence[tuple[Any, ...]], counts: dict[int, int]) -> None:
+    """Each found author's customer's count into `out` (none when no author of the platform
+    has a customer)."""
+    if not counts:
+        return
+    for external_id, customer_id in authors:
+        out[(platform, external_id)] = counts.get(customer_id, 0)
 
 
 #: How many mentions (not the brand's own) an author made from a time on, on the
@@ -215,12 +243,13 @@ def _recent_contacts_sqlite(session: Session, platform: str, ids: Sequence[str],
     return authors, counts
 
 
-def _recent_contacts_pg(session: Session, platform: str, ids: Sequence[str],
-                        since: datetime) -> tuple[list[tuple[Any, ...]], dict[int, int]]:
-    """As `_recent_contacts_sqlite`, in one statement: the page's authors by their unique
-    key (`page`), then each of their customers' authors by `customer_id` and those
-    authors' counts. One round trip a page instead of two (measured: a round trip costs the
-    listener ~1.5 ms of wall time on the loaded two-core machine, beyond the server's work).
+def contacts_statement_pg(platform: str, ids: Sequence[str],
+                          since: datetime) -> tuple[str, tuple[Any, ...]]:
+    """The page's authors by their unique key (`page`), then each of their customers'
+    authors by `customer_id` and those authors' counts since `since`, in one statement:
+    one round trip a page instead of two (measured: a round trip costs the listener
+    ~1.5 ms of wall time on the loaded two-core machine, beyond the server's work). Its
+    rows go to `contacts_of_rows`.
 
     Whole UTC days after the window's first one from the day counts (migration 0019), that
     first day's part from the mentions index: exact, and only a day's mentions read (each
@@ -241,14 +270,17 @@ def _recent_contacts_pg(session: Session, platform: str, ids: Sequence[str],
            "(SELECT DISTINCT customer_id FROM page WHERE customer_id IS NOT NULL) AS c "
            "CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
            "WHERE customer_id = c.customer_id OFFSET 0) AS a")
-    params = (json_list(ids), platform, first_day.replace(tzinfo=None), since,
-              first_day + timedelta(days=1))
-    with driver_cursor(session) as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
+    return sql, (json_list(ids), platform, first_day.replace(tzinfo=None), since,
+                 first_day + timedelta(days=1))
+
+
+def contacts_of_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]],
+                                                                dict[int, int]]:
+    """`contacts_statement_pg`'s rows as the authors found (external_id, customer_id) and
+    each of their customers' count."""
     authors: list[tuple[Any, ...]] = []
     counts: dict[int, int] = {}
-    for external_id, customer_id, n in found:
+    for external_id, customer_id, n in rows:
         if n is None:
             authors.append((external_id, customer_id))
         else:
