@@ -455,7 +455,7 @@ class Ingestor:
 
         def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
             save_cursor(session, claim, page.cursor, new_items=len(outcomes[0].inserted_ids),
-                        last_item_at=newest)
+                        last_item_at=newest, relax_durability=True)
 
         if ahead is not None:
             self._finish_scoring(ahead[0], pool, ahead[1])
@@ -486,15 +486,18 @@ class Ingestor:
         """Upsert `pages` in order in one write transaction, each page's private
         conversations settled and `page_steps` run on its new mentions; `before_upsert`
         (session, page index) runs right before each page's upsert, `judge` on each page's
-        new mentions right after it, `in_transaction` (e.g. the cursor that follows them)
-        last. The transaction is replayed on a write conflict. Counts the pages in `result`
-        and returns, a page, its upsert's outcome, its new mentions and its judged alerts."""
+        new mentions right after it, `in_transaction` (the cursor that follows them, saved
+        with `relax_durability`: the commit's relaxed durability goes in the same round
+        trip) last; without it, the commit is relaxed first. The transaction is replayed on
+        a write conflict. Counts the pages in `result` and returns, a page, its upsert's
+        outcome, its new mentions and its judged alerts."""
         stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             stored = []
             try:
                 with self.db.write() as session:
-                    relax_commit_durability(session)
+                    if in_transaction is None:  # else it relaxes the commit (save_cursor)
+                        relax_commit_durability(session)
                     for index, mentions in enumerate(pages):
                         if before_upsert is not None:
                             before_upsert(session, index)
@@ -584,7 +587,7 @@ class Ingestor:
         def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
             save_cursor(session, claim, batch[-1][0].cursor,
                         new_items=sum(len(o.inserted_ids) for o in outcomes),
-                        last_item_at=newest, pages=len(batch))
+                        last_item_at=newest, pages=len(batch), relax_durability=True)
 
         # An engine that can judge a page inside this transaction (AlertEngine) gets each
         # page there, and records their alerts after the commit in one transaction.

@@ -205,5 +205,9 @@ def relax_commit_durability(session: Session) -> None:
         # pipelined with the BEGIN that psycopg sends before it (one round trip, not two).
         driver = session.connection().connection.driver_connection
         with driver.pipeline():  # type: ignore[union-attr]
-            driver.execute("SET LOCAL synchronous_commit = off")  # type: ignore[union-attr]
+            driver.execute(COMMIT_RELAXED)  # type: ignore[union-attr]
+
+
+#: `relax_commit_durability`'s statement (`storage.sources.save_cursor` sends it too).
+COMMIT_RELAXED = "SET LOCAL synchronous_commit = off"
 
