@@ -46,7 +46,7 @@ from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
-from storage.mentions import UpsertResult, stored_external_ids, upsert_mentions
+from storage.mentions import UpsertResult, fresh_with_contacts, upsert_mentions
 from storage.sources import (
     Claim,
     CursorMoved,
@@ -455,7 +455,7 @@ class Ingestor:
 
         def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
             save_cursor(session, claim, page.cursor, new_items=len(outcomes[0].inserted_ids),
-                        last_item_at=newest)
+                        last_item_at=newest, relax_durability=True)
 
         if ahead is not None:
             self._finish_scoring(ahead[0], pool, ahead[1])
@@ -486,15 +486,18 @@ class Ingestor:
         """Upsert `pages` in order in one write transaction, each page's private
         conversations settled and `page_steps` run on its new mentions; `before_upsert`
         (session, page index) runs right before each page's upsert, `judge` on each page's
-        new mentions right after it, `in_transaction` (e.g. the cursor that follows them)
-        last. The transaction is replayed on a write conflict. Counts the pages in `result`
-        and returns, a page, its upsert's outcome, its new mentions and its judged alerts."""
+        new mentions right after it, `in_transaction` (the cursor that follows them, saved
+        with `relax_durability`: the commit's relaxed durability goes in the same round
+        trip) last; without it, the commit is relaxed first. The transaction is replayed on
+        a write conflict. Counts the pages in `result` and returns, a page, its upsert's
+        outcome, its new mentions and its judged alerts."""
         stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             stored = []
             try:
                 with self.db.write() as session:
-                    relax_commit_durability(session)
+                    if in_transaction is None:  # else it relaxes the commit (save_cursor)
+                        relax_commit_durability(session)
                     for index, mentions in enumerate(pages):
                         if before_upsert is not None:
                             before_upsert(session, index)
@@ -539,13 +542,11 @@ class Ingestor:
         if not candidates:
             return None
         with self.db.session() as session:
-            stored = stored_external_ids(
-                session, ((m.platform._value_, m.external_id) for m in candidates))
-            fresh = [m for m in candidates if (m.platform._value_, m.external_id) not in stored]
-            if not fresh:
-                return None
-            contacts = recent_contacts(session, _author_keys(fresh),
-                                       enough=REPEAT_CONTACT_CAP)
+            new, contacts = fresh_with_contacts(session, candidates,
+                                                enough=REPEAT_CONTACT_CAP)
+        fresh = [m for m, is_new in zip(candidates, new, strict=True) if is_new]
+        if not fresh:
+            return None
         now = datetime.now(UTC)
         inputs = [ScoreInput(m.text, m.author.followers,
                              m.like_count + m.reply_count + m.repost_count,
@@ -587,7 +588,7 @@ class Ingestor:
         def save(session: Session, outcomes: Sequence[UpsertResult]) -> None:
             save_cursor(session, claim, batch[-1][0].cursor,
                         new_items=sum(len(o.inserted_ids) for o in outcomes),
-                        last_item_at=newest, pages=len(batch))
+                        last_item_at=newest, pages=len(batch), relax_durability=True)
 
         # An engine that can judge a page inside this transaction (AlertEngine) gets each
         # page there, and records their alerts after the commit in one transaction.
@@ -625,14 +626,11 @@ class Ingestor:
                       if not m.is_own and m.score is None]
         if not candidates:
             return
-        stored = stored_external_ids(
-            session, ((m.platform._value_, m.external_id) for m, _ in candidates))
-        fresh = [(m, s) for m, s in candidates
-                 if (m.platform._value_, m.external_id) not in stored]
+        new, contacts = fresh_with_contacts(session, [m for m, _ in candidates],
+                                            enough=REPEAT_CONTACT_CAP)
+        fresh = [pair for pair, is_new in zip(candidates, new, strict=True) if is_new]
         if not fresh:
             return
-        contacts = recent_contacts(session, _author_keys([m for m, _ in fresh]),
-                                    enough=REPEAT_CONTACT_CAP)
         for m, s in fresh:
             score = to_score(s, repeat_contact_level(contacts.get(_author_key(m), 0)))
             if score is not None:

@@ -347,12 +347,7 @@ def rows_by_keys(session: Session, table: Table, columns: Sequence[str], platfor
     picked = ", ".join(columns)
     with driver_cursor(session) as cursor:
         if is_postgres(session):
-            cursor.execute(
-                f"SELECT {', '.join('t.' + c for c in columns)} FROM "
-                f"json_array_elements_text(%s::json) AS k(id) CROSS JOIN LATERAL (SELECT "
-                f"{picked} FROM {table.name} WHERE platform = %s AND external_id = k.id "
-                "LIMIT 1) AS t",
-                (json_list(ids), platform))
+            cursor.execute(*pg_rows_by_keys(table, columns, platform, ids))
             return list(cursor.fetchall())
         out: list[tuple[Any, ...]] = []
         per = SQLITE_MAX_VALUES - 1
@@ -363,3 +358,37 @@ def rows_by_keys(session: Session, table: Table, columns: Sequence[str], platfor
                            [platform, *part])
             out.extend(cursor.fetchall())
         return out
+
+
+def pg_rows_by_keys(table: Table, columns: Sequence[str], platform: str,
+                    ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """`rows_by_keys`'s statement and parameters on PostgreSQL (for `pipelined_reads`)."""
+    return (f"SELECT {', '.join('t.' + c for c in columns)} FROM "
+            f"json_array_elements_text(%s::json) AS k(id) CROSS JOIN LATERAL (SELECT "
+            f"{', '.join(columns)} FROM {table.name} WHERE platform = %s AND external_id = k.id "
+            "LIMIT 1) AS t", (json_list(ids), platform))
+
+
+def pipelined_reads(session: Session, statements: Sequence[tuple[str, Sequence[Any]]]
+                    ) -> list[list[tuple[Any, ...]]]:
+    """PostgreSQL: run these reads in one round trip (psycopg's pipeline mode: sent
+    together, one sync) and return each one's rows, in order. For reads that do not depend
+    on each other: each round trip of the listener's page costs ~1.5 ms of wall time on
+    the loaded two-core machine beyond the server's work (measured at 20k mentions)."""
+    if not statements:
+        return []
+    if len(statements) == 1:
+        with driver_cursor(session) as cursor:
+            cursor.execute(*statements[0])
+            return [list(cursor.fetchall())]
+    with driver_cursor(session) as first:
+        conn = first.connection
+        cursors = [first, *(conn.cursor() for _ in statements[1:])]
+        try:
+            with conn.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            return [list(cursor.fetchall()) for cursor in cursors]
+        finally:
+            for cursor in cursors[1:]:
+                cursor.close()

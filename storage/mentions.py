@@ -17,8 +17,16 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from carewatch import domain
-from storage.bulk import UNIQUE_KEY, insert_rows, rows_by_keys, update_rows
-from storage.customers import upsert_authors
+from storage.bulk import (
+    UNIQUE_KEY,
+    insert_rows,
+    is_postgres,
+    pg_rows_by_keys,
+    pipelined_reads,
+    rows_by_keys,
+    update_rows,
+)
+from storage.customers import pg_recent_contacts, recent_contacts, upsert_authors
 from storage.models import Author, Mention, Thread, utcnow
 from storage.topics import add_topics_to_hourly
 from storage.trends import add_to_hourly
@@ -248,6 +256,39 @@ def stored_external_ids(session: Session, platform_ids: Iterable[tuple[str, str]
         found.update((platform, e) for (e,) in rows_by_keys(
             session, Mention.__table__, ("external_id",), platform, ids))
     return found
+
+
+def fresh_with_contacts(session: Session, mentions: Sequence[domain.Mention], *,
+                        enough: int | None = None
+                        ) -> tuple[list[bool], dict[tuple[str, str], int]]:
+    """Whether each of `mentions` is not stored yet, and the repeat-contact counts
+    (`storage.customers.recent_contacts`) of the authors of those: what scoring a page's new
+    mentions needs, read in the page's transaction right before it is upserted.
+
+    On PostgreSQL in one round trip (`pipelined_reads`) instead of two (measured: ~1.5 ms
+    of the listener's wall time each, on the loaded two-core machine): the counts are read
+    for every author of the page, so they need not wait for which mentions are new (a
+    mention already stored only adds its author's probe; its count is not used). SQLite
+    has no round trips to save: it counts the new mentions' authors only, as before, up
+    to `enough` (`recent_contacts`)."""
+    keys = [(m.platform._value_, m.external_id) for m in mentions]
+    authors = [(m.author.platform._value_, m.author.external_id) for m in mentions]
+    if not is_postgres(session):
+        stored = stored_external_ids(session, keys)
+        fresh = [key not in stored for key in keys]
+        return fresh, recent_contacts(session, {a for a, f in zip(authors, fresh, strict=True)
+                                                if f}, enough=enough)
+    by_platform: dict[str, list[str]] = {}
+    for platform, external_id in keys:
+        by_platform.setdefault(platform, []).append(external_id)
+    reads = [pg_rows_by_keys(Mention.__table__, ("external_id",), platform, ids)
+             for platform, ids in by_platform.items()]
+    counts, collect = pg_recent_contacts(authors)
+    results = pipelined_reads(session, [*reads, *counts])
+    stored = {(platform, external_id)
+              for platform, rows in zip(by_platform, results[:len(reads)], strict=True)
+              for (external_id,) in rows}
+    return [key not in stored for key in keys], collect(results[len(reads):])
 
 
 def last_customer_message_at(session: Session, thread_pk: int) -> datetime | None:

@@ -13,13 +13,16 @@ judged by the database's clock (`storage.db_clock`), never a node's:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.bulk import driver_cursor, is_postgres
+from storage.db import COMMIT_RELAXED, relax_commit_durability
 from storage.db_clock import db_now, read_db_now
 from storage.models import Source, UTCDateTime, utcnow
 from storage.statements import dialect_insert, rowcount
@@ -108,7 +111,7 @@ def lease_holder(session: Session, key: str) -> str | None:
 
 def save_cursor(session: Session, claim: Claim, cursor: dict[str, Any], *,
                 new_items: int = 0, last_item_at: datetime | None = None,
-                pages: int = 1) -> None:
+                pages: int = 1, relax_durability: bool = False) -> None:
     """Store the cursor that follows the page just upserted, in the same transaction, only
     if the stored cursor is still the one `claim` last saw and its lease is still held.
     Raises `CursorMoved` otherwise, which rolls the page back. (The caller raises
@@ -116,7 +119,27 @@ def save_cursor(session: Session, claim: Claim, cursor: dict[str, Any], *,
 
     `pages`: how many pages the transaction stored (the cursor is the last one's, the
     counts their sums): the version moves on by one per page, as saving each page's
-    cursor in turn would, in one statement."""
+    cursor in turn would, in one statement.
+
+    `relax_durability`: also `storage.db.relax_commit_durability` for this transaction
+    (read only at its commit): on PostgreSQL sent with the update, in one round trip
+    (`_save_cursor_pg`)."""
+    if relax_durability and is_postgres(session):
+        saved = _save_cursor_pg(session, claim, cursor, new_items=new_items,
+                                last_item_at=last_item_at, pages=pages)
+    else:
+        if relax_durability:
+            relax_commit_durability(session)
+        saved = _save_cursor_core(session, claim, cursor, new_items=new_items,
+                                  last_item_at=last_item_at, pages=pages)
+    if not saved:
+        raise CursorMoved(f"source {claim.key}: the cursor moved past version {claim.version} "
+                          f"or the lease passed from {claim.holder}")
+
+
+def _save_cursor_core(session: Session, claim: Claim, cursor: dict[str, Any], *,
+                      new_items: int, last_item_at: datetime | None, pages: int) -> int:
+    """`save_cursor`'s compare-and-set; how many rows it updated (0 or 1)."""
     newest = _sources.c.last_item_at
     values: dict[str, Any] = {"cursor": dict(cursor),
                               "cursor_version": _sources.c.cursor_version + pages,
@@ -124,14 +147,32 @@ def save_cursor(session: Session, claim: Claim, cursor: dict[str, Any], *,
     if last_item_at is not None:
         at = literal(last_item_at, UTCDateTime())
         values["last_item_at"] = case((or_(newest.is_(None), newest < at), at), else_=newest)
-    saved = rowcount(session.execute(
+    return rowcount(session.execute(
         update(_sources)
         .where(_sources.c.key == claim.key, _sources.c.cursor_version == claim.version,
                _sources.c.lease_holder == claim.holder)
         .values(**values)))
-    if not saved:
-        raise CursorMoved(f"source {claim.key}: the cursor moved past version {claim.version} "
-                          f"or the lease passed from {claim.holder}")
+
+
+def _save_cursor_pg(session: Session, claim: Claim, cursor: dict[str, Any], *,
+                    new_items: int, last_item_at: datetime | None, pages: int) -> int:
+    """`_save_cursor_core` on PostgreSQL's driver, pipelined with `SET LOCAL
+    synchronous_commit = off`: one round trip for both (measured: a round trip costs the
+    listener ~1.5-3 ms of wall time a page on the loaded two-core machine, beyond the
+    server's work). The same values: the cursor as JSONB, `last_item_at` kept when later."""
+    sql = ("UPDATE sources SET cursor = %s::jsonb, cursor_version = cursor_version + %s, "
+           "items_total = items_total + %s, last_item_at = CASE WHEN %s::timestamptz IS NULL "
+           "THEN last_item_at WHEN last_item_at IS NULL OR last_item_at < %s::timestamptz "
+           "THEN %s::timestamptz ELSE last_item_at END "
+           "WHERE key = %s AND cursor_version = %s AND lease_holder = %s")
+    at = (last_item_at if last_item_at is None or last_item_at.tzinfo
+          else last_item_at.replace(tzinfo=UTC))
+    with driver_cursor(session) as driver:
+        with driver.connection.pipeline():
+            driver.execute(COMMIT_RELAXED)
+            driver.execute(sql, (json.dumps(dict(cursor)), pages, new_items, at, at, at,
+                                 claim.key, claim.version, claim.holder))
+        return int(driver.rowcount)
 
 
 def mark_source_polled(session: Session, key: str, platform: str, kind: str) -> None:

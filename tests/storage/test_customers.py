@@ -296,3 +296,33 @@ def test_each_new_author_gets_a_customer_of_its_own_named_after_it(migrated_db) 
     assert len({customer for *_, customer, _ in rows}) == len(authors)
     for _, name, handle, _, display_name in rows:
         assert display_name == (name or handle)
+
+
+def test_fresh_with_contacts_is_the_two_reads_it_replaces(migrated_db) -> None:
+    """What the listener reads before scoring a page (`fresh_with_contacts`: one round trip
+    on PostgreSQL) is what `stored_external_ids` then `recent_contacts` of the new mentions'
+    authors give: over two platforms, stored and new mentions, duplicates in the page, an
+    unknown author and two accounts merged into one customer."""
+    from storage.mentions import fresh_with_contacts, stored_external_ids
+
+    kim_x, kim_ig = Author(X, "8001", "kim", "Kim"), Author(IG, "ig-8001", "kim", "Kim")
+    lee, new = Author(X, "8002", "lee", "Lee"), Author(X, "8999", "new", "New")
+    _store(migrated_db, *[_m(X, f"s{i}", kim_x, minutes_ago=60 * i) for i in range(5)],
+           _m(IG, "ig-s1", kim_ig), _m(X, "s9", lee, minutes_ago=9 * 1440),
+           _m(X, "s10", lee))
+    with migrated_db.write() as s:
+        merge_customers(s, _customer(s, X, "8001"), _customer(s, IG, "ig-8001"),
+                        actor="agent1", reason="same person")
+    page = [_m(X, "s1", kim_x), _m(X, "n1", kim_x), _m(IG, "ig-n1", kim_ig),
+            _m(X, "n2", lee), _m(X, "n2", lee), _m(X, "n3", new), _m(X, "s10", lee)]
+    with migrated_db.session() as s:
+        fresh, contacts = fresh_with_contacts(s, page)
+        stored = stored_external_ids(s, [(m.platform.value, m.external_id) for m in page])
+        expected_fresh = [(m.platform.value, m.external_id) not in stored for m in page]
+        expected = recent_contacts(s, {(m.author.platform.value, m.author.external_id)
+                                       for m, f in zip(page, expected_fresh, strict=True)
+                                       if f})
+    assert fresh == expected_fresh == [False, True, True, True, True, True, False]
+    assert {key: contacts.get(key, 0) for key in expected} == expected
+    assert expected[("x", "8001")] == expected[("instagram", "ig-8001")] == 6
+    assert expected[("x", "8002")] == 1

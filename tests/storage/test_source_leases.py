@@ -145,3 +145,35 @@ def test_health_lists_the_live_lease_only(migrated_db: Database) -> None:
         [health] = source_health(session)
     assert health["lease_holder"] is None
     assert health["lease_until"] is None
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_cursor_save_that_relaxes_the_commit_stores_the_same(migrated_db: Database,
+                                                             relax: bool) -> None:
+    """`save_cursor(relax_durability=True)` (the listener's pages: on PostgreSQL the
+    update goes on the driver, pipelined with `SET LOCAL synchronous_commit = off`) stores
+    what the plain save does: cursor, version, counts, the latest item time kept when a page
+    brings an older one or none, and a stale save refused. The commit is relaxed."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    db = migrated_db
+    claim = _claim(db, "host-a:1")
+    assert claim is not None
+    late, early = datetime(2026, 1, 2, 3, 4, 5, 6, UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    for cursor, at, pages in (({"since_id": "1", "n": [1]}, late, 2),
+                              ({"since_id": "2"}, early, 1), ({"since_id": "3"}, None, 1)):
+        with db.write() as session:
+            save_cursor(session, claim, cursor, new_items=4, last_item_at=at, pages=pages,
+                        relax_durability=relax)
+            if relax and db.dialect == "postgresql":
+                assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        claim.version += pages
+    stale = Claim(key=KEY, holder="host-a:1", cursor={}, version=claim.version - 1)
+    with pytest.raises(CursorMoved), db.write() as session:
+        save_cursor(session, stale, {"since_id": "9"}, relax_durability=relax)
+    row = _row(db)
+    assert (row.cursor, row.cursor_version, row.items_total) == ({"since_id": "3"}, 4, 12)
+    assert row.last_item_at is not None
+    assert row.last_item_at.replace(tzinfo=UTC) == late
