@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 from carewatch.domain import Score, SentimentLabel
 from listener.scoring.language import supported
 from listener.scoring.sentiment import (
+    Failed,
+    SentimentResult,
     analyze,
     analyze_many,
     english_actionable,
+    guarded,
 )
 from listener.scoring.urgency import UrgencyRules, risk_hits, urgency, urgency_levels
 
@@ -84,6 +87,60 @@ class Scorer:
             repeat_contacts=repeat_contacts, strong=result.strong, found=found,
             actionable=result.actionable,
         ))
+
+    def levels_many(self, texts: Sequence[str], followers: Sequence[int | None],
+                    engagement: Sequence[int], waiting_minutes: Sequence[float | None],
+                    langs: Sequence[str | None], echoes: Sequence[bool], *,
+                    repeat_contacts: Sequence[int] = (0,), failed: Failed | None = None
+                    ) -> list[Levels | None]:
+        """`levels` of many mentions, one per entry of the parallel sequences (`langs`: each
+        text's platform hint), with the same results text by text. Why: the fetch worker
+        scores a page at a time, and once `enable_batch` has run the care model reads a
+        page's care texts in one numpy pass (`analyze_many`) instead of one text at a time.
+
+        `failed` (index, error; called inside the `except`), when given, is told of each
+        mention whose scoring raised, which gets None while the others are scored as usual;
+        without it the error raises."""
+        clean = [t or "" for t in texts]
+        counts = self.rules.matcher.counts
+        splits = [t.split() for t in clean]  # one split a text: counts, language, VADER
+        live: list[int] = []  # the texts whose keyword counts did not raise
+        founds: list[dict[str, int]] = []
+        for i, (text, pieces) in enumerate(zip(clean, splits, strict=True)):
+            found = guarded(failed, i, counts, text, pieces)
+            if found is not None:
+                live.append(i)
+                founds.append(found)
+
+        def failed_live(k: int, exc: Exception) -> None:
+            failed(live[k], exc)  # type: ignore[misc]  # only passed on when given
+
+        results = analyze_many([clean[i] for i in live], list(map(risk_hits, founds)),
+                               [splits[i] for i in live], [langs[i] for i in live],
+                               None if failed is None else failed_live)
+        out: list[Levels | None] = [None] * len(clean)
+        echoed = (0.0, [ECHO])
+        for i, found, r in zip(live, founds, results, strict=True):
+            if r is None:
+                continue
+            if echoes[i]:
+                out[i] = (r.sentiment, r.label, r.lang, [echoed for _ in repeat_contacts])
+                continue
+            levels = guarded(failed, i, self._urgency_levels, clean[i], r, followers[i],
+                              engagement[i], waiting_minutes[i], repeat_contacts, found)
+            if levels is not None:
+                out[i] = (r.sentiment, r.label, r.lang, levels)
+        return out
+
+    def _urgency_levels(self, text: str, r: SentimentResult, followers: int | None,
+                        engagement: int, waiting_minutes: float | None,
+                        repeat_contacts: Sequence[int], found: dict[str, int]
+                        ) -> list[tuple[float, list[str]]]:
+        return urgency_levels(
+            self.rules, text, r.sentiment, supported=r.supported, followers=followers,
+            engagement=engagement, waiting_minutes=waiting_minutes,
+            repeat_contacts=repeat_contacts, strong=r.strong, found=found,
+            actionable=r.actionable)
 
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path.
