@@ -17,8 +17,9 @@ from listener.scoring import Scorer
 from listener.scoring import sentiment as S
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "airline_dev.csv"
-ODD = ["", "   ", "ok", "😡😡😡", "@acmeair 😡", "가방이 어디 있나요? 환불 안 돼요", "¿Dónde está mi maleta?",
-       "Где мой багаж? рейс отменён", "我的行李在哪里", "RT @acmeair: lost my bag again",
+ODD = ["", "   ", "ok", "😡😡😡", "@acmeair 😡", "가방이 어디 있나요? 환불 안 돼요",
+       "¿Dónde está mi maleta?", "Где мой багаж? рейс отменён", "我的行李在哪里",
+       "RT @acmeair: lost my bag again",
        "bad \udc00 service \ud83d", "smoke in the cabin!!", "my lawyer will hear about this",
        "a" * 300 + " lost luggage " * 40, "@acmeair where is my bag?? landed 3 hours ago",
        "thanks, lovely crew \U0001f44f", "flight 1234 cancelled, on hold 2 hours #5"]
@@ -101,14 +102,15 @@ def test_a_failing_text_is_none_alone(batch_on: None, monkeypatch: pytest.Monkey
                 m.setattr(S._Model, "probs_flat", _raises)
             told: list[int] = []
             got = scorer.levels_many(page, *page_cols.values(), repeat_contacts=_LEVELS,
-                                     failed=lambda i, exc: told.append(i))
+                                     failed=lambda i, exc, told=told: told.append(i))
             assert sorted(told) == failing_here, name
             assert [g for i, g in enumerate(got) if i not in bad] == [
                 e for i, e in enumerate(expected[:n]) if i not in bad], name
             assert all(got[i] is None for i in failing_here)
-        with pytest.raises(ValueError):  # without `failed`, as `levels`: the error raises
-            with monkeypatch.context() as m:
-                m.setattr(where, name, failing(getattr(where, name)))
+        # without `failed`, as `levels`: the error raises
+        with monkeypatch.context() as m:
+            m.setattr(where, name, failing(getattr(where, name)))
+            with pytest.raises(ValueError, match="odd text"):
                 scorer.levels_many(page, *page_cols.values(), repeat_contacts=_LEVELS)
 
 
