@@ -454,7 +454,7 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
     risks_ = risks or [None] * n
     hints_ = hints or [None] * n
     if _np is None or n < BATCH_MIN:
-        return [guarded(failed, i, analyze, t, h, r)  # type: ignore[misc]
+        return [_guarded(failed, i, analyze, t, h, r)  # type: ignore[misc]
                 for i, (t, h, r) in enumerate(zip(texts, hints_, risks_, strict=True))]
     model, vader = _load()
     out: list[SentimentResult | None] = [None] * n
@@ -490,7 +490,7 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
     return out  # type: ignore[return-value]
 
 
-def guarded(failed: Failed | None, i: int, fn: Callable[..., Any], *args: Any) -> Any:
+def _guarded(failed: Failed | None, i: int, fn: Callable[..., Any], *args: Any) -> Any:
     """`fn(*args)`, or None when it raises and `failed` is given (told of it)."""
     if failed is None:
         return fn(*args)
@@ -514,7 +514,7 @@ def _batch_tail(model: _Model, waiting: list[tuple[int, str, float, F.Cues, int]
         if failed is None:
             raise
         for i, text, _, _, hits in waiting:
-            out[i] = guarded(failed, i, analyze, text, hints[i], hits)
+            out[i] = _guarded(failed, i, analyze, text, hints[i], hits)
         return
     for (i, text, compound, cue, hits), (p, actionable) in zip(waiting, probs, strict=True):
         try:

@@ -14,6 +14,7 @@ import pytest
 
 from listener.fetch_worker import _LEVELS
 from listener.scoring import Scorer
+from listener.scoring import scorer as scorer_module
 from listener.scoring import sentiment as S
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "airline_dev.csv"
@@ -83,16 +84,16 @@ def test_a_failing_text_is_none_alone(batch_on: None, monkeypatch: pytest.Monkey
     poison = [f"{t} POISON" if i in bad else t for i, t in enumerate(texts)]
 
     def failing(fn: Any) -> Any:
-        def wrapped(text: str, *args: Any, **kw: Any) -> Any:
-            if "POISON" in text:
+        def wrapped(*args: Any, **kw: Any) -> Any:
+            if any(isinstance(a, str) and "POISON" in a for a in args):
                 raise ValueError("odd text")
-            return fn(text, *args, **kw)
+            return fn(*args, **kw)
         return wrapped
 
     matcher = scorer.rules.matcher
     small = S.BATCH_MIN - 1  # read text by text (`analyze`), not in a batch
     for where, name, n in [(S, "detect", 150), (S, "_english_head", 150), (S, "analyze", small),
-                           (S, "detect", small), (scorer, "_urgency_levels", 150),
+                           (S, "detect", small), (scorer_module, "urgency_levels", 150),
                            (matcher, "counts", 150)]:
         page, page_cols = poison[:n], {k: v[:n] for k, v in cols.items()}
         failing_here = sorted(i for i in bad if i < n)
