@@ -122,9 +122,10 @@ def _score_page(scorer: Scorer | None, mentions: list[Mention],
 def warm_up_worker(scorer: Scorer) -> None:
     """Load all that scoring a page needs, once per process, before the worker is forked
     (then it shares the pages and never needs a lock another thread of the listener held at
-    the fork): the models (`WARM_TEXTS`) and the batch care model (`enable_batch`: numpy
-    and the weights as arrays, ~0.1 s once), which scores a page's care texts together.
-    Callers that time a poll call it first, as they warm up the models."""
+    the fork): the models (`WARM_TEXTS`) and the batch care model (`enable_batch`: the
+    weights as numpy arrays and the n-gram hasher's tables, ~11 ms of CPU once; numpy
+    itself is loaded already, by the language identifier), which scores a page's care
+    texts together. Callers that time a poll call it first, as they warm up the models."""
     for text in WARM_TEXTS:
         score_one(scorer, ScoreInput(text, 1, 0, 0.0, 0, None, False))
     enable_batch()
