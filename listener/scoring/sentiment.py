@@ -461,8 +461,9 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
     waiting: list[tuple[int, str, float, F.Cues, int]] = []
     tok_lists: list[list[str]] = []
     dense_rows: list[list[float]] = []
-    # Written out, not a call a text: on the CSV path a call and a tuple a text were ~2%
-    # of `score_many` (score_profile.py); a `try` costs next to nothing when nothing raises.
+    # Written out, not a helper call a text (which cost the CSV path ~2%, score_profile.py):
+    # a `try` costs next to nothing when nothing raises, and `score_many` runs as many
+    # instructions as before failures were reported (callgrind, 4,000 dev tweets: -0.2%).
     for i, (text, hint, risk, pieces) in enumerate(zip(texts, hints_, risks_,
                                                        splits or [None] * n, strict=True)):
         try:
