@@ -137,8 +137,8 @@ def _note_cpu(before: tuple[float, float]) -> None:
 def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[int, float]:
     from carewatch.cli.jobs import routing_hook
     from carewatch.log import load_now
+    from listener.fetch_worker import warm_up_worker
     from listener.ingest import Ingestor, default_alert_engine
-    from listener.score_pool import WARM_TEXTS
     from storage.db import open_database
     from storage.mentions import count_mentions
     from storage.migrate import upgrade
@@ -155,9 +155,9 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
                         on_new_mentions=routing_hook(db, settings), **kwargs)
     if scoring and ingestor.scorer is not None:
         # Load every model outside the clock (VADER, the care model and the language
-        # identifier, which only non-English text loads), as the naive loop loads VADER.
-        for text in WARM_TEXTS:
-            ingestor.scorer.score(text, followers=1)
+        # identifier, which only non-English text loads; numpy for the batch care model:
+        # once per listener process), as the naive loop loads VADER.
+        warm_up_worker(ingestor.scorer)
     cpu, started = _cpu_now(), time.perf_counter()
     result = ingestor.poll_source(settings.sources[0])
     elapsed = time.perf_counter() - started

@@ -13,7 +13,9 @@ to less than `Scorer.score_many` (the rest is the calls between them and cache m
 running every stage per text); the figure that matters is `score_many` against plain VADER.
 `score_many` runs in chunks of 1,000 texts with the batch care model (`enable_batch`), as
 `score_csv` does on large inputs; "hashed n-grams" and "care model" are the per-text steps,
-"n-grams+model x1k" the batch ones that replace them there.
+"n-grams+model x1k" the batch ones that replace them there. "levels" and "levels_many x100"
+are the listener's fetch worker's scoring at every repeat-contact level, text by text and a
+100-text page at once (the batch care model).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from listener.scoring import features as F  # noqa: E402
 from listener.scoring.language import detect  # noqa: E402
 from listener.scoring.scorer import Scorer  # noqa: E402
 from listener.scoring.sentiment import _hasher, _load, enable_batch  # noqa: E402
-from listener.scoring.urgency import urgency  # noqa: E402
+from listener.scoring.urgency import REPEAT_CONTACT_CAP, urgency  # noqa: E402
 
 
 def stages(texts: list[str]) -> dict[str, Callable[[], object]]:
@@ -54,9 +56,20 @@ def stages(texts: list[str]) -> dict[str, Callable[[], object]]:
     toks = [tk for _, tk in norm]
     hasher = _hasher(model)
     chunks = [texts[i:i + 1000] for i in range(0, len(texts), 1000)]
+    pages = [texts[i:i + 100] for i in range(0, len(texts), 100)]
+    levels = tuple(range(REPEAT_CONTACT_CAP + 1))
+    context = ([900] * 100, [2] * 100, [300.0] * 100, [None] * 100, [False] * 100)
     return {
         "plain VADER": lambda: [plain.polarity_scores(t) for t in texts],
         "score_many": lambda: [scorer.score_many(chunk) for chunk in chunks],
+        # the fetch worker's scoring of a page, every repeat-contact level: text by text
+        # (`levels`) and the page at once (`levels_many`, the batch care model)
+        "levels": lambda: [scorer.levels(t, followers=900, engagement=2,
+                                         waiting_minutes=300.0, repeat_contacts=levels)
+                           for t in texts],
+        "levels_many x100": lambda: [scorer.levels_many(p, *(c[:len(p)] for c in context),
+                                                        repeat_contacts=levels)
+                                     for p in pages],
         "FastVader": lambda: list(map(fast.polarity_scores, texts)),
         "language": lambda: list(map(detect, texts)),
         "keyword counts": lambda: list(map(matcher.counts, texts)),
@@ -101,7 +114,7 @@ def main() -> int:
     print(f"{len(texts):,} dev tweets, CPU, median of {args.rounds} rounds, scoring {mode()}:")
     for name, values in seconds.items():
         med = statistics.median(values)
-        print(f"  {name:15s} {med * 1e6 / len(texts):6.1f} µs/text  {med / base:5.2f}x plain VADER")
+        print(f"  {name:17s} {med * 1e6 / len(texts):6.1f} µs/text  {med / base:5.2f}x plain VADER")
     return 0
 
 

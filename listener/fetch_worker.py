@@ -48,15 +48,10 @@ from typing import Any
 from carewatch.domain import Author, Mention, Page, Score
 from carewatch.log import get_logger
 from listener.read_ahead import ReadAhead, stopping
-from listener.score_pool import (
-    WARM_TEXTS,
-    ScoreInput,
-    score_each,
-    score_one,
-    watch_parent,
-)
+from listener.score_pool import WARM_TEXTS, ScoreInput, score_one, watch_parent
 from listener.scoring import Scorer
 from listener.scoring.scorer import Levels
+from listener.scoring.sentiment import enable_batch
 from listener.scoring.urgency import REPEAT_CONTACT_CAP
 from storage.bulk import encoded_json
 
@@ -91,33 +86,49 @@ def to_score(scored: Scored, level: int) -> Score | None:
     return Score(sentiment, label, value, list(reasons), lang)
 
 
-def score_levels(scorer: Scorer, item: ScoreInput) -> Scored:
-    """`Scorer.score` of `item` at every repeat-contact level as it is sent to the listener
-    (`Scorer.levels`: the text read once, no `Score` built per level)."""
-    return scorer.levels(item.text, followers=item.followers, engagement=item.engagement,
-                         waiting_minutes=item.waiting_minutes, lang=item.lang,
-                         echo=item.echo, repeat_contacts=_LEVELS)
-
-
 _LEVELS = tuple(range(REPEAT_CONTACT_CAP + 1))
 
 
-def _score_page(scorer: Scorer | None, mentions: list[Mention]) -> list[Scored]:
-    """Per mention: its scoring, or None for own posts, mentions already scored and texts
-    whose scoring failed (logged); all None without a scorer."""
+def _score_page(scorer: Scorer | None, mentions: list[Mention],
+                now: datetime | None = None) -> list[Scored]:
+    """Per mention: its scoring (`Scorer.levels` at every repeat-contact level), or None for
+    own posts, mentions already scored and texts whose scoring failed (logged); all None
+    without a scorer. The page's mentions are scored together (`Scorer.levels_many`: the
+    care model reads the page's care texts in one numpy pass, `enable_batch`), each with
+    the very result of scoring it alone. `now`: when the waiting times are counted to
+    (tests; the clock by default)."""
     out: list[Scored] = [None] * len(mentions)
     if scorer is None:
         return out
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     wanted = [i for i, m in enumerate(mentions) if not m.is_own and m.score is None]
-    items = [ScoreInput(m.text, m.author.followers,
-                        m.like_count + m.reply_count + m.repost_count,
-                        max(0.0, (now - m.created_at).total_seconds() / 60), 0, m.lang,
-                        m.is_echo)
-             for m in (mentions[i] for i in wanted)]
-    for i, scored in zip(wanted, score_each(scorer, items, score_levels), strict=True):
-        out[i] = scored
+    chosen = [mentions[i] for i in wanted]
+    texts = [m.text for m in chosen]
+
+    def failed(k: int, exc: Exception) -> None:
+        log.exception("scoring_failed", text_chars=len(texts[k] or ""))
+
+    scored = scorer.levels_many(
+        texts, [m.author.followers for m in chosen],
+        [m.like_count + m.reply_count + m.repost_count for m in chosen],
+        [max(0.0, (now - m.created_at).total_seconds() / 60) for m in chosen],
+        [m.lang for m in chosen], [m.is_echo for m in chosen],
+        repeat_contacts=_LEVELS, failed=failed)
+    for i, levels in zip(wanted, scored, strict=True):
+        out[i] = levels
     return out
+
+
+def warm_up_worker(scorer: Scorer) -> None:
+    """Load all that scoring a page needs, once per process, before the worker is forked
+    (then it shares the pages and never needs a lock another thread of the listener held at
+    the fork): the models (`WARM_TEXTS`) and the batch care model (`enable_batch`: the
+    weights as numpy arrays and the n-gram hasher's tables, ~11 ms of CPU once; numpy
+    itself is loaded already, by the language identifier), which scores a page's care
+    texts together. Callers that time a poll call it first, as they warm up the models."""
+    for text in WARM_TEXTS:
+        score_one(scorer, ScoreInput(text, 1, 0, 0.0, 0, None, False))
+    enable_batch()
 
 
 # ---------------------------------------------------------------- pages over the pipe
@@ -286,8 +297,8 @@ class FetchWorker:
     def __enter__(self) -> FetchWorker:
         # Loaded before the fork, so the worker never needs a lock that another thread of
         # the listener held at the moment of the fork (as for the scoring worker).
-        for text in WARM_TEXTS if self.scorer is not None else ():
-            score_one(self.scorer, ScoreInput(text, 1, 0, 0.0, 0, None, False))
+        if self.scorer is not None:
+            warm_up_worker(self.scorer)
         _freeze_once()
         self._process = self._context.Process(
             target=_worker, name="carewatch-fetch", daemon=True,

@@ -288,12 +288,8 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
 
             if more or "numpy" in sys.modules:
                 # a large input (or numpy loaded already, for the topic model): the care
-                # model runs a chunk at a time, ~3x cheaper a row, for ~0.1 s of import.
-                # The care model makes no BLAS call and the workers are the parallelism:
-                # OpenBLAS's own threads (started with numpy, again in every forked
-                # worker) only spun, ~1% of the CPU (perf).
-                if "numpy" not in sys.modules:
-                    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+                # model runs a chunk at a time, ~3x cheaper a row, for ~0.1 s of import
+                # (with OpenBLAS kept to one thread: `enable_batch`).
                 enable_batch()
             if ahead_rows <= IN_PROCESS_ROWS or workers == 1:
                 for chunk in ahead:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from carewatch.domain import Score, SentimentLabel
 from listener.scoring.language import supported
 from listener.scoring.sentiment import (
+    Failed,
     analyze,
     analyze_many,
     english_actionable,
@@ -84,6 +85,61 @@ class Scorer:
             repeat_contacts=repeat_contacts, strong=result.strong, found=found,
             actionable=result.actionable,
         ))
+
+    def levels_many(self, texts: Sequence[str], followers: Sequence[int | None],
+                    engagement: Sequence[int], waiting_minutes: Sequence[float | None],
+                    langs: Sequence[str | None], echoes: Sequence[bool], *,
+                    repeat_contacts: Sequence[int] = (0,), failed: Failed | None = None
+                    ) -> list[Levels | None]:
+        """`levels` of many mentions, one per entry of the parallel sequences (`langs`: each
+        text's platform hint), with the same results text by text. Why: the fetch worker
+        scores a page at a time, and once `enable_batch` has run the care model reads a
+        page's care texts in one numpy pass (`analyze_many`) instead of one text at a time.
+
+        `failed` (index, error; called inside the `except`), when given, is told of each
+        mention whose scoring raised, which gets None while the others are scored as usual;
+        without it the error raises."""
+        clean = [t or "" for t in texts]
+        rules = self.rules
+        counts = rules.matcher.counts
+        splits = [t.split() for t in clean]  # one split a text: counts, language, VADER
+        live: list[int] = []  # the texts whose keyword counts did not raise
+        founds: list[dict[str, int]] = []
+        for i, (text, pieces) in enumerate(zip(clean, splits, strict=True)):
+            try:  # written out, as below: a helper call a text cost ~1 µs
+                founds.append(counts(text, pieces))
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(i, exc)
+            else:
+                live.append(i)
+
+        def failed_live(k: int, exc: Exception) -> None:
+            failed(live[k], exc)  # type: ignore[misc]  # only passed on when given
+
+        results = analyze_many([clean[i] for i in live], list(map(risk_hits, founds)),
+                               [splits[i] for i in live], [langs[i] for i in live],
+                               None if failed is None else failed_live)
+        out: list[Levels | None] = [None] * len(clean)
+        echoed = (0.0, [ECHO])
+        for i, found, r in zip(live, founds, results, strict=True):
+            if r is None:
+                continue
+            if echoes[i]:
+                out[i] = (r.sentiment, r.label, r.lang, [echoed for _ in repeat_contacts])
+                continue
+            try:
+                out[i] = (r.sentiment, r.label, r.lang, urgency_levels(
+                    rules, clean[i], r.sentiment, supported=r.supported,
+                    followers=followers[i], engagement=engagement[i],
+                    waiting_minutes=waiting_minutes[i], repeat_contacts=repeat_contacts,
+                    strong=r.strong, found=found, actionable=r.actionable))
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(i, exc)
+        return out
 
     def score_many(self, texts: list[str]) -> list[Score]:
         """Score a batch without context (no reach, engagement or waiting time): the CSV path.

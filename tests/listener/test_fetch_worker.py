@@ -191,3 +191,48 @@ def test_pages_stored_together_commit_or_roll_back_with_their_cursor(
     assert source.cursor_version == 4  # one step per page, however they were committed
     assert source.items_total == COUNT
     assert "until_id" not in source.cursor
+
+
+def test_a_page_scores_as_its_mentions_one_by_one(monkeypatch: pytest.MonkeyPatch,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """`_score_page` scores the page at once (`Scorer.levels_many`, the batch care model once
+    `warm_up_worker` ran): each mention exactly as `Scorer.levels` scores it alone; own posts
+    and mentions already scored get None, and so does a text whose scoring raises (logged),
+    alone: the page's other mentions keep their scores."""
+    from datetime import UTC, datetime, timedelta
+
+    from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
+    from listener.fetch_worker import _LEVELS, _score_page, warm_up_worker
+    from listener.scoring import Scorer
+
+    scorer = Scorer()
+    warm_up_worker(scorer)
+    now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    texts = [*TEXTS, "가방이 어디 있나요?", "¿Dónde está mi maleta?", "", "😡", "BREAKS"]
+    page = [Mention(Platform.X, str(i), texts[i % len(texts)].format(i=i),
+                    now - timedelta(minutes=7 * i), Author(Platform.X, str(i % 9),
+                                                           followers=None if i % 5 else 40 * i),
+                    lang=("en", None, "und")[i % 3], like_count=i % 4, reply_count=i % 2,
+                    repost_count=i % 3, is_own=i % 17 == 0, is_echo=i % 11 == 0,
+                    score=Score(0.1, SentimentLabel.POSITIVE, 0.0, [], "en") if i % 23 == 0
+                    else None)
+            for i in range(120)]
+    counts = scorer.rules.matcher.counts
+
+    def counts_or_fail(text: str, *args: Any) -> Any:
+        if text == "BREAKS":
+            raise ValueError("odd text")
+        return counts(text, *args)
+
+    monkeypatch.setattr(scorer.rules.matcher, "counts", counts_or_fail)
+    got = _score_page(scorer, page, now)
+    for m, scored in zip(page, got, strict=True):
+        if m.is_own or m.score is not None or m.text == "BREAKS":
+            assert scored is None
+            continue
+        assert scored == scorer.levels(
+            m.text, followers=m.author.followers,
+            engagement=m.like_count + m.reply_count + m.repost_count,
+            waiting_minutes=(now - m.created_at).total_seconds() / 60, lang=m.lang,
+            echo=m.is_echo, repeat_contacts=_LEVELS), m.text
+    assert "scoring_failed" in capfd.readouterr().err
