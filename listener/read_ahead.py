@@ -15,10 +15,9 @@ page was stored, exactly as without the read-ahead.
 
 How far ahead: `depth` items, fetched or being fetched, that the caller has not taken yet.
 In-process one (the request overlaps the page being stored, and a stopped poll fetches at
-most one page again). The fetch worker (listener.fetch_worker) uses a few: there the
-thread that hands a page over and the one that fetches share the worker's GIL, and with
-one the fetch thread sat idle between handing a page over and its next request (2.1 s of
-a 3.4 s poll of 20k mentions).
+most one page again). The fetch worker (listener.fetch_worker) uses `FETCH_DEPTH`, so one
+slow request does not leave its scoring idle; every item fetched ahead and never taken is
+a request made again by the next poll, hence a bound and not a free-running thread.
 """
 
 from __future__ import annotations
