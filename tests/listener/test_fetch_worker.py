@@ -226,8 +226,12 @@ def _pages(count: int, made: Any, error: Exception | None = None) -> OpenPages:
     return open_pages
 
 
-def _settled(made: Any) -> int:
-    """The worker's count of pages fetched once it has stopped fetching."""
+def _settled(made: Any, expected: int = 0) -> int:
+    """The worker's count of pages fetched once it has reached `expected` (10 s at most)
+    and then fetched nothing more for a while."""
+    deadline = time.monotonic() + 10
+    while made.value < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
     seen = -1
     while seen != made.value:
         seen = made.value
@@ -259,7 +263,8 @@ def test_the_worker_runs_a_bounded_number_of_pages_ahead(ahead: int) -> None:
             next(pages)
             # The listener holds its pages; the worker sends `ahead` more, scores one and
             # fetches FETCH_DEPTH, and no further.
-            assert _settled(made) == received + ahead + 1 + FETCH_DEPTH
+            bound = received + ahead + 1 + FETCH_DEPTH
+            assert _settled(made, bound) == bound
 
 
 def test_a_worker_killed_while_a_page_waits_for_the_pipe_raises_worker_lost() -> None:
@@ -270,7 +275,7 @@ def test_a_worker_killed_while_a_page_waits_for_the_pipe_raises_worker_lost() ->
         for page, _ in worker:
             got.append(page.cursor["n"])
             if len(got) == 1:  # its pipe full, the worker's sender waits for room
-                _settled(made)
+                _settled(made, 1 + 16 + 1 + FETCH_DEPTH)
                 os.kill(worker._process.pid, signal.SIGKILL)
     assert got == list(range(len(got)))  # what arrived came whole and in order
     assert 1 <= len(got) <= 17
@@ -284,7 +289,7 @@ def test_a_worker_waiting_to_send_ends_by_itself_when_the_listener_stops() -> No
     start = time.monotonic()
     with FetchWorker(_pages(200, made), None, stop.is_set, ahead=16) as worker:
         for _ in worker:
-            _settled(made)  # its pipe full, the worker's sender waits for room
+            _settled(made, 1 + 16 + 1 + FETCH_DEPTH)  # its sender waits for room
             stop.set()
     assert time.monotonic() - start < EXIT_GRACE_SECONDS
     assert worker._process.exitcode == 0  # ended, not killed

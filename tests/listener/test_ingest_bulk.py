@@ -256,22 +256,26 @@ def test_read_ahead_fetches_at_most_depth_items_ahead_of_the_caller(depth: int) 
         finally:
             closed_in.append(threading.current_thread().name)
 
-    def settled() -> int:
-        """How many items are fetched once the thread has stopped fetching."""
+    def settled(expected: int) -> int:
+        """How many items are fetched once `expected` are (10 s at most) and the thread
+        has then fetched nothing more for a while."""
+        deadline = time.monotonic() + 10
+        while len(fetched) < expected and time.monotonic() < deadline:
+            time.sleep(0.005)
         seen = -1
         while seen != len(fetched):
             seen = len(fetched)
-            time.sleep(0.05)
+            time.sleep(0.1)
         return seen
 
     before = threading.active_count()
     with ReadAhead(items(), name="ahead-test", depth=depth) as ahead:
         for taken, _ in enumerate(ahead, start=1):
             # fetched beyond the items taken: never more than depth, and it does go that far
-            assert settled() == taken + depth
+            assert settled(taken + depth) == taken + depth
             if taken == 5:
                 break
-    assert settled() == 5 + depth  # the caller left: nothing more was fetched
+    assert settled(5 + depth) == 5 + depth  # the caller left: nothing more was fetched
     assert closed_in == ["ahead-test"]  # the generator was closed in its own thread
     assert threading.active_count() == before
 
