@@ -13,12 +13,13 @@ the listener in order, with its cursor, and is committed with that cursor in one
 transaction, as before. A page fetched or scored ahead and never stored (the poll stopped,
 the worker died) is fetched again from the stored cursor.
 
-Why the worker never waits on the listener: three threads keep it busy. The read-ahead
+Why the worker does not wait for the listener to read: three threads keep it busy. The read-ahead
 (listener.read_ahead) fetches up to `FETCH_DEPTH` pages beyond the one being scored; the
 worker's main thread scores a page and queues it; a sender thread writes the queue into the
 pipe. A pickled page (~80 KB) is more than the pipe holds, so a plain `send` waited until
 the listener read it, which it does only between the stores of its batches: the worker
-stood still for 1.6 s of a 3.4 s poll of 20k mentions. The listener asks for the pages
+stood still for 1.6 s of a 3.4 s poll of 20k mentions (SQLite; 2.3 s with the sender
+thread, the listener's storing now setting the pace). The listener asks for the pages
 (`ahead` requests at the start and one per page it receives), and a page is queued only
 once it was asked for.
 
