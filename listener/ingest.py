@@ -71,8 +71,9 @@ BATCH_WAIT_SECONDS = 0.2
 #: How long committed pages' routing hook and alert bookkeeping may wait to run together
 #: (`Ingestor._run_held`) during a long poll.
 HOOKS_WAIT_SECONDS = 0.5
-#: Pages the fetch worker may fetch and score ahead of the one being stored: two batches,
-#: so it goes on working while a batch is stored.
+#: Pages the fetch worker may send beyond those the listener has received: two batches,
+#: so it goes on working while a batch is stored. It fetches at most
+#: `fetch_worker.FETCH_DEPTH` + 1 more (listener.fetch_worker: how far ahead).
 WORKER_AHEAD = 2 * PAGES_PER_COMMIT
 LEASE_WAIT_STEP = 0.25
 #: Outcomes that are not failures: polled, or left to the database's decision that this run

@@ -12,6 +12,12 @@ never stored (the poll stopped, or storing failed) is simply fetched again by th
 from the stored cursor. Errors of the fetch (rate limits, revoked tokens, bugs) are raised
 to the caller at the point where the page would have been handed over, after every earlier
 page was stored, exactly as without the read-ahead.
+
+How far ahead: `depth` items, fetched or being fetched, that the caller has not taken yet.
+In-process one (the request overlaps the page being stored, and a stopped poll fetches at
+most one page again). The fetch worker (listener.fetch_worker) uses `FETCH_DEPTH`, so one
+slow request does not leave its scoring idle; every item fetched ahead and never taken is
+a request made again by the next poll, hence a bound and not a free-running thread.
 """
 
 from __future__ import annotations
@@ -49,8 +55,9 @@ def stopping(done: threading.Event, should_stop: Callable[[], bool]) -> Callable
 
 
 class ReadAhead(Generic[T]):
-    """Iterate `source` on a background thread, one item ahead of the caller: item k+1 is
-    fetched while the caller works on item k, and no further.
+    """Iterate `source` on a background thread, `depth` items ahead of the caller: items
+    k+1..k+depth are fetched while the caller works on item k, and no further (the next
+    fetch starts only once fewer than `depth` items wait to be taken).
 
     Use as a context manager: on leaving, the background thread is told to stop, closes the
     source iterator in its own thread (a generator must be closed where it runs) and is
@@ -59,10 +66,12 @@ class ReadAhead(Generic[T]):
     wait in flight ends with the poll instead of holding the join up."""
 
     def __init__(self, source: Iterator[T], *, name: str = "read-ahead",
-                 done: threading.Event | None = None) -> None:
+                 done: threading.Event | None = None, depth: int = 1) -> None:
         self._source = source
         self._items: queue.SimpleQueue[T | _End | _Failed] = queue.SimpleQueue()
-        self._taken = threading.Semaphore(0)
+        # Room for the items fetched beyond the one just handed over: none with depth 1,
+        # so the next fetch waits until that one is taken.
+        self._taken = threading.Semaphore(max(1, depth) - 1)
         self._done = done or threading.Event()
         context = contextvars.copy_context()  # log context follows the poll into the thread
         self._thread = threading.Thread(target=context.run, args=(self._produce,),
@@ -87,9 +96,9 @@ class ReadAhead(Generic[T]):
             yield item
 
     def _hand_over(self, item: T | _End | _Failed) -> bool:
-        """Give `item` to the caller and wait until it is taken, so the next fetch starts
-        only when the caller starts on this item: at most one item is fetched ahead. False
-        when the caller has gone meanwhile."""
+        """Give `item` to the caller and wait until fewer than `depth` items wait to be
+        taken, so at most `depth` items are ever fetched ahead of the caller. False when
+        the caller has gone meanwhile."""
         self._items.put(item)
         while not self._done.is_set():
             if self._taken.acquire(timeout=HANDOVER_STEP_SECONDS):

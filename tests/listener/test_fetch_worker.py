@@ -7,15 +7,26 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
+from carewatch.domain import Author, Mention, Page, Platform
 from carewatch.settings import Settings, SourceConfig
 from listener import ingest
+from listener.fetch_worker import (
+    EXIT_GRACE_SECONDS,
+    FETCH_DEPTH,
+    FetchWorker,
+    OpenPages,
+    WorkerLost,
+)
 from listener.ingest import Ingestor, StoredMention
 from sandbox.server import SandboxServer
 from storage.db import Database, open_database
@@ -236,3 +247,112 @@ def test_a_page_scores_as_its_mentions_one_by_one(monkeypatch: pytest.MonkeyPatc
             waiting_minutes=(now - m.created_at).total_seconds() / 60, lang=m.lang,
             echo=m.is_echo, repeat_contacts=_LEVELS), m.text
     assert "scoring_failed" in capfd.readouterr().err
+
+
+# ------------------------------------------------ the hand-over between worker and listener
+FORK = mp.get_context("fork")
+BIG = "x" * 100_000  # a page that pickles to more than the pipe holds (64 KiB on Linux)
+
+
+def _page(n: int) -> Page:
+    return Page([Mention(Platform.X, str(n), BIG, datetime(2026, 5, 1, tzinfo=UTC),
+                         Author(Platform.X, "7"))], {"n": n})
+
+
+def _pages(count: int, made: Any, error: Exception | None = None) -> OpenPages:
+    """Opens `count` big pages (then raises `error`), counting in `made` those fetched."""
+    def open_pages(should_stop: Callable[[], bool]) -> Iterator[Page]:
+        for n in range(count):
+            with made.get_lock():
+                made.value += 1
+            yield _page(n)
+        if error is not None:
+            raise error
+    return open_pages
+
+
+def _settled(made: Any, expected: int = 0) -> int:
+    """The worker's count of pages fetched once it has reached `expected` (10 s at most)
+    and then fetched nothing more for a while."""
+    deadline = time.monotonic() + 10
+    while made.value < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    seen = -1
+    while seen != made.value:
+        seen = made.value
+        time.sleep(0.3)
+    return seen
+
+
+def test_the_worker_hands_pages_over_in_order_then_its_error() -> None:
+    made = FORK.Value("i", 0)
+    got: list[int] = []
+    with pytest.raises(ValueError, match="page 41 is malformed"), FetchWorker(  # noqa: PT012
+            _pages(40, made, ValueError("page 41 is malformed")), None, lambda: False,
+            ahead=16) as worker:
+        for page, scored in worker:
+            got.append(page.cursor["n"])
+            assert page.mentions[0].text == BIG
+            assert scored == [None]
+            time.sleep(0.01)  # the listener stores: the worker's pages queue up
+    assert got == list(range(40))
+    assert not FORK.active_children()
+
+
+@pytest.mark.parametrize("ahead", [1, 16])
+def test_the_worker_runs_a_bounded_number_of_pages_ahead(ahead: int) -> None:
+    made = FORK.Value("i", 0)
+    with FetchWorker(_pages(200, made), None, lambda: False, ahead=ahead) as worker:
+        pages = iter(worker)
+        for received in range(1, 4):
+            next(pages)
+            # The listener holds its pages; the worker sends `ahead` more, scores one and
+            # fetches FETCH_DEPTH, and no further.
+            bound = received + ahead + 1 + FETCH_DEPTH
+            assert _settled(made, bound) == bound
+
+
+def test_a_worker_killed_while_a_page_waits_for_the_pipe_raises_worker_lost() -> None:
+    made = FORK.Value("i", 0)
+    got: list[int] = []
+    with pytest.raises(WorkerLost), FetchWorker(  # noqa: PT012
+            _pages(200, made), None, lambda: False, ahead=16) as worker:
+        for page, _ in worker:
+            got.append(page.cursor["n"])
+            if len(got) == 1:  # its pipe full, the worker's sender waits for room
+                _settled(made, 1 + 16 + 1 + FETCH_DEPTH)
+                os.kill(worker._process.pid, signal.SIGKILL)
+    assert got == list(range(len(got)))  # what arrived came whole and in order
+    assert 1 <= len(got) <= 17
+    assert not FORK.active_children()
+
+
+def test_a_worker_waiting_to_send_ends_by_itself_when_the_listener_stops() -> None:
+    made = FORK.Value("i", 0)
+    stop = threading.Event()
+    before = threading.enumerate()
+    start = time.monotonic()
+    with FetchWorker(_pages(200, made), None, stop.is_set, ahead=16) as worker:
+        for _ in worker:
+            _settled(made, 1 + 16 + 1 + FETCH_DEPTH)  # its sender waits for room
+            stop.set()
+    assert time.monotonic() - start < EXIT_GRACE_SECONDS
+    assert worker._process.exitcode == 0  # ended, not killed
+    assert threading.enumerate() == before  # the listener's side starts no thread
+
+
+def test_a_source_error_in_the_worker_is_raised_after_the_pages_before_it(
+        migrated_db: Database, sandbox: SandboxServer) -> None:
+    _fill(sandbox)
+    sandbox.world.set_limits({"search": 2})  # page 3's request is rate limited
+    # raised at once (the reset is ~15 minutes away), not waited out
+    settings = _settings(sandbox).model_copy(update={"max_rate_limit_wait_seconds": 60})
+    result = Ingestor(migrated_db, settings).poll_source(settings.sources[0])
+    assert result.state == "rate_limited", result.summary()
+    assert (result.new, result.pages) == (200, 2)
+    assert len(stored(migrated_db, "x")) == 200
+    source = sources(migrated_db)[settings.sources[0].key]
+    assert source.items_total == 200
+    assert source.cursor_version == 2  # one step per page, however they were committed
+    assert source.cursor
+    assert not mp.active_children()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import threading
+import time
 import types
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -225,3 +226,70 @@ def test_read_ahead_raises_a_fetch_error_after_the_pages_before_it() -> None:
     with pytest.raises(ValueError, match="malformed page 3"):
         drain()
     assert got == [1, 2]
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+def test_read_ahead_raises_a_fetch_error_after_the_items_before_it_at_any_depth(
+        depth: int) -> None:
+    def items() -> Iterator[int]:
+        yield from range(10)
+        raise ValueError("malformed page 11")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="malformed page 11"), ReadAhead(  # noqa: PT012
+            items(), depth=depth) as ahead:
+        for item in ahead:
+            got.append(item)
+    assert got == list(range(10))
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_read_ahead_fetches_at_most_depth_items_ahead_of_the_caller(depth: int) -> None:
+    fetched: list[int] = []
+    closed_in: list[str] = []
+
+    def items() -> Iterator[int]:
+        try:
+            for n in range(50):
+                fetched.append(n)
+                yield n
+        finally:
+            closed_in.append(threading.current_thread().name)
+
+    def settled(expected: int) -> int:
+        """How many items are fetched once `expected` are (10 s at most) and the thread
+        has then fetched nothing more for a while."""
+        deadline = time.monotonic() + 10
+        while len(fetched) < expected and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen = -1
+        while seen != len(fetched):
+            seen = len(fetched)
+            time.sleep(0.1)
+        return seen
+
+    before = threading.active_count()
+    with ReadAhead(items(), name="ahead-test", depth=depth) as ahead:
+        for taken, _ in enumerate(ahead, start=1):
+            # fetched beyond the items taken: never more than depth, and it does go that far
+            assert settled(taken + depth) == taken + depth
+            if taken == 5:
+                break
+    assert settled(5 + depth) == 5 + depth  # the caller left: nothing more was fetched
+    assert closed_in == ["ahead-test"]  # the generator was closed in its own thread
+    assert threading.active_count() == before
+
+
+def test_a_deep_read_ahead_ends_promptly_when_the_caller_leaves() -> None:
+    release = threading.Event()
+
+    def items() -> Iterator[int]:
+        yield from range(3)
+        release.wait(10)  # a slow request in flight
+        yield 3
+
+    start = time.monotonic()
+    with ReadAhead(items(), depth=8) as ahead:
+        assert next(iter(ahead)) == 0
+        threading.Timer(0.2, release.set).start()  # the request in flight ends
+    assert time.monotonic() - start < 2.0
