@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from carewatch.log import get_logger
@@ -102,7 +103,7 @@ def record_pages(session: Session, pages: Sequence[tuple[Sequence[Candidate], da
                      for alert in opened)
         opened_all.extend(opened)
     if opened_all:
-        session.flush()
+        _insert_opened(session, opened_all)
     for alert, keys, queued_at in queue:
         store.add_notifications(session, alert.id, keys, queued_at)
     for alert in opened_all:
@@ -110,6 +111,26 @@ def record_pages(session: Session, pages: Sequence[tuple[Sequence[Candidate], da
                  severity=alert.severity, episode=alert.episode_key,
                  mentions=(alert.details or {}).get("mention_count"))
     return [alert.id for alert in touched.values()]
+
+
+#: The columns an alert opened in `record_pages` is inserted with (all but its id).
+_ALERT_COLUMNS = tuple(c.key for c in Alert.__table__.columns if c.key != "id")
+
+
+def _insert_opened(session: Session, opened: Sequence[Alert]) -> None:
+    """Insert the alerts `record_pages` opened (never added to the session) in one Core
+    statement, in the order they were opened (so they get the ids a flush gave them), and
+    put their ids on them. Why not the ORM: its flush of the new objects was most of the
+    bookkeeping's CPU (20k mentions, ~400 alerts opened: flush 0.16 s of `record_judged`'s
+    0.38 s, cProfile). What the ORM had pending (episodes closed or extended) is flushed
+    first, as its flush wrote updates before inserts."""
+    session.flush()
+    table = Alert.__table__
+    rows = [{name: getattr(alert, name) for name in _ALERT_COLUMNS} for alert in opened]
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                          rows).scalars().all()
+    for alert, pk in zip(opened, ids, strict=True):
+        alert.id = pk
 
 
 def preload(session: Session, candidates: Sequence[Candidate]) -> dict[str, Alert | None]:
@@ -123,7 +144,7 @@ def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now:
             cooldown: timedelta, targets: Sequence[tuple[str, str]], defer: bool = False,
             queue: _Queue | None = None) -> tuple[int, str, Alert]:
     """`record` of one candidate on its episode's open alert (or None). `defer`: an alert
-    opened is only added (`record_pages` flushes and queues it); `queue`: an escalation's
+    opened is only built (`record_pages` inserts and queues it); `queue`: an escalation's
     notifications are queued there instead of at once."""
     # A persisting condition (refresh) is the same episode even if no evaluation ran for a
     # while (listener down); only evidence-based episodes go cold between two candidates.
@@ -138,9 +159,9 @@ def _record(session: Session, candidate: Candidate, alert: Alert | None, *, now:
                       episode_key=candidate.episode_key, summary=candidate.summary,
                       mention_ids=refs[:MAX_REFS], details=details, first_seen=now,
                       last_seen=now)
-        session.add(alert)
-        if defer:  # `record_pages` flushes, queues and logs the batch's new alerts at once
+        if defer:  # `record_pages` inserts, queues and logs the batch's new alerts at once
             return 0, OPENED, alert
+        session.add(alert)
         session.flush()
         store.add_notifications(session, alert.id,
                                 qualifying_targets(targets, candidate.severity), now)
