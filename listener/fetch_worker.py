@@ -35,6 +35,10 @@ sentiment reading: the costly part runs once), and the listener picks the level 
 count it reads right before storing the page, so the scores are exactly those of scoring
 the pages one after the other (no rescoring here).
 
+Risk words: the text-only part of judging a page's alerts (does a text name any risk word
+at all; most do not) runs here too, on each customer mention (`_screened`, `Named`), and
+the listener searches only the texts it flagged (`RiskWords.detect`).
+
 Errors of the source (rate limits, revoked tokens, bugs) are sent over and raised in the
 listener where the page would have been handed over, after every earlier page was stored.
 A worker that dies (killed, out of memory) raises `WorkerLost`; the listener goes on polling
