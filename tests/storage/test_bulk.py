@@ -1,0 +1,71 @@
+"""`storage.bulk.insert_rows` on SQLite and PostgreSQL: what a page's rows store.
+
+On PostgreSQL the rows go as JSON arrays read by position, or as JSON objects by name where
+they cannot (`storage.bulk._pg_insert`). Both must store the same values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from storage import bulk
+from storage.bulk import encoded_json, insert_rows, is_postgres
+from storage.models import Customer
+
+AWARE = datetime(2026, 11, 20, 10, 30, 15, 123456, tzinfo=UTC)
+NAIVE = datetime(2026, 11, 20, 10, 30)  # stored as UTC
+HOSTILE = "=HYPERLINK(\"x\")\u202e<img> 👩‍👩‍👧\u200b\r\n\\ \"q\" end"
+TAGS = {"f": [0.1, 1e-07, 1e16, -0.0, 2.5e-308], "s": HOSTILE, "n": None, "b": [True, False],
+        "i": 2**63 - 1, "o": {"z": 1, "a": [{}]}}
+
+
+def _rows() -> list[dict[str, object]]:
+    return [
+        {"display_name": HOSTILE, "notes": "", "tags": TAGS, "last_agent": "ann",
+         "created_at": AWARE},
+        {"display_name": None, "notes": "null", "tags": encoded_json(["a", "b"]),
+         "last_agent": None, "created_at": NAIVE},
+        {"display_name": "1e-07", "notes": "0.10", "tags": "null", "last_agent": "true",
+         "created_at": AWARE},
+    ]
+
+
+def _stored(session, ids: list[int]) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in session.execute(
+        select(Customer.display_name, Customer.notes, Customer.tags, Customer.last_agent,
+               Customer.created_at).where(Customer.id.in_(ids)).order_by(Customer.id))]
+
+
+def _insert(session) -> list[int]:
+    return [pk for (pk,) in insert_rows(session, Customer.__table__, _rows(),
+                                        returning=("id",))]
+
+
+def test_rows_by_position_store_what_rows_by_name_do(migrated_db, monkeypatch) -> None:
+    with migrated_db.session() as session:
+        by_position = _insert(session)
+        monkeypatch.setattr(bulk, "_pg_row_arrays", lambda names, rows: None)
+        by_name = _insert(session)
+        stored = _stored(session, by_position)
+        assert stored == _stored(session, by_name)
+    assert stored[0] == (HOSTILE, "", TAGS, "ann", AWARE)
+    assert stored[1] == (None, "null", ["a", "b"], None, NAIVE.replace(tzinfo=UTC))
+    assert stored[2] == ("1e-07", "0.10", "null", "true", AWARE)
+
+
+def test_a_value_too_long_is_refused_not_cut(migrated_db) -> None:
+    with migrated_db.session() as session:
+        if not is_postgres(session):
+            pytest.skip("SQLite does not check a VARCHAR's length")
+    rows = _rows()
+    rows[0]["display_name"] = "x" * 201  # String(200)
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):
+        _insert_in_session(migrated_db, rows)
+
+
+def _insert_in_session(db, rows: list[dict[str, object]]) -> None:
+    with db.session() as session:
+        insert_rows(session, Customer.__table__, rows)
