@@ -35,10 +35,6 @@ sentiment reading: the costly part runs once), and the listener picks the level 
 count it reads right before storing the page, so the scores are exactly those of scoring
 the pages one after the other (no rescoring here).
 
-Risk words: the text-only part of judging a page's alerts (does a text name any risk word
-at all; most do not) runs here too, on each customer mention (`_screened`, `Named`), and
-the listener searches only the texts it flagged (`RiskWords.detect`).
-
 Errors of the source (rate limits, revoked tokens, bugs) are sent over and raised in the
 listener where the page would have been handed over, after every earlier page was stored.
 A worker that dies (killed, out of memory) raises `WorkerLost`; the listener goes on polling
@@ -96,11 +92,6 @@ FETCH_DEPTH = 2
 Scored = Levels | None
 #: Opens the source's page iterator (in the worker), given the stop check it must honour.
 OpenPages = Callable[[Callable[[], bool]], Iterator[Page]]
-#: Whether a text may name a risk word (`RiskWords.may_name_a_word`): False rules it out.
-Screen = Callable[[str], bool]
-#: Per page, the indexes of the customer mentions whose text may name a risk word (the
-#: rest cannot: `RiskWords.match` skips its search for them), or None when not screened.
-Named = tuple[int, ...] | None
 
 
 class WorkerLost(Exception):
@@ -269,17 +260,8 @@ def _die_with(parent: int) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def _screened(screen: Screen | None, mentions: list[Mention]) -> Named:
-    """`Named` for a page: the text-only part of judging its mentions' risk words, done
-    here, where there is time to spare, instead of in the listener (~4 us a mention there,
-    20k mentions, cProfile)."""
-    if screen is None:
-        return None
-    return tuple(i for i, m in enumerate(mentions) if not m.is_own and screen(m.text or ""))
-
-
 def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer | None,
-            parent: int, screen: Screen | None = None) -> None:
+            parent: int) -> None:
     """The worker's whole life: run the source, score each page, send it when asked."""
     _die_with(parent)
     gc.freeze()  # all inherited from the listener: never garbage here, never scanned
@@ -296,8 +278,7 @@ def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer |
                 scored = _score_page(scorer, page.mentions)
                 # Pickled before the listener's request is taken: a page that does not
                 # pickle is an error sent in its place, on that request.
-                message = _pickled(("page", _packed(page.mentions), page.cursor, scored,
-                                    _screened(screen, page.mentions)))
+                message = _pickled(("page", _packed(page.mentions), page.cursor, scored))
                 if not _asked(conn, stop):
                     return
                 sender.send(message)
@@ -362,15 +343,13 @@ def _asked(conn: Connection, stop: Any) -> bool:
 
 # ---------------------------------------------------------------- the listener's side
 class FetchWorker:
-    """One poll's pages from a forked worker, as (page, scorings, `Named`) in order. Use as a
+    """One poll's pages from a forked worker, as (page, scorings) in order. Use as a
     context manager: leaving it stops the worker (it never outlives the poll)."""
 
     def __init__(self, open_pages: OpenPages, scorer: Scorer | None,
-                 should_stop: Callable[[], bool], *, ahead: int = 1,
-                 screen: Screen | None = None) -> None:
+                 should_stop: Callable[[], bool], *, ahead: int = 1) -> None:
         self.open_pages = open_pages
         self.scorer = scorer
-        self.screen = screen  # risk words' text check, run on each page there (`Named`)
         self.should_stop = should_stop
         # Pages the worker may have fetched and not yet handed over: with more than one,
         # pages pile up while the listener stores, and it can store those together
@@ -390,8 +369,7 @@ class FetchWorker:
         _freeze_once()
         self._process = self._context.Process(
             target=_worker, name="carewatch-fetch", daemon=True,
-            args=(self._child_conn, self._stop, self.open_pages, self.scorer, os.getpid(),
-                  self.screen))
+            args=(self._child_conn, self._stop, self.open_pages, self.scorer, os.getpid()))
         self._process.start()
         self._child_conn.close()
         return self
@@ -414,7 +392,7 @@ class FetchWorker:
         except (EOFError, OSError):
             return True  # the iteration raises WorkerLost without waiting
 
-    def __iter__(self) -> Iterator[tuple[Page, list[Scored], Named]]:
+    def __iter__(self) -> Iterator[tuple[Page, list[Scored]]]:
         for _ in range(self.ahead):
             self._send("next")
         while True:
@@ -432,7 +410,7 @@ class FetchWorker:
             # noticed there (`_receive` raises WorkerLost).
             with contextlib.suppress(OSError):
                 self._conn.send("next")
-            yield Page(_unpacked(message[1]), message[2]), message[3], message[4]
+            yield Page(_unpacked(message[1]), message[2]), message[3]
 
     def _send(self, what: str) -> None:
         try:

@@ -35,7 +35,7 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.base import MentionFacts
 from listener.alerts.engine import AlertEngine, Judged
-from listener.fetch_worker import FetchWorker, Named, Scored, Screen, WorkerLost, to_score
+from listener.fetch_worker import FetchWorker, Scored, WorkerLost, to_score
 from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import ScoreInput, ScorePool, score_inputs
@@ -309,7 +309,7 @@ class Ingestor:
         held = _Held()
         try:
             with FetchWorker(open_pages, self.scorer, self.should_stop,
-                             ahead=WORKER_AHEAD, screen=self._risk_screen()) as worker:
+                             ahead=WORKER_AHEAD) as worker:
                 try:
                     pages = iter(worker)
                     for first in pages:
@@ -340,13 +340,6 @@ class Ingestor:
             log.warning("fetch_worker_failed", source=config.key, error=str(exc),
                         next_step="polling in-process from the stored cursor")
             self._poll_here(config, claim, result)
-
-    def _risk_screen(self) -> Screen | None:
-        """The alert engine's risk-word text check, for the fetch worker to run on each
-        mention (`fetch_worker.Named`), if it has one."""
-        risk_words = getattr(self.alert_engine, "risk_words", None)
-        screen: Screen | None = getattr(risk_words, "may_name_a_word", None)
-        return screen
 
     def _claim(self, config: SourceConfig, result: PollResult, *,
                scheduled: bool) -> Claim | None:
@@ -488,18 +481,17 @@ class Ingestor:
 
     def _write(self, source_key: str, pages: Sequence[Sequence[Mention]], result: PollResult,
                *, before_upsert: Callable[[Session, int], None] | None = None,
-               judge: Callable[[Session, int, list[StoredMention]], Judged | None]
-               | None = None,
+               judge: Callable[[Session, list[MentionFacts]], Judged | None] | None = None,
                in_transaction: Callable[[Session, Sequence[UpsertResult]], None] | None = None,
                ) -> list[tuple[UpsertResult, list[StoredMention], Judged | None]]:
         """Upsert `pages` in order in one write transaction, each page's private
         conversations settled and `page_steps` run on its new mentions; `before_upsert`
-        (session, page index) runs right before each page's upsert, `judge` (session, page
-        index, new mentions) on each page's new mentions right after it, `in_transaction`
-        (the cursor that follows them, saved with `relax_durability`: the commit's relaxed
-        durability goes in the same round trip) last; without it, the commit is relaxed
-        first. The transaction is replayed on a write conflict. Counts the pages in `result`
-        and returns, a page, its upsert's outcome, its new mentions and its judged alerts."""
+        (session, page index) runs right before each page's upsert, `judge` on each page's
+        new mentions right after it, `in_transaction` (the cursor that follows them, saved
+        with `relax_durability`: the commit's relaxed durability goes in the same round
+        trip) last; without it, the commit is relaxed first. The transaction is replayed on
+        a write conflict. Counts the pages in `result` and returns, a page, its upsert's
+        outcome, its new mentions and its judged alerts."""
         stored: list[tuple[UpsertResult, list[StoredMention], Judged | None]] = []
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             stored = []
@@ -517,8 +509,10 @@ class Ingestor:
                         new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
                         for step in self.page_steps if new else ():
                             step(session, new)
+                        facts = ([MentionFacts.of(s.id, s.mention, source_key) for s in new]
+                                 if judge is not None else [])
                         stored.append((outcome, new,
-                                       judge(session, index, new) if judge and new else None))
+                                       judge(session, facts) if judge and facts else None))
                     if in_transaction is not None:
                         in_transaction(session, [outcome for outcome, *_ in stored])
                 break
@@ -566,7 +560,7 @@ class Ingestor:
         return scoring
 
     def _store_scored(self, config: SourceConfig, claim: Claim,
-                      batch: Sequence[tuple[Page, Sequence[Scored], Named]],
+                      batch: Sequence[tuple[Page, Sequence[Scored]]],
                       result: PollResult, held: _Held) -> None:
         """Store pages the fetch worker scored, in order, in one transaction with the last
         one's cursor; their new mentions and alert candidates go to `held`, for
@@ -586,7 +580,7 @@ class Ingestor:
         throughput, only that much latency."""
         if self.topics is not None:
             self.topics.refresh()  # may write: never inside the transaction below
-        pages = [page.mentions for page, *_ in batch]
+        pages = [page.mentions for page, _ in batch]
         newest = max((n for n in map(_newest, pages) if n is not None), default=None)
 
         def apply_scores(session: Session, index: int) -> None:
@@ -599,29 +593,14 @@ class Ingestor:
 
         # An engine that can judge a page inside this transaction (AlertEngine) gets each
         # page there, and records their alerts after the commit in one transaction.
-        judge_page: Callable[..., Judged | None] | None = getattr(
-            self.alert_engine, "judge_page", None)
-
-        source_key = config.key  # a property, worked out again at each read
-
-        def judge(session: Session, index: int, new: list[StoredMention]) -> Judged | None:
-            facts = [MentionFacts.of(s.id, s.mention, source_key) for s in new]
-            named = batch[index][2]
-            if named is None:
-                return judge_page(session, facts)  # type: ignore[misc]  # None: not called
-            page = pages[index]
-            may_name = {id(page[i]) for i in named}
-            return judge_page(session, facts,  # type: ignore[misc]
-                              {s.id for s in new if id(s.mention) in may_name})
-
+        judge = getattr(self.alert_engine, "judge_page", None)
         stored = self._write(config.key, pages, result, before_upsert=apply_scores,
-                             judge=judge if judge_page is not None else None,
-                             in_transaction=save)
+                             judge=judge, in_transaction=save)
         claim.version += len(batch)  # committed: the stored cursor is the last page's now
         held.pages += len(batch)
         held.ids.extend(pk for outcome, *_ in stored for pk in outcome.inserted_ids)
         held.judged.extend(j for *_, j in stored if j is not None)
-        if judge_page is None:
+        if judge is None:
             for outcome, new, _ in stored:
                 if outcome.inserted_ids:
                     self._after_commit(outcome.inserted_ids, config.key, new, hook=False)

@@ -11,7 +11,7 @@ transaction. None of the three raises: an alerting problem is logged and listeni
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,18 +87,15 @@ class AlertEngine:
             log_failure(log, "alert detection failed", exc)
             return []
 
-    def judge_page(self, session: Session, facts: Sequence[Any],
-                   named: Container[int] | None = None) -> Judged | None:
+    def judge_page(self, session: Session, facts: Sequence[Any]) -> Judged | None:
         """Detection for one page, in the transaction that stores it (`session`), right
         after its upsert: the listener stores several pages in one transaction, and the
         spike detector then reads the mentions stored up to this page, no later one, as
         when each page committed alone. Recorded after the commit (`record_judged`).
-        Never raises, nor breaks the transaction (the reads run in a savepoint). `named`:
-        the ids of the facts whose text may name a risk word, if screened already
-        (`RiskWords.detect`)."""
+        Never raises, nor breaks the transaction (the reads run in a savepoint)."""
         try:
             now = self.now()
-            candidates = self._detect(facts, now, session, named)
+            candidates = self._detect(facts, now, session)
             return (candidates, now) if candidates else None
         except Exception as exc:
             log_failure(log, "alert detection failed", exc)
@@ -114,8 +111,8 @@ class AlertEngine:
             log_failure(log, "alert detection failed", exc)
             return []
 
-    def _detect(self, facts: Sequence[Any], now: datetime, session: Session | None = None,
-                named: Container[int] | None = None) -> list[Candidate]:
+    def _detect(self, facts: Sequence[Any], now: datetime,
+                session: Session | None = None) -> list[Candidate]:
         """Spike, risk-word and high-reach candidates for one page's new mentions (own
         posts ignored); the spike detector reads in `session` if given (in a savepoint)."""
         facts = [f for f in facts if not f.is_own]
@@ -130,7 +127,7 @@ class AlertEngine:
                 with session.begin_nested():
                     candidates = spike.detect(session, facts, self.settings.alerts, now)
         recent = [f for f in facts if aware(f.created_at) >= now - RECENT]
-        candidates += self.risk_words.detect(recent, now, named)
+        candidates += self.risk_words.detect(recent, now)
         candidates += high_reach.detect(recent, self.settings.alerts)
         return candidates
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,14 +94,10 @@ class RiskWords:
             "|".join(f"(?:{p.pattern})" for p in self.patterns.values()),
             re.IGNORECASE) if self.patterns else None
 
-    def match(self, text: str, reasons: set[str],
-              may_name: bool | None = None) -> dict[str, list[str]]:
-        """{category: matched words} for one mention (a reason code counts as its category).
-        `may_name`: `may_name_a_word(text)` if known already (the fetch worker's screen)."""
+    def match(self, text: str, reasons: set[str]) -> dict[str, list[str]]:
+        """{category: matched words} for one mention (a reason code counts as its category)."""
         found: dict[str, list[str]] = {}
-        if may_name is None:
-            may_name = self.may_name_a_word(text or "")
-        if not may_name and not reasons & self.patterns.keys():
+        if not self._may_name_a_word(text or "") and not reasons & self.patterns.keys():
             return found
         for category, pattern in self.patterns.items():
             words = sorted({m.group(0).lower() for m in pattern.finditer(text or "")})
@@ -109,7 +105,7 @@ class RiskWords:
                 found[category] = words or [f"reason:{category}"]
         return found
 
-    def may_name_a_word(self, text: str) -> bool:
+    def _may_name_a_word(self, text: str) -> bool:
         """Whether some category's pattern matches `text` (False only when none does)."""
         if self.any_word is None:
             return False
@@ -118,11 +114,7 @@ class RiskWords:
             return False
         return self.any_word.search(text) is not None
 
-    def detect(self, facts: list[Any], now: datetime,
-               named: Container[int] | None = None) -> list[Candidate]:
-        """Candidates, a category each, for the facts' mentions. `named`: the ids of those
-        whose text may name a word (`may_name_a_word`), screened in the fetch worker; None:
-        screened here."""
+    def detect(self, facts: list[Any], now: datetime) -> list[Candidate]:
         hits: dict[str, list[tuple[Any, list[str]]]] = defaultdict(list)
         for fact in facts:
             if fact.is_own:
@@ -130,8 +122,7 @@ class RiskWords:
             reasons = {r for r in (fact.urgency_reasons or "").split(";") if r}
             if fact.sentiment_label == "positive" and not reasons & self.patterns.keys():
                 continue  # a positive mention counts only for categories scoring flagged
-            may_name = None if named is None else fact.id in named
-            for category, words in self.match(fact.text, reasons, may_name).items():
+            for category, words in self.match(fact.text, reasons).items():
                 flagged = category in reasons
                 if fact.sentiment_label == "positive" and not flagged:
                     continue

@@ -208,10 +208,10 @@ def test_risk_words_prefilter_agrees_with_the_patterns():
             for variant in (text, text.upper(), text.swapcase()):
                 expected = engine.any_word is not None and engine.any_word.search(
                     variant) is not None
-                assert engine.may_name_a_word(variant) == expected, (variant, expected)
-    assert default.may_name_a_word("smoke at the gate")
-    assert not default.may_name_a_word("smokey at the gate")
-    assert folding.may_name_a_word("\u017fcalded")  # matches only through case folding
+                assert engine._may_name_a_word(variant) == expected, (variant, expected)
+    assert default._may_name_a_word("smoke at the gate")
+    assert not default._may_name_a_word("smokey at the gate")
+    assert folding._may_name_a_word("\u017fcalded")  # matches only through case folding
 
 
 def test_spike_windows_are_the_rows_of_each_span():
@@ -240,30 +240,3 @@ def test_spike_windows_are_the_rows_of_each_span():
                    else T0 + timedelta(seconds=rnd.randrange(-100, 3700)))
             assert window(end) == [r for r in rows
                                    if end - width < aware(r.created_at) <= end]
-
-
-def test_risk_words_screened_in_the_worker_find_what_screening_here_finds() -> None:
-    """`detect` with `named` (the fetch worker's `may_name_a_word` on each text) gives the
-    very candidates of `detect` screening each text itself."""
-    from listener.alerts.base import MentionFacts
-    from listener.alerts.risk_words import RiskWords
-    from listener.fetch_worker import _screened
-
-    risk = RiskWords()
-    texts = ["smoke at gate 3", "all fine", "I'll SUE you", "pursue it", "data breach",
-             "flagged by scoring only", "great crew"]
-    reasons = ["", "", "", "", "legal", "privacy", ""]
-    labels = ["negative", "neutral", "negative", "neutral", "positive", "negative",
-              "positive"]
-    facts = [MentionFacts(i + 1, "x", f"m{i}", "x:search:q", text, T0, label, 0.5, why,
-                          False, None, "h", f"a{i}", 10)
-             for i, (text, label, why) in enumerate(zip(texts, labels, reasons, strict=True))]
-
-    class _Page:
-        def __init__(self, text: str) -> None:
-            self.text, self.is_own = text, False
-
-    named = _screened(risk.may_name_a_word, [_Page(t) for t in texts])  # type: ignore[arg-type]
-    assert named is not None
-    assert risk.detect(facts, T0, {facts[i].id for i in named}) == risk.detect(facts, T0)
-    assert {facts[i].id for i in named} == {1, 3, 5}

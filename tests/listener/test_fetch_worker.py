@@ -293,7 +293,7 @@ def test_the_worker_hands_pages_over_in_order_then_its_error() -> None:
     with pytest.raises(ValueError, match="page 41 is malformed"), FetchWorker(  # noqa: PT012
             _pages(40, made, ValueError("page 41 is malformed")), None, lambda: False,
             ahead=16) as worker:
-        for page, scored, _ in worker:
+        for page, scored in worker:
             got.append(page.cursor["n"])
             assert page.mentions[0].text == BIG
             assert scored == [None]
@@ -320,7 +320,7 @@ def test_a_worker_killed_while_a_page_waits_for_the_pipe_raises_worker_lost() ->
     got: list[int] = []
     with pytest.raises(WorkerLost), FetchWorker(  # noqa: PT012
             _pages(200, made), None, lambda: False, ahead=16) as worker:
-        for page, _, _ in worker:
+        for page, _ in worker:
             got.append(page.cursor["n"])
             if len(got) == 1:  # its pipe full, the worker's sender waits for room
                 _settled(made, 1 + 16 + 1 + FETCH_DEPTH)
