@@ -750,10 +750,6 @@ def _newest(mentions: Sequence[Mention]) -> datetime | None:
     return max((m.created_at for m in mentions if not m.is_own), default=None)
 
 
-def _author_keys(mentions: Sequence[Mention]) -> set[tuple[str, str]]:
-    return {_author_key(m) for m in mentions}
-
-
 def _stored(mentions: Sequence[Mention], refs: Sequence[str],
             ids: Sequence[int]) -> list[StoredMention]:
     """The mentions a page stored for the first time, with their row ids."""

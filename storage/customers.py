@@ -245,18 +245,13 @@ def _recent_contacts_sqlite(session: Session, platform: str, ids: Sequence[str],
     if not customers:
         return authors, {}
     counts: dict[int, int] = {}
-    marks = ", ".join("?" * len(customers))
-    if enough is None:
-        sql = (f"SELECT a.customer_id, {_AUTHOR_COUNT.format(mark='?')} FROM authors a "
-               f"WHERE a.customer_id IN ({marks})")
-        params: list[Any] = [sqlite_time(since), *customers]
-    else:
-        sql = ("SELECT a.customer_id, (SELECT count(*) FROM (SELECT 1 FROM mentions m "
-               "WHERE m.author_pk = a.id AND m.created_at >= ? AND m.is_own = false "
-               f"LIMIT ?)) FROM authors a WHERE a.customer_id IN ({marks})")
-        params = [sqlite_time(since), enough, *customers]
     with driver_cursor(session) as cursor:
-        cursor.execute(sql, params)
+        # SQLite reads a negative LIMIT as none: every recent mention counted.
+        cursor.execute("SELECT a.customer_id, (SELECT count(*) FROM (SELECT 1 FROM mentions m "
+                       "WHERE m.author_pk = a.id AND m.created_at >= ? AND m.is_own = false "
+                       f"LIMIT ?)) FROM authors a WHERE a.customer_id IN "
+                       f"({', '.join('?' * len(customers))})",
+                       [sqlite_time(since), -1 if enough is None else enough, *customers])
         for customer_id, n in cursor.fetchall():
             counts[customer_id] = counts.get(customer_id, 0) + int(n)
     return authors, counts
