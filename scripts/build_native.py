@@ -35,7 +35,7 @@ OUT = ROOT / ".native"
 LOG = OUT / "build.log"
 # The modules each mention goes through, in `Scorer.score_many` and the fetch worker.
 # `batch.py` (CSV reading, the process pool) and the care model's numpy path gain nothing.
-MODULES = ("features", "vader_fast", "urgency", "sentiment", "language", "scorer")
+MODULES = ("rounding", "features", "vader_fast", "urgency", "sentiment", "language", "scorer")
 
 
 def sources(module: str) -> dict[str, str]:

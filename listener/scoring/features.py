@@ -572,16 +572,12 @@ class BatchHasher:
             self._reset()  # bounded memory; between chunks, so no id of this chunk is stale
         ids = self.ids
         tokens = list(chain.from_iterable(tok_lists))
-        found = list(map(ids.get, tokens))
-        if None in found:
-            for k, tok_id in enumerate(found):
-                if tok_id is None:
-                    known = ids.get(tokens[k])  # a new token seen earlier in this chunk
-                    found[k] = known if known is not None else self._add(tokens[k])
-            self._sync()
+        try:  # every token known (nearly every chunk once warm): straight into numpy
+            tok = np.fromiter(map(ids.__getitem__, tokens), dtype=np.intp, count=len(tokens))
+        except KeyError:
+            tok = np.array(self._ids(tokens), dtype=np.intp)
         n = len(tok_lists)
         m = np.fromiter(map(len, tok_lists), dtype=np.intp, count=n)
-        tok = np.array(found, dtype=np.intp)
         # the texts' tokens with <s> and </s> around each text
         ext = np.empty(len(tokens) + 2 * n, dtype=np.intp)
         first = np.cumsum(m + 2) - (m + 2)
@@ -605,14 +601,29 @@ class BatchHasher:
         out[np.repeat(start + m, m + 1) + within] = bi
         return out, lens
 
+    def _ids(self, tokens: list[str]) -> list[int]:
+        """Each token's id, new tokens added (`_add`) and synced."""
+        ids = self.ids
+        found = list(map(ids.get, tokens))
+        for k, tok_id in enumerate(found):
+            if tok_id is None:
+                known = ids.get(tokens[k])  # a new token seen earlier in this chunk
+                found[k] = known if known is not None else self._add(tokens[k])
+        self._sync()
+        return found  # type: ignore[return-value]  # no None left
+
     def _bigram_crc(self, left: Any, right: Any, nright: Any, long: Any) -> Any:
         """crc32(left + " " + right) for arrays of token ids."""
         np = self.np
         n = np.minimum(nright, self.NMAX)
         c = self.crc[left].astype(np.uint32)
-        t = self.tables
-        crc = (t[n, 0, c & 255] ^ t[n, 1, (c >> 8) & 255] ^ t[n, 2, (c >> 16) & 255]
-               ^ t[n, 3, c >> 24]).astype(np.int64) ^ self.kspace[right]
+        # t[n, k, byte] as one `take` from the flattened tables each: numpy's indexing with
+        # three arrays cost several times as many instructions
+        t = self.tables.ravel()
+        at = n * 1024
+        crc = (t.take(at + (c & 255)) ^ t.take(at + (256 + ((c >> 8) & 255)))
+               ^ t.take(at + (512 + ((c >> 16) & 255))) ^ t.take(at + (768 + (c >> 24)))
+               ).astype(np.int64) ^ self.kspace[right]
         if long.any():  # right token over NMAX bytes: zlib on the bigram itself
             tokens = self.tokens
             for k in np.flatnonzero(long).tolist():

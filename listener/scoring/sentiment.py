@@ -38,6 +38,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
 from listener.scoring.language import detect, extend_english
+from listener.scoring.rounding import round4
 from listener.scoring.urgency import default_matcher, risk_hits
 from listener.scoring.vader_fast import FastVader
 
@@ -187,53 +188,64 @@ class _Model:
 
         Why it gives the very same floats: `probs` adds, per output, the bias, then each
         n-gram weight in order, then each dense product in order, one double addition at a
-        time (`sum` of floats in Python 3.11). Here the texts' n-gram indices are laid out
-        as a matrix, one row per position, and the logits of all texts grow by one position
-        at a time (`z += W[row]`): the same additions in the same order, done for a whole
-        chunk of texts by one numpy call. numpy's own `sum`/`reduceat` would add pairwise,
-        in another order, and move the last bits. Texts are sorted longest first, so each
-        step only touches the texts that are that long (no padding is ever added). The
-        softmax stays in Python (`math.exp`), shared with `probs`."""
+        time (`sum` of floats in Python 3.11). Here each text's terms are laid out along a
+        row, in that order (the bias, its n-gram weights, zeros up to the longest text's
+        count, the dense products), and `np.add.accumulate` along the rows adds them one
+        addition at a time, in order: an accumulation is sequential by definition, where
+        numpy's `sum`/`reduceat` would add pairwise, in another order, and move the last
+        bits. Adding 0.0 leaves a float as it is (but for -0.0, which becomes 0.0: the
+        softmax reads both alike, exp(0) either way). Why rows: a chunk costs a dozen numpy
+        calls whatever its texts' lengths, where growing all the logits one n-gram position
+        at a time cost three calls a position, most of a 100-text page's model time (the
+        fetch worker's pages). Texts go `_MODEL_ROWS` at a time, so the padded rows of a
+        large chunk stay within the CPU caches. The softmax stays in Python (`math.exp`),
+        shared with `probs`."""
         np = _np
         assert np is not None, "enable_batch() first"
+        n = len(lens)
+        if n <= _MODEL_ROWS:
+            return self._probs_rows(np, flat, lens, dense_rows)
+        ends = np.cumsum(lens).tolist()
+        out: list[tuple[tuple[float, float, float], float | None]] = []
+        for i in range(0, n, _MODEL_ROWS):
+            j = min(n, i + _MODEL_ROWS)
+            start = ends[i - 1] if i else 0
+            out += self._probs_rows(np, flat[start:ends[j - 1]], lens[i:j], dense_rows[i:j])
+        return out
+
+    def _probs_rows(self, np: Any, flat: Any, lens: Any, dense_rows: list[list[float]]
+                    ) -> list[tuple[tuple[float, float, float], float | None]]:
+        """`probs_flat` of a few texts, one row of terms each (see `probs_flat`)."""
         n = len(lens)
         if n == 0:
             return []
         W, D, b = self._arrays()
-        order = np.argsort(-lens, kind="stable")
-        rank = np.empty(n, dtype=np.intp)
-        rank[order] = np.arange(n)
-        lens_sorted = lens[order]
-        width = int(lens_sorted[0])
-        # cols[j, r]: the j-th n-gram index of the r-th longest text (each step reads one
-        # contiguous row)
-        cols = np.zeros((width, n), dtype=np.intp)
-        total = len(flat)
-        cols[np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens),
-             np.repeat(rank, lens)] = flat
-        # active[j]: how many texts have more than j n-grams (lengths are descending)
-        active = (n - np.searchsorted(lens_sorted[::-1], np.arange(width), side="right")
-                  ).tolist()
-        z = np.empty((n, 4))
-        z[:] = b
-        for j, k in enumerate(active):
-            z[:k] += W[cols[j, :k]]
-        dense = np.array(dense_rows, dtype=np.float64)[order]
-        for j in range(dense.shape[1]):
-            z += dense[:, j:j + 1] * D[j]
-        out: list[tuple[tuple[float, float, float], float | None]] = [None] * n  # type: ignore[list-item]
+        width = int(lens.max())
+        # cols[r, j]: the j-th n-gram index of the r-th text; past its count, W's row of zeros
+        cols = np.full((n, width), len(W) - 1, dtype=np.intp)
+        cols[np.repeat(np.arange(n), lens),
+             np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)] = flat
+        terms = np.empty((n, 1 + width + len(D), 4))
+        terms[:, 0] = b
+        # `take`, not `W[cols]`: a tenth of the instructions (numpy's fancy indexing copies
+        # row by row through a generic path)
+        np.take(W, cols, axis=0, out=terms[:, 1:1 + width])
+        dense = np.fromiter(chain.from_iterable(dense_rows), dtype=np.float64,
+                            count=n * len(D)).reshape(n, len(D))
+        np.multiply(dense[:, :, None], D, out=terms[:, 1 + width:])
+        z = np.add.accumulate(terms, axis=1)[:, -1].tolist()
         softmax = self._softmax
-        for r, (z0, z1, z2, z3) in zip(order.tolist(), z.tolist(), strict=True):
-            out[r] = softmax(z0, z1, z2, z3)
-        return out
+        return [softmax(z0, z1, z2, z3) for z0, z1, z2, z3 in z]
 
     def _arrays(self) -> tuple[Any, Any, Any]:
-        """The weights as numpy arrays for `probs_many`: W (buckets, 4), D (dense, 4) and
-        b (4,), built once (before any fork, by `enable_batch`, so workers share them)."""
+        """The weights as numpy arrays for `probs_many`: W (buckets + 1, 4: the last row
+        zeros, `_probs_rows`'s padding), D (dense, 4) and b (4,), built once (before any
+        fork, by `enable_batch`, so workers share them)."""
         if self._np_arrays is None:
             np = _np
             assert np is not None
             W = np.array([self.W0, self.W1, self.W2, self.W3], dtype=np.float64).T.copy()
+            W = np.concatenate([W, np.zeros((1, 4))])
             D = np.array([self.D0, self.D1, self.D2, self.D3], dtype=np.float64).T.copy()
             self._np_arrays = (W, D, np.array(self.b, dtype=np.float64))
         return self._np_arrays
@@ -249,6 +261,9 @@ _vader: SentimentIntensityAnalyzer | None = None
 _lock = threading.Lock()
 # numpy, once `enable_batch` has imported it: only then do batches use `_Model.probs_many`.
 _np: Any = None
+# `_Model.probs_flat` reads this many texts at a time (their padded rows of terms, ~230 KB
+# for 100 tweets, stay within the CPU caches).
+_MODEL_ROWS = 128
 # Batches smaller than this score text by text: a few numpy calls per batch cost more than
 # the pure-Python model on a handful of texts.
 BATCH_MIN = 64
@@ -412,7 +427,7 @@ def korean(text: str) -> float:
 
 def _result(s: float, lang: str, strong: int | None = None,
             actionable: float | None = None) -> SentimentResult:
-    s = round(max(-1.0, min(1.0, s)), 4)
+    s = round4(max(-1.0, min(1.0, s)))
     return SentimentResult(s, label_of(s), lang, True, strong, actionable)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 from listener.scoring import features as F
+from listener.scoring.rounding import round4
 
 REASONS = (
     "negative", "question", "complaint", "high_reach", "safety", "legal", "churn", "privacy",
@@ -360,7 +361,7 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
             or repeat_contacts > 0:
         _context(rules, strength, listed, followers, engagement, waiting_minutes,
                  repeat_contacts)
-    return round(1.0 - _remaining(rules.weights, strength), 4), _listed(rules.weights, listed)
+    return round4(1.0 - _remaining(rules.weights, strength)), _listed(rules.weights, listed)
 
 
 def urgency_levels(rules: UrgencyRules, text: str, sentiment: float, *,
@@ -393,8 +394,8 @@ def urgency_levels(rules: UrgencyRules, text: str, sentiment: float, *,
     with_repeat = (sorted([*reasons, REPEAT_REASON], key=_REASON_RANK.__getitem__)
                    if weight > 0 else reasons)
     strengths = _REPEAT_STRENGTHS
-    alone = (round(1.0 - remaining, 4), reasons)
-    return [(round(1.0 - remaining * (1.0 - weight * strengths[repeat_contact_level(count)]), 4),
+    alone = (round4(1.0 - remaining), reasons)
+    return [(round4(1.0 - remaining * (1.0 - weight * strengths[repeat_contact_level(count)])),
              with_repeat) if count > 0 else alone
             for count in repeat_contacts]
 

@@ -30,6 +30,7 @@ from vaderSentiment.vaderSentiment import (
 )
 
 from listener.scoring.features import MEMO_MAX
+from listener.scoring.rounding import round3, round4
 
 _PUNCT = string.punctuation
 _NEGATE = frozenset(NEGATE)
@@ -318,7 +319,8 @@ class FastVader(SentimentIntensityAnalyzer):
         elif pos_sum < fabs_neg:
             neg_sum -= amp
         total = pos_sum + math.fabs(neg_sum) + neu_count
-        return {"neg": round(math.fabs(neg_sum / total), 3),
-                "neu": round(math.fabs(neu_count / total), 3),
-                "pos": round(math.fabs(pos_sum / total), 3),
-                "compound": round(compound, 4)}
+        # `round3` / `round4`: `round`'s very floats without its decimal round trip
+        return {"neg": round3(math.fabs(neg_sum / total)),
+                "neu": round3(math.fabs(neu_count / total)),
+                "pos": round3(math.fabs(pos_sum / total)),
+                "compound": round4(compound)}
