@@ -498,8 +498,9 @@ class Ingestor:
                ) -> list[tuple[UpsertResult, list[StoredMention], Judged | None]]:
         """Upsert `pages` in order in one write transaction, each page's private
         conversations settled and `page_steps` run on its new mentions; `before_upsert`
-        (session, page index) runs right before each page's upsert, `judge` on each page's
-        new mentions right after it, `in_transaction` (the cursor that follows them, saved
+        (session, page index) runs right before each page's upsert, `judge` on the facts of
+        each page's new mentions right after it (those a detector reads: `_facts_since`;
+        a page with none is not judged), `in_transaction` (the cursor that follows them, saved
         with `relax_durability`: the commit's relaxed durability goes in the same round
         trip) last; without it, the commit is relaxed first. The transaction is replayed on
         a write conflict. Counts the pages in `result` and returns, a page, its upsert's

@@ -34,11 +34,11 @@ def test_facts_since_is_the_oldest_time_a_detector_reads(db, clock):
     assert engine.facts_since() < T0 - timedelta(hours=24)
 
 
-def test_facts_left_out_change_no_candidate(db, clock):
+def test_facts_left_out_change_no_candidate(any_db, clock):
     clock.at(T0)
-    engine = engine_for(db, clock)
-    put(db, quiet_history(T0 - timedelta(minutes=30)))
-    facts = _page(db, [
+    engine = engine_for(any_db, clock)
+    put(any_db, quiet_history(T0 - timedelta(minutes=30)))
+    facts = _page(any_db, [
         *burst(T0 - timedelta(minutes=20), 12),
         mention("bag lost, no help at all", T0 - timedelta(hours=3), label="negative",
                 followers=250_000, author="star"),
@@ -50,7 +50,7 @@ def test_facts_left_out_change_no_candidate(db, clock):
     since = engine.facts_since()
     kept = [f for f in facts if not f.is_own and aware(f.created_at) >= since]
     assert 0 < len(kept) < len(facts)
-    with db.write() as session:
+    with any_db.write() as session:
         everything = engine.judge_page(session, facts)
         only_kept = engine.judge_page(session, kept)
     assert everything is not None
