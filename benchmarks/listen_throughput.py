@@ -153,6 +153,7 @@ def run_carewatch(base_url: str, database_url: str, *, scoring: bool) -> tuple[i
     # As `carewatch listen --once` builds it (carewatch/cli/listen.py).
     ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
                         on_new_mentions=routing_hook(db, settings), **kwargs)
+    ingestor.prepare()  # as the CLI does at start-up, before its first poll
     if scoring and ingestor.scorer is not None:
         # Load every model outside the clock (VADER, the care model and the language
         # identifier, which only non-English text loads; numpy for the batch care model:

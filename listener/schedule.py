@@ -132,6 +132,7 @@ def run_forever(db: Database, settings: Settings, extra_jobs: Sequence[Job] = ()
     if scorer is not None:
         kwargs["scorer"] = scorer
     ingestor = Ingestor(db, settings, **kwargs)
+    ingestor.prepare()  # one-time costs before the scheduler's first poll
     jobs = list(extra_jobs)
     if include_listener_jobs:
         jobs = listener_jobs(db, settings, engine, ingestor.scorer) + jobs

@@ -55,6 +55,7 @@ def listen_command(
     if once:
         ingestor = Ingestor(db, settings, alert_engine=engine,
                             on_new_mentions=routing_hook(db, settings))
+        ingestor.prepare()
         results = ingestor.poll_all(once=True)
         for result in results:
             print(result.summary(), file=sys.stderr)

@@ -87,6 +87,16 @@ class AlertEngine:
             log_failure(log, "alert detection failed", exc)
             return []
 
+    def facts_since(self) -> datetime:
+        """The oldest mention time the per-page detectors look at from now on (`judge_page`,
+        `on_new_facts`): risk words and high reach only `RECENT` mentions, spikes only
+        those inside `spike.horizon`. A caller may leave older mentions (and own posts, which
+        no detector reads) out of the facts it passes: the candidates are the same, and a
+        backfill's old pages cost no facts at all. Ask before detection runs (the clock
+        only moves on: the later detection's bound is no earlier)."""
+        now = self.now()
+        return min(now - RECENT, spike.horizon(self.settings.alerts, now))
+
     def judge_page(self, session: Session, facts: Sequence[Any]) -> Judged | None:
         """Detection for one page, in the transaction that stores it (`session`), right
         after its upsert: the listener stores several pages in one transaction, and the

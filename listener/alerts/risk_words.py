@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ CATEGORY_SEVERITY = {"safety": "high", "legal": "medium", "discrimination": "hig
                      "privacy": "high"}
 # From this many mentions in one episode a category is one step more severe.
 ESCALATE_AT = 3
+_NO_REASONS: frozenset[str] = frozenset()  # most mentions': no set built for each
 
 
 def _pattern(words: Sequence[str]) -> re.Pattern[str] | None:
@@ -94,7 +95,7 @@ class RiskWords:
             "|".join(f"(?:{p.pattern})" for p in self.patterns.values()),
             re.IGNORECASE) if self.patterns else None
 
-    def match(self, text: str, reasons: set[str]) -> dict[str, list[str]]:
+    def match(self, text: str, reasons: Set[str]) -> dict[str, list[str]]:
         """{category: matched words} for one mention (a reason code counts as its category)."""
         found: dict[str, list[str]] = {}
         if not self._may_name_a_word(text or "") and not reasons & self.patterns.keys():
@@ -119,7 +120,8 @@ class RiskWords:
         for fact in facts:
             if fact.is_own:
                 continue
-            reasons = {r for r in (fact.urgency_reasons or "").split(";") if r}
+            reasons = ({r for r in fact.urgency_reasons.split(";") if r}
+                       if fact.urgency_reasons else _NO_REASONS)
             if fact.sentiment_label == "positive" and not reasons & self.patterns.keys():
                 continue  # a positive mention counts only for categories scoring flagged
             for category, words in self.match(fact.text, reasons).items():

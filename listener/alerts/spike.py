@@ -191,15 +191,15 @@ def _summary(platform: str, facts: dict[str, Any], base: Baseline, cfg: AlertsCo
     return "; ".join(parts)
 
 
-def _horizon(cfg: AlertsConfig, now: datetime) -> datetime:
+def horizon(cfg: AlertsConfig, now: datetime) -> datetime:
     """Windows ending before this are history (baseline), not news."""
     return now - timedelta(minutes=cfg.cooldown_minutes + cfg.spike_window_minutes)
 
 
 def any_recent(facts: list[Any], cfg: AlertsConfig, now: datetime) -> bool:
     """Whether `detect` has anything to judge: a backfill's older pages need no query."""
-    horizon = _horizon(cfg, now)
-    return any(not f.is_own and aware(f.created_at) >= horizon for f in facts)
+    horizon_at = horizon(cfg, now)
+    return any(not f.is_own and aware(f.created_at) >= horizon_at for f in facts)
 
 
 def _windows(rows: list[Any], width: timedelta) -> Callable[[datetime], list[Any]]:
@@ -220,11 +220,11 @@ def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
            now: datetime) -> list[Candidate]:
     """Spike candidates for the platforms that just received new mentions."""
     width = timedelta(minutes=cfg.spike_window_minutes)
-    horizon = _horizon(cfg, now)
+    horizon_at = horizon(cfg, now)
     times: dict[str, set[datetime]] = defaultdict(set)
     for fact in facts:
         created = aware(fact.created_at)
-        if not fact.is_own and created >= horizon:
+        if not fact.is_own and created >= horizon_at:
             times[fact.platform].add(created)
     out: list[Candidate] = []
     for platform, moments in sorted(times.items()):

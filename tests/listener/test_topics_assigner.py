@@ -51,3 +51,19 @@ def test_a_store_without_schema_leaves_topics_empty(sqlite_url: str) -> None:
         assert page[0].topic is None
     finally:
         bare.dispose()
+
+
+def test_prepare_loads_the_model_before_the_first_poll(migrated_db) -> None:
+    """`carewatch listen` pays the model's load at start-up (`Ingestor.prepare`): the first
+    page's topics, assigned without a refresh inside its transaction, already have it."""
+    from listener.ingest import Ingestor
+
+    with migrated_db.write() as session:
+        save_topic_model(session, train(labelled()), actor="cli", examples=labelled())
+    ingestor = Ingestor(migrated_db, Settings())
+    assert ingestor.topics is not None
+    assert ingestor.topics.model is None
+    ingestor.prepare()
+    page = [_scored("my bag is lost, where is my luggage?")]
+    ingestor.topics.assign(page, refresh=False)
+    assert page[0].topic == "Lost Luggage"
