@@ -37,6 +37,7 @@ def receiver_app(context: AppContext) -> Starlette:
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
     ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
                         on_new_mentions=routing_hook(db, settings))
+    ingestor.prepare()  # one-time costs now, not in the first delivery's answer time
     return create_app(ingestor, settings)
 
 
