@@ -92,6 +92,28 @@ SQLITE_TIMES_KEPT = 4096
 _SQLITE_TIMES: dict[datetime, str] = {}
 
 
+def utc_hour(moment: datetime) -> datetime:
+    """The start of `moment`'s hour in UTC (a naive time is local, as `astimezone` reads
+    it): the bucket of the hourly pre-aggregates, asked for every stored mention twice
+    (`storage.trends`, `storage.topics`).
+
+    Remembered per hour: `replace` parses its keywords and builds a new datetime, ~1 us
+    (callgrind: ~8,500 instructions a call, ~5% of storing a page), where reading the hour's
+    fields and a dict look-up cost a fifth of that. A page's mentions share a few hours."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    key = (moment.year, moment.month, moment.day, moment.hour)
+    hour = _UTC_HOURS.get(key)
+    if hour is None:
+        if len(_UTC_HOURS) >= SQLITE_TIMES_KEPT:
+            _UTC_HOURS.clear()
+        hour = _UTC_HOURS[key] = moment.replace(minute=0, second=0, microsecond=0)
+    return hour
+
+
+_UTC_HOURS: dict[tuple[int, int, int, int], datetime] = {}
+
+
 def _json_time(value: Any) -> str:
     if not isinstance(value, datetime):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -163,6 +185,11 @@ def _pg_time(value: datetime | None) -> datetime | None:
 
 def _sqlite_bool(value: Any) -> int | None:
     return None if value is None else int(bool(value))
+
+
+#: Boolean values SQLite takes as they are (bool is an int: sqlite3 binds 1 and 0), checked
+#: a column at a time in C instead of a Python call per value (three columns a mention).
+_PLAIN_BOOLS = frozenset({bool, type(None)})
 
 
 def _json(value: Any) -> str:
@@ -247,6 +274,8 @@ def column_values(postgres: bool, table: Table, names: Sequence[str],
             out.append(values)
         elif kind == "timestamptz":
             out.append(_convert_runs(fn, values))
+        elif kind == "boolean" and _PLAIN_BOOLS.issuperset(map(type, values)):
+            out.append(values)  # sqlite3 binds True and False as 1 and 0 already
         else:
             out.append(list(map(fn, values)))
     return out
