@@ -112,3 +112,21 @@ def test_booleans_are_stored_as_the_orm_stores_them(migrated_db, is_brand) -> No
             kinds = session.execute(text(
                 "SELECT typeof(is_brand), is_brand FROM authors ORDER BY external_id")).all()
             assert {tuple(k) for k in kinds[::2]} == {("integer", int(bool(is_brand)))}
+
+
+def test_none_binds_as_null_through_its_own_adapter(tmp_path) -> None:
+    """An SQLite engine registers the None adapter (`storage.db._bind_none_directly`), and
+    None still reaches the database as NULL, through the driver and the ORM alike."""
+    import sqlite3
+
+    from storage.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'n.db'}")
+    try:
+        assert sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol)) is not None
+        with db.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw.execute("SELECT typeof(?), ? IS NULL", (None, None)).fetchone() == (
+                "null", 1)
+    finally:
+        db.dispose()
