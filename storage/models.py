@@ -74,6 +74,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: The conditions of the partial indexes on columns every new row leaves NULL (migration
+#: 0020): a stored mention or thread then costs no entry in them.
+ASSIGNED = text("assignee IS NOT NULL")
+CASE_LINKED = text("case_mention_pk IS NOT NULL")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     # Every model here is mapped to a `Table` (no mapping onto a join or a select), so
@@ -152,7 +158,13 @@ class Thread(Base):
     """
 
     __tablename__ = "threads"
-    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        # Linked conversations only (migration 0020): a thread arrives unlinked, and its
+        # only read, `case_mention_pk = ?`, implies NOT NULL.
+        Index("ix_threads_case_mention_pk", "case_mention_pk", sqlite_where=CASE_LINKED,
+              postgresql_where=CASE_LINKED),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
@@ -165,7 +177,7 @@ class Thread(Base):
     visibility: Mapped[str] = mapped_column(String(10), default="public",
                                             server_default="public")
     # A mentions.id; not a foreign key, because mentions already point at threads.
-    case_mention_pk: Mapped[int | None] = mapped_column(Integer, index=True)
+    case_mention_pk: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -197,6 +209,10 @@ class Mention(Base):
         # is_own too, so counting a customer's recent mentions reads the index alone.
         Index("ix_mentions_author", "author_pk", "created_at", "is_own"),
         Index("ix_mentions_topic_created", "topic", "created_at"),
+        # Assigned mentions only (migration 0020): every mention arrives unassigned, and
+        # `assignee = ?` or `IN (...)` implies NOT NULL ("unassigned" walks the queue index).
+        Index("ix_mentions_assignee", "assignee", sqlite_where=ASSIGNED,
+              postgresql_where=ASSIGNED),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -228,7 +244,7 @@ class Mention(Base):
     topic: Mapped[str | None] = mapped_column(String(100))
     topic_confidence: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="new")
-    assignee: Mapped[str | None] = mapped_column(String(100), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(100))
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from carewatch.domain import OPEN_STATUSES
 from carewatch.settings import Settings
 from carewatch.topics import TopicModel, config_digest, train
-from storage.bulk import insert_rows
+from storage.bulk import insert_rows, utc_hour
 from storage.models import AuditEntry, HourlyTopicStat, Mention, TopicCorrection, TopicModelRow
 from storage.statements import dialect_insert
 
@@ -135,15 +135,11 @@ def correct_topic(session: Session, mention_id: int, topic: str | None, *, actor
 
 
 # --------------------------------------------------------------- hourly topic counts
-def _hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def _move(cells: dict[Cell, list[int]], created_at: datetime, topic: str | None, sign: int,
           negative: bool) -> None:
     if not topic:
         return
-    acc = cells.setdefault((_hour(created_at), topic), [0, 0])
+    acc = cells.setdefault((utc_hour(created_at), topic), [0, 0])
     acc[0] += sign
     acc[1] += sign * negative
 

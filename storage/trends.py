@@ -12,22 +12,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carewatch.domain import OPEN_STATUSES, Visibility
-from storage.bulk import insert_rows
+from storage.bulk import insert_rows, utc_hour
 from storage.inbox import INBOX_COLUMNS, UNASSIGNED, InboxRow, inbox_row
 from storage.models import Author, HourlyStat, Mention, utcnow
-
-
-def _hour(moment: datetime) -> datetime:
-    if moment.tzinfo is not UTC:  # asked for every stored mention: UTC ones as they are
-        moment = moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -38,7 +32,7 @@ def add_to_hourly(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         if row["is_own"]:
             continue
-        key = (_hour(row["created_at"]), row["platform"], row["sentiment_label"] or "neutral",
+        key = (utc_hour(row["created_at"]), row["platform"], row["sentiment_label"] or "neutral",
                row["source_key"] or "")
         acc = buckets.setdefault(key, [0, 0.0, 0, 0])
         acc[0] += 1

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from storage import bulk
 from storage.bulk import encoded_json, insert_rows, is_postgres
@@ -69,3 +69,64 @@ def test_a_value_too_long_is_refused_not_cut(migrated_db) -> None:
 def _insert_in_session(db, rows: list[dict[str, object]]) -> None:
     with db.session() as session:
         insert_rows(session, Customer.__table__, rows)
+
+
+@pytest.mark.parametrize("moment", [
+    AWARE, AWARE.replace(minute=0, second=0, microsecond=0),
+    datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime.fromisoformat("2026-11-21T01:45:00+02:00"),  # 23:45 UTC the day before
+])
+def test_utc_hour_is_the_start_of_the_utc_hour(moment: datetime) -> None:
+    expected = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    for _ in range(2):  # computed, then remembered
+        hour = bulk.utc_hour(moment)
+        assert hour == expected
+        assert hour.tzinfo is UTC
+
+
+def test_utc_hour_keeps_its_memory_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(bulk, "_UTC_HOURS", {})
+    monkeypatch.setattr(bulk, "SQLITE_TIMES_KEPT", 3)
+    hours = [datetime(2026, 11, 20, h, 30, tzinfo=UTC) for h in range(5)]
+    assert [bulk.utc_hour(h) for h in hours] == [h.replace(minute=0) for h in hours]
+    assert len(bulk._UTC_HOURS) <= 3
+
+
+@pytest.mark.parametrize("is_brand", [True, False, 1, 0, "yes"])
+def test_booleans_are_stored_as_the_orm_stores_them(migrated_db, is_brand) -> None:
+    """Plain bools go to the driver as they are (SQLite binds them as 1 and 0), any other
+    truthy value is converted: both read back as the ORM wrote them, an integer 1 or 0."""
+    from storage.models import Author
+
+    with migrated_db.write() as session:
+        insert_rows(session, Author.__table__, [
+            {"platform": "x", "external_id": "1", "is_brand": is_brand, "updated_at": AWARE},
+            {"platform": "x", "external_id": "2", "is_brand": False, "updated_at": AWARE}])
+        session.add(Author(platform="x", external_id="3", is_brand=bool(is_brand)))
+        session.flush()
+        stored = session.execute(select(Author.external_id, Author.is_brand)
+                                 .order_by(Author.external_id)).all()
+        assert [tuple(r) for r in stored] == [("1", bool(is_brand)), ("2", False),
+                                              ("3", bool(is_brand))]
+        if not is_postgres(session):
+            kinds = session.execute(text(
+                "SELECT typeof(is_brand), is_brand FROM authors ORDER BY external_id")).all()
+            assert {tuple(k) for k in kinds[::2]} == {("integer", int(bool(is_brand)))}
+
+
+def test_none_binds_as_null_through_its_own_adapter(tmp_path) -> None:
+    """An SQLite engine registers the None adapter (`storage.db._bind_none_directly`), and
+    None still reaches the database as NULL, through the driver and the ORM alike."""
+    import sqlite3
+
+    from storage.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'n.db'}")
+    try:
+        assert sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol)) is not None
+        with db.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw.execute("SELECT typeof(?), ? IS NULL", (None, None)).fetchone() == (
+                "null", 1)
+    finally:
+        db.dispose()
