@@ -270,8 +270,13 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
     one's heap row too, without a fresh VACUUM)."""
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     first_day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    # The upper bound changes no count (every day is at most infinity): it makes the
+    # planner, without statistics (a new store; before autovacuum's ANALYZE), estimate a
+    # row where it guessed 14, and walk the primary key instead of a bitmap scan over the
+    # author's days (measured on the 20k poll's pages: ~15% less server CPU for this
+    # statement, same rows; with statistics it chooses either way).
     later_days = (f"(SELECT coalesce(sum(d.count), 0) FROM {AUTHOR_DAY_COUNTS_TABLE} d "
-                  "WHERE d.author_pk = a.id AND d.day > %s)")
+                  "WHERE d.author_pk = a.id AND d.day > %s AND d.day <= 'infinity')")
     first = _AUTHOR_COUNT.format(mark="%s AND m.created_at < %s")
     # LIMIT 1 / OFFSET 0 keep each lookup a probe of its index, never a join the planner
     # could turn into a scan of every author (see `storage.bulk.rows_by_keys`).
