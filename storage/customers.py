@@ -78,7 +78,10 @@ def _give_customers(session: Session, new_authors: list[tuple[int, str, str | No
 #: `_give_customers` on PostgreSQL: the customers' INSERT and the authors' UPDATE as one
 #: statement (a data-modifying CTE), one round trip a page instead of two. New customers
 #: differ only by display name, so the n-th author with a name gets the n-th customer
-#: created with it (by id), as the two statements pair them on SQLite.
+#: created with it (by id), as the two statements pair them on SQLite. The name is matched
+#: as equalities (NULL only with NULL), not IS NOT DISTINCT FROM: that is no hash key, so
+#: with n = 1 for nearly every author the join compared every pair of the page's new
+#: authors (auto_explain of the 20k poll: 5112 pairs filtered for 72 authors).
 _GIVE_CUSTOMERS_PG = """
 WITH k AS MATERIALIZED (
     SELECT author_id, name, ord, row_number() OVER (PARTITION BY name ORDER BY ord) AS n
@@ -91,7 +94,8 @@ cn AS (
     SELECT id, row_number() OVER (PARTITION BY display_name ORDER BY id) AS n,
            display_name FROM c)
 UPDATE authors SET customer_id = cn.id
-FROM k JOIN cn ON cn.display_name IS NOT DISTINCT FROM k.name AND cn.n = k.n
+FROM k JOIN cn ON cn.n = k.n AND coalesce(cn.display_name, '') = coalesce(k.name, '')
+    AND (cn.display_name IS NULL) = (k.name IS NULL)
 WHERE authors.id = k.author_id
 """
 
