@@ -7,7 +7,9 @@ CPU time does not. The listener's own CPU (`main_cpu`, getrusage of this process
 hooks, and whatever else runs on its threads) is what bounds a poll on a quiet machine;
 `children_cpu` is its workers' (scoring; with listener/fetch_worker.py also fetching and
 parsing). Same sandbox data, Ingestor wiring and clocked span as listen_throughput.py: the
-poll alone, after the database is migrated and the models are loaded.
+poll alone, after the database is migrated and the models are loaded. On a local
+PostgreSQL, `server_cpu` is the CPU of the server's backends for the run's database over
+the same span (the fourth CPU-bound process of a poll on the two-core machine).
 
 The baseline, measured in the same run on the same data: the naive loop of
 listen_throughput.py (tweepy -> pandas -> VADER -> to_sql), whose CPU is all its own
@@ -53,12 +55,14 @@ def main() -> None:
                 n, secs = lt._measure(maker, tmp,
                                       lambda u: lt.run_carewatch(base, u, scoring=True))
                 own, children = lt.LAST_CPU["own"], lt.LAST_CPU["workers"]
+                served = _server(lt.LAST_CPU)
                 nn, naive_secs = lt._measure(maker, tmp, lambda u: lt.run_naive(base, u))
                 naive_cpu = lt.LAST_CPU["own"]
                 print(f"{args.backend} n={n} wall={secs:.2f}s rate={n / secs:.0f}/s "
                       f"main_cpu={own:.2f}s ({own / n * 1e6:.0f}us/m) "
-                      f"children_cpu={children:.2f}s | naive wall={naive_secs:.2f}s "
-                      f"cpu={naive_cpu:.2f}s ({naive_cpu / nn * 1e6:.0f}us/m) | "
+                      f"children_cpu={children:.2f}s{served} | naive wall={naive_secs:.2f}s "
+                      f"cpu={naive_cpu:.2f}s ({naive_cpu / nn * 1e6:.0f}us/m)"
+                      f"{_server(lt.LAST_CPU)} | "
                       f"carewatch/naive CPU {(own + children) / naive_cpu:.2f}x "
                       f"load={os.getloadavg()[0]:.1f}", flush=True)
     finally:
@@ -66,6 +70,12 @@ def main() -> None:
         server.join(timeout=10)
         if server.is_alive():
             server.terminate()
+
+
+def _server(cpu: dict[str, float]) -> str:
+    """The run's PostgreSQL server CPU for the line printed, when it could be read: kept
+    out of the ratio, which compares the clients (as it always has)."""
+    return f" server_cpu={cpu['server']:.2f}s" if "server" in cpu else ""
 
 
 if __name__ == "__main__":

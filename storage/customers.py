@@ -78,7 +78,10 @@ def _give_customers(session: Session, new_authors: list[tuple[int, str, str | No
 #: `_give_customers` on PostgreSQL: the customers' INSERT and the authors' UPDATE as one
 #: statement (a data-modifying CTE), one round trip a page instead of two. New customers
 #: differ only by display name, so the n-th author with a name gets the n-th customer
-#: created with it (by id), as the two statements pair them on SQLite.
+#: created with it (by id), as the two statements pair them on SQLite. The name is matched
+#: as equalities (NULL only with NULL), not IS NOT DISTINCT FROM: that is no hash key, so
+#: with n = 1 for nearly every author the join compared every pair of the page's new
+#: authors (auto_explain of the 20k poll: 5112 pairs filtered for 72 authors).
 _GIVE_CUSTOMERS_PG = """
 WITH k AS MATERIALIZED (
     SELECT author_id, name, ord, row_number() OVER (PARTITION BY name ORDER BY ord) AS n
@@ -91,7 +94,8 @@ cn AS (
     SELECT id, row_number() OVER (PARTITION BY display_name ORDER BY id) AS n,
            display_name FROM c)
 UPDATE authors SET customer_id = cn.id
-FROM k JOIN cn ON cn.display_name IS NOT DISTINCT FROM k.name AND cn.n = k.n
+FROM k JOIN cn ON cn.n = k.n AND coalesce(cn.display_name, '') = coalesce(k.name, '')
+    AND (cn.display_name IS NULL) = (k.name IS NULL)
 WHERE authors.id = k.author_id
 """
 
@@ -267,12 +271,22 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
 
     Whole UTC days after the window's first one from the day counts (migration 0019), that
     first day's part from the mentions index: exact, and only a day's mentions read (each
-    one's heap row too, without a fresh VACUUM)."""
+    one's heap row too, without a fresh VACUUM). The mentions are read only for an author
+    with a day count on that first day: one with none wrote nothing then (the triggers keep
+    the counts exact), the usual case, which thus costs one index scan of the author's days
+    instead of two probes (measured on the 20k poll's pages: ~20% less server CPU for this
+    statement, same rows)."""
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     first_day = since.replace(hour=0, minute=0, second=0, microsecond=0)
-    later_days = (f"(SELECT coalesce(sum(d.count), 0) FROM {AUTHOR_DAY_COUNTS_TABLE} d "
-                  "WHERE d.author_pk = a.id AND d.day > %s)")
+    # The upper bound changes no count (every day is at most infinity): it makes the
+    # planner, without statistics (a new store; before autovacuum's ANALYZE), estimate a
+    # row where it guessed 14, and walk the primary key instead of a bitmap scan over the
+    # author's days (measured on the 20k poll's pages: ~15% less server CPU for this
+    # statement, same rows; with statistics it chooses either way).
     first = _AUTHOR_COUNT.format(mark="%s AND m.created_at < %s")
+    count = (f"(SELECT coalesce(sum(CASE WHEN d.day > %s THEN d.count ELSE {first} END), 0) "
+             f"FROM {AUTHOR_DAY_COUNTS_TABLE} d "
+             "WHERE d.author_pk = a.id AND d.day >= %s AND d.day <= 'infinity')")
     # LIMIT 1 / OFFSET 0 keep each lookup a probe of its index, never a join the planner
     # could turn into a scan of every author (see `storage.bulk.rows_by_keys`).
     sql = ("WITH page AS MATERIALIZED (SELECT t.external_id, t.customer_id FROM "
@@ -280,12 +294,12 @@ def contacts_statement_pg(platform: str, ids: Sequence[str],
            "external_id, customer_id FROM authors WHERE platform = %s AND external_id = k.id "
            "LIMIT 1) AS t) "
            "SELECT p.external_id, p.customer_id, NULL FROM page p UNION ALL "
-           f"SELECT NULL, a.customer_id, {later_days} + {first} FROM "
+           f"SELECT NULL, a.customer_id, {count} FROM "
            "(SELECT DISTINCT customer_id FROM page WHERE customer_id IS NOT NULL) AS c "
            "CROSS JOIN LATERAL (SELECT id, customer_id FROM authors "
            "WHERE customer_id = c.customer_id OFFSET 0) AS a")
-    return sql, (json_list(ids), platform, first_day.replace(tzinfo=None), since,
-                 first_day + timedelta(days=1))
+    day = first_day.replace(tzinfo=None)  # the day counts' naive UTC days
+    return sql, (json_list(ids), platform, day, since, first_day + timedelta(days=1), day)
 
 
 def contacts_of_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]],

@@ -276,6 +276,20 @@ def test_recent_contacts_count_exactly_across_days(migrated_db) -> None:
         assert sum(expected(s).values()) > 100
 
 
+def test_recent_contacts_have_no_upper_bound(migrated_db) -> None:
+    """Mentions dated after `now` (a clock ahead, a platform's odd timestamp) still count,
+    on the day of the window's start, the next day and years later: on PostgreSQL the day
+    counts are read up to 'infinity' only to steer the planner, never to cut any day."""
+    gus = Author(X, "7101", "gus", "Gus")
+    window_start = 7 * 1440
+    ahead = [-1, -1440, -3 * 1440, -400 * 1440]  # minutes_ago < 0: after NOW
+    _store(migrated_db, *[_m(X, f"f{i}", gus, minutes_ago=m) for i, m in enumerate(ahead)],
+           _m(X, "f-start", gus, minutes_ago=window_start - 1),
+           _m(X, "f-before", gus, minutes_ago=window_start + 1))
+    with migrated_db.session() as s:
+        assert recent_contacts(s, [("x", "7101")], now=NOW) == {("x", "7101"): 5}
+
+
 def test_each_new_author_gets_a_customer_of_its_own_named_after_it(migrated_db) -> None:
     """A page of new authors, several sharing a name and some with no name or handle at
     all: each gets a distinct new customer, named after it (one statement on PostgreSQL)."""
