@@ -105,12 +105,14 @@ def utc_hour(moment: datetime) -> datetime:
     key = (moment.year, moment.month, moment.day, moment.hour)
     hour = _UTC_HOURS.get(key)
     if hour is None:
-        if len(_UTC_HOURS) >= SQLITE_TIMES_KEPT:
+        if len(_UTC_HOURS) >= UTC_HOURS_KEPT:
             _UTC_HOURS.clear()
         hour = _UTC_HOURS[key] = moment.replace(minute=0, second=0, microsecond=0)
     return hour
 
 
+#: Hours `utc_hour` remembers (its own bound: `SQLITE_TIMES_KEPT` is `sqlite_time`'s).
+UTC_HOURS_KEPT = 4096
 _UTC_HOURS: dict[tuple[int, int, int, int], datetime] = {}
 
 

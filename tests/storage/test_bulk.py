@@ -86,7 +86,7 @@ def test_utc_hour_is_the_start_of_the_utc_hour(moment: datetime) -> None:
 
 def test_utc_hour_keeps_its_memory_bounded(monkeypatch) -> None:
     monkeypatch.setattr(bulk, "_UTC_HOURS", {})
-    monkeypatch.setattr(bulk, "SQLITE_TIMES_KEPT", 3)
+    monkeypatch.setattr(bulk, "UTC_HOURS_KEPT", 3)
     hours = [datetime(2026, 11, 20, h, 30, tzinfo=UTC) for h in range(5)]
     assert [bulk.utc_hour(h) for h in hours] == [h.replace(minute=0) for h in hours]
     assert len(bulk._UTC_HOURS) <= 3
