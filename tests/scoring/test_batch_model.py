@@ -81,6 +81,18 @@ def test_three_output_model_batches_the_same(batch_on: None) -> None:
     assert all(actionable is None for _, actionable in got)
 
 
+def test_weight_array_read_from_the_packed_model_is_the_lists(batch_on: None) -> None:
+    """`_arrays` reads W from the packed half floats: the very doubles of the per-text
+    model's lists (bit for bit), plus the padding row of zeros."""
+    np = S._np
+    model, _ = S._load()
+    W, _, _ = model._arrays()
+    lists = np.array([model.W0, model.W1, model.W2, model.W3], dtype=np.float64).T
+    assert W.shape == (model.buckets + 1, 4)
+    assert W[:-1].tobytes() == np.ascontiguousarray(lists).tobytes()
+    assert not W[-1].any()
+
+
 def test_score_many_batched_equals_score(batch_on: None) -> None:
     sample = texts()
     scorer = Scorer()
