@@ -37,7 +37,9 @@ then stood waiting for the listener's requests, and the listener stored alone on
 the other idle, and went on storing the last pages alone after the worker ended. Given the
 core first, the listener keeps up, and the worker gets every moment the listener waits.
 With the kernel's autogroups (the default) or a service's own cgroup, a nice value weighs
-only against the processes of the same session or service.
+only against the processes of the same session or service, but the worker's lower weight
+also lowers that group's claim on the core it runs on when other programs compete for it
+(see `WORKER_NICE`).
 
 Repeat contacts: a mention's urgency depends on how often its author wrote lately, which
 only the database knows once the page before it is committed. The worker therefore sends
@@ -106,7 +108,11 @@ FETCH_DEPTH = 2
 #: 0.41 -> 0.26 / 0.15 / 0.17; the listener storing on alone after the worker's last page
 #: (SQLite) 0.49 / 0.40 -> 0.18 / 0.09 s. 19 (next to nothing while the listener wants the
 #: core) was the slowest in each of 4 alternated rounds: 0.26-0.37x the naive loop's rate,
-#: 0.21-0.44x at 0.
+#: 0.21-0.44x at 0. Not shown yet: a wall gain. On that machine (load 9-15) the wall A/B of
+#: 0 against 5 stayed within its noise on SQLite (5 rounds, 47.2 -> 45.7 s in all) and was
+#: slower on PostgreSQL in 3 of 4 rounds (38.5 -> 43.6 s): under other programs' load the
+#: worker paces the poll and its lower weight lowers its session's share of its core. To
+#: be confirmed on a quiet machine; 0 restores even sharing.
 WORKER_NICE = 5
 
 #: One mention's scoring as sent back: None (scoring failed: stored unscored) or
