@@ -28,19 +28,6 @@ listener), one being scored, and `FETCH_DEPTH` fetched; with the listener's defa
 (`WORKER_AHEAD`) 16 + 1 + 2 pages beyond the ones it has received. A stopped poll or a dead
 worker costs at most those requests again (out of the platform's rate limit).
 
-Why the worker runs at a lower priority (`WORKER_NICE`): its only use is to be ahead of the
-listener, and never by more than the bound above, while the listener's store is what moves
-a poll on. With the cores shared evenly, three busy processes on two cores (the listener,
-the worker, and on a test machine the platform's stand-in) leave the listener two thirds of
-a core while all three want one; the worker and the platform ran the full bound ahead and
-then stood waiting for the listener's requests, and the listener stored alone on one core,
-the other idle, and went on storing the last pages alone after the worker ended. Given the
-core first, the listener keeps up, and the worker gets every moment the listener waits.
-With the kernel's autogroups (the default) or a service's own cgroup, a nice value weighs
-only against the processes of the same session or service, but the worker's lower weight
-also lowers that group's claim on the core it runs on when other programs compete for it
-(see `WORKER_NICE`).
-
 Repeat contacts: a mention's urgency depends on how often its author wrote lately, which
 only the database knows once the page before it is committed. The worker therefore sends
 the score at every repeat-contact level (`REPEAT_CONTACT_CAP` + 1 urgencies on one
@@ -97,23 +84,6 @@ EXIT_GRACE_SECONDS = 5.0
 #: 3.70 / 3.68 s); two absorb one slow request without adding much to what a stopped
 #: poll fetches again.
 FETCH_DEPTH = 2
-
-#: How much lower the worker's scheduling priority is than the listener's (an `os.nice`
-#: increment, taken by the worker and its threads only): when both want a core, the
-#: listener's store is what moves the poll on (see the module's docstring). At 5 a worker's
-#: thread weighs a third of the listener's. Measured within runs on the shared two-core
-#: machine (20k mentions, benchmarks/pipeline_trace.py), nice 0 -> 5, each run apart: the
-#: share of the poll with fewer than two of listener, worker and sandbox at work (one core
-#: idle on a quiet machine) SQLite 0.33 / 0.20 -> 0.22 / 0.18, PostgreSQL 0.40 / 0.36 /
-#: 0.41 -> 0.26 / 0.15 / 0.17; the listener storing on alone after the worker's last page
-#: (SQLite) 0.49 / 0.40 -> 0.18 / 0.09 s. 19 (next to nothing while the listener wants the
-#: core) was the slowest in each of 4 alternated rounds: 0.26-0.37x the naive loop's rate,
-#: 0.21-0.44x at 0. Not shown yet: a wall gain. On that machine (load 9-15) the wall A/B of
-#: 0 against 5 stayed within its noise on SQLite (5 rounds, 47.2 -> 45.7 s in all) and was
-#: slower on PostgreSQL in 3 of 4 rounds (38.5 -> 43.6 s): under other programs' load the
-#: worker paces the poll and its lower weight lowers its session's share of its core. To
-#: be confirmed on a quiet machine; 0 restores even sharing.
-WORKER_NICE = 5
 
 #: One mention's scoring as sent back: None (scoring failed: stored unscored) or
 #: (sentiment, label, lang, urgencies) with urgencies[level] = (urgency, reasons) for each
@@ -290,18 +260,10 @@ def _die_with(parent: int) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def _yield_to_listener() -> None:
-    """Lower this process's priority by `WORKER_NICE` (threads started later inherit it).
-    Never raises: a priority it cannot change only leaves the cores shared evenly."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(WORKER_NICE)
-
-
 def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer | None,
             parent: int) -> None:
     """The worker's whole life: run the source, score each page, send it when asked."""
     _die_with(parent)
-    _yield_to_listener()  # before any thread starts: they take the worker's priority
     gc.freeze()  # all inherited from the listener: never garbage here, never scanned
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

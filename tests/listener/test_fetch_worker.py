@@ -23,7 +23,6 @@ from listener import ingest
 from listener.fetch_worker import (
     EXIT_GRACE_SECONDS,
     FETCH_DEPTH,
-    WORKER_NICE,
     FetchWorker,
     OpenPages,
     WorkerLost,
@@ -360,27 +359,3 @@ def test_a_source_error_in_the_worker_is_raised_after_the_pages_before_it(
     assert source.cursor_version == 2  # one step per page, however they were committed
     assert source.cursor
     assert not mp.active_children()
-
-
-def _nice(pid: int, tid: str) -> int:
-    """A thread's nice value (/proc/PID/task/TID/stat, field 19; the fields after the
-    command's closing parenthesis start at field 3)."""
-    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[19 - 3])
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
-def test_the_worker_and_its_threads_yield_the_core_to_the_listener() -> None:
-    """Every thread of the worker (scoring, fetching, sending) runs `WORKER_NICE` lower
-    than the listener, which keeps its own priority."""
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    made = FORK.Value("i", 0)
-    with FetchWorker(_pages(200, made), None, lambda: False, ahead=1) as worker:
-        next(iter(worker))
-        _settled(made, 1 + 1 + 1 + FETCH_DEPTH)  # its fetch and send threads are running
-        pid = worker._process.pid
-        nices = {tid: _nice(pid, tid) for tid in os.listdir(f"/proc/{pid}/task")}
-    assert len(nices) >= 3
-    assert set(nices.values()) == {min(19, own + WORKER_NICE)}
-    assert WORKER_NICE > 0
-    assert os.getpriority(os.PRIO_PROCESS, 0) == own
