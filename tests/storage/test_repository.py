@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from carewatch.domain import Author, Mention, Platform, Score, SentimentLabel
@@ -227,23 +229,80 @@ def test_a_pre_encoded_raw_payload_stores_as_its_dict_does(migrated_db) -> None:
 def test_sqlite_connections_checkpoint_the_wal_in_large_steps(tmp_path) -> None:
     """Every SQLite connection is WAL with synchronous=NORMAL and checkpoints every
     SQLITE_WAL_CHECKPOINT_PAGES (each checkpoint syncs; the default 1000 pages made the
-    listener's commits several times slower), with the WAL file bounded after one."""
+    listener's commits several times slower), with the WAL file bounded after one; its
+    statement journals are in memory and its page cache holds a listener batch."""
     from sqlalchemy import text
 
-    from storage.db import SQLITE_WAL_CHECKPOINT_PAGES, SQLITE_WAL_LIMIT_BYTES, open_database
+    from storage.db import (
+        SQLITE_CACHE_KIB,
+        SQLITE_WAL_CHECKPOINT_PAGES,
+        SQLITE_WAL_LIMIT_BYTES,
+        open_database,
+    )
 
     db = open_database(f"sqlite:///{tmp_path / 'wal.db'}")
     try:
         with db.engine.connect() as conn:
             pragma = {name: conn.execute(text(f"PRAGMA {name}")).scalar_one()
                       for name in ("journal_mode", "synchronous", "wal_autocheckpoint",
-                                   "journal_size_limit")}
+                                   "journal_size_limit", "temp_store", "cache_size")}
     finally:
         db.dispose()
     assert pragma == {"journal_mode": "wal", "synchronous": 1,
                       "wal_autocheckpoint": SQLITE_WAL_CHECKPOINT_PAGES,
-                      "journal_size_limit": SQLITE_WAL_LIMIT_BYTES}
+                      "journal_size_limit": SQLITE_WAL_LIMIT_BYTES,
+                      "temp_store": 2, "cache_size": -SQLITE_CACHE_KIB}
     assert SQLITE_WAL_CHECKPOINT_PAGES * 4096 <= SQLITE_WAL_LIMIT_BYTES
+
+
+def _io_so_far(field: str) -> int:
+    """This process's `wchar` (bytes written through write system calls so far) or `rchar`
+    (read), from Linux's /proc/self/io."""
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(f"{field}:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_sqlite_batches_of_pages_are_written_once_and_not_read_back(tmp_path) -> None:
+    """A transaction storing a listener batch (8 pages of 100 mentions, with the cursor)
+    after others writes about what its WAL frames hold, and reads next to nothing back:
+    no statement journal copied out to temporary files (temp_store), no recently written
+    page read back from the WAL because the page cache could not keep it (cache_size).
+    With SQLite's defaults the third batch here wrote 1.3x its frames' bytes (the journal)
+    and read 1.0x (its pages back from the WAL); now 1.0x and nothing."""
+    from storage.db import open_database
+    from storage.migrate import upgrade
+
+    frame = 24 + 4096
+    wal = tmp_path / "batch.db-wal"
+    db = open_database(f"sqlite:///{tmp_path / 'batch.db'}")
+    try:
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        with db.write() as s:
+            claim = _claim(s, "k")
+        for batch in range(3):  # no checkpoint in between: 3 x ~900 frames < 10,000
+            size, written, read = wal.stat().st_size, _io_so_far("wchar"), _io_so_far("rchar")
+            with db.write() as s:
+                for page in range(8):
+                    n = batch * 800 + page * 100
+                    upsert_mentions(s, [
+                        _mention(f"{n + i}", f"flight {n + i} was cancelled " * 60,
+                                 author=f"a{(n + i) * 37 % 900}",
+                                 thread=f"t{(n + i) * 13 % 500}")
+                        for i in range(100)], source_key="k")
+                save_cursor(s, claim, {"next_token": f"b{batch}"}, new_items=800, pages=8)
+            claim.version += 8
+            written, read = _io_so_far("wchar") - written, _io_so_far("rchar") - read
+            frames = (wal.stat().st_size - max(size, 32)) // frame
+        with db.session() as s:
+            assert count_mentions(s) == 2400
+    finally:
+        db.dispose()
+    assert frames > 500  # the batch dirties more pages than a 2 MB cache holds
+    assert written < 1.1 * frames * frame, (written, frames)
+    assert read < 0.1 * frames * frame, (read, frames)
 
 
 def test_json_column_text_on_sqlite_reads_back_as_written():
