@@ -25,6 +25,9 @@ SQLITE_WAL_LIMIT_BYTES = 64 << 20  # what a checkpointed WAL file is truncated t
 #: Each connection's page cache, in KiB (SQLite's default is 2 MB): the most a connection
 #: keeps, not what it takes; pages read through the memory map are not copied into it.
 SQLITE_CACHE_KIB = 16 << 10
+#: Where a connection keeps its temporary files (statement journals, sorts): in memory, as
+#: the listener's are small; migrations put theirs on disk (`storage.migrate`).
+SQLITE_TEMP_STORE = "MEMORY"
 #: A PostgreSQL connection back from the pool is pinged first only when it sat unused this
 #: long (`_ping_if_idle`).
 PING_AFTER_IDLE_SECONDS = 30.0
@@ -69,9 +72,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the listener's syscalls). Nothing durable is in them: the WAL alone recovers a crash.
     # It also keeps temporary tables, transient indexes and a sort's spilled runs in
     # memory: carewatch creates no temporary tables, and its reads of many rows walk
-    # indexes; a sort too big for the page cache (an index built by a migration on a large
-    # store) takes memory instead of /var/tmp space.
-    cursor.execute("PRAGMA temp_store=MEMORY")
+    # indexes. Migrations, whose statements can copy or sort a whole table, switch their
+    # connection back to files (`storage.migrate`).
+    cursor.execute(f"PRAGMA temp_store={SQLITE_TEMP_STORE}")
     # A listener batch (`listener.ingest.PAGES_PER_COMMIT` pages) dirties up to ~850 pages
     # (3.4 MB; mentions, their index entries, threads): with the 2 MB default, SQLite
     # spilled dirty pages into the WAL mid-transaction (the commit then reads every frame

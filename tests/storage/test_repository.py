@@ -322,3 +322,30 @@ def test_json_column_text_on_sqlite_reads_back_as_written():
     assert _json({"a": 1, "b": "\u00e9"}) == '{"a":1,"b":"\u00e9"}'
     with pytest.raises(TypeError):
         _json({"at": datetime.now(UTC)})
+
+
+def test_sqlite_migrations_keep_temporary_files_on_disk(tmp_path) -> None:
+    """A migration's statement can journal or sort a whole table: it runs with temp_store
+    FILE, and the connection goes back to the pool with the listener's MEMORY."""
+    from sqlalchemy import event
+
+    from storage.db import open_database
+    from storage.migrate import upgrade
+
+    db = open_database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    seen: list[int] = []
+
+    def note_temp_store(conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("CREATE TABLE MENTIONS"):
+            driver = conn.connection.driver_connection
+            seen.append(driver.execute("PRAGMA temp_store").fetchone()[0])
+
+    event.listen(db.engine, "before_cursor_execute", note_temp_store)
+    try:
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            after = conn.exec_driver_sql("PRAGMA temp_store").scalar_one()
+    finally:
+        db.dispose()
+    assert seen == [1]  # FILE while the mentions table was created
+    assert after == 2  # MEMORY again
