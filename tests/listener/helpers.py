@@ -231,3 +231,20 @@ def listen_then_kill_9(env: dict[str, str], control: Any, path: str, served: int
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
+
+
+def x_search_source(base_url: str) -> Any:
+    """An X search source for "@acmeair" over the last day, with its own client (the real
+    tweepy client) pointed at the sandbox at `base_url`."""
+    from carewatch.settings import Settings, SourceConfig
+    from listener.sources.x import XSource
+
+    settings = Settings(x_api_url=base_url, x_bearer_token="tok-1",
+                        sources=[SourceConfig(platform="x", kind="search", query="@acmeair",
+                                              backfill_days=1)])
+    return XSource(settings.sources[0], settings)
+
+
+def polled(source: Any) -> list[Any]:
+    """Every mention of one poll of `source` from an empty cursor, in order."""
+    return [m for page in source.poll({}) for m in page.mentions]

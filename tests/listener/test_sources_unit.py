@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 import tweepy
 
 from carewatch.errors import PermanentError
@@ -183,8 +184,9 @@ def test_x_mapping_threads_own_and_retweets() -> None:
 
 
 def test_x_maps_tweepy_objects_and_json_dicts_alike() -> None:
-    """The source's own client returns the JSON (`return_type=dict`); a client handed in
-    returns tweepy's objects: both map to the same Mention, raw JSON included."""
+    """The source's own client returns the response (`return_type=requests.Response`,
+    decoded by `_json`); a client handed in returns tweepy's objects: both map to the same
+    Mention, raw JSON included."""
     source = _x(FakeTimeline([]))
     user = {"id": "7", "username": "ann", "name": "Ann", "public_metrics": {"followers_count": 12}}
     tweet = {"id": "30", "edit_history_tweet_ids": ["30"], "text": "where is my bag?",
@@ -201,7 +203,7 @@ def test_x_maps_tweepy_objects_and_json_dicts_alike() -> None:
     assert (from_json.author.handle, from_json.author.followers) == ("ann", 12)
     assert source.to_mention({**tweet, "author_id": "9"}, {"7": user}).author.handle is None
     assert XSource(SourceConfig(platform="x", kind="search", query="q"),
-                   _settings()).client.return_type is dict
+                   _settings()).client.return_type is requests.Response
 
 
 def test_facebook_mapping() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from carewatch.settings import Settings, SourceConfig
 from listener.sources import x as x_source
 from listener.sources.x import XSource
 from sandbox.server import SandboxServer
+from tests.listener.helpers import polled, x_search_source
 
 TWEETS = 150  # two pages of X search
 
@@ -22,14 +22,11 @@ def _source(sandbox: SandboxServer) -> XSource:
     for i in range(TWEETS):
         sandbox.world.add_tweet(f"@acmeair where is my bag {i}?", {"username": f"cust{i % 7}"},
                                 created_at=sandbox.world.now() - 3600 + i)
-    settings = Settings(x_api_url=sandbox.base_url, x_bearer_token="tok-1",
-                        sources=[SourceConfig(platform="x", kind="search", query="@acmeair",
-                                              backfill_days=1)])
-    return XSource(settings.sources[0], settings)
+    source: XSource = x_search_source(sandbox.base_url)
+    return source
 
 
-def _poll(source: XSource) -> list[Any]:
-    return [m for page in source.poll({}) for m in page.mentions]
+_poll = polled
 
 
 def test_tweepy_formats_each_body_briefly_while_its_debug_log_is_off(
