@@ -66,7 +66,25 @@ class BaseSource:
 
 
 def parse_time(value: Any) -> datetime:
-    """Graph (`2026-05-01T12:00:00+0000`) and X (`...000Z`) times → aware UTC datetimes."""
+    """Graph (`2026-05-01T12:00:00+0000`) and X (`...000Z`) times → aware UTC datetimes.
+
+    X's own form (`...T12:00:00.000Z`, once a mention on the fetch worker's path) is read by
+    `datetime.fromisoformat` as it is (Python 3.11 reads the `Z`), for a third of the
+    general path's CPU: the same datetime with the same tzinfo (`timezone.utc`, which
+    `astimezone(UTC)` returns as it is). Anything else, or anything it refuses, goes the
+    general way (`_parse_any_time`)."""
+    if type(value) is str and value.endswith("Z"):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _parse_any_time(value)
+        if parsed.tzinfo is UTC:
+            return parsed
+    return _parse_any_time(value)
+
+
+def _parse_any_time(value: Any) -> datetime:
+    """`parse_time` of any form it takes: a datetime, `Z`, `+0000` or `+00:00` offsets."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -192,7 +192,7 @@ class XSource(BaseSource):
                           None) if refs else None
             metrics = data.get("public_metrics") or {}
             created_at = data.get("created_at")
-            created = _x_time(created_at) if created_at else self.now()
+            created = parse_time(created_at) if created_at else self.now()
             return Mention(
                 platform=Platform.X,
                 external_id=tweet_id,
@@ -262,21 +262,6 @@ def quiet_response_log(client: tweepy.Client) -> None:
     hooks = client.session.hooks.setdefault("response", [])
     if _log_content_lazily not in hooks:
         hooks.append(_log_content_lazily)
-
-
-def _x_time(value: Any) -> datetime:
-    """`parse_time` of a tweet's `created_at`, with X's own form (`...T12:00:00.000Z`) read
-    by `datetime.fromisoformat` directly (Python 3.11 reads the `Z`): the same aware UTC
-    datetime (tzinfo `timezone.utc`, which `astimezone(UTC)` returns as it is) for a third
-    of `parse_time`'s CPU, a mention at a time. Anything else goes through `parse_time`."""
-    if type(value) is str and value.endswith("Z"):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return parse_time(value)
-        if parsed.tzinfo is UTC:
-            return parsed
-    return parse_time(value)
 
 
 #: What requests names the encoding of a body that orjson reads as it is (UTF-8).
