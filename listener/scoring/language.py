@@ -94,12 +94,14 @@ _EN_COUNTS: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
 def _english_in(piece: str, strip: bool) -> int:
-    """`_EN_WORDS` among the words `detect` reads in one piece of ASCII text.
+    """`_EN_WORDS` among the words `detect` reads in one piece of a text whose letters are
+    all ASCII (ASCII text, or `_letters_all_ascii`: emoji and symbols besides).
 
     The sum over a text's pieces is the count over the whole text: the strip pattern and the
     word pattern never match whitespace, so no match spans two pieces (the strip puts a
     space where it removes something, which only separates words further)."""
-    body = _ASCII_STRIP_RE.sub(" ", piece) if strip else piece
+    pattern = _ASCII_STRIP_RE if piece.isascii() else _STRIP_RE
+    body = pattern.sub(" ", piece) if strip else piece
     return sum(map(_EN_WORDS.__contains__, _ASCII_WORD_RE.findall(body.lower())))
 
 
@@ -137,16 +139,22 @@ def detect(text: str, hint: str | None = None, pieces: list[str] | None = None) 
     `pieces` is `text.split()` when the caller has it (the batch path shares one split).
     """
     strip = "@" in text or "http" in text or "www" in text or "#" in text
-    if text.isascii():  # two English words decide, counted piece by piece (`_english_in`)
+    ascii_text = text.isascii()
+    # Every letter ASCII: ASCII text, or ASCII text with emoji and symbols (then so is the
+    # body, which only loses characters to the strip).
+    plain = ascii_text or _letters_all_ascii(text)
+    if plain:  # two English words decide, counted piece by piece (`_english_in`)
         english = sum(memoised(_EN_COUNTS[strip], text.split() if pieces is None else pieces,
                                _english_stripped if strip else _english_plain))
         if english >= 2:
             return "en"
-    body = (_ASCII_STRIP_RE if text.isascii() else _STRIP_RE).sub(" ", text) if strip else text
-    if body.isascii():  # the common case, decided without counting characters one by one
+    body = (_ASCII_STRIP_RE if ascii_text else _STRIP_RE).sub(" ", text) if strip else text
+    # The common case, decided without counting characters one by one: the body's letters
+    # all ASCII (`_letters_all_ascii`).
+    if plain or body.isascii() or _letters_all_ascii(body):
         words = _ASCII_WORD_RE.findall(body.lower())
         return _latin(body, words, -1, hint)
-    letters = sum(1 for c in body if c.isalpha())
+    letters = sum(map(str.isalpha, body))
     if letters == 0:
         return "en"
     hangul = len(_HANGUL_RE.findall(body))
@@ -161,6 +169,30 @@ def detect(text: str, hint: str | None = None, pieces: list[str] | None = None) 
     # Mostly a non-Latin script (Cyrillic, Arabic, CJK, ...): the detector is reliable there.
     lang, _prob = _langid().classify(body)
     return str(lang)
+
+
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+
+
+def _letters_all_ascii(text: str) -> bool:
+    """Whether no character of `text` beyond ASCII is a letter, a digit or a number (`\\w`
+    but `_`: `str.isalnum`) or in `_HANGUL_RE`'s ranges: emoji, symbols, punctuation,
+    variation selectors. Why: then `detect` reads it exactly as ASCII text, by the English
+    words of its pieces and its ASCII branch, without the character-by-character passes
+    (the letter count, `_HANGUL_RE`, `_LATIN_RE`, the Unicode `_WORD_RE`): ~25 us of a
+    tweet with an emoji, as much as the rest of its scoring. The same answer, because such
+    characters are no letters (`letters` counts the ASCII ones), no Hangul, leave `latin *
+    2 >= letters` true (every ASCII letter is Latin), and are no word characters, whose
+    lower case is never an ASCII letter nor depends on its neighbours (checked over all of
+    Unicode: tests/scoring/test_fast_paths.py): `_WORD_RE`'s lower-cased words are
+    `_ASCII_WORD_RE`'s on the lower-cased text, piece by piece as on the whole, all ASCII
+    (`_latin`'s -1); with no letter at all both ways answer "en"."""
+    for run in _NON_ASCII_RE.findall(text):
+        for c in run:
+            if c.isalnum() or "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or (
+                    "\uac00" <= c <= "\ud7a3"):
+                return False
+    return True
 
 
 def _latin(body: str, words: list[str], letters: int, hint: str | None) -> str:
