@@ -133,6 +133,27 @@ def test_english_count_on_tricky_ascii(text: str, english: int) -> None:
     assert sum(L._english_in(p, strip) for p in text.split()) == english
 
 
+@pytest.mark.parametrize("piece", ["#299", "12", "12?!", "@", "?", "--", "#1_0"])
+def test_ascii_pieces_without_letters_count_no_english_without_the_regexes(
+        piece: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Unused:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"a regex ran on {piece!r}")
+
+    assert whole_text_english(piece) == 0
+    monkeypatch.setattr(L, "_ASCII_STRIP_RE", Unused())
+    monkeypatch.setattr(L, "_ASCII_WORD_RE", Unused())
+    assert L._english_in(piece, True) == 0
+    assert L._english_in(piece, False) == 0
+
+
+def test_a_cased_character_without_lower_case_leaves_the_words_counted() -> None:
+    # U+1F130 is upper case and has no lower case: `islower` of such a piece is False
+    # although it holds an English word.
+    assert L._english_in("\U0001f130the", True) == 1
+    assert L._english_in("the\U0001f130my", False) == 2
+
+
 def masked_texts(source: str) -> list[str]:
     from listener.scoring import features as F
 
