@@ -24,6 +24,7 @@ from storage.bulk import (
     insert_rows,
     is_postgres,
     json_list,
+    padded_in_list,
     pipelined_reads,
     rows_by_keys,
     sqlite_time,
@@ -245,7 +246,7 @@ def _recent_contacts_sqlite(session: Session, platform: str, ids: Sequence[str],
     statements (SQLite reads its covering index, no round trip)."""
     authors = rows_by_keys(session, Author.__table__, ("external_id", "customer_id"),
                            platform, ids)
-    customers = sorted({c for _, c in authors if c is not None})
+    customers = padded_in_list(sorted({c for _, c in authors if c is not None}))
     if not customers:
         return authors, {}
     counts: dict[int, int] = {}

@@ -65,6 +65,37 @@ def _ascii_needles(needles: set[str]) -> tuple[str, ...] | None:
     return tuple(sorted(out, key=len, reverse=True))
 
 
+def _any_of(needles: Sequence[str]) -> str:
+    """A pattern that matches where any of `needles` starts, its alternatives factored by
+    their common prefixes ("s(?:afety|moke)" rather than "safety|smoke"), and a needle that
+    another one starts with standing for both (a text holding "smoke" holds "smok": only
+    whether some needle occurs is asked).
+
+    Why: `re` tries the alternatives of "a|b|..." one after the other at each position that
+    may start one; with the ~85 default needles that was ~1,600 instructions a position
+    (callgrind), ~5% of the listener's CPU on a large poll. Factored, a position costs a
+    branch per distinct first character, then the few that share it. The same texts
+    match: each position matches exactly when some needle starts there."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        node = trie
+        for ch in needle:
+            if node.get("") is True:  # a shorter needle ends here: it answers for this one
+                break
+            node = node.setdefault(ch, {})
+        else:
+            node.clear()
+            node[""] = True
+    return _trie_pattern(trie)
+
+
+def _trie_pattern(node: dict[str, Any]) -> str:
+    if node.get("") is True:
+        return ""
+    parts = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items())]
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
 def _folds_to_ascii(ch: str) -> bool:
     """Whether `ch` changes case (or folds) into something holding an ASCII character."""
     return any(c.isascii() for form in (ch.lower(), ch.upper(), ch.casefold()) for c in form)
@@ -87,8 +118,7 @@ class RiskWords:
         # The needles as one case-sensitive search of the lower-cased text: ~3x faster than
         # `any_word` (no case folding, no look-arounds), ~2x faster than testing each.
         self.any_needle: re.Pattern[str] | None = (
-            re.compile("|".join(map(re.escape, self.needles)))
-            if self.needles is not None else None)
+            re.compile(_any_of(self.needles)) if self.needles is not None else None)
         # Any category's word: most mentions name none, and one search of the union then
         # answers for every category (it matches exactly where some category's pattern does).
         self.any_word: re.Pattern[str] | None = re.compile(

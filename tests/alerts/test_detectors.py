@@ -214,6 +214,32 @@ def test_risk_words_prefilter_agrees_with_the_patterns():
     assert folding._may_name_a_word("\u017fcalded")  # matches only through case folding
 
 
+def test_risk_words_factored_needles_match_where_the_plain_alternation_does():
+    """listener.alerts.risk_words._any_of (needles factored by common prefix, a needle that
+    another starts with standing for both) finds a needle in exactly the texts the plain
+    alternation of the needles does: random texts made of needles' pieces, the default
+    needles and small sets with shared prefixes, nested needles and regex metacharacters."""
+    import random
+    import re
+
+    from listener.alerts.risk_words import RiskWords, _any_of
+
+    rnd = random.Random(12)
+    default = RiskWords().needles
+    assert default is not None
+    sets = [list(default), ["sue", "sued", "suit", "su"], ["a.b", "a+", "(x", "a"],
+            ["data breach", "data leak", "dat"], ["x"], ["", "abc"]]
+    for needles in sets:
+        plain = re.compile("|".join(map(re.escape, needles)))
+        factored = re.compile(_any_of(needles))
+        pieces = [n[i:j] for n in needles if n for i in range(len(n))
+                  for j in range(i + 1, len(n) + 1)] + [" ", "z", "!"]
+        for _ in range(3000):
+            text = "".join(rnd.choice(pieces) for _ in range(rnd.randrange(6)))
+            assert (factored.search(text) is None) == (plain.search(text) is None), (
+                needles[:3], text)
+
+
 def test_spike_windows_are_the_rows_of_each_span():
     """listener.alerts.spike._windows: each window (end - width, end] holds exactly the rows
     a filter over all rows keeps, in their order: from rows oldest first (slices), naive or

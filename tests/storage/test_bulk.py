@@ -5,7 +5,9 @@ they cannot (`storage.bulk._pg_insert`). Both must store the same values."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -92,6 +94,52 @@ def test_utc_hour_keeps_its_memory_bounded(monkeypatch) -> None:
     assert len(bulk._UTC_HOURS) <= 3
 
 
+def _isoformat_time(value: datetime) -> str:
+    """What `sqlite_time` stores, by `isoformat` (as SQLAlchemy's SQLite DATETIME writes
+    it: naive UTC, with microseconds)."""
+    naive = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds")
+
+
+class _Moment(datetime):
+    """A datetime subclass: formatted by its own `isoformat`."""
+
+
+def _random_times(rng: random.Random, count: int) -> list[datetime]:
+    zones = [None, UTC, timezone(timedelta(hours=2)),
+             timezone(-timedelta(hours=9, minutes=30)), ZoneInfo("UTC"),
+             ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")]
+    out = []
+    for _ in range(count):
+        day = date.fromordinal(rng.randint(2, date.max.toordinal() - 1))  # any year
+        micro = rng.choice([0, 0, rng.randrange(1, 1_000_000), 999_999])
+        moment = time(rng.randrange(24), rng.randrange(60), rng.randrange(60), micro,
+                      fold=rng.randrange(2))
+        out.append(datetime.combine(day, moment, rng.choice(zones)))
+    return out
+
+
+def test_sqlite_time_is_isoformats_text_for_every_time(monkeypatch) -> None:
+    """The fast formatting (`_time_text`: the hour's text remembered, seconds from a table)
+    writes exactly what `isoformat` does, for any date, naive, in UTC or in another zone,
+    with microseconds or without, computed or remembered."""
+    monkeypatch.setattr(bulk, "_SQLITE_TIMES", {})
+    monkeypatch.setattr(bulk, "_HOUR_TEXTS", {})
+    monkeypatch.setattr(bulk, "SQLITE_TIMES_KEPT", 64)  # both memories fill and clear
+    rng = random.Random(20261207)
+    edges = [datetime.min, datetime.max, datetime.min.replace(tzinfo=UTC),
+             datetime.max.replace(tzinfo=UTC), datetime(2026, 12, 7, 23, 59, 59, 999999),
+             datetime(2026, 12, 7, tzinfo=UTC), datetime(2026, 3, 29, 2, 30,
+                                                         tzinfo=ZoneInfo("Europe/Paris")),
+             _Moment(2026, 12, 7, 10, 5, 1, tzinfo=UTC), _Moment(2026, 12, 7, 10, 5, 1, 7)]
+    times = edges + _random_times(rng, 20_000)
+    for _ in range(2):  # computed, then (for the last ones) remembered
+        for value in times:
+            assert bulk.sqlite_time(value) == _isoformat_time(value), repr(value)
+    assert bulk.sqlite_time(None) is None
+    assert len(bulk._HOUR_TEXTS) <= 64
+
+
 @pytest.mark.parametrize("is_brand", [True, False, 1, 0, "yes"])
 def test_booleans_are_stored_as_the_orm_stores_them(migrated_db, is_brand) -> None:
     """Plain bools go to the driver as they are (SQLite binds them as 1 and 0), any other
@@ -130,3 +178,63 @@ def test_none_binds_as_null_through_its_own_adapter(tmp_path) -> None:
                 "null", 1)
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("most", [1, 3, 100, 1071, 15_000])
+def test_statement_sizes_cover_every_row_in_a_few_lengths(most: int) -> None:
+    for count in range(0, 2500):
+        sizes = bulk.statement_sizes(count, most)
+        assert sum(sizes) == count
+        assert all(s in bulk.SQLITE_STATEMENT_ROWS and s <= most for s in sizes)
+        assert sizes == sorted(sizes, reverse=True)
+    assert bulk.statement_sizes(100, 1071) == [100]  # a full page: one statement
+
+
+def test_inserts_of_every_length_share_a_few_statement_texts(migrated_db, monkeypatch) -> None:
+    """Pages of 1 to 130 new rows store every row, each with the id RETURNING gave it (on
+    SQLite in the rows' order, as one statement would); on SQLite through at most one
+    statement text a length of `SQLITE_STATEMENT_ROWS` (sqlite3 compiles each new text)."""
+    texts: set[str] = set()
+    real = bulk.driver_cursor
+
+    class Recording:
+        def __init__(self, cursor) -> None:
+            self.cursor = cursor
+
+        def execute(self, sql, *args):
+            texts.add(sql)
+            return self.cursor.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
+    def recording(session):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def opened():
+            with real(session) as cursor:
+                yield Recording(cursor)
+        return opened()
+
+    monkeypatch.setattr(bulk, "driver_cursor", recording)
+    with migrated_db.session() as session:
+        for count in range(1, 131):
+            rows = [{"display_name": f"c{count}-{i}", "notes": "", "tags": [],
+                     "created_at": AWARE} for i in range(count)]
+            created = insert_rows(session, Customer.__table__, rows,
+                                  returning=("id", "display_name"))
+            names = [r["display_name"] for r in rows]
+            assert sorted(name for _, name in created) == sorted(names)
+            stored = _stored(session, [pk for pk, _ in created])  # by id
+            assert [s[0] for s in stored] == (names if not is_postgres(session)
+                                              else [name for _, name in sorted(created)])
+        if not is_postgres(session):
+            assert len(texts) <= len(bulk.SQLITE_STATEMENT_ROWS)
+
+
+def test_padded_in_list_repeats_the_last_value_to_a_multiple() -> None:
+    assert bulk.padded_in_list([]) == []
+    assert bulk.padded_in_list([3, 1, 2], step=4) == [3, 1, 2, 2]
+    assert bulk.padded_in_list(range(16)) == list(range(16))
+    assert len(bulk.padded_in_list(range(17))) == 32
