@@ -118,7 +118,12 @@ def _configure_structlog() -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        # One write per line, newline included: `print` (PrintLogger) writes the message and
+        # its newline in two calls, and stderr writes each through at once, so another
+        # process on the same file (the fetch worker beside its listener, several
+        # processes on one log) could land its line in between: two events on one line,
+        # which a JSON reader of the log drops both of.
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -3,6 +3,7 @@ not through the standard-library loggers, in the console and the JSON format ali
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -72,3 +73,35 @@ def test_scrub_hides_url_passwords_and_token_shapes() -> None:
         "postgresql+psycopg://carewatch:***@db/cw"
     assert "abcdef123456" not in scrub("Authorization: Bearer abcdef123456")
     assert "hunter2" not in scrub("could not connect to smtp://mailer:hunter2@mail.example:587")
+
+
+class _Writes:
+    """A stderr that records each `write` call."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_each_event_is_one_whole_line_in_one_write(log_format: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processes sharing a log file (the listener and its fetch worker) interleave their
+    writes: a line must reach the file in one write, its newline included, or another
+    process's line can land between a message and its newline (two events on one line)."""
+    writes = _Writes()
+    monkeypatch.setattr("sys.stderr", writes)
+    log = get_logger("carewatch.test")
+    for n in range(3):
+        log.info("poll_ended", source="x:search:q", pages=n)
+    assert len(writes.calls) == 3
+    for call in writes.calls:
+        assert call.endswith("\n"), repr(call)
+        assert call.count("\n") == 1, repr(call)
+        if log_format == "json":
+            assert json.loads(call)["event"] == "poll_ended"
