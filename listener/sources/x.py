@@ -15,7 +15,6 @@ The first poll of a new source backfills with `start_time` (7 days at most for s
 from __future__ import annotations
 
 import logging
-import string
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -173,7 +172,7 @@ class XSource(BaseSource):
         own (`_parts` decodes or copies them)."""
         brand_ids, brand_handles = self.brand_ids, self.brand_handles
         echoes = not self.config.include_retweets
-        item_url = _item_url_maker(X.url_format, X.url_format_without_handle, X.item_url)
+        item_url = X.item_url
         no_user: dict[str, Any] = {}
 
         def to_mention(data: dict[str, Any]) -> Mention:
@@ -216,40 +215,6 @@ class XSource(BaseSource):
             )
 
         return to_mention
-
-
-def _percent_form(template: str | None, names: tuple[str, ...]) -> str | None:
-    """`template` (`str.format` fields) as a %-format taking `names` in that order, or None
-    unless its fields are exactly those, plain (no conversion, no format spec)."""
-    if template is None:
-        return None
-    parsed = list(string.Formatter().parse(template))
-    if tuple(name for _, name, _, _ in parsed if name is not None) != names or any(
-            spec or conversion for _, name, spec, conversion in parsed if name is not None):
-        return None
-    return "".join(literal.replace("%", "%%") + ("%s" if name is not None else "")
-                   for literal, name, _, _ in parsed)
-
-
-def _item_url_maker(with_handle: str | None, without_handle: str | None,
-                    general: Callable[[str, Any], str | None]
-                    ) -> Callable[[str, Any], str | None]:
-    """`PlatformSpec.item_url` (`general`) for the mapper, the same string for a str handle
-    by %-formatting: `str.format` with keywords cost ~0.8 us a tweet (its keyword dict
-    built and looked up field by field), this ~0.2 us. `%s` of a str is the str, as
-    `format`'s `{handle}` is; any other handle, and templates of another shape, go the
-    general way."""
-    both = _percent_form(with_handle, ("handle", "id"))
-    only_id = _percent_form(without_handle, ("id",))
-    if both is None or only_id is None:
-        return general
-
-    def item_url(external_id: str, handle: Any) -> str | None:
-        if type(handle) is str:
-            return both % (handle, external_id) if handle else only_id % (external_id,)
-        return general(external_id, handle)
-
-    return item_url
 
 
 # ---------------------------------------------------------------- tweepy's response log

@@ -153,27 +153,3 @@ def test_parse_times_fast_path_is_the_general_path(value: Any) -> None:
 def test_beyond_64_bits_finds_every_long_integer_in_one_search(body: bytes,
                                                                beyond: bool) -> None:
     assert x_source._beyond_64_bits(body) is beyond
-
-
-@pytest.mark.parametrize("handle", ["ann", "", None, 0, 12, 1.5, True, "a%s", "{id}",
-                                    "\u00e9\U0001f621", ["x"]])
-def test_item_url_maker_is_the_platforms_item_url(handle: Any) -> None:
-    from carewatch.platforms.x import X
-
-    fast = x_source._item_url_maker(X.url_format, X.url_format_without_handle, X.item_url)
-    assert fast is not X.item_url  # X's templates take the %-format path
-    assert fast("1600000000000000300", handle) == X.item_url("1600000000000000300", handle)
-
-
-@pytest.mark.parametrize(("with_handle", "without_handle"), [
-    ("https://x.com/{id}/{handle}", "https://x.com/i/{id}"),  # fields in another order
-    ("https://x.com/{handle!r}/{id}", "https://x.com/i/{id}"),  # a conversion
-    ("https://x.com/{handle}/{id:>5}", "https://x.com/i/{id}"),  # a format spec
-    ("https://x.com/{handle}/{id}", None), (None, "https://x.com/i/{id}"),
-])
-def test_item_url_maker_leaves_other_templates_to_format(with_handle: str | None,
-                                                         without_handle: str | None) -> None:
-    def general(external_id: str, handle: Any) -> str | None:
-        return "general"
-
-    assert x_source._item_url_maker(with_handle, without_handle, general) is general
