@@ -64,7 +64,8 @@ def parse_delivery(raw: bytes, settings: Settings) -> Delivery:
     an `object` other than `page` or `instagram` (422) or entries of the wrong shape (400)."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack, e.g. 100,000 `[`s
         raise BadDelivery("malformed_json") from None
     if not isinstance(body, dict):
         raise BadDelivery("malformed_json")
@@ -78,7 +79,8 @@ def parse_delivery(raw: bytes, settings: Settings) -> Delivery:
     try:
         for entry in entries:
             _read_entry(delivery, entry, settings)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
+        # OverflowError, OSError: a time no datetime can hold (epoch 1e20, -1e18)
         raise BadDelivery("malformed_entry") from None
     return delivery
 
@@ -136,7 +138,7 @@ def message_mention(platform: Platform, brand_id: str, event: dict[str, Any],
     own = bool(message.get("is_echo"))
     customer = str(event["recipient"]["id"]) if own else sender
     return Mention(
-        platform=platform, external_id=str(message["mid"]), text=message.get("text") or "",
+        platform=platform, external_id=str(message["mid"]), text=_text(message.get("text")),
         created_at=_time(_when(event.get("timestamp"), entry)),
         author=Author(platform=platform, external_id=sender),
         thread_id=conversation_key(brand_id, customer), parent_id=None, is_own=own,
@@ -164,7 +166,7 @@ def feed_post_mention(page_id: str, value: dict[str, Any],
                       entry: dict[str, Any] | None = None) -> Mention:
     """A new post on the page (a visitor post is a mention; the page's own is context),
     mapped as the page source maps a polled post, so the next poll upserts the same row."""
-    post = {"id": str(value["post_id"]), "message": value.get("message"),
+    post = {"id": str(value["post_id"]), "message": _text(value.get("message")),
             "from": value.get("from"), "permalink_url": value.get("permalink_url"),
             "created_time": _time(_when(value.get("created_time"), entry))}
     return replace(facebook.post_mention(post, page_id=page_id), raw=value)
@@ -179,7 +181,8 @@ def feed_comment_mention(page_id: str, value: dict[str, Any],
     post_id = str(value["post_id"])
     parent = value.get("parent_id")
     comment = {
-        "id": value["comment_id"], "message": value.get("message"), "from": value.get("from"),
+        "id": value["comment_id"], "message": _text(value.get("message")),
+        "from": value.get("from"),
         "created_time": _time(_when(value.get("created_time"), entry)),
         "parent": {"id": str(parent)} if parent and str(parent) != post_id else None,
     }
@@ -192,7 +195,7 @@ def instagram_comment_mention(ig_user_id: str, entry: dict[str, Any], value: dic
     """A new comment or reply on the account's media (`comments`); it carries no time of its
     own, so the entry's time is the comment's."""
     frm = value.get("from") or {}
-    comment = {"id": value["id"], "text": value.get("text"), "from": frm,
+    comment = {"id": value["id"], "text": _text(value.get("text")), "from": frm,
                "username": frm.get("username"),
                "timestamp": _time(_when(value.get("timestamp"), entry))}
     parent = value.get("parent_id")
@@ -200,6 +203,16 @@ def instagram_comment_mention(ig_user_id: str, entry: dict[str, Any], value: dic
         comment, str(value["media"]["id"]), None, parent_id=str(parent) if parent else None,
         ig_user_id=ig_user_id, brand_handles={h.lower() for h in settings.brand.handles})
     return replace(mention, raw=value)
+
+
+def _text(value: Any) -> str:
+    """A message or comment text: a string, or absent (an attachment, a sticker); anything
+    else is a malformed delivery (TypeError), never a row the scorer or database chokes on."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("text is not a string")
+    return value
 
 
 def _when(value: Any, entry: dict[str, Any] | None) -> Any:

@@ -325,3 +325,27 @@ def test_events_without_their_own_time_are_stored(client: TestClient, db: Databa
     assert row.external_id == "17800000000000077"
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     assert created.timestamp() >= before - 5
+
+
+def _message(**changes: Any) -> dict[str, Any]:
+    body = messaging_body("m_edge", "hello", sender=CUSTOMER, recipient=BRAND_PAGE, ms=NOW_MS)
+    event = body["entry"][0]["messaging"][0]
+    event.update(changes.get("event", {}))
+    event["message"].update(changes.get("message", {}))
+    return body
+
+
+@pytest.mark.parametrize("body", [
+    _message(event={"timestamp": 10**20}),   # no datetime holds it (OverflowError)
+    _message(event={"timestamp": -10**18}),
+    _message(message={"text": 123}),          # not a string: no row the scorer chokes on
+    _message(message={"text": {"a": 1}}),
+    b"[" * 100_000 + b"]" * 100_000,          # deeper than the parser's stack
+    b'{"object": "page", "entry": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+], ids=["huge-time", "negative-time", "int-text", "dict-text", "deep-list", "deep-entry"])
+def test_signed_but_malformed_bodies_answer_400_and_store_nothing(
+        client: TestClient, db: Database, body: dict[str, Any] | bytes) -> None:
+    """A correctly signed body carewatch cannot read is answered 400 (no 500, no traceback:
+    the test client re-raises any exception the app lets escape), and nothing is stored."""
+    assert deliver(client, body) == 400
+    assert rows(db) == []
