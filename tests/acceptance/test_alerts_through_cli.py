@@ -313,21 +313,11 @@ def test_a_running_listener_notifies_a_new_alert_within_seconds(
     the poll that found it, not at the next minute's periodic evaluation; once."""
     received, hook_url = hook
     config = tmp_path / "fast.toml"
-    config.write_text(f"""
-[brand]
-name = "Acme Air"
-handles = ["acmeair"]
-
-[[sources]]
-platform = "x"
-kind = "search"
-query = "@acmeair OR \\"acme air\\" -is:retweet"
-every = "7s"
-
-[[notify]]
-kind = "webhook"
-url = "{hook_url}"
-""", encoding="utf-8")
+    # The README's X search source alone, polled every 7 s, and the webhook target.
+    head, search = CONTRACT_TOML.split("[[sources]]")[:2]
+    config.write_text(head + "[[sources]]" + search.replace('every = "60s"', 'every = "7s"')
+                      + f'\n[[notify]]\nkind = "webhook"\nurl = "{hook_url}"\n',
+                      encoding="utf-8")
     env = {**cli.env, "CAREWATCH_CONFIG": str(config)}
     cli.run("init")
     control = SandboxControl(sandbox.base_url)
