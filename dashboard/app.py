@@ -29,6 +29,13 @@ PAGES: dict[str, Callable[[], None]] = {
 NOT_AVAILABLE = "Not available"
 
 
+def url_paths(name: str) -> list[str]:
+    """The URL paths that name a page, its own (`settings`) first: Streamlit matches a path
+    exactly, so `/Settings` or `/SETTINGS` would otherwise answer "page not found" in a
+    dialog over the login form instead of the login, the page or the refusal."""
+    return list(dict.fromkeys([name.lower(), name, name.upper()]))
+
+
 def _not_available() -> None:
     """What a URL outside the user's role shows: a refusal, none of the page."""
     st.error("You do not have access to this page.")
@@ -48,17 +55,21 @@ def main() -> None:
         # The login form answers on every page URL, so a bookmarked /inbox still logs in
         # (instead of a "page not found" box) and lands on that page if the role allows it.
         login = [st.Page(auth.login_page, title="Log in", url_path="login", default=True)]
-        login += [st.Page(auth.login_page, title="Log in", url_path=name.lower(),
-                          visibility="hidden") for name in PAGES]
+        login += [st.Page(auth.login_page, title="Log in", url_path=path,
+                          visibility="hidden") for name in PAGES for path in url_paths(name)]
         st.navigation(login, position="hidden").run()
         return
     names = auth.ROLE_PAGES[user.role]
     pages = [st.Page(PAGES[name], title=name, url_path=name.lower(), default=index == 0)
              for index, name in enumerate(names)]
-    # Other pages' URLs (and /login) answer with a refusal, never with the page itself.
+    # Other pages' URLs (and /login) answer with a refusal, never with the page itself; the
+    # user's own pages under another casing (/Inbox) lead to the page.
+    aliases = {path: page for name, page in zip(names, pages, strict=True)
+               for path in url_paths(name)[1:]}
     hidden = [st.Page(_not_available, title=NOT_AVAILABLE, url_path=path,
                       visibility="hidden")
-              for path in [n.lower() for n in PAGES if n not in names] + ["login"]]
+              for path in [p for n in PAGES if n not in names for p in url_paths(n)]
+              + ["login", *aliases]]
     selected = st.navigation(pages + hidden, position="sidebar")
     with st.sidebar:
         if len(pages) == 1:
@@ -71,6 +82,8 @@ def main() -> None:
             st.rerun()
     if selected.url_path == "login":
         st.switch_page(pages[0])
+    if selected.url_path in aliases:
+        st.switch_page(aliases[selected.url_path])
     if selected.title == NOT_AVAILABLE:
         _not_available()
         st.page_link(pages[0], label=f"Go to {names[0]}")

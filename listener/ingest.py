@@ -41,7 +41,7 @@ from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import ScoreInput, ScorePool, score_inputs
 from listener.scoring import Scorer
 from listener.scoring.urgency import REPEAT_CONTACT_CAP, repeat_contact_level
-from listener.sources import build_source
+from listener.sources import build_source, source_module
 from listener.topics import TopicAssigner
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
@@ -319,6 +319,10 @@ class Ingestor:
         # whatever its size), and always before this returns: a poll that ends, the usual
         # live case, routes and alerts at once.
         held = _Held()
+        if self.source_factory is build_source:
+            # Fully imported here first (waiting for any other thread's import of it to
+            # finish): the forked worker then finds it in sys.modules, no import lock taken.
+            source_module(config)
         try:
             with FetchWorker(open_pages, self.scorer, self.should_stop,
                              ahead=WORKER_AHEAD) as worker:

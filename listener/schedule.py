@@ -33,6 +33,9 @@ log = get_logger(__name__)
 Job = tuple[str, Callable[[], Any], float]
 
 ALERTS_EVERY_SECONDS = 60.0
+#: Notifications queued by the per-page detectors go out within this, not at the next
+#: periodic evaluation (a due-rows query; a failing target is skipped for the round).
+NOTIFY_EVERY_SECONDS = 5.0
 RESCORE_EVERY_SECONDS = 300.0
 SEARCH_INDEX_EVERY_SECONDS = 15.0
 
@@ -64,6 +67,7 @@ def listener_jobs(db: Database, settings: Settings, alert_engine: Any = None,
             alert_engine.notify_pending()
 
         jobs.append(("alerts", alerts, ALERTS_EVERY_SECONDS))
+        jobs.append(("notify", alert_engine.notify_pending, NOTIFY_EVERY_SECONDS))
 
     def rescore() -> None:
         from listener.rescore import rescore_open_mentions

@@ -7,7 +7,8 @@ customers, alerts), so a delivered item and the next poll of it are one row.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,11 +19,18 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 DEFAULT_PORT = 8600
+#: How often the standalone receiver sends the notifications its deliveries' alerts queued.
+NOTIFY_EVERY_SECONDS = 5.0
 
 
 def receiver_app(context: AppContext) -> Starlette:
     """The receiver's application for the configured database and secrets; refuses (exit 2)
     when the app secret that signs deliveries is not set."""
+    return receiver_parts(context)[0]
+
+
+def receiver_parts(context: AppContext) -> tuple[Starlette, Any]:
+    """The receiver's application and the alert engine its deliveries feed."""
     # Imported when the command runs: `carewatch --help` imports every command module.
     from carewatch.cli.jobs import routing_hook
     from listener.ingest import Ingestor, default_alert_engine
@@ -35,10 +43,26 @@ def receiver_app(context: AppContext) -> Starlette:
                          "app secret to check the signature of every delivery")
     db = rules_ready(context)
     LiveOverrides(db, settings).refresh()  # what admins set in the dashboard
-    ingestor = Ingestor(db, settings, alert_engine=default_alert_engine(db, settings),
+    engine = default_alert_engine(db, settings)
+    ingestor = Ingestor(db, settings, alert_engine=engine,
                         on_new_mentions=routing_hook(db, settings))
     ingestor.prepare()  # one-time costs now, not in the first delivery's answer time
-    return create_app(ingestor, settings)
+    return create_app(ingestor, settings), engine
+
+
+def start_notifier(engine: Any, stop: threading.Event,
+                   every: float = NOTIFY_EVERY_SECONDS) -> threading.Thread:
+    """Send the notifications that alerts raised by deliveries queued, every `every` seconds
+    until `stop` is set: a receiver running without `carewatch listen` still notifies. The
+    dispatcher claims each notification, so a listener doing the same sends nothing twice;
+    it never raises, so a failing target never stops the receiver."""
+    def run() -> None:
+        while not stop.wait(every):
+            engine.notify_pending()
+
+    thread = threading.Thread(target=run, name="webhook notifier", daemon=True)
+    thread.start()
+    return thread
 
 
 @app.command("webhooks")
@@ -53,7 +77,7 @@ def webhooks_command(
     from listener.webhooks.app import PATH
     from listener.webhooks.server import bind, serve
 
-    receiver = receiver_app(app_context(ctx))
+    receiver, engine = receiver_parts(app_context(ctx))
     try:
         sock = bind(port)
     except OSError as exc:
@@ -61,4 +85,9 @@ def webhooks_command(
     where = sock.getsockname()[1]
     print(f"receiving Meta webhooks at http://127.0.0.1:{where}{PATH}; Ctrl-C stops",
           file=sys.stderr, flush=True)
-    serve(receiver, sock)
+    stop = threading.Event()
+    start_notifier(engine, stop)
+    try:
+        serve(receiver, sock)
+    finally:
+        stop.set()

@@ -1,7 +1,8 @@
 """AlertEngine: run the detectors, keep one alert per episode, deliver notifications.
 
 Called from two places at once: the listener thread after each committed page
-(`on_new_mentions`) and the scheduler every ~30 s (`evaluate_periodic`, `notify_pending`).
+(`on_new_mentions`) and the scheduler (`evaluate_periodic` every minute, `notify_pending`
+every few seconds).
 Every method uses its own short sessions: detection reads in a read session, bookkeeping runs
 in one short write transaction (`db.write()`, BEGIN IMMEDIATE on SQLite, an advisory lock on
 PostgreSQL, and a process-wide lock), and network I/O for notifications happens outside any

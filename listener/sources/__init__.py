@@ -10,12 +10,22 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from datetime import datetime
+from types import ModuleType
 
 from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.sources.base import BaseSource, Source
 
 __all__ = ["BaseSource", "Source", "build_source"]
+
+
+def source_module(config: SourceConfig) -> ModuleType:
+    """The module of the config's platform (`listener.sources.x`, ...), imported.
+
+    The listener imports it before it forks a fetch worker: a child forked while another
+    thread of the parent was importing the same module (tweepy, by the responder's first
+    send) inherits that import's lock held and waits on it forever, a poll that never ends."""
+    return importlib.import_module(f"{__name__}.{spec_for(config.platform).module}")
 
 
 def build_source(config: SourceConfig, settings: Settings, *,
@@ -26,7 +36,7 @@ def build_source(config: SourceConfig, settings: Settings, *,
     Raises `carewatch.errors.MissingCredentials` (naming the variable) when the platform's
     token is not set.
     """
-    module = importlib.import_module(f"{__name__}.{spec_for(config.platform).module}")
+    module = source_module(config)
     sources: dict[str, type[BaseSource]] = module.SOURCES
     kind = config.kind or ""
     if kind not in sources:

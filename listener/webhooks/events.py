@@ -64,7 +64,8 @@ def parse_delivery(raw: bytes, settings: Settings) -> Delivery:
     an `object` other than `page` or `instagram` (422) or entries of the wrong shape (400)."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack, e.g. 100,000 `[`s
         raise BadDelivery("malformed_json") from None
     if not isinstance(body, dict):
         raise BadDelivery("malformed_json")
@@ -78,7 +79,8 @@ def parse_delivery(raw: bytes, settings: Settings) -> Delivery:
     try:
         for entry in entries:
             _read_entry(delivery, entry, settings)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
+        # OverflowError, OSError: a time no datetime can hold (epoch 1e20, -1e18)
         raise BadDelivery("malformed_entry") from None
     return delivery
 
@@ -98,7 +100,7 @@ def _read_entry(delivery: Delivery, entry: dict[str, Any], settings: Settings) -
     obj = delivery.object
     account_id = str(entry["id"])
     for event in entry.get("messaging") or []:
-        mention = message_mention(OBJECTS[obj], account_id, event)
+        mention = message_mention(OBJECTS[obj], account_id, event, entry)
         if mention is None:
             delivery.ignored.append("messaging:" + _event_kind(event))
         else:
@@ -107,7 +109,7 @@ def _read_entry(delivery: Delivery, entry: dict[str, Any], settings: Settings) -
         what = str(change.get("field"))[:40]
         value = change["value"]
         if obj == "page" and what == "feed":
-            mention = feed_comment_mention(account_id, value)
+            mention = feed_mention(account_id, entry, value)
         elif obj == "instagram" and what == "comments":
             mention = instagram_comment_mention(account_id, entry, value, settings)
         else:
@@ -124,7 +126,8 @@ def _event_kind(event: dict[str, Any]) -> str:
     return next((k for k in known if k in event), "other")
 
 
-def message_mention(platform: Platform, brand_id: str, event: dict[str, Any]) -> Mention | None:
+def message_mention(platform: Platform, brand_id: str, event: dict[str, Any],
+                    entry: dict[str, Any] | None = None) -> Mention | None:
     """A Messenger or Instagram Direct message event, or None for events that are not a new
     message. An echo (`is_echo`) is the brand's own message: its sender is the brand and the
     customer is the recipient."""
@@ -135,15 +138,42 @@ def message_mention(platform: Platform, brand_id: str, event: dict[str, Any]) ->
     own = bool(message.get("is_echo"))
     customer = str(event["recipient"]["id"]) if own else sender
     return Mention(
-        platform=platform, external_id=str(message["mid"]), text=message.get("text") or "",
-        created_at=_time(event["timestamp"]),
+        platform=platform, external_id=str(message["mid"]), text=_text(message.get("text")),
+        created_at=_time(_when(event.get("timestamp"), entry)),
         author=Author(platform=platform, external_id=sender),
         thread_id=conversation_key(brand_id, customer), parent_id=None, is_own=own,
         visibility=Visibility.PRIVATE, raw=event,
     )
 
 
-def feed_comment_mention(page_id: str, value: dict[str, Any]) -> Mention | None:
+#: `feed` items that are a post on the page (a visitor's, or the page's own as context).
+POST_ITEMS = frozenset({"post", "status", "photo", "video", "share", "link"})
+
+
+def feed_mention(page_id: str, entry: dict[str, Any], value: dict[str, Any]) -> Mention | None:
+    """A new post, comment or reply on the page (`feed`, verb `add`); None for other items
+    and verbs (reactions, edits, removals)."""
+    if value.get("verb") != "add":
+        return None
+    if value.get("item") == "comment":
+        return feed_comment_mention(page_id, value, entry)
+    if value.get("item") in POST_ITEMS:
+        return feed_post_mention(page_id, value, entry)
+    return None
+
+
+def feed_post_mention(page_id: str, value: dict[str, Any],
+                      entry: dict[str, Any] | None = None) -> Mention:
+    """A new post on the page (a visitor post is a mention; the page's own is context),
+    mapped as the page source maps a polled post, so the next poll upserts the same row."""
+    post = {"id": str(value["post_id"]), "message": _text(value.get("message")),
+            "from": value.get("from"), "permalink_url": value.get("permalink_url"),
+            "created_time": _time(_when(value.get("created_time"), entry))}
+    return replace(facebook.post_mention(post, page_id=page_id), raw=value)
+
+
+def feed_comment_mention(page_id: str, value: dict[str, Any],
+                         entry: dict[str, Any] | None = None) -> Mention | None:
     """A new comment or reply on the page (`feed`, item `comment`, verb `add`); a top-level
     comment's `parent_id` is its post, as Graph sends it."""
     if value.get("item") != "comment" or value.get("verb") != "add":
@@ -151,8 +181,9 @@ def feed_comment_mention(page_id: str, value: dict[str, Any]) -> Mention | None:
     post_id = str(value["post_id"])
     parent = value.get("parent_id")
     comment = {
-        "id": value["comment_id"], "message": value.get("message"), "from": value.get("from"),
-        "created_time": _time(value["created_time"]),
+        "id": value["comment_id"], "message": _text(value.get("message")),
+        "from": value.get("from"),
+        "created_time": _time(_when(value.get("created_time"), entry)),
         "parent": {"id": str(parent)} if parent and str(parent) != post_id else None,
     }
     mention = facebook.comment_mention(comment, post_id, None, page_id=page_id)
@@ -164,8 +195,9 @@ def instagram_comment_mention(ig_user_id: str, entry: dict[str, Any], value: dic
     """A new comment or reply on the account's media (`comments`); it carries no time of its
     own, so the entry's time is the comment's."""
     frm = value.get("from") or {}
-    comment = {"id": value["id"], "text": value.get("text"), "from": frm,
-               "username": frm.get("username"), "timestamp": _time(entry["time"])}
+    comment = {"id": value["id"], "text": _text(value.get("text")), "from": frm,
+               "username": frm.get("username"),
+               "timestamp": _time(_when(value.get("timestamp"), entry))}
     parent = value.get("parent_id")
     mention = instagram.comment_mention(
         comment, str(value["media"]["id"]), None, parent_id=str(parent) if parent else None,
@@ -173,9 +205,31 @@ def instagram_comment_mention(ig_user_id: str, entry: dict[str, Any], value: dic
     return replace(mention, raw=value)
 
 
+def _text(value: Any) -> str:
+    """A message or comment text: a string, or absent (an attachment, a sticker); anything
+    else is a malformed delivery (TypeError), never a row the scorer or database chokes on."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("text is not a string")
+    return value
+
+
+def _when(value: Any, entry: dict[str, Any] | None) -> Any:
+    """An event's own time, else its entry's, else now (a delivery is news as it arrives):
+    a delivery without a time is still stored, never refused for it."""
+    if value not in (None, ""):
+        return value
+    if entry is not None and entry.get("time") not in (None, ""):
+        return entry["time"]
+    return datetime.now(UTC)
+
+
 def _time(value: Any) -> datetime:
     """A webhook time: epoch milliseconds (messaging), epoch seconds (entries, feed) or, in
     some fields, Graph's ISO form."""
+    if isinstance(value, datetime):
+        return value
     if isinstance(value, int | float) or str(value).isdigit():
         number = int(value)
         return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, UTC)

@@ -304,3 +304,37 @@ def test_quiet_baseline_then_safety_burst(variant: str, cli: Cli, sandbox: Sandb
     assert again == loud
     assert inbox.subjects() == subjects
     assert received.texts() == texts
+
+
+def test_a_running_listener_notifies_a_new_alert_within_seconds(
+        cli: Cli, sandbox: SandboxServer, hook: tuple[Webhook, str], tmp_path: Path) -> None:
+    """`carewatch listen` (the long-running form): a tweet about smoke in the cabin posted
+    while it runs raises a risk_words alert, and the webhook target has it within seconds of
+    the poll that found it, not at the next minute's periodic evaluation; once."""
+    received, hook_url = hook
+    config = tmp_path / "fast.toml"
+    # The README's X search source alone, polled every 7 s, and the webhook target.
+    head, search = CONTRACT_TOML.split("[[sources]]")[:2]
+    config.write_text(head + "[[sources]]" + search.replace('every = "60s"', 'every = "7s"')
+                      + f'\n[[notify]]\nkind = "webhook"\nurl = "{hook_url}"\n',
+                      encoding="utf-8")
+    env = {**cli.env, "CAREWATCH_CONFIG": str(config)}
+    cli.run("init")
+    control = SandboxControl(sandbox.base_url)
+    proc = subprocess.Popen([str(CAREWATCH), "listen"], env=env, cwd=cli.cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(10)  # started, first polls and the first periodic round done
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        control.add_tweet("@acmeair smoke in the cabin on AA77, engine fire, we are terrified",
+                          {"username": "scared_pax"}, ago=5)
+        deadline = time.monotonic() + 25
+        while not received.texts() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        time.sleep(6)  # another notify round sends nothing twice
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    texts = received.texts()
+    assert len(texts) == 1, texts
+    assert kind_of_notification(texts[0]) == "risk_words"

@@ -200,6 +200,23 @@ def test_pages_outside_the_role_are_not_served_by_url(served: dict[str, Any], pa
     _wait_title(page, EXPECTED_PAGES[username][0])
 
 
+@pytest.mark.parametrize(("username", "path", "title"), [
+    ("admin1", "Settings", "Settings"), ("manager1", "TRENDS", "Trends"),
+    ("agent1", "Settings", None), ("analyst1", "Inbox", None)])
+def test_page_urls_in_another_casing(served: dict[str, Any], page: Any, username: str,
+                                     path: str, title: str | None) -> None:
+    """`/Settings` is the page named `Settings` too: the login form answers there (no "page
+    not found" dialog over it), then the page if the role has it, else the refusal."""
+    page.set_default_timeout(15_000)
+    _login(page, served["url"], username, PASSWORDS[username], path)
+    if title is not None:
+        _wait_title(page, title)
+        return
+    page.get_by_text("You do not have access to this page.").wait_for()
+    _wait_idle(page)
+    assert page.locator("h1").count() == 0
+
+
 def test_agent_first_screen_and_hostile_text(served: dict[str, Any], page: Any) -> None:
     _login(page, served["url"], "agent1", PASSWORDS["agent1"])
     _wait_title(page, "Inbox")

@@ -359,3 +359,42 @@ def test_a_source_error_in_the_worker_is_raised_after_the_pages_before_it(
     assert source.cursor_version == 2  # one step per page, however they were committed
     assert source.cursor
     assert not mp.active_children()
+
+
+def test_a_worker_forked_while_another_thread_imports_its_source_module_polls(
+        migrated_db: Database, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener's responder job imports tweepy on its first send, on its own thread; a
+    fetch worker forked in that moment inherited the import lock held by a thread it does not
+    have and waited on it forever: that source was never polled again. The listener now
+    imports the source's module before forking (waiting for the other import to finish)."""
+    import importlib._bootstrap as bootstrap
+    import sys
+
+    _fill(sandbox)
+    settings = _settings(sandbox)
+    name = "listener.sources.x"
+    monkeypatch.delitem(sys.modules, name, raising=False)  # imported afresh in this test
+    held, release = threading.Event(), threading.Event()
+
+    def importing() -> None:  # another thread, midway through importing the module
+        with bootstrap._ModuleLockManager(name):
+            held.set()
+            release.wait(10)
+
+    other = threading.Thread(target=importing, daemon=True)
+    other.start()
+    held.wait(5)
+    threading.Timer(1.0, release.set).start()
+    outcome: list[Any] = []
+    stop = threading.Event()
+    ingestor = Ingestor(migrated_db, settings, should_stop=stop.is_set)
+    poll = threading.Thread(target=lambda: outcome.append(
+        ingestor.poll_source(settings.sources[0])), daemon=True)
+    poll.start()
+    poll.join(30)
+    if poll.is_alive():
+        stop.set()  # let the stuck poll end with the test
+        poll.join(30)
+    assert outcome, "the poll never ended"
+    assert outcome[0].ok
+    assert outcome[0].new == COUNT, "the worker waited on the import lock until stopped"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -276,3 +277,75 @@ def test_logs_never_carry_secrets_or_text(client: TestClient, db: Database,
         assert event in logged
     for leak in (APP_SECRET, VERIFY_TOKEN, "X1234567", "forged-secret-value", "a-wrong-token"):
         assert leak not in logged
+
+
+# ------------------------------------------------------------------ contract edges
+def test_the_challenge_is_answered_when_only_the_token_is_given(client: TestClient) -> None:
+    """The contract answers the challenge "when hub.verify_token matches": a check that
+    leaves out `hub.mode` still gets its challenge; a wrong token still does not."""
+    ok = client.get(PATH, params={"hub.challenge": "42", "hub.verify_token": VERIFY_TOKEN})
+    assert (ok.status_code, ok.text) == (200, "42")
+    assert client.get(PATH, params={"hub.challenge": "42",
+                                    "hub.verify_token": "wrong"}).status_code == 403
+
+
+def test_a_visitor_post_in_the_feed_is_a_mention(client: TestClient, db: Database) -> None:
+    """Page feed deliveries carry new posts too (`item` status/photo/..., verb `add`): a
+    visitor's post is stored as the page source stores it when polled, the page's own post as
+    context."""
+    now = NOW_MS // 1000
+    body = {"object": "page", "entry": [{"id": BRAND_PAGE, "time": now, "changes": [
+        {"field": "feed", "value": {
+            "item": "status", "verb": "add", "post_id": f"{BRAND_PAGE}_7001", "published": 1,
+            "from": {"id": "556", "name": "Bo Visitor"}, "message": "Where is my refund?",
+            "created_time": now}},
+        {"field": "feed", "value": {
+            "item": "photo", "verb": "add", "post_id": f"{BRAND_PAGE}_7002",
+            "from": {"id": BRAND_PAGE, "name": "Acme Air"}, "message": "New route!",
+            "created_time": now}}]}]}
+    assert deliver(client, body) == 200
+    stored = {r.external_id: r for r in rows(db)}
+    visitor, own = stored[f"{BRAND_PAGE}_7001"], stored[f"{BRAND_PAGE}_7002"]
+    assert (visitor.text, visitor.is_own, visitor.thread_id) == (
+        "Where is my refund?", False, f"{BRAND_PAGE}_7001")
+    assert visitor.source_key == f"facebook:page:{BRAND_PAGE}"
+    assert (own.is_own, own.status) == (True, "closed")
+
+
+def test_events_without_their_own_time_are_stored(client: TestClient, db: Database) -> None:
+    """An Instagram comment has no time of its own; with no entry time either it is still
+    stored (at its arrival), not refused as malformed."""
+    body = {"object": "instagram", "entry": [{"id": BRAND_IG, "changes": [
+        {"field": "comments", "value": {"from": {"id": "882", "username": "joa"},
+                                        "media": {"id": "17900000000000009"},
+                                        "id": "17800000000000077", "text": "no time"}}]}]}
+    before = time.time()
+    assert deliver(client, body) == 200
+    (row,) = rows(db)
+    assert row.external_id == "17800000000000077"
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    assert created.timestamp() >= before - 5
+
+
+def _message(**changes: Any) -> dict[str, Any]:
+    body = messaging_body("m_edge", "hello", sender=CUSTOMER, recipient=BRAND_PAGE, ms=NOW_MS)
+    event = body["entry"][0]["messaging"][0]
+    event.update(changes.get("event", {}))
+    event["message"].update(changes.get("message", {}))
+    return body
+
+
+@pytest.mark.parametrize("body", [
+    _message(event={"timestamp": 10**20}),   # no datetime holds it (OverflowError)
+    _message(event={"timestamp": -10**18}),
+    _message(message={"text": 123}),          # not a string: no row the scorer chokes on
+    _message(message={"text": {"a": 1}}),
+    b"[" * 100_000 + b"]" * 100_000,          # deeper than the parser's stack
+    b'{"object": "page", "entry": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+], ids=["huge-time", "negative-time", "int-text", "dict-text", "deep-list", "deep-entry"])
+def test_signed_but_malformed_bodies_answer_400_and_store_nothing(
+        client: TestClient, db: Database, body: dict[str, Any] | bytes) -> None:
+    """A correctly signed body carewatch cannot read is answered 400 (no 500, no traceback:
+    the test client re-raises any exception the app lets escape), and nothing is stored."""
+    assert deliver(client, body) == 400
+    assert rows(db) == []

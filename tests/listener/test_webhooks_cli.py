@@ -175,3 +175,47 @@ def test_a_delivered_comment_and_the_next_poll_are_one_row(
         [(*poll_fields, poll_at, poll_author)] = _shape(polled, item)
         assert (fields, author) == (poll_fields, poll_author)
         assert abs(at - poll_at) < 1.0
+
+
+def test_an_alert_a_delivery_raises_is_notified_without_a_listener(
+        make_env: Callable[..., dict[str, str]], database_url: str, cli: CliRunner) -> None:
+    """`carewatch webhooks` alone (no `listen` running): a delivered message about smoke in
+    the cabin raises a risk_words alert, and the [[notify]] webhook gets it, once."""
+    from tests.listener.helpers import CONTRACT_TOML
+    from tests.receivers import webhook_server
+
+    with webhook_server() as (hook, hook_url):
+        env = make_env(database_url, CONTRACT_TOML + f'\n[[notify]]\nkind = "webhook"\n'
+                                                    f'url = "{hook_url}"\n')
+        assert cli("init")[0] == 0
+        port = free_port()
+        url = f"http://127.0.0.1:{port}{PATH}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "carewatch", "webhooks", "--port", str(port)],
+            env={**os.environ, **env, **SECRETS}, cwd=ROOT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        http = _http()
+        try:
+            deadline = time.monotonic() + 60
+            raw, headers = signed(messaging_body(
+                "m_smoke1", "There is smoke in the cabin and an engine fire, we are scared",
+                sender="7200000000000009", recipient=BRAND_PAGE, ms=int(time.time() * 1000)))
+            while True:
+                assert proc.poll() is None, proc.communicate()[1].decode()
+                try:
+                    answer = http.post(url, data=raw, headers=headers, timeout=5)
+                    break
+                except requests.ConnectionError:
+                    assert time.monotonic() < deadline, "the receiver did not start"
+                    time.sleep(0.2)
+            assert answer.status_code == 200
+            deadline = time.monotonic() + 30
+            while not hook.texts() and time.monotonic() < deadline:
+                time.sleep(0.3)
+            time.sleep(6)  # another notifier round: nothing sent twice
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=20)
+        texts = hook.texts()
+        assert len(texts) == 1, texts
+        assert "risk_words" in texts[0]
