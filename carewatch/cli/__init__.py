@@ -35,10 +35,24 @@ def _root(
         None, "--log-level", envvar="CAREWATCH_LOG_LEVEL",
         help="DEBUG, INFO, WARNING or ERROR (default INFO)."),
 ) -> None:
+    # By name: typer may carry its own copy of click's ParameterSource enum.
+    from_env = getattr(ctx.get_parameter_source("log_level"), "name", "") == "ENVIRONMENT"
+    _check_log_level(log_level, "CAREWATCH_LOG_LEVEL" if from_env else "--log-level")
     configure_logging(log_level)
     if ctx.invoked_subcommand not in _QUICK_COMMANDS:
         load_now()
     ctx.obj = AppContext(config_path=config)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _check_log_level(value: str | None, origin: str) -> None:
+    """A log level the flag or `CAREWATCH_LOG_LEVEL` names must be one we know: a typo is
+    bad input (exit 2), not a silent INFO."""
+    if value is not None and value.strip().upper() not in (*LOG_LEVELS, "WARN", "CRITICAL"):
+        raise UsageError(f"{origin}: {value!r} is not a log level (one of "
+                         f"{', '.join(LOG_LEVELS)})")
 
 
 # Commands that may finish before they log anything: they keep structlog's import lazy.

@@ -30,8 +30,27 @@ def test_init_is_idempotent(database_url: str, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_default_database_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
-    assert main(["init"]) == 0
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["init"]) == 0
     assert (tmp_path / "carewatch.db").exists()
+    # SQLAlchemy's "Skipped unsupported reflection of expression-based index" put two
+    # lines of noise on a fresh SQLite `carewatch init`
+    from sqlalchemy.exc import SAWarning
+
+    assert [str(w.message) for w in caught if issubclass(w.category, SAWarning)] == []
+
+
+def test_unknown_log_level_flag_is_exit_2(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-level", "verbose", "init"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("carewatch: error: --log-level: 'verbose' is not a log level (one of "
+                   "DEBUG, INFO, WARNING, ERROR)")
+    assert not (tmp_path / "carewatch.db").exists()
+    assert main(["--log-level", "warning", "init"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -43,6 +62,18 @@ def test_default_database_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
         ("", {"CAREWATCH_DATABASE_URL": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/x"},
          "cannot reach the database"),
         ("", {"CAREWATCH_DATABASE_URL": "sqlite:////no/such/folder/x.db"}, "does not exist"),
+        # a list or table from the environment is JSON: not JSON was a traceback, exit 1
+        ("", {"CAREWATCH_BRAND": "{oops"}, "environment: CAREWATCH_BRAND: not valid JSON"),
+        ("", {"CAREWATCH_BRAND__HANDLES": "acme"},
+         "environment: CAREWATCH_BRAND__HANDLES: not valid JSON"),
+        # numbers out of range were taken as given
+        ("", {"CAREWATCH_MAX_RETRIES": "-1"}, "CAREWATCH_MAX_RETRIES: Input should be greater"),
+        ("[alerts]\nfirst_response_minutes = -5\n", {},
+         "alerts.first_response_minutes: Input should be greater than 0"),
+        ('[[sources]]\nplatform = "facebook"\npage_id = "1"\nbackfill_days = -1\n', {},
+         "sources[0].backfill_days"),
+        # an unknown log level was a silent INFO
+        ("", {"CAREWATCH_LOG_LEVEL": "LOUD"}, "CAREWATCH_LOG_LEVEL: 'LOUD' is not a log level"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
