@@ -9,6 +9,7 @@ app's hourly budget; every answer carries the ``x-app-usage`` headers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,49 @@ from sandbox.records import FB_PAGE_ID, IG_USER_ID, FBComment, FBPost, IGComment
 from sandbox.world import World
 
 GraphHandler = Callable[..., Response]
+
+# Edges that only the brand's page (or its Instagram account) has: an unknown numeric id
+# asked for one of them is the product's name for our page (or account).
+_PAGE_EDGES = frozenset({"feed", "posts", "visitor_posts", "published_posts", "tagged",
+                         "conversations", "messages"})
+_IG_EDGES = frozenset({"media", "tags"})
+
+
+def graph_ids(world: World, object_id: str, edge: str | None) -> str:
+    """The sandbox's own id for `object_id`. The world has one brand page and one Instagram
+    account; a product configured with other ids (another brand's `page_id`, `ig_user_id`)
+    gets them adopted: the first unknown numeric id asked for a page edge (feed,
+    conversations, messages...) becomes the page's other name, the first asked for `media`
+    or `tags` the account's. Answers then carry the product's ids (`graph_answer`), so its
+    own posts and messages are recognisably its own."""
+    aliases = world.graph_aliases
+    for canonical, alias in aliases.items():
+        if object_id == alias:
+            return canonical
+        if object_id.startswith(f"{alias}_"):  # a page post: <page id>_<number>
+            return canonical + object_id[len(alias):]
+    if edge is None or not object_id.isdigit() or _resolve(world, object_id)[0] != "missing":
+        return object_id
+    canonical = (FB_PAGE_ID if edge in _PAGE_EDGES else IG_USER_ID if edge in _IG_EDGES
+                 else None)
+    if canonical is None or canonical in aliases:
+        return object_id
+    aliases[canonical] = object_id
+    return canonical
+
+
+def graph_answer(world: World, resp: Response) -> Response:
+    """`resp` with the page's and account's ids written as the product knows them."""
+    if not world.graph_aliases or not resp.media_type or "json" not in resp.media_type:
+        return resp
+    body = bytes(resp.body)
+    for canonical, alias in world.graph_aliases.items():
+        body = re.sub(rb"(?<![0-9])" + canonical.encode() + rb"(?![0-9])", alias.encode(),
+                      body)
+    if body != resp.body:
+        resp.body = body
+        resp.headers["content-length"] = str(len(body))
+    return resp
 
 
 def _no_object(object_id: str, method: str = "get") -> ApiError:
@@ -288,7 +332,9 @@ def _gate(request: Request, world: World, fault: Fault | None,
             raise graph_error(400, f"Unsupported {method.lower()} request.", 100)
         params = {k: v for k, v in request.path_params.items() if k in ("object_id", "edge")}
         with world.lock:
-            resp = handler(request, world, **params)
+            if "object_id" in params:
+                params["object_id"] = graph_ids(world, params["object_id"], params.get("edge"))
+            resp = graph_answer(world, handler(request, world, **params))
     except ApiError as exc:
         resp = error_response(exc)
     except KeyError as exc:
