@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # typer's own usage errors (bad flags, ...)
         message = scrub(exc.format_message()).replace("\n", " ")
         command = getattr(getattr(exc, "ctx", None), "command_path", "carewatch")
+        if not message.strip():  # a group run without its command: click printed its help
+            message = "missing command"
         if exc.exit_code == 2:
             print(f"carewatch: error: {message} (see '{command} --help')", file=sys.stderr)
             return 2

@@ -111,3 +111,13 @@ def test_unknown_flag_is_exit_2_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--bogus" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["export"], ["topics"], ["users"]])
+def test_group_without_its_command_says_so(argv: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Was `carewatch: error:  (see ...)`, an empty message."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    command = " ".join(["carewatch", *argv])
+    assert err == f"carewatch: error: missing command (see '{command} --help')"
