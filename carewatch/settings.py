@@ -603,10 +603,30 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(_describe_env_parse_error(exc, env_keys)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        top = str(first.get("loc", ("",))[0]) if first.get("loc") else ""
-        if f"CAREWATCH_{top.upper()}" in env_keys:
-            origin = "environment"
-            key = f"CAREWATCH_{top.upper()}"
+        loc = tuple(first.get("loc", ()))
+        variable = _env_variable(loc, env_keys)
+        if variable is not None:
             msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-            raise ConfigError(f"{origin}: {key}: {msg}") from None
+            if first.get("type") == "extra_forbidden":
+                msg = "unknown key"
+            inner = _format_location(loc[variable.count("__") + 1:])  # within a JSON table
+            where = f"{variable}: {inner}" if inner != "configuration" else variable
+            raise ConfigError(f"environment: {where}: {msg}") from None
         raise ConfigError(describe_validation_error(exc, origin)) from None
+
+
+def _env_variable(loc: tuple[Any, ...], env_keys: set[str]) -> str | None:
+    """The `CAREWATCH_*` variable that set the value at `loc`, if one did: the variable of
+    the key itself (`CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES`) or of a table holding it
+    (`CAREWATCH_ALERTS` as JSON); None when the value came from the file."""
+    names: list[str] = []
+    for part in loc:
+        if not isinstance(part, str) or "[" in part or "(" in part:
+            break
+        names.append(part)
+    by_upper = {key.upper(): key for key in env_keys}
+    for end in range(len(names), 0, -1):
+        variable = "CAREWATCH_" + "__".join(names[:end]).upper()
+        if variable in by_upper:
+            return by_upper[variable]
+    return None

@@ -72,6 +72,13 @@ def test_unknown_log_level_flag_is_exit_2(tmp_path: Path,
          "alerts.first_response_minutes: Input should be greater than 0"),
         ('[[sources]]\nplatform = "facebook"\npage_id = "1"\nbackfill_days = -1\n', {},
          "sources[0].backfill_days"),
+        # a nested variable's mistake was blamed on the file
+        ("[alerts]\nfirst_response_minutes = 30\n",
+         {"CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES": "-3"},
+         "environment: CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES: Input should be greater"),
+        ("", {"CAREWATCH_ALERTS__BOGUS": "1"}, "environment: CAREWATCH_ALERTS__BOGUS: unknown key"),
+        ("", {"CAREWATCH_ALERTS": '{"quiet_factor": -1}'},
+         "environment: CAREWATCH_ALERTS: quiet_factor: Input should be greater than 0"),
         # an unknown log level was a silent INFO
         ("", {"CAREWATCH_LOG_LEVEL": "LOUD"}, "CAREWATCH_LOG_LEVEL: 'LOUD' is not a log level"),
     ],
