@@ -97,9 +97,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "carewatch.db").exists()
 
 
-def test_commands_need_init_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["alerts", "--json"]) == 2
+@pytest.mark.parametrize("argv", [
+    ["alerts", "--json"], ["reply", "x:1", "--text", "hi"], ["respond", "--once"],
+    ["export", "mentions", "--format", "csv", "--out", "out.csv"], ["suggest", "x:1"],
+])
+def test_commands_need_init_first(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  argv: list[str]) -> None:
+    assert main(argv) == 2
     assert "carewatch init" in capsys.readouterr().err
+    # Nothing written: opening the default SQLite URL used to leave an empty carewatch.db.
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_console_script_has_every_contract_command(tmp_path: Path) -> None:
