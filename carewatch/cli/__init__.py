@@ -99,10 +99,60 @@ def _register(argv: list[str] | None = None) -> None:
         importlib.import_module(f"carewatch.cli.{name}")
 
 
+_HOISTED = ("--config", "--log-level")
+
+
+def _value_options(command: object) -> set[str]:
+    """The option names of `command` and its subcommands that take a value."""
+    names: set[str] = set()
+    for param in getattr(command, "params", ()):
+        if not getattr(param, "is_flag", True) and not getattr(param, "count", False):
+            names.update(getattr(param, "opts", ()))
+    for sub in getattr(command, "commands", {}).values():
+        names |= _value_options(sub)
+    return names
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`carewatch listen --once --config x.toml` as `carewatch --config x.toml listen
+    --once`: the global `--config` and `--log-level` are accepted after the command too
+    (where a user or script is as likely to put them). A value of another option that
+    happens to read `--config` (`--text --config`) stays where it is."""
+    command = _command_name(argv)
+    if command is None or not any(a.split("=", 1)[0] in _HOISTED for a in argv):
+        return argv
+    start = argv.index(command)
+    head, rest, hoisted = list(argv[:start]), [], []
+    import typer.main
+
+    takes_value = _value_options(typer.main.get_command(app))
+    tail = argv[start:]
+    i = 0
+    while i < len(tail):
+        arg = tail[i]
+        if arg == "--":
+            rest.extend(tail[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _HOISTED:
+            if "=" not in arg and i + 1 >= len(tail):
+                raise UsageError(f"{arg} needs a value")
+            width = 1 if "=" in arg else 2
+            hoisted.extend(tail[i:i + width])
+            i += width
+            continue
+        width = 2 if arg in takes_value else 1
+        rest.extend(tail[i:i + width])
+        i += width
+    return head + hoisted + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to exit codes 2 (bad input) and 1 (failure)."""
-    _register(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    _register(args)
     try:
+        argv = hoist_global_options(list(args))
         # A context of its own: what a command marks there (`common.acting_as`) ends with it.
         result = contextvars.copy_context().run(app, args=argv, prog_name="carewatch",
                                                 standalone_mode=False)

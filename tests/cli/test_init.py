@@ -135,3 +135,28 @@ def test_group_without_its_command_says_so(argv: list[str],
     err = capsys.readouterr().err.strip()
     command = " ".join(["carewatch", *argv])
     assert err == f"carewatch: error: missing command (see '{command} --help')"
+
+
+def test_config_and_log_level_after_the_command(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`carewatch init --config PATH` was "No such option: --config", exit 2."""
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "named.db"}"\n')
+    assert main(["init", "--config", str(config), "--log-level", "WARNING"]) == 0
+    assert (tmp_path / "named.db").exists()
+    assert not (tmp_path / "carewatch.db").exists()
+    assert main(["alerts", "--json", f"--config={config}"]) == 0
+    assert main(["alerts", "--config"]) == 2
+    assert capsys.readouterr().err.strip().endswith("carewatch: error: --config needs a value")
+
+
+def test_hoisting_leaves_other_options_values_alone() -> None:
+    from carewatch.cli import _register, hoist_global_options
+
+    _register(None)
+    assert hoist_global_options(["reply", "x:1", "--text", "--config", "--config", "a.toml"]) == [
+        "--config", "a.toml", "reply", "x:1", "--text", "--config"]
+    assert hoist_global_options(["-c", "b.toml", "listen", "--once"]) == [
+        "-c", "b.toml", "listen", "--once"]
+    assert hoist_global_options(["score", "--in", "a", "--", "--config"]) == [
+        "score", "--in", "a", "--", "--config"]
