@@ -64,35 +64,38 @@ _PAGE_EDGES = frozenset({"feed", "posts", "visitor_posts", "published_posts", "t
 _IG_EDGES = frozenset({"media", "tags"})
 
 
-def graph_ids(world: World, object_id: str, edge: str | None) -> str:
-    """The sandbox's own id for `object_id`. The world has one brand page and one Instagram
-    account; a product configured with other ids (another brand's `page_id`, `ig_user_id`)
-    gets them adopted: the first unknown numeric id asked for a page edge (feed,
-    conversations, messages...) becomes the page's other name, the first asked for `media`
-    or `tags` the account's. Answers then carry the product's ids (`graph_answer`), so its
-    own posts and messages are recognisably its own."""
+def graph_ids(world: World, object_id: str, edge: str | None) -> tuple[str, dict[str, str]]:
+    """The sandbox's own id for `object_id`, and how this answer names the brand's page and
+    account. The world has one brand page and one Instagram account; a product configured
+    with other ids (another brand's `page_id`, `ig_user_id`) gets them adopted: an unknown
+    numeric id asked for a page edge (feed, conversations, messages...) becomes another
+    name of the page, one asked for `media` or `tags` of the account. Answers then carry the
+    product's ids (`graph_answer`): the name the request used, else the first adopted, so
+    its own posts and messages are recognisably its own."""
     aliases = world.graph_aliases
-    for canonical, alias in aliases.items():
-        if object_id == alias:
-            return canonical
-        if object_id.startswith(f"{alias}_"):  # a page post: <page id>_<number>
-            return canonical + object_id[len(alias):]
+    names = {canonical: known[0] for canonical, known in aliases.items()}
+    for canonical, known in aliases.items():
+        for alias in known:
+            if object_id == alias or object_id.startswith(f"{alias}_"):  # <page id>_<n>
+                names[canonical] = alias
+                return canonical + object_id[len(alias):], names
     if edge is None or not object_id.isdigit() or _resolve(world, object_id)[0] != "missing":
-        return object_id
+        return object_id, names
     canonical = (FB_PAGE_ID if edge in _PAGE_EDGES else IG_USER_ID if edge in _IG_EDGES
                  else None)
-    if canonical is None or canonical in aliases:
-        return object_id
-    aliases[canonical] = object_id
-    return canonical
+    if canonical is None:
+        return object_id, names
+    aliases.setdefault(canonical, []).append(object_id)
+    names[canonical] = object_id
+    return canonical, names
 
 
-def graph_answer(world: World, resp: Response) -> Response:
+def graph_answer(resp: Response, names: dict[str, str]) -> Response:
     """`resp` with the page's and account's ids written as the product knows them."""
-    if not world.graph_aliases or not resp.media_type or "json" not in resp.media_type:
+    if not names or not resp.media_type or "json" not in resp.media_type:
         return resp
     body = bytes(resp.body)
-    for canonical, alias in world.graph_aliases.items():
+    for canonical, alias in names.items():
         body = re.sub(rb"(?<![0-9])" + canonical.encode() + rb"(?![0-9])", alias.encode(),
                       body)
     if body != resp.body:
@@ -332,9 +335,11 @@ def _gate(request: Request, world: World, fault: Fault | None,
             raise graph_error(400, f"Unsupported {method.lower()} request.", 100)
         params = {k: v for k, v in request.path_params.items() if k in ("object_id", "edge")}
         with world.lock:
+            names: dict[str, str] = {}
             if "object_id" in params:
-                params["object_id"] = graph_ids(world, params["object_id"], params.get("edge"))
-            resp = graph_answer(world, handler(request, world, **params))
+                params["object_id"], names = graph_ids(world, params["object_id"],
+                                                       params.get("edge"))
+            resp = graph_answer(handler(request, world, **params), names)
     except ApiError as exc:
         resp = error_response(exc)
     except KeyError as exc:
