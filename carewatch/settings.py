@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from carewatch.config_source import (
     DEFAULT_DATABASE_URL,
@@ -88,7 +89,7 @@ class SourceConfig(_Strict):
     ig_user_id: str | None = None
     every: float = 60.0
     include_retweets: bool = False
-    backfill_days: float = 7.0
+    backfill_days: float = Field(default=7.0, ge=0.0)
     human_agent: bool = False
 
     @field_validator("every", mode="before")
@@ -120,13 +121,13 @@ class SourceConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    first_response_minutes: float = DEFAULT_FIRST_RESPONSE_MINUTES
-    spike_min_count: int = 8
-    spike_sigma: float = 3.0
-    spike_window_minutes: float = 15.0
-    high_reach_followers: int = 10_000
-    cooldown_minutes: float = 60.0
-    quiet_factor: float = 6.0
+    first_response_minutes: float = Field(default=DEFAULT_FIRST_RESPONSE_MINUTES, gt=0.0)
+    spike_min_count: int = Field(default=8, ge=1)
+    spike_sigma: float = Field(default=3.0, ge=0.0)
+    spike_window_minutes: float = Field(default=15.0, gt=0.0)
+    high_reach_followers: int = Field(default=10_000, ge=0)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0)
+    quiet_factor: float = Field(default=6.0, gt=0.0)
 
 
 class UrgencyConfig(_Strict):
@@ -416,10 +417,10 @@ class Settings(BaseSettings):
     fb_page_token: SecretStr | None = None
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None
-    http_timeout: float = 20.0
-    max_retries: int = 6
-    max_backoff_seconds: float = 60.0
-    max_rate_limit_wait_seconds: float = 900.0
+    http_timeout: float = Field(default=20.0, gt=0.0)
+    max_retries: int = Field(default=6, ge=0)
+    max_backoff_seconds: float = Field(default=60.0, ge=0.0)
+    max_rate_limit_wait_seconds: float = Field(default=900.0, ge=0.0)
     # How long a listener's claim on a source lasts without renewal: a process killed
     # mid-poll holds its sources this long at most (a live one renews a third of the way).
     lease_seconds: float = Field(default=60.0, ge=1.0)
@@ -561,6 +562,19 @@ def _refuse_file_secrets(data: dict[str, Any], origin: str) -> None:
                               "another)")
 
 
+def _describe_env_parse_error(error: SettingsError, env_keys: set[str]) -> str:
+    """pydantic-settings could not parse a variable for a list or a table (it reads them as
+    JSON): one line naming the variable, never a traceback."""
+    match = re.search(r'field "([^"]+)"', str(error))
+    field = match.group(1) if match else ""
+    prefix = f"CAREWATCH_{field.upper()}"
+    names = sorted(k for k in env_keys if k.upper() == prefix or k.upper().startswith(
+        f"{prefix}__"))
+    key = names[0] if names else (prefix if field else "CAREWATCH_*")
+    return (f"environment: {key}: not valid JSON (a list or table set from the environment is "
+            'written as JSON, e.g. ["a", "b"] or {"name": "x"})')
+
+
 def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate the configuration, or raise ConfigError with one clear line."""
     path = resolve_config_path(config)
@@ -585,12 +599,34 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     env_keys = {k for k in os.environ if k.startswith("CAREWATCH_")}
     try:
         return Settings(**data)
+    except SettingsError as exc:  # a variable for a list or table that is not JSON
+        raise ConfigError(_describe_env_parse_error(exc, env_keys)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        top = str(first.get("loc", ("",))[0]) if first.get("loc") else ""
-        if f"CAREWATCH_{top.upper()}" in env_keys:
-            origin = "environment"
-            key = f"CAREWATCH_{top.upper()}"
+        loc = tuple(first.get("loc", ()))
+        variable = _env_variable(loc, env_keys)
+        if variable is not None:
             msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-            raise ConfigError(f"{origin}: {key}: {msg}") from None
+            if first.get("type") == "extra_forbidden":
+                msg = "unknown key"
+            inner = _format_location(loc[variable.count("__") + 1:])  # within a JSON table
+            where = f"{variable}: {inner}" if inner != "configuration" else variable
+            raise ConfigError(f"environment: {where}: {msg}") from None
         raise ConfigError(describe_validation_error(exc, origin)) from None
+
+
+def _env_variable(loc: tuple[Any, ...], env_keys: set[str]) -> str | None:
+    """The `CAREWATCH_*` variable that set the value at `loc`, if one did: the variable of
+    the key itself (`CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES`) or of a table holding it
+    (`CAREWATCH_ALERTS` as JSON); None when the value came from the file."""
+    names: list[str] = []
+    for part in loc:
+        if not isinstance(part, str) or "[" in part or "(" in part:
+            break
+        names.append(part)
+    by_upper = {key.upper(): key for key in env_keys}
+    for end in range(len(names), 0, -1):
+        variable = "CAREWATCH_" + "__".join(names[:end]).upper()
+        if variable in by_upper:
+            return by_upper[variable]
+    return None

@@ -17,7 +17,7 @@ from typing import Any
 
 import facebook
 
-from carewatch.errors import PermanentError
+from carewatch.errors import MissingCredentials, PermanentError
 from carewatch.graph_paging import next_page_params
 from carewatch.retry import classify
 from responders.base import (
@@ -57,7 +57,11 @@ def graph_error(exc: BaseException, *, platform: str, account: str = "", kind: s
                 conversation_ref: str | None = None) -> Exception:
     """Graph errors in words an agent understands, with the permanent ones named. `kind`:
     the reply kind sent (a closed window means something else for a message than for a
-    private reply); `conversation_ref`: where a private reply that was already sent went."""
+    private reply); `conversation_ref`: where a private reply that was already sent went.
+    Missing credentials stay themselves: the outbox names the variable to set (they used to
+    read "Facebook call failed: MissingCredentials")."""
+    if isinstance(exc, MissingCredentials):
+        return exc
     if isinstance(exc, facebook.GraphAPIError):
         result = getattr(exc, "result", None)
         err = result.get("error", {}) if isinstance(result, dict) else {}

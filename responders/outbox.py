@@ -117,6 +117,7 @@ def lease_for(settings: Settings) -> timedelta:
 @dataclass(slots=True)
 class ReplyOutcome:
     """What happened to one reply in a run: `sent`, `failed`, `retry` (back in the queue),
+    `blocked` (back in the queue, untried: the platform's credentials are not set),
     `deferred` (waits for another reply) or `lost` (another responder took it over)."""
 
     reply_id: int
@@ -134,6 +135,8 @@ class ReplyOutcome:
         if self.result == "sent":
             return f"{head}: sent{f' as {self.platform_id}' if self.platform_id else ''}" + (
                 f" ({self.message})" if self.message else "")
+        if self.result == "blocked":
+            return f"{head}: not sent, left in the queue: {self.message}"
         if self.result == "retry":
             when = self.next_attempt_at.strftime("%H:%M:%S") if self.next_attempt_at else "?"
             doubt = (f" [an attempt may have arrived ({self.doubt}): read back before any "
@@ -161,9 +164,18 @@ class RunSummary:
     def retrying(self) -> int:
         return self.count("retry")
 
+    @property
+    def blocked(self) -> int:
+        return self.count("blocked")
+
     def line(self) -> str:
         return (f"{self.sent} sent, {self.failed} failed, {self.retrying} to retry, "
-                f"{self.count('deferred')} waiting")
+                f"{self.count('deferred')} waiting"
+                + (f", {self.blocked} blocked by missing credentials" if self.blocked else ""))
+
+
+#: How soon a reply held back by missing credentials is due again.
+BLOCKED_RETRY_SECONDS = 60.0
 
 
 class _Stop(Exception):
@@ -301,7 +313,10 @@ class Outbox:
                         conversation_ref=exc.conversation_ref), doubt=doubt)
                 return self._fail(reply, outcome, str(exc), doubt=None)
             except MissingCredentials as exc:
-                return self._fail(reply, outcome, str(exc), doubt=doubt)
+                # Configuration, not the reply: it stays queued, this attempt uncounted.
+                with self.db.write() as session:
+                    q.uncount_attempt(session, claim, doubt=doubt)
+                return self._blocked(claim, outcome, str(exc), doubt=doubt)
             except Exception as raw:
                 error = raw if isinstance(raw, PlatformError) else classify(
                     raw, platform=spec_for(mention.platform).label)
@@ -374,7 +389,7 @@ class Outbox:
             return self._fail(reply, outcome, unverifiable_reason(mention, reply, doubt, exc),
                               doubt=doubt)
         except MissingCredentials as exc:
-            return self._fail(reply, outcome, str(exc), doubt=doubt)
+            return self._blocked(claim, outcome, str(exc), doubt=doubt)
         except Exception as raw:
             error = raw if isinstance(raw, PlatformError) else classify(
                 raw, platform=spec_for(mention.platform).label)
@@ -424,6 +439,16 @@ class Outbox:
                 raise _Stop
         outcome.result, outcome.message, outcome.next_attempt_at = "retry", error, when
         outcome.doubt = doubt
+        return outcome
+
+    def _blocked(self, claim: q.Claim, outcome: ReplyOutcome, problem: str, *,
+                 doubt: str | None) -> ReplyOutcome:
+        """The platform's credentials are missing: back in the queue, due again soon, so
+        the reply goes out once they are set (failing it lost an agent's reply to a
+        configuration mistake)."""
+        when = self.clock() + timedelta(seconds=BLOCKED_RETRY_SECONDS)
+        self._release(claim, outcome, when, problem, doubt=doubt)
+        outcome.result = "blocked"
         return outcome
 
     def _fail(self, reply: OutboundReply, outcome: ReplyOutcome, reason: str, *,

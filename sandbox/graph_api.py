@@ -9,6 +9,7 @@ app's hourly budget; every answer carries the ``x-app-usage`` headers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,52 @@ from sandbox.records import FB_PAGE_ID, IG_USER_ID, FBComment, FBPost, IGComment
 from sandbox.world import World
 
 GraphHandler = Callable[..., Response]
+
+# Edges that only the brand's page (or its Instagram account) has: an unknown numeric id
+# asked for one of them is the product's name for our page (or account).
+_PAGE_EDGES = frozenset({"feed", "posts", "visitor_posts", "published_posts", "tagged",
+                         "conversations", "messages"})
+_IG_EDGES = frozenset({"media", "tags"})
+
+
+def graph_ids(world: World, object_id: str, edge: str | None) -> tuple[str, dict[str, str]]:
+    """The sandbox's own id for `object_id`, and how this answer names the brand's page and
+    account. The world has one brand page and one Instagram account; a product configured
+    with other ids (another brand's `page_id`, `ig_user_id`) gets them adopted: an unknown
+    numeric id asked for a page edge (feed, conversations, messages...) becomes another
+    name of the page, one asked for `media` or `tags` of the account. Answers then carry the
+    product's ids (`graph_answer`): the name the request used, else the first adopted, so
+    its own posts and messages are recognisably its own."""
+    aliases = world.graph_aliases
+    names = {canonical: known[0] for canonical, known in aliases.items()}
+    for canonical, known in aliases.items():
+        for alias in known:
+            if object_id == alias or object_id.startswith(f"{alias}_"):  # <page id>_<n>
+                names[canonical] = alias
+                return canonical + object_id[len(alias):], names
+    if edge is None or not object_id.isdigit() or _resolve(world, object_id)[0] != "missing":
+        return object_id, names
+    canonical = (FB_PAGE_ID if edge in _PAGE_EDGES else IG_USER_ID if edge in _IG_EDGES
+                 else None)
+    if canonical is None:
+        return object_id, names
+    aliases.setdefault(canonical, []).append(object_id)
+    names[canonical] = object_id
+    return canonical, names
+
+
+def graph_answer(resp: Response, names: dict[str, str]) -> Response:
+    """`resp` with the page's and account's ids written as the product knows them."""
+    if not names or not resp.media_type or "json" not in resp.media_type:
+        return resp
+    body = bytes(resp.body)
+    for canonical, alias in names.items():
+        body = re.sub(rb"(?<![0-9])" + canonical.encode() + rb"(?![0-9])", alias.encode(),
+                      body)
+    if body != resp.body:
+        resp.body = body
+        resp.headers["content-length"] = str(len(body))
+    return resp
 
 
 def _no_object(object_id: str, method: str = "get") -> ApiError:
@@ -288,7 +335,11 @@ def _gate(request: Request, world: World, fault: Fault | None,
             raise graph_error(400, f"Unsupported {method.lower()} request.", 100)
         params = {k: v for k, v in request.path_params.items() if k in ("object_id", "edge")}
         with world.lock:
-            resp = handler(request, world, **params)
+            names: dict[str, str] = {}
+            if "object_id" in params:
+                params["object_id"], names = graph_ids(world, params["object_id"],
+                                                       params.get("edge"))
+            resp = graph_answer(handler(request, world, **params), names)
     except ApiError as exc:
         resp = error_response(exc)
     except KeyError as exc:

@@ -113,6 +113,12 @@ class World:
         self.dm_events: list[DMEvent] = []
         self.conversations: dict[str, Conversation] = {}
         self.graph_messages: dict[str, GraphMessage] = {}
+        #: The brand page's and Instagram account's ids as the product knows them, when its
+        #: configuration names others than ours (canonical id -> the product's ids): the
+        #: Graph front door adopts them (`sandbox.graph_api.graph_ids`).
+        self.graph_aliases: dict[str, list[str]] = {}
+        #: The same for the brand's X account (`sandbox.x_api.x_brand_ids`).
+        self.x_aliases: dict[str, str] = {}
         # Off = an app without DM read access (Basic tier): the lookup answers 403.
         self.x_dm_lookup = True
         self.revoked_platforms: set[str] = set()

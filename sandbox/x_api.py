@@ -29,7 +29,7 @@ from sandbox.front import (
     malformed_response,
     serve,
 )
-from sandbox.records import MENTIONS_CAP, SEARCH_WINDOW_SECONDS, Tweet, iso_x
+from sandbox.records import BRAND_X_ID, MENTIONS_CAP, SEARCH_WINDOW_SECONDS, Tweet, iso_x
 from sandbox.world import World
 from sandbox.x_dms import (
     x_dm_events,
@@ -270,6 +270,45 @@ def _x_token(request: Request) -> str | None:
     return None
 
 
+def _token_re(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![0-9]){re.escape(value)}(?![0-9])")
+
+
+def x_brand_ids(request: Request, world: World, key: str) -> None:
+    """The world has one brand account; a product configured with another (its user
+    context token `<user id>-...`, or the `user_id` of its mentions source) gets that id
+    adopted as the brand's other name, once: ids in the request's path are read back as
+    ours, and answers carry the product's id (`x_answer`), so its own tweets and messages
+    are recognisably its own."""
+    aliases = world.x_aliases
+    if BRAND_X_ID not in aliases:
+        found = re.search(r'oauth_token="(\d+)-', request.headers.get("authorization", ""))
+        for candidate in (found.group(1) if found else None,
+                          request.path_params.get("id") if key == "mentions" else None):
+            if candidate and candidate not in world.x_users:
+                aliases[BRAND_X_ID] = candidate
+                break
+    alias = aliases.get(BRAND_X_ID)
+    if alias is None:
+        return
+    params = request.path_params  # the scope's own dict: the handlers read it
+    for name, value in list(params.items()):
+        if isinstance(value, str) and alias in value:
+            params[name] = _token_re(alias).sub(BRAND_X_ID, value)
+
+
+def x_answer(world: World, resp: Response) -> Response:
+    """`resp` with the brand account's id written as the product knows it."""
+    alias = world.x_aliases.get(BRAND_X_ID)
+    if alias is None or not resp.media_type or "json" not in resp.media_type:
+        return resp
+    body = _token_re(BRAND_X_ID).sub(alias, bytes(resp.body).decode()).encode()
+    if body != resp.body:
+        resp.body = body
+        resp.headers["content-length"] = str(len(body))
+    return resp
+
+
 def _gate(request: Request, world: World, fault: Fault | None, key: str,
           handler: XHandler | None) -> Response:
     """Faults, auth, rate limit, then the endpoint (``None``: no such route, a 404)."""
@@ -301,7 +340,9 @@ def _gate(request: Request, world: World, fault: Fault | None, key: str,
     if not decision.allowed:
         return json_response(x_status(429, "Too Many Requests"), 429, headers)
     try:
-        resp = handler(request, world)
+        with world.lock:
+            x_brand_ids(request, world, key)
+        resp = x_answer(world, handler(request, world))
     except ApiError as exc:
         resp = error_response(exc)
     resp.headers.update(headers)

@@ -27,6 +27,7 @@ that grew with each page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -421,6 +422,19 @@ def _values_sql(target: str, width: int, rows: int, tail: str) -> str:
 _VALUES_SQL: dict[tuple[str, int, int, str], str] = {}
 
 
+# A JSON escape of U+0000 that is not itself escaped (an odd run of backslashes before `u`).
+_PG_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def pg_storable(page: str) -> str:
+    """A page's JSON text as PostgreSQL can store it: its text and jsonb types cannot hold
+    U+0000 (the page was refused whole, "unsupported Unicode escape sequence", and the
+    source stuck on that item for good), so the character becomes U+FFFD. SQLite keeps it."""
+    if "\\u0000" not in page:
+        return page
+    return _PG_NUL.sub(r"\1\\ufffd", page)
+
+
 def _pg_insert(session: Session, table: Table, names: Sequence[str],
                rows: Sequence[dict[str, Any]], target: str, tail: str) -> tuple[str, tuple[str]]:
     """`insert_rows`'s statement and parameter on PostgreSQL: the rows as one JSON array of
@@ -431,9 +445,10 @@ def _pg_insert(session: Session, table: Table, names: Sequence[str],
         page = _pg_row_arrays(names, rows)
         if page is not None:
             return f"{target} SELECT {select} FROM jsonb_array_elements(%s::jsonb) AS e{tail}", (
-                page,)
+                pg_storable(page),)
     return (f"{target} SELECT {', '.join(names)} FROM json_populate_recordset("
-            f"NULL::{table.name}, %s::json){tail}", (_pg_rows_json(table, names, rows),))
+            f"NULL::{table.name}, %s::json){tail}", (pg_storable(_pg_rows_json(table, names,
+                                                                               rows)),))
 
 
 def _pg_row_arrays(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> str | None:

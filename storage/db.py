@@ -143,6 +143,19 @@ def _ping_if_idle(engine: Engine) -> Any:
     return checkout
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for another database, memory or a URI filename)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if (parsed.get_backend_name() != "sqlite" or not parsed.database
+            or parsed.database == ":memory:" or parsed.query.get("uri")
+            or parsed.database.startswith("file:")):
+        return None
+    return Path(parsed.database).expanduser()
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url` with carewatch's connection settings applied."""
     try:

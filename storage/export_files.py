@@ -6,8 +6,11 @@ Why it looks the way it does:
   flat however many rows the pages bring.
 - The file is written next to its destination under a temporary name and moved into place with
   `os.replace` at the end: a failed export never leaves a half-written file behind.
-- CSV and XLSX are opened by spreadsheets, so text cells that a spreadsheet would run as a
-  formula get a leading `'` (OWASP CSV-injection guidance). JSONL and Parquet keep text exact.
+- CSV and XLSX are opened by spreadsheets. A CSV cell that a spreadsheet would run as a
+  formula gets a leading `'` (OWASP CSV-injection guidance: CSV has no other way to say
+  "text"). An XLSX cell keeps the text exact: it is stored as a string (never a formula), and
+  one that starts like a formula also carries Excel's quote-prefix style, so editing it in
+  the sheet keeps it text. JSONL and Parquet keep text exact.
 - Every time is written in one shape (`iso`), every number as a number.
 """
 
@@ -188,6 +191,8 @@ class _XlsxWriter(_Writer):
             "strings_to_formulas": False, "strings_to_urls": False,
             "strings_to_numbers": False,
         })
+        # Excel's own "this is text" mark (the `'` a user types shows in no cell value).
+        self.as_text = self.book.add_format({"quote_prefix": True})
         self.sheets = 0
         self._new_sheet()
 
@@ -211,10 +216,13 @@ class _XlsxWriter(_Writer):
                 if col in numeric:
                     sheet.write_number(r, col, value)
                     continue
-                text = neutralise(str(value))
+                text = str(value)
                 if len(text) > XLSX_MAX_CELL:
                     self.truncated += 1
-                sheet.write_string(r, col, text)
+                if text.startswith(FORMULA_TRIGGERS):
+                    sheet.write_string(r, col, text, self.as_text)
+                else:
+                    sheet.write_string(r, col, text)
             self.row += 1
 
     def finish(self) -> None:

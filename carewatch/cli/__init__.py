@@ -35,10 +35,24 @@ def _root(
         None, "--log-level", envvar="CAREWATCH_LOG_LEVEL",
         help="DEBUG, INFO, WARNING or ERROR (default INFO)."),
 ) -> None:
+    # By name: typer may carry its own copy of click's ParameterSource enum.
+    from_env = getattr(ctx.get_parameter_source("log_level"), "name", "") == "ENVIRONMENT"
+    _check_log_level(log_level, "CAREWATCH_LOG_LEVEL" if from_env else "--log-level")
     configure_logging(log_level)
     if ctx.invoked_subcommand not in _QUICK_COMMANDS:
         load_now()
     ctx.obj = AppContext(config_path=config)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _check_log_level(value: str | None, origin: str) -> None:
+    """A log level the flag or `CAREWATCH_LOG_LEVEL` names must be one we know: a typo is
+    bad input (exit 2), not a silent INFO."""
+    if value is not None and value.strip().upper() not in (*LOG_LEVELS, "WARN", "CRITICAL"):
+        raise UsageError(f"{origin}: {value!r} is not a log level (one of "
+                         f"{', '.join(LOG_LEVELS)})")
 
 
 # Commands that may finish before they log anything: they keep structlog's import lazy.
@@ -85,10 +99,60 @@ def _register(argv: list[str] | None = None) -> None:
         importlib.import_module(f"carewatch.cli.{name}")
 
 
+_HOISTED = ("--config", "--log-level")
+
+
+def _value_options(command: object) -> set[str]:
+    """The option names of `command` and its subcommands that take a value."""
+    names: set[str] = set()
+    for param in getattr(command, "params", ()):
+        if not getattr(param, "is_flag", True) and not getattr(param, "count", False):
+            names.update(getattr(param, "opts", ()))
+    for sub in getattr(command, "commands", {}).values():
+        names |= _value_options(sub)
+    return names
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`carewatch listen --once --config x.toml` as `carewatch --config x.toml listen
+    --once`: the global `--config` and `--log-level` are accepted after the command too
+    (where a user or script is as likely to put them). A value of another option that
+    happens to read `--config` (`--text --config`) stays where it is."""
+    command = _command_name(argv)
+    if command is None or not any(a.split("=", 1)[0] in _HOISTED for a in argv):
+        return argv
+    start = argv.index(command)
+    head, rest, hoisted = list(argv[:start]), [], []
+    import typer.main
+
+    takes_value = _value_options(typer.main.get_command(app))
+    tail = argv[start:]
+    i = 0
+    while i < len(tail):
+        arg = tail[i]
+        if arg == "--":
+            rest.extend(tail[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _HOISTED:
+            if "=" not in arg and i + 1 >= len(tail):
+                raise UsageError(f"{arg} needs a value")
+            width = 1 if "=" in arg else 2
+            hoisted.extend(tail[i:i + width])
+            i += width
+            continue
+        width = 2 if arg in takes_value else 1
+        rest.extend(tail[i:i + width])
+        i += width
+    return head + hoisted + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to exit codes 2 (bad input) and 1 (failure)."""
-    _register(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    _register(args)
     try:
+        argv = hoist_global_options(list(args))
         # A context of its own: what a command marks there (`common.acting_as`) ends with it.
         result = contextvars.copy_context().run(app, args=argv, prog_name="carewatch",
                                                 standalone_mode=False)
@@ -109,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # typer's own usage errors (bad flags, ...)
         message = scrub(exc.format_message()).replace("\n", " ")
         command = getattr(getattr(exc, "ctx", None), "command_path", "carewatch")
+        if not message.strip():  # a group run without its command: click printed its help
+            message = "missing command"
         if exc.exit_code == 2:
             print(f"carewatch: error: {message} (see '{command} --help')", file=sys.stderr)
             return 2

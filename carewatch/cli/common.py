@@ -77,8 +77,14 @@ class AppContext:
     def database(self, *, require_schema: bool = True) -> Database:
         """The configured database; with `require_schema`, refuse a store `init` never set up."""
         if self._db is None:
-            from storage.db import DatabaseError, open_database
+            from storage.db import DatabaseError, open_database, redact_url, sqlite_file
 
+            url = self.settings.database_url
+            file = sqlite_file(url) if require_schema else None
+            if file is not None and not file.exists():
+                # Opening it would create an empty file: say so, write nothing.
+                raise UsageError(f"the database {redact_url(url)} does not exist: run "
+                                 "'carewatch init' first")
             try:
                 self._db = open_database(self.settings.database_url)
             except DatabaseError as exc:

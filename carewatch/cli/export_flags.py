@@ -32,7 +32,10 @@ def parse_time(value: str | None, flag: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:00-05:00
+        raise UsageError(f"{flag}: {value!r} is out of range (years 1 to 9999 in UTC)") from None
 
 
 def parse_platform(value: str | None, flag: str = "--platform") -> str | None:

@@ -141,6 +141,10 @@ def respond_command(
         for outcome in summary.outcomes:
             print(outcome.line(), file=sys.stderr)
         print(f"respond: {summary.line()}", file=sys.stderr)
+        blocked = [o for o in summary.outcomes if o.result == "blocked"]
+        if blocked:  # a configuration mistake, not a failure: nothing was lost
+            raise UsageError(f"{len(blocked)} repl{'y' if len(blocked) == 1 else 'ies'} left "
+                             f"in the queue: {blocked[0].message}")
         if summary.failed:
             raise Failure(f"{summary.failed} repl{'y' if summary.failed == 1 else 'ies'} "
                           "failed; see the reasons above")

@@ -25,14 +25,8 @@ def stored_topic_model(context: AppContext) -> TopicModel | None:
                     else context.settings.database_url)
     if _absent_sqlite_file(database_url):
         return None
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not Path(url.database).exists():
-        return None
     try:
-        db = context.database()
+        db = context.database()  # refuses a SQLite file that does not exist, creating none
     except UsageError:
         return None
     from storage.topics import load_topic_model

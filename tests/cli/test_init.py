@@ -30,8 +30,27 @@ def test_init_is_idempotent(database_url: str, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_default_database_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
-    assert main(["init"]) == 0
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["init"]) == 0
     assert (tmp_path / "carewatch.db").exists()
+    # SQLAlchemy's "Skipped unsupported reflection of expression-based index" put two
+    # lines of noise on a fresh SQLite `carewatch init`
+    from sqlalchemy.exc import SAWarning
+
+    assert [str(w.message) for w in caught if issubclass(w.category, SAWarning)] == []
+
+
+def test_unknown_log_level_flag_is_exit_2(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-level", "verbose", "init"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("carewatch: error: --log-level: 'verbose' is not a log level (one of "
+                   "DEBUG, INFO, WARNING, ERROR)")
+    assert not (tmp_path / "carewatch.db").exists()
+    assert main(["--log-level", "warning", "init"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -43,6 +62,25 @@ def test_default_database_is_sqlite_file_in_cwd(tmp_path: Path) -> None:
         ("", {"CAREWATCH_DATABASE_URL": "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/x"},
          "cannot reach the database"),
         ("", {"CAREWATCH_DATABASE_URL": "sqlite:////no/such/folder/x.db"}, "does not exist"),
+        # a list or table from the environment is JSON: not JSON was a traceback, exit 1
+        ("", {"CAREWATCH_BRAND": "{oops"}, "environment: CAREWATCH_BRAND: not valid JSON"),
+        ("", {"CAREWATCH_BRAND__HANDLES": "acme"},
+         "environment: CAREWATCH_BRAND__HANDLES: not valid JSON"),
+        # numbers out of range were taken as given
+        ("", {"CAREWATCH_MAX_RETRIES": "-1"}, "CAREWATCH_MAX_RETRIES: Input should be greater"),
+        ("[alerts]\nfirst_response_minutes = -5\n", {},
+         "alerts.first_response_minutes: Input should be greater than 0"),
+        ('[[sources]]\nplatform = "facebook"\npage_id = "1"\nbackfill_days = -1\n', {},
+         "sources[0].backfill_days"),
+        # a nested variable's mistake was blamed on the file
+        ("[alerts]\nfirst_response_minutes = 30\n",
+         {"CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES": "-3"},
+         "environment: CAREWATCH_ALERTS__FIRST_RESPONSE_MINUTES: Input should be greater"),
+        ("", {"CAREWATCH_ALERTS__BOGUS": "1"}, "environment: CAREWATCH_ALERTS__BOGUS: unknown key"),
+        ("", {"CAREWATCH_ALERTS": '{"quiet_factor": -1}'},
+         "environment: CAREWATCH_ALERTS: quiet_factor: Input should be greater than 0"),
+        # an unknown log level was a silent INFO
+        ("", {"CAREWATCH_LOG_LEVEL": "LOUD"}, "CAREWATCH_LOG_LEVEL: 'LOUD' is not a log level"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -59,9 +97,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "carewatch.db").exists()
 
 
-def test_commands_need_init_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["alerts", "--json"]) == 2
+@pytest.mark.parametrize("argv", [
+    ["alerts", "--json"], ["reply", "x:1", "--text", "hi"], ["respond", "--once"],
+    ["export", "mentions", "--format", "csv", "--out", "out.csv"], ["suggest", "x:1"],
+])
+def test_commands_need_init_first(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  argv: list[str]) -> None:
+    assert main(argv) == 2
     assert "carewatch init" in capsys.readouterr().err
+    # Nothing written: opening the default SQLite URL used to leave an empty carewatch.db.
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_console_script_has_every_contract_command(tmp_path: Path) -> None:
@@ -80,3 +125,38 @@ def test_unknown_flag_is_exit_2_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--bogus" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["export"], ["topics"], ["users"]])
+def test_group_without_its_command_says_so(argv: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Was `carewatch: error:  (see ...)`, an empty message."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    command = " ".join(["carewatch", *argv])
+    assert err == f"carewatch: error: missing command (see '{command} --help')"
+
+
+def test_config_and_log_level_after_the_command(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`carewatch init --config PATH` was "No such option: --config", exit 2."""
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "named.db"}"\n')
+    assert main(["init", "--config", str(config), "--log-level", "WARNING"]) == 0
+    assert (tmp_path / "named.db").exists()
+    assert not (tmp_path / "carewatch.db").exists()
+    assert main(["alerts", "--json", f"--config={config}"]) == 0
+    assert main(["alerts", "--config"]) == 2
+    assert capsys.readouterr().err.strip().endswith("carewatch: error: --config needs a value")
+
+
+def test_hoisting_leaves_other_options_values_alone() -> None:
+    from carewatch.cli import _register, hoist_global_options
+
+    _register(None)
+    assert hoist_global_options(["reply", "x:1", "--text", "--config", "--config", "a.toml"]) == [
+        "--config", "a.toml", "reply", "x:1", "--text", "--config"]
+    assert hoist_global_options(["-c", "b.toml", "listen", "--once"]) == [
+        "-c", "b.toml", "listen", "--once"]
+    assert hoist_global_options(["score", "--in", "a", "--", "--config"]) == [
+        "score", "--in", "a", "--", "--config"]

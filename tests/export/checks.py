@@ -80,8 +80,26 @@ def check_xlsx(path: Path, expected: list[dict[str, Any]]) -> None:
             if key in NUMERIC:
                 assert got[key] == want[key], key  # real numbers (or empty)
                 assert want[key] is None or isinstance(got[key], int | float)
-            else:
-                assert (got[key] or "") == (spreadsheet_safe(_flat_text(want, key)) or ""), key
+            else:  # exact: no `'` added to the value (CSV's way, which XLSX does not need)
+                assert (got[key] or "") == (_flat_text(want, key) or ""), key
+    check_xlsx_text_cells(path)
+
+
+def check_xlsx_text_cells(path: Path) -> None:
+    """Every cell that starts like a formula is a string cell (never a formula) marked with
+    Excel's quote prefix, so a spreadsheet shows it, and keeps it on editing, as text."""
+    import openpyxl
+
+    from storage.export_files import FORMULA_TRIGGERS
+
+    book = openpyxl.load_workbook(path)
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS):
+                    assert cell.data_type == "s", cell.coordinate
+                    assert cell.quotePrefix, cell.coordinate
+    book.close()
 
 
 def check_parquet(path: Path, expected: list[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from carewatch.cli import main
+from carewatch.settings import load_settings
 from responders import teamwork
 from responders.outbox import Outbox, run_due
 from responders.queue import queue_move_private, queue_reply
@@ -71,6 +72,36 @@ def test_revoked_token_fails_with_next_step(stand: Stand) -> None:
     assert summary.failed == 1
     assert "revoked" in summary.outcomes[0].message
     assert "CAREWATCH_X_" in summary.outcomes[0].message
+
+
+def test_missing_credentials_leave_replies_queued_and_exit_2(
+        any_stand: Stand, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A respond process without a platform's token: a configuration mistake (exit 2, the
+    variable named), not a failed reply; the replies go out once the token is set. They
+    used to be failed for good, Facebook's as "Facebook call failed: MissingCredentials"."""
+    stand = any_stand
+    comment, tweet = stand.fb_comment(), stand.tweet()
+    assert main(["reply", f"facebook:{comment.external_id}", "--text", "On it!"]) == 0
+    assert main(["reply", f"x:{tweet.external_id}", "--text", "Sorry Jane"]) == 0
+    for name in ("CAREWATCH_FB_PAGE_TOKEN", "CAREWATCH_X_CONSUMER_KEY"):
+        monkeypatch.delenv(name)
+    capsys.readouterr()
+    assert main(["respond", "--once"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("carewatch: error: 2 replies left in the queue: ")
+    assert "CAREWATCH_" in err[-1]
+    assert any("set CAREWATCH_FB_PAGE_TOKEN" in line for line in err)
+    assert {r.state for r in (_reply(stand, 1), _reply(stand, 2))} == {"queued"}
+    assert (_reply(stand, 1).attempts, _reply(stand, 2).attempts) == (0, 0)
+    assert stand.ctl.sent() == []
+
+    monkeypatch.setenv("CAREWATCH_FB_PAGE_TOKEN", "page-token")
+    monkeypatch.setenv("CAREWATCH_X_CONSUMER_KEY", "ck")
+    later = utcnow() + timedelta(minutes=5)  # they are due again a minute later
+    summary = run_due(stand.db, load_settings(), now=later)
+    assert summary.sent == 2
+    assert sorted(s["kind"] for s in stand.ctl.sent()) == ["facebook_comment", "x_reply"]
 
 
 def test_window_expired_after_queueing(stand: Stand) -> None:

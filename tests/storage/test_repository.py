@@ -349,3 +349,20 @@ def test_sqlite_migrations_keep_temporary_files_on_disk(tmp_path) -> None:
         db.dispose()
     assert seen == [1]  # FILE while the mentions table was created
     assert after == 2  # MEMORY again
+
+
+def test_a_nul_character_does_not_stop_the_page(migrated_db) -> None:
+    """PostgreSQL's text and jsonb cannot hold U+0000: a page holding one was refused whole
+    ("unsupported Unicode escape sequence"), so its source failed on every poll. It is
+    stored with U+FFFD there (exactly on SQLite), and the rest of the page with it."""
+    text = "@acme nul\x00inside, a backslash \\u0000 kept"
+    with migrated_db.write() as s:
+        done = upsert_mentions(s, [_mention("200", text), _mention("201", "next one")],
+                               source_key="x:search:q")
+    assert len(done.inserted_ids) == 2
+    postgres = migrated_db.dialect == "postgresql"
+    expected = text.replace("\x00", "\ufffd") if postgres else text
+    with migrated_db.session() as s:
+        row = s.execute(select(MentionRow).where(MentionRow.external_id == "200")).scalar_one()
+        assert row.text == expected
+        assert row.raw["text"] == expected
