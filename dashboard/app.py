@@ -77,6 +77,7 @@ def main() -> None:
             # which pages it has.
             st.page_link(pages[0], label=names[0])
         st.text(f"{user.username} · {user.role}")
+        auth.cookie_script()
         if st.button("Log out", key="cw_logout"):
             auth.log_out()
             st.rerun()

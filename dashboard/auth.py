@@ -9,13 +9,23 @@ check, each through `check()`:
   the page script, so a callback would otherwise act for a session the page would refuse;
 - a fragment that refreshes alone (`run_every`) calls `check(..., touch=False)`: it shows
   data, so it re-checks, but it is no user action and does not extend the idle timer.
+
+A login also survives a reload or a page opened by URL in the same browser: it creates a row
+in `login_sessions` (storage.login_sessions) and the page puts its random token in a cookie
+(`cookie_script`; Streamlit cannot set cookies from the server). A new connection without a
+session reads the cookie (`st.context.cookies`) and resumes the login when the row is
+unexpired and its user still exists, unlocked, with a known role; the role is then read from
+the database like on every check. The row follows the same idle timeout; log out deletes it
+and clears the cookie. The token is never logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,10 +34,12 @@ from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from carewatch.log import get_logger
 from dashboard import context
 from dashboard.components import set_flash
+from storage import login_sessions as stored
 from storage.db import Database
 from storage.models import utcnow
 from storage.users import MIN_PASSWORD_LENGTH, authenticate, get_user, is_locked
@@ -38,6 +50,16 @@ SESSION_KEY = "cw_session"
 NOTICE_KEY = "cw_login_notice"
 CLIENT_KEY = "cw_client"
 IDLE_TIMEOUT = timedelta(hours=8)
+#: The browser cookie holding a login's token, and session-state keys about it: the token to
+#: (re)write into the cookie, the hash of a cookie already refused (not looked up again on
+#: every rerun), and whether the page must clear the cookie.
+COOKIE_NAME = "cw_login"
+TOKEN_KEY = "cw_login_token"
+REFUSED_COOKIE_KEY = "cw_login_refused"
+CLEAR_COOKIE_KEY = "cw_login_clear"
+#: How often a session in use restarts its stored login's idle time (one UPDATE, not one a
+#: click) and so the cookie's Max-Age.
+TOUCH_EVERY = timedelta(minutes=1)
 REFUSAL = "You do not have access to this page."
 # Signs the sessions this server process started: a session written into session state any
 # other way (no login) carries no valid proof and is refused.
@@ -75,11 +97,58 @@ def _proof(user_id: int, nonce: str) -> str:
     return hmac.new(_SESSION_SECRET, f"{user_id}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
-def _start_session(user_id: int) -> None:
+def _start_session(user_id: int, token: str) -> None:
     nonce = secrets.token_hex(16)
+    now = utcnow()
     st.session_state[SESSION_KEY] = {"user_id": user_id, "nonce": nonce,
                                      "proof": _proof(user_id, nonce),
-                                     "expires_at": utcnow() + IDLE_TIMEOUT}
+                                     "expires_at": now + IDLE_TIMEOUT,
+                                     "login": stored.token_hash(token), "touched_at": now}
+    st.session_state[TOKEN_KEY] = token
+    st.session_state.pop(CLEAR_COOKIE_KEY, None)
+    st.session_state.pop(REFUSED_COOKIE_KEY, None)
+
+
+def _cookie_token() -> str | None:
+    """This connection's login cookie, if the browser sent one."""
+    try:
+        value = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # no browser connection (bare script runs): no cookie
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _resume(db: Database, now: datetime) -> bool:
+    """Start a session from the login cookie (a reload, a page opened by URL): whether it
+    did. An unknown, expired or tampered token is refused once and the cookie cleared."""
+    token = _cookie_token()
+    if token is None:
+        return False
+    hashed = stored.token_hash(token)
+    if st.session_state.get(REFUSED_COOKIE_KEY) == hashed:
+        return False
+    with db.write() as session:
+        user_id = stored.resume_login_session(session, token, IDLE_TIMEOUT, now=now)
+    if user_id is None:
+        log.info("login_resume_refused")
+        st.session_state[REFUSED_COOKIE_KEY] = hashed
+        st.session_state[CLEAR_COOKIE_KEY] = True
+        return False
+    _start_session(user_id, token)
+    log.info("login_resumed", user_id=user_id)
+    return True
+
+
+def _end_stored_login(db: Database, data: object, *, user_id: int | None = None) -> None:
+    """Delete the stored login behind this session (and, for a user who may no longer log
+    in, all of theirs), and have the page clear the cookie."""
+    with db.write() as session:
+        if isinstance(data, dict) and isinstance(data.get("login"), str):
+            stored.end_login_session(session, data["login"])
+        if user_id is not None:
+            stored.end_user_login_sessions(session, user_id)
+    st.session_state.pop(TOKEN_KEY, None)
+    st.session_state[CLEAR_COOKIE_KEY] = True
 
 
 def _session_user_id(data: object) -> int | None:
@@ -97,28 +166,54 @@ def current_user(db: Database, *, now: datetime | None = None,
     """The logged-in user, re-read from the database; None when logged out, expired, forged,
     deleted, locked or without a known role. `touch` extends the idle timer (user actions
     only)."""
+    now = now or utcnow()
     data = st.session_state.get(SESSION_KEY)
     if data is None:
-        return None
+        if not _resume(db, now):
+            return None
+        data = st.session_state[SESSION_KEY]
     user_id = _session_user_id(data)
     if user_id is None:
         log.warning("dashboard_session_forged")
         _clear("Log in to continue.")
         return None
-    now = now or utcnow()
     expires = data.get("expires_at")
     if not isinstance(expires, datetime) or expires <= now:
+        _end_stored_login(db, data)
         _clear("Your session expired; log in again.")
         return None
     with db.session() as session:
         user = get_user(session, user_id)
         if user is None or user.role not in ROLE_PAGES or is_locked(user, now):
-            _clear("Your account is no longer available; log in again.")
-            return None
-        found = CurrentUser(user.id, user.username, user.role)
+            gone = True
+        else:
+            gone = False
+            found = CurrentUser(user.id, user.username, user.role)
+    if gone:
+        _end_stored_login(db, data, user_id=user_id)
+        _clear("Your account is no longer available; log in again.")
+        return None
     if touch:
         data["expires_at"] = now + IDLE_TIMEOUT
+        if not _touch_stored_login(db, data, now):
+            _end_stored_login(db, data)
+            _clear("Your session ended; log in again.")
+            return None
     return found
+
+
+def _touch_stored_login(db: Database, data: dict[str, object], now: datetime) -> bool:
+    """Restart the stored login's idle time (at most every `TOUCH_EVERY`); False when it was
+    logged out elsewhere (another tab of this browser) or has expired."""
+    hashed, touched = data.get("login"), data.get("touched_at")
+    if not isinstance(hashed, str):
+        return True
+    if isinstance(touched, datetime) and now - touched < TOUCH_EVERY:
+        return True
+    with db.write() as session:
+        alive = stored.touch_login_session(session, hashed, IDLE_TIMEOUT, now=now) is not None
+    data["touched_at"] = now
+    return alive
 
 
 def check(allowed: Iterable[str], *, touch: bool = True) -> CurrentUser | None:
@@ -165,12 +260,15 @@ def _client() -> str:
 def log_in(db: Database, username: str, password: str) -> str | None:
     """Try a login; on success start a session and return None, else the message to show."""
     client = _client()
+    token = None
     with db.write() as session:
         result = authenticate(session, username, password, client=client)
-    if not result.ok or result.user_id is None:
+        if result.ok and result.user_id is not None:
+            token, _ = stored.create_login_session(session, result.user_id, IDLE_TIMEOUT)
+    if not result.ok or result.user_id is None or token is None:
         log.info("login_refused", username=username[:100], client=client)
         return result.message
-    _start_session(result.user_id)
+    _start_session(result.user_id, token)
     st.session_state.pop(NOTICE_KEY, None)
     if result.short_password:
         set_flash("warning", f"Your password is shorter than {MIN_PASSWORD_LENGTH} "
@@ -180,10 +278,49 @@ def log_in(db: Database, username: str, password: str) -> str | None:
 
 
 def log_out() -> None:
+    """End the login: its stored row is deleted (a reload does not resume it), session
+    state is emptied and the page clears the cookie."""
+    data = st.session_state.get(SESSION_KEY)
+    refused = stored.token_hash(token) if (token := _cookie_token()) else None
+    with contextlib.suppress(context.DashboardUnavailable):
+        _end_stored_login(context.database(), data)
     _clear()
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith("cw_"):
             st.session_state.pop(key, None)
+    st.session_state[CLEAR_COOKIE_KEY] = True
+    if refused:  # this connection still sees the old cookie: it must not log back in
+        st.session_state[REFUSED_COOKIE_KEY] = refused
+
+
+# Sets (or clears) the login cookie on the dashboard's own origin: the component's frame is
+# same-origin (its sandbox allows it), so it writes `parent.document.cookie`. Only fixed text
+# and json-encoded values go in; a token is urlsafe base64, never markup.
+_COOKIE_SCRIPT = """<script>
+(() => {
+  const secure = window.parent.location.protocol === "https:" ? "; Secure" : "";
+  window.parent.document.cookie = %s + "=" + %s + "; Path=/; SameSite=Strict; Max-Age=" + %s
+    + secure;
+})();
+</script>
+<!-- %s -->"""
+
+
+def cookie_script() -> None:
+    """Keep the browser's login cookie in step with the session: write it (again after each
+    touch of the stored login, so its Max-Age slides with the idle time) while logged in,
+    clear it after log out or a refused cookie. Renders an invisible component."""
+    token = st.session_state.get(TOKEN_KEY)
+    data = st.session_state.get(SESSION_KEY)
+    if isinstance(token, str) and isinstance(data, dict):
+        value, max_age = token, int(IDLE_TIMEOUT.total_seconds())
+        stamp = str(data.get("touched_at"))
+    elif st.session_state.get(CLEAR_COOKIE_KEY):
+        value, max_age, stamp = "", 0, "clear"
+    else:
+        return
+    components.html(_COOKIE_SCRIPT % (json.dumps(COOKIE_NAME), json.dumps(value),
+                                      json.dumps(str(max_age)), stamp), height=0)
 
 
 # Streamlit gives every password field a reveal button labelled "Show password", so two
@@ -211,6 +348,7 @@ _RELABEL_REVEAL_BUTTON = """
 def login_page() -> None:
     """The login form: inputs `Username` and `Password`, button `Log in`."""
     st.html(_RELABEL_REVEAL_BUTTON, unsafe_allow_javascript=True)
+    cookie_script()
     st.title("carewatch")
     st.caption("Social care inbox. Log in to continue.")
     notice = st.session_state.get(NOTICE_KEY)

@@ -349,6 +349,21 @@ class LoginThrottle(Base):
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LoginSession(Base):
+    """A dashboard login kept across browser reloads: the browser holds a random token in a
+    cookie, only its sha256 is stored here (a leaked table logs no one in). Expires after
+    the dashboard's idle timeout without use (`expires_at` slides with `last_seen_at`)."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Alert(Base):
     """A reputation-risk episode: one row per episode, extended while it stays open."""
 
