@@ -202,6 +202,12 @@ CARE_NEG_PHRASES = (
     "days (?:later|now|ago)", "weeks (?:later|now|ago)", "hours (?:later|now|ago)",
     r"for (?:an? |\d+ )?(?:hours?|days|weeks)", "customer (?:service|care|support)",
     "nobody (?:cares|helps|answers|called)",
+    # passive failures, where no one is the subject: "my bag is lost", "luggage was lost",
+    # "got lost", "has been lost", "is still missing", "went missing", "was stolen"
+    *(f"{verb} (?:still )?(?:lost|missing|stolen|misplaced)"
+      for verb in ("is", "was", "are", "were", "got", "gets", "get", "been", "being", "went",
+                   "gone", "goes")),
+    "still (?:lost|missing)",
 )
 CARE_NEG_PHRASES_RE = re.compile(r"\b(?:" + "|".join(CARE_NEG_PHRASES) + r")\b")
 
@@ -234,6 +240,7 @@ SERVICE_WORDS = frozenset(
     [
         # travel
         "flight", "flights", "flt", "gate", "boarding", "baggage", "luggage", "bag", "bags",
+        "suitcase", "suitcases",
         "seat", "seats", "booking", "booked", "reservation", "ticket", "tickets", "itinerary",
         "airport", "crew", "pilot", "plane", "aircraft", "connection", "upgrade",
         # retail / delivery
@@ -311,7 +318,7 @@ _PHRASE_GATE = frozenset(
         "keep", "keeps", "down", "call", "called", "dm'd", "dmd", "unable", "locked", "where",
         "where's", "haven't", "hasn't", "didn't", "havent", "hasnt", "didnt", "wrong",
         "money", "days", "weeks", "hours", "customer", "nobody", "lose", "losing", "lost",
-        "double", "stopped",
+        "double", "stopped", "missing", "stolen", "misplaced",
     ]
 )
 # Every SARCASM_RE match starts a token holding one of these words (a token glued on by an

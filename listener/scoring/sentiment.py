@@ -55,6 +55,15 @@ KO_NEG_RE = re.compile(
     r"분실|파손|고장|연락이 ?없|연락 ?안|기다리|아직도|안 ?되|못 ?받|사기|쓰레기|별로"
 )
 KO_POS_RE = re.compile(r"감사|고맙|좋아요|좋았|최고|친절|만족|추천|빠르게 ?해결|해결해 ?주")
+# Service failures ("delayed", "cancelled", "lost", "broken", "refund"...): the movie-review
+# model has never seen them and reads the formal ending around them as praise ("비행기가
+# 지연되었습니다", "the flight has been delayed", came out +0.31: "되었습니다" is positive in
+# nsmc). Unless the text also thanks or praises (`KO_POS_RE`), such a text reads at least
+# `KO_FAIL_FLOOR` negative. "고장" only with its verb or particle ("하고 장근석" is a name).
+KO_FAIL_RE = re.compile(
+    r"지연|취소|결항|연착|분실|파손|고장[나난났내이]|환불|누락|오배송|미배송|먹통|불통"
+)
+KO_FAIL_FLOOR = -1.0  # logit: tanh(-0.5), a score of -0.46 at most
 
 
 NEG_EMOJI = frozenset("😡🤬😠😤👎💩🙄😒😞😢😭😩😫🤦😑😣😖💔")
@@ -421,7 +430,8 @@ def english_many(texts: list[str], model: _Model | None = None) -> list[float]:
 
 
 def korean(text: str) -> float:
-    """Korean sentiment in [-1, 1]: nsmc-trained model nudged by the care lexicon."""
+    """Korean sentiment in [-1, 1]: nsmc-trained model nudged by the care lexicon; a named
+    service failure (`KO_FAIL_RE`) without thanks or praise reads at least -0.46."""
     model, _ = _load()
     if model.ko_W is None:
         return 0.0
@@ -429,7 +439,10 @@ def korean(text: str) -> float:
     weights = model.ko_W
     z = sum(weights[i] for i in idx) + model.ko_b if idx else 0.0
     z -= 0.8 * len(KO_NEG_RE.findall(text))
-    z += 0.5 * len(KO_POS_RE.findall(text))
+    pos = KO_POS_RE.findall(text)
+    z += 0.5 * len(pos)
+    if not pos and z > KO_FAIL_FLOOR and KO_FAIL_RE.search(text) is not None:
+        z = KO_FAIL_FLOOR
     return math.tanh(z / 2)
 
 

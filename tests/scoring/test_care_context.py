@@ -94,3 +94,44 @@ def test_risk_is_read_even_without_a_brand(scorer: Scorer) -> None:
     s = scorer.score("there is smoke in the cabin and nobody is telling us anything")
     assert s.sentiment_label is SentimentLabel.NEGATIVE
     assert "safety" in s.urgency_reasons
+
+
+# Failures named in the passive voice (an acceptance audit): "My bag is lost!!! help" read
+# +0.31 while "lost my bag, help!" read -0.57. The rules knew "lost my" but no passive form
+# ("my bag is lost", "luggage was lost", "is still missing", "was stolen"), so the care layer
+# stayed out and VADER's "help", amplified by "!!!", won. The same phrases in chatter, with
+# no service word or handle, still read exactly as VADER reads them.
+
+
+@pytest.mark.parametrize("text", [
+    "My bag is lost!!! help", "lost my bag, help!", "@acmeair my bag is lost!!! help",
+    "my luggage was lost on the way to Denver", "my bag got lost, can someone help",
+    "my suitcase has been lost for 3 days", "my package is still missing",
+    "my bag went missing at the airport", "my card was stolen and the bank won't answer",
+    "still missing my luggage",
+])
+def test_passive_failures_read_negative(scorer: Scorer, text: str) -> None:
+    assert context(text)
+    assert scorer.score(text).sentiment <= -0.05
+
+
+@pytest.mark.parametrize("text", [
+    "we got lost in the woods lol, best hike ever", "all hope is lost, what a game!!",
+    "my heart was stolen by this song", "my keys went missing again haha",
+    "the remote is missing, movie night is ruined", "lost my mind at that concert, amazing",
+])
+def test_passive_words_in_chatter_read_as_vader(scorer: Scorer,
+                                                vader: SentimentIntensityAnalyzer,
+                                                text: str) -> None:
+    assert not context(text)
+    assert scorer.score(text).sentiment == round(vader.polarity_scores(text)["compound"], 4)
+
+
+@pytest.mark.parametrize(("text", "phrases"), [
+    ("my bag is lost", 1), ("my bag has been lost", 1),
+    ("my bag is still missing", 1),  # one phrase, not "is still missing" and "still missing"
+    ("i am lost", 0), ("lost and found", 0),
+])
+def test_passive_phrases_on_word_boundaries(text: str, phrases: int) -> None:
+    assert len(F.CARE_NEG_PHRASES_RE.findall(text)) == phrases
+    assert len(F._PHRASES_SCAN.findall(" " + text)) == phrases

@@ -201,3 +201,23 @@ def test_repeat_contacts_past_the_cap_score_the_same(scorer: Scorer) -> None:
     assert [repeat_contact_level(n) for n in range(6)] == [0, 1, 2, 3, 3, 3]
     assert by_count[0] < by_count[1] < by_count[2] < by_count[REPEAT_CONTACT_CAP]
     assert {by_count[n] for n in range(REPEAT_CONTACT_CAP, 8)} == {by_count[REPEAT_CONTACT_CAP]}
+
+
+@pytest.mark.parametrize("text", [
+    "비행기가 지연되었습니다", "항공편이 취소되었습니다", "짐이 분실되었습니다",
+    "택배가 파손되어 왔어요", "세탁기가 고장났어요"])
+def test_korean_service_failures_read_negative(scorer: Scorer, text: str) -> None:
+    """"비행기가 지연되었습니다" ("the flight has been delayed") read +0.31: the
+    movie-review model reads the formal ending "되었습니다" as praise."""
+    s = scorer.score(text)
+    assert s.lang == "ko"
+    assert s.sentiment_label is SentimentLabel.NEGATIVE
+
+
+@pytest.mark.parametrize("text", [
+    "환불 받았어요 감사합니다", "지연 없이 도착했어요 좋아요", "빠르게 해결해 주셔서 최고예요",
+    "문메이슨하고장근석오빠넘잘어울려용"])  # thanks or praise; "하고 장근석" is not 고장
+def test_korean_failure_floor_leaves_praise_alone(text: str) -> None:
+    from listener.scoring.sentiment import korean
+
+    assert korean(text) > 0.05
