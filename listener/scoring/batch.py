@@ -27,6 +27,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.pool import AsyncResult
@@ -259,6 +260,25 @@ def _last_cut(chunks: Iterator[list[list[str]]], parts: int
             yield held[i:i + step]
 
 
+#: How long a failed run waits for the chunks still in flight before it stops the workers.
+SETTLE_SECONDS = 30.0
+
+
+def _settle(pending: deque[AsyncResult[tuple[int, str]]],
+            seconds: float = SETTLE_SECONDS) -> None:
+    """Wait (up to `seconds` in all) until the results still in flight are in.
+
+    Why: `Pool.terminate` kills the workers where they stand, and one killed while writing
+    its result holds the result queue's lock for good. The pool's task handler then waits on
+    that lock to send its own end-of-work message, and `terminate` waits for the task
+    handler: the run hangs forever (seen in CI, a bad row found late in a pooled run). With
+    every result in, the workers are idle and `terminate` is safe. The wait is bounded: at
+    most 2 chunks per worker are in flight."""
+    deadline = time.monotonic() + seconds
+    for result in pending:
+        result.wait(max(0.0, deadline - time.monotonic()))
+
+
 def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
               text_column: str = "text", workers: int | None = None, progress: bool = True,
               chunk_size: int = 1000, *, urgency: UrgencyConfig | None = None,
@@ -290,6 +310,9 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
     tmp = Path(tmp_name)
     rows = 0
     pool: multiprocessing.pool.Pool | None = None
+    # Results submitted and not yet written; the run that fails with some in flight waits
+    # for them before it stops the workers (`_settle`).
+    pending: deque[AsyncResult[tuple[int, str]]] = deque()
     bar = None
     try:
         counter = _CountingReader(src.open("rb"))  # type: ignore[arg-type]
@@ -363,7 +386,6 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                     gc.unfreeze()
                 # Results are written in submission order; at most 2 chunks per worker are in
                 # flight, so memory stays flat however large the input.
-                pending: deque[AsyncResult[tuple[int, str]]] = deque()
                 if not more:  # the whole input is read: share it out evenly
                     flat = [row for chunk in ahead for row in chunk]
                     step = -(-len(flat) // (2 * workers))
@@ -386,7 +408,8 @@ def score_csv(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
     finally:
         _worker_scorer = _worker_topics = None
         if pool is not None:
-            pool.terminate()  # results are all in (or the run failed): no need to wait
+            _settle(pending)
+            pool.terminate()  # every result is in: no worker is writing one
             pool.join()
         if bar is not None:
             bar.stop()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import time
+from collections import deque
 from pathlib import Path
 
 import pytest
 
-from listener.scoring.batch import OUTPUT_COLUMNS, ScoringInputError, score_csv
+from listener.scoring.batch import OUTPUT_COLUMNS, ScoringInputError, _settle, score_csv
 
 HOSTILE = [
     ["1", '=HYPERLINK("http://evil.example","click")', "@acmeair my flight was cancelled"],
@@ -136,6 +139,28 @@ def test_bad_row_late_in_a_pooled_run_writes_nothing(tmp_path: Path, always_pool
     with pytest.raises(ScoringInputError, match="line 202 has 3 fields"):
         score_csv(src, dst, workers=2, chunk_size=10, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def _slow_square(n: int) -> int:
+    time.sleep(0.3)
+    return n * n
+
+
+def test_a_failed_run_lets_the_chunks_in_flight_finish_before_stopping_the_workers() -> None:
+    """`Pool.terminate` kills a worker where it stands: one killed while writing its result
+    holds the result queue's lock, and `terminate` then hangs for good (it did in CI). So a
+    failed run first waits, bounded, for what is in flight."""
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        pending = deque(pool.apply_async(_slow_square, (n,)) for n in range(4))
+        _settle(pending)
+        assert all(result.ready() for result in pending)
+        assert [result.get() for result in pending] == [0, 1, 4, 9]
+        hung = deque([pool.apply_async(time.sleep, (30,))])
+        started = time.monotonic()
+        _settle(hung, seconds=0.5)  # bounded: a stuck chunk does not keep the run
+        assert time.monotonic() - started < 5
+        pool.terminate()
 
 
 def test_scores_match_in_process_and_pooled(tmp_path: Path, always_pool: None) -> None:
