@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -184,4 +185,24 @@ async def serve(request: Request, platform: str, gate: Gate) -> Response:
         "port": (request.scope.get("server") or (None, None))[1],
         "fault": applied.kind if applied else None,
     })
+    return resp
+
+
+def whole_number(value: str) -> re.Pattern[str]:
+    """`value` where it stands as a whole number, not inside a longer run of digits."""
+    return re.compile(rf"(?<![0-9]){re.escape(value)}(?![0-9])")
+
+
+def with_ids_renamed(resp: Response, names: dict[str, str]) -> Response:
+    """A JSON answer with each of the world's ids (key) written as the product knows it
+    (value): the sandbox serving another brand's configuration (`graph_ids`, `x_brand_ids`)."""
+    if not names or not resp.media_type or "json" not in resp.media_type:
+        return resp
+    body = bytes(resp.body).decode()
+    for ours, theirs in names.items():
+        body = whole_number(ours).sub(theirs, body)
+    encoded = body.encode()
+    if encoded != resp.body:
+        resp.body = encoded
+        resp.headers["content-length"] = str(len(encoded))
     return resp

@@ -9,7 +9,6 @@ app's hourly budget; every answer carries the ``x-app-usage`` headers.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ from sandbox.front import (
     malformed_response,
     serve,
     slash_tolerant,
+    with_ids_renamed,
 )
 from sandbox.graph_messaging import (
     conversation_node,
@@ -70,8 +70,8 @@ def graph_ids(world: World, object_id: str, edge: str | None) -> tuple[str, dict
     with other ids (another brand's `page_id`, `ig_user_id`) gets them adopted: an unknown
     numeric id asked for a page edge (feed, conversations, messages...) becomes another
     name of the page, one asked for `media` or `tags` of the account. Answers then carry the
-    product's ids (`graph_answer`): the name the request used, else the first adopted, so
-    its own posts and messages are recognisably its own."""
+    product's ids (`with_ids_renamed`): the name the request used, else the first adopted,
+    so its own posts and messages are recognisably its own."""
     aliases = world.graph_aliases
     names = {canonical: known[0] for canonical, known in aliases.items()}
     for canonical, known in aliases.items():
@@ -88,20 +88,6 @@ def graph_ids(world: World, object_id: str, edge: str | None) -> tuple[str, dict
     aliases.setdefault(canonical, []).append(object_id)
     names[canonical] = object_id
     return canonical, names
-
-
-def graph_answer(resp: Response, names: dict[str, str]) -> Response:
-    """`resp` with the page's and account's ids written as the product knows them."""
-    if not names or not resp.media_type or "json" not in resp.media_type:
-        return resp
-    body = bytes(resp.body)
-    for canonical, alias in names.items():
-        body = re.sub(rb"(?<![0-9])" + canonical.encode() + rb"(?![0-9])", alias.encode(),
-                      body)
-    if body != resp.body:
-        resp.body = body
-        resp.headers["content-length"] = str(len(body))
-    return resp
 
 
 def _no_object(object_id: str, method: str = "get") -> ApiError:
@@ -339,7 +325,7 @@ def _gate(request: Request, world: World, fault: Fault | None,
             if "object_id" in params:
                 params["object_id"], names = graph_ids(world, params["object_id"],
                                                        params.get("edge"))
-            resp = graph_answer(handler(request, world, **params), names)
+            resp = with_ids_renamed(handler(request, world, **params), names)
     except ApiError as exc:
         resp = error_response(exc)
     except KeyError as exc:

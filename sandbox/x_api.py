@@ -28,6 +28,8 @@ from sandbox.front import (
     json_response,
     malformed_response,
     serve,
+    whole_number,
+    with_ids_renamed,
 )
 from sandbox.records import BRAND_X_ID, MENTIONS_CAP, SEARCH_WINDOW_SECONDS, Tweet, iso_x
 from sandbox.world import World
@@ -270,16 +272,12 @@ def _x_token(request: Request) -> str | None:
     return None
 
 
-def _token_re(value: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![0-9]){re.escape(value)}(?![0-9])")
-
-
 def x_brand_ids(request: Request, world: World, key: str) -> None:
     """The world has one brand account; a product configured with another (its user
     context token `<user id>-...`, or the `user_id` of its mentions source) gets that id
     adopted as the brand's other name, once: ids in the request's path are read back as
-    ours, and answers carry the product's id (`x_answer`), so its own tweets and messages
-    are recognisably its own."""
+    ours, and answers carry the product's id (`with_ids_renamed`), so its own tweets and
+    messages are recognisably its own."""
     aliases = world.x_aliases
     if BRAND_X_ID not in aliases:
         found = re.search(r'oauth_token="(\d+)-', request.headers.get("authorization", ""))
@@ -294,19 +292,7 @@ def x_brand_ids(request: Request, world: World, key: str) -> None:
     params = request.path_params  # the scope's own dict: the handlers read it
     for name, value in list(params.items()):
         if isinstance(value, str) and alias in value:
-            params[name] = _token_re(alias).sub(BRAND_X_ID, value)
-
-
-def x_answer(world: World, resp: Response) -> Response:
-    """`resp` with the brand account's id written as the product knows it."""
-    alias = world.x_aliases.get(BRAND_X_ID)
-    if alias is None or not resp.media_type or "json" not in resp.media_type:
-        return resp
-    body = _token_re(BRAND_X_ID).sub(alias, bytes(resp.body).decode()).encode()
-    if body != resp.body:
-        resp.body = body
-        resp.headers["content-length"] = str(len(body))
-    return resp
+            params[name] = whole_number(alias).sub(BRAND_X_ID, value)
 
 
 def _gate(request: Request, world: World, fault: Fault | None, key: str,
@@ -342,7 +328,8 @@ def _gate(request: Request, world: World, fault: Fault | None, key: str,
     try:
         with world.lock:
             x_brand_ids(request, world, key)
-        resp = x_answer(world, handler(request, world))
+        alias = world.x_aliases.get(BRAND_X_ID)
+        resp = with_ids_renamed(handler(request, world), {BRAND_X_ID: alias} if alias else {})
     except ApiError as exc:
         resp = error_response(exc)
     resp.headers.update(headers)
