@@ -56,6 +56,22 @@ def classify(exc: BaseException, *, platform: str, account: str = "",
     return PermanentError(f"{platform} call failed{who}: {type(exc).__name__}")
 
 
+def _no_progress() -> None:
+    return None
+
+
+#: Called at every attempt and at every step of a wait, in this process. The fetch worker
+#: (listener.fetch_worker) sets it, so its watchdog can tell a source that waits out a rate
+#: limit or a backoff (alive, however long) from a worker stuck on a lock (never again).
+_progress: Callable[[], None] = _no_progress
+
+
+def on_progress(hook: Callable[[], None] | None) -> None:
+    """Call `hook` at every attempt and every step of a wait in this process (None: stop)."""
+    global _progress
+    _progress = hook or _no_progress
+
+
 @dataclass(slots=True)
 class RetryPolicy:
     """How hard to try. `max_rate_limit_wait` bounds one wait for a reset: a longer wait is
@@ -96,6 +112,7 @@ def call_with_retry(
     rate_limit_waits = 0
     while True:
         attempt += 1
+        _progress()
         try:
             return fn()
         except Exception as raw:  # classified below; unknown errors become PermanentError
@@ -130,4 +147,5 @@ def _sleep_until(deadline: float, sleep: Callable[[float], None], now: Callable[
         remaining = deadline - now()
         if remaining <= 0 or should_stop():
             return
+        _progress()
         sleep(min(remaining, 0.5))

@@ -38,7 +38,13 @@ the pages one after the other (no rescoring here).
 Errors of the source (rate limits, revoked tokens, bugs) are sent over and raised in the
 listener where the page would have been handed over, after every earlier page was stored.
 A worker that dies (killed, out of memory) raises `WorkerLost`; the listener goes on polling
-in its own process from the last stored cursor.
+in its own process from the last stored cursor. So does a worker that goes silent: one stuck
+on a lock that a thread of the listener held at the fork (an import, say) would otherwise
+hold its source's poll, and its lease, forever. The worker marks each sign of life in a
+shared clock (`_Pulse`): every request attempt and every step of a retry or rate-limit wait
+(`carewatch.retry.on_progress`) and every page scored. A listener waiting for a page it asked
+for gives up after `silent_limit` seconds without one (`silence_limit`: one request's
+timeout plus a margin), however long the source legitimately waits.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import fields
@@ -63,6 +70,7 @@ from typing import Any
 
 from carewatch.domain import Author, Mention, Page, Score
 from carewatch.log import get_logger
+from carewatch.retry import on_progress
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import WARM_TEXTS, ScoreInput, score_one, watch_parent
 from listener.scoring import Scorer
@@ -84,6 +92,16 @@ EXIT_GRACE_SECONDS = 5.0
 #: 3.70 / 3.68 s); two absorb one slow request without adding much to what a stopped
 #: poll fetches again.
 FETCH_DEPTH = 2
+#: Beyond one request's timeout, how long a worker asked for a page may go without a sign
+#: of life (`_Pulse`) before the listener takes it for stuck: scoring a page takes well
+#: under a second, and a request's answer may trickle in for longer than its timeout,
+#: which bounds each read, not the whole answer.
+SILENCE_MARGIN_SECONDS = 120.0
+
+
+def silence_limit(http_timeout: float) -> float:
+    """Seconds without a sign of life after which a fetch worker counts as stuck."""
+    return http_timeout + SILENCE_MARGIN_SECONDS
 
 #: One mention's scoring as sent back: None (scoring failed: stored unscored) or
 #: (sentiment, label, lang, urgencies) with urgencies[level] = (urgency, reasons) for each
@@ -95,7 +113,22 @@ OpenPages = Callable[[Callable[[], bool]], Iterator[Page]]
 
 
 class WorkerLost(Exception):
-    """The fetch worker died under a poll; the pages it had not sent are fetched again."""
+    """The fetch worker died or went silent under a poll; the pages it had not sent are
+    fetched again."""
+
+
+class _Pulse:
+    """When the worker last showed a sign of life, on the system's monotonic clock (shared
+    by both processes), in memory both see. One writer, one reader, a double: no lock."""
+
+    def __init__(self, context: Any) -> None:
+        self._value = context.Value("d", time.monotonic(), lock=False)
+
+    def beat(self) -> None:
+        self._value.value = time.monotonic()
+
+    def last(self) -> float:
+        return float(self._value.value)
 
 
 def to_score(scored: Scored, level: int) -> Score | None:
@@ -261,9 +294,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer | None,
-            parent: int) -> None:
+            parent: int, pulse: _Pulse) -> None:
     """The worker's whole life: run the source, score each page, send it when asked."""
     _die_with(parent)
+    on_progress(pulse.beat)  # requests and waits, on whichever thread makes them
     gc.freeze()  # all inherited from the listener: never garbage here, never scanned
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -276,6 +310,7 @@ def _worker(conn: Connection, stop: Any, open_pages: OpenPages, scorer: Scorer |
                        done=fetched, depth=FETCH_DEPTH) as pages:
             for page in pages:
                 scored = _score_page(scorer, page.mentions)
+                pulse.beat()
                 # Pickled before the listener's request is taken: a page that does not
                 # pickle is an error sent in its place, on that request.
                 message = _pickled(("page", _packed(page.mentions), page.cursor, scored))
@@ -347,7 +382,8 @@ class FetchWorker:
     context manager: leaving it stops the worker (it never outlives the poll)."""
 
     def __init__(self, open_pages: OpenPages, scorer: Scorer | None,
-                 should_stop: Callable[[], bool], *, ahead: int = 1) -> None:
+                 should_stop: Callable[[], bool], *, ahead: int = 1,
+                 silent_limit: float | None = None) -> None:
         self.open_pages = open_pages
         self.scorer = scorer
         self.should_stop = should_stop
@@ -355,7 +391,10 @@ class FetchWorker:
         # pages pile up while the listener stores, and it can store those together
         # (`ready`), one transaction for several.
         self.ahead = max(1, ahead)
+        # None: wait for a silent worker as long as the poll runs (tests of the hand-over).
+        self.silent_limit = silent_limit
         context = multiprocessing.get_context("fork")
+        self._pulse = _Pulse(context)
         self._stop = context.Event()
         self._conn, self._child_conn = context.Pipe()
         self._context = context
@@ -369,7 +408,8 @@ class FetchWorker:
         _freeze_once()
         self._process = self._context.Process(
             target=_worker, name="carewatch-fetch", daemon=True,
-            args=(self._child_conn, self._stop, self.open_pages, self.scorer, os.getpid()))
+            args=(self._child_conn, self._stop, self.open_pages, self.scorer, os.getpid(),
+                  self._pulse))
         self._process.start()
         self._child_conn.close()
         return self
@@ -419,7 +459,10 @@ class FetchWorker:
             raise WorkerLost(str(exc)) from exc
 
     def _receive(self) -> Any:
-        """The worker's next message; None when the listener is asked to stop first."""
+        """The worker's next message; None when the listener is asked to stop first.
+        Raises WorkerLost when the worker ended, or showed no sign of life for
+        `silent_limit` seconds of this wait (then it is killed)."""
+        waiting_since = time.monotonic()
         while True:
             if self.should_stop():
                 return None
@@ -429,3 +472,13 @@ class FetchWorker:
             except (EOFError, OSError) as exc:
                 raise WorkerLost(f"fetch worker ended (exit code "
                                  f"{self._process.exitcode})") from exc
+            if self.silent_limit is not None:
+                # Counted from this wait at the earliest: a worker held back while the
+                # listener stored (nothing asked of it) was not silent.
+                silent = time.monotonic() - max(waiting_since, self._pulse.last())
+                if silent > self.silent_limit:
+                    self._process.kill()
+                    log.warning("fetch_worker_silent", seconds=round(silent, 1),
+                                pid=self._process.pid)
+                    raise WorkerLost(f"fetch worker showed no sign of life for "
+                                     f"{silent:.0f} s and was stopped")

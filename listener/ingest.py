@@ -35,7 +35,7 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings, SourceConfig
 from listener.alerts.base import MentionFacts, aware
 from listener.alerts.engine import AlertEngine, Judged
-from listener.fetch_worker import FetchWorker, Scored, WorkerLost, to_score
+from listener.fetch_worker import FetchWorker, Scored, WorkerLost, silence_limit, to_score
 from listener.lease import lease_keeper, process_name
 from listener.read_ahead import ReadAhead, stopping
 from listener.score_pool import ScoreInput, ScorePool, score_inputs
@@ -325,7 +325,9 @@ class Ingestor:
             source_module(config)
         try:
             with FetchWorker(open_pages, self.scorer, self.should_stop,
-                             ahead=WORKER_AHEAD) as worker:
+                             ahead=WORKER_AHEAD,
+                             silent_limit=silence_limit(self.settings.http_timeout)
+                             ) as worker:
                 try:
                     pages = iter(worker)
                     for first in pages:

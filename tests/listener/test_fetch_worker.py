@@ -398,3 +398,83 @@ def test_a_worker_forked_while_another_thread_imports_its_source_module_polls(
     assert outcome, "the poll never ended"
     assert outcome[0].ok
     assert outcome[0].new == COUNT, "the worker waited on the import lock until stopped"
+
+
+# ------------------------------------------------ the watchdog on a silent worker
+def _stuck_in_the_worker(listener_pid: int) -> None:
+    """Block forever, as a worker waiting on a lock that no thread of its own will release
+    (a lock another thread of the listener held at the fork), but only in the worker."""
+    if os.getpid() != listener_pid:
+        stuck = threading.Lock()
+        stuck.acquire()
+        stuck.acquire()
+
+
+def test_a_worker_stuck_on_a_lock_is_stopped_after_its_silent_limit() -> None:
+    listener_pid = os.getpid()
+
+    def open_pages(should_stop: Callable[[], bool]) -> Iterator[Page]:
+        _stuck_in_the_worker(listener_pid)
+        yield _page(0)
+
+    start = time.monotonic()
+    with pytest.raises(WorkerLost, match="no sign of life"), FetchWorker(
+            open_pages, None, lambda: False, silent_limit=1.0) as worker:
+        next(iter(worker))
+    assert 1.0 <= time.monotonic() - start < EXIT_GRACE_SECONDS
+    assert worker._process.exitcode == -signal.SIGKILL
+    assert not FORK.active_children()
+
+
+def test_a_worker_waiting_out_retries_longer_than_its_limit_is_not_taken_for_silent() -> None:
+    """Retries and rate-limit waits show a sign of life at every step: a source that waits
+    several seconds before its page arrives is left alone with a 1-second limit."""
+    import requests
+
+    from carewatch.retry import RetryPolicy, call_with_retry
+
+    failures = iter([requests.ConnectionError("down"), requests.ConnectionError("down")])
+
+    def flaky() -> Page:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return _page(0)
+
+    def open_pages(should_stop: Callable[[], bool]) -> Iterator[Page]:
+        # Backoffs of 1-2 s and then 2-4 s: at least 3 s before the page.
+        yield call_with_retry(flaky, platform="X",
+                              policy=RetryPolicy(max_attempts=3, base_delay=2.0))
+
+    start = time.monotonic()
+    with FetchWorker(open_pages, None, lambda: False, silent_limit=1.0) as worker:
+        got = [page.cursor["n"] for page, _ in worker]
+    assert got == [0]
+    assert time.monotonic() - start >= 3.0
+
+
+def test_a_poll_whose_worker_goes_silent_ends_in_the_listener(
+        migrated_db: Database, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A source whose worker hangs (here: on a lock, in the worker only) is polled to the end
+    in the listener's own process, from the stored cursor, instead of never again."""
+    from listener.sources.x import XSource
+
+    monkeypatch.setattr("listener.fetch_worker.SILENCE_MARGIN_SECONDS", 0.5)
+    _fill(sandbox)
+    settings = _settings(sandbox).model_copy(update={"http_timeout": 1.0})
+    listener_pid = os.getpid()
+    polled = XSource.poll
+
+    def poll(self: XSource, cursor: dict[str, Any]) -> Iterator[Page]:
+        _stuck_in_the_worker(listener_pid)
+        yield from polled(self, cursor)
+
+    monkeypatch.setattr(XSource, "poll", poll)
+    result = Ingestor(migrated_db, settings).poll_source(settings.sources[0])
+    assert result.ok, result.summary()
+    assert result.new == COUNT
+    assert len(stored(migrated_db, "x")) == COUNT
+    assert not mp.active_children()
+    shown = capfd.readouterr()
+    assert "fetch_worker_silent" in shown.err + shown.out
