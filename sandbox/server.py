@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Self
 
 from carewatch.serving import BackgroundServer, bind, serve
@@ -45,16 +46,20 @@ class SandboxServer(BackgroundServer):
 
 
 def run_sandbox(host: str = "127.0.0.1", port: int = 8800, seed: int | None = 7,
-                live_rate: float = 0, count: int = 200, access_log: bool = False) -> None:
+                live_rate: float = 0, count: int = 200, access_log: bool = False,
+                brand_ids: Mapping[str, Iterable[str]] | None = None) -> None:
     """Blocking entry point for ``carewatch sandbox`` and ``python -m sandbox``; a port in
-    use is an OSError before anything is generated."""
+    use is an OSError before anything is generated. `brand_ids`: the product's ids for the
+    brand (`World.adopt_brand_ids` keywords)."""
     sock = bind(host, port)
     world = World()
+    world.adopt_brand_ids(**(brand_ids or {}))
     app = create_app(world)
     if seed is not None:
         world.seed(count, seed=seed)
     if live_rate:
         app.state.live.start(live_rate)
+    port = sock.getsockname()[1]  # the one bound, when asked for any (0)
     print(f"carewatch sandbox on http://{host}:{port} (X: /2/..., Graph: /v21.0/..., "
           f"control: /_sandbox/state)", flush=True)
     try:

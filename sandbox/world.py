@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from sandbox.faults import FaultQueue
@@ -93,6 +93,9 @@ class World:
         self.live = False
         #: Told about every new comment, Graph message, X DM and write (``WorldObserver``).
         self.observers: list[WorldObserver] = []
+        #: The product's ids from its configuration (`adopt_brand_ids`): pages, Instagram
+        #: accounts, X accounts.
+        self._configured_ids: tuple[tuple[str, ...], ...] = ((), (), ())
         self._reset_state()
 
     # ----------------------------------------------------------------- basics
@@ -144,10 +147,34 @@ class World:
         self.fb_users[FB_PAGE_ID] = BRAND_NAME
         self.ig_users[IG_USER_ID] = IG_USERNAME
 
+    def adopt_brand_ids(self, *, page_ids: Iterable[str] = (), ig_user_ids: Iterable[str] = (),
+                        x_user_ids: Iterable[str] = ()) -> None:
+        """Know the product's ids for our page, Instagram account and X account from the
+        start (`carewatch sandbox` reads them from the configuration), instead of from
+        the first request that uses them: the Instagram Direct source names only its page,
+        so a first poll that reached it before the media source read the brand's own
+        messages as a customer's. Kept through `reset`, like the brand itself."""
+        with self.lock:
+            self._configured_ids = (tuple(page_ids), tuple(ig_user_ids), tuple(x_user_ids))
+            self._adopt_configured_ids()
+
+    def _adopt_configured_ids(self) -> None:
+        page_ids, ig_user_ids, x_user_ids = self._configured_ids
+        ours = {FB_PAGE_ID, IG_USER_ID, BRAND_X_ID}
+        for canonical, ids in ((FB_PAGE_ID, page_ids), (IG_USER_ID, ig_user_ids)):
+            known = self.graph_aliases.setdefault(canonical, [])
+            known.extend(i for i in dict.fromkeys(ids) if i not in ours and i not in known)
+            if not known:
+                del self.graph_aliases[canonical]
+        other = next((i for i in x_user_ids if i not in ours and i not in self.x_users), None)
+        if other is not None:
+            self.x_aliases.setdefault(BRAND_X_ID, other)
+
     def reset(self) -> None:
         """Empty the world but keep the brand identities, limits and live mode."""
         with self.lock:
             self._reset_state()
+            self._adopt_configured_ids()
             self.faults.clear()
             self.clock_offset = 0.0
             for observer in self.observers:

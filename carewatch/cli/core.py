@@ -7,7 +7,7 @@ import sys
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import Failure, UsageError, app_context
+from carewatch.cli.common import AppContext, Failure, UsageError, app_context
 from storage.db import redact_url
 
 
@@ -37,6 +37,7 @@ def init_command(ctx: typer.Context) -> None:
 
 @app.command("sandbox")
 def sandbox_command(
+    ctx: typer.Context,
     port: int = typer.Option(8800, "--port", min=0, max=65535, help="Port on 127.0.0.1."),
     seed: int = typer.Option(7, "--seed", help="Seed of the mention generator."),
     initial: int = typer.Option(300, "--initial", min=0,
@@ -50,9 +51,24 @@ def sandbox_command(
 
     try:
         run_sandbox(host="127.0.0.1", port=port, seed=seed, count=initial,
-                    live_rate=live_rate)
+                    live_rate=live_rate, brand_ids=_configured_brand_ids(app_context(ctx)))
     except OSError as exc:
         raise UsageError(f"cannot serve the sandbox on 127.0.0.1:{port}: {exc.strerror}") from None
+
+
+def _configured_brand_ids(context: AppContext) -> dict[str, list[str]]:
+    """The brand's page, Instagram and X account ids that the configuration's sources name,
+    for the sandbox to answer as its own from the first request (`World.adopt_brand_ids`).
+    The sandbox needs no configuration: a bad one is named in one line and left aside."""
+    try:
+        sources = context.settings.sources
+    except UsageError as exc:
+        print(f"carewatch sandbox: configuration not read ({exc}); the brand's ids are "
+              "learned from the first requests instead", file=sys.stderr)
+        return {}
+    return {"page_ids": [s.page_id for s in sources if s.page_id],
+            "ig_user_ids": [s.ig_user_id for s in sources if s.ig_user_id],
+            "x_user_ids": [s.user_id for s in sources if s.user_id]}
 
 
 @app.command("demo")
