@@ -43,6 +43,7 @@ from listener.scoring import Scorer
 from listener.scoring.urgency import REPEAT_CONTACT_CAP, repeat_contact_level
 from listener.sources import build_source, source_module
 from listener.topics import TopicAssigner
+from storage.brand_answers import record_public_brand_answers
 from storage.conversations import settle_private_conversations
 from storage.customers import recent_contacts
 from storage.db import Database, relax_commit_durability
@@ -526,6 +527,7 @@ class Ingestor:
                             session, mentions, source_key=source_key,
                             brand_author_ids={_author_key(m) for m in mentions if m.is_own})
                         settle_private_conversations(session, mentions, outcome.inserted_ids)
+                        record_public_brand_answers(session, mentions)
                         new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
                         for step in self.page_steps if new else ():
                             step(session, new)
