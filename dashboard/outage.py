@@ -1,0 +1,65 @@
+"""What the dashboard shows when its database stops answering after it started.
+
+At start `context.database()` checks the connection and the page says in one line why it
+cannot start. A database that goes away later (a PostgreSQL restart or failover, a dropped
+network, SQLite locked past its busy timeout) makes any query raise a driver error; left
+alone, Streamlit would print that error's traceback, with its SQL, on the page. Instead the
+page run, the inbox's self-refreshing queue and every widget callback go through `shown()`,
+which logs the error and shows one line; the next click, refresh or reload tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import streamlit as st
+from sqlalchemy.exc import DBAPIError
+
+from carewatch.log import get_logger, scrub
+from dashboard.components import FLASH_KEY, set_flash
+from dashboard.safe import one_line, plain
+from storage.db import DatabaseError
+
+log = get_logger(__name__)
+
+#: Errors that mean "the database did not answer", as opposed to a bug in a page.
+FAILURES: tuple[type[Exception], ...] = (DBAPIError, DatabaseError)
+
+
+def message(exc: Exception) -> str:
+    """One line for the page: what happened and when it is tried again; the driver's first
+    line as the reason (never the SQL or its parameters, and secrets scrubbed)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    reason = one_line(scrub(lines[0]) if lines else type(cause).__name__, 200)
+    return (f"The database is not answering ({reason}); the page tries again on your next "
+            "click or reload.")
+
+
+_depth: ContextVar[int] = ContextVar("cw_outage_depth", default=0)
+
+
+@contextmanager
+def shown(*, flash: bool = False) -> Iterator[None]:
+    """Run a page (or `flash=True`: a widget callback, which runs before the page and must
+    leave its message for it) so that a database failure is logged and said in one line.
+
+    Inside another `shown()` (the inbox's queue fragment during a whole-page run) the error
+    goes to the outer one, so the page says it once; alone (the fragment refreshing by
+    itself) it says it in place."""
+    token = _depth.set(_depth.get() + 1)
+    try:
+        yield
+    except FAILURES as exc:
+        if _depth.get() > 1:
+            raise
+        log.error("dashboard_database_failed", error=one_line(scrub(str(exc)), 500))
+        if flash:
+            set_flash("error", message(exc))
+        else:
+            st.session_state.pop(FLASH_KEY, None)  # this line replaces a callback's
+            st.error(plain(message(exc)))
+    finally:
+        _depth.reset(token)
