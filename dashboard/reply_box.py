@@ -147,9 +147,12 @@ def move_private(row: InboxRow, user: auth.CurrentUser) -> None:
     st.text_input("Public note", key=note_key,
                   help="Left in the public thread so others see the case is handled; "
                        "empty for none.")
-    length_counter(row.platform, st.session_state.get(text_key, "") or "", "private")
-    length_counter(row.platform, st.session_state.get(note_key, "") or "")
+    # Like "Queue reply": a text over the platform's limit disables the button, so the
+    # counter's line is the one message (a click would only add the refusal's).
+    fits = length_counter(row.platform, st.session_state.get(text_key, "") or "", "private")
+    note_fits = length_counter(row.platform, st.session_state.get(note_key, "") or "")
     st.button("Move to private", key=f"cw_move_{row.id}", type="primary",
+              disabled=not (fits and note_fits),
               on_click=_do_private, args=(row.ref, text_key, note_key))
 
 

@@ -233,6 +233,21 @@ def test_move_to_private_queues_message_and_public_note(store: Any) -> None:
     assert kinds == ["private", "public_note"]
 
 
+def test_move_to_private_over_the_limit_is_one_message_and_no_button(store: Any) -> None:
+    """A public note over X's 280 (or a private text over its limit) disables "Move to
+    private" like "Queue reply": the counter's line is the only message."""
+    at = login("agent1")
+    private_key = next(t for t in at.text_area if t.label == "Private message").key
+    note_key = next(t for t in at.text_input if t.label == "Public note").key
+    at.text_area(key=private_key).input("Hi, could you send your booking code? 😊").run()
+    at.text_input(key=note_key).input("é" * 290).run()
+    assert next(b for b in at.button if b.label == "Move to private").disabled
+    assert [e.value for e in at.error] == [
+        "290 / 280 weighted characters on X: 10 too many."]
+    at.text_input(key=note_key).input("").run()
+    assert not next(b for b in at.button if b.label == "Move to private").disabled
+
+
 def test_manager_acknowledges_an_alert(store: Any) -> None:
     at = login("manager1")
     goto(at, "Alerts")
