@@ -233,6 +233,30 @@ def test_move_to_private_queues_message_and_public_note(store: Any) -> None:
     assert kinds == ["private", "public_note"]
 
 
+def test_a_reply_stuck_for_a_missing_token_says_why_under_it(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The responder keeps a reply it cannot send (no page token) queued with the reason;
+    the conversation shows that reason under the reply, not just "reply queued"."""
+    from carewatch.settings import load_settings
+    from responders.outbox import run_due
+
+    monkeypatch.delenv("CAREWATCH_FB_PAGE_TOKEN")
+    at = login("agent1")
+    at.selectbox(key="cw_open").set_value(HOSTILE_REF).run()
+    reply_key = next(t for t in at.text_area if t.label == "Reply").key
+    at.text_area(key=reply_key).input("Sorry about this, we're on it").run()
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert [w.value for w in at.warning] == []
+    summary = run_due(store, load_settings())
+    assert summary.sent == 0
+    at.run()
+    assert not at.exception
+    warnings = [w.value.replace("\\", "").replace("\u200b", "") for w in at.warning]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("Not sent yet: Facebook and Instagram need a page access "
+                                  "token: set CAREWATCH_FB_PAGE_TOKEN"), warnings
+
+
 def test_move_to_private_over_the_limit_is_one_message_and_no_button(store: Any) -> None:
     """A public note over X's 280 (or a private text over its limit) disables "Move to
     private" like "Queue reply": the counter's line is the only message."""
