@@ -169,7 +169,7 @@ def _queue(filters: InboxFilters) -> None:
 
     Each run re-checks the user (without extending the idle timer: a refresh is no user
     action); a refused one reruns the whole page, which shows the login or a refusal."""
-    with outage.shown():
+    with outage.shown(whole_page=True):
         _queue_table(filters)
 
 

@@ -42,13 +42,15 @@ _depth: ContextVar[int] = ContextVar("cw_outage_depth", default=0)
 
 
 @contextmanager
-def shown(*, flash: bool = False) -> Iterator[None]:
+def shown(*, flash: bool = False, whole_page: bool = False) -> Iterator[None]:
     """Run a page (or `flash=True`: a widget callback, which runs before the page and must
     leave its message for it) so that a database failure is logged and said in one line.
 
     Inside another `shown()` (the inbox's queue fragment during a whole-page run) the error
-    goes to the outer one, so the page says it once; alone (the fragment refreshing by
-    itself) it says it in place."""
+    goes to the outer one, so the page says it once. `whole_page=True` (that fragment
+    refreshing by itself) reruns the whole page instead of saying it in place: a fragment
+    cannot clear the rest of the page, which would keep a stale item, or an earlier run's
+    message beside this one."""
     token = _depth.set(_depth.get() + 1)
     try:
         yield
@@ -56,6 +58,8 @@ def shown(*, flash: bool = False) -> Iterator[None]:
         if _depth.get() > 1:
             raise
         log.error("dashboard_database_failed", error=one_line(scrub(str(exc)), 500))
+        if whole_page:
+            st.rerun()
         if flash:
             set_flash("error", message(exc))
         else:

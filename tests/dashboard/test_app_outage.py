@@ -1,9 +1,14 @@
 """A database that stops answering after the dashboard started (a PostgreSQL restart,
 failover or dropped network) is said in one line on the page, never as a traceback with the
-SQL: on a page run, and on a click whose callback runs before the page."""
+SQL: on a page run, on a click whose callback runs before the page (AppTest), and when the
+inbox's queue refreshes by itself in an open browser (headless Chromium against a real
+`carewatch dashboard`), which is where an agent meets it first."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +16,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ADMIN_URL
-from tests.dashboard.seed import TOP_REF, seed
+from tests.conftest import PG_ADMIN_URL, _pg_unavailable
+from tests.dashboard.seed import PASSWORDS, TOP_REF, seed
 from tests.dashboard.test_app import login
+from tests.dashboard.test_browser import _login, _require_chromium, running_dashboard
 
 pytestmark = pytest.mark.postgres
 
@@ -24,18 +30,23 @@ SAID = "The database is not answering"
 def pg_store(postgres_url: str, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> str:
     """The seeded dashboard store on PostgreSQL; yields its URL."""
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("CAREWATCH_CONFIG", str(_seeded(postgres_url, tmp_path)))
+    return postgres_url
+
+
+def _seeded(url: str, folder: Path) -> Path:
+    """Migrate and seed the store at `url`; returns the carewatch.toml written in `folder`."""
     from storage.db import open_database
     from storage.migrate import upgrade
 
-    config = tmp_path / "carewatch.toml"
+    config = folder / "carewatch.toml"
     config.write_text('[brand]\nname = "Acme Air"\nhandles = ["acmeair"]\n', encoding="utf-8")
-    monkeypatch.setenv("CAREWATCH_DATABASE_URL", postgres_url)
-    monkeypatch.setenv("CAREWATCH_CONFIG", str(config))
-    db = open_database(postgres_url)
+    db = open_database(url)
     upgrade(db.engine)
     seed(db)
     db.dispose()
-    return postgres_url
+    return config
 
 
 def _take_down(url: str) -> None:
@@ -77,3 +88,47 @@ def test_a_click_says_the_database_is_gone_in_one_line(pg_store: str) -> None:
     _take_down(pg_store)
     next(b for b in at.button if b.label == "Queue reply").click().run()
     _said_once(at)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real `carewatch dashboard` on a PostgreSQL database of this module's own."""
+    _require_chromium()
+    name = f"cw_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        _pg_unavailable(str(exc).splitlines()[0])
+    admin.dispose()
+    folder = tmp_path_factory.mktemp("dash-outage")
+    env = {**os.environ, "CAREWATCH_DATABASE_URL": url,
+           "CAREWATCH_CONFIG": str(_seeded(url, folder))}
+    try:
+        with running_dashboard(env, folder) as base:
+            yield {"url": base, "database": url}
+    finally:
+        _take_down(url)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_refreshing_queue_says_the_database_is_gone_once(served: dict[str, Any],
+                                                             page: Any) -> None:
+    """Nobody clicks: the queue's own refresh (every few seconds) meets the failure first.
+    The whole page then says it once, with no traceback and no stale item beside it."""
+    _login(page, served["url"], "agent1", PASSWORDS["agent1"])
+    page.get_by_text("Most urgent", exact=True).wait_for()
+    _take_down(served["database"])
+    said = page.get_by_text(SAID)
+    said.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(9_000)  # two more refreshes: still said once
+    assert said.count() == 1
+    body = page.inner_text("body")
+    assert "Traceback" not in body
+    assert "SELECT" not in body
+    assert "Most urgent" not in body
