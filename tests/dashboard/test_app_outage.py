@@ -7,16 +7,13 @@ inbox's queue refreshes by itself in an open browser (headless Chromium against 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ADMIN_URL, _pg_unavailable
+from tests.conftest import create_pg_database, drop_pg_database
 from tests.dashboard.seed import PASSWORDS, TOP_REF, seed
 from tests.dashboard.test_app import login
 from tests.dashboard.test_browser import _login, _require_chromium, running_dashboard
@@ -49,19 +46,6 @@ def _seeded(url: str, folder: Path) -> Path:
     return config
 
 
-def _take_down(url: str) -> None:
-    """Drop the database under the running dashboard, its connections first."""
-    name = make_url(url).database
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        admin.dispose()
-
-
 def _said_once(at: Any) -> str:
     assert not at.exception, at.exception[0].message
     errors = [str(e.value) for e in at.error]
@@ -75,7 +59,7 @@ def _said_once(at: Any) -> str:
 def test_a_page_run_says_the_database_is_gone_in_one_line(pg_store: str) -> None:
     at = login("agent1")
     assert [t.value for t in at.title] == ["Inbox"]
-    _take_down(pg_store)
+    drop_pg_database(pg_store)
     at.run()
     _said_once(at)
 
@@ -85,7 +69,7 @@ def test_a_click_says_the_database_is_gone_in_one_line(pg_store: str) -> None:
     at.selectbox(key="cw_open").set_value(TOP_REF).run()
     box = next(t for t in at.text_area if t.label == "Reply")
     box.input("We are on it.").run()
-    _take_down(pg_store)
+    drop_pg_database(pg_store)
     next(b for b in at.button if b.label == "Queue reply").click().run()
     _said_once(at)
 
@@ -94,17 +78,7 @@ def test_a_click_says_the_database_is_gone_in_one_line(pg_store: str) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real `carewatch dashboard` on a PostgreSQL database of this module's own."""
     _require_chromium()
-    name = f"cw_test_{uuid.uuid4().hex[:12]}"
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        _pg_unavailable(str(exc).splitlines()[0])
-    admin.dispose()
+    url = create_pg_database()
     folder = tmp_path_factory.mktemp("dash-outage")
     env = {**os.environ, "CAREWATCH_DATABASE_URL": url,
            "CAREWATCH_CONFIG": str(_seeded(url, folder))}
@@ -112,7 +86,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         with running_dashboard(env, folder) as base:
             yield {"url": base, "database": url}
     finally:
-        _take_down(url)
+        drop_pg_database(url)
 
 
 @pytest.mark.browser
@@ -123,7 +97,7 @@ def test_the_refreshing_queue_says_the_database_is_gone_once(served: dict[str, A
     The whole page then says it once, with no traceback and no stale item beside it."""
     _login(page, served["url"], "agent1", PASSWORDS["agent1"])
     page.get_by_text("Most urgent", exact=True).wait_for()
-    _take_down(served["database"])
+    drop_pg_database(served["database"])
     said = page.get_by_text(SAID)
     said.first.wait_for(timeout=30_000)
     page.wait_for_timeout(9_000)  # two more refreshes: still said once
