@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from carewatch.log import get_logger
+from carewatch.log import get_logger, scrub
 from carewatch.settings import Settings
+from dashboard import outage
 from storage.db import Database
 
 log = get_logger(__name__)
@@ -38,9 +39,13 @@ def _run(action: str, call: Any) -> Outcome:
         return Outcome(False, str(exc))
     except (ValueError, LookupError) as exc:
         return Outcome(False, str(exc))
-    except Exception as exc:  # shown in words, logged for the team
-        log.error("dashboard_action_failed", action=action, error=str(exc))
-        return Outcome(False, f"{action} failed: {exc}")
+    except outage.FAILURES as exc:  # the driver's first line; never the SQL or its values
+        log.error("dashboard_action_failed", action=action, error=scrub(str(exc)))
+        return Outcome(False, outage.message(exc))
+    except Exception as exc:  # shown in words (its first line), logged for the team
+        log.error("dashboard_action_failed", action=action, error=scrub(str(exc)))
+        first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
+        return Outcome(False, f"{action} failed: {scrub(first[0])}")
     return Outcome(True, result if isinstance(result, str) else "")
 
 

@@ -257,6 +257,45 @@ def test_a_reply_stuck_for_a_missing_token_says_why_under_it(
                                   "token: set CAREWATCH_FB_PAGE_TOKEN"), warnings
 
 
+def test_a_reply_with_a_control_character_is_refused_in_words(store: Any) -> None:
+    """A NUL or escape pasted into a reply or a private message is refused with one line
+    (PostgreSQL refuses NUL, a platform would get it unseen); nothing is queued."""
+    at = login("agent1")
+    reply_key = next(t for t in at.text_area if t.label == "Reply").key
+    at.text_area(key=reply_key).input("Sorry\x00 about that").run()
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert not at.exception
+    assert [e.value.replace("\\", "") for e in at.error] == [
+        "The reply holds an invisible control character (pasted in?); remove it and queue "
+        "again."]
+    private_key = next(t for t in at.text_area if t.label == "Private message").key
+    at.text_area(key=private_key).input("Your code\x1b[31m please").run()
+    next(b for b in at.button if b.label == "Move to private").click().run()
+    assert len(at.error) == 1
+    with store.session() as session:
+        assert session.execute(select(Reply)).first() is None
+
+
+def test_a_database_error_in_an_action_is_one_line_without_the_sql() -> None:
+    """A write the database refuses (or that loses its connection) is said by the driver's
+    first line: never the statement, nor the values it carried."""
+    from sqlalchemy.exc import DataError
+
+    from dashboard.actions import _run
+
+    def refused() -> None:
+        raise DataError("INSERT INTO replies (text) VALUES (%(text)s)",
+                        {"text": "secret draft"},
+                        Exception("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    outcome = _run("Queue reply", refused)
+    assert not outcome.ok
+    assert "NUL (0x00)" in outcome.message
+    assert "INSERT" not in outcome.message
+    assert "secret draft" not in outcome.message
+    assert "\n" not in outcome.message
+
+
 def test_move_to_private_over_the_limit_is_one_message_and_no_button(store: Any) -> None:
     """A public note over X's 280 (or a private text over its limit) disables "Move to
     private" like "Queue reply": the counter's line is the only message."""
