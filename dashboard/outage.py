@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import streamlit as st
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from carewatch.log import get_logger, scrub
 from dashboard.components import FLASH_KEY, set_flash
@@ -24,8 +24,11 @@ from storage.db import DatabaseError
 
 log = get_logger(__name__)
 
-#: Errors that mean "the database did not answer", as opposed to a bug in a page.
+#: Errors that mean "the database did not answer, or refused", as opposed to a bug in a page.
 FAILURES: tuple[type[Exception], ...] = (DBAPIError, DatabaseError)
+#: Of those, the ones where it answered but refused the values (a NUL byte PostgreSQL cannot
+#: store, a constraint): the transaction was rolled back, and retrying the same will not help.
+REFUSALS: tuple[type[Exception], ...] = (DataError, IntegrityError)
 
 
 def message(exc: Exception) -> str:
@@ -34,6 +37,8 @@ def message(exc: Exception) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     reason = one_line(scrub(lines[0]) if lines else type(cause).__name__, 200)
+    if isinstance(exc, REFUSALS):
+        return f"The database refused this ({reason}); nothing was saved."
     return (f"The database is not answering ({reason}); the page tries again on your next "
             "click or reload.")
 
