@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from carewatch.domain import Visibility
+from carewatch.domain import ReplyState, Visibility
 from carewatch.log import scrub
 from dashboard.components import channel_label, platform_label, stamp, visibility_mark
 from dashboard.safe import one_line, plain
@@ -61,5 +61,6 @@ def conversation_view(db: Database, mention_id: int, brand: str, role: str) -> N
         with st.container(border=item.is_selected):
             st.caption(_caption(item))
             st.text(item.text)
-            if item.problem:
-                st.warning(plain(f"Not sent yet: {scrub(one_line(item.problem, 300))}"))
+            if item.problem:  # a failed reply is final: a refusal, a rejection
+                status = "Not sent" if item.state == ReplyState.FAILED.value else "Not sent yet"
+                st.warning(plain(f"{status}: {scrub(one_line(item.problem, 300))}"))

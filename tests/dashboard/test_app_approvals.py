@@ -75,6 +75,10 @@ def test_manager_approves_edits_and_rejects(store: Any) -> None:
     assert rejected.state == "failed"
     assert rejected.last_error == "rejected by manager1: too chirpy"
     assert any(e.label == "Approval queue (0)" for e in at.expander)
+    # Under the reply in the conversation: why it will never go out.
+    at.selectbox(key="cw_open").set_value(TOP_REF).run()
+    assert "Not sent: rejected by manager1: too chirpy" in [
+        w.value.replace("\\", "").replace("\u200b", "") for w in at.warning]
     assert [a for a in actions(store) if a[0] == "manager1" and a[1] != "login"] == [
         ("manager1", "reply_approved"), ("manager1", "reply_edited"),
         ("manager1", "reply_approved"), ("manager1", "reply_rejected")]
