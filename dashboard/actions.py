@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from carewatch.log import get_logger
+from carewatch.log import get_logger, scrub
 from carewatch.settings import Settings
+from dashboard import outage
 from storage.db import Database
 
 log = get_logger(__name__)
@@ -38,10 +39,24 @@ def _run(action: str, call: Any) -> Outcome:
         return Outcome(False, str(exc))
     except (ValueError, LookupError) as exc:
         return Outcome(False, str(exc))
-    except Exception as exc:  # shown in words, logged for the team
-        log.error("dashboard_action_failed", action=action, error=str(exc))
-        return Outcome(False, f"{action} failed: {exc}")
+    except outage.FAILURES as exc:  # the driver's first line; never the SQL or its values
+        log.error("dashboard_action_failed", action=action, error=scrub(str(exc)))
+        return Outcome(False, outage.message(exc))
+    except Exception as exc:  # shown in words (its first line), logged for the team
+        log.error("dashboard_action_failed", action=action, error=scrub(str(exc)))
+        first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
+        return Outcome(False, f"{action} failed: {scrub(first[0])}")
     return Outcome(True, result if isinstance(result, str) else "")
+
+
+def _queued(db: Database, ids: list[int], sent: str, held: str) -> Outcome:
+    """What the agent is told once their text is queued: `held` when a manager must approve
+    it first (a user marked `needs_approval`), else `sent`."""
+    from storage.outbox import any_held
+
+    with db.session() as session:
+        waiting = any_held(session, ids)
+    return Outcome(True, held if waiting else sent)
 
 
 def queue_reply(db: Database, settings: Settings, ref: str, text: str, *, agent: str,
@@ -51,23 +66,28 @@ def queue_reply(db: Database, settings: Settings, ref: str, text: str, *, agent:
     message shown: "Reply", "Message"."""
     from responders.queue import queue_reply as queue
 
-    outcome = _run(f"Queue {what.lower()}", lambda: queue(
-        db, settings, ref, text, agent=agent, role=role, client_key=client_key))
-    return Outcome(True, f"{what} queued; it is sent by the responder.") if outcome.ok \
-        else outcome
+    ids: list[int] = []
+    outcome = _run(f"Queue {what.lower()}", lambda: ids.extend(queue(
+        db, settings, ref, text, agent=agent, role=role, client_key=client_key)))
+    if not outcome.ok:
+        return outcome
+    return _queued(db, ids, f"{what} queued; it is sent by the responder.",
+                   f"{what} queued for a manager's approval; it is sent once approved.")
 
 
 def move_private(db: Database, settings: Settings, ref: str, text: str, *, public_note: str,
                  agent: str, role: str, client_key: str | None = None) -> Outcome:
     from responders.queue import queue_move_private
 
-    outcome = _run("Move to private", lambda: queue_move_private(
+    ids: list[int] = []
+    outcome = _run("Move to private", lambda: ids.extend(queue_move_private(
         db, settings, ref, text, public_note=public_note or None, agent=agent, role=role,
-        client_key=client_key))
-    if outcome.ok:
-        return Outcome(True, "Private message queued" + (" with a public note." if public_note
-                                                          else "."))
-    return outcome
+        client_key=client_key)))
+    if not outcome.ok:
+        return outcome
+    queued = "Private message queued" + (" with a public note" if public_note else "")
+    return _queued(db, ids, f"{queued}.",
+                   f"{queued} for a manager's approval; it is sent once approved.")
 
 
 def assign(db: Database, ref: str, agent: str | None, *, by: str, role: str) -> Outcome:

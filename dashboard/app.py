@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from dashboard import auth, context
+from dashboard import auth, context, outage
 from dashboard.alerts import alerts_page
 from dashboard.inbox import inbox_page
 from dashboard.settings_page import settings_page
 from dashboard.trends import trends_page
+from storage.db import Database
 
 # No icons: the navigation shows exactly the page names.
 PAGES: dict[str, Callable[[], None]] = {
@@ -50,6 +51,12 @@ def main() -> None:
         st.error(f"carewatch cannot start: {exc}")
         st.stop()
         return  # st.stop() raises only inside a Streamlit run
+    with outage.shown():
+        _serve(db)
+
+
+def _serve(db: Database) -> None:
+    """The login form, or the page the user asked for among those of their role."""
     user = auth.current_user(db)
     if user is None:
         # The login form answers on every page URL, so a bookmarked /inbox still logs in

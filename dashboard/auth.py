@@ -37,7 +37,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from carewatch.log import get_logger
-from dashboard import context
+from dashboard import context, outage
 from dashboard.components import set_flash
 from storage import login_sessions as stored
 from storage.db import Database
@@ -236,9 +236,10 @@ def action(allowed: Iterable[str]) -> Callable[[Callable[Concatenate[CurrentUser
     def wrap(callback: Callable[Concatenate[CurrentUser, P], None]) -> Callable[P, None]:
         @functools.wraps(callback)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
-            user = check(roles)
-            if user is not None:
-                callback(user, *args, **kwargs)
+            with outage.shown(flash=True):
+                user = check(roles)
+                if user is not None:
+                    callback(user, *args, **kwargs)
 
         return guarded
 

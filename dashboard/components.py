@@ -26,6 +26,8 @@ REASON_SHORT = {"safety": "safety", "legal": "legal", "churn": "churn", "negativ
                 "waiting_sla": "sla", "high_reach": "reach", "question": "q",
                 "repeat_contact": "repeat", "lang_unsupported": "lang"}
 LOCK = "🔒"
+#: Where a callback leaves the message the next page run shows (`set_flash`, `flash`).
+FLASH_KEY = "cw_flash"
 PRIVATE_MARK = f"{LOCK} private"
 PUBLIC_MARK = "public"
 
@@ -106,7 +108,7 @@ def stamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
-def flash(key: str = "cw_flash") -> None:
+def flash(key: str = FLASH_KEY) -> None:
     """Show (once) a message a callback left for the next rerun."""
     message = st.session_state.pop(key, None)
     if not message:
@@ -116,7 +118,7 @@ def flash(key: str = "cw_flash") -> None:
      "warning": st.warning}.get(kind, st.info)(plain(text))
 
 
-def set_flash(kind: str, text: str, key: str = "cw_flash") -> None:
+def set_flash(kind: str, text: str, key: str = FLASH_KEY) -> None:
     st.session_state[key] = (kind, text)
 
 

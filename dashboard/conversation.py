@@ -4,16 +4,18 @@ thread and private conversation(s), every item labelled public or private with i
 Private text (direct messages, Messenger, Instagram Direct) is for the people who answer
 customers: `may_read_private` is checked here and in the customer panel, so a role without
 it never gets a private item rendered, whichever page calls these views.
-Item text is shown with `st.text` only.
+Item text is shown with `st.text` only. A reply of ours the responder could not send yet
+says why under it (a missing platform token, a refusal), so a stuck reply never looks sent.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from carewatch.domain import Visibility
+from carewatch.domain import ReplyState, Visibility
+from carewatch.log import scrub
 from dashboard.components import channel_label, platform_label, stamp, visibility_mark
-from dashboard.safe import plain
+from dashboard.safe import one_line, plain
 from storage.db import Database
 from storage.inbox import ThreadItem, conversation
 
@@ -59,3 +61,6 @@ def conversation_view(db: Database, mention_id: int, brand: str, role: str) -> N
         with st.container(border=item.is_selected):
             st.caption(_caption(item))
             st.text(item.text)
+            if item.problem:  # a failed reply is final: a refusal, a rejection
+                status = "Not sent" if item.state == ReplyState.FAILED.value else "Not sent yet"
+                st.warning(plain(f"{status}: {scrub(one_line(item.problem, 300))}"))

@@ -15,7 +15,7 @@ import streamlit as st
 
 from carewatch.domain import OPEN_STATUSES, Status, Visibility
 from carewatch.settings import Settings
-from dashboard import actions, auth, context, reply_box, topics
+from dashboard import actions, auth, context, outage, reply_box, topics
 from dashboard.approvals import approval_queue
 from dashboard.components import (
     LOCK,
@@ -169,6 +169,11 @@ def _queue(filters: InboxFilters) -> None:
 
     Each run re-checks the user (without extending the idle timer: a refresh is no user
     action); a refused one reruns the whole page, which shows the login or a refusal."""
+    with outage.shown(whole_page=True):
+        _queue_table(filters)
+
+
+def _queue_table(filters: InboxFilters) -> None:
     if auth.check(ROLES, touch=False) is None:
         st.rerun()
     db = context.database()

@@ -20,7 +20,7 @@ from carewatch.platforms import spec_for
 from carewatch.settings import Settings
 from dashboard import actions, auth, context, suggestions
 from dashboard.components import length_counter, set_flash
-from dashboard.safe import plain
+from dashboard.safe import has_control_characters, plain
 from responders.queue import message_window
 from responders.window import MessagingWindow
 from storage.canned import canned_replies
@@ -29,6 +29,8 @@ from storage.inbox import InboxRow
 
 #: Who may use the reply box: the roles of the inbox, where it is shown.
 ROLES = auth.PAGE_ROLES["Inbox"]
+CONTROL_REFUSED = ("The {what} holds an invisible control character (pasted in?); remove it "
+                   "and queue again.")
 DEFAULT_PUBLIC_NOTE = "We've sent you a private message so we can look into this with you."
 
 
@@ -75,6 +77,9 @@ def _do_reply(user: auth.CurrentUser, ref: str, text_key: str, what: str) -> Non
     if not text.strip():
         set_flash("error", f"Write the {what.lower()} first.")
         return
+    if has_control_characters(text):
+        set_flash("error", CONTROL_REFUSED.format(what=what.lower()))
+        return
     current = context.settings()
     outcome = actions.queue_reply(context.database(current), current, ref, text,
                                   agent=user.username, role=user.role,
@@ -92,6 +97,9 @@ def _do_private(user: auth.CurrentUser, ref: str, text_key: str, note_key: str) 
         return
     current = context.settings()
     note = st.session_state.get(note_key, "") or ""
+    if has_control_characters(text + note):
+        set_flash("error", CONTROL_REFUSED.format(what="private message or public note"))
+        return
     outcome = actions.move_private(context.database(current), current, ref, text,
                                    public_note=note, agent=user.username, role=user.role,
                                    client_key=_client_key(text_key, text, note))
@@ -147,9 +155,12 @@ def move_private(row: InboxRow, user: auth.CurrentUser) -> None:
     st.text_input("Public note", key=note_key,
                   help="Left in the public thread so others see the case is handled; "
                        "empty for none.")
-    length_counter(row.platform, st.session_state.get(text_key, "") or "", "private")
-    length_counter(row.platform, st.session_state.get(note_key, "") or "")
+    # Like "Queue reply": a text over the platform's limit disables the button, so the
+    # counter's line is the one message (a click would only add the refusal's).
+    fits = length_counter(row.platform, st.session_state.get(text_key, "") or "", "private")
+    note_fits = length_counter(row.platform, st.session_state.get(note_key, "") or "")
     st.button("Move to private", key=f"cw_move_{row.id}", type="primary",
+              disabled=not (fits and note_fits),
               on_click=_do_private, args=(row.ref, text_key, note_key))
 
 

@@ -49,6 +49,12 @@ def plain(text: object, *, max_len: int | None = None) -> str:
     return "  \n".join(out)
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether `text` holds an invisible control character (NUL, escape, ...; line breaks
+    and tabs are fine): pasted in by accident, refused by PostgreSQL or sent unseen."""
+    return _CONTROL.search(text) is not None
+
+
 def one_line(text: object, max_len: int = 140) -> str:
     """Raw text on one line, shortened; for `st.text` and dataframe cells (never markdown)."""
     value = "" if text is None else str(text)

@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from carewatch.domain import OPEN_STATUSES, MentionRef, ReplyKind, Status, Visibility
+from carewatch.domain import (
+    OPEN_STATUSES,
+    MentionRef,
+    ReplyKind,
+    ReplyState,
+    Status,
+    Visibility,
+)
 from storage.models import Author, Mention, Reply, Thread
 from storage.search import candidate_ids, matches, planner_without
 
@@ -357,6 +364,9 @@ class ThreadItem:
     state: str | None = None
     platform: str = ""
     visibility: str = Visibility.PUBLIC.value
+    #: Why a reply of ours is not sent yet (a missing token, a refusal the responder kept),
+    #: None once it is sent: the agent sees it is stuck, and why, where they wrote it.
+    problem: str | None = None
 
 
 @dataclass(slots=True)
@@ -455,7 +465,8 @@ def conversation(session: Session, mention_id: int, *, brand: str = "Acme Air",
                    text=reply.text, created_at=reply.sent_at or reply.queued_at, is_own=True,
                    kind="reply", state=reply.state, platform=platform,
                    visibility=(Visibility.PRIVATE.value if reply.kind in PRIVATE_REPLY_KINDS
-                               else Visibility.PUBLIC.value))
+                               else Visibility.PUBLIC.value),
+                   problem=None if reply.state == ReplyState.SENT.value else reply.last_error)
         for reply, platform in replies
         if (platform, reply.platform_id) not in stored_own
         and (reply.kind not in PRIVATE_REPLY_KINDS or reply.mention_pk in in_case)

@@ -219,6 +219,16 @@ def reply_ids_for_keys(session: Session, keys: Sequence[str]) -> list[int]:
     ).scalars().all())
 
 
+def any_held(session: Session, reply_ids: Sequence[int]) -> bool:
+    """Whether any of these replies waits for a manager's approval: what was just queued is
+    then said to be held, not on its way."""
+    if not reply_ids:
+        return False
+    return session.execute(
+        select(Reply.id).where(Reply.id.in_(list(reply_ids)), Reply.state == PENDING_APPROVAL)
+        .limit(1)).first() is not None
+
+
 def pending_approval(session: Session) -> list[Reply]:
     """Replies held for a manager (queued by a user who `needs_approval`), oldest first."""
     return list(session.execute(

@@ -233,6 +233,84 @@ def test_move_to_private_queues_message_and_public_note(store: Any) -> None:
     assert kinds == ["private", "public_note"]
 
 
+def test_a_reply_stuck_for_a_missing_token_says_why_under_it(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The responder keeps a reply it cannot send (no page token) queued with the reason;
+    the conversation shows that reason under the reply, not just "reply queued"."""
+    from carewatch.settings import load_settings
+    from responders.outbox import run_due
+
+    monkeypatch.delenv("CAREWATCH_FB_PAGE_TOKEN")
+    at = login("agent1")
+    at.selectbox(key="cw_open").set_value(HOSTILE_REF).run()
+    reply_key = next(t for t in at.text_area if t.label == "Reply").key
+    at.text_area(key=reply_key).input("Sorry about this, we're on it").run()
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert [w.value for w in at.warning] == []
+    summary = run_due(store, load_settings())
+    assert summary.sent == 0
+    at.run()
+    assert not at.exception
+    warnings = [w.value.replace("\\", "").replace("\u200b", "") for w in at.warning]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("Not sent yet: Facebook and Instagram need a page access "
+                                  "token: set CAREWATCH_FB_PAGE_TOKEN"), warnings
+
+
+def test_a_reply_with_a_control_character_is_refused_in_words(store: Any) -> None:
+    """A NUL or escape pasted into a reply or a private message is refused with one line
+    (PostgreSQL refuses NUL, a platform would get it unseen); nothing is queued."""
+    at = login("agent1")
+    reply_key = next(t for t in at.text_area if t.label == "Reply").key
+    at.text_area(key=reply_key).input("Sorry\x00 about that").run()
+    next(b for b in at.button if b.label == "Queue reply").click().run()
+    assert not at.exception
+    assert [e.value.replace("\\", "") for e in at.error] == [
+        "The reply holds an invisible control character (pasted in?); remove it and queue "
+        "again."]
+    private_key = next(t for t in at.text_area if t.label == "Private message").key
+    at.text_area(key=private_key).input("Your code\x1b[31m please").run()
+    next(b for b in at.button if b.label == "Move to private").click().run()
+    assert len(at.error) == 1
+    with store.session() as session:
+        assert session.execute(select(Reply)).first() is None
+
+
+def test_a_database_error_in_an_action_is_one_line_without_the_sql() -> None:
+    """A write the database refuses (or that loses its connection) is said by the driver's
+    first line: never the statement, nor the values it carried."""
+    from sqlalchemy.exc import DataError
+
+    from dashboard.actions import _run
+
+    def refused() -> None:
+        raise DataError("INSERT INTO replies (text) VALUES (%(text)s)",
+                        {"text": "secret draft"},
+                        Exception("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    outcome = _run("Queue reply", refused)
+    assert not outcome.ok
+    assert outcome.message.startswith("The database refused this (PostgreSQL text fields")
+    assert "INSERT" not in outcome.message
+    assert "secret draft" not in outcome.message
+    assert "\n" not in outcome.message
+
+
+def test_move_to_private_over_the_limit_is_one_message_and_no_button(store: Any) -> None:
+    """A public note over X's 280 (or a private text over its limit) disables "Move to
+    private" like "Queue reply": the counter's line is the only message."""
+    at = login("agent1")
+    private_key = next(t for t in at.text_area if t.label == "Private message").key
+    note_key = next(t for t in at.text_input if t.label == "Public note").key
+    at.text_area(key=private_key).input("Hi, could you send your booking code? 😊").run()
+    at.text_input(key=note_key).input("é" * 290).run()
+    assert next(b for b in at.button if b.label == "Move to private").disabled
+    assert [e.value for e in at.error] == [
+        "290 / 280 weighted characters on X: 10 too many."]
+    at.text_input(key=note_key).input("").run()
+    assert not next(b for b in at.button if b.label == "Move to private").disabled
+
+
 def test_manager_acknowledges_an_alert(store: Any) -> None:
     at = login("manager1")
     goto(at, "Alerts")

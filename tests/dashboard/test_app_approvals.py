@@ -75,6 +75,10 @@ def test_manager_approves_edits_and_rejects(store: Any) -> None:
     assert rejected.state == "failed"
     assert rejected.last_error == "rejected by manager1: too chirpy"
     assert any(e.label == "Approval queue (0)" for e in at.expander)
+    # Under the reply in the conversation: why it will never go out.
+    at.selectbox(key="cw_open").set_value(TOP_REF).run()
+    assert "Not sent: rejected by manager1: too chirpy" in [
+        w.value.replace("\\", "").replace("\u200b", "") for w in at.warning]
     assert [a for a in actions(store) if a[0] == "manager1" and a[1] != "login"] == [
         ("manager1", "reply_approved"), ("manager1", "reply_edited"),
         ("manager1", "reply_approved"), ("manager1", "reply_rejected")]
@@ -150,3 +154,33 @@ def test_the_inbox_says_why_an_item_was_routed(store: Any) -> None:
     shown = texts(at)
     assert "routed by rule 'bags to maria': assign maria, tag bags" in shown
     assert "priority high · tags bags" in shown
+
+
+def _said_after(at: AppTest, label: str, button: str, text: str) -> list[str]:
+    """Write `text` in the box labelled `label`, click its `button` (key prefix), and return
+    the success lines shown."""
+    key = next(t for t in at.text_area if t.label == label).key
+    at.text_area(key=key).input(text).run()
+    click(at, button + key.rsplit("_", 1)[1])
+    return [s.value.replace("\\", "") for s in at.success]
+
+
+def test_an_agent_whose_replies_need_approval_is_told_they_are_held(store: Any) -> None:
+    """A reply and a move to private by a user marked `needs_approval` say they wait for a
+    manager, not that the responder sends them; another agent's still says it is sent."""
+    from storage.users import set_needs_approval
+
+    with store.write() as session:
+        set_needs_approval(session, "agent1", True, actor="admin1")
+    at = login("agent1")
+    assert _said_after(at, "Reply", "cw_send_", "We are on it 🙏") == [
+        "Reply queued for a manager's approval; it is sent once approved."]
+    assert _said_after(at, "Private message", "cw_move_",
+                       "Could you send your booking code?") == [
+        "Private message queued with a public note for a manager's approval; it is sent "
+        "once approved."]
+    with store.session() as session:
+        states = set(session.execute(select(Reply.state)).scalars())
+    assert states == {"pending_approval"}
+    assert _said_after(login("agent2"), "Reply", "cw_send_", "On it") == [
+        "Reply queued; it is sent by the responder."]
