@@ -130,7 +130,7 @@ def customer_panel(db: Database, customer_id: int | None, current_id: int, usern
         _matches(customer_id, matches)
     earlier = [m for m in view.mentions
                if m.id != current_id and readable(m.visibility, role)]
-    st.caption(f"Earlier messages on every platform and channel ({len(earlier)})")
+    st.caption(f"Their other messages on every platform and channel ({len(earlier)})")
     if earlier:
         with st.container(height=_scroll(earlier, 320), key="cw_customer_history"):
             for m in earlier:

@@ -50,9 +50,10 @@ def check_text(platform: str, kind: str, text: str | None, *, label: str = "repl
     if length > rule.limit:
         where = ("private message" if kind in (ReplyKind.PRIVATE.value, ReplyKind.MESSAGE.value)
                  else "public reply")
+        article = "an" if spec.label[:1] in "AEIOUX" else "a"  # "an X", "a Facebook"
         raise RuleViolation(
-            f"the {label} text is {length} characters{rule.how_counted}; a {spec.label} "
-            f"{where} allows {rule.limit}")
+            f"the {label} text is {length} characters{rule.how_counted}; {article} "
+            f"{spec.label} {where} allows {rule.limit}")
     return text
 
 

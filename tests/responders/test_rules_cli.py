@@ -104,3 +104,12 @@ def test_dm_closed_and_deleted_comment_fail_with_reasons(
     assert stand.ctl.sent() == []
     with stand.db.session() as session:
         assert set(session.execute(select(Reply.state)).scalars()) == {"failed"}
+
+
+@pytest.mark.parametrize(("platform", "article"), [("x", "an X"), ("facebook", "a Facebook")])
+def test_an_over_long_text_names_the_platform_in_plain_english(platform: str,
+                                                               article: str) -> None:
+    from responders.rules import check_text
+
+    with pytest.raises(RuleViolation, match=f"characters.*; {article} public reply allows"):
+        check_text(platform, "public", "a" * 70_000)
