@@ -25,6 +25,9 @@ STEPS = 120
 LEARNING_RATE = 0.2
 L2 = 2e-5
 MIN_DF = 2
+# Part of every model's fingerprint: raised when training changes meaning, so a model stored
+# by an older version is rebuilt (2: a "no topic" class is always learned).
+TRAINING_VERSION = 2
 
 
 class TopicLike(Protocol):
@@ -49,7 +52,8 @@ def training_set(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike
 def config_digest(topics: Sequence[TopicLike] = (), mask_words: Sequence[str] = ()) -> str:
     """A fingerprint of the configuration a model was built with (configured topics and
     brand words): when it changes, the stored model is rebuilt."""
-    blob = json.dumps([[[t.name, t.keywords, t.examples] for t in topics],
+    blob = json.dumps([TRAINING_VERSION,
+                       [[t.name, t.keywords, t.examples] for t in topics],
                        sorted({w.strip().lower() for w in mask_words if w.strip()})],
                       ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -73,7 +77,13 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
     if not labels:
         raise ValueError("no topics: give labelled examples or configure [[topics]]")
     keywords = {t.name: tuple(t.keywords) for t in topics if t.keywords}
-    has_none = any(not lab for _, lab in rows)
+    if not any(not lab for _, lab in rows):
+        # Nothing teaches "no topic" (keywords alone, or every example labelled): without
+        # that class every text would get a topic, a lone topic at confidence 1.0. One
+        # empty example (the bias feature alone) stands for "nothing a topic is known by",
+        # so a text sharing no feature with any topic gets none.
+        rows = [("", ""), *rows]
+    has_none = True
     classes = [*labels, ""] if has_none else list(labels)
     column = {name: i for i, name in enumerate(classes)}
 
