@@ -71,6 +71,7 @@ def test_assigned_to_another_agent(stand: Stand, capsys: pytest.CaptureFixture[s
     with stand.db.write() as session:
         session.add(User(username="maria", role="manager", password_hash="x"))
         session.add(User(username="bob", role="agent", password_hash="x"))
+        session.add(User(username="alice", role="agent", password_hash="x"))
     tweet = stand.tweet()
     ref = f"x:{tweet.external_id}"
     assign(stand.db, ref, "bob", "bob")
@@ -104,3 +105,28 @@ def test_dm_closed_and_deleted_comment_fail_with_reasons(
     assert stand.ctl.sent() == []
     with stand.db.session() as session:
         assert set(session.execute(select(Reply.state)).scalars()) == {"failed"}
+
+
+def test_as_an_unknown_user_is_exit_2_and_queues_nothing(
+        any_stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as` names a user of the users table: a name that is none (a typo) is one line
+    and exit 2, on a public mention and on a private message alike. Before, the reply was
+    queued and sent under the made-up name."""
+    from storage.models import Mention, User
+
+    stand = any_stand
+    with stand.db.write() as session:
+        session.add(User(username="maria", role="manager", password_hash="x"))
+    tweet, fb, dm = stand.tweet(), stand.fb_comment(), stand.dm()
+    for argv in (["reply", f"x:{tweet.external_id}", "--text", "hi"],
+                 ["reply", f"x:{dm.external_id}", "--text", "hi"],
+                 ["move-private", f"facebook:{fb.external_id}", "--text", "DM us",
+                  "--public-note", "sent you a message"],
+                 ["assign", f"x:{tweet.external_id}", "--to", "maria"]):
+        _refused([*argv, "--as", "nobody"], capsys, "--as: unknown user 'nobody'")
+    assert _count(stand) == 0
+    with stand.db.session() as session:
+        assert session.execute(select(Mention.assignee).where(
+            Mention.external_id == tweet.external_id)).scalar_one() is None
+    assert main(["reply", f"x:{tweet.external_id}", "--text", "hi", "--as", "maria"]) == 0
+    assert _count(stand) == 1
