@@ -144,7 +144,7 @@ def respond_command(
 ) -> None:
     """Send queued public replies and private messages, exactly once each."""
     from carewatch.cli.jobs import RESPOND_EVERY_SECONDS, stopped_by_signals
-    from responders.outbox import run_due
+    from responders.outbox import HeldBack, run_due
 
     context = app_context(ctx)
     settings = context.settings
@@ -165,10 +165,11 @@ def respond_command(
         return
 
     print("responding to queued replies; Ctrl-C stops", file=sys.stderr)
+    held_back = HeldBack()
     with stopped_by_signals(stop):
         while not stop.is_set():
             try:
-                summary = run_due(db, settings, stop=stop)
+                summary = run_due(db, settings, stop=stop, held_back=held_back)
                 for outcome in summary.outcomes:
                     print(outcome.line(), file=sys.stderr)
             except Exception:  # keep serving; the next round retries
