@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
+from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role, Visibility
 from carewatch.platforms import spec_for
 from responders.window import MessagingWindow
 from storage.models import Mention, Reply, utcnow
@@ -62,6 +62,9 @@ def check_mention(mention: Mention | None, ref: MentionRef) -> Mention:
             f"unknown mention {ref}: it is not in the database (check the id, or run "
             "'carewatch listen --once' to fetch it)")
     if mention.is_own:
+        if mention.visibility == Visibility.PRIVATE.value:
+            raise RuleViolation(f"{ref} is the brand's own message; reply to the customer's "
+                                "message in that conversation instead")
         raise RuleViolation(
             f"{ref} is the brand's own post; reply to a customer's mention instead")
     return mention

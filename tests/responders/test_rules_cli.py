@@ -130,3 +130,20 @@ def test_as_an_unknown_user_is_exit_2_and_queues_nothing(
             Mention.external_id == tweet.external_id)).scalar_one() is None
     assert main(["reply", f"x:{tweet.external_id}", "--text", "hi", "--as", "maria"]) == 0
     assert _count(stand) == 1
+
+
+def test_the_brands_own_message_is_named_a_message(stand: Stand,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Replying to the brand's own DM (its event id, e.g. from the DM listener's history)
+    says "message", not "post"."""
+    from sqlalchemy import update
+
+    from storage.models import Mention
+
+    dm = stand.dm()
+    with stand.db.write() as session:
+        session.execute(update(Mention).where(Mention.external_id == dm.external_id)
+                        .values(is_own=True))
+    _refused(["reply", f"x:{dm.external_id}", "--text", "hi"], capsys,
+             "is the brand's own message")
+    assert _count(stand) == 0
