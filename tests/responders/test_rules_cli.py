@@ -40,7 +40,7 @@ def test_bad_replies_exit_2_with_one_line(stand: Stand,
     _refused(["reply", ref, "--text", ""], capsys, "text is empty")
     _refused(["reply", "nonsense", "--text", "hi"], capsys, "malformed mention")
     _refused(["reply", "myspace:1", "--text", "hi"], capsys, "unknown platform")
-    for name in ("x:abc", "x:-1", "x:1e5", "x:１２"):  # X ids are ASCII digits
+    for name in ("x:abc", "x:-1", "x:1e5", "x:\uff11\uff12"):  # ASCII digits only
         _refused(["reply", name, "--text", "hi"], capsys, "an X id is all digits")
         _refused(["suggest", name], capsys, "an X id is all digits")
     _refused(["move-private", ref, "--text", "hi", "--public-note", "字" * 141], capsys,
