@@ -174,8 +174,34 @@ class RunSummary:
                 + (f", {self.blocked} blocked by missing credentials" if self.blocked else ""))
 
 
-#: How soon a reply held back by missing credentials is due again.
+#: How long a long-running responder leaves alone a reply it found blocked by missing
+#: credentials (its own settings do not change; another process's may).
 BLOCKED_RETRY_SECONDS = 60.0
+
+
+class HeldBack:
+    """The replies one long-running responder found blocked by missing credentials, each
+    until it may try again. The reply itself stays due at once in the database, so the next
+    `respond --once` (or another process) with the credentials set sends it without
+    waiting; only the process that lacks them holds off, instead of retrying every round."""
+
+    def __init__(self, seconds: float = BLOCKED_RETRY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._until: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, reply_id: int) -> None:
+        with self._lock:
+            self._until[reply_id] = self.clock() + self.seconds
+
+    def held(self) -> set[int]:
+        """The reply ids to leave alone now (expired ones are forgotten)."""
+        now = self.clock()
+        with self._lock:
+            self._until = {k: v for k, v in self._until.items() if v > now}
+            return set(self._until)
 
 
 class _Stop(Exception):
@@ -212,9 +238,12 @@ class Outbox:
         return self.clock() if self._shifted else None
 
     # ------------------------------------------------------------------ loop
-    def run_due(self, *, limit: int = 50) -> RunSummary:
+    def run_due(self, *, limit: int = 50, held_back: HeldBack | None = None) -> RunSummary:
+        """Attempt each due reply once. `held_back`: a long-running responder's memory of the
+        replies it found blocked by missing credentials (left alone for a while; recorded
+        there)."""
         summary = RunSummary()
-        seen: set[int] = set()
+        seen: set[int] = held_back.held() if held_back is not None else set()
         while len(summary.outcomes) < limit and not self.stop.is_set():
             with self.db.write() as session:
                 claim = q.claim_next(session, now=self._lease_now(), lease=self.lease,
@@ -223,6 +252,8 @@ class Outbox:
                 break
             seen.add(claim.reply_id)
             outcome = self.process(claim)
+            if outcome.result == "blocked" and held_back is not None:
+                held_back.hold(claim.reply_id)
             log.info("reply_outcome", reply_id=outcome.reply_id, mention=outcome.mention,
                      kind=outcome.kind, result=outcome.result, detail=outcome.message)
             summary.outcomes.append(outcome)
@@ -443,11 +474,11 @@ class Outbox:
 
     def _blocked(self, claim: q.Claim, outcome: ReplyOutcome, problem: str, *,
                  doubt: str | None) -> ReplyOutcome:
-        """The platform's credentials are missing: back in the queue, due again soon, so
-        the reply goes out once they are set (failing it lost an agent's reply to a
-        configuration mistake)."""
-        when = self.clock() + timedelta(seconds=BLOCKED_RETRY_SECONDS)
-        self._release(claim, outcome, when, problem, doubt=doubt)
+        """The platform's credentials are missing: back in the queue and due at once, so
+        the reply goes out as soon as a responder has them (failing it lost an agent's reply
+        to a configuration mistake; delaying it made the `respond --once` run after the
+        fix send nothing). A long-running responder holds off by itself (`HeldBack`)."""
+        self._release(claim, outcome, self.clock(), problem, doubt=doubt)
         outcome.result = "blocked"
         return outcome
 
@@ -578,10 +609,12 @@ def _mark_answered(session: Session, item: Mention, row: Reply, now: datetime) -
 
 def run_due(db: Database, settings: Settings, *, now: datetime | None = None, limit: int = 50,
             senders: Mapping[str, Sender] | None = None,
-            stop: threading.Event | None = None) -> RunSummary:
+            stop: threading.Event | None = None,
+            held_back: HeldBack | None = None) -> RunSummary:
     """Send every reply that is due, once; the scheduler job and `carewatch respond`.
 
     `now` shifts the responder's clock (tests use it to expire leases without waiting).
+    `held_back`: a long-running loop's memory of replies blocked by missing credentials.
     """
     clock: Callable[[], datetime] = utcnow
     if now is not None:
@@ -589,4 +622,5 @@ def run_due(db: Database, settings: Settings, *, now: datetime | None = None, li
 
         def clock() -> datetime:
             return utcnow() + offset
-    return Outbox(db, settings, senders=senders, clock=clock, stop=stop).run_due(limit=limit)
+    return Outbox(db, settings, senders=senders, clock=clock, stop=stop).run_due(
+        limit=limit, held_back=held_back)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 
 from carewatch.platforms import spec_for
+from carewatch.settings import ConfigError, Settings
 from responders.rules import RuleViolation
 from storage.models import Mention
 
@@ -27,6 +28,17 @@ def check_template(text: str) -> None:
         if name not in PLACEHOLDERS:
             known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
             raise RuleViolation(f"unknown placeholder {{{name}}} in canned reply (use {known})")
+
+
+def check_configured_templates(settings: Settings) -> None:
+    """ConfigError naming the key for a `[[canned_replies]]` text with a broken or unknown
+    placeholder: a bad file is refused before anything is written (it used to surface as a
+    traceback from `init`, after the schema was created)."""
+    for index, item in enumerate(settings.canned_replies):
+        try:
+            check_template(item.text)
+        except RuleViolation as exc:
+            raise ConfigError(f"canned_replies[{index}].text: {exc}") from None
 
 
 def placeholder_values(mention: Mention, agent: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from carewatch.domain import MentionRef, ReplyKind, ReplyState, Role
+from carewatch.domain import MentionRef, Platform, ReplyKind, ReplyState, Role, Visibility
 from carewatch.platforms import spec_for
 from responders.window import MessagingWindow
 from storage.models import Mention, Reply, utcnow
@@ -59,10 +59,18 @@ def check_text(platform: str, kind: str, text: str | None, *, label: str = "repl
 
 def check_mention(mention: Mention | None, ref: MentionRef) -> Mention:
     if mention is None:
+        if ref.platform is Platform.X and not (ref.external_id.isascii()
+                                               and ref.external_id.isdigit()):
+            # Told apart only here: stored items keep whatever id they came with.
+            raise RuleViolation(f"malformed mention '{ref}': an X id is all digits (a post "
+                                "id or a direct message event id)")
         raise RuleViolation(
             f"unknown mention {ref}: it is not in the database (check the id, or run "
             "'carewatch listen --once' to fetch it)")
     if mention.is_own:
+        if mention.visibility == Visibility.PRIVATE.value:
+            raise RuleViolation(f"{ref} is the brand's own message; reply to the customer's "
+                                "message in that conversation instead")
         raise RuleViolation(
             f"{ref} is the brand's own post; reply to a customer's mention instead")
     return mention

@@ -79,13 +79,30 @@ def build_topic_model(session: Session, settings: Settings,
                  on_progress=on_progress)
 
 
+def _is_current(model: TopicModel | None, settings: Settings) -> bool:
+    return model is not None and model.source == config_digest(settings.topics,
+                                                               brand_words(settings))
+
+
+def topic_model_for_reading(session: Session | None, settings: Settings
+                            ) -> TopicModel | None:
+    """The model `ensure_topic_model` would use, without writing anything (for `score`,
+    which may run before any listener stored a model, or after `[[topics]]` changed): the
+    stored one when current, else one built in memory; `session` None: no database yet."""
+    model = None if session is None else load_topic_model(session)
+    if _is_current(model, settings) or (model is None and not settings.topics):
+        return model
+    if session is None:
+        return train([], settings.topics, mask_words=brand_words(settings))
+    return build_topic_model(session, settings)
+
+
 def ensure_topic_model(session: Session, settings: Settings, *, actor: str = "system"
                        ) -> TopicModel | None:
     """The model to use now: the stored one when it was built with the current `[[topics]]`
     and brand, else a rebuild (stored and re-applied to open items)."""
     model = load_topic_model(session)
-    if model is not None and model.source == config_digest(settings.topics,
-                                                           brand_words(settings)):
+    if _is_current(model, settings):
         return model
     if model is None and not settings.topics:
         return None

@@ -103,23 +103,44 @@ class AppContext:
             self._db.dispose()
 
 
+def config_usage_error(context: AppContext, exc: Exception) -> UsageError:
+    """A configuration mistake found after loading, as the one line `load_settings` gives:
+    the file, the key, what is wrong."""
+    from carewatch.settings import resolve_config_path
+
+    origin = resolve_config_path(context.config_path) or "configuration"
+    return UsageError(f"{origin}: {exc}")
+
+
+def templates_checked(context: AppContext) -> None:
+    """Exit 2 (one line naming the key) for a `[[canned_replies]]` text with a broken or
+    unknown placeholder, before anything is written."""
+    from carewatch.settings import ConfigError
+    from responders.placeholders import check_configured_templates
+
+    try:
+        check_configured_templates(context.settings)
+    except ConfigError as exc:
+        raise config_usage_error(context, exc) from None
+
+
 def rules_ready(context: AppContext) -> Database:
     """The database, once the `[[rules]]` are known to name only existing users, teams and
     canned replies (else exit 2 with one line naming the key, nothing written); then the
     file's canned replies are seeded so rules can use them. Every command that starts
     routing or serving (listen, respond, webhooks, demo, dashboard) calls it first."""
-    from carewatch.settings import ConfigError, resolve_config_path
+    from carewatch.settings import ConfigError
     from responders.automation import check_rule_references
     from responders.rules import RuleViolation
     from responders.teamwork import seed_canned_replies
 
+    templates_checked(context)
     db = context.database()
     settings = context.settings
     try:
         check_rule_references(db, settings)
     except ConfigError as exc:
-        origin = resolve_config_path(context.config_path) or "configuration"
-        raise UsageError(f"{origin}: {exc}") from None
+        raise config_usage_error(context, exc) from None
     if settings.rules:
         try:
             seed_canned_replies(db, settings)

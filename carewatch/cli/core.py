@@ -7,7 +7,7 @@ import sys
 import typer
 
 from carewatch.cli import app
-from carewatch.cli.common import AppContext, Failure, UsageError, app_context
+from carewatch.cli.common import AppContext, Failure, UsageError, app_context, templates_checked
 from storage.db import redact_url
 
 
@@ -20,6 +20,7 @@ def init_command(ctx: typer.Context) -> None:
 
     context = app_context(ctx)
     settings = context.settings
+    templates_checked(context)  # a bad [[canned_replies]] text: exit 2, no schema made
     db = context.database(require_schema=False)
     try:
         before, after = upgrade(db.engine)

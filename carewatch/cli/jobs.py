@@ -18,7 +18,7 @@ from listener.ingest import default_alert_engine, default_scorer
 from listener.overrides import REFRESH_SECONDS, LiveOverrides
 from listener.schedule import listener_jobs, run_forever
 from responders.automation import RuleEngine
-from responders.outbox import run_due
+from responders.outbox import HeldBack, run_due
 from responders.teamwork import route_new_mentions
 from storage.db import Database
 
@@ -67,7 +67,8 @@ def routing_hook(db: Database, settings: Settings) -> Callable[[list[int]], Any]
 
 def responder_job(db: Database, settings: Settings,
                   stop: threading.Event) -> Callable[[], Any]:
-    return lambda: run_due(db, settings, stop=stop)
+    held_back = HeldBack()
+    return lambda: run_due(db, settings, stop=stop, held_back=held_back)
 
 
 def run_listener_forever(db: Database, settings: Settings, stop: threading.Event) -> None:

@@ -30,20 +30,34 @@ from responders.rules import RuleViolation
 
 log = get_logger(__name__)
 
-AS_HELP = "Act as this user (default: $USER, else 'cli'); their role comes from the users table."
+AS_HELP = ("Act as this user, who must be in the users table (default: $USER, else "
+           "'cli'); their role comes from the users table.")
 
 canned_app = typer.Typer(help="Canned replies with {first_name}, {handle}, {agent}, {case_id}.",
                          no_args_is_help=True)
 app.add_typer(canned_app, name="canned")
 
 
-def _actor(value: str | None) -> str:
+def _actor(ctx: typer.Context, value: str | None) -> str:
+    """Who acts: `--as USER`, which must name a user (a typo would otherwise queue replies
+    and take assignments under a name nobody logs in as), else `$USER`, else `cli`."""
     if value and value.strip():
-        return acting_as(value.strip())
+        name = value.strip()
+        _require_user(app_context(ctx).database(), name)
+        return acting_as(name)
     try:
         return os.environ.get("USER") or getpass.getuser() or "cli"
     except Exception:  # no passwd entry in a container
         return "cli"
+
+
+def _require_user(db: Any, name: str) -> None:
+    from storage.users import user_by_exact_name
+
+    with db.session() as session:
+        if user_by_exact_name(session, name) is None:
+            raise UsageError(f"--as: unknown user {name!r} (add them with 'carewatch users "
+                             f"add {name} --role agent --password-stdin')")
 
 
 def _print_queued(ids: list[int], ref: str, db: Any) -> None:
@@ -101,7 +115,7 @@ def _queue(ctx: typer.Context, mention: str, text: str | None, canned: str | Non
     """The shared part of `reply` and `move-private`: who is acting, the text (typed or
     canned), the queueing call, and a broken rule as one line with exit 2."""
     context = app_context(ctx)
-    agent = _actor(as_user)
+    agent = _actor(ctx, as_user)
     db = context.database()
     try:
         body = _body(db, text, canned, mention, agent)
@@ -130,7 +144,7 @@ def respond_command(
 ) -> None:
     """Send queued public replies and private messages, exactly once each."""
     from carewatch.cli.jobs import RESPOND_EVERY_SECONDS, stopped_by_signals
-    from responders.outbox import run_due
+    from responders.outbox import HeldBack, run_due
 
     context = app_context(ctx)
     settings = context.settings
@@ -151,10 +165,11 @@ def respond_command(
         return
 
     print("responding to queued replies; Ctrl-C stops", file=sys.stderr)
+    held_back = HeldBack()
     with stopped_by_signals(stop):
         while not stop.is_set():
             try:
-                summary = run_due(db, settings, stop=stop)
+                summary = run_due(db, settings, stop=stop, held_back=held_back)
                 for outcome in summary.outcomes:
                     print(outcome.line(), file=sys.stderr)
             except Exception:  # keep serving; the next round retries
@@ -175,7 +190,7 @@ def assign_command(
 
     context = app_context(ctx)
     try:
-        result = assign(context.database(), mention, to, _actor(as_user))
+        result = assign(context.database(), mention, to, _actor(ctx, as_user))
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
     print(f"{mention} is assigned to {result.assignee} ({result.status})", file=sys.stderr)
@@ -192,7 +207,7 @@ def approve_command(
 
     context = app_context(ctx)
     try:
-        ids = approve(context.database(), reply_id, _actor(as_user))
+        ids = approve(context.database(), reply_id, _actor(ctx, as_user))
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
     _print_decided("approved", ids)
@@ -210,7 +225,7 @@ def reject_command(
 
     context = app_context(ctx)
     try:
-        ids = reject(context.database(), reply_id, _actor(as_user), reason)
+        ids = reject(context.database(), reply_id, _actor(ctx, as_user), reason)
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
     _print_decided("rejected", ids)
@@ -266,7 +281,7 @@ def canned_add(
     from responders.teamwork import save_canned
 
     try:
-        save_canned(app_context(ctx).database(), name, text, _actor(as_user))
+        save_canned(app_context(ctx).database(), name, text, _actor(ctx, as_user))
     except RuleViolation as exc:
         raise UsageError(str(exc)) from None
     print(f"saved canned reply {name!r}", file=sys.stderr)

@@ -18,21 +18,29 @@ if TYPE_CHECKING:
 
 
 def stored_topic_model(context: AppContext) -> TopicModel | None:
-    """The topic model in the configured database, or None when there is none (no database
-    yet, an old schema, or topics never configured nor learned): then the topic columns
-    stay empty. A SQLite file that does not exist is not created just to look."""
-    database_url = (DEFAULT_DATABASE_URL if context.defaults_only()
-                    else context.settings.database_url)
-    if _absent_sqlite_file(database_url):
+    """The topic model the listener would use, read without writing: the stored one, or
+    one built from `[[topics]]` (and the stored examples) when none is stored yet or the
+    configuration changed since. None when topics were never configured nor learned: then
+    the topic columns stay empty. A SQLite file that does not exist is not created just
+    to look."""
+    defaults = context.defaults_only()
+    database_url = DEFAULT_DATABASE_URL if defaults else context.settings.database_url
+    db = None
+    if not _absent_sqlite_file(database_url):
+        try:
+            db = context.database()  # refuses a SQLite file that does not exist
+        except UsageError:
+            db = None
+    if defaults and db is None:
         return None
-    try:
-        db = context.database()  # refuses a SQLite file that does not exist, creating none
-    except UsageError:
-        return None
-    from storage.topics import load_topic_model
+    from storage.topics import load_topic_model, topic_model_for_reading
 
+    if db is None:
+        return topic_model_for_reading(None, context.settings)
     with db.session() as session:
-        return load_topic_model(session)
+        if defaults:
+            return load_topic_model(session)
+        return topic_model_for_reading(session, context.settings)
 
 
 _SQLITE_FILE_RE = re.compile(r"sqlite(?:\+\w+)?:///([^?%]+)(?:\?.*)?")

@@ -81,6 +81,12 @@ def test_unknown_log_level_flag_is_exit_2(tmp_path: Path,
          "environment: CAREWATCH_ALERTS: quiet_factor: Input should be greater than 0"),
         # an unknown log level was a silent INFO
         ("", {"CAREWATCH_LOG_LEVEL": "LOUD"}, "CAREWATCH_LOG_LEVEL: 'LOUD' is not a log level"),
+        # a canned reply's unknown placeholder was a traceback, exit 1, after the schema
+        ('[[canned_replies]]\nname = "ok"\ntext = "Hi {first_name}"\n'
+         '[[canned_replies]]\nname = "Bag"\ntext = "Hi {name}, ^{agent}"\n', {},
+         "carewatch.toml: canned_replies[1].text: unknown placeholder {name}"),
+        ('[[canned_replies]]\nname = "Bag"\ntext = "Hi {first_name"\n', {},
+         "canned_replies[0].text: canned reply has a broken placeholder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

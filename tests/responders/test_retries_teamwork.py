@@ -12,7 +12,7 @@ from sqlalchemy import select
 from carewatch.cli import main
 from carewatch.settings import load_settings
 from responders import teamwork
-from responders.outbox import Outbox, run_due
+from responders.outbox import HeldBack, Outbox, run_due
 from responders.queue import queue_move_private, queue_reply
 from responders.rules import RuleViolation
 from storage.models import AuditEntry, Mention, Reply, User, utcnow
@@ -98,10 +98,32 @@ def test_missing_credentials_leave_replies_queued_and_exit_2(
 
     monkeypatch.setenv("CAREWATCH_FB_PAGE_TOKEN", "page-token")
     monkeypatch.setenv("CAREWATCH_X_CONSUMER_KEY", "ck")
-    later = utcnow() + timedelta(minutes=5)  # they are due again a minute later
-    summary = run_due(stand.db, load_settings(), now=later)
-    assert summary.sent == 2
+    # The next run with the tokens set sends them at once (they used to wait a minute, so
+    # this run sent nothing and said "0 sent").
+    capsys.readouterr()
+    assert main(["respond", "--once"]) == 0
+    assert "respond: 2 sent" in capsys.readouterr().err
     assert sorted(s["kind"] for s in stand.ctl.sent()) == ["facebook_comment", "x_reply"]
+
+
+def test_a_long_running_responder_holds_off_blocked_replies(stand: Stand,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The reply stays due for everyone, but the loop that lacks the token does not retry
+    it every round until its hold expires."""
+    tweet = stand.tweet()
+    assert main(["reply", f"x:{tweet.external_id}", "--text", "Sorry Jane"]) == 0
+    monkeypatch.delenv("CAREWATCH_X_CONSUMER_KEY")
+    ticks = [0.0]
+    held_back = HeldBack(seconds=60, clock=lambda: ticks[0])
+    settings = load_settings()
+    assert run_due(stand.db, settings, held_back=held_back).blocked == 1
+    assert run_due(stand.db, settings, held_back=held_back).outcomes == []
+    ticks[0] = 61.0
+    assert run_due(stand.db, settings, held_back=held_back).blocked == 1
+    assert _reply(stand, 1).state == "queued"
+    monkeypatch.setenv("CAREWATCH_X_CONSUMER_KEY", "ck")
+    assert run_due(stand.db, load_settings()).sent == 1  # another process, token set
 
 
 def test_window_expired_after_queueing(stand: Stand) -> None:

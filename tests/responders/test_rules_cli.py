@@ -40,6 +40,9 @@ def test_bad_replies_exit_2_with_one_line(stand: Stand,
     _refused(["reply", ref, "--text", ""], capsys, "text is empty")
     _refused(["reply", "nonsense", "--text", "hi"], capsys, "malformed mention")
     _refused(["reply", "myspace:1", "--text", "hi"], capsys, "unknown platform")
+    for name in ("x:abc", "x:-1", "x:1e5", "x:\uff11\uff12"):  # ASCII digits only
+        _refused(["reply", name, "--text", "hi"], capsys, "an X id is all digits")
+        _refused(["suggest", name], capsys, "an X id is all digits")
     _refused(["move-private", ref, "--text", "hi", "--public-note", "字" * 141], capsys,
              "public note text is 282")
     assert _count(stand) == 0
@@ -71,6 +74,7 @@ def test_assigned_to_another_agent(stand: Stand, capsys: pytest.CaptureFixture[s
     with stand.db.write() as session:
         session.add(User(username="maria", role="manager", password_hash="x"))
         session.add(User(username="bob", role="agent", password_hash="x"))
+        session.add(User(username="alice", role="agent", password_hash="x"))
     tweet = stand.tweet()
     ref = f"x:{tweet.external_id}"
     assign(stand.db, ref, "bob", "bob")
@@ -113,3 +117,45 @@ def test_an_over_long_text_names_the_platform_in_plain_english(platform: str,
 
     with pytest.raises(RuleViolation, match=f"characters.*; {article} public reply allows"):
         check_text(platform, "public", "a" * 70_000)
+
+
+def test_as_an_unknown_user_is_exit_2_and_queues_nothing(
+        any_stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as` names a user of the users table: a name that is none (a typo) is one line
+    and exit 2, on a public mention and on a private message alike. Before, the reply was
+    queued and sent under the made-up name."""
+    from storage.models import Mention, User
+
+    stand = any_stand
+    with stand.db.write() as session:
+        session.add(User(username="maria", role="manager", password_hash="x"))
+    tweet, fb, dm = stand.tweet(), stand.fb_comment(), stand.dm()
+    for argv in (["reply", f"x:{tweet.external_id}", "--text", "hi"],
+                 ["reply", f"x:{dm.external_id}", "--text", "hi"],
+                 ["move-private", f"facebook:{fb.external_id}", "--text", "DM us",
+                  "--public-note", "sent you a message"],
+                 ["assign", f"x:{tweet.external_id}", "--to", "maria"]):
+        _refused([*argv, "--as", "nobody"], capsys, "--as: unknown user 'nobody'")
+    assert _count(stand) == 0
+    with stand.db.session() as session:
+        assert session.execute(select(Mention.assignee).where(
+            Mention.external_id == tweet.external_id)).scalar_one() is None
+    assert main(["reply", f"x:{tweet.external_id}", "--text", "hi", "--as", "maria"]) == 0
+    assert _count(stand) == 1
+
+
+def test_the_brands_own_message_is_named_a_message(stand: Stand,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Replying to the brand's own DM (its event id, e.g. from the DM listener's history)
+    says "message", not "post"."""
+    from sqlalchemy import update
+
+    from storage.models import Mention
+
+    dm = stand.dm()
+    with stand.db.write() as session:
+        session.execute(update(Mention).where(Mention.external_id == dm.external_id)
+                        .values(is_own=True))
+    _refused(["reply", f"x:{dm.external_id}", "--text", "hi"], capsys,
+             "is the brand's own message")
+    assert _count(stand) == 0

@@ -110,3 +110,34 @@ def test_rebuild_without_any_topic_is_exit_2(sqlite_url: str, monkeypatch: pytes
     capsys.readouterr()
     assert main(["topics", "rebuild"]) == 2
     assert "no topics" in capsys.readouterr().err
+
+
+def _score_topics(tmp_path: Path, texts: list[str]) -> list[tuple[str, str]]:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["text"], *([t] for t in texts)])
+    assert main(["score", "--in", str(src), "--out", str(out)]) == 0
+    with out.open(encoding="utf-8") as fh:
+        return [(r["topic"], r["topic_confidence"]) for r in csv.DictReader(fh)]
+
+
+def test_score_uses_configured_topics_before_any_listener_stored_a_model(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[[topics]]` alone, a fresh database (or none yet): `score` fills `topic` from the
+    keywords and leaves unrelated rows empty. Before, the columns stayed empty until a
+    listener had stored a model, and a stale stored model outlived a changed `[[topics]]`."""
+    config = tmp_path / "carewatch.toml"
+    config.write_text('[[topics]]\nname = "Seat Problems"\nkeywords = ["seat*", "legroom"]\n',
+                      encoding="utf-8")
+    monkeypatch.setenv("CAREWATCH_CONFIG", str(config))
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    texts = ["my seat was broken", "old question", "where is my refund?"]
+    if database_url.startswith("sqlite"):  # no database file yet: none is created
+        assert [t for t, _ in _score_topics(tmp_path, texts)] == ["Seat Problems", "", ""]
+        assert not (tmp_path / "carewatch.db").exists()
+    assert main(["init"]) == 0
+    assert [t for t, _ in _score_topics(tmp_path, texts)] == ["Seat Problems", "", ""]
+    assert _models(database_url) == []  # read only: nothing stored
+    config.write_text('[[topics]]\nname = "Wifi"\nkeywords = ["wifi*"]\n', encoding="utf-8")
+    assert [t for t, _ in _score_topics(tmp_path, ["the wifis are down", "my seat"])] == \
+        ["Wifi", ""]
