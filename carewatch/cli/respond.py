@@ -30,20 +30,28 @@ from responders.rules import RuleViolation
 
 log = get_logger(__name__)
 
-AS_HELP = ("Act as this user, who must be in the users table (default: $USER, else "
-           "'cli'); their role comes from the users table.")
+AS_HELP = ("Act as this user of the users table (default: $USER, else 'cli'); their role "
+           "comes from it.")
 
 canned_app = typer.Typer(help="Canned replies with {first_name}, {handle}, {agent}, {case_id}.",
                          no_args_is_help=True)
 app.add_typer(canned_app, name="canned")
 
 
-def _actor(ctx: typer.Context, value: str | None) -> str:
-    """Who acts: `--as USER`, which must name a user (a typo would otherwise queue replies
-    and take assignments under a name nobody logs in as), else `$USER`, else `cli`."""
+def _actor(ctx: typer.Context, value: str | None, *, known_only: bool = True) -> str:
+    """Who acts: `--as USER`, else `$USER`, else `cli`. A name that is not in the users
+    table (a typo would take assignments or decide approvals under a name nobody logs in
+    as) is refused; where CONTRACT.md lets any name queue a reply (`reply`, `move-private`:
+    `known_only` False, as `$USER` always could), it is queued and the name is warned
+    about in one line."""
     if value and value.strip():
         name = value.strip()
-        _require_user(app_context(ctx).database(), name)
+        try:
+            _require_user(app_context(ctx).database(), name)
+        except UsageError as exc:
+            if known_only:
+                raise
+            print(f"warning: {exc}; queued under that name", file=sys.stderr)
         return acting_as(name)
     try:
         return os.environ.get("USER") or getpass.getuser() or "cli"
@@ -115,7 +123,7 @@ def _queue(ctx: typer.Context, mention: str, text: str | None, canned: str | Non
     """The shared part of `reply` and `move-private`: who is acting, the text (typed or
     canned), the queueing call, and a broken rule as one line with exit 2."""
     context = app_context(ctx)
-    agent = _actor(ctx, as_user)
+    agent = _actor(ctx, as_user, known_only=False)
     db = context.database()
     try:
         body = _body(db, text, canned, mention, agent)

@@ -119,29 +119,35 @@ def test_an_over_long_text_names_the_platform_in_plain_english(platform: str,
         check_text(platform, "public", "a" * 70_000)
 
 
-def test_as_an_unknown_user_is_exit_2_and_queues_nothing(
-        any_stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
-    """`--as` names a user of the users table: a name that is none (a typo) is one line
-    and exit 2, on a public mention and on a private message alike. Before, the reply was
-    queued and sent under the made-up name."""
+def test_as_an_unknown_user(any_stand: Stand, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as` names a user of the users table. A name that is none (a typo) may still queue a
+    reply or a move to private, as CONTRACT.md lets any `--as USER` do (and `$USER` always
+    could), with a one-line warning; it may not take an assignment (exit 2, nothing
+    changed). Before, both went through in silence."""
     from storage.models import Mention, User
 
     stand = any_stand
     with stand.db.write() as session:
         session.add(User(username="maria", role="manager", password_hash="x"))
     tweet, fb, dm = stand.tweet(), stand.fb_comment(), stand.dm()
-    for argv in (["reply", f"x:{tweet.external_id}", "--text", "hi"],
-                 ["reply", f"x:{dm.external_id}", "--text", "hi"],
-                 ["move-private", f"facebook:{fb.external_id}", "--text", "DM us",
-                  "--public-note", "sent you a message"],
-                 ["assign", f"x:{tweet.external_id}", "--to", "maria"]):
-        _refused([*argv, "--as", "nobody"], capsys, "--as: unknown user 'nobody'")
-    assert _count(stand) == 0
+    _refused(["assign", f"x:{tweet.external_id}", "--to", "maria", "--as", "nobody"], capsys,
+             "--as: unknown user 'nobody'")
     with stand.db.session() as session:
         assert session.execute(select(Mention.assignee).where(
             Mention.external_id == tweet.external_id)).scalar_one() is None
-    assert main(["reply", f"x:{tweet.external_id}", "--text", "hi", "--as", "maria"]) == 0
-    assert _count(stand) == 1
+    for argv in (["reply", f"x:{tweet.external_id}", "--text", "hi"],
+                 ["reply", f"x:{dm.external_id}", "--text", "hi"],
+                 ["move-private", f"facebook:{fb.external_id}", "--text", "DM us",
+                  "--public-note", "sent you a message"]):
+        capsys.readouterr()
+        assert main([*argv, "--as", "nobody"]) == 0
+        err = capsys.readouterr().err
+        assert "warning: --as: unknown user 'nobody'" in err and "queued under that name" in err
+    assert _count(stand) == 4  # two replies, a private message and its public note
+    capsys.readouterr()
+    assert main(["reply", f"x:{tweet.external_id}", "--text", "hi again", "--as", "maria"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert _count(stand) == 5
 
 
 def test_the_brands_own_message_is_named_a_message(stand: Stand,
