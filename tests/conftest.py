@@ -107,3 +107,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (tests that tune on it need it)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_the_session_found_it() -> Iterator[None]:
+    """Each test starts from the logging set-up the session began with.
+
+    `carewatch.cli.main` configures carewatch's logging for the whole process (the level
+    from CAREWATCH_LOG_LEVEL: the listener tests ask for WARNING), and that stayed for
+    every later test in the process. A test that reads an INFO line (the dashboard's
+    `login_resumed`) then passed or failed by which tests ran before it, and under
+    pytest-xdist each worker runs its own mix of files.
+    """
+    import structlog
+
+    from carewatch import log
+
+    state = dict(log._STATE)
+    config = structlog.get_config()
+    try:
+        yield
+    finally:
+        log._STATE.clear()
+        log._STATE.update(state)
+        structlog.configure(**config)

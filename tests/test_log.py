@@ -105,3 +105,17 @@ def test_each_event_is_one_whole_line_in_one_write(log_format: str,
         assert call.count("\n") == 1, repr(call)
         if log_format == "json":
             assert json.loads(call)["event"] == "poll_ended"
+
+
+def test_one_test_quiets_the_log_for_itself() -> None:
+    """As `carewatch.cli.main` does with CAREWATCH_LOG_LEVEL=WARNING (the listener tests)."""
+    configure_logging("WARNING")
+    carewatch_log.load_now()
+
+
+def test_the_next_test_still_logs_at_info(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs after the test above, in the same process (pytest-xdist keeps a file on one
+    worker, in order): what a test's logging set-up was leaves with it
+    (tests/conftest.py), so a test reading INFO lines passes whatever ran before it."""
+    get_logger("tests.log").info("still_heard")
+    assert "still_heard" in capsys.readouterr().err

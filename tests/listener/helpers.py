@@ -210,10 +210,19 @@ def populate(world: World) -> dict[str, Any]:
 #: `carewatch` as a separate process (for kill -9 and signal tests).
 CLI = [sys.executable, "-c", "from carewatch.cli import run; run()"]
 
+#: For a kill -9 test's processes: a killed listener holds its sources until its lease runs
+#: out (60 s by default), and the re-run after the kill waits that long before it polls.
+#: Seconds, not a minute, so the test spends its time on the poll, not on the wait.
+SHORT_LEASE_SECONDS = 3
 
-def subprocess_env(env: dict[str, str]) -> dict[str, str]:
+
+def subprocess_env(env: dict[str, str], *, short_lease: bool = False) -> dict[str, str]:
+    """`env` for a `carewatch` process (no CAREWATCH_ variable of the test run's own);
+    `short_lease`: its source leases last SHORT_LEASE_SECONDS (see there)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
     base.update(env)
+    if short_lease:
+        base["CAREWATCH_LEASE_SECONDS"] = str(SHORT_LEASE_SECONDS)
     base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return base
 

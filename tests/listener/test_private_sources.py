@@ -246,7 +246,7 @@ def test_kill_9_mid_poll_loses_and_duplicates_no_private_message(
         conversation = sandbox.world.open_conversation("messenger", {"name": f"Kill {i}"})
         sandbox.world.add_graph_message(conversation.id, f"kill test {i}")
     env = subprocess_env({**carewatch_env(tmp_path, sandbox.base_url, database_url,
-                                          PRIVATE_TOML), **X_USER_CONTEXT})
+                                          PRIVATE_TOML), **X_USER_CONTEXT}, short_lease=True)
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     # Every page answers slowly, so the process is surely mid-run when it dies.

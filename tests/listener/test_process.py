@@ -43,7 +43,8 @@ def test_kill_9_mid_poll_then_rerun_loses_and_duplicates_nothing(
                                 {"username": f"k{i % 40}"},
                                 created_at=sandbox.world.now() - 4000 + i)
     sandbox.world.seed(60, seed=3, days=1.0)
-    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url))
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, sqlite_url),
+                         short_lease=True)
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     # Every X page answers slowly, so the process is surely mid-run when it dies.

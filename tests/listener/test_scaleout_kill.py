@@ -29,7 +29,6 @@ from tests.listener.helpers import (
 )
 
 SEARCH_PATH = "/2/tweets/search/recent"
-LEASE_SECONDS = 3
 
 
 @pytest.mark.slow
@@ -40,8 +39,8 @@ def test_killed_listener_is_taken_over_after_its_lease_runs_out(
         sandbox.world.add_tweet(f"@acmeair takeover test {i}", {"username": f"t{i % 40}"},
                                 created_at=sandbox.world.now() - 4000 + i)
     sandbox.world.seed(60, seed=6, days=1.0)
-    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, database_url))
-    env["CAREWATCH_LEASE_SECONDS"] = str(LEASE_SECONDS)
+    env = subprocess_env(carewatch_env(tmp_path, sandbox.base_url, database_url),
+                         short_lease=True)
     assert subprocess.run([*CLI, "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     control.add_fault("/2/", "slow", delay=0.4, count=-1)
