@@ -19,7 +19,7 @@ import typer
 
 from carewatch.cli import app
 from carewatch.cli.common import UsageError, app_context
-from carewatch.topics.learn import MAX_PER_LABEL, capped
+from carewatch.topics.learn import MAX_PER_LABEL, capped_count
 from listener.scoring.batch import ScoringInputError, _check_input, _input_error
 from storage.topics import build_topic_model, retopic_open, save_topic_model
 
@@ -97,7 +97,7 @@ def learn_command(
     with the configured [[topics]] and the agents' corrections; re-topics open items."""
     examples = read_examples(in_path, label_column, text_column)
     print(f"read {len(examples):,} examples from {in_path}", file=sys.stderr)
-    kept = len(capped(examples))
+    kept = capped_count(examples)  # `train` chooses them
     if kept < len(examples):
         print(f"learning from {kept:,} of them (at most {MAX_PER_LABEL:,} per topic; the "
               "same ones whatever the order)", file=sys.stderr)

@@ -53,6 +53,11 @@ def training_set(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike
     return sorted((t, lab) for t, lab in rows if t)
 
 
+def capped_count(rows: Sequence[tuple[str, str]], per_label: int = MAX_PER_LABEL) -> int:
+    """How many rows `capped` keeps, without choosing them."""
+    return sum(min(n, per_label) for n in Counter(lab for _, lab in rows).values())
+
+
 def capped(rows: Sequence[tuple[str, str]], per_label: int = MAX_PER_LABEL
            ) -> list[tuple[str, str]]:
     """At most `per_label` rows of each label, the same ones whatever the order (those whose
@@ -105,8 +110,7 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
         # empty example (the bias feature alone) stands for "nothing a topic is known by",
         # so a text sharing no feature with any topic gets none.
         rows = [("", ""), *rows]
-    has_none = True
-    classes = [*labels, ""] if has_none else list(labels)
+    classes = [*labels, ""]  # the last: "no topic", always learned (above)
     column = {name: i for i, name in enumerate(classes)}
 
     texts = [t for t, _ in rows]
@@ -116,7 +120,7 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
     weights = _fit(x, y, len(vocab), len(classes), steps, on_progress)
     return TopicModel(
         labels=labels, vocabulary=tuple(vocab), idf=idf, weights=weights,
-        has_none=has_none, keywords=keywords, mask_words=masks,
+        has_none=True, keywords=keywords, mask_words=masks,
         min_confidence=min_confidence, source=config_digest(topics, masks),
     )
 

@@ -173,11 +173,9 @@ def feed_post_mention(page_id: str, value: dict[str, Any],
 
 
 def feed_comment_mention(page_id: str, value: dict[str, Any],
-                         entry: dict[str, Any] | None = None) -> Mention | None:
-    """A new comment or reply on the page (`feed`, item `comment`, verb `add`); a top-level
-    comment's `parent_id` is its post, as Graph sends it."""
-    if value.get("item") != "comment" or value.get("verb") != "add":
-        return None
+                         entry: dict[str, Any] | None = None) -> Mention:
+    """A new comment or reply on the page (`feed`, item `comment`, verb `add`: `feed_mention`
+    checked both); a top-level comment's `parent_id` is its post, as Graph sends it."""
     post_id = str(value["post_id"])
     parent = value.get("parent_id")
     comment = {

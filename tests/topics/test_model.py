@@ -165,6 +165,8 @@ def test_a_huge_example_set_is_capped_per_label_whatever_its_order(
     assert set(counts) == {lab for _, lab in rows}
     assert sorted(learn.capped(list(reversed(rows)), 5)) == sorted(kept)
     assert learn.capped(rows[:3], 5) == rows[:3]
+    assert learn.capped_count(rows, 5) == len(kept)  # what `topics learn` says it keeps
+    assert learn.capped_count(rows[:3], 5) == 3
     monkeypatch.setattr(learn, "MAX_PER_LABEL", 5)
     big, small = train(rows), train(kept)
     assert json.dumps(big.to_json()) == json.dumps(small.to_json())
