@@ -42,7 +42,7 @@ from dashboard.components import set_flash
 from storage import login_sessions as stored
 from storage.db import Database
 from storage.models import utcnow
-from storage.users import MIN_PASSWORD_LENGTH, authenticate, get_user, is_locked
+from storage.users import RECOMMENDED_PASSWORD_LENGTH, authenticate, get_user, is_locked
 
 log = get_logger(__name__)
 
@@ -272,7 +272,7 @@ def log_in(db: Database, username: str, password: str) -> str | None:
     _start_session(result.user_id, token)
     st.session_state.pop(NOTICE_KEY, None)
     if result.short_password:
-        set_flash("warning", f"Your password is shorter than {MIN_PASSWORD_LENGTH} "
+        set_flash("warning", f"Your password is shorter than {RECOMMENDED_PASSWORD_LENGTH} "
                              "characters: ask an admin to set a longer one.")
     log.info("login", username=result.username, role=result.role)
     return None

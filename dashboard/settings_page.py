@@ -36,6 +36,7 @@ from storage.users import (
     RoleChangeRefused,
     create_or_update_user,
     list_users,
+    password_advice,
     set_needs_approval,
     set_role,
     unlock,
@@ -233,7 +234,9 @@ def _users(db: Database, username: str) -> None:
             except PasswordRuleError as exc:
                 st.error(plain(str(exc)))
             else:
-                set_flash("success", f"User {name.strip()} {'added' if created else 'updated'}.")
+                advice = password_advice(password)
+                set_flash("success", f"User {name.strip()} {'added' if created else 'updated'}."
+                          + ("" if advice is None else f" Note: {advice}."))
                 st.rerun()
     if users:
         names = [n for n, *_ in users]

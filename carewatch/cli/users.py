@@ -47,7 +47,7 @@ def add_command(
     role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="Read the password from the first line of stdin "
-                                             "(at least 12 characters)."),
+                                             "(at least 8 characters; 12 or more recommended)."),
     needs_approval: bool | None = typer.Option(
         None, "--needs-approval/--no-needs-approval",
         help="A manager must approve this user's replies before they are sent (default: a "
@@ -55,12 +55,14 @@ def add_command(
 ) -> None:
     """Create a dashboard user, or update an existing one (new password; a different --role
     changes the role, said on stderr and audited with the old and new role, like
-    `users set-role`). Passwords have at least 12 characters (a passphrase works)."""
+    `users set-role`). Passwords have at least 8 characters; under 12 a warning
+    says so (a passphrase works)."""
     from storage.users import (
         PasswordRuleError,
         create_or_update_user,
         find_user,
         parse_role,
+        password_advice,
         set_needs_approval,
         validate_password,
         validate_username,
@@ -98,6 +100,9 @@ def add_command(
                 else " (replies are sent without approval)")
     print(f"user {username} {'added' if created else 'updated'} with role {parsed.value}"
           f"{approval}", file=sys.stderr)
+    advice = password_advice(password)
+    if advice is not None:
+        print(f"warning: {advice}", file=sys.stderr)
 
 
 @users_app.command("set-role")

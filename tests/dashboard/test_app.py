@@ -365,6 +365,20 @@ def test_settings_adds_a_user(store: Any) -> None:
 
     with store.write() as session:
         assert authenticate(session, "agent9", "agent9-password").role == "agent"
+    assert at.success, "no confirmation shown"
+    assert not any("Note" in s.value for s in at.success)
+
+
+def test_settings_warns_of_a_short_password(store: Any) -> None:
+    """8 to 11 characters are accepted with a note that a longer one is safer."""
+    at = login("admin1")
+    next(t for t in at.text_input if t.label == "New user name").input("agent8")
+    next(t for t in at.text_input if t.label == "Initial password").input("pass1234")
+    next(b for b in at.button if b.label == "Save user").click().run()
+    assert not at.exception
+    shown = [s.value.replace("\\", "").replace("\u200b", "") for s in at.success]
+    assert any("User agent8 added. Note: the password has 8 characters; 12 or more" in s
+               for s in shown), shown
 
 
 def test_session_expires_when_idle(store: Any) -> None:
