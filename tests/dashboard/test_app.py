@@ -355,12 +355,18 @@ def test_settings_page_masks_secrets_and_edits_canned_replies(store: Any) -> Non
             ("Thanks", "Thank you for flying with us!")]
 
 
-def test_settings_adds_a_user(store: Any) -> None:
+def _add_user_in_settings(name: str, password: str) -> Any:
+    """The Settings page's users form, filled in and saved by an admin."""
     at = login("admin1")
-    next(t for t in at.text_input if t.label == "New user name").input("agent9")
-    next(t for t in at.text_input if t.label == "Initial password").input("agent9-password")
+    next(t for t in at.text_input if t.label == "New user name").input(name)
+    next(t for t in at.text_input if t.label == "Initial password").input(password)
     next(b for b in at.button if b.label == "Save user").click().run()
     assert not at.exception
+    return at
+
+
+def test_settings_adds_a_user(store: Any) -> None:
+    at = _add_user_in_settings("agent9", "agent9-password")
     from storage.users import authenticate
 
     with store.write() as session:
@@ -371,11 +377,7 @@ def test_settings_adds_a_user(store: Any) -> None:
 
 def test_settings_warns_of_a_short_password(store: Any) -> None:
     """8 to 11 characters are accepted with a note that a longer one is safer."""
-    at = login("admin1")
-    next(t for t in at.text_input if t.label == "New user name").input("agent8")
-    next(t for t in at.text_input if t.label == "Initial password").input("pass1234")
-    next(b for b in at.button if b.label == "Save user").click().run()
-    assert not at.exception
+    at = _add_user_in_settings("agent8", "pass1234")
     shown = [s.value.replace("\\", "").replace("\u200b", "") for s in at.success]
     assert any("User agent8 added. Note: the password has 8 characters; 12 or more" in s
                for s in shown), shown
