@@ -8,8 +8,9 @@ apologise, unfortunately), or neither; the item is negative (its sentiment, or u
 apology-shaped one to praise, keeps `TONE_PENALTY` of its score and says why, so it is still
 offered when nothing better fits, below the replies that do.
 
-The thanks of service formulas ("thanks for reaching out", "thank you for your patience")
-do not make a reply gratitude-shaped: they open many replies to complaints. A reply with an
+The thanks of service formulas ("thanks for reaching out", "thank you for telling us")
+do not make a reply gratitude-shaped: they open many replies to complaints; thanks for
+praise or custom ("thank you for flying with us", "for the kind words") do. A reply with an
 apology is apology-shaped even when it also thanks ("thanks for flagging, sorry about this").
 """
 
@@ -22,15 +23,16 @@ import re
 #: The share of its score a reply whose tone contradicts the item's keeps.
 TONE_PENALTY = 0.25
 
+# "thank you for <something>" is a service formula ("thank you for telling us", "thanks for
+# your patience") unless the something is praise or custom: only that kind is gratitude.
 _SERVICE_THANKS = re.compile(
-    r"\b(?:thanks|thank you|thx|we appreciate)\s+(?:you\s+)?(?:so much\s+)?for\s+"
-    r"(?:reaching out|contacting us|getting in touch|letting us know|flagging|your patience|"
-    r"your message|your (?:dm|email|feedback|understanding)|bringing (?:this|it))\b"
+    r"\b(?:thanks|thank you|thx)(?:\s+(?:so|very)\s+much)?\s+for\s+(?!(?:your\s+|the\s+|such\s+)?"
+    r"(?:kind|lovely|nice|sweet|flying|choosing|travel|shout|love|compliment|praise|"
+    r"recommend|review))"
 )
 _GRATITUDE = re.compile(
-    r"\b(?:thanks|thank you|thx|ty|appreciate[sd]?|glad|delighted|happy to hear|"
-    r"great to hear|love to hear|lovely to hear|means a lot|kind words|enjoy(?:ed)?|"
-    r"cheers|congrat\w*)\b"
+    r"\b(?:thanks|thank you|thx|glad|delighted|happy to hear|great to hear|love to hear|"
+    r"lovely to hear|means a lot|kind words|enjoy(?:ed)?|congrat\w*)\b"
 )
 _APOLOGY = re.compile(
     r"\b(?:sorry|apolog\w*|regret\w*|unfortunately|inconvenience\w*|frustrat\w*|"

@@ -218,6 +218,10 @@ def test_past_thank_you_replies_are_held_back_for_negative_items() -> None:
     ("Thanks for flagging, we're sorry about the wait.", Shape.APOLOGY),
     ("That is not how our crew should treat you.", Shape.APOLOGY),
     ("DM us the file ref and we'll trace it.", None),
+    ("Hi Jo, thank you for telling us. Our safety team is looking into it.", None),
+    ("We appreciate your patience while we look into it. Cheers, Ana", None),
+    ("Thanks so much for flying with us, enjoy Lisbon!", Shape.GRATITUDE),
+    ("Thank you for the kind words, we'll pass them on.", Shape.GRATITUDE),
 ])
 def test_reply_shapes(text: str, expected: Shape | None) -> None:
     assert shape(text) is expected
