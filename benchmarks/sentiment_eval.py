@@ -54,7 +54,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E4
 from listener.scoring import Scorer  # noqa: E402
 from listener.scoring import features as F  # noqa: E402
 from listener.scoring.batch import score_csv  # noqa: E402
-from listener.scoring.language import detect  # noqa: E402
+from listener.scoring.language import detect, scored_as_english  # noqa: E402
 from listener.scoring.sentiment import (  # noqa: E402
     _load,
     _Model,
@@ -188,14 +188,15 @@ def out_of_fold(df: pd.DataFrame) -> tuple[np.ndarray, list[float | None]]:
     (`T.fit_care` on the other airlines: the shipped model's recipe)."""
     texts = df["text"].tolist()
     rows, cols, dense = T.en_matrix(texts)
-    langs = np.array([detect(t) for t in texts])
+    # the texts the product scores in English: English, and text in no language ("und")
+    english = np.array([scored_as_english(detect(t)) for t in texts])
     out = np.zeros(len(texts))
     act: list[float | None] = [None] * len(texts)
     _, vader = _load()
     for airline in sorted(df["airline"].unique()):
         test = (df["airline"] == airline).to_numpy()
         model = fold_model(T.fit_care(rows, cols, dense, df, ~test, 3e-4))
-        for i in np.flatnonzero(test & (langs == "en")):
+        for i in np.flatnonzero(test & english):
             out[i], _, act[i] = english_parts(texts[i], vader, model)
     return np.round(np.clip(out, -1, 1), 4), act
 

@@ -77,6 +77,13 @@ URGENCY_REASONS = (
 `echo` is the one reason of an echo (a retweet), whose urgency is always 0."""
 
 
+#: The `lang` of a text that names no language: empty, only emoji, punctuation, numbers,
+#: links or @handles, or too short to tell (ISO 639-2's "undetermined", as X writes it).
+#: Such a text is still scored (VADER reads emoji), but it is neither English nor an
+#: unsupported language, so it never carries `lang_unsupported`.
+UNDETERMINED_LANG = "und"
+
+
 class Role(enum.StrEnum):
     AGENT = "agent"
     MANAGER = "manager"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from carewatch.domain import (
     OPEN_STATUSES,
+    UNDETERMINED_LANG,
     MentionRef,
     ReplyKind,
     ReplyState,
@@ -31,6 +32,9 @@ from storage.search import candidate_ids, matches, planner_without
 # Languages the scorer understands (listener.scoring.language.SUPPORTED); storage may not
 # import the listener, so the list is repeated here.
 SUPPORTED_LANGS = ("en", "ko")
+# What the `lang_unsupported` filter leaves out: the supported languages, and text in no
+# language ("und": emoji, a few letters), which is scored and never `lang_unsupported`.
+_NOT_UNSUPPORTED = (*SUPPORTED_LANGS, UNDETERMINED_LANG)
 LANG_UNSUPPORTED = "lang_unsupported"
 UNASSIGNED = "(unassigned)"
 NO_TOPIC = "(no topic)"  # the topic filter's choice for items without a confident topic
@@ -139,7 +143,7 @@ def _extra_conditions(filters: InboxFilters, m: Any = Mention) -> list[Any]:
             alternatives.append(m.lang.in_(codes))
         if LANG_UNSUPPORTED in filters.langs:
             alternatives.append(or_(m.lang.is_(None),
-                                    m.lang.not_in(SUPPORTED_LANGS)))
+                                    m.lang.not_in(_NOT_UNSUPPORTED)))
         conds.append(or_(*alternatives))
     if filters.visibility:
         # A plain equality on the column: the inbox index walk filters on it row by row.

@@ -6,7 +6,9 @@ so a cheap script check and an English function-word check decide first; the det
 runs on Latin-script text those checks cannot place, and only overrides English when it is
 confident. lingua-language-detector is more accurate on very short text but ~10x slower and
 not a project dependency; the function-word gate removes the short-text cases where it wins.
-Emoji-only or near-empty text stays English ("en"), which scores it with VADER's emoji lexicon.
+Text that names no language (empty, emoji, punctuation, numbers, links or @handles only, or a
+few letters with no English word: "Hola!") is "und" (`UNKNOWN`): it claims no language, yet
+is scored like English text, so VADER's emoji lexicon still reads "😡" (`scored_as_english`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from carewatch.domain import UNDETERMINED_LANG
 from listener.scoring.features import memoised
 
 SUPPORTED = frozenset({"en", "ko"})
-UNKNOWN = "und"
+UNKNOWN = UNDETERMINED_LANG
 
 _STRIP_RE = re.compile(r"https?://\S+|www\.\S+|@\w+|#", re.IGNORECASE)
 # `_STRIP_RE` for ASCII text with the cases spelt out: IGNORECASE folds every character the
@@ -78,13 +81,18 @@ _MIN_CONFIDENCE = 0.9
 # check in." or "literally sucks" carry one function word at most; without this ~3 % of
 # care tweets went to py3langid, whose model alone takes ~0.8 s to load in every process.
 _en_extra: frozenset[str] = frozenset()
+# Shorter ones (2-3 letters: "ok", "thx", "lol", "bad"): too ambiguous to outvote another
+# language, but enough to call a text too short for the detector English rather than "und".
+_en_short: frozenset[str] = frozenset()
 
 
 def extend_english(words: Iterable[str]) -> None:
-    """Add English content words (4+ letters, no digits) to the English evidence."""
-    global _en_extra
-    _en_extra = _en_extra | frozenset(
-        w for w in words if len(w) >= 4 and w.isalpha() and w.isascii())
+    """Add English content words (letters only) to the English evidence: 4+ letters to
+    `_en_extra`, 2-3 letters to the weaker `_en_short`."""
+    global _en_extra, _en_short
+    plain = [w for w in words if w.isalpha() and w.isascii()]
+    _en_extra = _en_extra | frozenset(w for w in plain if len(w) >= 4)
+    _en_short = _en_short | frozenset(w for w in plain if 2 <= len(w) <= 3)
 
 # How many `_EN_WORDS` each whitespace-separated piece of ASCII text holds, memoised per
 # piece: one table for text that `detect` strips of URLs, @handles and "#", one for text it
@@ -165,7 +173,7 @@ def detect(text: str, hint: str | None = None, pieces: list[str] | None = None) 
         return _latin(body, words, -1, hint)
     letters = sum(map(str.isalpha, body))
     if letters == 0:
-        return "en"
+        return UNKNOWN
     hangul = len(_HANGUL_RE.findall(body))
     if hangul and hangul * 3 >= letters:
         return "ko"
@@ -217,8 +225,12 @@ def _latin(body: str, words: list[str], letters: int, hint: str | None) -> str:
     ascii_only = letters < 0  # the callers' way of saying "all letters are ASCII"
     if ascii_only:
         letters = sum(map(len, words))
-    if letters < 12:
-        return "en"
+    if letters < 12:  # too short for the detector: English on any English word (or the
+        # platform's word for it), else no language
+        if english or content or not _en_short.isdisjoint(words) or (
+                hint is not None and hint.lower().startswith("en")):
+            return "en"
+        return UNKNOWN
     if hint and hint.lower() not in ("und", "zxx", "qme", "qht", "art", ""):
         return hint.lower().split("-")[0]
     if ascii_only and sum(map(_FOREIGN_WORDS.__contains__, words)) < 2:
@@ -230,5 +242,13 @@ def _latin(body: str, words: list[str], letters: int, hint: str | None) -> str:
 
 
 def supported(lang: str | None) -> bool:
-    """Whether carewatch can score sentiment in `lang`."""
-    return lang in SUPPORTED
+    """Whether carewatch can score sentiment in `lang`; text in no language (`UNKNOWN`)
+    is scored as English (`scored_as_english`), so it is no unsupported language."""
+    return lang in SUPPORTED or lang == UNKNOWN
+
+
+def scored_as_english(lang: str | None) -> bool:
+    """Whether text `detect` placed in `lang` goes through the English scorer: English,
+    and text in no language (emoji, symbols, a few letters), which VADER's emoji and
+    slang lexicon still reads."""
+    return lang == "en" or lang == UNKNOWN

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from carewatch.domain import Score, SentimentLabel
-from listener.scoring.language import supported
+from listener.scoring.language import scored_as_english, supported
 from listener.scoring.sentiment import (
     Failed,
     analyze,
@@ -165,9 +165,9 @@ class Scorer:
         re-running language detection or sentiment."""
         text = text or ""
         found = self.rules.matcher.counts(text)
-        # the care model's reading, as scoring computed it (English only; None otherwise)
-        actionable = (english_actionable(text, risk_hits(found)) if score.lang == "en"
-                      else None)
+        # the care model's reading, as scoring computed it (English scoring only; else None)
+        actionable = (english_actionable(text, risk_hits(found))
+                      if scored_as_english(score.lang) else None)
         value, reasons = urgency(
             self.rules, text, score.sentiment, supported=supported(score.lang),
             followers=followers, engagement=engagement, waiting_minutes=waiting_minutes,

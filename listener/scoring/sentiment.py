@@ -1,7 +1,8 @@
 """Care-tuned sentiment: VADER as the base, a customer-care layer on top.
 
 Ordinary text gets VADER's compound unchanged, exactly (its correlation with human ratings of
-ordinary tweets is what we must not lose). Only text in a care context (`Cues.context`:
+ordinary tweets is what we must not lose), but for a request for help, whose request words
+count as neutral (`REQUEST_WORDS`). Only text in a care context (`Cues.context`:
 addressed to a company's care account, or naming a service failure together with a service
 word or an addressed @handle) or naming a risk (safety, legal, privacy, discrimination) is
 also read by a small logistic
@@ -37,7 +38,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
-from listener.scoring.language import detect, extend_english
+from listener.scoring.language import UNKNOWN, detect, extend_english
 from listener.scoring.rounding import round4
 from listener.scoring.urgency import default_matcher, risk_hits
 from listener.scoring.vader_fast import FastVader
@@ -367,6 +368,44 @@ def _risk(text: str, risk: int | None) -> int:
     return risk_hits(default_matcher().counts(text))
 
 
+# A request for help is not praise: VADER reads "help" (+1.7) and "please" (+1.3) as positive,
+# so "I need help with my booking" and "can you help me change my flight?" scored +0.40, and
+# the inbox showed them as happy customers. In a help request (`HELP_REQUEST_RE`) these words
+# only ask; their positive valence is muted, so the request reads neutral unless something
+# else in it is positive or negative ("thanks so much for the quick help!" is no request and
+# stays positive; "can you help? thanks!" keeps its thanks). Only where the care model stays
+# out: where it reads the text, it learned from labelled care tweets that requests are no
+# praise, from VADER's unmuted scores.
+REQUEST_WORDS = frozenset({"help", "please", "pls", "plz", "kindly"})
+HELP_REQUEST_RE = re.compile(
+    # "need help", "any help", "asking for help", "get some help"
+    r"\b(?:need(?:s|ed|ing)?|want(?:s|ed)?|get(?:ting)?|require[sd]?|some|any|urgent|"
+    r"asking for|ask for|looking for|seeking)\s+(?:some\s+|urgent\s+|immediate\s+)?help\b"
+    # "help me", "help with", "help please", "help!" at the start
+    r"|\bhelp\s+(?:me|us|please|pls|plz|with|needed|asap|anyone|someone|somebody)\b"
+    r"|^(?:usertoken\s+)*help\b"
+    # "can you help", "could someone please help", "please help", "pls help"
+    r"|\b(?:can|could|would|will|pls|plz|please|kindly|somebody|someone|anyone)\s+"
+    r"(?:(?:you|u|someone|anyone|somebody|please|pls|plz|kindly|guys|all)\s+)*help\b"
+)
+
+
+def request_mute(masked: str, toks: list[str]) -> bool:
+    """Whether `masked` text (`features.mask`) asks for help (`HELP_REQUEST_RE`), so its
+    `REQUEST_WORDS` count as neutral. Texts without the token "help" skip the regex."""
+    return "help" in toks and HELP_REQUEST_RE.search(masked) is not None
+
+
+def _ordinary(text: str, scores: dict[str, float], masked: str, toks: list[str],
+              vader: SentimentIntensityAnalyzer, pieces: list[str] | None) -> float:
+    """Sentiment of text the care layer stays out of: VADER's compound, but for a positive
+    help request, whose request words are muted (see `REQUEST_WORDS`)."""
+    compound = scores["compound"]
+    if compound >= POS and isinstance(vader, FastVader) and request_mute(masked, toks):
+        return vader.polarity_scores(text, pieces, REQUEST_WORDS)["compound"]
+    return compound
+
+
 def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
                   risk: int | None = None) -> tuple[float, F.Cues, float | None]:
     """Care-tuned sentiment of English text, its rule cues and the care model's probability
@@ -378,24 +417,25 @@ def english_parts(text: str, vader: SentimentIntensityAnalyzer, model: _Model,
     the result is clearly positive ("the crew were amazing during the medical emergency,
     thank you") it reads as negative: neither VADER nor the airline-trained model know
     "smoke in the cabin" or "leaked my personal data" as complaints."""
-    scores, cue, risk, toks = _english_head(text, vader, risk)
+    scores, cue, risk, toks, masked = _english_head(text, vader, risk)
     compound = scores["compound"]
-    if not (cue.context or risk > 0):  # ordinary text: VADER's reading, untouched
-        return compound, cue, None
+    if not (cue.context or risk > 0):  # ordinary text: VADER's reading (a request muted)
+        return _ordinary(text, scores, masked, toks, vader, None), cue, None
     p, actionable = model.probs(F.hashed(toks, model.buckets), F.dense(scores, cue))
     return _english_tail(text, compound, p, cue, risk), cue, actionable
 
 
 def _english_head(text: str, vader: SentimentIntensityAnalyzer, risk: int | None,
                   pieces: list[str] | None = None
-                  ) -> tuple[dict[str, float], F.Cues, int, list[str]]:
+                  ) -> tuple[dict[str, float], F.Cues, int, list[str], str]:
     """What `english_parts` reads before the care model: VADER's scores, the rule cues, the
-    risk hits and the tokens. The care layer speaks when `cue.context or risk > 0`.
+    risk hits, the tokens and the masked text. The care layer speaks when
+    `cue.context or risk > 0`.
     `pieces`: `text.split()` when the caller has it (only `FastVader` takes it)."""
     scores = (vader.polarity_scores(text) if pieces is None or not isinstance(vader, FastVader)
               else vader.polarity_scores(text, pieces))
     masked, toks = F.normalise(text)  # one pass, shared by the cues and the hashed features
-    return scores, F.cues(masked, text, toks), _risk(text, risk), toks
+    return scores, F.cues(masked, text, toks), _risk(text, risk), toks, masked
 
 
 def _english_tail(text: str, compound: float, p: tuple[float, float, float], cue: F.Cues,
@@ -458,7 +498,7 @@ def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
     `risk`: risk keyword hits from the caller's rules (see `english_parts`)."""
     model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
-    if lang == "en":
+    if lang == "en" or lang == UNKNOWN:  # no language: emoji and symbols read as English
         score, cue, actionable = english_parts(text, vader, model, risk)
         return _result(score, lang, cue.strong, actionable)
     if lang == "ko":
@@ -494,7 +534,7 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
                 for i, (t, h, r) in enumerate(zip(texts, hints_, risks_, strict=True))]
     model, vader = _load()
     out: list[SentimentResult | None] = [None] * n
-    waiting: list[tuple[int, str, float, F.Cues, int]] = []
+    waiting: list[tuple[int, str, float, F.Cues, int, str]] = []
     tok_lists: list[list[str]] = []
     dense_rows: list[list[float]] = []
     # Written out, not a helper call a text (which cost the CSV path ~2%, score_profile.py):
@@ -504,16 +544,16 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
                                                        splits or [None] * n, strict=True)):
         try:
             lang = detect(text, hint, pieces)
-            if lang == "en":
-                scores, cue, hits, toks = _english_head(text, vader, risk, pieces)
-                compound = scores["compound"]
+            if lang == "en" or lang == UNKNOWN:  # as `analyze`
+                scores, cue, hits, toks, masked = _english_head(text, vader, risk, pieces)
                 if cue.context or hits > 0:
                     dense = F.dense(scores, cue)
-                    waiting.append((i, text, compound, cue, hits))
+                    waiting.append((i, text, scores["compound"], cue, hits, lang))
                     tok_lists.append(toks)
                     dense_rows.append(dense)
                 else:
-                    out[i] = _result(compound, lang, cue.strong)
+                    out[i] = _result(_ordinary(text, scores, masked, toks, vader, pieces),
+                                     lang, cue.strong)
             elif lang == "ko":
                 out[i] = _result(korean(text), lang)
             else:
@@ -538,7 +578,7 @@ def _guarded(failed: Failed | None, i: int, fn: Callable[..., Any], *args: Any) 
         return None
 
 
-def _batch_tail(model: _Model, waiting: list[tuple[int, str, float, F.Cues, int]],
+def _batch_tail(model: _Model, waiting: list[tuple[int, str, float, F.Cues, int, str]],
                 tok_lists: list[list[str]], dense_rows: list[list[float]],
                 out: list[SentimentResult | None], hints: list[str | None],
                 failed: Failed | None) -> None:
@@ -550,12 +590,13 @@ def _batch_tail(model: _Model, waiting: list[tuple[int, str, float, F.Cues, int]
     except Exception:  # a bug of the batch path, not of one text: read each alone
         if failed is None:
             raise
-        for i, text, _, _, hits in waiting:
+        for i, text, _, _, hits, _ in waiting:
             out[i] = _guarded(failed, i, analyze, text, hints[i], hits)
         return
-    for (i, text, compound, cue, hits), (p, actionable) in zip(waiting, probs, strict=True):
+    for (i, text, compound, cue, hits, lang), (p, actionable) in zip(waiting, probs,
+                                                                      strict=True):
         try:
-            out[i] = _result(_english_tail(text, compound, p, cue, hits), "en", cue.strong,
+            out[i] = _result(_english_tail(text, compound, p, cue, hits), lang, cue.strong,
                              actionable)
         except Exception as exc:
             if failed is None:

@@ -348,7 +348,10 @@ def urgency(rules: UrgencyRules, text: str, sentiment: float, *, supported: bool
     given it carries most of the complaint strength (`COMPLAINT_LEARNED`), the keyword rule
     the rest: the model learned from labelled complaints which ones a team can fix ("flight
     cancelled, on hold 2 hours") and which are venting ("the food was bad"), which keyword
-    counts cannot tell apart. The reason is listed when either says complaint.
+    counts cannot tell apart. The reason is listed when either says complaint, but in a
+    positive text only when the model does: "thanks so much for the quick help!" holds a
+    complaint keyword ("help") and is praise, so listing `complaint` there was untrue (the
+    keyword's small strength still counts, so ordering is unchanged).
 
     `strong` is `care_strong(text)` when the caller has it already (sentiment computes it);
     None computes it here, so scoring and re-scoring give the same number. Likewise `found`
@@ -429,7 +432,7 @@ def _strengths(rules: UrgencyRules, text: str, sentiment: float, supported: bool
             strength["negative"] = min(1.0, value)
             listed.append("negative")
     else:
-        tone = 0.35 if sentiment >= 0.05 else 0.7
+        tone = _PRAISE_TONE if sentiment >= 0.05 else 0.7
     if "?" in text or "question" in found or (
             _ASCII_QUESTION_START_RE if text.isascii() else _QUESTION_START_RE).match(text):
         value = (1.0 if tone == 1.0 else 0.5) * keep
@@ -441,11 +444,13 @@ def _strengths(rules: UrgencyRules, text: str, sentiment: float, supported: bool
     n = found.get("complaint", 0)
     # keywords and the care rules' named failures ("never arrived", "charged twice")
     rule = min(1.0, (0.5 + 0.25 * n if n else 0.25) + 0.25 * strong) * tone if n or strong else 0.0
+    # keywords in praise ("thanks for the quick refund") still order a little, unlisted
+    keyword_says = tone != _PRAISE_TONE
     if actionable is None:
-        value, show = rule, True
+        value, show = rule, keyword_says
     else:
         value = COMPLAINT_LEARNED * actionable + (1 - COMPLAINT_LEARNED) * rule
-        show = rule > 0 or actionable >= 0.5
+        show = (rule > 0 and keyword_says) or actionable >= 0.5
     if value > 0:
         strength["complaint"] = min(1.0, value)
         if show:
@@ -473,6 +478,7 @@ def _listed(weights: Mapping[str, float], listed: list[str]) -> list[str]:
     return [r for r in listed if weights.get(r, 0.0) > 0]
 
 
+_PRAISE_TONE = 0.35  # `_strengths`' tone of a positive text
 _FOUND_REASONS_ORDER = ("safety", "legal", "churn", "privacy", "discrimination")
 _FOUND_REASONS = frozenset(_FOUND_REASONS_ORDER)
 _REASON_RANK = {reason: i for i, reason in enumerate(REASONS)}

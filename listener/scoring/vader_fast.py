@@ -116,8 +116,13 @@ class FastVader(SentimentIntensityAnalyzer):
         self._scored = frozenset(self.lexicon.keys() - BOOSTER_DICT.keys())
 
     def polarity_scores(self, text: str,  # type: ignore[override]
-                        pieces: list[str] | None = None) -> dict[str, float]:
-        """VADER's scores of `text`; `pieces` is `text.split()` when the caller has it."""
+                        pieces: list[str] | None = None,
+                        mute: frozenset[str] | None = None) -> dict[str, float]:
+        """VADER's scores of `text`; `pieces` is `text.split()` when the caller has it.
+        `mute`: lower-cased words whose positive valence (after every rule) counts as
+        neutral, for words that are no praise where they stand ("help" in "can you help
+        me?", see `sentiment.request_mute`); a negated one ("can't get any help") keeps
+        its negative valence."""
         if not text.isascii():  # no emoji key is ASCII: only non-ASCII text needs the pass
             emojis = self.emojis
             if not emojis.keys().isdisjoint(text):
@@ -166,6 +171,9 @@ class FastVader(SentimentIntensityAnalyzer):
                 self._rules(toks, lower, sentiments, positions, is_cap_diff, apostrophe)
         if "but" in lower:
             sentiments = self._but_check(_words(toks), sentiments)
+        if mute is not None:
+            sentiments = [0 if s > 0 and w in mute else s
+                          for s, w in zip(sentiments, lower, strict=True)]
         return self.score_valence(sentiments, text)
 
     def _rules(self, toks: list[str], lower: list[str], sentiments: list[float],

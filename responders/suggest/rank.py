@@ -12,7 +12,9 @@ Every score is in [0, 1] and comparable across sources:
   reply answered (at least `PAST_MIN_SIMILARITY`), `p` the item's probability for that
   item's topic.
 Only texts within the platform's limit for the reply kind, in the item's language (or any),
-are offered; the same text is offered once.
+are offered; the same text is offered once. A canned or past reply whose tone contradicts the
+item's (a thank-you to a complaint, an apology to praise: `tone`) keeps `TONE_PENALTY` of
+its score, and its `why` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from responders.suggest.fit import fit_answer, fits
 from responders.suggest.knowledge import Article
 from responders.suggest.textsim import Match, TextIndex
+from responders.suggest.tone import TONE_PENALTY, clash, shape
 
 MIN_SCORE = 0.01
 PAST_MIN_SIMILARITY = 0.2
@@ -57,13 +60,17 @@ class Suggestion:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """The item to answer, as ranking sees it. `topics`: (topic, probability) best first."""
+    """The item to answer, as ranking sees it. `topics`: (topic, probability) best first;
+    `sentiment` its label and `complaint` whether urgency lists `complaint`, for the tone
+    of the replies (None, False: unknown, no reply's tone is held against it)."""
 
     text: str
     platform: str
     kind: str
     lang: str | None = None
     topics: tuple[tuple[str, float], ...] = ()
+    sentiment: str | None = None
+    complaint: bool = False
 
     def probability(self, topics: Iterable[str]) -> tuple[str | None, float]:
         """The best of `topics` for this item and its probability (None, 0 when none)."""
@@ -107,6 +114,12 @@ def _terms(terms: Sequence[str]) -> str:
     return ", ".join(terms)
 
 
+def _toned(item: Item, reply: str, score: float, why: str) -> tuple[float, str]:
+    """`score` and `why` of `reply` for `item`, held back when their tones clash."""
+    reason = clash(item.sentiment, item.complaint, shape(reply))
+    return (score * TONE_PENALTY, f"{why}; {reason}") if reason else (score, why)
+
+
 def _matches(item: Item, documents: Sequence[str]) -> dict[int, Match]:
     """The documents that share words with the item, by position."""
     return {m.index: m for m in TextIndex(documents).query(item.text)} if documents else {}
@@ -130,6 +143,7 @@ def rank_canned(item: Item, canned: Sequence[Canned]) -> list[Suggestion]:
             score = 0.5 * similarity
             why = f"canned '{reply.name}' matches '{_terms(match.terms)}'" if match else ""
         if why:
+            score, why = _toned(item, reply.template, score, why)
             out.append(Suggestion(reply.text, Origin.CANNED, score, why))
     return out
 
@@ -173,8 +187,8 @@ def rank_past(item: Item, past: Sequence[PastReply], *, agent: str | None = None
         why = (f"{whose} reply to a similar item on {reply.ref} "
                f"(similarity {match.score:.2f}")
         why += f", same topic {reply.topic})" if probability > 0 and reply.topic else ")"
-        out.append(Suggestion(reply.text, Origin.PAST_REPLY,
-                              0.7 * match.score + 0.3 * probability, why))
+        score, why = _toned(item, reply.text, 0.7 * match.score + 0.3 * probability, why)
+        out.append(Suggestion(reply.text, Origin.PAST_REPLY, score, why))
     return out
 
 

@@ -143,7 +143,9 @@ def suggest(db: Database, settings: Settings, ref: MentionRef | str, *, agent: s
     with db.session() as session:
         mention = check_mention(mention_by_ref(session, parsed, with_author=True), parsed)
         topics = item_topics(mention, (model or stored_model)(session))
-        item = Item(mention.text, mention.platform, reply_kind(mention), mention.lang, topics)
+        item = Item(mention.text, mention.platform, reply_kind(mention), mention.lang, topics,
+                    mention.sentiment_label,
+                    "complaint" in (mention.urgency_reasons or "").split(";"))
         canned = _canned(session, settings, mention, agent)
         past = _past(session, mention, agent, past_limit)
     candidates: Sequence[Suggestion] = [

@@ -48,7 +48,7 @@ def _fill(db: Database, n: int = 400, seed: int = 3) -> None:
             session.add(Mention(
                 platform=author.platform, external_id=f"m{i}", source_key="s",
                 author_pk=author.id, text=" ".join(rnd.choices(WORDS, k=rnd.randrange(2, 6))),
-                created_at=created, lang=rnd.choice(["en", "ko", "es", None]),
+                created_at=created, lang=rnd.choice(["en", "ko", "es", "und", None]),
                 is_own=rnd.random() < 0.05, is_echo=rnd.random() < 0.05,
                 visibility="private" if rnd.random() < 0.15 else "public",
                 sentiment=-0.5 if label == "negative" else 0.1 if scored else None,
@@ -89,7 +89,8 @@ def _matches(m: Any, f: InboxFilters) -> bool:
     if f.assignee not in (None, UNASSIGNED) and m.assignee != f.assignee:
         return False
     if f.langs:
-        unsupported = m.lang is None or m.lang not in SUPPORTED_LANGS
+        # "und" (no language: emoji, a few letters) is scored, so not unsupported
+        unsupported = m.lang is None or m.lang not in (*SUPPORTED_LANGS, "und")
         if not (m.lang in f.langs or (LANG_UNSUPPORTED in f.langs and unsupported)):
             return False
     if f.visibility and m.visibility != f.visibility:
@@ -121,6 +122,7 @@ FILTERS = [
     InboxFilters(assignee="agent1"),
     InboxFilters(langs=[LANG_UNSUPPORTED], statuses=[]),
     InboxFilters(langs=["ko", LANG_UNSUPPORTED]),
+    InboxFilters(langs=["und"], statuses=[]),
     InboxFilters(visibility="private", statuses=[]),
     InboxFilters(visibility="public", platforms=["x"], limit=3),
     InboxFilters(search="SMOKE", statuses=[]),

@@ -175,3 +175,41 @@ topics = ["Late Flight"]
     assert {w.split(" for topic ")[0] for w in whys} == {"canned 'Bag trace'",
                                                          "canned 'Delay apology'"}, whys
     assert all(" for topic " in w for w in whys)
+
+
+TONE_CONFIG = """
+[[canned_replies]]
+name = "Thanks"
+text = "Thank you {handle}, we're glad you flew with us! ^{agent}"
+
+[[canned_replies]]
+name = "Apology + DM"
+text = "Hi {first_name}, I'm sorry about this. DM us your booking and we'll sort it. ^{agent}"
+"""
+
+
+def test_reply_tone_follows_the_items_tone(any_stand: Stand,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A thank-you reply whose words match an angry complaint best is held back, saying
+    so; for praise the apology is."""
+    stand = any_stand
+    config = Path(stand.env["CAREWATCH_CONFIG"])
+    config.write_text(config.read_text() + TONE_CONFIG)
+    angry = stand.tweet("@acmeair thank you for nothing, flew with you and you lost my "
+                        "booking", username="rob", name="Rob Roe")
+    happy = stand.tweet("@acmeair thank you, flew with you today, sorry to bother, "
+                        "the booking was easy", username="sue", name="Sue Lee")
+    with stand.db.write() as session:
+        for mention, label, reasons in ((angry, "negative", "negative;complaint"),
+                                        (happy, "positive", "")):
+            session.execute(update(Mention).where(Mention.external_id == mention.external_id)
+                            .values(sentiment_label=label, urgency_reasons=reasons))
+    found = _suggest_json([f"x:{angry.external_id}", "--as", "ana"], capsys)
+    assert found[0]["text"] == ("Hi Rob, I'm sorry about this. DM us your booking and "
+                                "we'll sort it. ^ana")
+    thanks = [s for s in found if str(s["text"]).startswith("Thank you")]
+    assert [str(s["why"]).endswith("; held back: a thank-you reply to a complaint")
+            for s in thanks] == [True]
+    found = _suggest_json([f"x:{happy.external_id}", "--as", "ana"], capsys)
+    assert found[0]["text"] == "Thank you @sue, we're glad you flew with us! ^ana"
+    assert str(found[1]["why"]).endswith("; held back: an apology to praise")

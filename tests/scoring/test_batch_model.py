@@ -50,7 +50,7 @@ def _inputs(sample: list[str], model: S._Model) -> tuple[list[list[int]], list[l
     _, vader = S._load()
     idx, dense = [], []
     for text in sample:
-        scores, cue, _, toks = S._english_head(text, vader, None)
+        scores, cue, _, toks, _ = S._english_head(text, vader, None)
         idx.append(F.hashed(toks, model.buckets))
         dense.append(F.dense(scores, cue))
     return idx, dense

@@ -138,7 +138,7 @@ def _detect_reference(text: str, hint: str | None) -> str:
         return L._latin(body, L._ASCII_WORD_RE.findall(body.lower()), -1, hint)
     letters = sum(1 for c in body if c.isalpha())
     if letters == 0:
-        return "en"
+        return L.UNKNOWN  # no letter: no language
     hangul = len(L._HANGUL_RE.findall(body))
     if hangul and hangul * 3 >= letters:
         return "ko"

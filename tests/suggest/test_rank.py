@@ -23,6 +23,7 @@ from responders.suggest.rank import (
     rank_past,
 )
 from responders.suggest.textsim import TextIndex, tokens
+from responders.suggest.tone import Shape, clash, shape
 
 BAG = Canned("Bag trace", "Hi {first_name}, sorry your bag is late. DM us the file ref.",
              "Hi Ann, sorry your bag is late. DM us the file ref.", ("Lost Luggage",))
@@ -176,3 +177,59 @@ def test_nothing_below_the_floor() -> None:
     weak = Suggestion("weak", Origin.CANNED, 0.005, "why")
     fair = Suggestion("fair", Origin.CANNED, 0.02, "why")
     assert best([weak, fair], 3) == [fair]
+
+
+THANKS = Canned("Thanks", "Thank you {handle}, we're glad you flew with us! ^{agent}",
+                "Thank you @ann, we're glad you flew with us! ^Ana")
+
+
+def test_a_thank_you_reply_is_held_back_for_an_angry_complaint() -> None:
+    """The words match the thank-you reply best; its tone does not."""
+    text = "thank you for nothing, flew with you and you lost my booking"
+    plain = best(rank_canned(_item(text), [THANKS, GENERIC]), 3)
+    assert plain[0].text == THANKS.text  # tone unknown: words alone
+    item = Item(text, "x", "public", "en", (), "negative", True)
+    ranked = best(rank_canned(item, [THANKS, GENERIC]), 3)
+    assert [s.text for s in ranked] == [GENERIC.text, THANKS.text]
+    assert ranked[1].why.endswith("; held back: a thank-you reply to a complaint")
+    assert ranked[1].score == pytest.approx(plain[0].score * 0.25)
+
+
+def test_an_apology_is_held_back_for_praise_and_thanks_come_first() -> None:
+    text = "thanks, flew with you today and the crew were lovely, sorry to bother, no issue"
+    item = Item(text, "x", "public", "en", (), "positive", False)
+    ranked = best(rank_canned(item, [GENERIC, THANKS]), 3)
+    assert ranked[0].text == THANKS.text
+    assert ranked[1].why.endswith("; held back: an apology to praise")
+
+
+def test_past_thank_you_replies_are_held_back_for_negative_items() -> None:
+    past = [PastReply("x:9", "my bag is lost at JFK", "Thanks, glad we could help!", None,
+                      None)]
+    item = Item("my bag is lost at JFK again", "x", "public", "en", (), "negative", False)
+    [only] = rank_past(item, past)
+    assert only.why.endswith("; held back: a thank-you reply to a negative item")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Thank you @ann, we're glad you flew with us!", Shape.GRATITUDE),
+    ("Sorry about this, please DM us your booking.", Shape.APOLOGY),
+    ("Thanks for reaching out, DM us your booking reference.", None),
+    ("Thanks for flagging, we're sorry about the wait.", Shape.APOLOGY),
+    ("That is not how our crew should treat you.", Shape.APOLOGY),
+    ("DM us the file ref and we'll trace it.", None),
+    ("Hi Jo, thank you for telling us. Our safety team is looking into it.", None),
+    ("We appreciate your patience while we look into it. Cheers, Ana", None),
+    ("Thanks so much for flying with us, enjoy Lisbon!", Shape.GRATITUDE),
+    ("Thank you for the kind words, we'll pass them on.", Shape.GRATITUDE),
+])
+def test_reply_shapes(text: str, expected: Shape | None) -> None:
+    assert shape(text) is expected
+
+
+def test_mixed_or_unknown_items_hold_nothing_back() -> None:
+    assert clash("positive", True, Shape.GRATITUDE) is None  # stale or mixed reasons
+    assert clash("positive", True, Shape.APOLOGY) is None
+    assert clash(None, False, Shape.GRATITUDE) is None
+    assert clash("neutral", False, Shape.APOLOGY) is None
+    assert clash("neutral", True, Shape.GRATITUDE) is not None
