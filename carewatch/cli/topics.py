@@ -83,6 +83,12 @@ def _train_and_store(ctx: typer.Context, examples: list[tuple[str, str]] | None)
     names = ", ".join(model.labels)
     print(f"{len(model.labels)} topics: {names}", file=sys.stderr)
     print(f"re-topicked {changed:,} open item(s)", file=sys.stderr)
+    known = {label.casefold() for label in model.labels}
+    for rule in settings.rules:  # said now, when the user can still fix it
+        for topic in rule.when.topics or []:
+            if topic.casefold() not in known:
+                print(f"warning: rule {rule.name!r} names topic {topic!r}, which is not a "
+                      "topic now: the rule matches nothing on it", file=sys.stderr)
 
 
 @topics_app.command("learn")
