@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from datetime import datetime
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from carewatch import domain
@@ -100,15 +100,16 @@ def _stored_replies(session: Session, asked: dict[str, list[str]]
     found: list[tuple[str, str, datetime, str]] = []
     for platform, parent_ids in asked.items():
         found.extend((p, parent, at, reply) for p, parent, at, reply in session.execute(
-            own_replies_to(platform, parent_ids)) if parent is not None)
+            OWN_REPLIES, {"platform": platform, "parent_ids": sorted(set(parent_ids))})
+            if parent is not None)
     return found
 
 
-def own_replies_to(platform: str, parent_ids: Sequence[str]
-                   ) -> Select[str, str | None, datetime, str]:
-    """The brand's public replies to these items: the bare `Mention.is_own` condition is the
-    partial index's own (ix_mentions_own_parent, migration 0023), so the planners use it."""
-    return (select(Mention.platform, Mention.parent_id, Mention.created_at, Mention.external_id)
-            .where(Mention.is_own, Mention.platform == platform,
-                   Mention.parent_id.in_(sorted(set(parent_ids))),
-                   Mention.visibility == domain.Visibility.PUBLIC.value))
+#: The brand's public replies to some items of one platform (params `platform`,
+#: `parent_ids`): built once, since a page pays for it. The bare `Mention.is_own` condition
+#: is the partial index's own (ix_mentions_own_parent, migration 0023), so planners use it.
+OWN_REPLIES = (
+    select(Mention.platform, Mention.parent_id, Mention.created_at, Mention.external_id)
+    .where(Mention.is_own, Mention.platform == bindparam("platform"),
+           Mention.parent_id.in_(bindparam("parent_ids", expanding=True)),
+           Mention.visibility == domain.Visibility.PUBLIC.value))

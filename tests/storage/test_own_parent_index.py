@@ -1,6 +1,6 @@
 """Migration 0023: ix_mentions_own_parent holds the brand's own items only, by (platform,
 parent_id), and the look-up of own replies to newly stored items
-(`storage.brand_answers.own_replies_to`) goes through it on both backends, and only for
+(`storage.brand_answers.OWN_REPLIES`) goes through it on both backends, and only for
 items in a conversation stored before their page."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import Engine, event, select, text
 
 from carewatch.domain import Author, Mention, Platform
-from storage.brand_answers import own_replies_to, record_public_brand_answers
+from storage.brand_answers import OWN_REPLIES, record_public_brand_answers
 from storage.db import Database
 from storage.mentions import upsert_mentions
 from storage.migrate import alembic_config, is_current, upgrade
@@ -45,7 +45,8 @@ def test_partial_on_own_items_and_downgrade_drops_it(migrated_db: Database) -> N
 
 
 def test_the_own_replies_look_up_uses_the_partial_index(migrated_db: Database) -> None:
-    stmt = own_replies_to("x", ["1600000000000000001", "1600000000000000002"])
+    stmt = OWN_REPLIES.params(platform="x",
+                              parent_ids=["1600000000000000001", "1600000000000000002"])
     with migrated_db.session() as session:
         sql = str(stmt.compile(dialect=session.get_bind().dialect,
                                compile_kwargs={"literal_binds": True}))
