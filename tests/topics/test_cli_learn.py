@@ -169,3 +169,22 @@ def test_learning_from_a_few_examples_says_how_such_topics_are_named(
     assert model is not None
     assert model.predict("can I bring my dog on the plane?").topic is None
     assert model.predict("my suitcase never arrived, where is my bag?").topic == "Lost Luggage"
+
+
+def test_learn_warns_when_a_rule_names_a_topic_it_does_not_have(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Said when the user can still fix it; the listener only logs it at its next start."""
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", sqlite_url)
+    (tmp_path / "carewatch.toml").write_text(
+        '[[rules]]\nname = "wifi to it"\nwhen = { topics = ["Wifi", "refund"] }\n'
+        'then = { tag = "it" }\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    src = write_examples(tmp_path / "labelled.csv", labelled())
+    capsys.readouterr()
+    assert main(["topics", "learn", "--in", str(src), "--label-column", "reason"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: rule 'wifi to it' names topic 'Wifi', which is not a topic now: the "
+            "rule matches nothing on it") in err
+    assert "'refund'" not in err  # matched ignoring case, as the rules engine does
