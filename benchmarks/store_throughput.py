@@ -5,13 +5,15 @@ the same rows, on SQLite and PostgreSQL.
     .venv/bin/python benchmarks/store_throughput.py [--count 20000] [--page 100]
         [--no-postgres] [--no-sqlite] [--repeat 1] [--profile OUT.prof]
 
-The pages look like the sandbox's X search pages (`benchmarks/listen_throughput.py`): a
-new conversation per item, 2,000 authors, scored, X's JSON payload as `raw`. Each page is
-one write transaction, as the Ingestor stores it (`relax_commit_durability` included); the
-score-side reads the Ingestor runs before it (`stored_external_ids`, `recent_contacts`) are
-timed on their own. The baseline writes the same values, one transaction per page, with a
-plain DBAPI executemany into a table without indexes: the floor a naive loop pays. Rates
-are reported per fifth of the run, so a slowdown as the tables grow shows.
+`record_public_brand_answers`, which the Ingestor runs on each page right after the
+upsert, is in the timed transaction too. The pages look like the sandbox's X search pages
+(`benchmarks/listen_throughput.py`): a new conversation per item, 2,000 authors, scored,
+X's JSON payload as `raw`. Each page is one write transaction, as the Ingestor stores it
+(`relax_commit_durability` included); the score-side reads the Ingestor runs before it
+(`stored_external_ids`, `recent_contacts`) are timed on their own. The baseline writes the
+same values, one transaction per page, with a plain DBAPI executemany into a table without
+indexes: the floor a naive loop pays. Rates are reported per fifth of the run, so a
+slowdown as the tables grow shows.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.listen_throughput import TEXTS, TempPostgres  # noqa: E402
 from carewatch import domain  # noqa: E402
+from storage.brand_answers import record_public_brand_answers  # noqa: E402
 from storage.customers import recent_contacts  # noqa: E402
 from storage.db import Database, open_database, relax_commit_durability  # noqa: E402
 from storage.mentions import stored_external_ids, upsert_mentions  # noqa: E402
@@ -93,6 +96,8 @@ def store_carewatch(db: Database, pages: list[list[domain.Mention]]) -> tuple[li
             relax_commit_durability(session)
             outcome = upsert_mentions(session, page, source_key="x:search:bench",
                                       brand_author_ids=set())
+            # As the Ingestor does right after the upsert.
+            record_public_brand_answers(session, page, outcome.older_threads)
         per_page.append(time.perf_counter() - middle)
         reads.append(middle - started)
         assert len(outcome.inserted_ids) == len(page), "every page is new"

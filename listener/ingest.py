@@ -527,7 +527,8 @@ class Ingestor:
                             session, mentions, source_key=source_key,
                             brand_author_ids={_author_key(m) for m in mentions if m.is_own})
                         settle_private_conversations(session, mentions, outcome.inserted_ids)
-                        record_public_brand_answers(session, mentions)
+                        record_public_brand_answers(session, mentions,
+                                                    outcome.older_threads)
                         new = _stored(mentions, outcome.inserted_refs, outcome.inserted_ids)
                         for step in self.page_steps if new else ():
                             step(session, new)

@@ -53,6 +53,7 @@ from storage.routing import (
     set_routing,
     unrouted_recent,
 )
+from storage.topics import topic_names
 from storage.users import is_locked
 
 log = get_logger(__name__)
@@ -263,13 +264,16 @@ def _available(session: Session, names: list[str]) -> list[str]:
 # ------------------------------------------------------------------ start-up check
 def check_rule_references(db: Database, settings: Settings) -> None:
     """Refuse to start (ConfigError, one line naming the key) when a rule names a user, team
-    member or canned reply that does not exist. Canned replies may come from the file or
-    the dashboard; users from `carewatch users add` or the Settings page."""
+    member, canned reply or topic that does not exist. Canned replies may come from the file
+    or the dashboard; users from `carewatch users add` or the Settings page; topics from
+    `[[topics]]` or `carewatch topics learn` (see `check_rule_topics`)."""
     if not settings.rules and not settings.teams:
         return
     with db.session() as session:
         users = set(session.execute(select(User.username)).scalars())
         canned = canned_reply_names(session) | {c.name for c in settings.canned_replies}
+        current, retired = topic_names(session, settings)
+    check_rule_topics(settings, current, retired)
     for index, team in enumerate(settings.teams):
         for member in team.members:
             if member not in users:
@@ -287,3 +291,35 @@ def check_rule_references(db: Database, settings: Settings) -> None:
             if name and name not in canned:
                 raise ConfigError(f"rules[{index}].then.{key}: unknown canned reply {name!r} "
                                   f"in rule {rule.name!r} (add it as [[canned_replies]])")
+
+
+def check_rule_topics(settings: Settings, current: list[str], retired: list[str]) -> None:
+    """A rule's `when.topics` must name existing topics (matched as the engine matches them,
+    ignoring case): a misspelt topic would make the rule silently never fire. ConfigError,
+    one line naming the known topics.
+
+    Two cases only warn (a log line at start), because the rule is not wrong, only idle:
+    - no topic exists at all yet: topics are usually learned from mentions the listener has
+      collected, so refusing would stop the very listening that teaches them;
+    - the topic existed and a later `topics learn` or `[[topics]]` edit dropped it: a
+      working set-up must not stop starting because the model changed."""
+    if not current:
+        for rule in settings.rules:
+            if rule.when.topics:
+                log.warning("rule_topics_not_yet_known", rule=rule.name,
+                            topics=list(rule.when.topics),
+                            hint="it matches nothing until topics are learned "
+                                 "('carewatch topics learn') or configured ([[topics]])")
+        return
+    known = {name.casefold() for name in current}
+    gone = {name.casefold() for name in retired}
+    for index, rule in enumerate(settings.rules):
+        for topic in rule.when.topics or []:
+            if topic.casefold() in known:
+                continue
+            if topic.casefold() in gone:
+                log.warning("rule_topic_removed", rule=rule.name, topic=topic,
+                            known=current, hint="the rule matches nothing on this topic")
+                continue
+            raise ConfigError(f"rules[{index}].when.topics: unknown topic {topic!r} in rule "
+                              f"{rule.name!r}; the known topics are: {', '.join(current)}")

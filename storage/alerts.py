@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, case, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from carewatch.domain import OPEN_STATUSES
+from carewatch.domain import OPEN_STATUSES, Visibility
 from storage.models import Alert, AlertNotification, AuditEntry, Author, Mention, Source, utcnow
 from storage.statements import rowcount
 
@@ -199,7 +199,7 @@ _FACT_COLUMNS = (
     Mention.id, Mention.platform, Mention.external_id, Mention.source_key, Mention.text,
     Mention.created_at, Mention.sentiment_label, Mention.urgency, Mention.urgency_reasons,
     Mention.is_own, Mention.url, Author.handle, Author.external_id.label("author_id"),
-    Author.followers,
+    Author.followers, Mention.visibility,
 )
 
 
@@ -235,13 +235,15 @@ def mentions_by_refs(session: Session, refs: Sequence[str], *, limit: int = 10) 
 def window_mentions(session: Session, platform: str, since: datetime,
                     until: datetime) -> list[Any]:
     """(id, platform, external_id, created_at, sentiment_label, urgency_reasons) of non-own
-    mentions on one platform created in [since, until], oldest first (uses
-    ix_mentions_platform_created)."""
+    PUBLIC mentions on one platform created in [since, until], oldest first (uses
+    ix_mentions_platform_created; visibility is checked on the rows it finds, like is_own).
+    A reputation spike is about public volume: private messages are not part of it."""
     return list(session.execute(
         select(Mention.id, Mention.platform, Mention.external_id, Mention.created_at,
                Mention.sentiment_label, Mention.urgency_reasons)
         .where(Mention.platform == platform, Mention.created_at >= since,
-               Mention.created_at <= until, Mention.is_own.is_(False))
+               Mention.created_at <= until, Mention.is_own.is_(False),
+               Mention.visibility == Visibility.PUBLIC.value)
         .order_by(Mention.created_at, Mention.id)
     ).all())
 
@@ -259,14 +261,17 @@ def _bucket(session: Session, width_seconds: float) -> Any:
 
 def bucket_counts(session: Session, platform: str, since: datetime, until: datetime,
                   width_seconds: float) -> list[tuple[int, int, int]]:
-    """Counts of non-own mentions per fixed window on one platform in [since, until):
-    (window index = floor(epoch / width), total, negative). Aggregated in the database."""
+    """Counts of non-own public mentions per fixed window on one platform in [since, until):
+    (window index = floor(epoch / width), total, negative). Aggregated in the database from
+    mentions (not hourly_stats: its hours are coarser than a spike window), so private
+    messages are left out by their `visibility` like the window itself leaves them out."""
     bucket = _bucket(session, width_seconds)
     negative = func.sum(case((Mention.sentiment_label == "negative", 1), else_=0))
     rows = session.execute(
         select(bucket.label("b"), func.count(Mention.id), negative)
         .where(Mention.platform == platform, Mention.created_at >= since,
-               Mention.created_at < until, Mention.is_own.is_(False))
+               Mention.created_at < until, Mention.is_own.is_(False),
+               Mention.visibility == Visibility.PUBLIC.value)
         .group_by(bucket).order_by(bucket)
     ).all()
     return [(int(b), int(total), int(neg or 0)) for b, total, neg in rows]

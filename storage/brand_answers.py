@@ -10,15 +10,22 @@ with an audit row, in the transaction that stores the reply. A replayed page fin
 done; replies carewatch sent itself already set both (`responders.outbox`), so reading them
 back changes nothing.
 
+Both orders: X backfills newest first, so the brand's reply is often stored BEFORE the
+tweet it answers. Storing a customer's public item therefore also looks for own public
+replies to it already stored: one look-up per page through the partial index
+ix_mentions_own_parent (own items only, migration 0023), and only for items in a
+conversation stored before their page (a reply lives in the conversation of what it
+answers): a page of new conversations costs nothing.
+
 The private side has its own rule (`storage.conversations.record_brand_answers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from carewatch import domain
@@ -28,17 +35,30 @@ ACTOR = "listener"
 WAITING = (domain.Status.NEW.value, domain.Status.ASSIGNED.value)
 
 
-def record_public_brand_answers(session: Session, mentions: Sequence[domain.Mention]) -> int:
+def record_public_brand_answers(session: Session, mentions: Sequence[domain.Mention],
+                                older_threads: Set[tuple[str, str]] | None = None) -> int:
     """Mark the customer items that the page's own public replies answer (see the module);
-    returns how many got their first response. Costs nothing for a page without such
-    replies (most pages: customers' mentions)."""
+    returns how many got their first response. The page's own replies answer their parents
+    (stored before or in this page); the page's customer items are answered by own replies
+    stored earlier (one index look-up). A reply is in the conversation of what it answers,
+    so only items in `older_threads` (`UpsertResult.older_threads`: threads stored before
+    the page) or without a thread are looked up; None: all of them. A page of new
+    conversations (new top-level posts: most pages) costs no query at all."""
     answered_at: dict[tuple[str, str], tuple[datetime, str]] = {}
+    asked: dict[str, list[str]] = {}
+    public = domain.Visibility.PUBLIC
     for m in mentions:
-        if m.is_own and m.parent_id and m.visibility is domain.Visibility.PUBLIC:
-            key = (m.platform._value_, m.parent_id)
-            earlier = answered_at.get(key)
-            if earlier is None or m.created_at < earlier[0]:
-                answered_at[key] = (m.created_at, m.external_id)
+        if m.visibility is not public:
+            continue
+        if not m.is_own:
+            if (older_threads is None or not m.thread_id
+                    or (m.platform._value_, m.thread_id) in older_threads):
+                asked.setdefault(m.platform._value_, []).append(m.external_id)
+        elif m.parent_id:
+            _earliest(answered_at, (m.platform._value_, m.parent_id), m.created_at,
+                      m.external_id)
+    for platform, parent_id, at, reply_id in _stored_replies(session, asked):
+        _earliest(answered_at, (platform, parent_id), at, reply_id)
     if not answered_at:
         return 0
     waiting = session.execute(
@@ -64,3 +84,32 @@ def record_public_brand_answers(session: Session, mentions: Sequence[domain.Ment
                                    f"{mention.platform}:{reply_id}"}))
             mention.status = domain.Status.REPLIED.value
     return answered
+
+
+def _earliest(answered_at: dict[tuple[str, str], tuple[datetime, str]], key: tuple[str, str],
+              at: datetime, reply_id: str) -> None:
+    earlier = answered_at.get(key)
+    if earlier is None or at < earlier[0]:
+        answered_at[key] = (at, reply_id)
+
+
+def _stored_replies(session: Session, asked: dict[str, list[str]]
+                    ) -> list[tuple[str, str, datetime, str]]:
+    """(platform, parent id, time, reply id) of the stored own public replies to the asked
+    items."""
+    found: list[tuple[str, str, datetime, str]] = []
+    for platform, parent_ids in asked.items():
+        found.extend((p, parent, at, reply) for p, parent, at, reply in session.execute(
+            OWN_REPLIES, {"platform": platform, "parent_ids": sorted(set(parent_ids))})
+            if parent is not None)
+    return found
+
+
+#: The brand's public replies to some items of one platform (params `platform`,
+#: `parent_ids`): built once, since a page pays for it. The bare `Mention.is_own` condition
+#: is the partial index's own (ix_mentions_own_parent, migration 0023), so planners use it.
+OWN_REPLIES = (
+    select(Mention.platform, Mention.parent_id, Mention.created_at, Mention.external_id)
+    .where(Mention.is_own, Mention.platform == bindparam("platform"),
+           Mention.parent_id.in_(bindparam("parent_ids", expanding=True)),
+           Mention.visibility == domain.Visibility.PUBLIC.value))

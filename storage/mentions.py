@@ -39,12 +39,16 @@ class UpsertResult:
     inserted_ids: list[int] = field(default_factory=list)
     inserted_refs: list[str] = field(default_factory=list)
     existing: int = 0
+    # (platform, thread id) of the page's threads that were stored before it: only in one of
+    # them can the brand's reply to a new item already be stored (`storage.brand_answers`).
+    older_threads: set[tuple[str, str]] = field(default_factory=set)
 
 
-def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dict[tuple[str, str],
-                                                                                    int]:
+def _upsert_threads(session: Session, mentions: Sequence[domain.Mention],
+                    stored_before: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Make sure every thread of the page exists; fill in its root post once it is seen.
-    Returns {(platform, thread external id): thread pk}."""
+    Returns {(platform, thread external id): thread pk}; adds the keys of the threads that
+    existed already to `stored_before`."""
     keys = sorted({(m.platform._value_, m.thread_id) for m in mentions if m.thread_id})
     if not keys:
         return {}
@@ -72,10 +76,10 @@ def _upsert_threads(session: Session, mentions: Sequence[domain.Mention]) -> dic
         (platform, external_id): pk for pk, platform, external_id in insert_rows(
             session, threads, [row(p, t) for p, t in keys], conflict=UNIQUE_KEY,
             returning=("id", "platform", "external_id"))}
-    stored_before = [(p, t) for p, t in keys if (p, t) not in out]
+    stored_before.update((p, t) for p, t in keys if (p, t) not in out)
     rootless: set[int] = set()
     for platform in sorted({p for p, _ in stored_before}):
-        ids = [t for p, t in stored_before if p == platform]
+        ids = [t for p, t in sorted(stored_before) if p == platform]
         for pk, external_id, root_text in rows_by_keys(
                 session, threads, ("id", "external_id", "root_text"), platform, ids):
             out[(platform, external_id)] = pk
@@ -116,7 +120,7 @@ def upsert_mentions(
         unique[(mention.platform._value_, mention.external_id)] = mention
     items = list(unique.values())
     author_ids = upsert_authors(session, (m.author for m in items), brand_author_ids)
-    thread_ids = _upsert_threads(session, items)
+    thread_ids = _upsert_threads(session, items, result.older_threads)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     # Enum values read once (a Python-level property read per access, and the loop runs

@@ -78,6 +78,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 #: 0020): a stored mention or thread then costs no entry in them.
 ASSIGNED = text("assignee IS NOT NULL")
 CASE_LINKED = text("case_mention_pk IS NOT NULL")
+#: The brand's own items only (migration 0023), as a bare `WHERE mentions.is_own` renders on
+#: each backend: the look-up of own replies by parent (`storage.brand_answers`).
+OWN_SQLITE = text("is_own = 1")
+OWN_POSTGRESQL = text("is_own")
 
 
 class Base(DeclarativeBase):
@@ -213,6 +217,10 @@ class Mention(Base):
         # `assignee = ?` or `IN (...)` implies NOT NULL ("unassigned" walks the queue index).
         Index("ix_mentions_assignee", "assignee", sqlite_where=ASSIGNED,
               postgresql_where=ASSIGNED),
+        # The brand's own items by what they reply to (migration 0023): a customer's item
+        # stored after the brand's reply to it finds that reply (`storage.brand_answers`).
+        Index("ix_mentions_own_parent", "platform", "parent_id", sqlite_where=OWN_SQLITE,
+              postgresql_where=OWN_POSTGRESQL),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

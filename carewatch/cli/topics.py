@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import typer
 
 from carewatch.cli import app
 from carewatch.cli.common import UsageError, app_context
+from carewatch.topics.evidence import EVIDENCE_BELOW
 from carewatch.topics.learn import MAX_PER_LABEL, capped_count
 from listener.scoring.batch import ScoringInputError, _check_input, _input_error
 from storage.topics import build_topic_model, retopic_open, save_topic_model
@@ -27,6 +29,9 @@ topics_app = typer.Typer(help="Topics: learn them from labelled examples, or reb
                          no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 ACTOR = "cli"
+#: Fewer examples than this cannot describe a topic (and a label used once or twice is most
+#: often a misspelt other label): refused, with the labels named.
+MIN_PER_LABEL = 3
 
 
 def read_examples(path: Path, label_column: str, text_column: str) -> list[tuple[str, str]]:
@@ -52,6 +57,12 @@ def read_examples(path: Path, label_column: str, text_column: str) -> list[tuple
     if not any(label for _, label in examples):
         raise UsageError(f"{path}: the column {label_column!r} has no labels (each distinct "
                          "non-empty label is a topic)")
+    counts = Counter(label for _, label in examples if label)
+    few = sorted(label for label, n in counts.items() if n < MIN_PER_LABEL)
+    if few:  # most often a stray spelling of another label
+        shown = ", ".join(f"{label!r} ({counts[label]})" for label in few[:10])
+        raise UsageError(f"{path}: each topic needs at least {MIN_PER_LABEL} examples; too "
+                         f"few for {shown} (add examples, or fix the label)")
     return examples
 
 
@@ -82,7 +93,18 @@ def _train_and_store(ctx: typer.Context, examples: list[tuple[str, str]] | None)
         changed = retopic_open(session, model)
     names = ", ".join(model.labels)
     print(f"{len(model.labels)} topics: {names}", file=sys.stderr)
+    if model.evidence:
+        print(f"learned from fewer than {EVIDENCE_BELOW} examples: "
+              f"{', '.join(sorted(model.evidence))}; an item gets one of these only when it "
+              "shares words that only that topic's examples use (or one of its keywords): "
+              "more examples let the model generalise", file=sys.stderr)
     print(f"re-topicked {changed:,} open item(s)", file=sys.stderr)
+    known = {label.casefold() for label in model.labels}
+    for rule in settings.rules:  # said now, when the user can still fix it
+        for topic in rule.when.topics or []:
+            if topic.casefold() not in known:
+                print(f"warning: rule {rule.name!r} names topic {topic!r}, which is not a "
+                      "topic now: the rule matches nothing on it", file=sys.stderr)
 
 
 @topics_app.command("learn")

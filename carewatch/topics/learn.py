@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from carewatch.topics.evidence import topic_evidence
 from carewatch.topics.keywords import keyword_examples
 from carewatch.topics.matrix import F32, Encoder, Rows, build_vocabulary
 from carewatch.topics.model import MIN_CONFIDENCE, TopicModel
@@ -30,8 +31,9 @@ MIN_DF = 2
 # ones kept are chosen by a hash of their text, so the input order never matters.
 MAX_PER_LABEL = 5000
 # Part of every model's fingerprint: raised when training changes meaning, so a model stored
-# by an older version is rebuilt (2: a "no topic" class is always learned).
-TRAINING_VERSION = 2
+# by an older version is rebuilt (2: a "no topic" class is always learned; 3: topics learned
+# from few examples need evidence in the text, `carewatch.topics.evidence`).
+TRAINING_VERSION = 3
 
 
 class TopicLike(Protocol):
@@ -121,7 +123,8 @@ def train(examples: Iterable[tuple[str, str]], topics: Sequence[TopicLike] = (),
     return TopicModel(
         labels=labels, vocabulary=tuple(vocab), idf=idf, weights=weights,
         has_none=True, keywords=keywords, mask_words=masks,
-        min_confidence=min_confidence, source=config_digest(topics, masks),
+        min_confidence=min_confidence, evidence=topic_evidence(rows, masks),
+        source=config_digest(topics, masks),
     )
 
 

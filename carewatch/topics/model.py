@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from carewatch.topics.cues import has_complaint_cue
+from carewatch.topics.evidence import has_evidence, text_stems
 from carewatch.topics.keywords import KeywordMatcher
 from carewatch.topics.matrix import F32, Encoder
 
@@ -60,6 +61,9 @@ class TopicModel:
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mask_words: tuple[str, ...] = ()
     min_confidence: float = MIN_CONFIDENCE
+    # Topics learned from few examples, with the words that tell each apart: such a topic is
+    # named only when the text carries that evidence (`carewatch.topics.evidence`).
+    evidence: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # What the model was built from (a digest the storage layer compares), opaque here.
     source: str = ""
 
@@ -92,11 +96,20 @@ class TopicModel:
             none_share = row[n_labels] if self.has_none else 0.0
             topic: str | None = best
             if confidence < self.min_confidence or confidence <= none_share or (
-                    sentiment == POSITIVE and not has_complaint_cue(text)):
+                    sentiment == POSITIVE and not has_complaint_cue(text)) or (
+                    best in self.evidence and not self._evident(best, text)):
                 topic = None
             out.append(TopicGuess(topic, round(confidence, 4),
                                   tuple((name, round(p, 4)) for name, p in ranked)))
         return out
+
+    def _evident(self, topic: str, text: str) -> bool:
+        """Whether `text` carries evidence for a topic learned from few examples: enough of
+        its telling words, or one of its keywords."""
+        if has_evidence(text_stems(text, self.mask_words), self.evidence[topic]):
+            return True
+        matcher: KeywordMatcher = self.__dict__["_matcher"]
+        return bool(matcher) and topic in matcher.hits(text)
 
     def probabilities(self, texts: Sequence[str]) -> F32:
         """(texts, classes) softmax probabilities, keyword priors included."""
@@ -125,6 +138,7 @@ class TopicModel:
             "keywords": {k: list(v) for k, v in self.keywords.items()},
             "mask_words": list(self.mask_words),
             "min_confidence": self.min_confidence,
+            "evidence": {k: dict(v) for k, v in self.evidence.items()},
             "source": self.source,
         }
 
@@ -146,6 +160,8 @@ class TopicModel:
                 keywords={str(k): tuple(v) for k, v in data.get("keywords", {}).items()},
                 mask_words=tuple(data.get("mask_words", ())),
                 min_confidence=float(data.get("min_confidence", MIN_CONFIDENCE)),
+                evidence={str(k): {str(s): int(n) for s, n in v.items()}
+                          for k, v in data.get("evidence", {}).items()},
                 source=str(data.get("source", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

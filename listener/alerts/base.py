@@ -120,6 +120,8 @@ class MentionFacts(NamedTuple):
     handle: str | None
     author_id: str | None
     followers: int | None
+    # public | private: a spike counts public items only (`spike._counts`).
+    visibility: str = "public"
 
     @classmethod
     def of(cls, pk: int, m: Mention, source_key: str | None) -> MentionFacts:
@@ -128,4 +130,5 @@ class MentionFacts(NamedTuple):
                    score.sentiment_label._value_ if score else None,
                    score.urgency if score else None,
                    ";".join(score.urgency_reasons) if score else "", m.is_own, m.url,
-                   m.author.handle, m.author.external_id, m.author.followers)
+                   m.author.handle, m.author.external_id, m.author.followers,
+                   m.visibility._value_)

@@ -5,7 +5,7 @@ mentions timeline) store each item once, under whichever poll saw it first, so p
 counts would split one burst arbitrarily; the platform's stream is stable and has its own
 index on (platform, created_at).
 
-Baseline: counts of non-own mentions per fixed window (`spike_window_minutes`) over the last
+Baseline: counts of non-own public mentions per fixed window (`spike_window_minutes`) over the last
 BASELINE_DAYS, aggregated in the database by mention `created_at` (never by fetch time, so a
 backfill that stores days at once is judged window by window), zero-filled from the platform's
 first stored mention, and smoothed with an EWMA (half-life one day) for mean and variance.
@@ -18,6 +18,11 @@ at each newly stored mention, so a burst is never split by a fixed window bounda
 
 Without WARMUP_WINDOWS of history only a mostly-negative burst of at least the minimum count
 can alert: the first poll of a new brand must not page anyone for its ordinary volume.
+Private messages (X DMs, Messenger, Instagram Direct) never count: a reputation spike is
+about public volume, and a DM rush is support load, not reputation. The detector reads
+`mentions` (not the hourly pre-aggregates, which are coarser than a window), so the filter is
+one more column check on rows the (platform, created_at) index already finds.
+
 Only windows near "now" are judged (within cooldown + window); history found by a backfill
 is baseline, not news.
 """
@@ -35,6 +40,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from carewatch.domain import Visibility
 from carewatch.settings import AlertsConfig
 from listener.alerts.base import Candidate, aware, ref
 from storage import alerts as store
@@ -43,6 +49,7 @@ BASELINE_DAYS = 3.0
 HALF_LIFE_HOURS = 24.0
 WARMUP_WINDOWS = 4
 MIN_SHARE = 0.5
+PUBLIC = Visibility.PUBLIC.value
 
 
 @dataclass(slots=True)
@@ -196,10 +203,19 @@ def horizon(cfg: AlertsConfig, now: datetime) -> datetime:
     return now - timedelta(minutes=cfg.cooldown_minutes + cfg.spike_window_minutes)
 
 
+def _counts(fact: Any) -> bool:
+    """Whether an item is part of a reputation spike: a customer's public item. Private
+    messages (X DMs, Messenger, Instagram Direct) are support volume, not reputation; the
+    baseline and the windows (`store.bucket_counts`, `store.window_mentions`) leave them out
+    too."""
+    return not fact.is_own and getattr(fact, "visibility", PUBLIC) == PUBLIC
+
+
 def any_recent(facts: list[Any], cfg: AlertsConfig, now: datetime) -> bool:
-    """Whether `detect` has anything to judge: a backfill's older pages need no query."""
+    """Whether `detect` has anything to judge: a backfill's older pages, or a page of
+    private messages only, need no query."""
     horizon_at = horizon(cfg, now)
-    return any(not f.is_own and aware(f.created_at) >= horizon_at for f in facts)
+    return any(_counts(f) and aware(f.created_at) >= horizon_at for f in facts)
 
 
 def _windows(rows: list[Any], width: timedelta) -> Callable[[datetime], list[Any]]:
@@ -224,7 +240,7 @@ def detect(session: Session, facts: list[Any], cfg: AlertsConfig,
     times: dict[str, set[datetime]] = defaultdict(set)
     for fact in facts:
         created = aware(fact.created_at)
-        if not fact.is_own and created >= horizon_at:
+        if _counts(fact) and created >= horizon_at:
             times[fact.platform].add(created)
     out: list[Candidate] = []
     for platform, moments in sorted(times.items()):

@@ -324,8 +324,14 @@ def test_a_running_listener_notifies_a_new_alert_within_seconds(
     proc = subprocess.Popen([str(CAREWATCH), "listen"], env=env, cwd=cli.cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        time.sleep(10)  # started, first polls and the first periodic round done
+        # Started and polling: the sandbox has served the search's first page (the periodic
+        # jobs join 2-3 s after the first polls, well before the next poll, 7 s later).
+        deadline = time.monotonic() + 30
+        while (not control.requests(path="/2/tweets/search/recent")
+               and proc.poll() is None and time.monotonic() < deadline):
+            time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert control.requests(path="/2/tweets/search/recent"), "no poll within 30 s"
         control.add_tweet("@acmeair smoke in the cabin on AA77, engine fire, we are terrified",
                           {"username": "scared_pax"}, ago=5)
         deadline = time.monotonic() + 25

@@ -94,7 +94,8 @@ def engine_for(db: Database, clock: Clock, settings: Settings | None = None) -> 
 def mention(text: str, created_at: datetime, *, label: str = "neutral", urgency: float = 0.2,
             reasons: list[str] | None = None, followers: int = 120, author: str | None = None,
             platform: domain.Platform = domain.Platform.X, external_id: str | None = None,
-            is_own: bool = False) -> domain.Mention:
+            is_own: bool = False,
+            visibility: domain.Visibility = domain.Visibility.PUBLIC) -> domain.Mention:
     sentiment = {"negative": -0.6, "neutral": 0.0, "positive": 0.6}[label]
     author_id = author or f"u{next(_ids)}"
     return domain.Mention(
@@ -102,7 +103,7 @@ def mention(text: str, created_at: datetime, *, label: str = "neutral", urgency:
         created_at=created_at,
         author=domain.Author(platform=platform, external_id=author_id, handle=f"h{author_id}",
                              name=None, followers=followers),
-        url=None, is_own=is_own,
+        url=None, is_own=is_own, visibility=visibility,
         score=domain.Score(sentiment=sentiment, sentiment_label=domain.SentimentLabel(label),
                            urgency=urgency, urgency_reasons=list(reasons or []), lang="en"),
     )

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from carewatch.domain import Visibility
+from listener.alerts.base import MentionFacts
 from storage import alerts as store
 from storage.models import Alert, AlertNotification
 from tests.alerts.conftest import T0, burst, engine_for, make_settings, mention, quiet_history
@@ -165,6 +167,38 @@ def test_negative_share_spike_with_busy_baseline(db, clock):
     assert not spikes[0].details.get("volume_spike")
     assert sorted(spikes[0].mention_ids) == sorted(str(m.ref) for m in now_items[:13])
     assert "usually 20%" in spikes[0].summary
+
+
+def test_private_messages_are_not_part_of_a_reputation_spike(any_db, clock):
+    """A spike is about public volume: a rush of DMs neither makes one, nor raises the
+    baseline a public burst is judged against, nor is named or counted in its window."""
+    engine = engine_for(any_db, clock)
+    private = Visibility.PRIVATE
+    clock.at(T0)
+    put(any_db, quiet_history(T0))
+    clock.at(T0 + timedelta(minutes=13))
+    dms = [mention(f"my bag is lost, reply please #{i}", T0 + timedelta(seconds=20 * i),
+                   label="negative", visibility=private) for i in range(15)]
+    assert engine.on_new_mentions(put(any_db, dms)) == []
+    as_listener = [MentionFacts.of(i, m, "x:dms:1") for i, m in enumerate(dms, start=10**6)]
+    assert engine.on_new_facts(as_listener) == []
+    assert _alerts(any_db, "spike") == []
+
+    t1 = T0 + timedelta(days=1)
+    busy_inbox = [mention("still no refund, answer me", t1 - timedelta(minutes=15 + 1.5 * i),
+                          label="negative", visibility=private) for i in range(960)]
+    clock.at(t1)
+    put(any_db, quiet_history(t1, hours=23) + busy_inbox)  # a day of 40 negative DMs an hour
+    clock.at(t1 + timedelta(minutes=13))
+    more_dms = [mention(f"where is my refund #{i}", t1 + timedelta(seconds=30 * i),
+                        label="negative", visibility=private) for i in range(10)]
+    public = burst(t1 + timedelta(minutes=1), 12)
+    engine.on_new_mentions(put(any_db, more_dms + public))
+    spikes = _alerts(any_db, "spike")
+    assert len(spikes) == 1
+    assert sorted(spikes[0].mention_ids) == sorted(str(m.ref) for m in public)
+    assert (spikes[0].details["total"], spikes[0].details["negative"]) == (12, 12)
+    assert spikes[0].details["baseline"]["mean_negative"] < 1
 
 
 def test_concurrent_callers_open_one_episode(any_db, clock):

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from sandbox.control import SandboxControl
+from sandbox.world import BRAND_X_ID
 from storage.db import Database
 from storage.models import AuditEntry
 from tests.listener.conftest import CliRunner
@@ -95,3 +96,37 @@ def test_a_reply_carewatch_sent_keeps_its_own_first_response_when_read_back(
     again = stored(db, "facebook")[comment["id"]]
     assert again.first_response_at == sent.first_response_at
     assert again.status == "replied"
+
+
+def test_an_x_reply_read_before_the_tweet_it_answers_still_answers_it(
+        database_url: str, control: SandboxControl, make_env: Callable[..., dict],
+        cli: CliRunner, open_db: Callable[[str], Database]) -> None:
+    """X backfills newest first, 100 tweets a page: the brand's reply lands on page one and
+    the customer's tweet it answers on page two. Storing the tweet finds the reply."""
+    make_env(database_url)
+    tweet = control.add_tweet("@acmeair my bag never made it to Lisbon",
+                              {"username": "kimp", "name": "Kim Park"}, ago=3 * HOUR)
+    for i in range(120):  # between the two: the search pages split them
+        control.add_tweet(f"@acmeair what time does boarding open for AA{i}?",
+                          {"username": f"flyer{i}"}, ago=2 * HOUR - i * 30)
+    reply = control.add_tweet("@kimp Acme Air here: so sorry, please DM us the file number",
+                              {"id": BRAND_X_ID}, in_reply_to=tweet["id"], ago=0.5 * HOUR)
+    unanswered = control.add_tweet("@acmeair and my stroller too", {"username": "kimp"},
+                                   ago=2.5 * HOUR)
+    assert cli("init")[0] == 0
+    code, err = cli("listen", "--once")
+    assert code == 0, err
+
+    db = open_db(database_url)
+    x = stored(db, "x")
+    assert x[str(reply["id"])].is_own
+    kim = x[str(tweet["id"])]
+    assert kim.first_response_at == x[str(reply["id"])].created_at
+    assert kim.status == "replied"
+    assert x[str(unanswered["id"])].status == "new"
+    assert x[str(unanswered["id"])].first_response_at is None
+    with db.session() as session:
+        audit = session.execute(select(AuditEntry).where(
+            AuditEntry.action == "status_changed")).scalars().all()
+    assert [a.target for a in audit] == [f"x:{tweet['id']}"]
+    assert audit[0].details["reason"].endswith(f"x:{reply['id']}")

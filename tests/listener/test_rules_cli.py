@@ -150,6 +150,11 @@ def test_the_webhook_receiver_applies_rules(
      "two [[rules]] share a name"),
     ('[[rules]]\nname = "r"\nthen = { acknowledge = "Ack" }\n',
      "rules[0].then: 'acknowledge' needs 'move_private'"),
+    ('[[topics]]\nname = "Lost Luggage"\nkeywords = ["luggage"]\n[[topics]]\nname = "Refunds"\n'
+     'keywords = ["refund*"]\n[[rules]]\nname = "r"\nwhen = { topics = ["Lost Lugage"] }\n'
+     'then = { tag = "x" }\n',
+     "rules[0].when.topics: unknown topic 'Lost Lugage' in rule 'r'; the known topics are: "
+     "Lost Luggage, Refunds"),
 ])
 @pytest.mark.parametrize("command", [("listen", "--once"), ("respond", "--once"),
                                      ("dashboard", "--port", "1")])

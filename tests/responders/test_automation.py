@@ -14,11 +14,13 @@ from sqlalchemy import func, select, update
 
 from carewatch import domain
 from carewatch.settings import ConfigError, load_settings
+from carewatch.topics import train
 from responders import teamwork
 from responders.automation import RuleEngine, check_rule_references
 from responders.outbox import run_due
 from storage.models import AuditEntry, Author, Customer, Mention, Reply, RuleRun, TeamTurn, User
 from storage.routing import routing_for
+from storage.topics import save_topic_model
 
 from .conftest import Stand
 
@@ -308,6 +310,46 @@ def test_unknown_user_team_member_or_canned_reply_is_refused(stand: Stand,
         config.write_text(base + extra)
         with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
             check_rule_references(stand.db, load_settings(config))
+
+
+def test_a_rule_on_an_unknown_topic_is_refused_naming_the_known_ones(
+        any_stand: Stand, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt topic would make the rule silently never fire: refused once topics exist.
+    Before any topic exists it only warns (topics are learned from what listening
+    collects); a topic a later model dropped warns too (the rule was valid when written)."""
+    stand = any_stand
+    config = tmp_path / "carewatch.toml"
+    base = config.read_text()
+
+    def check(topic: str) -> None:
+        config.write_text(base + f'[[rules]]\nname = "bags"\nwhen = {{ topics = ["{topic}"] }}\n'
+                          'then = { tag = "bags" }\n')
+        check_rule_references(stand.db, load_settings(config))
+
+    def learn(*labels: str) -> None:
+        examples = [(f"my {word} problem number {i}", label) for label in labels
+                    for word in label.lower().split() for i in range(3)]
+        with stand.db.write() as session:
+            save_topic_model(session, train(examples), actor="test")
+
+    capsys.readouterr()
+    check("Lost Luggage")  # no topic at all yet: a warning, not a refusal
+    assert "rule_topics_not_yet_known" in capsys.readouterr().err
+
+    learn("Lost Luggage", "Late Flight")
+    check("lost luggage")  # matched ignoring case, as the engine matches
+    with pytest.raises(ConfigError) as refused:
+        check("Lost Lugage")
+    assert str(refused.value) == ("rules[0].when.topics: unknown topic 'Lost Lugage' in rule "
+                                  "'bags'; the known topics are: Late Flight, Lost Luggage")
+
+    learn("Late Flight", "Refunds")  # a re-learn drops Lost Luggage
+    check("Lost Luggage")
+    assert "rule_topic_removed" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="known topics are: Late Flight, Refunds"):
+        check("Lost Lugage")
+    learn("Lost Luggage")  # back again: known, no longer retired
+    check("Lost Luggage")
 
 
 TWO_PROCESSES = textwrap.dedent("""

@@ -77,6 +77,8 @@ def test_learn_stores_a_model_of_each_label(database_url: str, tmp_path: Path,
     ("binary", ["--label-column", "reason"], "not a CSV file"),
     ("latin1", ["--label-column", "reason"], "not UTF-8"),
     ("empty", ["--label-column", "reason"], "is empty"),
+    ("stray", ["--label-column", "reason"], "each topic needs at least 3 examples; too few "
+     "for 'Lost luggage' (1), 'Wifi' (2) (add examples, or fix the label)"),
 ])
 def test_bad_input_is_one_line_exit_2_and_stores_nothing(
         sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -94,6 +96,9 @@ def test_bad_input_is_one_line_exit_2_and_stores_nothing(
         path.write_bytes("text,reason\ncaf\xe9 bag lost,Bags\n".encode("latin-1"))
     elif make == "empty":
         path.write_text("")
+    elif make == "stray":  # a misspelt label, and a topic with too few examples to learn
+        write_examples(path, [*labelled(), ("my bag is lost", "Lost luggage"),
+                              ("wifi down", "Wifi"), ("no wifi on board", "Wifi")])
     capsys.readouterr()
     assert main(["topics", "learn", "--in", str(path), *args]) == 2
     err = capsys.readouterr().err
@@ -141,3 +146,45 @@ def test_score_uses_configured_topics_before_any_listener_stored_a_model(
     config.write_text('[[topics]]\nname = "Wifi"\nkeywords = ["wifi*"]\n', encoding="utf-8")
     assert [t for t, _ in _score_topics(tmp_path, ["the wifis are down", "my seat"])] == \
         ["Wifi", ""]
+
+
+def test_learning_from_a_few_examples_says_how_such_topics_are_named(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    assert main(["init"]) == 0
+    few = [(t, lab) for t, lab in labelled() if lab][::2]  # three a topic, no "no topic"
+    src = write_examples(tmp_path / "few.csv", few)
+    capsys.readouterr()
+    assert main(["topics", "learn", "--in", str(src), "--label-column", "reason"]) == 0
+    err = capsys.readouterr().err
+    assert ("learned from fewer than 30 examples: Late Flight, Lost Luggage, Refund; an item "
+            "gets one of these only when it shares words") in err
+    db = open_database(database_url)
+    try:
+        with db.session() as s:
+            model = load_topic_model(s)
+    finally:
+        db.dispose()
+    assert model is not None
+    assert model.predict("can I bring my dog on the plane?").topic is None
+    assert model.predict("my suitcase never arrived, where is my bag?").topic == "Lost Luggage"
+
+
+def test_learn_warns_when_a_rule_names_a_topic_it_does_not_have(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Said when the user can still fix it; the listener only logs it at its next start."""
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", sqlite_url)
+    (tmp_path / "carewatch.toml").write_text(
+        '[[rules]]\nname = "wifi to it"\nwhen = { topics = ["Wifi", "refund"] }\n'
+        'then = { tag = "it" }\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    src = write_examples(tmp_path / "labelled.csv", labelled())
+    capsys.readouterr()
+    assert main(["topics", "learn", "--in", str(src), "--label-column", "reason"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: rule 'wifi to it' names topic 'Wifi', which is not a topic now: the "
+            "rule matches nothing on it") in err
+    assert "'refund'" not in err  # matched ignoring case, as the rules engine does

@@ -14,7 +14,7 @@ from carewatch.settings import TopicConfig
 from carewatch.topics import TopicGuess, TopicModel, config_digest, has_complaint_cue, train
 from carewatch.topics.keywords import KeywordMatcher
 from carewatch.topics.model import MIN_CONFIDENCE
-from tests.topics.examples import BAGS, LATE, labelled
+from tests.topics.examples import BAGS, LATE, REFUND, labelled
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +170,41 @@ def test_a_huge_example_set_is_capped_per_label_whatever_its_order(
     monkeypatch.setattr(learn, "MAX_PER_LABEL", 5)
     big, small = train(rows), train(kept)
     assert json.dumps(big.to_json()) == json.dumps(small.to_json())
+
+
+ORDINARY = [
+    "what time does check-in open tomorrow?", "is wifi available on board?",
+    "can I bring my dog on the plane", "hello, do you fly to Madrid in May?",
+    "the app keeps logging me out", "my seat was broken and the tv did not work",
+    "I love flying with you", "where can I find the lounge at JFK", "the food was cold",
+    "how much is an extra bag?", "booked a flight for my mom, how do I add her passport?",
+    "my flight is on time right?", "is the airport train running today",
+]
+COMPLAINTS = [
+    ("my bag did not arrive in Denver", "Lost Luggage"),
+    ("flight is delayed again 2 hours", "Late Flight"),
+    ("I still have not got my refund", "Refund"),
+    ("lost suitcase at LAX, no one answers", "Lost Luggage"),
+    ("the plane has been late for hours", "Late Flight"),
+]
+
+
+@pytest.mark.parametrize("per_label", [3, 4, 5])
+def test_a_few_examples_a_topic_do_not_match_ordinary_text(per_label: int) -> None:
+    """Three to five examples a topic, nothing labelled "no topic": before, 12 of these 13
+    ordinary questions got a topic (up to confidence 1.0). Now a topic learned from so few
+    needs words only its examples use; the complaints still get theirs."""
+    few = [(t, name) for texts, name in ((BAGS, "Lost Luggage"), (LATE, "Late Flight"),
+                                         (REFUND, "Refund")) for t in texts[:per_label]]
+    small = train(few)
+    assert set(small.evidence) == {"Lost Luggage", "Late Flight", "Refund"}
+    matched = [t for t in ORDINARY if small.predict(t).topic is not None]
+    assert len(matched) <= 3, matched  # "extra bag", "flight": words only one topic used
+    assert [small.predict(t).topic for t, _ in COMPLAINTS] == [topic for _, topic in COMPLAINTS]
+    assert TopicModel.from_json(json.loads(json.dumps(small.to_json()))).evidence == \
+        small.evidence
+
+
+def test_topics_learned_from_enough_examples_need_no_evidence() -> None:
+    many = [(f"{t} #{i}", lab) for t, lab in labelled() for i in range(6)]
+    assert train(many).evidence == {}
