@@ -25,6 +25,7 @@ leaves a `rule_runs` row ("assign maria, tag bags") the dashboard shows as the r
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ from storage.topics import topic_names
 from storage.users import is_locked
 
 log = get_logger(__name__)
+#: How alike (difflib's ratio, case ignored) an unknown topic in a rule must be to a known
+#: one to be taken for a typo of it and refused ("Lost Lugage" ~ "Lost Luggage": 0.96).
+TOPIC_TYPO_CUTOFF = 0.8
 
 #: Roles that take items from a team's rotation (analysts and admins do not work the inbox).
 TEAM_ROLES = (Role.AGENT.value, Role.MANAGER.value)
@@ -294,32 +298,37 @@ def check_rule_references(db: Database, settings: Settings) -> None:
 
 
 def check_rule_topics(settings: Settings, current: list[str], retired: list[str]) -> None:
-    """A rule's `when.topics` must name existing topics (matched as the engine matches them,
-    ignoring case): a misspelt topic would make the rule silently never fire. ConfigError,
-    one line naming the known topics.
+    """A rule's `when.topics` naming a near miss of an existing topic (matched as the engine
+    matches them, ignoring case; `difflib` similarity >= TOPIC_TYPO_CUTOFF) is a typo that
+    would make the rule silently never fire: ConfigError, one line with the likely topic and
+    the known ones.
 
-    Two cases only warn (a log line at start), because the rule is not wrong, only idle:
-    - no topic exists at all yet: topics are usually learned from mentions the listener has
-      collected, so refusing would stop the very listening that teaches them;
+    Any other unknown name only warns (a log line at start), because the rule is not wrong,
+    only idle until the topic exists:
+    - no topic exists at all yet, or the name is unlike every known topic: topics are often
+      learned after the rules are written (`carewatch topics learn` on what the listener has
+      collected), so refusing would stop the very listening that teaches them;
     - the topic existed and a later `topics learn` or `[[topics]]` edit dropped it: a
       working set-up must not stop starting because the model changed."""
-    if not current:
-        for rule in settings.rules:
-            if rule.when.topics:
-                log.warning("rule_topics_not_yet_known", rule=rule.name,
-                            topics=list(rule.when.topics),
-                            hint="it matches nothing until topics are learned "
-                                 "('carewatch topics learn') or configured ([[topics]])")
-        return
-    known = {name.casefold() for name in current}
+    known = {name.casefold(): name for name in current}
     gone = {name.casefold() for name in retired}
     for index, rule in enumerate(settings.rules):
         for topic in rule.when.topics or []:
-            if topic.casefold() in known:
+            folded = topic.casefold()
+            if folded in known:
                 continue
-            if topic.casefold() in gone:
+            if folded in gone:
                 log.warning("rule_topic_removed", rule=rule.name, topic=topic,
                             known=current, hint="the rule matches nothing on this topic")
                 continue
-            raise ConfigError(f"rules[{index}].when.topics: unknown topic {topic!r} in rule "
-                              f"{rule.name!r}; the known topics are: {', '.join(current)}")
+            near = difflib.get_close_matches(folded, list(known), n=1,
+                                             cutoff=TOPIC_TYPO_CUTOFF)
+            if near:
+                raise ConfigError(
+                    f"rules[{index}].when.topics: unknown topic {topic!r} in rule "
+                    f"{rule.name!r}: did you mean {known[near[0]]!r}? (the known topics are: "
+                    f"{', '.join(current)})")
+            log.warning("rule_topic_not_yet_known", rule=rule.name, topic=topic,
+                        known=current,
+                        hint="it matches nothing until a topic of that name is learned "
+                             "('carewatch topics learn') or configured ([[topics]])")

@@ -153,8 +153,8 @@ def test_the_webhook_receiver_applies_rules(
     ('[[topics]]\nname = "Lost Luggage"\nkeywords = ["luggage"]\n[[topics]]\nname = "Refunds"\n'
      'keywords = ["refund*"]\n[[rules]]\nname = "r"\nwhen = { topics = ["Lost Lugage"] }\n'
      'then = { tag = "x" }\n',
-     "rules[0].when.topics: unknown topic 'Lost Lugage' in rule 'r'; the known topics are: "
-     "Lost Luggage, Refunds"),
+     "rules[0].when.topics: unknown topic 'Lost Lugage' in rule 'r': did you mean 'Lost "
+     "Luggage'? (the known topics are: Lost Luggage, Refunds)"),
 ])
 @pytest.mark.parametrize("command", [("listen", "--once"), ("respond", "--once"),
                                      ("dashboard", "--port", "1")])

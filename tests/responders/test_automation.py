@@ -312,11 +312,12 @@ def test_unknown_user_team_member_or_canned_reply_is_refused(stand: Stand,
             check_rule_references(stand.db, load_settings(config))
 
 
-def test_a_rule_on_an_unknown_topic_is_refused_naming_the_known_ones(
+def test_a_rule_on_a_misspelt_topic_is_refused_naming_the_known_ones(
         any_stand: Stand, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A misspelt topic would make the rule silently never fire: refused once topics exist.
-    Before any topic exists it only warns (topics are learned from what listening
-    collects); a topic a later model dropped warns too (the rule was valid when written)."""
+    """A misspelt topic would make the rule silently never fire: a near miss of a known
+    topic is refused. A name unlike every known topic, or any name before a topic exists,
+    only warns (topics are often learned after the rules are written); a topic a later
+    model dropped warns too (the rule was valid when written)."""
     stand = any_stand
     config = tmp_path / "carewatch.toml"
     base = config.read_text()
@@ -334,20 +335,24 @@ def test_a_rule_on_an_unknown_topic_is_refused_naming_the_known_ones(
 
     capsys.readouterr()
     check("Lost Luggage")  # no topic at all yet: a warning, not a refusal
-    assert "rule_topics_not_yet_known" in capsys.readouterr().err
+    assert "rule_topic_not_yet_known" in capsys.readouterr().err
 
     learn("Lost Luggage", "Late Flight")
     check("lost luggage")  # matched ignoring case, as the engine matches
     with pytest.raises(ConfigError) as refused:
         check("Lost Lugage")
     assert str(refused.value) == ("rules[0].when.topics: unknown topic 'Lost Lugage' in rule "
-                                  "'bags'; the known topics are: Late Flight, Lost Luggage")
+                                  "'bags': did you mean 'Lost Luggage'? (the known topics are: "
+                                  "Late Flight, Lost Luggage)")
+    capsys.readouterr()
+    check("Seat Upgrades")  # to be learned later: idle until then, said at start
+    assert "rule_topic_not_yet_known" in capsys.readouterr().err
 
     learn("Late Flight", "Refunds")  # a re-learn drops Lost Luggage
     check("Lost Luggage")
     assert "rule_topic_removed" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="known topics are: Late Flight, Refunds"):
-        check("Lost Lugage")
+        check("Refund")
     learn("Lost Luggage")  # back again: known, no longer retired
     check("Lost Luggage")
 
