@@ -37,26 +37,66 @@ from carewatch.domain import URGENCY_REASONS, Platform
 from carewatch.platforms import all_specs, spec_for
 from carewatch.platforms.base import quoted_list, secret
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+#: One part of a duration: a number and its unit, short or spelled out ("90s", "2 min",
+#: "1.5 hours"); parts may follow each other ("1m30s", "1h 30m").
+_DURATION_PART = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)"
+    r"(?![a-z])\s*")
+_BARE_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+#: ISO 8601 durations of days and time ("PT60S", "PT1H30M", "P1D").
+_ISO_DURATION = re.compile(
+    r"^p(?:(\d+(?:\.\d+)?)d)?(?:t(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?)?$")
 # A webhook path this long is treated as a secret of its own (Slack's is ~60 characters);
 # shorter ones such as `/hook` carry none, and masking them would garble unrelated log text.
 _SECRET_PATH_MIN = 12
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_ALIASES = {"milli": "ms", "se": "s", "mi": "m", "hr": "h", "ho": "h", "da": "d"}
 
 
 class ConfigError(Exception):
     """A configuration problem, already phrased as one line for the user."""
 
 
+def _unit(name: str) -> str:
+    """The short unit of a spelled-out one ("minutes" -> "m", "sec" -> "s")."""
+    if name in _UNIT_SECONDS:
+        return name
+    for prefix, unit in _UNIT_ALIASES.items():
+        if name.startswith(prefix):
+            return unit
+    raise ValueError(name)  # unreachable: _DURATION_PART admits only these names
+
+
+def _text_seconds(text: str) -> float | None:
+    """Seconds of a duration written as text, or None when it is not one. Why so many forms:
+    a schedule is written by people, and "1m30s", "5 minutes" or ISO's "PT60S" mean one
+    thing each; refusing them only made the user guess the accepted spelling."""
+    text = text.strip().lower()
+    if _BARE_NUMBER.match(text):
+        return float(text)
+    iso = _ISO_DURATION.match(text)
+    if iso and text not in ("p", "pt") and not text.endswith("t"):
+        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in iso.groups())
+        return days * 86400 + hours * 3600 + minutes * 60 + seconds
+    total, at = 0.0, 0
+    while at < len(text):
+        part = _DURATION_PART.match(text, at)
+        if part is None:
+            return None
+        total += float(part.group(1)) * _UNIT_SECONDS[_unit(part.group(2))]
+        at = part.end()
+    return total if text else None
+
+
 def parse_duration(value: Any) -> float:
-    """`"60s"`, `"2m"`, `"1h"`, `90` → seconds."""
+    """`"60s"`, `"2m"`, `"1h"`, `"1m30s"`, `"5 minutes"`, `"PT60S"`, `90` → seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like '60s', '2m' or '1h'")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        parsed = _text_seconds(str(value))
+        if parsed is None:
+            raise ValueError(f"{value!r} is not a duration like '60s', '2m', '1h' or '1m30s'")
+        seconds = parsed
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
     return seconds

@@ -76,6 +76,24 @@ def test_durations() -> None:
         parse_duration("0s")
 
 
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("1m30s", 90), ("1h 30m", 5400), ("5 minutes", 300), ("30 sec", 30),
+    ("2 hours", 7200), ("1 day", 86400), ("500ms", 0.5), ("PT60S", 60), ("pt1h30m", 5400),
+    ("P1D", 86400), (" 2M ", 120), ("1.5 mins", 90),
+])
+def test_durations_as_people_write_them(text: str, seconds: float) -> None:
+    """A schedule is written by people: compound, spelled-out and ISO 8601 durations mean
+    one thing each, so they are read rather than refused."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "s", "m30", "5 fortnights", "1m30", "PT", "P", "P1DT",
+                                  "1h-30m", "sixty seconds", "5 minutesx", "-5m"])
+def test_what_is_not_a_duration_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration like"):
+        parse_duration(text)
+
+
 def test_every_secret_field_is_in_the_one_list() -> None:
     """Each top-level `SecretStr` setting is in `Settings.secret_fields()`, the list the
     file check and the scrubbing share, so a new token cannot be forgotten in either."""
