@@ -271,15 +271,72 @@ THANKS_WORDS = frozenset(
     ["thanks", "thank", "thx", "ty", "appreciate", "appreciated", "kudos", "props"]
 )
 SARCASM_PHRASES = (
-    "thanks? (?:a lot )?for nothing", "thanks a lot", "great job", "nice job", "good job",
+    "thanks? (?:a lot )?for nothing", "thanks a lot(?! for)", "great job", "nice job",
+    "good job",
     "way to go", "love (?:how|that|it when|being|waiting|sitting)", "so helpful",
     "very helpful", "yeah right", "just what i needed", "how nice", "what a (?:great|joke)",
     "real(?:ly)? great",
-    "thanks for (?:the|making|losing|ruining|cancell?ing|delaying|leaving|nothing|wasting|"
-    "keeping)",
+    # thanking for the failure itself; "thanks for the ..." is sarcasm only when what is
+    # thanked for names a failure (`thanks_for_failure`)
+    "thanks for (?:losing|ruining|cancell?ing|delaying|leaving|nothing|wasting)",
     "awesome job", "brilliant",
 )
 SARCASM_RE = re.compile(r"\b(?:" + "|".join(SARCASM_PHRASES) + r")\b|#(?:not|sarcasm)\b")
+# Thanks for something ("thanks for the quick refund", "thank you for keeping me updated")
+# is sincere unless the thing thanked for is a failure ("thanks for the 3 hour delay",
+# "thank you for making me wait 2 hours"): the object, up to the end of its clause, is read
+# by `thanks_for_failure`. The object runs to the first punctuation mark (a lookahead, so
+# a second thanks in it is read too: "thanks for answering and thanks for keeping me on
+# hold").
+THANKS_FOR_RE = re.compile(
+    r"\b(?:thanks|thank (?:you|u)|thx|ty)(?: (?:so|very) much| a lot)? for (?=([^,.;:!?]*))")
+# A noun-phrase object ("the delay", "your help") ends at its first preposition: "the update
+# on my delayed flight" thanks for the update, not for the delay.
+_DETERMINERS = frozenset(["the", "your", "ur", "a", "an", "this", "that", "all", "such",
+                          "my", "our", "those", "these"])
+_OBJECT_END = frozenset(["on", "about", "with", "after", "during", "regarding", "re", "in",
+                         "at", "for", "to", "from", "but", "while", "when", "despite", "as",
+                         "because", "bc", "since", "then", "and"])
+# A verb-phrase object ("compensating us for our lost bags", "keeping me on hold") ends at
+# its first preposition too, but for "on" ("on hold") and with "of" ("out of the mess").
+_VERB_OBJECT_END = (_OBJECT_END - {"on"}) | {"of"}
+# Failure words that are no care word: the object's verb names the harm.
+_FAILURE_VERBS = frozenset(["ruining", "ruined", "ruin", "wasting", "wasted", "waste",
+                            "ignoring", "nothing", "stranding", "losing", "breaking",
+                            "damaging", "overcharging", "causing", "miss", "wait", "screwing",
+                            "messing", "effing"])
+# Care words that name the remedy, not the failure: thanks for a refund is sincere.
+_REMEDY_PREFIXES = ("refund", "reimburs", "rebook")
+# What is thanked for is the remedy when it comes before the failure: "thank you for fixing
+# my 5 hour delay", "thanks for your help resolving my problem".
+_REMEDY_WORDS = frozenset(["help", "helping", "fixing", "fixed", "resolving", "resolved",
+                           "sorting", "sorted", "solving", "solved", "handling", "compensating",
+                           "compensation", "getting", "finding", "found", "replacing",
+                           "addressing", "apology", "apologizing", "apologising"])
+
+
+def _failure_word(word: str) -> bool:
+    """Whether `word` names a service failure (a care word or a failure verb)."""
+    return (word in CARE_NEG_WORDS or word.startswith(CARE_NEG_PREFIXES)
+            or word in _FAILURE_VERBS)
+
+
+def thanks_for_failure(masked: str) -> bool:
+    """Whether `masked` text thanks for a failure ("thanks for the 3 hour delay", "thank you
+    for keeping me on hold"): sarcasm. Thanks for a good or neutral thing ("thanks for the
+    quick refund", "thanks for the help") or for the remedy of a failure ("thanks for fixing
+    my 5 hour delay") is sincere even in a complaint."""
+    for m in THANKS_FOR_RE.finditer(masked):
+        words = TOKEN_RE.findall(m.group(1))
+        end = _OBJECT_END if words and words[0] in _DETERMINERS else _VERB_OBJECT_END
+        for word in words:
+            if word in end or word in _REMEDY_WORDS or word.startswith(_REMEDY_PREFIXES):
+                break
+            if _failure_word(word):
+                return True
+    return False
+
+
 # `SARCASM_RE` as `_word_scan` runs it; "#" is a non-word character, so "#not" is one more
 # branch after the leading `\W`.
 _SARCASM_SCAN = _word_scan(SARCASM_PHRASES, r"|(?<=#)(?:not|sarcasm)\b")
@@ -324,9 +381,11 @@ _PHRASE_GATE = frozenset(
 # Every SARCASM_RE match starts a token holding one of these words (a token glued on by an
 # apostrophe, "o'great", is the exception: texts with an apostrophe always run the regex).
 _SARCASM_GATE = frozenset(
-    ["thank", "thanks", "great", "nice", "good", "way", "love", "so", "very", "yeah", "just",
-     "how", "what", "real", "really", "awesome", "brilliant", "not", "sarcasm"]
+    ["thank", "thanks", "thx", "ty", "great", "nice", "good", "way", "love", "so", "very",
+     "yeah", "just", "how", "what", "real", "really", "awesome", "brilliant", "not", "sarcasm"]
 )
+# Every `THANKS_FOR_RE` match starts with one of these tokens (all in `_SARCASM_GATE`).
+_THANKS_GATE = frozenset(["thanks", "thank", "thx", "ty"])
 _UPPER_DROP_RE = re.compile(r"[^A-Z]+")
 _LOWER_DROP_RE = re.compile(r"[^a-z]+")
 
@@ -462,7 +521,8 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
         toks[0] if toks else "")
     question = "?" in toks or first in QUESTION_WORDS
     sarcasm = care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked) and (
-        _SARCASM_SCAN.search(" " + masked) is not None)
+        _SARCASM_SCAN.search(" " + masked) is not None
+        or (not _THANKS_GATE.isdisjoint(toks) and thanks_for_failure(masked)))
     # Positional, in the order of the fields (care_neg, thanks, sarcasm, question, negation,
     # contrast_neg, exclaim, caps, n_tokens, strong, service, handle, brand): keyword
     # arguments made the dataclass call ~0.6 µs slower, for every text.

@@ -390,10 +390,41 @@ HELP_REQUEST_RE = re.compile(
 )
 
 
+# An imperative request for service with a courtesy word ("please fix my account", "pls dm
+# me", "kindly check my order", "can you please call me back", "refund me please") asks as a
+# help request does: VADER's +1.3 for "please" made "Please fix my account" read +0.32.
+# Only verbs that ask a service to act: "please keep up the great work" stays praise.
+SERVICE_VERBS = (
+    "fix", "refund", "send", "check", "change", "cancel", "call", "dm", "reply", "respond",
+    "look into", "look at", "get back", "contact", "email", "message", "update", "sort",
+    "resolve", "reset", "return", "process", "escalate", "follow up", "confirm", "explain",
+    "advise", "assist", "tell", "let me know", "give", "reimburse", "rebook", "unlock",
+    "restore", "replace", "remove", "credit", "investigate", "answer", "text", "ring",
+)
+_COURTESY = r"(?:please|pls|plz|kindly)"
+_VERB = r"(?:" + "|".join(SERVICE_VERBS) + r")"
+SERVICE_REQUEST_RE = re.compile(
+    # "please fix", "pls can you fix", "kindly just check", "please could someone call"
+    rf"\b{_COURTESY}\s+(?:(?:can|could|would|will|you|u|someone|somebody|anyone|just|"
+    rf"urgently|asap|again)\s+)*{_VERB}\b"
+    # "can you please fix", "could u pls send"
+    rf"|\b(?:can|could|would|will)\s+(?:you|u|someone|somebody|anyone)\s+{_COURTESY}\s+"
+    rf"{_VERB}\b"
+    # "fix my account please", "dm me pls": the verb opens the text (or its sentence)
+    rf"|(?:^|[.!?]\s*)(?:usertoken\s+)*{_VERB}\b[^.!?]*\b{_COURTESY}\b"
+)
+# Every `REQUEST_WORDS` mute needs one of these tokens: most texts skip the regexes.
+_COURTESY_TOKENS = frozenset({"please", "pls", "plz", "kindly"})
+
+
 def request_mute(masked: str, toks: list[str]) -> bool:
-    """Whether `masked` text (`features.mask`) asks for help (`HELP_REQUEST_RE`), so its
-    `REQUEST_WORDS` count as neutral. Texts without the token "help" skip the regex."""
-    return "help" in toks and HELP_REQUEST_RE.search(masked) is not None
+    """Whether `masked` text (`features.mask`) asks for help (`HELP_REQUEST_RE`) or for a
+    service's action with a courtesy word (`SERVICE_REQUEST_RE`), so its `REQUEST_WORDS`
+    count as neutral. Texts without "help" or a courtesy word skip the regexes."""
+    if "help" in toks and HELP_REQUEST_RE.search(masked) is not None:
+        return True
+    return (not _COURTESY_TOKENS.isdisjoint(toks)
+            and SERVICE_REQUEST_RE.search(masked) is not None)
 
 
 def _ordinary(text: str, scores: dict[str, float], masked: str, toks: list[str],
