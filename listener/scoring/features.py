@@ -315,6 +315,11 @@ _REMEDY_WORDS = frozenset(["help", "helping", "fixing", "fixed", "resolving", "r
                            "addressing", "apology", "apologizing", "apologising"])
 
 
+# Thanks for no remedy at all is sarcasm: "thanks for nothing", "thanks for not helping".
+_NOTHING = frozenset(["nothing", "nada", "zilch"])
+_OBJECT_NEGATIONS = frozenset(["not", "never", "no", "zero"])
+
+
 def _failure_word(word: str) -> bool:
     """Whether `word` names a service failure (a care word or a failure verb)."""
     return (word in CARE_NEG_WORDS or word.startswith(CARE_NEG_PREFIXES)
@@ -326,14 +331,37 @@ def thanks_for_failure(masked: str) -> bool:
     for keeping me on hold"): sarcasm. Thanks for a good or neutral thing ("thanks for the
     quick refund", "thanks for the help") or for the remedy of a failure ("thanks for fixing
     my 5 hour delay") is sincere even in a complaint."""
+    return _thanked_for(masked, failures=True)
+
+
+def thanks_for_no_remedy(masked: str) -> bool:
+    """Whether `masked` text thanks for nothing, or for a remedy denied ("thanks for
+    nothing", "thanks for not helping", "thank you for never refunding me"): sarcasm, even
+    without a care word (`cues` runs it for texts without one)."""
+    return _thanked_for(masked, failures=False)
+
+
+def _thanked_for(masked: str, *, failures: bool) -> bool:
+    """`thanks_for_failure` (`failures`: a failure thanked for counts too) or
+    `thanks_for_no_remedy`. A failure denied ("thanks for not losing my bag this time") is
+    sincere."""
     for m in THANKS_FOR_RE.finditer(masked):
         words = TOKEN_RE.findall(m.group(1))
+        if words and words[0] in _NOTHING:  # "thanks for nothing"
+            return True
         end = _OBJECT_END if words and words[0] in _DETERMINERS else _VERB_OBJECT_END
+        negated = False
         for word in words:
-            if word in end or word in _REMEDY_WORDS or word.startswith(_REMEDY_PREFIXES):
+            remedy = word in _REMEDY_WORDS or word.startswith(_REMEDY_PREFIXES)
+            if remedy and negated:  # "thanks for not helping", "for never refunding me"
+                return True
+            if word in end or remedy:
                 break
             if _failure_word(word):
-                return True
+                if failures and not negated:
+                    return True
+                break
+            negated = negated or word in _OBJECT_NEGATIONS
     return False
 
 
@@ -520,9 +548,11 @@ def cues(masked: str, raw: str, toks: list[str]) -> Cues:
     first = toks[1] if toks and toks[0] == "usertoken" and len(toks) > 1 else (
         toks[0] if toks else "")
     question = "?" in toks or first in QUESTION_WORDS
-    sarcasm = care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked) and (
+    thanked = not _THANKS_GATE.isdisjoint(toks) and "for" in toks
+    sarcasm = (care_neg > 0 and (not _SARCASM_GATE.isdisjoint(toks) or "'" in masked) and (
         _SARCASM_SCAN.search(" " + masked) is not None
-        or (not _THANKS_GATE.isdisjoint(toks) and thanks_for_failure(masked)))
+        or (thanked and thanks_for_failure(masked)))) or (
+        care_neg == 0 and thanked and thanks_for_no_remedy(masked))
     # Positional, in the order of the fields (care_neg, thanks, sarcasm, question, negation,
     # contrast_neg, exclaim, caps, n_tokens, strong, service, handle, brand): keyword
     # arguments made the dataclass call ~0.6 µs slower, for every text.

@@ -18,6 +18,8 @@ from listener.scoring.sentiment import analyze_many, enable_batch, warm_up
 # (sincere, sarcastic): the same opening, told apart by what is thanked for
 THANKS = [
     ("Thanks for the quick refund, great service", "@acmeair thanks for the 3 hour delay"),
+    ("@acmeair thanks for not losing my bag this time!", "@acmeair thanks for not helping"),
+    ("@acmeair thanks for the help!", "@acmeair thanks for nothing"),
     ("@acmeair thanks for the quick refund, great service",
      "@acmeair thanks for losing my bag, great job"),
     ("@acmeair thanks for the help with my delayed flight",
@@ -66,6 +68,11 @@ def test_thanks_reads_what_is_thanked_for(scorer: Scorer, sincere: str, sarcasti
     ("thanks for keeping me on hold", True),
     ("thanks for wasting my time on hold", True),
     ("thanks for being such a terrible airline", True),
+    ("thanks for nothing", True),  # no remedy at all
+    ("thanks for not helping", True),  # a remedy denied
+    ("thank you for never refunding me", True),
+    ("thanks for no help whatsoever", True),
+    ("thanks for not losing my bag this time", False),  # a failure denied: sincere
 ])
 def test_thanks_for_failure_reads_what_is_thanked_for(text: str, sarcasm: bool) -> None:
     assert F.thanks_for_failure(text) is sarcasm
