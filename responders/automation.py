@@ -276,8 +276,8 @@ def check_rule_references(db: Database, settings: Settings) -> None:
     with db.session() as session:
         users = set(session.execute(select(User.username)).scalars())
         canned = canned_reply_names(session) | {c.name for c in settings.canned_replies}
-        current, retired = topic_names(session, settings)
-    check_rule_topics(settings, current, retired)
+        current = topic_names(session, settings)
+    check_rule_topics(settings, current)
     for index, team in enumerate(settings.teams):
         for member in team.members:
             if member not in users:
@@ -297,29 +297,22 @@ def check_rule_references(db: Database, settings: Settings) -> None:
                                   f"in rule {rule.name!r} (add it as [[canned_replies]])")
 
 
-def check_rule_topics(settings: Settings, current: list[str], retired: list[str]) -> None:
+def check_rule_topics(settings: Settings, current: list[str]) -> None:
     """A rule's `when.topics` naming a near miss of an existing topic (matched as the engine
     matches them, ignoring case; `difflib` similarity >= TOPIC_TYPO_CUTOFF) is a typo that
     would make the rule silently never fire: ConfigError, one line with the likely topic and
     the known ones.
 
     Any other unknown name only warns (a log line at start), because the rule is not wrong,
-    only idle until the topic exists:
-    - no topic exists at all yet, or the name is unlike every known topic: topics are often
-      learned after the rules are written (`carewatch topics learn` on what the listener has
-      collected), so refusing would stop the very listening that teaches them;
-    - the topic existed and a later `topics learn` or `[[topics]]` edit dropped it: a
-      working set-up must not stop starting because the model changed."""
+    only idle until the topic exists: topics are often learned after the rules are written
+    (`carewatch topics learn` on what the listener has collected), so refusing would stop
+    the very listening that teaches them; and a topic a later `topics learn` or `[[topics]]`
+    edit dropped must not stop a working set-up from starting."""
     known = {name.casefold(): name for name in current}
-    gone = {name.casefold() for name in retired}
     for index, rule in enumerate(settings.rules):
         for topic in rule.when.topics or []:
             folded = topic.casefold()
             if folded in known:
-                continue
-            if folded in gone:
-                log.warning("rule_topic_removed", rule=rule.name, topic=topic,
-                            known=current, hint="the rule matches nothing on this topic")
                 continue
             near = difflib.get_close_matches(folded, list(known), n=1,
                                              cutoff=TOPIC_TYPO_CUTOFF)

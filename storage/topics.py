@@ -20,22 +20,10 @@ from carewatch.domain import OPEN_STATUSES
 from carewatch.settings import Settings
 from carewatch.topics import TopicModel, config_digest, train
 from storage.bulk import insert_rows, utc_hour
-from storage.models import (
-    AuditEntry,
-    HourlyTopicStat,
-    KeyValue,
-    Mention,
-    TopicCorrection,
-    TopicModelRow,
-    utcnow,
-)
+from storage.models import AuditEntry, HourlyTopicStat, Mention, TopicCorrection, TopicModelRow
 from storage.statements import dialect_insert
 
 NEGATIVE = "negative"
-#: Topics a stored model once had and a later one dropped (a re-learn without that label,
-#: a `[[topics]]` entry removed): a rule naming one is warned about at start, not refused,
-#: since it was valid when written (`responders.automation.check_rule_references`).
-KV_RETIRED_TOPICS = "topics.retired"
 RETOPIC_BATCH = 2000
 Cell = tuple[datetime, str]
 
@@ -64,7 +52,6 @@ def save_topic_model(session: Session, model: TopicModel, *, actor: str,
     """Store `model` as the current one (replacing the previous), audited. `examples`: the
     labelled examples it was learned from; None keeps the stored ones."""
     kept = stored_examples(session) if examples is None else list(examples)
-    _retire_dropped(session, model.labels, actor=actor)
     session.execute(delete(TopicModelRow))
     session.add(TopicModelRow(created_by=actor, labels=list(model.labels),
                               model=model.to_json(), examples=[list(e) for e in kept]))
@@ -73,35 +60,13 @@ def save_topic_model(session: Session, model: TopicModel, *, actor: str,
     session.flush()
 
 
-def _retire_dropped(session: Session, labels: Sequence[str], *, actor: str) -> None:
-    """Remember the current model's topics that `labels` (the next model's) drop, and forget
-    those that come back: one small key-value row, written only when it changes."""
-    row = _current_row(session)
-    before = [] if row is None else [str(lab) for lab in row.labels]
-    kv = session.get(KeyValue, KV_RETIRED_TOPICS)
-    retired = [] if kv is None else [str(name) for name in kv.value or []]
-    keep = {lab.casefold() for lab in labels}
-    new = sorted({n for n in [*retired, *before] if n.casefold() not in keep})
-    if new == sorted(retired):
-        return
-    if kv is None:
-        session.add(KeyValue(key=KV_RETIRED_TOPICS, value=new, updated_by=actor))
-    else:
-        kv.value, kv.updated_by, kv.updated_at = new, actor, utcnow()
-
-
-def topic_names(session: Session, settings: Settings) -> tuple[list[str], list[str]]:
-    """(the topics that exist now, the topics a model once had and no longer has). Now: the
-    configured `[[topics]]` and the stored model's labels (one small column read; a model
-    not yet rebuilt after a `[[topics]]` removal still counts that topic until it is)."""
+def topic_names(session: Session, settings: Settings) -> list[str]:
+    """The topics that exist now: the configured `[[topics]]` and the stored model's labels
+    (one small column read; a model not yet rebuilt after a `[[topics]]` removal still
+    counts that topic until it is)."""
     row = session.execute(select(TopicModelRow.labels).order_by(TopicModelRow.id.desc())
                           .limit(1)).scalar_one_or_none()
-    current = sorted({t.name for t in settings.topics} | {str(x) for x in row or []})
-    kv = session.get(KeyValue, KV_RETIRED_TOPICS)
-    folded = {name.casefold() for name in current}
-    retired = sorted(str(n) for n in (kv.value if kv is not None else None) or []
-                     if str(n).casefold() not in folded)
-    return current, retired
+    return sorted({t.name for t in settings.topics} | {str(x) for x in row or []})
 
 
 def brand_words(settings: Settings) -> list[str]:
@@ -152,7 +117,6 @@ def ensure_topic_model(session: Session, settings: Settings, *, actor: str = "sy
         return None
     rebuilt = build_topic_model(session, settings)
     if rebuilt is None:
-        _retire_dropped(session, (), actor=actor)
         session.execute(delete(TopicModelRow))
         return None
     save_topic_model(session, rebuilt, actor=actor)

@@ -350,10 +350,10 @@ def test_a_rule_on_a_misspelt_topic_is_refused_naming_the_known_ones(
 
     learn("Late Flight", "Refunds")  # a re-learn drops Lost Luggage
     check("Lost Luggage")
-    assert "rule_topic_removed" in capsys.readouterr().err
+    assert "rule_topic_not_yet_known" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="known topics are: Late Flight, Refunds"):
         check("Refund")
-    learn("Lost Luggage")  # back again: known, no longer retired
+    learn("Lost Luggage")  # back again: known
     check("Lost Luggage")
 
 
