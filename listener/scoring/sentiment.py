@@ -38,7 +38,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from carewatch.domain import SentimentLabel
 from listener.scoring import features as F
-from listener.scoring.language import UNKNOWN, detect, extend_english
+from listener.scoring.language import UNKNOWN, detect, extend_english, scored_as_english
 from listener.scoring.rounding import round4
 from listener.scoring.urgency import default_matcher, risk_hits
 from listener.scoring.vader_fast import FastVader
@@ -529,7 +529,7 @@ def analyze(text: str, lang_hint: str | None = None, risk: int | None = None
     `risk`: risk keyword hits from the caller's rules (see `english_parts`)."""
     model, vader = _load()  # before detect: loading extends the English vocabulary
     lang = detect(text, lang_hint)
-    if lang == "en" or lang == UNKNOWN:  # no language: emoji and symbols read as English
+    if scored_as_english(lang):  # no language too: emoji and symbols read as English
         score, cue, actionable = english_parts(text, vader, model, risk)
         return _result(score, lang, cue.strong, actionable)
     if lang == "ko":
@@ -575,7 +575,7 @@ def analyze_many(texts: list[str], risks: list[int] | None = None,
                                                        splits or [None] * n, strict=True)):
         try:
             lang = detect(text, hint, pieces)
-            if lang == "en" or lang == UNKNOWN:  # as `analyze`
+            if lang == "en" or lang == UNKNOWN:  # `scored_as_english`, written out
                 scores, cue, hits, toks, masked = _english_head(text, vader, risk, pieces)
                 if cue.context or hits > 0:
                     dense = F.dense(scores, cue)
